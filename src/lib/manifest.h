@@ -1,0 +1,100 @@
+/* manifest.h - an archive's manifest: its entries (files, directories,
+ * symlinks) and the global table of SHA-256-addressed chunks their contents
+ * are cut into.  Build, encode/decode (JSON, doc/archive.md) and strictly
+ * validate.  Pure: no I/O.
+ *
+ * The structs are public and read-only for callers: the network layer walks
+ * m->chunks[i] ("chunk i of the archive") and m->entries directly.  Change a
+ * manifest only through the manifest_add_* builders. */
+#ifndef CANOPY_MANIFEST_H
+#define CANOPY_MANIFEST_H
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "sha256.h"
+
+#define MANIFEST_VERSION            1
+#define MANIFEST_CHUNK_DEFAULT      (1u << 20)   /* 1 MiB: see doc/archive.md */
+#define MANIFEST_CHUNK_MIN          4096u
+#define MANIFEST_CHUNK_MAX          (64u << 20)
+#define MANIFEST_NAME_MAX           128          /* [A-Za-z0-9._-], not starting with '.' */
+#define MANIFEST_PATH_MAX           4095
+#define MANIFEST_ENTRIES_MAX        (1u << 24)
+#define MANIFEST_CHUNKS_MAX         (1u << 26)
+#define MANIFEST_TOTAL_MAX          (1ull << 50)  /* 1 PiB */
+
+typedef enum {
+    MANIFEST_FILE = 0,
+    MANIFEST_DIR = 1,
+    MANIFEST_SYMLINK = 2,
+} manifest_type_t;
+
+typedef struct {
+    char *path;           /* relative, '/'-separated, no "." / ".." / empty parts */
+    manifest_type_t type;
+    uint32_t mode;        /* permission bits, <= 07777 (0777 for symlinks) */
+    int64_t mtime_ns;     /* nanoseconds since the epoch */
+    uint64_t size;        /* files: byte count; 0 otherwise */
+    char *target;         /* symlinks: link text; NULL otherwise */
+    uint32_t nchunks;     /* files: chunk positions (ceil(size / chunk_size)) */
+    uint32_t *chunks;     /* files: global chunk index of each position, in order */
+} manifest_entry_t;
+
+typedef struct {
+    uint8_t hash[SHA256_LEN];
+    uint32_t len;         /* 1 .. chunk_size */
+} manifest_chunk_t;
+
+typedef struct manifest manifest_t;
+struct manifest {
+    char *name;
+    uint32_t chunk_size;
+    uint64_t total_size;  /* sum of file sizes */
+    size_t nentries;
+    manifest_entry_t *entries;
+    size_t nchunks;       /* distinct chunks (identical chunks are stored once) */
+    manifest_chunk_t *chunks;
+    void *priv_;          /* builder state (dedup table) */
+};
+
+/* Archive names double as file names: 1..128 of [A-Za-z0-9._-], no leading '.'. */
+bool manifest_name_valid (const char *name);
+/* A relative path as the manifest allows it (see doc/archive.md). */
+bool manifest_path_valid (const char *path);
+
+/* --- building -------------------------------------------------------- */
+/* chunk_size 0 means MANIFEST_CHUNK_DEFAULT.  NULL + err on bad name/size. */
+manifest_t *manifest_new (const char *name, uint32_t chunk_size, char *err, size_t errlen);
+void manifest_destroy (manifest_t **p);
+manifest_t *manifest_dup (const manifest_t *m);
+
+/* Add a chunk to the table, or find the identical one already there.
+ * Returns its index, or -1 (bad length / table full). */
+int64_t manifest_chunk_add (manifest_t *m, const uint8_t hash[SHA256_LEN], uint32_t len);
+/* Entries.  Parents must be added (as directories) before their children.
+ * For files, chunk_idx[0..n) are indexes returned by manifest_chunk_add and
+ * must add up to size.  0, or -1 with a one-line err. */
+int manifest_add_dir (manifest_t *m, const char *path, uint32_t mode, int64_t mtime_ns,
+                      char *err, size_t errlen);
+int manifest_add_symlink (manifest_t *m, const char *path, const char *target,
+                          int64_t mtime_ns, char *err, size_t errlen);
+int manifest_add_file (manifest_t *m, const char *path, uint32_t mode, int64_t mtime_ns,
+                       uint64_t size, const uint32_t *chunk_idx, uint32_t n,
+                       char *err, size_t errlen);
+/* Is there an entry at path?  Its index, or -1. */
+int64_t manifest_find (const manifest_t *m, const char *path);
+
+/* --- encoding -------------------------------------------------------- */
+json_t *manifest_to_json (const manifest_t *m);
+/* Compact JSON text, malloc'd (free()).  Deterministic for a given manifest. */
+char *manifest_encode (const manifest_t *m, size_t *lenp);
+/* Decode + validate untrusted input.  NULL + one-line err naming the field. */
+manifest_t *manifest_from_json (const json_t *o, char *err, size_t errlen);
+manifest_t *manifest_decode (const char *text, size_t len, char *err, size_t errlen);
+/* Check every invariant of doc/archive.md.  0, or -1 + err. */
+int manifest_validate (const manifest_t *m, char *err, size_t errlen);
+/* SHA-256 of manifest_encode(): the archive's identity. */
+void manifest_digest (const manifest_t *m, uint8_t out[SHA256_LEN]);
+
+#endif

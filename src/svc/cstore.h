@@ -1,0 +1,83 @@
+/* cstore.h - a broker's local content store: archives (name -> manifest) and
+ * the SHA-256-addressed chunks they are made of, under STATEDIR/content/.
+ *
+ * A chunk lives either in a blob file owned by the store (COPY) or in place in
+ * the source file it was cut from (REFERENCE: path + offset + length).  Every
+ * read re-hashes the bytes, so a changed source is reported, never served.
+ * Index: SQLite (STATEDIR/content/index.sqlite).  Layout: doc/archive.md.
+ *
+ * One cstore_t is not thread-safe; cstore_archive_create uses its own worker
+ * threads internally.  Several handles (threads/processes) may open the same
+ * statedir (SQLite WAL, busy timeout).
+ *
+ * Errors: functions returning int/ssize_t return >= 0 on success and a
+ * negative errno on failure (-EBADMSG: bytes do not match their hash), with a
+ * one-line message in err. */
+#ifndef CANOPY_CSTORE_H
+#define CANOPY_CSTORE_H
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "manifest.h"
+
+typedef struct cstore cstore_t;
+
+/* cstore_archive_create flags */
+#define CSTORE_COPY       0x0   /* copy chunks into blob files (default) */
+#define CSTORE_REFERENCE  0x1   /* reference source files in place, no copy */
+#define CSTORE_REPLACE    0x2   /* replace an existing archive of that name */
+
+/* Open (creating if needed) STATEDIR/content.  NULL + err. */
+cstore_t *cstore_new (const char *statedir, char *err, size_t errlen);
+void cstore_destroy (cstore_t **p);
+
+/* Worker threads for hashing (default: number of online CPUs, max 16). */
+void cstore_set_threads (cstore_t *self, int n);
+
+/* Cut paths[0..n) (files, directories recursively, symlinks not followed;
+ * relative to dir, or absolute: stored without the leading '/'; dir NULL =
+ * cwd) into chunks of chunk_size (0 = MANIFEST_CHUNK_DEFAULT) and record the
+ * archive `name`.  Parent directories of a path are recorded as directory
+ * entries.  Special files (fifos, sockets, devices) are skipped.  Memory is
+ * bounded: threads x chunk_size of buffers plus the manifest.
+ * Returns the manifest, owned by the store and valid until the archive is
+ * removed/replaced or the store destroyed; NULL + err. */
+const manifest_t *cstore_archive_create (cstore_t *self, const char *name, const char *dir,
+                                         const char *const paths[], size_t n, int flags,
+                                         uint32_t chunk_size, char *err, size_t errlen);
+
+/* Record an archive whose chunks are already in place on disk: the files of
+ * manifest m extracted under destdir (e.g. after extract_done on a receiving
+ * broker), so this broker can serve it too.  Chunks are referenced, not
+ * copied; nothing is hashed now (every read verifies).  0 or -errno. */
+int cstore_archive_adopt (cstore_t *self, const manifest_t *m, const char *destdir,
+                          int flags, char *err, size_t errlen);
+
+/* The manifest (owned by the store, as above), or NULL + err (-ENOENT). */
+const manifest_t *cstore_archive_get (cstore_t *self, const char *name, char *err, size_t errlen);
+
+/* [{"name":..,"size":..,"entries":..,"chunks":..,"chunk_size":..,
+ *   "mode":"copy"|"reference","created":<unix seconds>}, ...] sorted by name. */
+json_t *cstore_archive_list (cstore_t *self, char *err, size_t errlen);
+
+/* Forget an archive and delete the blobs no other archive uses.  0 or -errno. */
+int cstore_archive_remove (cstore_t *self, const char *name, char *err, size_t errlen);
+
+/* Read chunk idx of archive into buf (buflen >= its length), verifying its
+ * SHA-256.  Returns the length, or -ENOENT / -EBADMSG (source changed or blob
+ * corrupt) / -EIO / -EINVAL. */
+ssize_t cstore_chunk_read (cstore_t *self, const char *archive, uint32_t idx, void *buf,
+                           size_t buflen, char *err, size_t errlen);
+/* The same, addressed by hash+length (any archive holding it). */
+ssize_t cstore_chunk_read_hash (cstore_t *self, const uint8_t hash[SHA256_LEN], uint32_t len,
+                                void *buf, size_t buflen, char *err, size_t errlen);
+
+/* Delete blobs no archive uses and stale temporary files.  Returns the number
+ * of blobs deleted, or -errno. */
+int cstore_purge (cstore_t *self, char *err, size_t errlen);
+
+/* STATEDIR/content */
+const char *cstore_dir (const cstore_t *self);
+
+#endif
