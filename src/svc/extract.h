@@ -18,6 +18,7 @@
  * partial state for a later resume). */
 #ifndef CANOPY_EXTRACT_H
 #define CANOPY_EXTRACT_H
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
