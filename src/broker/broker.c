@@ -1,0 +1,199 @@
+/* broker.c - canopy-broker: the daemon that runs on every node.
+ *
+ * Loads the config, finds its rank, opens its links (overlay), registers
+ * the services and runs the event loop until told to stop (SIGTERM, SIGINT
+ * or overlay.shutdown).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include "config.h"
+#include "exec.h"
+#include "overlay.h"
+#include "services.h"
+
+static const char *prog = "canopy-broker";
+
+static void usage (FILE *f)
+{
+    fprintf (f,
+             "Usage: canopy-broker --config FILE [--rank N] [--rundir DIR] [--statedir DIR]\n"
+             "                     [--cert PATH] [--join-timeout SECS]\n");
+}
+
+static char *read_file (const char *path, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen (path, "r");
+    if (!f) {
+        snprintf (err, errlen, "%s: %s", path, strerror (errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc (cap);
+    size_t k;
+    while ((k = fread (buf + n, 1, cap - n, f)) > 0) {
+        n += k;
+        if (n == cap) {
+            if (cap > (64u << 20)) {
+                snprintf (err, errlen, "%s: file too large", path);
+                free (buf);
+                fclose (f);
+                return NULL;
+            }
+            buf = realloc (buf, cap *= 2);
+        }
+    }
+    fclose (f);
+    *len = n;
+    return buf;
+}
+
+struct joinwatch {
+    overlay_t *ov;
+    int failed;
+};
+
+static int on_join_timeout (zloop_t *loop, int timer_id, void *arg)
+{
+    struct joinwatch *jw = arg;
+    if (!overlay_parent_ok (jw->ov)) {
+        uint32_t p = topo_parent (overlay_topo (jw->ov), overlay_rank (jw->ov));
+        fprintf (stderr, "%s: cannot reach parent rank %u at %s\n", prog, p,
+                 overlay_config (jw->ov)->hosts[p].connect);
+        jw->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_signal (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    struct signalfd_siginfo si;
+    if (read (item->fd, &si, sizeof si) == sizeof si)
+        overlay_log (arg, "signal %d: shutting down", si.ssi_signo);
+    return -1;
+}
+
+int main (int argc, char **argv)
+{
+    const char *cfgpath = NULL, *rundir = NULL, *statedir = NULL, *cert = NULL;
+    long rank = -1;
+    double join_timeout = 0;
+    static struct option opts[] = {
+        { "config", required_argument, 0, 'c' }, { "rank", required_argument, 0, 'r' },
+        { "rundir", required_argument, 0, 'd' }, { "statedir", required_argument, 0, 's' },
+        { "cert", required_argument, 0, 'k' },   { "join-timeout", required_argument, 0, 'j' },
+        { "help", no_argument, 0, 'h' },         { 0, 0, 0, 0 },
+    };
+    int c;
+    while ((c = getopt_long (argc, argv, "c:r:h", opts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'c': cfgpath = optarg; break;
+        case 'r':
+            rank = strtol (optarg, &end, 10);
+            if (*end || end == optarg || rank < 0) {
+                fprintf (stderr, "%s: invalid rank '%s'\n", prog, optarg);
+                return 1;
+            }
+            break;
+        case 'd': rundir = optarg; break;
+        case 's': statedir = optarg; break;
+        case 'k': cert = optarg; break;
+        case 'j': join_timeout = strtod (optarg, NULL); break;
+        case 'h': usage (stdout); return 0;
+        default: usage (stderr); return 1;
+        }
+    }
+    if (!cfgpath) {
+        fprintf (stderr, "%s: --config is required\n", prog);
+        return 1;
+    }
+    char err[512];
+    size_t len;
+    char *text = read_file (cfgpath, &len, err, sizeof err);
+    if (!text) {
+        fprintf (stderr, "%s: %s\n", prog, err);
+        return 1;
+    }
+    config_t *cfg = config_parse (text, len, err, sizeof err);
+    free (text);
+    if (!cfg) {
+        fprintf (stderr, "%s: %s: %s\n", prog, cfgpath, err);
+        return 1;
+    }
+    if (rank < 0) {
+        char host[256] = "";
+        gethostname (host, sizeof host - 1);
+        rank = config_rank_of (cfg, host);
+        if (rank < 0) {
+            char *dot = strchr (host, '.');
+            if (dot) {
+                *dot = '\0';
+                rank = config_rank_of (cfg, host);
+            }
+        }
+        if (rank < 0) {
+            fprintf (stderr, "%s: host '%s' is not in the config (use --rank)\n", prog, host);
+            config_destroy (&cfg);
+            return 1;
+        }
+    }
+    if (rank >= (long)cfg->nhosts) {
+        fprintf (stderr, "%s: rank %ld is not in the config (size %zu)\n", prog, rank, cfg->nhosts);
+        config_destroy (&cfg);
+        return 1;
+    }
+    char defrun[256];
+    if (!rundir) {
+        snprintf (defrun, sizeof defrun, "/tmp/canopy-%u-r%ld", (unsigned)getuid (), rank);
+        rundir = defrun;
+    }
+    char defstate[300];
+    if (!statedir) {
+        snprintf (defstate, sizeof defstate, "%s/state", rundir);
+        statedir = defstate;
+    }
+    signal (SIGPIPE, SIG_IGN);
+    sigset_t mask;
+    sigemptyset (&mask);
+    sigaddset (&mask, SIGTERM);
+    sigaddset (&mask, SIGINT);
+    sigaddset (&mask, SIGHUP);
+    sigprocmask (SIG_BLOCK, &mask, NULL);
+    int sfd = signalfd (-1, &mask, SFD_CLOEXEC);
+
+    overlay_opts_t oo = { .config = cfg, .rank = rank, .rundir = rundir, .cert_path = cert };
+    overlay_t *ov = overlay_new (&oo, err, sizeof err);
+    if (!ov) {
+        fprintf (stderr, "%s: %s\n", prog, err);
+        config_destroy (&cfg);
+        return 1;
+    }
+    services_t *svcs = services_new (ov, statedir, err, sizeof err);
+    if (!svcs) {
+        fprintf (stderr, "%s: %s\n", prog, err);
+        overlay_destroy (&ov);
+        config_destroy (&cfg);
+        return 1;
+    }
+    zmq_pollitem_t it = { .fd = sfd, .events = ZMQ_POLLIN };
+    zloop_poller (overlay_loop (ov), &it, on_signal, ov);
+    struct joinwatch jw = { .ov = ov };
+    if (join_timeout > 0 && rank > 0)
+        zloop_timer (overlay_loop (ov), (size_t)(join_timeout * 1000), 1, on_join_timeout, &jw);
+    overlay_log (ov, "up: %s (%s, size %u), local %s", overlay_hostname (ov, rank),
+                 topo_spec (overlay_topo (ov)), overlay_size (ov), overlay_local_uri (ov));
+    overlay_run (ov);
+    services_destroy (&svcs);
+    overlay_destroy (&ov);
+    config_destroy (&cfg);
+    close (sfd);
+    return jw.failed ? 1 : 0;
+}

@@ -1,0 +1,32 @@
+/* cmd.h - subcommands of the canopy command line and their shared helpers. */
+#ifndef CANOPY_CMD_H
+#define CANOPY_CMD_H
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "client.h"
+#include "idset.h"
+
+int cmd_keygen (int argc, char **argv);
+int cmd_topo (int argc, char **argv);
+int cmd_start (int argc, char **argv);
+int cmd_overlay (int argc, char **argv);
+int cmd_exec (int argc, char **argv);
+int cmd_ping (int argc, char **argv);
+int cmd_match (int argc, char **argv);
+
+/* print "canopy: <msg>" to stderr and exit(1) */
+void die (const char *fmt, ...) __attribute__ ((noreturn, format (printf, 1, 2)));
+/* connect to $CANOPY_URI or die */
+client_t *cmd_connect (void);
+/* "all" or an idset, checked against size; dies on bad input */
+idset_t *cmd_ranks (const char *spec, uint32_t size);
+/* size of the instance (overlay.status on rank 0 via the local broker) */
+uint32_t cmd_instance_size (client_t *c);
+char *cmd_read_file (const char *path, size_t *len);
+double cmd_now (void);
+/* parse "64K", "1M", "2G", "100" */
+int cmd_parse_size (const char *s, uint64_t *out);
+
+#endif

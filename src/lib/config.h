@@ -1,0 +1,33 @@
+/* config.h - the instance configuration (doc/config.md): hosts, endpoints,
+ * topology, CURVE certificate path, liveness timing.  Parsed from YAML or
+ * JSON text; pure (the caller reads the file). */
+#ifndef CANOPY_CONFIG_H
+#define CANOPY_CONFIG_H
+#include <stddef.h>
+#include <stdint.h>
+#include "topo.h"
+
+typedef struct config_host {
+    char *host;      /* hostname */
+    char *bind;      /* endpoint this broker binds for its children */
+    char *connect;   /* endpoint its children connect to */
+    uint32_t parent; /* custom topology: parent rank (TOPO_NONE otherwise) */
+} config_host_t;
+
+typedef struct config {
+    size_t nhosts;
+    config_host_t *hosts;    /* index = rank */
+    char *curve_cert;        /* path; NULL = none given */
+    char *topology;          /* spec string */
+    topo_t *topo;
+    double heartbeat;        /* seconds between heartbeats */
+    double timeout;          /* silence after which a peer is lost */
+} config_t;
+
+config_t *config_parse (const char *text, size_t len, char *err, size_t errlen);
+void config_destroy (config_t **p);
+/* Rank whose host equals hostname, or -1.  If several match (a local
+ * instance), the first. */
+int config_rank_of (const config_t *c, const char *hostname);
+
+#endif

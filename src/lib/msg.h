@@ -1,0 +1,70 @@
+/* msg.h - canopy's message: a header, a JSON payload and an optional blob.
+ *
+ * Every request, response, event and control message that crosses a link
+ * (broker to broker, or client to broker) is one of these, carried as a
+ * ZeroMQ multipart message: [header][json][data?].  This file only encodes
+ * and decodes the header frame; see doc/protocol.md for the wire format.
+ * Pure: no I/O.
+ */
+#ifndef CANOPY_MSG_H
+#define CANOPY_MSG_H
+#include <stdint.h>
+#include <stddef.h>
+
+enum cmsg_type {
+    CMSG_REQUEST = 1,
+    CMSG_RESPONSE = 2,
+    CMSG_EVENT = 4,
+    CMSG_CONTROL = 8,
+};
+
+enum cmsg_flags {
+    CMSG_F_STREAMING = 1,   /* request: many responses, ended by errnum ENODATA */
+    CMSG_F_NORESPONSE = 2,  /* request: no response is wanted */
+};
+
+/* control messages (link keep-alive and membership) */
+enum cmsg_control {
+    CMSG_CTL_HELLO = 1,     /* child -> parent: I am up (matchtag = boot id) */
+    CMSG_CTL_HEARTBEAT = 2, /* both ways, every heartbeat period */
+    CMSG_CTL_GOODBYE = 3,   /* child -> parent: clean shutdown */
+};
+
+#define CANOPY_RANK_ANY   0xFFFFFFFFu  /* the broker the client is attached to */
+#define CANOPY_RANK_UP    0xFFFFFFFEu  /* unused on the wire; reserved */
+#define CMSG_MAGIC        0xC7
+#define CMSG_VERSION      1
+#define CMSG_TOPIC_MAX    255
+#define CMSG_SENDER_MAX   32
+#define CMSG_HDR_FIXED    28
+#define CMSG_HDR_MAX      (CMSG_HDR_FIXED + CMSG_SENDER_MAX + CMSG_TOPIC_MAX)
+
+typedef struct cmsg_hdr {
+    uint8_t type;
+    uint16_t flags;
+    uint32_t dest;       /* request: target rank; response: origin rank */
+    uint32_t src;        /* request: origin rank; response: responding rank */
+    uint32_t matchtag;   /* chosen by the sender of a request; echoed */
+    int32_t errnum;      /* response: 0 or an errno value */
+    uint16_t hops;       /* brokers this message has crossed */
+    uint8_t sender_len;  /* origin client's id at its broker; 0 = the broker */
+    uint8_t topic_len;
+    uint8_t sender[CMSG_SENDER_MAX];
+    char topic[CMSG_TOPIC_MAX + 1];
+} cmsg_hdr_t;
+
+/* Fill a header; topic is truncated-proof (returns -1 if too long). */
+int cmsg_hdr_init (cmsg_hdr_t *h, uint8_t type, const char *topic);
+
+/* Encode h into buf (at least CMSG_HDR_MAX bytes).  Returns bytes written. */
+size_t cmsg_hdr_encode (const cmsg_hdr_t *h, uint8_t *buf);
+
+/* Decode; returns 0, or -1 with a reason in *why if the frame is malformed. */
+int cmsg_hdr_decode (cmsg_hdr_t *h, const uint8_t *buf, size_t len, const char **why);
+
+/* Turn a request header into the header of its response. */
+void cmsg_hdr_make_response (cmsg_hdr_t *resp, const cmsg_hdr_t *req, uint32_t myrank, int errnum);
+
+const char *cmsg_type_name (int type);
+
+#endif

@@ -1,0 +1,349 @@
+/* topo.c - build tree topologies and answer routing questions about them.
+ *
+ * Parents are computed once into an array; children are kept as one
+ * flattened array with per-rank offsets (CSR), so lookups are O(1).
+ */
+#include "topo.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOPO_MAX_SIZE (1u << 20)
+
+struct topo {
+    char spec[64];
+    uint32_t size;
+    uint32_t *parent;
+    uint32_t *level;
+    uint32_t *child_off;  /* size+1 offsets into child */
+    uint32_t *child;
+    uint32_t *subtree;    /* subtree sizes */
+    uint32_t *pre;        /* preorder index (for subtree tests) */
+    uint32_t height;
+};
+
+void topo_destroy (topo_t **p)
+{
+    if (p && *p) {
+        topo_t *t = *p;
+        free (t->parent);
+        free (t->level);
+        free (t->child_off);
+        free (t->child);
+        free (t->subtree);
+        free (t->pre);
+        free (t);
+        *p = NULL;
+    }
+}
+
+static int finish (topo_t *t, char *err, size_t errlen)
+{
+    uint32_t n = t->size;
+    t->level = calloc (n, sizeof (uint32_t));
+    t->child_off = calloc (n + 1, sizeof (uint32_t));
+    t->child = calloc (n ? n : 1, sizeof (uint32_t));
+    t->subtree = calloc (n, sizeof (uint32_t));
+    t->pre = calloc (n, sizeof (uint32_t));
+    uint32_t *fill = calloc (n + 1, sizeof (uint32_t));
+    uint32_t *stack = calloc (n ? n : 1, sizeof (uint32_t));
+    if (!t->level || !t->child_off || !t->child || !t->subtree || !t->pre || !fill || !stack)
+        goto nomem;
+    for (uint32_t r = 1; r < n; r++)
+        t->child_off[t->parent[r] + 1]++;
+    for (uint32_t r = 0; r < n; r++)
+        t->child_off[r + 1] += t->child_off[r];
+    for (uint32_t r = 1; r < n; r++) {
+        uint32_t p = t->parent[r];
+        t->child[t->child_off[p] + fill[p]++] = r;
+    }
+    /* iterative preorder from the root: levels, preorder numbers; also
+     * detects ranks unreachable from 0 (a cycle in a custom topology) */
+    uint32_t sp = 0, seen = 0;
+    stack[sp++] = 0;
+    while (sp) {
+        uint32_t r = stack[--sp];
+        t->pre[r] = seen++;
+        for (uint32_t i = t->child_off[r + 1]; i-- > t->child_off[r];) {
+            uint32_t c = t->child[i];
+            t->level[c] = t->level[r] + 1;
+            if (t->level[c] > t->height)
+                t->height = t->level[c];
+            stack[sp++] = c;
+        }
+    }
+    if (seen != n) {
+        snprintf (err, errlen, "custom topology is not a tree rooted at rank 0");
+        free (fill);
+        free (stack);
+        return -1;
+    }
+    /* subtree sizes: children have larger preorder numbers, so sweep ranks in
+     * decreasing preorder */
+    uint32_t *bypre = fill; /* reuse */
+    for (uint32_t r = 0; r < n; r++)
+        bypre[t->pre[r]] = r;
+    for (uint32_t i = n; i-- > 0;) {
+        uint32_t r = bypre[i];
+        t->subtree[r] += 1;
+        if (r != 0)
+            t->subtree[t->parent[r]] += t->subtree[r];
+    }
+    free (fill);
+    free (stack);
+    return 0;
+nomem:
+    free (fill);
+    free (stack);
+    snprintf (err, errlen, "out of memory");
+    return -1;
+}
+
+topo_t *topo_create (const char *spec, uint32_t size, const uint32_t *parents, char *err,
+                     size_t errlen)
+{
+    char dummy[8];
+    if (!err) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    if (!spec) {
+        snprintf (err, errlen, "no topology given");
+        return NULL;
+    }
+    if (size == 0 || size > TOPO_MAX_SIZE) {
+        snprintf (err, errlen, "size must be between 1 and %u", TOPO_MAX_SIZE);
+        return NULL;
+    }
+    topo_t *t = calloc (1, sizeof *t);
+    if (!t || !(t->parent = calloc (size, sizeof (uint32_t)))) {
+        free (t);
+        snprintf (err, errlen, "out of memory");
+        return NULL;
+    }
+    t->size = size;
+    t->parent[0] = TOPO_NONE;
+    if (!strncmp (spec, "kary:", 5)) {
+        char *end;
+        long k = strtol (spec + 5, &end, 10);
+        if (end == spec + 5 || *end || k < 0 || k > 1000000) {
+            snprintf (err, errlen, "invalid topology '%.32s': kary:K needs 0 <= K", spec);
+            goto fail;
+        }
+        if (k == 0)
+            k = size > 1 ? size - 1 : 1;
+        for (uint32_t r = 1; r < size; r++)
+            t->parent[r] = (r - 1) / k;
+        snprintf (t->spec, sizeof t->spec, "%s", spec);
+    }
+    else if (!strcmp (spec, "binomial")) {
+        for (uint32_t r = 1; r < size; r++)
+            t->parent[r] = r & (r - 1);
+        snprintf (t->spec, sizeof t->spec, "binomial");
+    }
+    else if (!strcmp (spec, "flat")) {
+        for (uint32_t r = 1; r < size; r++)
+            t->parent[r] = 0;
+        snprintf (t->spec, sizeof t->spec, "flat");
+    }
+    else if (!strcmp (spec, "custom")) {
+        if (!parents) {
+            snprintf (err, errlen, "custom topology needs a parent for every rank");
+            goto fail;
+        }
+        for (uint32_t r = 1; r < size; r++) {
+            if (parents[r] >= size || parents[r] == r) {
+                snprintf (err, errlen, "custom topology: rank %u has invalid parent", r);
+                goto fail;
+            }
+            t->parent[r] = parents[r];
+        }
+        snprintf (t->spec, sizeof t->spec, "custom");
+    }
+    else {
+        snprintf (err, errlen,
+                  "unknown topology '%.32s' (expected kary:K, binomial, flat or custom)", spec);
+        goto fail;
+    }
+    if (finish (t, err, errlen) < 0)
+        goto fail;
+    return t;
+fail:
+    topo_destroy (&t);
+    return NULL;
+}
+
+uint32_t topo_size (const topo_t *t) { return t->size; }
+const char *topo_spec (const topo_t *t) { return t->spec; }
+uint32_t topo_parent (const topo_t *t, uint32_t r) { return r < t->size ? t->parent[r] : TOPO_NONE; }
+uint32_t topo_nchildren (const topo_t *t, uint32_t r)
+{
+    return r < t->size ? t->child_off[r + 1] - t->child_off[r] : 0;
+}
+const uint32_t *topo_children (const topo_t *t, uint32_t r) { return t->child + t->child_off[r]; }
+uint32_t topo_level (const topo_t *t, uint32_t r) { return t->level[r]; }
+uint32_t topo_height (const topo_t *t) { return t->height; }
+uint32_t topo_subtree_size (const topo_t *t, uint32_t r) { return t->subtree[r]; }
+bool topo_is_leaf (const topo_t *t, uint32_t r) { return topo_nchildren (t, r) == 0; }
+
+bool topo_in_subtree (const topo_t *t, uint32_t anc, uint32_t r)
+{
+    if (anc >= t->size || r >= t->size)
+        return false;
+    return t->pre[r] >= t->pre[anc] && t->pre[r] < t->pre[anc] + t->subtree[anc];
+}
+
+uint32_t topo_next_hop (const topo_t *t, uint32_t self, uint32_t dest)
+{
+    if (dest == self)
+        return self;
+    if (!topo_in_subtree (t, self, dest))
+        return t->parent[self];
+    /* walk up from dest until the parent is self */
+    uint32_t r = dest;
+    while (t->parent[r] != self)
+        r = t->parent[r];
+    return r;
+}
+
+uint32_t topo_distance (const topo_t *t, uint32_t a, uint32_t b)
+{
+    uint32_t d = 0;
+    while (a != b) {
+        if (t->level[a] >= t->level[b])
+            a = t->parent[a];
+        else
+            b = t->parent[b];
+        d++;
+    }
+    return d;
+}
+
+static int strcmp_ptr (const char **a, const char **b)
+{
+    return strcmp (*a, *b);
+}
+
+struct sbuf {
+    char *s;
+    size_t len, cap;
+};
+
+static void sb_add (struct sbuf *b, const char *s)
+{
+    size_t k = strlen (s);
+    if (b->len + k + 1 > b->cap) {
+        size_t c = b->cap ? b->cap : 256;
+        while (b->len + k + 1 > c)
+            c *= 2;
+        b->s = realloc (b->s, c);
+        b->cap = c;
+    }
+    memcpy (b->s + b->len, s, k + 1);
+    b->len += k;
+}
+
+static void draw (const topo_t *t, uint32_t r, struct sbuf *b, char *prefix, size_t plen,
+                  int last, int root, topo_label_f label, topo_prune_f prune, void *arg)
+{
+    char line[512];
+    prefix[plen] = '\0';
+    sb_add (b, prefix);
+    if (!root)
+        sb_add (b, last ? "└─ " : "├─ ");
+    const char *lab = label ? label (r, arg) : "";
+    snprintf (line, sizeof line, "%u%s%s\n", r, *lab ? " " : "", lab);
+    sb_add (b, line);
+    if (prune && prune (r, arg))
+        return;
+    size_t np = plen;
+    if (!root) {
+        const char *ext = last ? "   " : "│  ";
+        size_t k = strlen (ext);
+        if (np + k < 4000) {
+            memcpy (prefix + np, ext, k);
+            np += k;
+        }
+    }
+    uint32_t nc = topo_nchildren (t, r);
+    const uint32_t *ch = topo_children (t, r);
+    for (uint32_t i = 0; i < nc; i++)
+        draw (t, ch[i], b, prefix, np, i == nc - 1, 0, label, prune, arg);
+    prefix[plen] = '\0';
+}
+
+char *topo_draw (const topo_t *t, topo_label_f label, topo_prune_f prune, void *arg)
+{
+    struct sbuf b = { 0 };
+    char *prefix = malloc (4096);
+    sb_add (&b, "");
+    /* recursion depth is the tree height; a kary:1 chain of 1M would be too
+     * deep, so draw only trees of sane height recursively */
+    if (t->height < 10000)
+        draw (t, 0, &b, prefix, 0, 1, 1, label, prune, arg);
+    free (prefix);
+    return b.s;
+}
+
+json_t *topo_to_json (const topo_t *t)
+{
+    json_t *levels = json_array ();
+    for (uint32_t l = 0; l <= t->height; l++)
+        json_array_append_new (levels, json_array ());
+    for (uint32_t r = 0; r < t->size; r++)
+        json_array_append_new (json_array_get (levels, t->level[r]), json_integer (r));
+    json_t *parents = json_array ();
+    for (uint32_t r = 0; r < t->size; r++)
+        json_array_append_new (parents, r ? json_integer (t->parent[r]) : json_null ());
+    return json_pack ("{s:s s:I s:I s:o s:o}", "spec", t->spec, "size", (json_int_t)t->size,
+                      "height", (json_int_t)t->height, "levels", levels, "parents", parents);
+}
+
+/* AHU canonical form: "(" + sorted children's forms + ")" */
+static char *canon (const topo_t *t, uint32_t r)
+{
+    uint32_t nc = topo_nchildren (t, r);
+    const uint32_t *ch = topo_children (t, r);
+    char **parts = calloc (nc ? nc : 1, sizeof (char *));
+    size_t len = 2;
+    for (uint32_t i = 0; i < nc; i++) {
+        parts[i] = canon (t, ch[i]);
+        len += strlen (parts[i]);
+    }
+    qsort (parts, nc, sizeof (char *), (int (*) (const void *, const void *))strcmp_ptr);
+    char *s = malloc (len + 1), *p = s;
+    *p++ = '(';
+    for (uint32_t i = 0; i < nc; i++) {
+        size_t k = strlen (parts[i]);
+        memcpy (p, parts[i], k);
+        p += k;
+        free (parts[i]);
+    }
+    *p++ = ')';
+    *p = '\0';
+    free (parts);
+    return s;
+}
+
+bool topo_isomorphic (const topo_t *a, const topo_t *b)
+{
+    if (a->size != b->size || a->height != b->height)
+        return false;
+    if (a->height > 2000)
+        return topo_same_shape (a, b);
+    char *x = canon (a, 0), *y = canon (b, 0);
+    bool same = !strcmp (x, y);
+    free (x);
+    free (y);
+    return same;
+}
+
+bool topo_same_shape (const topo_t *a, const topo_t *b)
+{
+    if (a->size != b->size)
+        return false;
+    for (uint32_t r = 1; r < a->size; r++)
+        if (a->parent[r] != b->parent[r])
+            return false;
+    return true;
+}

@@ -1,0 +1,194 @@
+/* client.c - DEALER connection from a command to the local broker. */
+#include "client.h"
+#include <czmq.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct client {
+    void *sock;
+    uint32_t next_tag;
+    zlistx_t *backlog;   /* cmsg_t* received while waiting for another tag */
+};
+
+client_t *client_connect (const char *uri, char *err, size_t errlen)
+{
+    if (!uri)
+        uri = getenv ("CANOPY_URI");
+    if (!uri || !*uri) {
+        snprintf (err, errlen, "CANOPY_URI is not set (run inside 'canopy start', or set it)");
+        return NULL;
+    }
+    if (!strncmp (uri, "ipc://", 6)) {
+        struct stat st;
+        if (stat (uri + 6, &st) < 0) {
+            snprintf (err, errlen, "cannot connect to broker at %s: %s", uri, strerror (errno));
+            return NULL;
+        }
+    }
+    zsys_handler_set (NULL);
+    void *ctx = zsys_init ();
+    client_t *c = calloc (1, sizeof *c);
+    c->sock = zmq_socket (ctx, ZMQ_DEALER);
+    int linger = 0, hwm = 0;
+    zmq_setsockopt (c->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (c->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt (c->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (zmq_connect (c->sock, uri) < 0) {
+        snprintf (err, errlen, "cannot connect to broker at %s: %s", uri, zmq_strerror (errno));
+        zmq_close (c->sock);
+        free (c);
+        return NULL;
+    }
+    c->backlog = zlistx_new ();
+    return c;
+}
+
+void client_msg_clear (cmsg_t *m)
+{
+    json_decref (m->json);
+    free ((void *)m->data);
+    memset (m, 0, sizeof *m);
+}
+
+void client_destroy (client_t **p)
+{
+    if (!p || !*p)
+        return;
+    client_t *c = *p;
+    cmsg_t *m;
+    while ((m = zlistx_detach (c->backlog, NULL))) {
+        client_msg_clear (m);
+        free (m);
+    }
+    zlistx_destroy (&c->backlog);
+    zmq_close (c->sock);
+    free (c);
+    *p = NULL;
+}
+
+void *client_sock (client_t *c) { return c->sock; }
+
+uint32_t client_send (client_t *c, uint32_t rank, const char *topic, json_t *json,
+                      const void *data, size_t len, int flags)
+{
+    cmsg_hdr_t h;
+    if (cmsg_hdr_init (&h, CMSG_REQUEST, topic) < 0) {
+        json_decref (json);
+        return 0;
+    }
+    if (++c->next_tag == 0)
+        c->next_tag = 1;
+    h.matchtag = c->next_tag;
+    h.dest = rank;
+    h.flags = flags;
+    uint8_t hbuf[CMSG_HDR_MAX];
+    size_t hlen = cmsg_hdr_encode (&h, hbuf);
+    char *s = json ? json_dumps (json, JSON_COMPACT) : NULL;
+    json_decref (json);
+    zmq_send (c->sock, hbuf, hlen, ZMQ_SNDMORE);
+    zmq_send (c->sock, s ? s : "", s ? strlen (s) : 0, data ? ZMQ_SNDMORE : 0);
+    if (data)
+        zmq_send (c->sock, data, len, 0);
+    free (s);
+    return h.matchtag;
+}
+
+static int recv_one (client_t *c, cmsg_t *m, int timeout_ms)
+{
+    zmq_pollitem_t it = { .socket = c->sock, .events = ZMQ_POLLIN };
+    int rc = zmq_poll (&it, 1, timeout_ms);
+    if (rc < 0)
+        return -1;
+    if (rc == 0) {
+        errno = ETIMEDOUT;
+        return -1;
+    }
+    zmq_msg_t f[3];
+    int n = 0, more = 1;
+    while (more) {
+        zmq_msg_t tmp;
+        zmq_msg_init (&tmp);
+        if (zmq_msg_recv (&tmp, c->sock, 0) < 0) {
+            zmq_msg_close (&tmp);
+            for (int i = 0; i < n; i++)
+                zmq_msg_close (&f[i]);
+            return -1;
+        }
+        more = zmq_msg_more (&tmp);
+        if (n < 3)
+            f[n++] = tmp;
+        else
+            zmq_msg_close (&tmp);
+    }
+    memset (m, 0, sizeof *m);
+    int ret = -1;
+    if (n >= 2 && cmsg_hdr_decode (&m->hdr, zmq_msg_data (&f[0]), zmq_msg_size (&f[0]), NULL) == 0) {
+        if (zmq_msg_size (&f[1]))
+            m->json = json_loadb (zmq_msg_data (&f[1]), zmq_msg_size (&f[1]), 0, NULL);
+        if (!m->json)
+            m->json = json_object ();
+        if (n == 3) {
+            m->data_len = zmq_msg_size (&f[2]);
+            void *d = malloc (m->data_len ? m->data_len : 1);
+            memcpy (d, zmq_msg_data (&f[2]), m->data_len);
+            m->data = d;
+        }
+        ret = 0;
+    }
+    for (int i = 0; i < n; i++)
+        zmq_msg_close (&f[i]);
+    if (ret < 0)
+        errno = EPROTO;
+    return ret;
+}
+
+int client_recv (client_t *c, cmsg_t *m, int timeout_ms)
+{
+    cmsg_t *q = zlistx_detach (c->backlog, NULL);
+    if (q) {
+        *m = *q;
+        free (q);
+        return 0;
+    }
+    return recv_one (c, m, timeout_ms);
+}
+
+const char *client_errstr (const cmsg_t *m)
+{
+    const char *s = NULL;
+    if (m->json && json_unpack (m->json, "{s:s}", "errstr", &s) == 0 && s && *s)
+        return s;
+    return strerror (m->hdr.errnum);
+}
+
+json_t *client_call (client_t *c, uint32_t rank, const char *topic, json_t *json, int timeout_ms,
+                     char *err, size_t errlen)
+{
+    uint32_t tag = client_send (c, rank, topic, json, NULL, 0, 0);
+    for (;;) {
+        cmsg_t m;
+        if (recv_one (c, &m, timeout_ms) < 0) {
+            snprintf (err, errlen, "%s: %s", topic,
+                      errno == ETIMEDOUT ? "no answer from broker (timed out)" : strerror (errno));
+            return NULL;
+        }
+        if (m.hdr.matchtag != tag) {
+            cmsg_t *q = malloc (sizeof *q);
+            *q = m;
+            zlistx_add_end (c->backlog, q);
+            continue;
+        }
+        if (m.hdr.errnum) {
+            snprintf (err, errlen, "%s", client_errstr (&m));
+            client_msg_clear (&m);
+            return NULL;
+        }
+        json_t *o = m.json;
+        m.json = NULL;
+        client_msg_clear (&m);
+        return o;
+    }
+}

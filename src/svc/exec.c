@@ -1,0 +1,164 @@
+/* exec.c - exec.run / exec.kill: remote command execution for canopy exec.
+ *
+ * exec.run is a streaming request: the first response carries the pid, then
+ * one response per chunk of output (the bytes in the data frame), then the
+ * wait status, then ENODATA to end the stream.
+ */
+#define _GNU_SOURCE
+#include "exec.h"
+#include "proc.h"
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct run {
+    exec_svc_t *svc;
+    cmsg_hdr_t req;
+    proc_t *proc;
+};
+
+struct exec_svc {
+    overlay_t *ov;
+    zlistx_t *runs;
+};
+
+char **exec_argv_from_json (json_t *cmd)
+{
+    if (!json_is_array (cmd) || json_array_size (cmd) == 0 || json_array_size (cmd) > 100000)
+        return NULL;
+    char **argv = calloc (json_array_size (cmd) + 1, sizeof (char *));
+    size_t i;
+    json_t *v;
+    json_array_foreach (cmd, i, v) {
+        if (!json_is_string (v)) {
+            exec_env_free (argv);
+            return NULL;
+        }
+        argv[i] = strdup (json_string_value (v));
+    }
+    return argv;
+}
+
+char **exec_env_from_json (json_t *env)
+{
+    if (!json_is_object (env))
+        return NULL;
+    char **e = calloc (json_object_size (env) + 1, sizeof (char *));
+    const char *k;
+    json_t *v;
+    size_t n = 0;
+    json_object_foreach (env, k, v) {
+        if (!json_is_string (v))
+            continue;
+        if (asprintf (&e[n], "%s=%s", k, json_string_value (v)) >= 0)
+            n++;
+    }
+    return e;
+}
+
+void exec_env_free (char **env)
+{
+    if (!env)
+        return;
+    for (char **p = env; *p; p++)
+        free (*p);
+    free (env);
+}
+
+static void on_out (proc_t *p, int stream, const void *data, size_t len, void *arg)
+{
+    struct run *r = arg;
+    overlay_respond (r->svc->ov, &r->req,
+                     json_pack ("{s:s}", "stream", stream == 1 ? "stdout" : "stderr"), data, len);
+}
+
+static void on_exit_cb (proc_t *p, int status, void *arg)
+{
+    struct run *r = arg;
+    exec_svc_t *svc = r->svc;
+    overlay_respond (svc->ov, &r->req, json_pack ("{s:i}", "status", status), NULL, 0);
+    overlay_respond_error (svc->ov, &r->req, ENODATA, NULL);
+    void *h = zlistx_find (svc->runs, r);
+    if (h)
+        zlistx_delete (svc->runs, h);
+    proc_destroy (&r->proc);
+    free (r);
+}
+
+static void svc_run (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    exec_svc_t *svc = arg;
+    json_t *cmd = json_object_get (msg->json, "cmd");
+    json_t *env = json_object_get (msg->json, "env");
+    const char *cwd = NULL;
+    json_unpack (msg->json, "{s?s}", "cwd", &cwd);
+    char **argv = exec_argv_from_json (cmd);
+    if (!argv) {
+        overlay_respond_error (ov, &msg->hdr, EINVAL, "exec.run: cmd must be a non-empty list of strings");
+        return;
+    }
+    if (!(msg->hdr.flags & CMSG_F_STREAMING)) {
+        exec_env_free (argv);
+        overlay_respond_error (ov, &msg->hdr, EPROTO, "exec.run must be a streaming request");
+        return;
+    }
+    char **envp = exec_env_from_json (env);
+    struct run *r = calloc (1, sizeof *r);
+    r->svc = svc;
+    r->req = msg->hdr;
+    char err[256];
+    r->proc = proc_spawn (overlay_loop (ov), argv, envp, cwd, on_out, on_exit_cb, r, err, sizeof err);
+    exec_env_free (argv);
+    exec_env_free (envp);
+    if (!r->proc) {
+        overlay_respond_error (ov, &msg->hdr, EIO, "%s", err);
+        free (r);
+        return;
+    }
+    zlistx_add_end (svc->runs, r);
+    overlay_respond (ov, &msg->hdr, json_pack ("{s:i}", "pid", (int)proc_pid (r->proc)), NULL, 0);
+}
+
+static void svc_kill (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    exec_svc_t *svc = arg;
+    int pid = 0, sig = SIGTERM;
+    if (json_unpack (msg->json, "{s:i s?i}", "pid", &pid, "signal", &sig) < 0 || sig < 0 || sig > 64) {
+        overlay_respond_error (ov, &msg->hdr, EINVAL, "exec.kill: needs pid and a valid signal");
+        return;
+    }
+    for (struct run *r = zlistx_first (svc->runs); r; r = zlistx_next (svc->runs)) {
+        if (proc_pid (r->proc) == pid) {
+            proc_kill (r->proc, sig);
+            overlay_respond (ov, &msg->hdr, json_object (), NULL, 0);
+            return;
+        }
+    }
+    overlay_respond_error (ov, &msg->hdr, ESRCH, "exec.kill: no such process %d", pid);
+}
+
+exec_svc_t *exec_svc_new (overlay_t *ov)
+{
+    exec_svc_t *svc = calloc (1, sizeof *svc);
+    svc->ov = ov;
+    svc->runs = zlistx_new ();
+    overlay_service_add (ov, "exec.run", svc_run, svc);
+    overlay_service_add (ov, "exec.kill", svc_kill, svc);
+    return svc;
+}
+
+void exec_svc_destroy (exec_svc_t **p)
+{
+    if (!p || !*p)
+        return;
+    exec_svc_t *svc = *p;
+    struct run *r;
+    while ((r = zlistx_detach (svc->runs, NULL))) {
+        proc_destroy (&r->proc);
+        free (r);
+    }
+    zlistx_destroy (&svc->runs);
+    free (svc);
+    *p = NULL;
+}

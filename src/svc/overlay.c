@@ -1,0 +1,1192 @@
+/* overlay.c - links, routing, liveness and dispatch for one broker.
+ *
+ * One thread, one zloop.  Messages are [header][json][data?] (see
+ * doc/protocol.md).  Messages in transit are forwarded frame by frame with
+ * only the header re-encoded, so a 1 MiB chunk is never copied by a relay.
+ * Work created by service code for this same broker (an RPC to self, a
+ * response to our own RPC) is posted through an inproc socket pair, so
+ * callbacks never re-enter each other.
+ */
+#define _GNU_SOURCE
+#include "overlay.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define HWM 200000
+
+struct service {
+    char *topic;
+    size_t len;
+    bool prefix;
+    overlay_msg_f cb;
+    void *arg;
+};
+
+struct pending {
+    overlay_msg_f cb;
+    void *arg;
+    bool streaming;
+};
+
+struct child {
+    uint32_t rank;
+    int state;
+    int64_t last_seen;
+    uint32_t online;      /* online brokers in its subtree, as it reported */
+    uint32_t bootid;
+};
+
+struct waiter {
+    cmsg_hdr_t req;
+    uint32_t want;
+    int64_t deadline;
+};
+
+/* a message in transit: decoded header plus its payload frames */
+struct raw {
+    cmsg_hdr_t hdr;
+    zmq_msg_t json;
+    zmq_msg_t data;
+    bool has_data;
+};
+
+struct overlay {
+    const config_t *cfg;
+    const topo_t *topo;
+    uint32_t rank, size;
+    zloop_t *loop;
+    void *zctx;
+    void *parent_sock, *child_sock, *local_sock, *zap_sock, *self_push, *self_pull;
+    zcert_t *cert;
+    char *rundir, *local_uri, *local_path;
+    struct child *children;
+    uint32_t nchildren;
+    int parent_state;
+    int64_t parent_last_seen;
+    uint32_t last_reported_online;
+    zhashx_t *inflight;  /* key -> next hop rank (stored as uintptr) */
+    zhashx_t *rpcs;      /* matchtag -> struct pending */
+    uint32_t next_matchtag;
+    uint32_t bootid;
+    struct service *svcs;
+    size_t nsvcs;
+    struct service *subs;
+    size_t nsubs;
+    zlistx_t *waiters;
+    overlay_peer_f peer_cb;
+    void *peer_arg;
+    int hb_timer;
+};
+
+static int64_t now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void overlay_log (overlay_t *ov, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (buf, sizeof buf, fmt, ap);
+    va_end (ap);
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    struct tm tm;
+    localtime_r (&ts.tv_sec, &tm);
+    fprintf (stderr, "%02d:%02d:%02d.%03ld broker[%u]: %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
+             ts.tv_nsec / 1000000, ov ? ov->rank : 0, buf);
+}
+
+/* ---- accessors ---- */
+uint32_t overlay_rank (const overlay_t *ov) { return ov->rank; }
+uint32_t overlay_size (const overlay_t *ov) { return ov->size; }
+const topo_t *overlay_topo (const overlay_t *ov) { return ov->topo; }
+const config_t *overlay_config (const overlay_t *ov) { return ov->cfg; }
+const char *overlay_rundir (const overlay_t *ov) { return ov->rundir; }
+const char *overlay_local_uri (const overlay_t *ov) { return ov->local_uri; }
+zloop_t *overlay_loop (overlay_t *ov) { return ov->loop; }
+void *overlay_zctx (overlay_t *ov) { return ov->zctx; }
+const char *overlay_hostname (const overlay_t *ov, uint32_t r)
+{
+    return r < ov->cfg->nhosts ? ov->cfg->hosts[r].host : "?";
+}
+void overlay_set_peer_cb (overlay_t *ov, overlay_peer_f cb, void *arg)
+{
+    ov->peer_cb = cb;
+    ov->peer_arg = arg;
+}
+bool overlay_parent_ok (const overlay_t *ov) { return ov->rank == 0 || ov->parent_state == PEER_ONLINE; }
+
+static struct child *find_child (const overlay_t *ov, uint32_t rank)
+{
+    for (uint32_t i = 0; i < ov->nchildren; i++)
+        if (ov->children[i].rank == rank)
+            return &ov->children[i];
+    return NULL;
+}
+
+int overlay_child_state (const overlay_t *ov, uint32_t rank)
+{
+    struct child *c = find_child (ov, rank);
+    return c ? c->state : -1;
+}
+
+uint32_t overlay_online_count (const overlay_t *ov)
+{
+    uint32_t n = 1;
+    for (uint32_t i = 0; i < ov->nchildren; i++)
+        if (ov->children[i].state == PEER_ONLINE)
+            n += ov->children[i].online;
+    return n;
+}
+
+/* ---- frames ---- */
+static void raw_init (struct raw *m)
+{
+    zmq_msg_init (&m->json);
+    zmq_msg_init (&m->data);
+    m->has_data = false;
+}
+
+static void raw_close (struct raw *m)
+{
+    zmq_msg_close (&m->json);
+    zmq_msg_close (&m->data);
+}
+
+static void raw_set (struct raw *m, const cmsg_hdr_t *h, const char *json, size_t jlen,
+                     const void *data, size_t dlen)
+{
+    m->hdr = *h;
+    zmq_msg_init_size (&m->json, jlen);
+    if (jlen)
+        memcpy (zmq_msg_data (&m->json), json, jlen);
+    zmq_msg_init (&m->data);
+    m->has_data = data != NULL;
+    if (data) {
+        zmq_msg_close (&m->data);
+        zmq_msg_init_size (&m->data, dlen);
+        if (dlen)
+            memcpy (zmq_msg_data (&m->data), data, dlen);
+    }
+}
+
+/* Send m on sock (optionally prefixed by a routing id).  Frames are moved
+ * out of m (m is left empty).  Returns 0 or -1 with errno. */
+static int raw_send (void *sock, const void *id, size_t idlen, struct raw *m)
+{
+    uint8_t hbuf[CMSG_HDR_MAX];
+    size_t hlen = cmsg_hdr_encode (&m->hdr, hbuf);
+    if (id && zmq_send (sock, id, idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -1;
+    if (zmq_send (sock, hbuf, hlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -1;
+    if (zmq_msg_send (&m->json, sock, (m->has_data ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0)
+        return -1;
+    if (m->has_data && zmq_msg_send (&m->data, sock, ZMQ_DONTWAIT) < 0)
+        return -1;
+    return 0;
+}
+
+static void drain (void *sock)
+{
+    int more = 1;
+    size_t sz = sizeof more;
+    while (zmq_getsockopt (sock, ZMQ_RCVMORE, &more, &sz) == 0 && more) {
+        zmq_msg_t f;
+        zmq_msg_init (&f);
+        zmq_msg_recv (&f, sock, 0);
+        zmq_msg_close (&f);
+    }
+}
+
+static bool rcvmore (void *sock)
+{
+    int more = 0;
+    size_t sz = sizeof more;
+    zmq_getsockopt (sock, ZMQ_RCVMORE, &more, &sz);
+    return more;
+}
+
+/* Receive [id?][hdr][json][data?].  Returns 0, or -1 (message dropped). */
+static int raw_recv (overlay_t *ov, void *sock, char *id, size_t *idlen, struct raw *m)
+{
+    raw_init (m);
+    if (id) {
+        int n = zmq_recv (sock, id, *idlen, 0);
+        if (n < 0)
+            return -1;
+        if ((size_t)n > *idlen || !rcvmore (sock)) {
+            drain (sock);
+            return -1;
+        }
+        *idlen = n;
+    }
+    zmq_msg_t hf;
+    zmq_msg_init (&hf);
+    if (zmq_msg_recv (&hf, sock, 0) < 0) {
+        zmq_msg_close (&hf);
+        return -1;
+    }
+    const char *why = NULL;
+    int rc = cmsg_hdr_decode (&m->hdr, zmq_msg_data (&hf), zmq_msg_size (&hf), &why);
+    zmq_msg_close (&hf);
+    if (rc < 0 || !rcvmore (sock)) {
+        overlay_log (ov, "dropped malformed message: %s", why ? why : "missing payload frame");
+        drain (sock);
+        return -1;
+    }
+    zmq_msg_recv (&m->json, sock, 0);
+    if (rcvmore (sock)) {
+        zmq_msg_recv (&m->data, sock, 0);
+        m->has_data = true;
+        if (rcvmore (sock)) {
+            overlay_log (ov, "dropped malformed message: too many frames");
+            drain (sock);
+            raw_close (m);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- in-flight tracking ---- */
+static void inflight_key (char *key, size_t len, const cmsg_hdr_t *h)
+{
+    char hex[2 * CMSG_SENDER_MAX + 1];
+    for (int i = 0; i < h->sender_len; i++)
+        sprintf (hex + 2 * i, "%02x", h->sender[i]);
+    hex[2 * h->sender_len] = '\0';
+    snprintf (key, len, "%u/%s/%u", h->type == CMSG_REQUEST ? h->src : h->dest, hex, h->matchtag);
+}
+
+static void track (overlay_t *ov, const cmsg_hdr_t *h, uint32_t hop)
+{
+    if (h->flags & CMSG_F_NORESPONSE)
+        return;
+    char key[128];
+    inflight_key (key, sizeof key, h);
+    zhashx_update (ov->inflight, key, (void *)(uintptr_t)(hop + 1));
+}
+
+static void untrack (overlay_t *ov, const cmsg_hdr_t *resp)
+{
+    if ((resp->flags & CMSG_F_STREAMING) && resp->errnum == 0)
+        return;
+    char key[128];
+    inflight_key (key, sizeof key, resp);
+    zhashx_delete (ov->inflight, key);
+}
+
+static void route (overlay_t *ov, struct raw *m, bool from_self);
+
+/* Answer, with EHOSTUNREACH, every request we forwarded to `hop`. */
+static void fail_inflight (overlay_t *ov, uint32_t hop)
+{
+    zlistx_t *keys = zhashx_keys (ov->inflight);
+    for (char *key = zlistx_first (keys); key; key = zlistx_next (keys)) {
+        uintptr_t v = (uintptr_t)zhashx_lookup (ov->inflight, key);
+        if (v != hop + 1)
+            continue;
+        unsigned src, tag;
+        char hex[2 * CMSG_SENDER_MAX + 1] = "";
+        if (sscanf (key, "%u/%64[0-9a-f]/%u", &src, hex, &tag) != 3
+            && sscanf (key, "%u//%u", &src, &tag) != 2)
+            continue;
+        if (key[strcspn (key, "/") + 1] == '/')
+            hex[0] = '\0';
+        cmsg_hdr_t h;
+        cmsg_hdr_init (&h, CMSG_RESPONSE, "");
+        h.dest = src;
+        h.src = ov->rank;
+        h.matchtag = tag;
+        h.errnum = EHOSTUNREACH;
+        h.sender_len = strlen (hex) / 2;
+        for (int i = 0; i < h.sender_len; i++) {
+            unsigned b;
+            sscanf (hex + 2 * i, "%2x", &b);
+            h.sender[i] = b;
+        }
+        zhashx_delete (ov->inflight, key);
+        struct raw r;
+        char msg[128];
+        int n = snprintf (msg, sizeof msg, "{\"errstr\":\"rank %u: link lost\"}", hop);
+        raw_set (&r, &h, msg, n, NULL, 0);
+        route (ov, &r, true);
+        raw_close (&r);
+    }
+    zlistx_destroy (&keys);
+}
+
+/* ---- peer state ---- */
+static void set_child_state (overlay_t *ov, struct child *c, int state)
+{
+    if (c->state == state)
+        return;
+    static const char *names[] = { "offline", "online", "lost" };
+    overlay_log (ov, "child %u (%s): %s -> %s", c->rank, overlay_hostname (ov, c->rank),
+                 names[c->state], names[state]);
+    c->state = state;
+    if (state != PEER_ONLINE) {
+        c->online = 0;
+        fail_inflight (ov, c->rank);
+    }
+    if (ov->peer_cb)
+        ov->peer_cb (ov, c->rank, names[state], ov->peer_arg);
+}
+
+static void send_control (overlay_t *ov, void *sock, const void *id, size_t idlen,
+                          const char *topic, uint32_t online)
+{
+    cmsg_hdr_t h;
+    cmsg_hdr_init (&h, CMSG_CONTROL, topic);
+    h.src = ov->rank;
+    h.matchtag = ov->bootid;
+    char js[64];
+    int n = snprintf (js, sizeof js, "{\"online\":%u}", online);
+    struct raw r;
+    raw_set (&r, &h, js, n, NULL, 0);
+    raw_send (sock, id, idlen, &r);
+    raw_close (&r);
+}
+
+static void report_up (overlay_t *ov, bool force)
+{
+    if (ov->rank == 0 || !ov->parent_sock)
+        return;
+    uint32_t n = overlay_online_count (ov);
+    if (!force && n == ov->last_reported_online)
+        return;
+    ov->last_reported_online = n;
+    send_control (ov, ov->parent_sock, NULL, 0, "heartbeat", n);
+}
+
+static void check_waiters (overlay_t *ov)
+{
+    uint32_t online = overlay_online_count (ov);
+    int64_t now = now_ms ();
+    zlistx_t *keep = zlistx_new ();
+    struct waiter *w;
+    while ((w = zlistx_detach (ov->waiters, NULL))) {
+        if (online >= w->want)
+            overlay_respond (ov, &w->req, json_pack ("{s:I}", "online", (json_int_t)online), NULL, 0);
+        else if (now > w->deadline)
+            overlay_respond_error (ov, &w->req, ETIMEDOUT, "only %u of %u brokers online", online,
+                                   w->want);
+        else {
+            zlistx_add_end (keep, w);
+            continue;
+        }
+        free (w);
+    }
+    zlistx_destroy (&ov->waiters);
+    ov->waiters = keep;
+}
+
+/* ---- dispatch to this broker ---- */
+static void deliver_local (overlay_t *ov, struct raw *m)
+{
+    cmsg_t msg = { .hdr = m->hdr };
+    size_t jlen = zmq_msg_size (&m->json);
+    if (jlen) {
+        json_error_t jerr;
+        msg.json = json_loadb (zmq_msg_data (&m->json), jlen, 0, &jerr);
+        if (!msg.json || !json_is_object (msg.json)) {
+            json_decref (msg.json);
+            if (m->hdr.type == CMSG_REQUEST)
+                overlay_respond_error (ov, &m->hdr, EPROTO, "malformed JSON payload");
+            return;
+        }
+    }
+    else
+        msg.json = json_object ();
+    if (m->has_data) {
+        msg.data = zmq_msg_data (&m->data);
+        msg.data_len = zmq_msg_size (&m->data);
+    }
+    if (m->hdr.type == CMSG_REQUEST) {
+        struct service *best = NULL;
+        for (size_t i = 0; i < ov->nsvcs; i++) {
+            struct service *s = &ov->svcs[i];
+            if (s->prefix ? !strncmp (m->hdr.topic, s->topic, s->len) : !strcmp (m->hdr.topic, s->topic))
+                if (!best || s->len > best->len)
+                    best = s;
+        }
+        if (best)
+            best->cb (ov, &msg, best->arg);
+        else
+            overlay_respond_error (ov, &m->hdr, ENOSYS, "no service for topic '%s'", m->hdr.topic);
+    }
+    else if (m->hdr.type == CMSG_RESPONSE) {
+        char key[16];
+        snprintf (key, sizeof key, "%u", m->hdr.matchtag);
+        struct pending *p = zhashx_lookup (ov->rpcs, key);
+        if (p) {
+            bool final = !p->streaming || m->hdr.errnum != 0;
+            struct pending copy = *p;
+            if (final)
+                zhashx_delete (ov->rpcs, key);
+            copy.cb (ov, &msg, copy.arg);
+        }
+    }
+    else if (m->hdr.type == CMSG_EVENT) {
+        for (size_t i = 0; i < ov->nsubs; i++)
+            if (!strncmp (m->hdr.topic, ov->subs[i].topic, ov->subs[i].len))
+                ov->subs[i].cb (ov, &msg, ov->subs[i].arg);
+    }
+    json_decref (msg.json);
+}
+
+static void respond_unreachable (overlay_t *ov, const cmsg_hdr_t *req, int errnum, const char *why)
+{
+    if (req->type != CMSG_REQUEST || (req->flags & CMSG_F_NORESPONSE))
+        return;
+    overlay_respond_error (ov, req, errnum, "%s", why);
+}
+
+/* Forward or deliver.  m's frames are consumed. */
+static void route (overlay_t *ov, struct raw *m, bool from_self)
+{
+    cmsg_hdr_t *h = &m->hdr;
+    if (h->type == CMSG_EVENT) {
+        for (uint32_t i = 0; i < ov->nchildren; i++) {
+            struct child *c = &ov->children[i];
+            if (c->state != PEER_ONLINE)
+                continue;
+            struct raw copy;
+            raw_init (&copy);
+            copy.hdr = m->hdr;
+            copy.hdr.hops++;
+            zmq_msg_copy (&copy.json, &m->json);
+            if (m->has_data) {
+                zmq_msg_copy (&copy.data, &m->data);
+                copy.has_data = true;
+            }
+            char id[16];
+            int n = snprintf (id, sizeof id, "%u", c->rank);
+            raw_send (ov->child_sock, id, n, &copy);
+            raw_close (&copy);
+        }
+        if (from_self) {
+            struct raw copy;
+            raw_init (&copy);
+            copy.hdr = m->hdr;
+            zmq_msg_copy (&copy.json, &m->json);
+            if (m->has_data) {
+                zmq_msg_copy (&copy.data, &m->data);
+                copy.has_data = true;
+            }
+            raw_send (ov->self_push, NULL, 0, &copy);
+            raw_close (&copy);
+        }
+        else
+            deliver_local (ov, m);
+        return;
+    }
+    uint32_t dest = h->dest;
+    if (h->type == CMSG_REQUEST && dest == CANOPY_RANK_ANY)
+        dest = h->dest = ov->rank;
+    if (dest >= ov->size) {
+        respond_unreachable (ov, h, EINVAL, "unknown rank");
+        return;
+    }
+    if (dest == ov->rank) {
+        if (h->type == CMSG_RESPONSE && h->sender_len > 0) {
+            raw_send (ov->local_sock, h->sender, h->sender_len, m);
+            return;
+        }
+        if (from_self)
+            raw_send (ov->self_push, NULL, 0, m);
+        else
+            deliver_local (ov, m);
+        return;
+    }
+    uint32_t hop = topo_next_hop (ov->topo, ov->rank, dest);
+    h->hops++;
+    if (hop == topo_parent (ov->topo, ov->rank)) {
+        if (ov->parent_state != PEER_ONLINE) {
+            respond_unreachable (ov, h, EHOSTUNREACH, "parent link is down");
+            return;
+        }
+        cmsg_hdr_t saved = *h;
+        if (raw_send (ov->parent_sock, NULL, 0, m) < 0) {
+            respond_unreachable (ov, &saved, EHOSTUNREACH, "cannot send to parent");
+            return;
+        }
+        if (saved.type == CMSG_REQUEST)
+            track (ov, &saved, hop);
+        else
+            untrack (ov, &saved);
+    }
+    else {
+        struct child *c = find_child (ov, hop);
+        if (!c || c->state != PEER_ONLINE) {
+            char why[64];
+            snprintf (why, sizeof why, "rank %u is %s", hop, c && c->state == PEER_LOST ? "lost" : "offline");
+            respond_unreachable (ov, h, EHOSTUNREACH, why);
+            return;
+        }
+        char id[16];
+        int n = snprintf (id, sizeof id, "%u", hop);
+        cmsg_hdr_t saved = *h;
+        if (raw_send (ov->child_sock, id, n, m) < 0) {
+            set_child_state (ov, c, PEER_LOST);
+            respond_unreachable (ov, &saved, EHOSTUNREACH, "child link is down");
+            return;
+        }
+        if (saved.type == CMSG_REQUEST)
+            track (ov, &saved, hop);
+        else
+            untrack (ov, &saved);
+    }
+}
+
+/* ---- public send API ---- */
+int overlay_respond (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, const void *data,
+                     size_t len)
+{
+    if (req->flags & CMSG_F_NORESPONSE) {
+        json_decref (json);
+        return 0;
+    }
+    cmsg_hdr_t h;
+    cmsg_hdr_make_response (&h, req, ov->rank, 0);
+    char *s = json ? json_dumps (json, JSON_COMPACT) : NULL;
+    json_decref (json);
+    struct raw m;
+    raw_set (&m, &h, s ? s : "", s ? strlen (s) : 0, data, len);
+    free (s);
+    route (ov, &m, true);
+    raw_close (&m);
+    return 0;
+}
+
+int overlay_respond_error (overlay_t *ov, const cmsg_hdr_t *req, int errnum, const char *fmt, ...)
+{
+    if (req->flags & CMSG_F_NORESPONSE)
+        return 0;
+    char buf[512] = "";
+    if (fmt) {
+        va_list ap;
+        va_start (ap, fmt);
+        vsnprintf (buf, sizeof buf, fmt, ap);
+        va_end (ap);
+    }
+    cmsg_hdr_t h;
+    cmsg_hdr_make_response (&h, req, ov->rank, errnum ? errnum : EPROTO);
+    json_t *o = json_pack ("{s:s}", "errstr", buf);
+    char *s = json_dumps (o, JSON_COMPACT);
+    json_decref (o);
+    struct raw m;
+    raw_set (&m, &h, s, strlen (s), NULL, 0);
+    free (s);
+    route (ov, &m, true);
+    raw_close (&m);
+    return 0;
+}
+
+uint32_t overlay_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *json,
+                      const void *data, size_t len, int flags, overlay_msg_f cb, void *arg)
+{
+    cmsg_hdr_t h;
+    if (cmsg_hdr_init (&h, CMSG_REQUEST, topic) < 0) {
+        json_decref (json);
+        return 0;
+    }
+    if (++ov->next_matchtag == 0)
+        ov->next_matchtag = 1;
+    h.matchtag = ov->next_matchtag;
+    h.flags = flags;
+    h.dest = rank == CANOPY_RANK_ANY ? ov->rank : rank;
+    h.src = ov->rank;
+    if (cb && !(flags & CMSG_F_NORESPONSE)) {
+        struct pending *p = calloc (1, sizeof *p);
+        p->cb = cb;
+        p->arg = arg;
+        p->streaming = flags & CMSG_F_STREAMING;
+        char key[16];
+        snprintf (key, sizeof key, "%u", h.matchtag);
+        zhashx_update (ov->rpcs, key, p);
+    }
+    char *s = json ? json_dumps (json, JSON_COMPACT) : NULL;
+    json_decref (json);
+    struct raw m;
+    raw_set (&m, &h, s ? s : "", s ? strlen (s) : 0, data, len);
+    free (s);
+    route (ov, &m, true);
+    raw_close (&m);
+    return h.matchtag;
+}
+
+void overlay_rpc_cancel (overlay_t *ov, uint32_t matchtag)
+{
+    char key[16];
+    snprintf (key, sizeof key, "%u", matchtag);
+    zhashx_delete (ov->rpcs, key);
+}
+
+int overlay_event_publish (overlay_t *ov, const char *topic, json_t *json)
+{
+    if (ov->rank != 0) {
+        json_t *o = json_pack ("{s:s s:o}", "topic", topic, "payload", json ? json : json_object ());
+        overlay_rpc (ov, 0, "overlay.publish", o, NULL, 0, CMSG_F_NORESPONSE, NULL, NULL);
+        return 0;
+    }
+    cmsg_hdr_t h;
+    if (cmsg_hdr_init (&h, CMSG_EVENT, topic) < 0) {
+        json_decref (json);
+        return -1;
+    }
+    h.src = ov->rank;
+    char *s = json ? json_dumps (json, JSON_COMPACT) : NULL;
+    json_decref (json);
+    struct raw m;
+    raw_set (&m, &h, s ? s : "", s ? strlen (s) : 0, NULL, 0);
+    free (s);
+    route (ov, &m, true);
+    raw_close (&m);
+    return 0;
+}
+
+static int add_entry (struct service **arr, size_t *n, const char *topic, overlay_msg_f cb,
+                      void *arg, bool prefix)
+{
+    struct service *a = realloc (*arr, (*n + 1) * sizeof **arr);
+    if (!a)
+        return -1;
+    *arr = a;
+    a[*n].topic = strdup (topic);
+    a[*n].len = strlen (topic);
+    a[*n].prefix = prefix;
+    a[*n].cb = cb;
+    a[*n].arg = arg;
+    (*n)++;
+    return 0;
+}
+
+int overlay_service_add (overlay_t *ov, const char *topic, overlay_msg_f cb, void *arg)
+{
+    size_t n = strlen (topic);
+    return add_entry (&ov->svcs, &ov->nsvcs, topic, cb, arg, n && topic[n - 1] == '.');
+}
+
+int overlay_event_subscribe (overlay_t *ov, const char *prefix, overlay_msg_f cb, void *arg)
+{
+    return add_entry (&ov->subs, &ov->nsubs, prefix, cb, arg, true);
+}
+
+/* ---- socket handlers ---- */
+static int on_child (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    overlay_t *ov = arg;
+    for (int k = 0; k < 256; k++) {
+        int ev = 0;
+        size_t sz = sizeof ev;
+        zmq_getsockopt (ov->child_sock, ZMQ_EVENTS, &ev, &sz);
+        if (!(ev & ZMQ_POLLIN))
+            break;
+        char id[32];
+        size_t idlen = sizeof id - 1;
+        struct raw m;
+        if (raw_recv (ov, ov->child_sock, id, &idlen, &m) < 0)
+            continue;
+        id[idlen] = '\0';
+        char *end;
+        unsigned long r = strtoul (id, &end, 10);
+        struct child *c = *end == '\0' ? find_child (ov, r) : NULL;
+        if (!c || (m.hdr.type != CMSG_CONTROL && m.hdr.src != r && m.hdr.type == CMSG_EVENT)) {
+            overlay_log (ov, "dropped message from unexpected peer '%.16s'", id);
+            raw_close (&m);
+            continue;
+        }
+        c->last_seen = now_ms ();
+        if (m.hdr.type == CMSG_CONTROL) {
+            if (!strcmp (m.hdr.topic, "goodbye"))
+                set_child_state (ov, c, PEER_OFFLINE);
+            else {
+                json_t *o = json_loadb (zmq_msg_data (&m.json), zmq_msg_size (&m.json), 0, NULL);
+                json_t *jn = o ? json_object_get (o, "online") : NULL;
+                uint32_t online = json_is_integer (jn) ? json_integer_value (jn) : 1;
+                json_decref (o);
+                bool was_online = c->state == PEER_ONLINE;
+                if (was_online && c->bootid != m.hdr.matchtag) {
+                    /* restarted before we noticed: fail what it had */
+                    overlay_log (ov, "child %u restarted", c->rank);
+                    fail_inflight (ov, c->rank);
+                }
+                c->bootid = m.hdr.matchtag;
+                c->online = online;
+                set_child_state (ov, c, PEER_ONLINE);
+                if (!was_online)
+                    send_control (ov, ov->child_sock, id, idlen, "heartbeat", 0);
+                report_up (ov, false);
+                if (ov->rank == 0)
+                    check_waiters (ov);
+            }
+            raw_close (&m);
+            continue;
+        }
+        if (c->state != PEER_ONLINE) {
+            /* traffic from a child we thought lost: it is back */
+            set_child_state (ov, c, PEER_ONLINE);
+        }
+        if (m.hdr.type == CMSG_EVENT) {
+            raw_close (&m);
+            continue;
+        }
+        route (ov, &m, false);
+        raw_close (&m);
+    }
+    return 0;
+}
+
+static int on_parent (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    overlay_t *ov = arg;
+    for (int k = 0; k < 256; k++) {
+        int ev = 0;
+        size_t sz = sizeof ev;
+        zmq_getsockopt (ov->parent_sock, ZMQ_EVENTS, &ev, &sz);
+        if (!(ev & ZMQ_POLLIN))
+            break;
+        struct raw m;
+        if (raw_recv (ov, ov->parent_sock, NULL, NULL, &m) < 0)
+            continue;
+        ov->parent_last_seen = now_ms ();
+        if (ov->parent_state != PEER_ONLINE) {
+            overlay_log (ov, "parent %u online", topo_parent (ov->topo, ov->rank));
+            ov->parent_state = PEER_ONLINE;
+            report_up (ov, true);
+            if (ov->peer_cb)
+                ov->peer_cb (ov, topo_parent (ov->topo, ov->rank), "online", ov->peer_arg);
+        }
+        if (m.hdr.type == CMSG_CONTROL) {
+            raw_close (&m);
+            continue;
+        }
+        route (ov, &m, false);
+        raw_close (&m);
+    }
+    return 0;
+}
+
+static int on_local (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    overlay_t *ov = arg;
+    for (int k = 0; k < 256; k++) {
+        int ev = 0;
+        size_t sz = sizeof ev;
+        zmq_getsockopt (ov->local_sock, ZMQ_EVENTS, &ev, &sz);
+        if (!(ev & ZMQ_POLLIN))
+            break;
+        char id[CMSG_SENDER_MAX];
+        size_t idlen = sizeof id;
+        struct raw m;
+        if (raw_recv (ov, ov->local_sock, id, &idlen, &m) < 0)
+            continue;
+        if (m.hdr.type != CMSG_REQUEST) {
+            raw_close (&m);
+            continue;
+        }
+        memcpy (m.hdr.sender, id, idlen);
+        m.hdr.sender_len = idlen;
+        m.hdr.src = ov->rank;
+        m.hdr.hops = 0;
+        route (ov, &m, false);
+        raw_close (&m);
+    }
+    return 0;
+}
+
+static int on_self (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    overlay_t *ov = arg;
+    for (int k = 0; k < 256; k++) {
+        int ev = 0;
+        size_t sz = sizeof ev;
+        zmq_getsockopt (ov->self_pull, ZMQ_EVENTS, &ev, &sz);
+        if (!(ev & ZMQ_POLLIN))
+            break;
+        struct raw m;
+        if (raw_recv (ov, ov->self_pull, NULL, NULL, &m) < 0)
+            continue;
+        deliver_local (ov, &m);
+        raw_close (&m);
+    }
+    return 0;
+}
+
+/* ZAP: accept CURVE clients presenting the instance's public key only */
+static int on_zap (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    overlay_t *ov = arg;
+    zmsg_t *req = zmsg_recv (ov->zap_sock);
+    if (!req)
+        return 0;
+    char *version = zmsg_popstr (req);
+    char *reqid = zmsg_popstr (req);
+    char *domain = zmsg_popstr (req);
+    char *address = zmsg_popstr (req);
+    char *identity = zmsg_popstr (req);
+    char *mechanism = zmsg_popstr (req);
+    zframe_t *key = zmsg_pop (req);
+    bool okk = mechanism && !strcmp (mechanism, "CURVE") && key && zframe_size (key) == 32
+               && !memcmp (zframe_data (key), zcert_public_key (ov->cert), 32);
+    if (!okk) {
+        char txt[41] = "";
+        if (key && zframe_size (key) == 32)
+            zmq_z85_encode (txt, zframe_data (key), 32);
+        overlay_log (ov, "refused connection from %s: CURVE key %s is not this instance's",
+                     address ? address : "?", txt[0] ? txt : "(none)");
+    }
+    zmsg_t *rep = zmsg_new ();
+    zmsg_addstr (rep, "1.0");
+    zmsg_addstr (rep, reqid ? reqid : "");
+    zmsg_addstr (rep, okk ? "200" : "400");
+    zmsg_addstr (rep, okk ? "OK" : "unknown key");
+    zmsg_addstr (rep, okk ? "canopy" : "");
+    zmsg_addmem (rep, "", 0);
+    zmsg_send (&rep, ov->zap_sock);
+    free (version);
+    free (reqid);
+    free (domain);
+    free (address);
+    free (identity);
+    free (mechanism);
+    zframe_destroy (&key);
+    zmsg_destroy (&req);
+    return 0;
+}
+
+static int on_heartbeat (zloop_t *loop, int timer_id, void *arg)
+{
+    overlay_t *ov = arg;
+    int64_t now = now_ms ();
+    int64_t timeout = (int64_t)(ov->cfg->timeout * 1000);
+    for (uint32_t i = 0; i < ov->nchildren; i++) {
+        struct child *c = &ov->children[i];
+        if (c->state == PEER_ONLINE) {
+            if (now - c->last_seen > timeout) {
+                set_child_state (ov, c, PEER_LOST);
+                report_up (ov, false);
+            }
+            else {
+                char id[16];
+                int n = snprintf (id, sizeof id, "%u", c->rank);
+                send_control (ov, ov->child_sock, id, n, "heartbeat", 0);
+            }
+        }
+    }
+    if (ov->rank != 0) {
+        if (ov->parent_state == PEER_ONLINE && now - ov->parent_last_seen > timeout) {
+            overlay_log (ov, "parent %u lost", topo_parent (ov->topo, ov->rank));
+            ov->parent_state = PEER_LOST;
+            fail_inflight (ov, topo_parent (ov->topo, ov->rank));
+            if (ov->peer_cb)
+                ov->peer_cb (ov, topo_parent (ov->topo, ov->rank), "lost", ov->peer_arg);
+        }
+        report_up (ov, true);
+    }
+    if (ov->rank == 0 && zlistx_size (ov->waiters))
+        check_waiters (ov);
+    return 0;
+}
+
+/* ---- built-in services ---- */
+static void svc_ping (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    json_t *o = json_deep_copy (msg->json);
+    json_object_set_new (o, "rank", json_integer (ov->rank));
+    json_object_set_new (o, "hops", json_integer (msg->hdr.hops));
+    overlay_respond (ov, &msg->hdr, o, msg->data, msg->data_len);
+}
+
+static void svc_status (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    static const char *names[] = { "offline", "online", "lost" };
+    json_t *ch = json_array ();
+    for (uint32_t i = 0; i < ov->nchildren; i++) {
+        struct child *c = &ov->children[i];
+        json_array_append_new (ch, json_pack ("{s:I s:s s:s s:I}", "rank", (json_int_t)c->rank,
+                                              "host", overlay_hostname (ov, c->rank), "state",
+                                              names[c->state], "online", (json_int_t)c->online));
+    }
+    json_t *o = json_pack ("{s:I s:s s:I s:s s:I s:o}", "rank", (json_int_t)ov->rank, "host",
+                           overlay_hostname (ov, ov->rank), "size", (json_int_t)ov->size,
+                           "topology", topo_spec (ov->topo), "online",
+                           (json_int_t)overlay_online_count (ov), "children", ch);
+    if (ov->rank == 0) {
+        json_t *par = json_array ();
+        for (uint32_t r = 0; r < ov->size; r++)
+            json_array_append_new (par, r ? json_integer (topo_parent (ov->topo, r)) : json_null ());
+        json_object_set_new (o, "parents", par);
+    }
+    overlay_respond (ov, &msg->hdr, o, NULL, 0);
+}
+
+static void svc_wait (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    json_int_t want = ov->size;
+    double timeout = 30;
+    json_unpack (msg->json, "{s?I s?F}", "online", &want, "timeout", &timeout);
+    if (ov->rank != 0) {
+        overlay_respond_error (ov, &msg->hdr, EINVAL, "overlay.wait runs on rank 0");
+        return;
+    }
+    if (overlay_online_count (ov) >= want) {
+        overlay_respond (ov, &msg->hdr, json_pack ("{s:I}", "online", (json_int_t)overlay_online_count (ov)), NULL, 0);
+        return;
+    }
+    struct waiter *w = calloc (1, sizeof *w);
+    w->req = msg->hdr;
+    w->want = want;
+    w->deadline = now_ms () + (int64_t)(timeout * 1000);
+    zlistx_add_end (ov->waiters, w);
+}
+
+static void svc_publish (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    const char *topic = NULL;
+    json_t *payload = NULL;
+    if (ov->rank == 0 && json_unpack (msg->json, "{s:s s:o}", "topic", &topic, "payload", &payload) == 0)
+        overlay_event_publish (ov, topic, json_incref (payload));
+}
+
+static void svc_shutdown (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    overlay_respond (ov, &msg->hdr, json_object (), NULL, 0);
+    overlay_stop (ov);
+}
+
+/* ---- setup ---- */
+static void *mksock (overlay_t *ov, int type)
+{
+    void *s = zmq_socket (ov->zctx, type);
+    if (!s)
+        return NULL;
+    int hwm = HWM, linger = 0;
+    zmq_setsockopt (s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt (s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt (s, ZMQ_LINGER, &linger, sizeof linger);
+    return s;
+}
+
+static int poll_add (overlay_t *ov, void *sock, zloop_fn *fn)
+{
+    zmq_pollitem_t item = { .socket = sock, .events = ZMQ_POLLIN };
+    return zloop_poller (ov->loop, &item, fn, ov);
+}
+
+overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
+{
+    overlay_t *ov = calloc (1, sizeof *ov);
+    const config_t *cfg = o->config;
+    ov->cfg = cfg;
+    ov->topo = cfg->topo;
+    ov->rank = o->rank;
+    ov->size = cfg->nhosts;
+    if (o->rank >= ov->size) {
+        snprintf (err, errlen, "rank %u is not in the config (size %u)", o->rank, ov->size);
+        free (ov);
+        return NULL;
+    }
+    const char *certpath = o->cert_path ? o->cert_path : cfg->curve_cert;
+    if (!certpath) {
+        snprintf (err, errlen, "no CURVE certificate configured (curve_cert)");
+        free (ov);
+        return NULL;
+    }
+    struct stat st;
+    if (stat (certpath, &st) < 0) {
+        snprintf (err, errlen, "certificate %s: %s", certpath, strerror (errno));
+        free (ov);
+        return NULL;
+    }
+    if (st.st_mode & 0004) {
+        snprintf (err, errlen, "certificate %s is world-readable (chmod 600 it)", certpath);
+        free (ov);
+        return NULL;
+    }
+    if (access (certpath, R_OK) < 0) {
+        snprintf (err, errlen, "certificate %s: %s", certpath, strerror (errno));
+        free (ov);
+        return NULL;
+    }
+    ov->cert = zcert_load (certpath);
+    if (!ov->cert || !strcmp (zcert_secret_txt (ov->cert), "0000000000000000000000000000000000000000")) {
+        snprintf (err, errlen, "certificate %s: not a valid CURVE certificate with a secret key", certpath);
+        zcert_destroy (&ov->cert);
+        free (ov);
+        return NULL;
+    }
+    zsys_handler_set (NULL);
+    ov->zctx = zsys_init ();
+    ov->loop = zloop_new ();
+    zloop_set_nonstop (ov->loop, true);
+    ov->inflight = zhashx_new ();
+    ov->rpcs = zhashx_new ();
+    zhashx_set_destructor (ov->rpcs, (zhashx_destructor_fn *)zstr_free);
+    ov->waiters = zlistx_new ();
+    ov->bootid = (uint32_t)getpid () ^ (uint32_t)now_ms ();
+    ov->rundir = strdup (o->rundir);
+    ov->parent_state = PEER_OFFLINE;
+
+    /* self channel */
+    char inproc[64];
+    snprintf (inproc, sizeof inproc, "inproc://self-%p", (void *)ov);
+    ov->self_pull = mksock (ov, ZMQ_PULL);
+    ov->self_push = mksock (ov, ZMQ_PUSH);
+    zmq_bind (ov->self_pull, inproc);
+    zmq_connect (ov->self_push, inproc);
+    poll_add (ov, ov->self_pull, on_self);
+
+    /* children */
+    uint32_t nc = topo_nchildren (ov->topo, ov->rank);
+    const uint32_t *ch = topo_children (ov->topo, ov->rank);
+    ov->nchildren = nc;
+    ov->children = calloc (nc ? nc : 1, sizeof (struct child));
+    for (uint32_t i = 0; i < nc; i++)
+        ov->children[i].rank = ch[i];
+    if (nc) {
+        ov->zap_sock = zmq_socket (ov->zctx, ZMQ_REP);
+        if (zmq_bind (ov->zap_sock, "inproc://zeromq.zap.01") < 0) {
+            snprintf (err, errlen, "ZAP handler: %s", zmq_strerror (errno));
+            goto fail;
+        }
+        poll_add (ov, ov->zap_sock, on_zap);
+        ov->child_sock = mksock (ov, ZMQ_ROUTER);
+        int one = 1;
+        zmq_setsockopt (ov->child_sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
+        zmq_setsockopt (ov->child_sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+        zmq_setsockopt (ov->child_sock, ZMQ_CURVE_SERVER, &one, sizeof one);
+        zmq_setsockopt (ov->child_sock, ZMQ_ZAP_DOMAIN, "canopy", 6);
+        zmq_setsockopt (ov->child_sock, ZMQ_CURVE_SECRETKEY, zcert_secret_key (ov->cert), 32);
+        const char *ep = cfg->hosts[ov->rank].bind;
+        if (zmq_bind (ov->child_sock, ep) < 0) {
+            snprintf (err, errlen, "cannot bind %s: %s", ep, zmq_strerror (errno));
+            goto fail;
+        }
+        poll_add (ov, ov->child_sock, on_child);
+    }
+    /* parent */
+    if (ov->rank != 0) {
+        uint32_t p = topo_parent (ov->topo, ov->rank);
+        ov->parent_sock = mksock (ov, ZMQ_DEALER);
+        char id[16];
+        int n = snprintf (id, sizeof id, "%u", ov->rank);
+        int one = 1, ivl = 200, ivlmax = 2000;
+        zmq_setsockopt (ov->parent_sock, ZMQ_ROUTING_ID, id, n);
+        (void)one; /* no ZMQ_IMMEDIATE: the hello must queue until connected */
+        zmq_setsockopt (ov->parent_sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+        zmq_setsockopt (ov->parent_sock, ZMQ_RECONNECT_IVL_MAX, &ivlmax, sizeof ivlmax);
+        zmq_setsockopt (ov->parent_sock, ZMQ_CURVE_SERVERKEY, zcert_public_key (ov->cert), 32);
+        zmq_setsockopt (ov->parent_sock, ZMQ_CURVE_PUBLICKEY, zcert_public_key (ov->cert), 32);
+        zmq_setsockopt (ov->parent_sock, ZMQ_CURVE_SECRETKEY, zcert_secret_key (ov->cert), 32);
+        const char *ep = cfg->hosts[p].connect;
+        if (zmq_connect (ov->parent_sock, ep) < 0) {
+            snprintf (err, errlen, "cannot connect to parent %s: %s", ep, zmq_strerror (errno));
+            goto fail;
+        }
+        poll_add (ov, ov->parent_sock, on_parent);
+    }
+    /* local clients */
+    if (mkdir (ov->rundir, 0700) < 0 && errno != EEXIST) {
+        snprintf (err, errlen, "rundir %s: %s", ov->rundir, strerror (errno));
+        goto fail;
+    }
+    chmod (ov->rundir, 0700);
+    if (asprintf (&ov->local_path, "%s/local", ov->rundir) < 0
+        || asprintf (&ov->local_uri, "ipc://%s", ov->local_path) < 0)
+        goto fail;
+    unlink (ov->local_path);
+    ov->local_sock = mksock (ov, ZMQ_ROUTER);
+    int one = 1;
+    zmq_setsockopt (ov->local_sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    mode_t old = umask (077);
+    int rc = zmq_bind (ov->local_sock, ov->local_uri);
+    umask (old);
+    if (rc < 0) {
+        snprintf (err, errlen, "cannot bind %s: %s", ov->local_uri, zmq_strerror (errno));
+        goto fail;
+    }
+    chmod (ov->local_path, 0600);
+    poll_add (ov, ov->local_sock, on_local);
+
+    overlay_service_add (ov, "overlay.ping", svc_ping, NULL);
+    overlay_service_add (ov, "overlay.status", svc_status, NULL);
+    overlay_service_add (ov, "overlay.wait", svc_wait, NULL);
+    overlay_service_add (ov, "overlay.publish", svc_publish, NULL);
+    overlay_service_add (ov, "overlay.shutdown", svc_shutdown, NULL);
+    int hb = (int)(cfg->heartbeat * 1000);
+    ov->hb_timer = zloop_timer (ov->loop, hb > 0 ? hb : 1000, 0, on_heartbeat, ov);
+    if (ov->parent_sock)
+        report_up (ov, true); /* hello */
+    return ov;
+fail:
+    overlay_destroy (&ov);
+    return NULL;
+}
+
+static int on_stop (zloop_t *loop, int timer_id, void *arg)
+{
+    return -1;
+}
+
+void overlay_stop (overlay_t *ov)
+{
+    zloop_timer (ov->loop, 1, 1, on_stop, ov);
+}
+
+int overlay_run (overlay_t *ov)
+{
+    zloop_start (ov->loop);
+    return 0;
+}
+
+void overlay_destroy (overlay_t **p)
+{
+    if (!p || !*p)
+        return;
+    overlay_t *ov = *p;
+    if (ov->parent_sock)
+        send_control (ov, ov->parent_sock, NULL, 0, "goodbye", 0);
+    zloop_destroy (&ov->loop);
+    void *socks[] = { ov->parent_sock, ov->child_sock, ov->local_sock, ov->zap_sock,
+                      ov->self_push, ov->self_pull };
+    for (size_t i = 0; i < sizeof socks / sizeof socks[0]; i++)
+        if (socks[i])
+            zmq_close (socks[i]);
+    if (ov->local_path)
+        unlink (ov->local_path);
+    for (size_t i = 0; i < ov->nsvcs; i++)
+        free (ov->svcs[i].topic);
+    for (size_t i = 0; i < ov->nsubs; i++)
+        free (ov->subs[i].topic);
+    free (ov->svcs);
+    free (ov->subs);
+    zhashx_destroy (&ov->inflight);
+    zhashx_destroy (&ov->rpcs);
+    if (ov->waiters) {
+        for (struct waiter *w = zlistx_first (ov->waiters); w; w = zlistx_next (ov->waiters))
+            free (w);
+        zlistx_destroy (&ov->waiters);
+    }
+    zcert_destroy (&ov->cert);
+    free (ov->children);
+    free (ov->rundir);
+    free (ov->local_uri);
+    free (ov->local_path);
+    free (ov);
+    *p = NULL;
+}

@@ -1,0 +1,91 @@
+/* overlay.h - a broker's links, message routing, liveness and service table.
+ *
+ * The overlay owns the broker's sockets (parent DEALER, child ROUTER, local
+ * client ROUTER), routes requests/responses/events through the tree
+ * (doc/protocol.md), and dispatches requests addressed to this broker to
+ * services registered by topic.  Services (exec, content, jobs) are written
+ * against this interface only.
+ */
+#ifndef CANOPY_OVERLAY_H
+#define CANOPY_OVERLAY_H
+#include <czmq.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "msg.h"
+#include "config.h"
+
+typedef struct overlay overlay_t;
+
+/* A received message as handed to services and RPC continuations.  Valid
+ * only during the callback; copy `hdr` to respond later. */
+typedef struct cmsg {
+    cmsg_hdr_t hdr;
+    json_t *json;        /* parsed payload (never NULL: {} if empty) */
+    const void *data;    /* optional data frame */
+    size_t data_len;
+} cmsg_t;
+
+typedef void (*overlay_msg_f) (overlay_t *ov, const cmsg_t *msg, void *arg);
+/* Called when a child (or the parent) changes state. */
+typedef void (*overlay_peer_f) (overlay_t *ov, uint32_t rank, const char *state, void *arg);
+
+enum peer_state { PEER_OFFLINE = 0, PEER_ONLINE, PEER_LOST };
+
+typedef struct overlay_opts {
+    const config_t *config;
+    uint32_t rank;
+    const char *rundir;     /* local socket lives here */
+    const char *cert_path;  /* CURVE certificate (overrides config) */
+} overlay_opts_t;
+
+overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen);
+void overlay_destroy (overlay_t **p);
+
+/* Run the event loop until overlay_stop (or a signal). */
+int overlay_run (overlay_t *ov);
+void overlay_stop (overlay_t *ov);
+
+uint32_t overlay_rank (const overlay_t *ov);
+uint32_t overlay_size (const overlay_t *ov);
+const topo_t *overlay_topo (const overlay_t *ov);
+const config_t *overlay_config (const overlay_t *ov);
+const char *overlay_rundir (const overlay_t *ov);
+const char *overlay_local_uri (const overlay_t *ov);
+zloop_t *overlay_loop (overlay_t *ov);
+void *overlay_zctx (overlay_t *ov);
+const char *overlay_hostname (const overlay_t *ov, uint32_t rank);
+int overlay_child_state (const overlay_t *ov, uint32_t child);
+bool overlay_parent_ok (const overlay_t *ov);
+
+/* Services: topic is exact ("exec.run") or a prefix ending in '.' ("job."). */
+int overlay_service_add (overlay_t *ov, const char *topic, overlay_msg_f cb, void *arg);
+
+/* Respond to a request (hdr copied from the request).  json is stolen (may
+ * be NULL).  data may be NULL. */
+int overlay_respond (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, const void *data,
+                     size_t len);
+int overlay_respond_error (overlay_t *ov, const cmsg_hdr_t *req, int errnum, const char *fmt, ...);
+
+/* Send a request from this broker to rank; cb gets every response (for
+ * streaming requests until errnum ENODATA or another error).  Returns the
+ * matchtag, or 0 on failure.  json is stolen. */
+uint32_t overlay_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *json,
+                      const void *data, size_t len, int flags, overlay_msg_f cb, void *arg);
+/* Forget a pending RPC (its later responses are dropped). */
+void overlay_rpc_cancel (overlay_t *ov, uint32_t matchtag);
+
+/* Events (rank 0 broadcasts down the tree; elsewhere the event is sent to
+ * rank 0 first).  Subscribers match topic prefixes. */
+int overlay_event_publish (overlay_t *ov, const char *topic, json_t *json);
+int overlay_event_subscribe (overlay_t *ov, const char *prefix, overlay_msg_f cb, void *arg);
+
+/* Peer state changes (children and parent) */
+void overlay_set_peer_cb (overlay_t *ov, overlay_peer_f cb, void *arg);
+
+/* Register an extra service for the whole subtree count (rank 0). */
+uint32_t overlay_online_count (const overlay_t *ov);
+
+void overlay_log (overlay_t *ov, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+#endif

@@ -1,0 +1,28 @@
+/* check.h - the few macros canopy's C unit tests need (TAP-like output).
+ * ok(cond, fmt, ...) records one assertion; return done() from main. */
+#ifndef CANOPY_CHECK_H
+#define CANOPY_CHECK_H
+#include <stdio.h>
+#include <stdarg.h>
+static int check_run_, check_failed_;
+static inline void ok_ (int cond, const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    check_run_++;
+    if (!cond)
+        check_failed_++;
+    printf ("%s %d - ", cond ? "ok" : "not ok", check_run_);
+    va_start (ap, fmt);
+    vprintf (fmt, ap);
+    va_end (ap);
+    if (!cond)
+        printf ("  (%s:%d)", file, line);
+    printf ("\n");
+}
+#define ok(cond, ...) ok_ (!!(cond), __FILE__, __LINE__, __VA_ARGS__)
+static inline int done (void)
+{
+    printf ("1..%d\n# %d passed, %d failed\n", check_run_, check_run_ - check_failed_, check_failed_);
+    return check_failed_ ? 1 : (check_run_ ? 0 : 1);
+}
+#endif
