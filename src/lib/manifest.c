@@ -1,0 +1,774 @@
+/* manifest.c - archive manifests: builders with incremental validation, a
+ * deterministic JSON encoding and a strict decoder for untrusted input.
+ * Decoding is done through the builders, so the rules live in one place.
+ * Format and rules: doc/archive.md.  Pure: no I/O. */
+#include "manifest.h"
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POSITIONS_MAX (1ull << 28)   /* sum of all files' chunk positions */
+
+/* Builder state: open-addressing tables of chunk (hash,len) -> index and of
+ * path -> entry index.  Slots hold index + 1; 0 is empty. */
+struct priv {
+    uint32_t *cslot;
+    size_t ccap;
+    uint32_t *pslot;
+    size_t pcap;
+    size_t ecap, kcap;     /* allocated entries / chunks */
+    uint64_t positions;
+};
+
+static void seterr (char *err, size_t errlen, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+static void seterr (char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (err, errlen, fmt, ap);
+    va_end (ap);
+}
+
+bool manifest_name_valid (const char *name)
+{
+    if (!name || !name[0] || name[0] == '.' || strlen (name) > MANIFEST_NAME_MAX)
+        return false;
+    for (const char *p = name; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* NULL if valid, else why not. */
+static const char *path_problem (const char *path)
+{
+    if (!path || !path[0])
+        return "empty path";
+    size_t len = strlen (path);
+    if (len > MANIFEST_PATH_MAX)
+        return "path too long";
+    if (path[0] == '/')
+        return "absolute path not allowed";
+    if (path[len - 1] == '/')
+        return "trailing '/' not allowed";
+    const char *p = path;
+    while (*p) {
+        const char *e = strchr (p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen (p);
+        if (n == 0)
+            return "empty component not allowed";
+        if (n > 255)
+            return "component longer than 255 bytes";
+        if (n == 1 && p[0] == '.')
+            return "\".\" component not allowed";
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return "\"..\" component not allowed";
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+                return "control character in path";
+        p += n;
+        if (*p == '/')
+            p++;
+    }
+    return NULL;
+}
+
+bool manifest_path_valid (const char *path)
+{
+    return path_problem (path) == NULL;
+}
+
+static uint64_t fnv (const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static uint64_t chunk_key (const uint8_t *hash, uint32_t len)
+{
+    uint64_t h;
+    memcpy (&h, hash, sizeof h);
+    return h ^ ((uint64_t)len * 0x9e3779b97f4a7c15ull);
+}
+
+/* --- tables ---------------------------------------------------------- */
+
+static int ctab_grow (manifest_t *m)
+{
+    struct priv *pv = m->priv_;
+    size_t ncap = pv->ccap ? pv->ccap * 2 : 64;
+    uint32_t *ns = calloc (ncap, sizeof *ns);
+    if (!ns)
+        return -1;
+    for (size_t i = 0; i < m->nchunks; i++) {
+        size_t s = chunk_key (m->chunks[i].hash, m->chunks[i].len) & (ncap - 1);
+        while (ns[s])
+            s = (s + 1) & (ncap - 1);
+        ns[s] = i + 1;
+    }
+    free (pv->cslot);
+    pv->cslot = ns;
+    pv->ccap = ncap;
+    return 0;
+}
+
+static int ptab_grow (manifest_t *m)
+{
+    struct priv *pv = m->priv_;
+    size_t ncap = pv->pcap ? pv->pcap * 2 : 64;
+    uint32_t *ns = calloc (ncap, sizeof *ns);
+    if (!ns)
+        return -1;
+    for (size_t i = 0; i < m->nentries; i++) {
+        const char *p = m->entries[i].path;
+        size_t s = fnv (p, strlen (p)) & (ncap - 1);
+        while (ns[s])
+            s = (s + 1) & (ncap - 1);
+        ns[s] = i + 1;
+    }
+    free (pv->pslot);
+    pv->pslot = ns;
+    pv->pcap = ncap;
+    return 0;
+}
+
+/* Entry index of path[0..n), or -1. */
+static int64_t ptab_find (const manifest_t *m, const char *path, size_t n)
+{
+    const struct priv *pv = m->priv_;
+    if (!pv || !pv->pcap)
+        return -1;
+    size_t s = fnv (path, n) & (pv->pcap - 1);
+    while (pv->pslot[s]) {
+        const char *q = m->entries[pv->pslot[s] - 1].path;
+        if (strncmp (q, path, n) == 0 && q[n] == '\0')
+            return pv->pslot[s] - 1;
+        s = (s + 1) & (pv->pcap - 1);
+    }
+    return -1;
+}
+
+int64_t manifest_find (const manifest_t *m, const char *path)
+{
+    return path ? ptab_find (m, path, strlen (path)) : -1;
+}
+
+/* --- building -------------------------------------------------------- */
+
+manifest_t *manifest_new (const char *name, uint32_t chunk_size, char *err, size_t errlen)
+{
+    if (!manifest_name_valid (name)) {
+        seterr (err, errlen, "name: invalid archive name (1-%d of [A-Za-z0-9._-], not starting with '.')",
+                MANIFEST_NAME_MAX);
+        return NULL;
+    }
+    if (chunk_size == 0)
+        chunk_size = MANIFEST_CHUNK_DEFAULT;
+    if (chunk_size < MANIFEST_CHUNK_MIN || chunk_size > MANIFEST_CHUNK_MAX) {
+        seterr (err, errlen, "chunk_size: %" PRIu32 " out of range %u..%u", chunk_size,
+                MANIFEST_CHUNK_MIN, MANIFEST_CHUNK_MAX);
+        return NULL;
+    }
+    manifest_t *m = calloc (1, sizeof *m);
+    struct priv *pv = calloc (1, sizeof *pv);
+    if (!m || !pv || !(m->name = strdup (name))) {
+        free (m ? m->name : NULL);
+        free (m);
+        free (pv);
+        seterr (err, errlen, "out of memory");
+        return NULL;
+    }
+    m->chunk_size = chunk_size;
+    m->priv_ = pv;
+    return m;
+}
+
+void manifest_destroy (manifest_t **p)
+{
+    if (!p || !*p)
+        return;
+    manifest_t *m = *p;
+    for (size_t i = 0; i < m->nentries; i++) {
+        free (m->entries[i].path);
+        free (m->entries[i].target);
+        free (m->entries[i].chunks);
+    }
+    free (m->entries);
+    free (m->chunks);
+    struct priv *pv = m->priv_;
+    if (pv) {
+        free (pv->cslot);
+        free (pv->pslot);
+        free (pv);
+    }
+    free (m->name);
+    free (m);
+    *p = NULL;
+}
+
+int64_t manifest_chunk_add (manifest_t *m, const uint8_t hash[SHA256_LEN], uint32_t len)
+{
+    struct priv *pv = m->priv_;
+    if (len == 0 || len > m->chunk_size)
+        return -1;
+    if ((m->nchunks + 1) * 2 > pv->ccap && ctab_grow (m) < 0)
+        return -1;
+    size_t s = chunk_key (hash, len) & (pv->ccap - 1);
+    while (pv->cslot[s]) {
+        const manifest_chunk_t *c = &m->chunks[pv->cslot[s] - 1];
+        if (c->len == len && memcmp (c->hash, hash, SHA256_LEN) == 0)
+            return pv->cslot[s] - 1;
+        s = (s + 1) & (pv->ccap - 1);
+    }
+    if (m->nchunks >= MANIFEST_CHUNKS_MAX)
+        return -1;
+    if (m->nchunks == pv->kcap) {
+        size_t ncap = pv->kcap ? pv->kcap * 2 : 64;
+        manifest_chunk_t *nc = realloc (m->chunks, ncap * sizeof *nc);
+        if (!nc)
+            return -1;
+        m->chunks = nc;
+        pv->kcap = ncap;
+    }
+    memcpy (m->chunks[m->nchunks].hash, hash, SHA256_LEN);
+    m->chunks[m->nchunks].len = len;
+    pv->cslot[s] = m->nchunks + 1;
+    return m->nchunks++;
+}
+
+/* Common part of the add functions: path checks, then a new entry slot. */
+static manifest_entry_t *entry_add (manifest_t *m, const char *path, manifest_type_t type,
+                                    char *err, size_t errlen)
+{
+    struct priv *pv = m->priv_;
+    const char *why = path_problem (path);
+    if (why) {
+        seterr (err, errlen, "path: %s", why);
+        return NULL;
+    }
+    if (m->nentries >= MANIFEST_ENTRIES_MAX) {
+        seterr (err, errlen, "entries: more than %u", MANIFEST_ENTRIES_MAX);
+        return NULL;
+    }
+    size_t len = strlen (path);
+    if (ptab_find (m, path, len) >= 0) {
+        seterr (err, errlen, "path: duplicate \"%.200s\"", path);
+        return NULL;
+    }
+    const char *slash = strrchr (path, '/');
+    if (slash) {
+        int64_t pi = ptab_find (m, path, slash - path);
+        if (pi < 0) {
+            seterr (err, errlen, "path: parent of \"%.200s\" is not an earlier entry", path);
+            return NULL;
+        }
+        if (m->entries[pi].type != MANIFEST_DIR) {
+            seterr (err, errlen, "path: parent of \"%.200s\" is not a directory", path);
+            return NULL;
+        }
+    }
+    if ((m->nentries + 1) * 2 > pv->pcap && ptab_grow (m) < 0)
+        goto nomem;
+    if (m->nentries == pv->ecap) {
+        size_t ncap = pv->ecap ? pv->ecap * 2 : 16;
+        manifest_entry_t *ne = realloc (m->entries, ncap * sizeof *ne);
+        if (!ne)
+            goto nomem;
+        m->entries = ne;
+        pv->ecap = ncap;
+    }
+    manifest_entry_t *e = &m->entries[m->nentries];
+    memset (e, 0, sizeof *e);
+    if (!(e->path = strdup (path)))
+        goto nomem;
+    e->type = type;
+    return e;
+nomem:
+    seterr (err, errlen, "out of memory");
+    return NULL;
+}
+
+/* Make entry nentries (filled by the caller) visible. */
+static void entry_commit (manifest_t *m)
+{
+    struct priv *pv = m->priv_;
+    const char *p = m->entries[m->nentries].path;
+    size_t s = fnv (p, strlen (p)) & (pv->pcap - 1);
+    while (pv->pslot[s])
+        s = (s + 1) & (pv->pcap - 1);
+    pv->pslot[s] = m->nentries + 1;
+    m->nentries++;
+}
+
+static int check_mode_mtime (uint32_t mode, int64_t mtime_ns, char *err, size_t errlen)
+{
+    if (mode > 07777) {
+        seterr (err, errlen, "mode: %#" PRIo32 " has bits beyond 07777", mode);
+        return -1;
+    }
+    if (mtime_ns < 0) {
+        seterr (err, errlen, "mtime: negative");
+        return -1;
+    }
+    return 0;
+}
+
+int manifest_add_dir (manifest_t *m, const char *path, uint32_t mode, int64_t mtime_ns,
+                      char *err, size_t errlen)
+{
+    if (check_mode_mtime (mode, mtime_ns, err, errlen) < 0)
+        return -1;
+    manifest_entry_t *e = entry_add (m, path, MANIFEST_DIR, err, errlen);
+    if (!e)
+        return -1;
+    e->mode = mode;
+    e->mtime_ns = mtime_ns;
+    entry_commit (m);
+    return 0;
+}
+
+int manifest_add_symlink (manifest_t *m, const char *path, const char *target,
+                          int64_t mtime_ns, char *err, size_t errlen)
+{
+    if (check_mode_mtime (0777, mtime_ns, err, errlen) < 0)
+        return -1;
+    if (!target || !target[0] || strlen (target) > MANIFEST_PATH_MAX) {
+        seterr (err, errlen, "target: %s", target && target[0] ? "too long" : "empty");
+        return -1;
+    }
+    manifest_entry_t *e = entry_add (m, path, MANIFEST_SYMLINK, err, errlen);
+    if (!e)
+        return -1;
+    if (!(e->target = strdup (target))) {
+        free (e->path);
+        seterr (err, errlen, "out of memory");
+        return -1;
+    }
+    e->mode = 0777;
+    e->mtime_ns = mtime_ns;
+    entry_commit (m);
+    return 0;
+}
+
+int manifest_add_file (manifest_t *m, const char *path, uint32_t mode, int64_t mtime_ns,
+                       uint64_t size, const uint32_t *chunk_idx, uint32_t n,
+                       char *err, size_t errlen)
+{
+    struct priv *pv = m->priv_;
+    if (check_mode_mtime (mode, mtime_ns, err, errlen) < 0)
+        return -1;
+    if (size > MANIFEST_TOTAL_MAX || m->total_size + size > MANIFEST_TOTAL_MAX) {
+        seterr (err, errlen, "size: total archive size beyond %llu bytes",
+                (unsigned long long)MANIFEST_TOTAL_MAX);
+        return -1;
+    }
+    uint64_t want = (size + m->chunk_size - 1) / m->chunk_size;
+    if (n != want) {
+        seterr (err, errlen, "chunks: %" PRIu32 " chunks for size %" PRIu64 " (want %" PRIu64 ")",
+                n, size, want);
+        return -1;
+    }
+    if (pv->positions + n > POSITIONS_MAX) {
+        seterr (err, errlen, "chunks: more than %llu chunk positions in all",
+                (unsigned long long)POSITIONS_MAX);
+        return -1;
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        if (chunk_idx[k] >= m->nchunks) {
+            seterr (err, errlen, "chunks[%" PRIu32 "]: index %" PRIu32 " not in chunk table (%zu)",
+                    k, chunk_idx[k], m->nchunks);
+            return -1;
+        }
+        uint32_t len = m->chunks[chunk_idx[k]].len;
+        uint64_t expect = k + 1 < n ? m->chunk_size : size - (uint64_t)k * m->chunk_size;
+        if (len != expect) {
+            seterr (err, errlen, "chunks[%" PRIu32 "]: chunk %" PRIu32 " has length %" PRIu32
+                    ", position needs %" PRIu64, k, chunk_idx[k], len, expect);
+            return -1;
+        }
+    }
+    manifest_entry_t *e = entry_add (m, path, MANIFEST_FILE, err, errlen);
+    if (!e)
+        return -1;
+    if (n && !(e->chunks = malloc (n * sizeof *e->chunks))) {
+        free (e->path);
+        seterr (err, errlen, "out of memory");
+        return -1;
+    }
+    if (n)
+        memcpy (e->chunks, chunk_idx, n * sizeof *e->chunks);
+    e->nchunks = n;
+    e->mode = mode;
+    e->mtime_ns = mtime_ns;
+    e->size = size;
+    m->total_size += size;
+    pv->positions += n;
+    entry_commit (m);
+    return 0;
+}
+
+/* --- encoding -------------------------------------------------------- */
+
+static const char *type_name (manifest_type_t t)
+{
+    return t == MANIFEST_DIR ? "dir" : t == MANIFEST_SYMLINK ? "symlink" : "file";
+}
+
+json_t *manifest_to_json (const manifest_t *m)
+{
+    json_t *o = json_object ();
+    json_t *ents = json_array ();
+    json_t *chunks = json_array ();
+    if (!o || !ents || !chunks)
+        goto fail;
+    json_object_set_new (o, "version", json_integer (MANIFEST_VERSION));
+    json_object_set_new (o, "name", json_string (m->name));
+    json_object_set_new (o, "chunk_size", json_integer (m->chunk_size));
+    json_object_set_new (o, "total_size", json_integer ((json_int_t)m->total_size));
+    for (size_t i = 0; i < m->nentries; i++) {
+        const manifest_entry_t *e = &m->entries[i];
+        json_t *je = json_object ();
+        if (!je)
+            goto fail;
+        json_object_set_new (je, "path", json_string (e->path));
+        json_object_set_new (je, "type", json_string (type_name (e->type)));
+        if (e->type != MANIFEST_SYMLINK)
+            json_object_set_new (je, "mode", json_integer (e->mode));
+        json_object_set_new (je, "mtime", json_integer (e->mtime_ns));
+        if (e->type == MANIFEST_FILE) {
+            json_object_set_new (je, "size", json_integer ((json_int_t)e->size));
+            bool consecutive = true;
+            for (uint32_t k = 1; k < e->nchunks && consecutive; k++)
+                consecutive = e->chunks[k] == e->chunks[0] + k;
+            if (consecutive) {
+                json_object_set_new (je, "range",
+                                     json_pack ("[II]", (json_int_t)(e->nchunks ? e->chunks[0] : 0),
+                                                (json_int_t)e->nchunks));
+            } else {
+                json_t *l = json_array ();
+                for (uint32_t k = 0; k < e->nchunks; k++)
+                    json_array_append_new (l, json_integer (e->chunks[k]));
+                json_object_set_new (je, "chunks", l);
+            }
+        }
+        else if (e->type == MANIFEST_SYMLINK)
+            json_object_set_new (je, "target", json_string (e->target));
+        if (json_array_append_new (ents, je) < 0)
+            goto fail;
+    }
+    for (size_t i = 0; i < m->nchunks; i++) {
+        char hex[SHA256_HEXLEN + 1];
+        sha256_hex (m->chunks[i].hash, hex);
+        if (json_array_append_new (chunks, json_pack ("[sI]", hex, (json_int_t)m->chunks[i].len)) < 0)
+            goto fail;
+    }
+    json_object_set_new (o, "entries", ents);
+    json_object_set_new (o, "chunks", chunks);
+    return o;
+fail:
+    json_decref (o);
+    json_decref (ents);
+    json_decref (chunks);
+    return NULL;
+}
+
+char *manifest_encode (const manifest_t *m, size_t *lenp)
+{
+    json_t *o = manifest_to_json (m);
+    if (!o)
+        return NULL;
+    char *s = json_dumps (o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref (o);
+    if (s && lenp)
+        *lenp = strlen (s);
+    return s;
+}
+
+void manifest_digest (const manifest_t *m, uint8_t out[SHA256_LEN])
+{
+    size_t len = 0;
+    char *s = manifest_encode (m, &len);
+    sha256_hash (s ? s : "", s ? len : 0, out);
+    free (s);
+}
+
+/* --- decoding -------------------------------------------------------- */
+
+/* Non-negative integer field (required).  0 or -1 + err. */
+static int get_uint (const json_t *o, const char *key, const char *where, uint64_t max,
+                     uint64_t *out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get (o, key);
+    if (!v) {
+        seterr (err, errlen, "%s%s: missing", where, key);
+        return -1;
+    }
+    if (!json_is_integer (v) || json_integer_value (v) < 0
+        || (uint64_t)json_integer_value (v) > max) {
+        seterr (err, errlen, "%s%s: must be an integer in 0..%llu", where, key,
+                (unsigned long long)max);
+        return -1;
+    }
+    *out = (uint64_t)json_integer_value (v);
+    return 0;
+}
+
+static const char *get_str (const json_t *o, const char *key, const char *where,
+                            char *err, size_t errlen)
+{
+    json_t *v = json_object_get (o, key);
+    if (!v || !json_is_string (v)) {
+        seterr (err, errlen, "%s%s: %s", where, key, v ? "must be a string" : "missing");
+        return NULL;
+    }
+    return json_string_value (v);
+}
+
+static int decode_entry (manifest_t *m, const json_t *je, size_t i, char *err, size_t errlen)
+{
+    char where[48], sub[200];
+    snprintf (where, sizeof where, "entries[%zu].", i);
+    if (!json_is_object (je)) {
+        seterr (err, errlen, "entries[%zu]: must be an object", i);
+        return -1;
+    }
+    const char *path = get_str (je, "path", where, err, errlen);
+    const char *type = path ? get_str (je, "type", where, err, errlen) : NULL;
+    if (!type)
+        return -1;
+    uint64_t mode = 0, mtime = 0, size = 0;
+    if (get_uint (je, "mtime", where, INT64_MAX, &mtime, err, errlen) < 0)
+        return -1;
+    int rc;
+    if (!strcmp (type, "dir")) {
+        if (get_uint (je, "mode", where, 07777, &mode, err, errlen) < 0)
+            return -1;
+        rc = manifest_add_dir (m, path, mode, mtime, sub, sizeof sub);
+    }
+    else if (!strcmp (type, "symlink")) {
+        const char *target = get_str (je, "target", where, err, errlen);
+        if (!target)
+            return -1;
+        rc = manifest_add_symlink (m, path, target, mtime, sub, sizeof sub);
+    }
+    else if (!strcmp (type, "file")) {
+        if (get_uint (je, "mode", where, 07777, &mode, err, errlen) < 0
+            || get_uint (je, "size", where, MANIFEST_TOTAL_MAX, &size, err, errlen) < 0)
+            return -1;
+        json_t *range = json_object_get (je, "range");
+        json_t *list = json_object_get (je, "chunks");
+        if ((range != NULL) == (list != NULL)) {
+            seterr (err, errlen, "%srange: a file needs exactly one of range, chunks", where);
+            return -1;
+        }
+        uint32_t *idx = NULL;
+        uint64_t n = 0;
+        if (range) {
+            json_t *f = json_array_get (range, 0), *c = json_array_get (range, 1);
+            if (!json_is_array (range) || json_array_size (range) != 2 || !json_is_integer (f)
+                || !json_is_integer (c) || json_integer_value (f) < 0 || json_integer_value (c) < 0
+                || json_integer_value (f) > (json_int_t)m->nchunks
+                || json_integer_value (c) > (json_int_t)m->nchunks - json_integer_value (f)) {
+                seterr (err, errlen, "%srange: must be [first, count] within the chunk table", where);
+                return -1;
+            }
+            n = json_integer_value (c);
+            if (n && !(idx = malloc (n * sizeof *idx)))
+                goto nomem;
+            for (uint64_t k = 0; k < n; k++)
+                idx[k] = json_integer_value (f) + k;
+        } else {
+            if (!json_is_array (list)) {
+                seterr (err, errlen, "%schunks: must be an array", where);
+                return -1;
+            }
+            n = json_array_size (list);
+            if (n > POSITIONS_MAX) {
+                seterr (err, errlen, "%schunks: too many", where);
+                return -1;
+            }
+            if (n && !(idx = malloc (n * sizeof *idx)))
+                goto nomem;
+            for (uint64_t k = 0; k < n; k++) {
+                json_t *v = json_array_get (list, k);
+                if (!json_is_integer (v) || json_integer_value (v) < 0
+                    || json_integer_value (v) >= (json_int_t)m->nchunks) {
+                    seterr (err, errlen, "%schunks[%llu]: not an index into the chunk table", where,
+                            (unsigned long long)k);
+                    free (idx);
+                    return -1;
+                }
+                idx[k] = json_integer_value (v);
+            }
+        }
+        rc = manifest_add_file (m, path, mode, mtime, size, idx, n, sub, sizeof sub);
+        free (idx);
+    }
+    else {
+        seterr (err, errlen, "%stype: unknown \"%.40s\" (file, dir, symlink)", where, type);
+        return -1;
+    }
+    if (rc < 0) {
+        seterr (err, errlen, "%s%s", where, sub);
+        return -1;
+    }
+    return 0;
+nomem:
+    seterr (err, errlen, "out of memory");
+    return -1;
+}
+
+manifest_t *manifest_from_json (const json_t *o, char *err, size_t errlen)
+{
+    manifest_t *m = NULL;
+    uint64_t version, chunk_size, total;
+    if (!json_is_object (o)) {
+        seterr (err, errlen, "manifest: must be a JSON object");
+        return NULL;
+    }
+    if (get_uint (o, "version", "", 1000, &version, err, errlen) < 0)
+        return NULL;
+    if (version != MANIFEST_VERSION) {
+        seterr (err, errlen, "version: %llu not supported (want %d)", (unsigned long long)version,
+                MANIFEST_VERSION);
+        return NULL;
+    }
+    const char *name = get_str (o, "name", "", err, errlen);
+    if (!name || get_uint (o, "chunk_size", "", MANIFEST_CHUNK_MAX, &chunk_size, err, errlen) < 0
+        || get_uint (o, "total_size", "", MANIFEST_TOTAL_MAX, &total, err, errlen) < 0)
+        return NULL;
+    if (chunk_size == 0) {
+        seterr (err, errlen, "chunk_size: must not be 0");
+        return NULL;
+    }
+    if (!(m = manifest_new (name, chunk_size, err, errlen)))
+        return NULL;
+    json_t *chunks = json_object_get (o, "chunks");
+    json_t *ents = json_object_get (o, "entries");
+    if (!json_is_array (chunks)) {
+        seterr (err, errlen, "chunks: %s", chunks ? "must be an array" : "missing");
+        goto fail;
+    }
+    if (!json_is_array (ents)) {
+        seterr (err, errlen, "entries: %s", ents ? "must be an array" : "missing");
+        goto fail;
+    }
+    if (json_array_size (chunks) > MANIFEST_CHUNKS_MAX) {
+        seterr (err, errlen, "chunks: more than %u", MANIFEST_CHUNKS_MAX);
+        goto fail;
+    }
+    for (size_t i = 0; i < json_array_size (chunks); i++) {
+        json_t *c = json_array_get (chunks, i);
+        json_t *h = json_array_get (c, 0), *l = json_array_get (c, 1);
+        uint8_t hash[SHA256_LEN];
+        if (!json_is_array (c) || json_array_size (c) != 2 || !json_is_string (h)
+            || sha256_parse_hex (json_string_value (h), hash) < 0) {
+            seterr (err, errlen, "chunks[%zu]: must be [\"<64 hex digits>\", length]", i);
+            goto fail;
+        }
+        if (!json_is_integer (l) || json_integer_value (l) <= 0
+            || json_integer_value (l) > (json_int_t)chunk_size) {
+            seterr (err, errlen, "chunks[%zu]: length must be in 1..chunk_size", i);
+            goto fail;
+        }
+        int64_t idx = manifest_chunk_add (m, hash, json_integer_value (l));
+        if (idx < 0) {
+            seterr (err, errlen, "chunks[%zu]: out of memory", i);
+            goto fail;
+        }
+        if ((size_t)idx != i) {
+            seterr (err, errlen, "chunks[%zu]: duplicate of chunks[%lld]", i, (long long)idx);
+            goto fail;
+        }
+    }
+    if (json_array_size (ents) > MANIFEST_ENTRIES_MAX) {
+        seterr (err, errlen, "entries: more than %u", MANIFEST_ENTRIES_MAX);
+        goto fail;
+    }
+    for (size_t i = 0; i < json_array_size (ents); i++)
+        if (decode_entry (m, json_array_get (ents, i), i, err, errlen) < 0)
+            goto fail;
+    if (m->total_size != total) {
+        seterr (err, errlen, "total_size: %llu but files add up to %llu", (unsigned long long)total,
+                (unsigned long long)m->total_size);
+        goto fail;
+    }
+    /* every chunk must be used by some file */
+    if (m->nchunks) {
+        uint8_t *used = calloc (m->nchunks, 1);
+        if (!used) {
+            seterr (err, errlen, "out of memory");
+            goto fail;
+        }
+        for (size_t i = 0; i < m->nentries; i++)
+            for (uint32_t k = 0; k < m->entries[i].nchunks; k++)
+                used[m->entries[i].chunks[k]] = 1;
+        for (size_t i = 0; i < m->nchunks; i++)
+            if (!used[i]) {
+                free (used);
+                seterr (err, errlen, "chunks[%zu]: used by no file", i);
+                goto fail;
+            }
+        free (used);
+    }
+    return m;
+fail:
+    manifest_destroy (&m);
+    return NULL;
+}
+
+manifest_t *manifest_decode (const char *text, size_t len, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *o = json_loadb (text, len, JSON_REJECT_DUPLICATES, &je);
+    if (!o) {
+        seterr (err, errlen, "manifest: JSON error at line %d column %d: %s", je.line, je.column,
+                je.text);
+        return NULL;
+    }
+    manifest_t *m = manifest_from_json (o, err, errlen);
+    json_decref (o);
+    return m;
+}
+
+int manifest_validate (const manifest_t *m, char *err, size_t errlen)
+{
+    if (!m) {
+        seterr (err, errlen, "manifest: missing");
+        return -1;
+    }
+    json_t *o = manifest_to_json (m);
+    if (!o) {
+        seterr (err, errlen, "manifest: out of memory");
+        return -1;
+    }
+    manifest_t *copy = manifest_from_json (o, err, errlen);
+    json_decref (o);
+    if (!copy)
+        return -1;
+    manifest_destroy (&copy);
+    return 0;
+}
+
+manifest_t *manifest_dup (const manifest_t *m)
+{
+    json_t *o = manifest_to_json (m);
+    if (!o)
+        return NULL;
+    manifest_t *copy = manifest_from_json (o, NULL, 0);
+    json_decref (o);
+    return copy;
+}
