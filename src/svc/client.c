@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 struct client {
+    void *ctx;           /* own context: commands never wait in zmq_ctx_term at exit */
     void *sock;
     uint32_t next_tag;
     zlistx_t *backlog;   /* cmsg_t* received while waiting for another tag */
@@ -28,10 +29,9 @@ client_t *client_connect (const char *uri, char *err, size_t errlen)
             return NULL;
         }
     }
-    zsys_handler_set (NULL);
-    void *ctx = zsys_init ();
     client_t *c = calloc (1, sizeof *c);
-    c->sock = zmq_socket (ctx, ZMQ_DEALER);
+    c->ctx = zmq_ctx_new ();
+    c->sock = zmq_socket (c->ctx, ZMQ_DEALER);
     int linger = 0, hwm = 0;
     zmq_setsockopt (c->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt (c->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
@@ -39,6 +39,7 @@ client_t *client_connect (const char *uri, char *err, size_t errlen)
     if (zmq_connect (c->sock, uri) < 0) {
         snprintf (err, errlen, "cannot connect to broker at %s: %s", uri, zmq_strerror (errno));
         zmq_close (c->sock);
+        zmq_ctx_term (c->ctx);
         free (c);
         return NULL;
     }
@@ -65,6 +66,7 @@ void client_destroy (client_t **p)
     }
     zlistx_destroy (&c->backlog);
     zmq_close (c->sock);
+    zmq_ctx_term (c->ctx);
     free (c);
     *p = NULL;
 }

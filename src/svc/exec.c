@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 struct run {
@@ -103,7 +104,23 @@ static void svc_run (overlay_t *ov, const cmsg_t *msg, void *arg)
         overlay_respond_error (ov, &msg->hdr, EPROTO, "exec.run must be a streaming request");
         return;
     }
-    char **envp = exec_env_from_json (env);
+    json_t *envc = json_is_object (env) ? json_copy (env) : json_object ();
+    if (!json_is_object (env)) {
+        extern char **environ;
+        for (char **e = environ; *e; e++) {
+            char *eq = strchr (*e, '=');
+            if (eq) {
+                char *k = strndup (*e, eq - *e);
+                json_object_set_new (envc, k, json_string (eq + 1));
+                free (k);
+            }
+        }
+    }
+    char rankstr[16];
+    snprintf (rankstr, sizeof rankstr, "%u", overlay_rank (ov));
+    json_object_set_new (envc, "CANOPY_RANK", json_string (rankstr));
+    char **envp = exec_env_from_json (envc);
+    json_decref (envc);
     struct run *r = calloc (1, sizeof *r);
     r->svc = svc;
     r->req = msg->hdr;
