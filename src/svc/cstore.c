@@ -550,9 +550,10 @@ static int blob_write (cstore_t *self, const uint8_t hash[SHA256_LEN], const voi
     char *path = blob_path (self, hash, len);
     if (!path)
         return -ENOMEM;
-    if (access (path, F_OK) == 0) {
+    struct stat sb;
+    if (stat (path, &sb) == 0 && sb.st_size == len) {
         free (path);
-        return 0;
+        return 0;   /* there already (a corrupt one is deleted when read) */
     }
     char *slash = strrchr (path, '/');
     *slash = '\0';
@@ -803,10 +804,18 @@ static int delete_rows (cstore_t *self, const char *name, char *err, size_t errl
     return 0;
 }
 
-/* Record manifest m.  src[i] (reference mode) gives, for chunk i, its source
- * file and offset; NULL in copy mode.  One transaction. */
-static int record (cstore_t *self, const manifest_t *m, const char *mode, char *const *src_path,
-                   const uint64_t *src_off, int flags, char *err, size_t errlen)
+/* Where a chunk can be read in place (reference mode). */
+struct refloc {
+    uint32_t chunk;
+    const char *path;
+    uint64_t off;
+};
+
+/* Record manifest m with its chunks as blobs (locs NULL) or at the nlocs
+ * places locs[] (every place a chunk occurs, so a changed file can be
+ * bypassed).  One transaction. */
+static int record (cstore_t *self, const manifest_t *m, const char *mode,
+                   const struct refloc *locs, size_t nlocs, int flags, char *err, size_t errlen)
 {
     size_t len;
     char *text = manifest_encode (m, &len);
@@ -861,18 +870,24 @@ static int record (cstore_t *self, const manifest_t *m, const char *mode, char *
         sqlite3_bind_int64 (ach, 3, m->chunks[i].len);
         if (sqlite3_step (ach) != SQLITE_DONE)
             goto sqlerr;
-        sqlite3_stmt *st = src_path ? ref : blob;
-        sqlite3_reset (st);
-        int k = 1;
-        if (src_path)
-            sqlite3_bind_text (st, k++, m->name, -1, SQLITE_STATIC);
-        sqlite3_bind_text (st, k++, hex, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64 (st, k++, m->chunks[i].len);
-        if (src_path) {
-            sqlite3_bind_text (st, k++, src_path[i], -1, SQLITE_STATIC);
-            sqlite3_bind_int64 (st, k++, src_off[i]);
+        if (!locs) {
+            sqlite3_reset (blob);
+            sqlite3_bind_text (blob, 1, hex, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int64 (blob, 2, m->chunks[i].len);
+            if (sqlite3_step (blob) != SQLITE_DONE)
+                goto sqlerr;
         }
-        if (sqlite3_step (st) != SQLITE_DONE)
+    }
+    for (size_t i = 0; locs && i < nlocs; i++) {
+        char hex[SHA256_HEXLEN + 1];
+        sha256_hex (m->chunks[locs[i].chunk].hash, hex);
+        sqlite3_reset (ref);
+        sqlite3_bind_text (ref, 1, m->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text (ref, 2, hex, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64 (ref, 3, m->chunks[locs[i].chunk].len);
+        sqlite3_bind_text (ref, 4, locs[i].path, -1, SQLITE_STATIC);
+        sqlite3_bind_int64 (ref, 5, locs[i].off);
+        if (sqlite3_step (ref) != SQLITE_DONE)
             goto sqlerr;
     }
     rc = 0;
@@ -934,8 +949,8 @@ const manifest_t *cstore_archive_create (cstore_t *self, const char *name, const
     manifest_t *m = manifest_new (name ? name : "", chunk_size, e, sizeof e);
     struct walk w = {.err = err, .errlen = errlen};
     struct job *jobs = NULL;
-    char **src_path = NULL;
-    uint64_t *src_off = NULL;
+    struct refloc *locs = NULL;
+    size_t nlocs = 0;
     uint32_t *idx = NULL;
     char *base = NULL;
     const manifest_t *result = NULL;
@@ -1001,8 +1016,7 @@ const manifest_t *cstore_archive_create (cstore_t *self, const char *name, const
             maxn = c > maxn ? c : maxn;
         }
     if (!(idx = malloc ((maxn ? maxn : 1) * sizeof *idx))
-        || (!copy && (!(src_path = calloc (njobs ? njobs : 1, sizeof *src_path))
-                      || !(src_off = calloc (njobs ? njobs : 1, sizeof *src_off))))) {
+        || (!copy && !(locs = calloc (njobs ? njobs : 1, sizeof *locs)))) {
         seterr (err, errlen, "out of memory");
         goto out;
     }
@@ -1025,10 +1039,8 @@ const manifest_t *cstore_archive_create (cstore_t *self, const char *name, const
                     break;
                 }
                 idx[k] = x;
-                if (src_path && !src_path[x]) {
-                    src_path[x] = it->abs;
-                    src_off[x] = j->off;
-                }
+                if (locs)
+                    locs[nlocs++] = (struct refloc){x, it->abs, j->off};
             }
             if (rc == 0)
                 rc = manifest_add_file (m, it->rel, it->mode, it->mtime_ns, it->size, idx, c, e,
@@ -1039,7 +1051,7 @@ const manifest_t *cstore_archive_create (cstore_t *self, const char *name, const
             goto out;
         }
     }
-    if (record (self, m, copy ? "copy" : "reference", src_path, src_off, flags, err, errlen) < 0)
+    if (record (self, m, copy ? "copy" : "reference", locs, nlocs, flags, err, errlen) < 0)
         goto out;
     gc_blobs (self, NULL, 0);   /* blobs only the replaced archive used */
     struct mcache *c = calloc (1, sizeof *c);
@@ -1060,8 +1072,7 @@ out:
     items_free (w.items, w.n);
     free (w.seen);
     free (jobs);
-    free (src_path);
-    free (src_off);
+    free (locs);
     free (idx);
     free (base);
     return result;
@@ -1077,14 +1088,18 @@ int cstore_archive_adopt (cstore_t *self, const manifest_t *m, const char *destd
     }
     char *base = realpath (destdir, NULL);
     if (!base) {
-        seterr (err, errlen, "%s: %s", destdir, strerror (errno));
-        return -errno;
+        int en = errno;
+        seterr (err, errlen, "%s: %s", destdir, strerror (en));
+        return -en;
     }
-    char **src_path = calloc (m->nchunks ? m->nchunks : 1, sizeof *src_path);
-    uint64_t *src_off = calloc (m->nchunks ? m->nchunks : 1, sizeof *src_off);
+    size_t npos = 0;
+    for (size_t i = 0; i < m->nentries; i++)
+        npos += m->entries[i].nchunks;
+    struct refloc *locs = calloc (npos ? npos : 1, sizeof *locs);
     char **paths = calloc (m->nentries ? m->nentries : 1, sizeof *paths);
+    size_t nlocs = 0;
     int rc = -ENOMEM;
-    if (!src_path || !src_off || !paths) {
+    if (!locs || !paths) {
         seterr (err, errlen, "out of memory");
         goto out;
     }
@@ -1097,20 +1112,16 @@ int cstore_archive_adopt (cstore_t *self, const manifest_t *m, const char *destd
             goto out;
         }
         for (uint32_t k = 0; k < en->nchunks; k++)
-            if (!src_path[en->chunks[k]]) {
-                src_path[en->chunks[k]] = paths[i];
-                src_off[en->chunks[k]] = (uint64_t)k * m->chunk_size;
-            }
+            locs[nlocs++] = (struct refloc){en->chunks[k], paths[i], (uint64_t)k * m->chunk_size};
     }
-    rc = record (self, m, "reference", src_path, src_off, flags, err, errlen);
+    rc = record (self, m, "reference", locs, nlocs, flags, err, errlen);
     if (rc == 0)
         gc_blobs (self, NULL, 0);
 out:
     for (size_t i = 0; paths && i < m->nentries; i++)
         free (paths[i]);
     free (paths);
-    free (src_path);
-    free (src_off);
+    free (locs);
     free (base);
     return rc;
 }
@@ -1228,8 +1239,11 @@ ssize_t cstore_chunk_read_hash (cstore_t *self, const uint8_t hash[SHA256_LEN], 
     if (!bp)
         return -ENOMEM;
     ssize_t rc = -ENOENT;
-    if (access (bp, F_OK) == 0)
+    if (access (bp, F_OK) == 0) {
         rc = read_verify (self, bp, 0, false, hash, len, buf, err, errlen);
+        if (rc == -EBADMSG)
+            unlink (bp);   /* corrupt: drop it so the next create rewrites it */
+    }
     free (bp);
     if (rc >= 0)
         return rc;

@@ -1,0 +1,273 @@
+/* test_cstore.c - content store: create (copy and reference), read back with
+ * verification, dedup, replace/remove/purge, persistence, bad input. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "check.h"
+#include "cstore.h"
+
+static char err[512];
+static char root[256];
+
+static void put_file (const char *rel, const void *data, size_t len, mode_t mode)
+{
+    char p[512];
+    snprintf (p, sizeof p, "%s/%s", root, rel);
+    int fd = open (p, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    if (fd < 0 || write (fd, data, len) != (ssize_t)len) {
+        perror (p);
+        exit (1);
+    }
+    fchmod (fd, mode);
+    close (fd);
+}
+
+static void mk (const char *rel, mode_t mode)
+{
+    char p[512];
+    snprintf (p, sizeof p, "%s/%s", root, rel);
+    mkdir (p, mode);
+    chmod (p, mode);
+}
+
+static int count_files (const char *dir)
+{
+    DIR *d = opendir (dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir (d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p[1024];
+        struct stat sb;
+        snprintf (p, sizeof p, "%s/%s", dir, e->d_name);
+        if (lstat (p, &sb) == 0 && S_ISDIR (sb.st_mode))
+            n += count_files (p);
+        else
+            n++;
+    }
+    if (d)
+        closedir (d);
+    return n;
+}
+
+/* Read every chunk of archive and compare with the bytes of the source files. */
+static int check_all_chunks (cstore_t *cs, const char *name, const char *srcroot)
+{
+    const manifest_t *m = cstore_archive_get (cs, name, err, sizeof err);
+    if (!m)
+        return -1;
+    uint8_t *buf = malloc (m->chunk_size), *want = malloc (m->chunk_size);
+    int bad = 0;
+    for (size_t i = 0; i < m->nentries; i++) {
+        const manifest_entry_t *e = &m->entries[i];
+        if (e->type != MANIFEST_FILE)
+            continue;
+        char p[1024];
+        snprintf (p, sizeof p, "%s/%s", srcroot, e->path);
+        int fd = open (p, O_RDONLY);
+        for (uint32_t k = 0; k < e->nchunks; k++) {
+            uint32_t c = e->chunks[k];
+            ssize_t n = cstore_chunk_read (cs, name, c, buf, m->chunk_size, err, sizeof err);
+            ssize_t w = pread (fd, want, m->chunks[c].len, (off_t)k * m->chunk_size);
+            if (n != (ssize_t)m->chunks[c].len || w != n || memcmp (buf, want, n))
+                bad++;
+        }
+        close (fd);
+    }
+    free (buf);
+    free (want);
+    return bad;
+}
+
+int main (void)
+{
+    snprintf (root, sizeof root, "/tmp/test_cstore.XXXXXX");
+    if (!mkdtemp (root))
+        return 1;
+    char state[300], rootsrc[300];
+    snprintf (state, sizeof state, "%s/state", root);
+    snprintf (rootsrc, sizeof rootsrc, "%s", root);
+
+    /* the source tree */
+    mk ("src", 0750);
+    mk ("src/sub", 0700);
+    mk ("src/sub/deeper", 0755);
+    size_t big = 4096 * 3 + 1000;
+    uint8_t *data = malloc (big);
+    for (size_t i = 0; i < big; i++)
+        data[i] = (uint8_t)(i * 7 + i / 4096);
+    put_file ("src/big", data, big, 0640);
+    put_file ("src/sub/same", data, big, 0600);     /* identical: chunks dedup */
+    put_file ("src/sub/deeper/small", "hello\n", 6, 0444);
+    put_file ("src/empty", "", 0, 0755);
+    char p[512];
+    snprintf (p, sizeof p, "%s/src/link", root);
+    symlink ("sub/same", p);
+    snprintf (p, sizeof p, "%s/src/fifo", root);
+    mkfifo (p, 0600);                                /* skipped */
+    struct timespec ts[2] = {{0, UTIME_OMIT}, {1234567890, 987654321}};
+    snprintf (p, sizeof p, "%s/src/big", root);
+    utimensat (AT_FDCWD, p, ts, 0);
+
+    cstore_t *cs = cstore_new (state, err, sizeof err);
+    ok (cs != NULL, "cstore_new (%s)", cs ? "ok" : err);
+    cstore_set_threads (cs, 2);
+    const char *paths[] = {"src"};
+    const manifest_t *m = cstore_archive_create (cs, "t1", root, paths, 1, CSTORE_COPY, 4096, err,
+                                                 sizeof err);
+    ok (m != NULL, "create copy archive (%s)", m ? "ok" : err);
+    if (!m)
+        return done ();
+    ok (m->nentries == 8, "8 entries (fifo skipped): %zu", m->nentries);
+    ok (m->nchunks == 5, "identical files share chunks: %zu distinct", m->nchunks);
+    ok (m->total_size == 2 * big + 6, "total size");
+    int64_t bi = manifest_find (m, "src/big");
+    ok (bi >= 0 && m->entries[bi].mode == 0640 && m->entries[bi].mtime_ns == 1234567890987654321LL
+        && m->entries[bi].nchunks == 4, "file mode, ns mtime, chunks");
+    int64_t li = manifest_find (m, "src/link");
+    ok (li >= 0 && m->entries[li].type == MANIFEST_SYMLINK && !strcmp (m->entries[li].target, "sub/same"),
+        "symlink kept, not followed");
+    int64_t di = manifest_find (m, "src/sub");
+    ok (di >= 0 && m->entries[di].type == MANIFEST_DIR && m->entries[di].mode == 0700, "dir mode");
+    ok (manifest_find (m, "src/fifo") < 0, "fifo not archived");
+    ok (manifest_validate (m, err, sizeof err) == 0, "manifest valid");
+    ok (check_all_chunks (cs, "t1", root) == 0, "every chunk reads back equal to the source");
+    snprintf (p, sizeof p, "%s/content/blobs", state);
+    ok (count_files (p) == 5, "one blob per distinct chunk (%d)", count_files (p));
+
+    /* copy mode survives source changes */
+    put_file ("src/sub/deeper/small", "HELLO\n", 6, 0444);
+    uint8_t buf[4096];
+    int64_t si = manifest_find (m, "src/sub/deeper/small");
+    ssize_t n = cstore_chunk_read (cs, "t1", m->entries[si].chunks[0], buf, sizeof buf, err, sizeof err);
+    ok (n == 6 && !memcmp (buf, "hello\n", 6), "copy holds the old bytes after the source changed");
+
+    /* duplicates and replace */
+    ok (cstore_archive_create (cs, "t1", root, paths, 1, 0, 4096, err, sizeof err) == NULL
+        && strstr (err, "exists"), "same name refused: %s", err);
+    const char *p2[] = {"src/sub/deeper/small"};
+    m = cstore_archive_create (cs, "t1", root, p2, 1, CSTORE_REPLACE, 4096, err, sizeof err);
+    ok (m && m->nentries == 4 && manifest_find (m, "src") == 0 && manifest_find (m, "src/sub/deeper") == 2,
+        "replace; parents of a deep path recorded as dirs");
+    snprintf (p, sizeof p, "%s/content/blobs", state);
+    ok (count_files (p) == 1, "blobs only the old archive used are gone (%d left)", count_files (p));
+
+    /* reference mode */
+    const manifest_t *r = cstore_archive_create (cs, "ref", root, paths, 1, CSTORE_REFERENCE, 4096, err,
+                                                 sizeof err);
+    ok (r != NULL, "create reference archive (%s)", r ? "ok" : err);
+    ok (count_files (p) == 1, "reference mode copies nothing");
+    ok (check_all_chunks (cs, "ref", root) == 0, "reference chunks read back");
+    bi = manifest_find (r, "src/big");
+    uint32_t c1 = r->entries[bi].chunks[1];
+    data[5000] ^= 0xff;   /* chunk 1 of src/big and src/sub/same */
+    put_file ("src/big", data, big, 0640);
+    n = cstore_chunk_read (cs, "ref", c1, buf, sizeof buf, err, sizeof err);
+    ok (n == 4096, "changed source: the identical chunk is served from the other file");
+    put_file ("src/sub/same", data, big, 0600);
+    n = cstore_chunk_read (cs, "ref", c1, buf, sizeof buf, err, sizeof err);
+    ok (n == -EBADMSG && strstr (err, "changed"), "both sources changed: EBADMSG: %s", err);
+
+    /* corrupt blob */
+    m = cstore_archive_get (cs, "t1", err, sizeof err);
+    char hex[65];
+    sha256_hex (m->chunks[0].hash, hex);
+    snprintf (p, sizeof p, "%s/content/blobs/%.2s/%s-%u", state, hex, hex, m->chunks[0].len);
+    int fd = open (p, O_WRONLY);
+    ok (fd >= 0 && pwrite (fd, "J", 1, 0) == 1, "corrupt a blob");
+    close (fd);
+    n = cstore_chunk_read (cs, "t1", 0, buf, sizeof buf, err, sizeof err);
+    ok (n == 6 && !memcmp (buf, "HELLO\n", 6), "corrupt blob: served from the reference archive's file");
+    put_file ("src/sub/deeper/small", "HeLLO\n", 6, 0444);
+    n = cstore_chunk_read (cs, "t1", 0, buf, sizeof buf, err, sizeof err);
+    ok (n == -EBADMSG, "corrupt blob and changed reference: EBADMSG (%zd %s)", n, err);
+    put_file ("src/sub/deeper/small", "HELLO\n", 6, 0444);
+    n = cstore_chunk_read (cs, "t1", 0, buf, 3, err, sizeof err);
+    ok (n == -EINVAL, "small buffer refused");
+    n = cstore_chunk_read (cs, "t1", 99, buf, sizeof buf, err, sizeof err);
+    ok (n == -ENOENT, "chunk out of range: %s", err);
+    n = cstore_chunk_read (cs, "nope", 0, buf, sizeof buf, err, sizeof err);
+    ok (n == -ENOENT, "unknown archive: %s", err);
+
+    /* list, persistence */
+    json_t *l = cstore_archive_list (cs, err, sizeof err);
+    ok (l && json_array_size (l) == 2
+        && !strcmp (json_string_value (json_object_get (json_array_get (l, 0), "name")), "ref")
+        && !strcmp (json_string_value (json_object_get (json_array_get (l, 0), "mode")), "reference")
+        && json_integer_value (json_object_get (json_array_get (l, 1), "entries")) == 4,
+        "list");
+    json_decref (l);
+    cstore_destroy (&cs);
+    ok (cs == NULL, "destroy");
+    cs = cstore_new (state, err, sizeof err);
+    m = cs ? cstore_archive_get (cs, "ref", err, sizeof err) : NULL;
+    ok (m && m->nentries == 8, "archives persist across reopen");
+
+    /* bad input */
+    const char *dd[] = {"../etc"};
+    ok (!cstore_archive_create (cs, "x", root, dd, 1, 0, 0, err, sizeof err) && strstr (err, ".."),
+        "\"..\" refused: %s", err);
+    const char *nx[] = {"no/such"};
+    ok (!cstore_archive_create (cs, "x", root, nx, 1, 0, 0, err, sizeof err) && strstr (err, "No such"),
+        "missing path: %s", err);
+    ok (!cstore_archive_create (cs, "bad/name", root, paths, 1, 0, 0, err, sizeof err) && strstr (err, "name"),
+        "bad name: %s", err);
+    ok (!cstore_archive_create (cs, "x", root, paths, 1, 0, 100, err, sizeof err) && strstr (err, "chunk_size"),
+        "bad chunk size: %s", err);
+    const char *viasym[] = {"src/link/x"};
+    ok (!cstore_archive_create (cs, "x", root, viasym, 1, 0, 0, err, sizeof err), "path through a symlink refused: %s",
+        err);
+    ok (!cstore_archive_get (cs, "x", err, sizeof err), "nothing recorded after failures");
+
+    /* absolute path */
+    char absp[400];
+    snprintf (absp, sizeof absp, "%s/src/sub/deeper/small", root);
+    const char *ap[] = {absp};
+    m = cstore_archive_create (cs, "abs", NULL, ap, 1, 0, 0, err, sizeof err);
+    ok (m && m->entries[m->nentries - 1].path[0] != '/' && strstr (m->entries[m->nentries - 1].path, "src/sub/deeper/small"),
+        "absolute path stored relative: %s", m ? m->entries[m->nentries - 1].path : err);
+
+    /* adopt: reference a tree extracted elsewhere */
+    r = cstore_archive_get (cs, "ref", err, sizeof err);
+    manifest_t *mr = manifest_dup (r);
+    cstore_archive_remove (cs, "ref", err, sizeof err);
+    ok (cstore_archive_adopt (cs, mr, root, 0, err, sizeof err) == 0, "adopt (%s)", err);
+    si = manifest_find (mr, "src/sub/deeper/small");
+    n = cstore_chunk_read (cs, "ref", mr->entries[si].chunks[0], buf, sizeof buf, err, sizeof err);
+    ok (n == 6 && !memcmp (buf, "HELLO\n", 6), "adopted archive reads in place");
+    put_file ("src/sub/deeper/small", "HeLLO\n", 6, 0444);
+    n = cstore_chunk_read (cs, "ref", mr->entries[si].chunks[0], buf, sizeof buf, err, sizeof err);
+    ok (n == -EBADMSG, "adopted reference verifies (source changed: %s)", err);
+    manifest_destroy (&mr);
+
+    /* remove and purge */
+    ok (cstore_archive_remove (cs, "t1", err, sizeof err) == 0, "remove");
+    ok (cstore_archive_get (cs, "t1", err, sizeof err) == NULL && strstr (err, "not found"), "gone");
+    ok (cstore_archive_remove (cs, "t1", err, sizeof err) == -ENOENT, "remove twice: %s", err);
+    snprintf (p, sizeof p, "%s/content/blobs/ab", state);
+    mkdir (p, 0700);
+    snprintf (p, sizeof p, "%s/content/blobs/ab/ab00-5", state);
+    close (open (p, O_CREAT | O_WRONLY, 0600));
+    snprintf (p, sizeof p, "%s/content/tmp/tmp.1.1", state);
+    close (open (p, O_CREAT | O_WRONLY, 0600));
+    int purged = cstore_purge (cs, err, sizeof err);
+    snprintf (p, sizeof p, "%s/content/tmp", state);
+    ok (purged >= 1 && count_files (p) == 0, "purge removes orphans and temporaries (%d)", purged);
+    m = cstore_archive_get (cs, "abs", err, sizeof err);
+    ok (m && cstore_chunk_read (cs, "abs", 0, buf, sizeof buf, err, sizeof err) == 6, "purge keeps live blobs");
+
+    cstore_destroy (&cs);
+    free (data);
+    char cmd[400];
+    snprintf (cmd, sizeof cmd, "rm -rf %s", root);
+    system (cmd);
+    (void)rootsrc;
+    return done ();
+}
