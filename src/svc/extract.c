@@ -132,7 +132,8 @@ static int state_set_entry (extract_t *self, uint32_t e, uint8_t bits)
 /* Remove everything inside the state directory. */
 static void state_wipe (extract_t *self)
 {
-    int fd = dup (self->statedirfd);
+    /* a new open file description: a dup() would share the read position */
+    int fd = openat (self->statedirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = fd >= 0 ? fdopendir (fd) : NULL;
     struct dirent *de;
     if (!d) {
