@@ -34,7 +34,8 @@ int sched_node_add (sched_t *s, uint32_t rank, const char *hostname,
  * node that goes down keep them until sched_release(); see sched_jobs_on(). */
 int sched_node_set_up (sched_t *s, uint32_t rank, bool up);
 size_t sched_node_count (const sched_t *s);
-/* Up to max ids of running jobs holding resources on `rank`; the count. */
+/* Running jobs holding resources on `rank`: writes up to max ids, returns
+ * how many there are (may exceed max). */
 size_t sched_jobs_on (const sched_t *s, uint32_t rank, uint64_t *ids, size_t max);
 
 /* -- requests ----------------------------------------------------------- */
