@@ -1,0 +1,1512 @@
+/* dfu.c - the depth-first-and-up matcher.
+ *
+ * A match walks the dominant subsystem from its root, testing each vertex
+ * against the jobspec level it has reached (a jobspec may omit the top of
+ * the graph), pruning by status, exclusivity, availability in time and
+ * subtree counts.  Each vertex collects its children's candidates in
+ * "edge groups" scored by the policy; where the jobspec constrains a level,
+ * the best k are chosen (low/high id first, node-centric factors), and the
+ * choice is recorded in a per-visit selection tree.  The tree is then walked
+ * in graph order to emit vertices children-first and to plan them in time.
+ *
+ * Selections are kept per visit rather than on edges, so a vertex reached
+ * through several parents (a node in two containers) is judged per path;
+ * if one exclusive vertex ends up chosen through two parents, the second
+ * path's entry edge is banned and the match is redone (see doc/match.md).
+ */
+#include "mdfu.h"
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MATCH_UNMET 0
+#define MATCH_MET 1
+#define XCHK_TOTAL (1 << 30)
+
+enum { NONE_MATCH, PRISTINE_NONE_MATCH, RESOURCE_MATCH, SLOT_MATCH };
+enum { AT_ALLOC, AT_RESERVE, AT_SAT };
+
+typedef struct visit visit_t;
+typedef struct {
+    int edge;
+    unsigned needs;
+    unsigned char excl;
+    unsigned char weak;   /* added by the unconstrained up-walk */
+    visit_t *child;
+} sel_t;
+struct visit {
+    int v;
+    visit_t *parent;
+    int pedge;
+    sel_t *sel;
+    int nsel, capsel;
+};
+
+typedef struct {
+    unsigned count, needs;
+    unsigned char excl;
+    int edge;
+    visit_t *child;
+} eedge_t;
+
+typedef struct {
+    int64_t score;
+    unsigned count, needs;
+    unsigned char excl, root;
+    const char *label;
+    int nedges;
+    eedge_t *edges;
+} egroup_t;
+
+typedef struct {
+    int type;
+    unsigned qual, total, best_k, best_i;
+    egroup_t *eg;
+    int n, cap;
+    int iter;   /* -1 = reset */
+} evals_t;
+
+typedef struct {
+    evals_t *ev;
+    int nev, cap;
+    bool hier;
+    int64_t overall;
+    unsigned avail;
+} dfu_t;
+
+typedef struct {
+    int64_t at, dur;
+    int alloc_type;
+    int64_t jobid;
+} jmeta_t;
+
+/* ---------------- arena ---------------- */
+
+void *ar_alloc (matcher_t *m, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    arena_blk_t *b = m->arena;
+    if (!b || b->used + n > b->cap) {
+        size_t cap = n > (1 << 20) ? n : (1 << 20);
+        arena_blk_t *nb = malloc (sizeof (*nb) + cap);
+        if (!nb)
+            abort ();
+        nb->next = b;
+        nb->used = 0;
+        nb->cap = cap;
+        m->arena = nb;
+        b = nb;
+    }
+    void *p = b->data + b->used;
+    b->used += n;
+    return p;
+}
+
+static void ar_reset (matcher_t *m)
+{
+    arena_blk_t *b = m->arena;
+    if (!b)
+        return;
+    /* keep the newest block, free the rest */
+    arena_blk_t *rest = b->next;
+    b->next = NULL;
+    b->used = 0;
+    while (rest) {
+        arena_blk_t *n = rest->next;
+        free (rest);
+        rest = n;
+    }
+}
+
+/* ---------------- scoring (dfu_t) ---------------- */
+
+static const char *tname (matcher_t *m, int t)
+{
+    return m->g->types[t];
+}
+
+static void dfu_free (dfu_t *d)
+{
+    for (int i = 0; i < d->nev; i++)
+        free (d->ev[i].eg);
+    free (d->ev);
+    memset (d, 0, sizeof (*d));
+}
+
+/* evals for type t, created in type-name order (as std::map would) */
+static evals_t *dfu_ev (matcher_t *m, dfu_t *d, int t, bool create)
+{
+    int i;
+    for (i = 0; i < d->nev; i++) {
+        if (d->ev[i].type == t)
+            return &d->ev[i];
+    }
+    if (!create)
+        return NULL;
+    if (d->nev == d->cap) {
+        int nc = d->cap ? d->cap * 2 : 4;
+        evals_t *p = realloc (d->ev, sizeof (*p) * nc);
+        if (!p)
+            abort ();
+        d->ev = p;
+        d->cap = nc;
+    }
+    const char *nm = tname (m, t);
+    for (i = 0; i < d->nev; i++)
+        if (strcmp (tname (m, d->ev[i].type), nm) > 0)
+            break;
+    memmove (&d->ev[i + 1], &d->ev[i], sizeof (evals_t) * (d->nev - i));
+    memset (&d->ev[i], 0, sizeof (evals_t));
+    d->ev[i].type = t;
+    d->ev[i].iter = -1;
+    d->nev++;
+    return &d->ev[i];
+}
+
+static void ev_push (evals_t *e, const egroup_t *g)
+{
+    if (e->n == e->cap) {
+        int nc = e->cap ? e->cap * 2 : 4;
+        egroup_t *p = realloc (e->eg, sizeof (*p) * nc);
+        if (!p)
+            abort ();
+        e->eg = p;
+        e->cap = nc;
+    }
+    e->eg[e->n++] = *g;
+}
+
+static void dfu_add (matcher_t *m, dfu_t *d, int t, const egroup_t *g)
+{
+    evals_t *e = dfu_ev (m, d, t, true);
+    e->total += g->count;
+    if (g->score > 0)
+        e->qual += g->count;
+    ev_push (e, g);
+}
+
+static unsigned dfu_qual (matcher_t *m, dfu_t *d, int t)
+{
+    evals_t *e = dfu_ev (m, d, t, false);
+    return e ? e->qual : 0;
+}
+
+static void dfu_merge (matcher_t *m, dfu_t *to, dfu_t *from)
+{
+    for (int i = 0; i < from->nev; i++) {
+        evals_t *s = &from->ev[i];
+        evals_t *e = dfu_ev (m, to, s->type, true);
+        e->qual += s->qual;
+        e->total += s->total;
+        for (int k = 0; k < s->n; k++)
+            ev_push (e, &s->eg[k]);
+    }
+}
+
+/* stable merge sort of egroups by score, higher first if `high` */
+static void eg_sort (egroup_t *a, int n, bool high)
+{
+    if (n < 2)
+        return;
+    if (n <= 16) {
+        for (int i = 1; i < n; i++) {
+            egroup_t x = a[i];
+            int j = i - 1;
+            while (j >= 0 && (high ? x.score > a[j].score : x.score < a[j].score)) {
+                a[j + 1] = a[j];
+                j--;
+            }
+            a[j + 1] = x;
+        }
+        return;
+    }
+    int h = n / 2;
+    eg_sort (a, h, high);
+    eg_sort (a + h, n - h, high);
+    egroup_t *tmp = malloc (sizeof (egroup_t) * n);
+    if (!tmp)
+        abort ();
+    int i = 0, j = h, k = 0;
+    while (i < h && j < n) {
+        bool takeb = high ? a[j].score > a[i].score : a[j].score < a[i].score;
+        tmp[k++] = takeb ? a[j++] : a[i++];
+    }
+    while (i < h)
+        tmp[k++] = a[i++];
+    while (j < n)
+        tmp[k++] = a[j++];
+    memcpy (a, tmp, sizeof (egroup_t) * n);
+    free (tmp);
+}
+
+static int choose_best_k (matcher_t *m, dfu_t *d, int t, unsigned k)
+{
+    evals_t *e = dfu_ev (m, d, t, true);
+    if (k == 0 || k > e->qual)
+        return -1;
+    eg_sort (e->eg, e->n, m->high);
+    int i = 0;
+    long long left = k;
+    while (left > 0 && i < e->n) {
+        e->eg[i].needs = left <= (long long)e->eg[i].count ? (unsigned)left : e->eg[i].count;
+        left -= e->eg[i].count;
+        i++;
+    }
+    e->best_k = k;
+    e->best_i = i;
+    d->hier = true;
+    return 0;
+}
+
+/* ---------------- helpers ---------------- */
+
+static bool res_excl (matcher_t *m, const mres_t *r)
+{
+    if (r->excl == 1)
+        return true;
+    if (r->excl == -1 && m->node_excl && r->tid == m->node_type && r->tid >= 0)
+        return true;
+    return false;
+}
+
+static bool exclusivity (matcher_t *m, const mres_t *rs, int n, int u)
+{
+    for (int i = 0; i < n; i++)
+        if (rs[i].tid == m->g->v[u].type && res_excl (m, &rs[i]))
+            return true;
+    return false;
+}
+
+static bool in_dom (matcher_t *m, int e)
+{
+    return m->g->e[e].subsys == m->dom;
+}
+
+static int by_subplan (matcher_t *m, const jmeta_t *j, int u, const mres_t *r)
+{
+    mvtx_t *x = &m->g->v[u];
+    if (!x->agg || !r->udata)
+        return 0;
+    for (int k = 0; k < m->nprune; k++) {
+        int64_t need = r->udata[k];
+        if (need <= 0 || x->aggtot[k] < 0)
+            continue;
+        mplan_t *p = &x->agg[k];
+        if (mplan_avail (p, j->at, j->dur) < need)
+            return -1;
+    }
+    return 0;
+}
+
+static int prune (matcher_t *m, const jmeta_t *j, bool excl, int u, const mres_t *rs, int n)
+{
+    mvtx_t *x = &m->g->v[u];
+    if (j->alloc_type != AT_SAT && !x->up)
+        return -1;
+    if (mplan_avail (&x->plan, j->at, j->dur) == 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        const mres_t *r = &rs[i];
+        if (x->type != r->tid && !r->type_is_slot)
+            continue;
+        if (!r->type_is_slot) {
+            if (excl || res_excl (m, r)) {
+                if (j->alloc_type == AT_ALLOC && x->nalloc > 0)
+                    return -1;
+                if (mplan_avail (&x->xchk, j->at, j->dur) < XCHK_TOTAL)
+                    return -1;
+            }
+        }
+        if (by_subplan (m, j, u, r) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int match_kind (matcher_t *m, int u, const mres_t *rs, int n, bool *pristine,
+                       unsigned *nslots, const mres_t **next, int *nnext, const char **label)
+{
+    mgraph_t *g = m->g;
+    const mres_t *slot = NULL, *mr = NULL;
+    bool matched = false;
+    *next = rs;
+    *nnext = n;
+    for (int i = 0; i < n; i++) {
+        const mres_t *r = &rs[i];
+        if (g->v[u].type == r->tid) {
+            if (matched)
+                return NONE_MATCH;
+            mr = r;
+            for (int k = 0; k < r->nwith; k++) {
+                if (r->with[k].type_is_slot) {
+                    slot = &r->with[k];
+                    *nslots = mres_effective_max (slot);
+                }
+            }
+            matched = true;
+        } else if (r->type_is_slot) {
+            if (matched)
+                return NONE_MATCH;
+            slot = r;
+            *nslots = mres_effective_max (r);
+            matched = true;
+        }
+    }
+    bool slotm = false;
+    if (slot) {
+        slotm = true;
+        for (int k = 0; k < slot->nwith && slotm; k++) {
+            bool found = false;
+            for (int i = 0; i < g->v[u].nout; i++) {
+                if (g->v[g->e[g->v[u].out[i]].dst].type == slot->with[k].tid) {
+                    found = true;
+                    break;
+                }
+            }
+            if (!found)
+                slotm = false;
+        }
+    }
+    if (slotm) {
+        *pristine = false;
+        *label = slot->label;
+        *next = slot->with;
+        *nnext = slot->nwith;
+        return SLOT_MATCH;
+    }
+    if (mr) {
+        *pristine = false;
+        *next = mr->with;
+        *nnext = mr->nwith;
+        return RESOURCE_MATCH;
+    }
+    return *pristine ? PRISTINE_NONE_MATCH : NONE_MATCH;
+}
+
+static int dom_dfv (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int n, bool pristine,
+                    bool *excl, dfu_t *to_parent, visit_t *pv, int pedge, visit_t **vout);
+
+static void sel_add (visit_t *v, matcher_t *m, int edge, unsigned needs, bool excl,
+                     visit_t *child, bool weak)
+{
+    for (int i = 0; i < v->nsel; i++) {
+        if (v->sel[i].edge == edge && v->sel[i].child == child) {
+            if (!weak) {
+                v->sel[i].needs = needs;
+                v->sel[i].excl = excl;
+                v->sel[i].weak = 0;
+            }
+            return;
+        }
+    }
+    if (v->nsel == v->capsel) {
+        int nc = v->capsel ? v->capsel * 2 : 4;
+        sel_t *p = ar_alloc (m, sizeof (sel_t) * nc);
+        if (v->nsel)
+            memcpy (p, v->sel, sizeof (sel_t) * v->nsel);
+        v->sel = p;
+        v->capsel = nc;
+    }
+    sel_t *s = &v->sel[v->nsel++];
+    s->edge = edge;
+    s->needs = needs;
+    s->excl = excl;
+    s->weak = weak;
+    s->child = child;
+}
+
+static bool sel_has (visit_t *v, int edge, visit_t *child)
+{
+    for (int i = 0; i < v->nsel; i++)
+        if (v->sel[i].edge == edge && v->sel[i].child == child)
+            return true;
+    return false;
+}
+
+/* record chosen egroups at the visit holding each edge's source */
+static int enforce (matcher_t *m, dfu_t *d, bool unconstrained)
+{
+    for (int t = 0; t < d->nev; t++) {
+        evals_t *e = &d->ev[t];
+        if (!e->best_k)
+            continue;
+        for (unsigned i = 0; i < e->best_i && (int)i < e->n; i++) {
+            egroup_t *g = &e->eg[i];
+            if (g->root)
+                continue;
+            for (int k = 0; k < g->nedges; k++) {
+                eedge_t *ed = &g->edges[k];
+                visit_t *c = ed->child;
+                if (!c || !c->parent)
+                    continue;
+                sel_add (c->parent, m, ed->edge, ed->needs, ed->excl, c, false);
+                if (!unconstrained)
+                    continue;
+                visit_t *cur = c->parent;
+                while (cur->parent) {
+                    visit_t *p = cur->parent;
+                    if (sel_has (p, cur->pedge, cur))
+                        break;
+                    int tt = m->g->v[cur->v].type;
+                    evals_t *te = dfu_ev (m, d, tt, false);
+                    if (!(te && te->best_k))
+                        sel_add (p, m, cur->pedge, (unsigned)m->g->v[cur->v].size, false, cur,
+                                 true);
+                    cur = p;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+static int resolve (matcher_t *m, dfu_t *d, dfu_t *to_parent)
+{
+    if (d->overall > MATCH_UNMET) {
+        if (d->hier)
+            return enforce (m, d, false);
+        dfu_merge (m, to_parent, d);
+    }
+    return 0;
+}
+
+/* explore children of u in the dominant subsystem */
+static matcher_t *sort_m;
+static int edge_cmp_desc (const void *a, const void *b)
+{
+    const mgraph_t *g = sort_m->g;
+    int64_t ua = g->v[g->e[*(const int *)a].dst].uniq_id;
+    int64_t ub = g->v[g->e[*(const int *)b].dst].uniq_id;
+    return ua < ub ? 1 : ua > ub ? -1 : 0;
+}
+
+static int explore (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int n, bool pristine,
+                    bool *excl, dfu_t *d, unsigned mult, visit_t *uv)
+{
+    mgraph_t *g = m->g;
+    int rc2 = -1;
+    mvtx_t *x = &g->v[u];
+    int nout = x->nout;
+    int local[64];
+    int *order = x->out;
+    if (m->stop_on_1) {
+        order = nout <= 64 ? local : malloc (sizeof (int) * nout);
+        memcpy (order, x->out, sizeof (int) * nout);
+        sort_m = m;
+        qsort (order, nout, sizeof (int), edge_cmp_desc);
+    }
+    for (int i = 0; i < nout; i++) {
+        int e = order[i];
+        if (!in_dom (m, e) || (m->banned && m->banned[e]))
+            continue;
+        int tgt = g->e[e].dst;
+        mvtx_t *t = &g->v[tgt];
+        if (t->gray == m->seq)
+            continue;   /* cycle */
+        if (t->stamp == m->seq && (t->ndom_in <= 1 || m->visits > m->visit_budget))
+            continue;   /* already visited */
+        if (m->stop_on_1) {
+            bool sat = false;
+            for (int k = 0; k < n; k++) {
+                if (rs[k].tid == t->type
+                    && dfu_qual (m, d, t->type) >= (unsigned long long)mres_effective_max (&rs[k]) * mult) {
+                    sat = true;
+                }
+            }
+            if (sat)
+                continue;
+        }
+        bool x_inout = *excl;
+        visit_t *cv = NULL;
+        int rc = dom_dfv (m, j, tgt, rs, n, pristine, &x_inout, d, uv, e, &cv);
+        if (rc == 0) {
+            egroup_t eg = {0};
+            eg.score = d->overall;
+            eg.count = d->avail;
+            eg.needs = 0;
+            eg.excl = x_inout;
+            eg.nedges = 1;
+            eg.edges = ar_alloc (m, sizeof (eedge_t));
+            eg.edges[0].count = d->avail;
+            eg.edges[0].needs = d->avail;
+            eg.edges[0].excl = x_inout;
+            eg.edges[0].edge = e;
+            eg.edges[0].child = cv;
+            dfu_add (m, d, t->type, &eg);
+            rc2 = 0;
+            if (m->stop_on_1 && n > 0) {
+                bool enough = true;
+                for (int k = 0; k < n; k++) {
+                    if ((unsigned long long)dfu_qual (m, d, rs[k].tid)
+                        < (unsigned long long)mres_effective_max (&rs[k]) * mult) {
+                        enough = false;
+                        break;
+                    }
+                }
+                if (enough)
+                    break;
+            }
+        }
+    }
+    if (order != x->out && order != local)
+        free (order);
+    return rc2;
+}
+
+/* policy callbacks */
+static int64_t factor_of (matcher_t *m, int u)
+{
+    mvtx_t *x = &m->g->v[u];
+    int64_t base = x->id + 1, tie = x->uniq_id;
+    if (base < 0 || tie < 0)
+        return -1;
+    int64_t add = base + 1, mul = add * 10000;
+    int64_t tb = tie % 10000 - 1;
+    if (tb < 0)
+        tb = -tb;
+    return mul + tb;
+}
+
+static int discover_vtx (matcher_t *m, int u)
+{
+    if (m->node_centric && m->g->v[u].type == m->node_type) {
+        if (m->g->v[u].id < -1)
+            return -1;
+        int64_t f = factor_of (m, u);
+        if (f < 0)
+            return -1;
+        m->ml_factor = f;
+        m->ml_scores += f;
+    }
+    return 0;
+}
+
+static int finish_vtx (matcher_t *m, int u, const mres_t *rs, int n, dfu_t *d)
+{
+    int64_t score = MATCH_MET;
+    mvtx_t *x = &m->g->v[u];
+    for (int i = 0; i < n && score == MATCH_MET; i++) {
+        if (rs[i].tid != x->type)
+            continue;
+        for (int k = 0; k < rs[i].nwith; k++) {
+            const mres_t *c = &rs[i].with[k];
+            unsigned qc = dfu_qual (m, d, c->tid);
+            unsigned cnt = mres_calc_count (c, qc);
+            if (cnt == 0) {
+                score = MATCH_UNMET;
+                break;
+            }
+            choose_best_k (m, d, c->tid, cnt);
+        }
+    }
+    if (m->node_centric && x->type == m->node_type)
+        m->ml_scores -= m->ml_factor;
+    d->overall = score == MATCH_MET ? score + m->ml_scores + x->id + 1 : score;
+    return score == MATCH_MET ? 0 : -1;
+}
+
+static int finish_slot (matcher_t *m, dfu_t *d)
+{
+    for (int i = 0; i < d->nev; i++)
+        choose_best_k (m, d, d->ev[i].type, d->ev[i].qual);
+    return 0;
+}
+
+static egroup_t *ev_next (evals_t *e)
+{
+    if (e->iter < 0)
+        e->iter = 0;
+    else if (e->iter < e->n)
+        e->iter++;
+    return e->iter < e->n ? &e->eg[e->iter] : NULL;
+}
+
+static unsigned cnt_slot (matcher_t *m, const mres_t *shape, int n, dfu_t *ds)
+{
+    unsigned qual = UINT_MAX;
+    for (int i = 0; i < n; i++) {
+        evals_t *e = dfu_ev (m, ds, shape[i].tid, true);
+        unsigned qc = e->qual;
+        unsigned count = mres_calc_count (&shape[i], qc);
+        unsigned shares = 0;
+        if (count != 0) {
+            unsigned long long acc = 0;
+            for (int k = 0; k < e->n; k++) {
+                acc += e->eg[k].edges[0].count;
+                if (acc >= count) {
+                    shares++;
+                    acc = 0;
+                }
+            }
+        }
+        unsigned fit = count == 0 ? 0 : shares;
+        if (fit < qual)
+            qual = fit;
+        e->iter = -1;
+    }
+    return qual == UINT_MAX ? 0 : qual;
+}
+
+static int dom_slot (matcher_t *m, const jmeta_t *j, int u, const mres_t *shape, int n,
+                     unsigned nslots, bool pristine, const char *label, dfu_t *d, visit_t *uv)
+{
+    bool x_inout = true;
+    dfu_t ds = {0};
+    unsigned qual = 0;
+    if (explore (m, j, u, shape, n, pristine, &x_inout, &ds, nslots, uv) != 0)
+        goto done;
+    finish_slot (m, &ds);
+    qual = cnt_slot (m, shape, n, &ds);
+    egroup_t *groups = qual ? malloc (sizeof (egroup_t) * qual) : NULL;
+    for (unsigned i = 0; i < qual; i++) {
+        egroup_t eg = {0};
+        int64_t score = MATCH_MET;
+        int cap = 8, ne = 0;
+        eedge_t *edges = malloc (sizeof (eedge_t) * cap);
+        for (int s = 0; s < n; s++) {
+            evals_t *e = dfu_ev (m, &ds, shape[s].tid, true);
+            unsigned cnt = mres_calc_count (&shape[s], e->qual);
+            unsigned got = 0;
+            while (got < cnt) {
+                egroup_t *g = ev_next (e);
+                if (!g) {
+                    free (edges);
+                    free (groups);
+                    qual = 0;
+                    goto done;
+                }
+                if (ne == cap) {
+                    cap *= 2;
+                    edges = realloc (edges, sizeof (eedge_t) * cap);
+                }
+                edges[ne] = g->edges[0];
+                edges[ne].needs = g->edges[0].count;
+                edges[ne].excl = 1;
+                ne++;
+                score += g->score;
+                got += g->edges[0].count;
+            }
+        }
+        eg.score = score;
+        eg.count = 1;
+        eg.excl = 1;
+        eg.label = label;
+        eg.nedges = ne;
+        eg.edges = ar_alloc (m, sizeof (eedge_t) * (ne ? ne : 1));
+        memcpy (eg.edges, edges, sizeof (eedge_t) * ne);
+        free (edges);
+        groups[i] = eg;
+    }
+    for (unsigned i = 0; i < qual; i++)
+        dfu_add (m, d, m->slot_type, &groups[i]);
+    free (groups);
+done:
+    dfu_free (&ds);
+    return qual ? 0 : -1;
+}
+
+static int dom_dfv (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int n, bool pristine,
+                    bool *excl, dfu_t *to_parent, visit_t *pv, int pedge, visit_t **vout)
+{
+    int rc = -1;
+    mvtx_t *x = &m->g->v[u];
+    bool x_in = *excl || exclusivity (m, rs, n, u);
+    bool x_inout = x_in;
+    bool check_pres = pristine;
+    unsigned nslots = 0;
+    const char *label = NULL;
+    const mres_t *next;
+    int nnext;
+    dfu_t d = {0};
+    int sm = match_kind (m, u, rs, n, &check_pres, &nslots, &next, &nnext, &label);
+    m->preorder++;
+    m->visits++;
+    if (sm == NONE_MATCH)
+        return -1;
+    if (prune (m, j, x_in, u, rs, n) < 0 || discover_vtx (m, u) < 0)
+        return -1;
+    visit_t *v = ar_alloc (m, sizeof (visit_t));
+    memset (v, 0, sizeof (*v));
+    v->v = u;
+    v->parent = pv;
+    v->pedge = pedge;
+    x->stamp = m->seq;
+    x->gray = m->seq;
+    if (sm == SLOT_MATCH)
+        dom_slot (m, j, u, next, nnext, nslots, check_pres, label, &d, v);
+    else
+        explore (m, j, u, next, nnext, check_pres, &x_inout, &d, 1, v);
+    *excl = x_in;
+    x->gray = 0;
+    int64_t avail = mplan_avail (&x->plan, j->at, j->dur);
+    if (avail <= 0)
+        goto done;
+    if (finish_vtx (m, u, rs, n, &d) != 0)
+        goto done;
+    if ((rc = resolve (m, &d, to_parent)) != 0)
+        goto done;
+    to_parent->avail = (unsigned)(avail > UINT_MAX ? UINT_MAX : avail);
+    to_parent->overall = d.overall;
+    m->postorder++;
+    *vout = v;
+done:
+    dfu_free (&d);
+    return rc;
+}
+
+/* ---------------- select: one traversal at one time ---------------- */
+
+typedef struct {
+    visit_t *root;
+    unsigned needs;
+    bool excl;
+} selection_t;
+
+static int select_at (matcher_t *m, const mjobspec_t *js, const jmeta_t *j, selection_t *out)
+{
+    mgraph_t *g = m->g;
+    int root = g->roots[m->dom];
+    dfu_t d = {0};
+    bool x_in = exclusivity (m, js->res, js->nres, root);
+    bool excl0 = x_in;
+    int rc;
+    visit_t *rv = NULL;
+    m->seq++;
+    if (m->seq == 0)
+        m->seq = 1;
+    m->preorder = m->postorder = 0;
+    m->visits = 0;
+    m->ml_scores = 0;
+    rc = dom_dfv (m, j, root, js->res, js->nres, true, &x_in, &d, NULL, -1, &rv);
+    if (rc == 0) {
+        egroup_t eg = {0};
+        eg.score = d.overall;
+        eg.count = d.avail;
+        eg.excl = excl0;
+        eg.root = 1;
+        eg.nedges = 1;
+        eg.edges = ar_alloc (m, sizeof (eedge_t));
+        memset (eg.edges, 0, sizeof (eedge_t));
+        eg.edges[0].edge = -1;
+        dfu_add (m, &d, g->v[root].type, &eg);
+        /* dom_finish_graph */
+        int64_t score = MATCH_MET;
+        for (int i = 0; i < js->nres; i++) {
+            unsigned qc = dfu_qual (m, &d, js->res[i].tid);
+            unsigned cnt = mres_calc_count (&js->res[i], qc);
+            if (cnt == 0) {
+                score = MATCH_UNMET;
+                break;
+            }
+            choose_best_k (m, &d, js->res[i].tid, cnt);
+        }
+        m->ml_scores = 0;
+        if (score != MATCH_MET)
+            rc = -1;
+        unsigned needs = 1;
+        for (int i = 0; rc == 0 && i < js->nres; i++) {
+            if (js->res[i].tid == g->v[root].type) {
+                unsigned cnt = mres_calc_count (&js->res[i], d.avail);
+                if (cnt == 0)
+                    rc = -1;
+                needs = cnt;
+            }
+        }
+        for (int i = 0; rc == 0 && i < d.nev; i++)
+            if (d.ev[i].qual == 0)
+                rc = -1;
+        if (rc == 0)
+            enforce (m, &d, true);
+        out->root = rv;
+        out->needs = needs;
+        out->excl = x_in;
+    }
+    dfu_free (&d);
+    return rc;
+}
+
+/* ---------------- emission ---------------- */
+
+static void rec_push (matcher_t *m, int v, int level, unsigned needs, bool excl, int pedge)
+{
+    if (m->nrecs == m->caprecs) {
+        int nc = m->caprecs ? m->caprecs * 2 : 64;
+        mrec_t *p = realloc (m->recs, sizeof (*p) * nc);
+        if (!p)
+            abort ();
+        m->recs = p;
+        m->caprecs = nc;
+    }
+    mrec_t *r = &m->recs[m->nrecs++];
+    r->v = v;
+    r->level = level;
+    r->needs = needs;
+    r->excl = excl;
+    r->pedge = pedge;
+    r->parent = -1;
+}
+
+static int sel_cmp (const void *a, const void *b)
+{
+    const sel_t *x = a, *y = b;
+    int pa = sort_m->g->e[x->edge].pos, pb = sort_m->g->e[y->edge].pos;
+    return pa - pb;
+}
+
+/* returns number of exclusive vertices emitted below and at v */
+static int emit (matcher_t *m, visit_t *v, unsigned needs, bool excl, int level, int pedge,
+                 const sel_t *path_entry)
+{
+    int n = 0;
+    mgraph_t *g = m->g;
+    if (v->nsel > 1) {
+        sort_m = m;
+        qsort (v->sel, v->nsel, sizeof (sel_t), sel_cmp);
+    }
+    int first = m->nrecs;
+    for (int i = 0; i < v->nsel; i++) {
+        sel_t *s = &v->sel[i];
+        const sel_t *entry = path_entry;
+        if (g->v[g->e[s->edge].dst].ndom_in > 1)
+            entry = s;
+        n += emit (m, s->child, s->needs, s->excl, level + 1, s->edge, entry);
+    }
+    if (excl)
+        n++;
+    if (n > 0) {
+        mvtx_t *x = &g->v[v->v];
+        if (excl) {
+            if (x->emit_stamp == m->seq && m->conflict_edge < 0) {
+                m->conflict_edge = path_entry ? path_entry->edge : -2;
+            }
+            x->emit_stamp = m->seq;
+        }
+        rec_push (m, v->v, level, needs, excl, pedge);
+        int me = m->nrecs - 1;
+        for (int k = first; k < me; k++)
+            if (m->recs[k].parent == -1 && m->recs[k].level == level + 1)
+                m->recs[k].parent = me;
+    }
+    return n;
+}
+
+/* ---------------- planning ---------------- */
+
+static void job_touch (mjob_t *jb, int v, bool excl)
+{
+    int *p = realloc (jb->verts, sizeof (int) * (jb->nverts + 1));
+    unsigned char *q = realloc (jb->vexcl, jb->nverts + 1);
+    if (!p || !q)
+        abort ();
+    jb->verts = p;
+    jb->vexcl = q;
+    p[jb->nverts] = v;
+    q[jb->nverts] = excl;
+    jb->nverts++;
+}
+
+static mjob_t *job_find (const matcher_t *m, int64_t jobid)
+{
+    for (int i = 0; i < m->njobs; i++)
+        if (m->jobs[i].jobid == jobid)
+            return &m->jobs[i];
+    return NULL;
+}
+
+static int apply (matcher_t *m, int64_t jobid, int64_t at, int64_t dur, bool reserved)
+{
+    mgraph_t *g = m->g;
+    if (m->njobs == m->capjobs) {
+        int nc = m->capjobs ? m->capjobs * 2 : 16;
+        mjob_t *p = realloc (m->jobs, sizeof (*p) * nc);
+        if (!p)
+            return -1;
+        m->jobs = p;
+        m->capjobs = nc;
+    }
+    mjob_t *jb = &m->jobs[m->njobs++];
+    memset (jb, 0, sizeof (*jb));
+    jb->jobid = jobid;
+    jb->at = at;
+    jb->dur = dur;
+    jb->reserved = reserved;
+    /* aggregate used counts per record for prune types */
+    int np = m->nprune;
+    int64_t *acc = np ? calloc ((size_t)m->nrecs * np, sizeof (int64_t)) : NULL;
+    for (int i = 0; i < m->nrecs; i++) {
+        mrec_t *r = &m->recs[i];
+        mvtx_t *x = &g->v[r->v];
+        if (r->excl) {
+            mplan_add (&x->plan, at, dur, r->needs, jobid);
+            if (reserved)
+                x->nresv++;
+            else
+                x->nalloc++;
+        }
+        mplan_add (&x->xchk, at, dur, 1, jobid);
+        if (np) {
+            for (int k = 0; k < np; k++) {
+                if (x->type == m->ptypes[k])
+                    acc[(size_t)i * np + k] += r->excl ? x->size : (x->size - r->needs);
+                if (r->parent >= 0)
+                    acc[(size_t)r->parent * np + k] += acc[(size_t)i * np + k];
+            }
+            if (x->agg) {
+                for (int k = 0; k < np; k++) {
+                    int64_t a = acc[(size_t)i * np + k];
+                    if (a > 0)
+                        mplan_add (&x->agg[k], at, dur, a, jobid);
+                }
+            }
+        }
+        job_touch (jb, r->v, r->excl);
+    }
+    free (acc);
+    return 0;
+}
+
+int matcher_cancel (matcher_t *m, int64_t jobid)
+{
+    mjob_t *jb = job_find (m, jobid);
+    if (!jb)
+        return -1;
+    mgraph_t *g = m->g;
+    for (int i = 0; i < jb->nverts; i++) {
+        mvtx_t *x = &g->v[jb->verts[i]];
+        if (jb->vexcl[i]) {
+            if (mplan_rem (&x->plan, jobid) == 0) {
+                if (jb->reserved)
+                    x->nresv--;
+                else
+                    x->nalloc--;
+            }
+        }
+        mplan_rem (&x->xchk, jobid);
+        if (x->agg)
+            for (int k = 0; k < m->nprune; k++)
+                mplan_rem (&x->agg[k], jobid);
+    }
+    free (jb->verts);
+    free (jb->vexcl);
+    *jb = m->jobs[m->njobs - 1];
+    m->njobs--;
+    return 0;
+}
+
+bool matcher_has_job (const matcher_t *m, int64_t jobid)
+{
+    return job_find (m, jobid) != NULL;
+}
+
+/* ---------------- pruning filter setup ---------------- */
+
+static int64_t agg_fill (matcher_t *m, int u, int k, unsigned char *state, int64_t *memo)
+{
+    mgraph_t *g = m->g;
+    if (state[u] == 2)
+        return memo[u];
+    if (state[u] == 1)
+        return 0;  /* cycle */
+    state[u] = 1;
+    int64_t sum = g->v[u].type == m->ptypes[k] ? g->v[u].size : 0;
+    int64_t below = 0;
+    for (int i = 0; i < g->v[u].nout; i++) {
+        int e = g->v[u].out[i];
+        if (!in_dom (m, e))
+            continue;
+        int64_t c = agg_fill (m, g->e[e].dst, k, state, memo);
+        if (below < INT64_MAX / 2)
+            below += c;
+    }
+    sum += below;
+    memo[u] = sum;
+    state[u] = 2;
+    mvtx_t *x = &g->v[u];
+    bool anchored = m->panchor[k] < 0 || m->panchor[k] == x->type;
+    if (below > 0 && anchored) {
+        if (!x->agg) {
+            x->agg = calloc (m->nprune, sizeof (mplan_t));
+            x->aggtot = calloc (m->nprune, sizeof (int64_t));
+            for (int q = 0; q < m->nprune; q++)
+                x->aggtot[q] = -1;
+        }
+        x->aggtot[k] = below;
+        x->agg[k].total = below;
+    }
+    return sum;
+}
+
+static int setup_prune (matcher_t *m, const char *spec, char *err, size_t errlen)
+{
+    mgraph_t *g = m->g;
+    char *s = strdup (spec ? spec : "ALL:core");
+    char *save = NULL;
+    for (char *tok = strtok_r (s, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        if (!*tok)
+            continue;
+        char *c = strchr (tok, ':');
+        if (!c || c == tok || !c[1]) {
+            snprintf (err, errlen, "bad prune filter \"%s\" (want ANCHOR:TYPE)", tok);
+            free (s);
+            return -1;
+        }
+        *c = '\0';
+        int anchor = !strcmp (tok, "ALL") ? -1 : mg_intern_type (g, tok);
+        int t = mg_intern_type (g, c + 1);
+        m->ptypes = realloc (m->ptypes, sizeof (int) * (m->nprune + 1));
+        m->panchor = realloc (m->panchor, sizeof (int) * (m->nprune + 1));
+        m->ptypes[m->nprune] = t;
+        m->panchor[m->nprune] = anchor;
+        m->nprune++;
+    }
+    free (s);
+    if (m->nprune) {
+        unsigned char *state = malloc (g->nv);
+        int64_t *memo = malloc (sizeof (int64_t) * g->nv);
+        for (int k = 0; k < m->nprune; k++) {
+            memset (state, 0, g->nv);
+            agg_fill (m, g->roots[m->dom], k, state, memo);
+        }
+        free (state);
+        free (memo);
+    }
+    return 0;
+}
+
+/* ---------------- public ---------------- */
+
+static int parse_policy (matcher_t *m, const char *policy, char *err, size_t errlen)
+{
+    static const struct {
+        const char *name, *spec;
+    } named[] = {
+        {"first", "policy=high node_centric=true stop_on_1_matches=true"},
+        {"firstnodex", "policy=high node_centric=true node_exclusive=true stop_on_1_matches=true"},
+        {"high", "policy=high"},
+        {"low", "policy=low"},
+        {"lonode", "policy=low node_centric=true"},
+        {"hinode", "policy=high node_centric=true"},
+        {"lonodex", "policy=low node_centric=true node_exclusive=true"},
+        {"hinodex", "policy=high node_centric=true node_exclusive=true"},
+        {"locality", "policy=high"},
+        {"variation", "policy=high"},
+    };
+    const char *spec = policy;
+    for (size_t i = 0; i < sizeof (named) / sizeof (named[0]); i++)
+        if (!strcmp (policy, named[i].name))
+            spec = named[i].spec;
+    if (!strcmp (policy, "variation"))
+        m->variation = true;
+    char *s = strdup (spec), *save = NULL;
+    bool have_pol = false;
+    for (char *tok = strtok_r (s, " ", &save); tok; tok = strtok_r (NULL, " ", &save)) {
+        char *eq = strchr (tok, '=');
+        if (!eq) {
+            snprintf (err, errlen, "unknown match policy \"%s\"", policy);
+            free (s);
+            return -1;
+        }
+        *eq = '\0';
+        const char *k = tok, *v = eq + 1;
+        if (!strcmp (k, "policy")) {
+            if (!strcmp (v, "high"))
+                m->high = true;
+            else if (!strcmp (v, "low"))
+                m->high = false;
+            else {
+                snprintf (err, errlen, "policy key accepts only low or high");
+                free (s);
+                return -1;
+            }
+            have_pol = true;
+            continue;
+        }
+        bool b;
+        if (!strcmp (v, "true"))
+            b = true;
+        else if (!strcmp (v, "false"))
+            b = false;
+        else {
+            snprintf (err, errlen, "policy option %s requires true or false", k);
+            free (s);
+            return -1;
+        }
+        if (!strcmp (k, "node_centric"))
+            m->node_centric = b;
+        else if (!strcmp (k, "node_exclusive"))
+            m->node_excl = b;
+        else if (!strcmp (k, "stop_on_1_matches"))
+            m->stop_on_1 = b;
+        else {
+            snprintf (err, errlen, "invalid policy option: %s", k);
+            free (s);
+            return -1;
+        }
+    }
+    free (s);
+    if (!have_pol) {
+        snprintf (err, errlen, "unknown match policy \"%s\"", policy);
+        return -1;
+    }
+    return 0;
+}
+
+matcher_t *matcher_new (mgraph_t *g, const char *policy, const char *subsystems,
+                        const char *prune_spec, char *err, size_t errlen)
+{
+    if (!g || g->nv == 0 || !g->roots) {
+        snprintf (err, errlen, "resource graph is empty");
+        return NULL;
+    }
+    matcher_t *m = calloc (1, sizeof (*m));
+    if (!m)
+        return NULL;
+    m->g = g;
+    if (parse_policy (m, policy ? policy : "first", err, errlen) < 0) {
+        free (m);
+        return NULL;
+    }
+    const char *ss = subsystems ? subsystems : "CA";
+    const char *domname = "containment";
+    if (!strcmp (ss, "PA"))
+        domname = "power";
+    else if (!strcmp (ss, "IBA"))
+        domname = "ibnet";
+    else if (!strcmp (ss, "CA") || !strcmp (ss, "C+PA") || !strcmp (ss, "C+IBA")
+             || !strcmp (ss, "C+PA+IBA") || !strcmp (ss, "C+P+IBA"))
+        domname = "containment";
+    else
+        domname = ss;
+    m->dom = mg_subsys_lookup (g, domname);
+    if (m->dom < 0 || g->roots[m->dom] < 0) {
+        snprintf (err, errlen, "graph has no %s subsystem", domname);
+        free (m);
+        return NULL;
+    }
+    m->node_type = mg_intern_type (g, "node");
+    m->slot_type = mg_intern_type (g, "slot");
+    for (int v = 0; v < g->nv; v++)
+        g->v[v].ndom_in = 0;
+    for (int e = 0; e < g->ne; e++)
+        if (g->e[e].subsys == m->dom)
+            g->v[g->e[e].dst].ndom_in++;
+    if (setup_prune (m, prune_spec, err, errlen) < 0) {
+        matcher_destroy (&m);
+        return NULL;
+    }
+    m->visit_budget = (unsigned)(8 * (int64_t)g->nv + 1024);
+    m->conflict_edge = -1;
+    return m;
+}
+
+void matcher_destroy (matcher_t **mp)
+{
+    if (!mp || !*mp)
+        return;
+    matcher_t *m = *mp;
+    while (m->njobs > 0)
+        matcher_cancel (m, m->jobs[0].jobid);
+    free (m->jobs);
+    for (int v = 0; v < m->g->nv; v++) {
+        mvtx_t *x = &m->g->v[v];
+        if (x->agg) {
+            for (int k = 0; k < m->nprune; k++)
+                mplan_free (&x->agg[k]);
+            free (x->agg);
+            free (x->aggtot);
+            x->agg = NULL;
+            x->aggtot = NULL;
+        }
+    }
+    free (m->ptypes);
+    free (m->panchor);
+    free (m->banned);
+    free (m->recs);
+    while (m->arena) {
+        arena_blk_t *n = m->arena->next;
+        free (m->arena);
+        m->arena = n;
+    }
+    free (m);
+    *mp = NULL;
+}
+
+int matcher_set_format (matcher_t *m, int fmt)
+{
+    m->fmt = fmt;
+    return 0;
+}
+
+void matcher_set_now (matcher_t *m, int64_t now)
+{
+    m->now = now;
+}
+
+unsigned matcher_preorder_count (const matcher_t *m)
+{
+    return m->preorder;
+}
+
+unsigned matcher_postorder_count (const matcher_t *m)
+{
+    return m->postorder;
+}
+
+static int prime_res (matcher_t *m, mres_t *r, int depth, char *err, size_t errlen)
+{
+    mgraph_t *g = m->g;
+    if (r->type_is_slot)
+        r->tid = mg_intern_type (g, "slot");
+    else {
+        r->tid = mg_type_lookup (g, r->type);
+        bool known = false;
+        for (int v = 0; v < g->nv && r->tid >= 0; v++)
+            if (g->v[v].type == r->tid) {
+                known = true;
+                break;
+            }
+        if (!known) {
+            snprintf (err, errlen, "Value of \"type\" must be a resource type known to fluxion");
+            return -1;
+        }
+    }
+    free (r->udata);
+    r->udata = m->nprune ? calloc (m->nprune, sizeof (int64_t)) : NULL;
+    for (int i = 0; i < r->nwith; i++) {
+        mres_t *c = &r->with[i];
+        if (prime_res (m, c, depth + 1, err, errlen) < 0)
+            return -1;
+        for (int k = 0; k < m->nprune; k++) {
+            if (c->tid == m->ptypes[k])
+                r->udata[k] += c->cmin;
+            if (c->udata)
+                r->udata[k] += (int64_t)c->cmin * c->udata[k];
+        }
+    }
+    return 0;
+}
+
+/* candidate start times after `at`: every span end in the graph */
+static int64_t *candidate_times (matcher_t *m, int64_t at, int *np)
+{
+    mgraph_t *g = m->g;
+    int cap = 64, n = 0;
+    int64_t *t = malloc (sizeof (int64_t) * cap);
+    for (int i = 0; i < m->njobs; i++) {
+        int64_t e = mt_end (m->jobs[i].at, m->jobs[i].dur);
+        if (e > at && e < MT_INF) {
+            if (n == cap) {
+                cap *= 2;
+                t = realloc (t, sizeof (int64_t) * cap);
+            }
+            t[n++] = e;
+        }
+    }
+    (void)g;
+    /* sort + dedupe */
+    for (int i = 1; i < n; i++) {
+        int64_t x = t[i];
+        int j = i - 1;
+        while (j >= 0 && t[j] > x) {
+            t[j + 1] = t[j];
+            j--;
+        }
+        t[j + 1] = x;
+    }
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (k == 0 || t[k - 1] != t[i])
+            t[k++] = t[i];
+    *np = k;
+    return t;
+}
+
+/* select with multi-parent conflict resolution; fills m->recs */
+static int select_emit (matcher_t *m, const mjobspec_t *js, const jmeta_t *j)
+{
+    mgraph_t *g = m->g;
+    if (m->nbanned_cap < g->ne) {
+        free (m->banned);
+        m->banned = calloc (g->ne ? g->ne : 1, 1);
+        m->nbanned_cap = g->ne;
+    } else
+        memset (m->banned, 0, g->ne);
+    for (int attempt = 0; attempt < 64; attempt++) {
+        selection_t sel = {0};
+        ar_reset (m);
+        if (select_at (m, js, j, &sel) < 0)
+            return -1;
+        m->nrecs = 0;
+        m->conflict_edge = -1;
+        emit (m, sel.root, sel.needs, sel.excl, 0, -1, NULL);
+        if (m->conflict_edge == -1)
+            return 0;
+        if (m->conflict_edge < 0)
+            return -1;
+        m->banned[m->conflict_edge] = 1;
+    }
+    return -1;
+}
+
+static int nodes_up_check (matcher_t *m, const mjobspec_t *js)
+{
+    (void)m;
+    (void)js;
+    return 0;
+}
+
+int matcher_match (matcher_t *m, const mjobspec_t *js, int op, int64_t jobid, int64_t *at,
+                   char **out, char *err, size_t errlen)
+{
+    if (out)
+        *out = NULL;
+    if (!m || !js || js->nres == 0) {
+        snprintf (err, errlen, "invalid request");
+        return MATCH_ERROR;
+    }
+    if (job_find (m, jobid) && op != MATCH_SATISFIABILITY) {
+        snprintf (err, errlen, "job %lld exists", (long long)jobid);
+        return MATCH_ERROR;
+    }
+    for (int i = 0; i < js->nres; i++)
+        if (prime_res (m, &((mjobspec_t *)js)->res[i], 0, err, errlen) < 0)
+            return MATCH_ERROR;
+    nodes_up_check (m, js);
+    jmeta_t j = {0};
+    j.jobid = jobid;
+    j.at = m->now;
+    j.dur = js->duration > 0 ? js->duration : MT_INF - j.at;
+    j.alloc_type = AT_ALLOC;
+    int rc = -1;
+    bool reserved = false;
+    if (op != MATCH_SATISFIABILITY) {
+        rc = select_emit (m, js, &j);
+        if (rc < 0 && op == MATCH_ALLOCATE_ORELSE_RESERVE) {
+            int nt = 0;
+            int64_t *ts = candidate_times (m, j.at, &nt);
+            j.alloc_type = AT_RESERVE;
+            for (int i = 0; i < nt && rc < 0; i++) {
+                j.at = ts[i];
+                if (js->duration <= 0)
+                    j.dur = MT_INF - j.at;
+                rc = select_emit (m, js, &j);
+            }
+            free (ts);
+            if (rc == 0)
+                reserved = true;
+        }
+    }
+    if (rc == 0) {
+        m->last_at = j.at;
+        m->last_dur = j.dur;
+        if (apply (m, jobid, j.at, j.dur, reserved) < 0) {
+            snprintf (err, errlen, "out of memory");
+            return MATCH_ERROR;
+        }
+        if (out)
+            *out = mw_write (m, m->recs, m->nrecs, jobid, j.at, j.dur);
+        *at = j.at;
+        return MATCH_OK;
+    }
+    if (op == MATCH_ALLOCATE)
+        return MATCH_BUSY;
+    /* satisfiability: far future, ignoring status */
+    jmeta_t s = {0};
+    s.jobid = jobid;
+    s.alloc_type = AT_SAT;
+    s.dur = js->duration > 0 ? js->duration : 1;
+    s.at = MT_INF - s.dur - 1;
+    if (s.at < 0)
+        s.at = 0;
+    unsigned pre = m->preorder, post = m->postorder;
+    int src = select_emit (m, js, &s);
+    m->nrecs = 0;
+    if (op == MATCH_SATISFIABILITY) {
+        if (src == 0) {
+            if (out)
+                *out = mw_write (m, NULL, 0, jobid, 0, 0);
+            return MATCH_OK;
+        }
+        return MATCH_UNSAT;
+    }
+    m->preorder = pre;
+    m->postorder = post;
+    return src == 0 ? MATCH_BUSY : MATCH_UNSAT;
+}
+
+/* ---------------- status ---------------- */
+
+static void mark_sub (matcher_t *m, int u, bool up, unsigned char *seen)
+{
+    mgraph_t *g = m->g;
+    if (seen[u])
+        return;
+    seen[u] = 1;
+    g->v[u].up = up;
+    for (int i = 0; i < g->v[u].nout; i++) {
+        int e = g->v[u].out[i];
+        if (in_dom (m, e))
+            mark_sub (m, g->e[e].dst, up, seen);
+    }
+}
+
+int matcher_set_status (matcher_t *m, const char *path, bool up)
+{
+    int v = mgraph_find_path (m->g, path);
+    if (v < 0)
+        return -1;
+    unsigned char *seen = calloc (m->g->nv, 1);
+    if (!seen)
+        return -1;
+    mark_sub (m, v, up, seen);
+    free (seen);
+    return 0;
+}
+
+int matcher_get_status (matcher_t *m, const char *path, bool *up)
+{
+    int v = mgraph_find_path (m->g, path);
+    if (v < 0)
+        return -1;
+    *up = m->g->v[v].up;
+    return 0;
+}
+
+int matcher_set_property (matcher_t *m, const char *path, const char *key, const char *value)
+{
+    int v = mgraph_find_path (m->g, path);
+    if (v < 0)
+        return -1;
+    return mg_set_prop (m->g, v, key, value);
+}
+
+char *matcher_get_properties (matcher_t *m, const char *path, int *found)
+{
+    int v = mgraph_find_path (m->g, path);
+    *found = v >= 0;
+    if (v < 0)
+        return NULL;
+    sbuf_t b;
+    sb_init (&b);
+    mvtx_t *x = &m->g->v[v];
+    /* sorted by key, as a std::map would */
+    int *idx = malloc (sizeof (int) * (x->nprops + 1));
+    for (int i = 0; i < x->nprops; i++)
+        idx[i] = i;
+    for (int i = 1; i < x->nprops; i++) {
+        int t = idx[i], j = i - 1;
+        while (j >= 0 && strcmp (x->props[idx[j]].key, x->props[t].key) > 0) {
+            idx[j + 1] = idx[j];
+            j--;
+        }
+        idx[j + 1] = t;
+    }
+    for (int i = 0; i < x->nprops; i++)
+        sb_printf (&b, "%s=%s\n", x->props[idx[i]].key, x->props[idx[i]].val);
+    free (idx);
+    return sb_take (&b);
+}

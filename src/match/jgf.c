@@ -1,0 +1,188 @@
+/* jgf.c - load a JSON Graph Format resource graph as Fluxion writes it:
+ * graph.nodes[] with metadata (type, basename, name, id, uniq_id, rank,
+ * exclusive, unit, size, paths per subsystem, properties, status) and
+ * graph.edges[] with a subsystem (metadata.subsystem, or the older
+ * metadata.name {subsystem: relation}).  Text in, no I/O.  Unlike Fluxion,
+ * a vertex may be the target of several containment edges. */
+#include "mint.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *key;
+    int v;
+} idmap_t;
+
+static int idcmp (const void *a, const void *b)
+{
+    return strcmp (((const idmap_t *)a)->key, ((const idmap_t *)b)->key);
+}
+
+static int jint (json_t *o, const char *k, int64_t *out, bool required, int64_t dflt)
+{
+    json_t *x = json_object_get (o, k);
+    if (!x) {
+        *out = dflt;
+        return required ? -1 : 0;
+    }
+    if (!json_is_integer (x))
+        return -1;
+    *out = json_integer_value (x);
+    return 0;
+}
+
+int mgraph_load_jgf (mgraph_t *g, const char *text, size_t len, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *root = json_loadb (text, len, 0, &je);
+    if (!root) {
+        snprintf (err, errlen, "jgf: JSON error at line %d: %s", je.line, je.text);
+        return -1;
+    }
+    int rc = -1;
+    idmap_t *map = NULL;
+    size_t nmap = 0;
+    json_t *graph = json_object_get (root, "graph");
+    if (!json_is_object (graph)) {
+        snprintf (err, errlen, "jgf: missing \"graph\" object");
+        goto out;
+    }
+    json_t *nodes = json_object_get (graph, "nodes");
+    json_t *edges = json_object_get (graph, "edges");
+    if (!json_is_array (nodes) || json_array_size (nodes) == 0) {
+        snprintf (err, errlen, "jgf: \"graph.nodes\" must be a non-empty array");
+        goto out;
+    }
+    if (edges && !json_is_array (edges)) {
+        snprintf (err, errlen, "jgf: \"graph.edges\" must be an array");
+        goto out;
+    }
+    map = calloc (json_array_size (nodes), sizeof (idmap_t));
+    size_t i;
+    json_t *n;
+    json_array_foreach (nodes, i, n) {
+        json_t *id = json_object_get (n, "id");
+        json_t *md = json_object_get (n, "metadata");
+        if (!json_is_string (id)) {
+            snprintf (err, errlen, "jgf: nodes[%zu]: \"id\" must be a string", i);
+            goto out;
+        }
+        if (!json_is_object (md)) {
+            snprintf (err, errlen, "jgf: nodes[%zu]: missing \"metadata\"", i);
+            goto out;
+        }
+        json_t *type = json_object_get (md, "type");
+        if (!json_is_string (type) || !*json_string_value (type)) {
+            snprintf (err, errlen, "jgf: nodes[%zu]: metadata \"type\" must be a string", i);
+            goto out;
+        }
+        json_t *bn = json_object_get (md, "basename");
+        json_t *nm = json_object_get (md, "name");
+        json_t *un = json_object_get (md, "unit");
+        if ((bn && !json_is_string (bn)) || (nm && !json_is_string (nm))
+            || (un && !json_is_string (un))) {
+            snprintf (err, errlen, "jgf: nodes[%zu]: basename, name and unit must be strings", i);
+            goto out;
+        }
+        int64_t vid, uniq, rank, size;
+        if (jint (md, "id", &vid, false, -1) < 0 || jint (md, "uniq_id", &uniq, false, -1) < 0
+            || jint (md, "rank", &rank, false, -1) < 0 || jint (md, "size", &size, false, 1) < 0) {
+            snprintf (err, errlen, "jgf: nodes[%zu]: id, uniq_id, rank and size must be integers", i);
+            goto out;
+        }
+        if (size < 0) {
+            snprintf (err, errlen, "jgf: nodes[%zu]: size must be >= 0", i);
+            goto out;
+        }
+        const char *bns = bn ? json_string_value (bn) : json_string_value (type);
+        int v = mgraph_add_vertex_full (g, json_string_value (type), bns,
+                                        nm ? json_string_value (nm) : NULL, vid, uniq, size,
+                                        un ? json_string_value (un) : "", (int)rank);
+        if (v < 0) {
+            snprintf (err, errlen, "jgf: out of memory");
+            goto out;
+        }
+        json_t *ex = json_object_get (md, "exclusive");
+        g->v[v].jgf_excl = json_is_true (ex);
+        json_t *st = json_object_get (md, "status");
+        if (json_is_string (st) && !strcmp (json_string_value (st), "down"))
+            g->v[v].up = false;
+        json_t *paths = json_object_get (md, "paths");
+        if (paths && json_is_object (paths)) {
+            const char *k;
+            json_t *p;
+            json_object_foreach (paths, k, p) {
+                if (!json_is_string (p)) {
+                    snprintf (err, errlen, "jgf: nodes[%zu]: paths.%s must be a string", i, k);
+                    goto out;
+                }
+                int s = mg_intern_subsys (g, k);
+                if (s < 0 || mg_add_path (g, v, s, json_string_value (p)) < 0)
+                    goto out;
+            }
+        }
+        json_t *props = json_object_get (md, "properties");
+        if (props && json_is_object (props)) {
+            const char *k;
+            json_t *p;
+            json_object_foreach (props, k, p) {
+                if (json_is_string (p))
+                    mg_set_prop (g, v, k, json_string_value (p));
+            }
+        }
+        map[nmap].key = strdup (json_string_value (id));
+        map[nmap].v = v;
+        nmap++;
+    }
+    qsort (map, nmap, sizeof (idmap_t), idcmp);
+    for (size_t k = 1; k < nmap; k++) {
+        if (!strcmp (map[k].key, map[k - 1].key)) {
+            snprintf (err, errlen, "jgf: duplicate node id \"%s\"", map[k].key);
+            goto out;
+        }
+    }
+    json_t *e;
+    json_array_foreach (edges, i, e) {
+        json_t *s = json_object_get (e, "source"), *t = json_object_get (e, "target");
+        if (!json_is_string (s) || !json_is_string (t)) {
+            snprintf (err, errlen, "jgf: edges[%zu]: source and target must be strings", i);
+            goto out;
+        }
+        idmap_t ks = {(char *)json_string_value (s), 0}, kt = {(char *)json_string_value (t), 0};
+        idmap_t *fs = bsearch (&ks, map, nmap, sizeof (idmap_t), idcmp);
+        idmap_t *ft = bsearch (&kt, map, nmap, sizeof (idmap_t), idcmp);
+        if (!fs || !ft) {
+            snprintf (err, errlen, "jgf: edges[%zu]: unknown vertex \"%s\"", i,
+                      fs ? json_string_value (t) : json_string_value (s));
+            goto out;
+        }
+        if (fs->v == ft->v) {
+            snprintf (err, errlen, "jgf: edges[%zu]: self edge", i);
+            goto out;
+        }
+        const char *sub = "containment";
+        json_t *md = json_object_get (e, "metadata");
+        if (md && json_is_object (md)) {
+            json_t *ss = json_object_get (md, "subsystem");
+            json_t *nmo = json_object_get (md, "name");
+            if (json_is_string (ss))
+                sub = json_string_value (ss);
+            else if (json_is_object (nmo) && json_object_size (nmo) > 0) {
+                void *it = json_object_iter (nmo);
+                sub = json_object_iter_key (it);
+            }
+        }
+        if (mgraph_add_edge (g, fs->v, ft->v, sub) < 0) {
+            snprintf (err, errlen, "jgf: out of memory");
+            goto out;
+        }
+    }
+    rc = mgraph_finalize (g, err, errlen);
+out:
+    for (size_t k = 0; k < nmap; k++)
+        free (map[k].key);
+    free (map);
+    json_decref (root);
+    return rc;
+}

@@ -1,0 +1,70 @@
+/* mdfu.h - the matcher object and its emission records, shared by the
+ * traverser (dfu.c), the writers (writers.c) and find (find.c). */
+#ifndef CANOPY_MDFU_H
+#define CANOPY_MDFU_H
+#include "mint.h"
+
+/* one emitted vertex of a match, in post-order */
+typedef struct {
+    int v;
+    int level;          /* 0 = root */
+    unsigned needs;
+    bool excl;
+    int pedge;          /* edge from the parent record's vertex, -1 at root */
+    int parent;         /* index of parent record, -1 at root */
+} mrec_t;
+
+typedef struct {
+    int64_t jobid;
+    int64_t at, dur;
+    bool reserved;
+    /* what to undo: per vertex touched */
+    int *verts;
+    unsigned char *vexcl;
+    int nverts;
+} mjob_t;
+
+typedef struct arena_blk {
+    struct arena_blk *next;
+    size_t used, cap;
+    char data[];
+} arena_blk_t;
+
+struct matcher {
+    mgraph_t *g;
+    int dom;                   /* dominant subsystem */
+    int *subs;
+    int nsubs;
+    bool high;                 /* compare: prefer higher scores */
+    bool node_centric, node_excl, stop_on_1, variation;
+    int node_type, slot_type;
+    int64_t ml_scores, ml_factor;
+    /* pruning filter */
+    int *ptypes;               /* prune types (graph type ids) */
+    int *panchor;              /* anchor type per prune type, -1 = ALL */
+    int nprune;
+    bool agg_ready;
+    int fmt;
+    int64_t now;
+    unsigned seq;
+    unsigned preorder, postorder;
+    unsigned visits, visit_budget;
+    unsigned char *banned;     /* per edge, for the current match */
+    int nbanned_cap;
+    arena_blk_t *arena;
+    mjob_t *jobs;
+    int njobs, capjobs;
+    int64_t span_seq;
+    /* last emission */
+    mrec_t *recs;
+    int nrecs, caprecs;
+    int64_t last_at, last_dur;
+    int conflict_edge;
+};
+
+void *ar_alloc (matcher_t *m, size_t n);
+/* writers.c */
+char *mw_write (matcher_t *m, const mrec_t *recs, int n, int64_t jobid, int64_t at, int64_t dur);
+char *mw_write_find (matcher_t *m, const int *verts, const int *levels, int n);
+
+#endif

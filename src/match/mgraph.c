@@ -1,0 +1,414 @@
+/* mgraph.c - the resource graph store: vertices, edges per subsystem, type
+ * and subsystem name interning, and a path index.  Vertices may have any
+ * number of parents; loaders (grug.c, jgf.c) fill it from text. */
+#include "mint.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+mgraph_t *mgraph_new (void)
+{
+    mgraph_t *g = calloc (1, sizeof (*g));
+    if (!g)
+        return NULL;
+    return g;
+}
+
+static void vtx_free (mvtx_t *v, int nprune)
+{
+    free (v->basename);
+    free (v->name);
+    free (v->unit);
+    for (int i = 0; i < v->nprops; i++) {
+        free (v->props[i].key);
+        free (v->props[i].val);
+    }
+    free (v->props);
+    for (int i = 0; i < v->npaths; i++)
+        free (v->paths[i].path);
+    free (v->paths);
+    free (v->out);
+    free (v->in);
+    mplan_free (&v->plan);
+    mplan_free (&v->xchk);
+    if (v->agg) {
+        for (int i = 0; i < nprune; i++)
+            mplan_free (&v->agg[i]);
+        free (v->agg);
+    }
+    free (v->aggtot);
+}
+
+void mgraph_destroy (mgraph_t **gp)
+{
+    if (!gp || !*gp)
+        return;
+    mgraph_t *g = *gp;
+    for (int i = 0; i < g->nv; i++)
+        vtx_free (&g->v[i], 0);
+    free (g->v);
+    for (int i = 0; i < g->ne; i++)
+        free (g->e[i].relation);
+    free (g->e);
+    for (int i = 0; i < g->ntypes; i++)
+        free (g->types[i]);
+    free (g->types);
+    for (int i = 0; i < g->nsubsys; i++)
+        free (g->subsys[i]);
+    free (g->subsys);
+    for (int i = 0; i < g->hcap; i++)
+        free (g->hkeys ? g->hkeys[i] : NULL);
+    free (g->hkeys);
+    free (g->hvals);
+    free (g->roots);
+    free (g);
+    *gp = NULL;
+}
+
+static int intern (char ***tab, int *n, int *cap, const char *s)
+{
+    for (int i = 0; i < *n; i++)
+        if (!strcmp ((*tab)[i], s))
+            return i;
+    if (*n == *cap) {
+        int nc = *cap ? *cap * 2 : 16;
+        char **t = realloc (*tab, sizeof (char *) * nc);
+        if (!t)
+            return -1;
+        *tab = t;
+        *cap = nc;
+    }
+    (*tab)[*n] = strdup (s);
+    return (*n)++;
+}
+
+int mg_intern_type (mgraph_t *g, const char *type)
+{
+    return intern (&g->types, &g->ntypes, &g->captypes, type);
+}
+
+int mg_type_lookup (const mgraph_t *g, const char *type)
+{
+    for (int i = 0; i < g->ntypes; i++)
+        if (!strcmp (g->types[i], type))
+            return i;
+    return -1;
+}
+
+int mg_intern_subsys (mgraph_t *g, const char *name)
+{
+    int n0 = g->nsubsys;
+    int s = intern (&g->subsys, &g->nsubsys, &g->capsubsys, name);
+    if (s >= 0 && g->nsubsys != n0) {
+        int *r = realloc (g->roots, sizeof (int) * g->nsubsys);
+        if (!r)
+            return -1;
+        g->roots = r;
+        g->roots[s] = -1;
+    }
+    return s;
+}
+
+int mg_subsys_lookup (const mgraph_t *g, const char *name)
+{
+    for (int i = 0; i < g->nsubsys; i++)
+        if (!strcmp (g->subsys[i], name))
+            return i;
+    return -1;
+}
+
+static uint64_t hash (const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static int hput (mgraph_t *g, const char *key, int val)
+{
+    if ((g->hn + 1) * 2 > g->hcap) {
+        int ncap = g->hcap ? g->hcap * 2 : 1024;
+        char **nk = calloc (ncap, sizeof (char *));
+        int *nv = calloc (ncap, sizeof (int));
+        if (!nk || !nv) {
+            free (nk);
+            free (nv);
+            return -1;
+        }
+        for (int i = 0; i < g->hcap; i++) {
+            if (!g->hkeys[i])
+                continue;
+            uint64_t h = hash (g->hkeys[i]) & (ncap - 1);
+            while (nk[h])
+                h = (h + 1) & (ncap - 1);
+            nk[h] = g->hkeys[i];
+            nv[h] = g->hvals[i];
+        }
+        free (g->hkeys);
+        free (g->hvals);
+        g->hkeys = nk;
+        g->hvals = nv;
+        g->hcap = ncap;
+    }
+    uint64_t h = hash (key) & (g->hcap - 1);
+    while (g->hkeys[h]) {
+        if (!strcmp (g->hkeys[h], key))
+            return 0;   /* first vertex with a path keeps it */
+        h = (h + 1) & (g->hcap - 1);
+    }
+    g->hkeys[h] = strdup (key);
+    g->hvals[h] = val;
+    g->hn++;
+    return 0;
+}
+
+int mgraph_find_path (const mgraph_t *g, const char *path)
+{
+    if (!g->hcap || !path)
+        return -1;
+    uint64_t h = hash (path) & (g->hcap - 1);
+    while (g->hkeys[h]) {
+        if (!strcmp (g->hkeys[h], path))
+            return g->hvals[h];
+        h = (h + 1) & (g->hcap - 1);
+    }
+    return -1;
+}
+
+int mg_add_path (mgraph_t *g, int v, int subsys, const char *path)
+{
+    mvtx_t *x = &g->v[v];
+    mpath_t *p = realloc (x->paths, sizeof (*p) * (x->npaths + 1));
+    if (!p)
+        return -1;
+    x->paths = p;
+    p[x->npaths].subsys = subsys;
+    p[x->npaths].path = strdup (path);
+    x->npaths++;
+    return hput (g, path, v);
+}
+
+const char *mg_path (const mgraph_t *g, int v, int subsys)
+{
+    const mvtx_t *x = &g->v[v];
+    for (int i = 0; i < x->npaths; i++)
+        if (x->paths[i].subsys == subsys)
+            return x->paths[i].path;
+    return NULL;
+}
+
+int mg_set_prop (mgraph_t *g, int v, const char *k, const char *val)
+{
+    mvtx_t *x = &g->v[v];
+    for (int i = 0; i < x->nprops; i++) {
+        if (!strcmp (x->props[i].key, k)) {
+            free (x->props[i].val);
+            x->props[i].val = strdup (val);
+            return 0;
+        }
+    }
+    mprop_t *p = realloc (x->props, sizeof (*p) * (x->nprops + 1));
+    if (!p)
+        return -1;
+    x->props = p;
+    p[x->nprops].key = strdup (k);
+    p[x->nprops].val = strdup (val);
+    x->nprops++;
+    return 0;
+}
+
+int mgraph_add_vertex_full (mgraph_t *g, const char *type, const char *basename,
+                            const char *name, int64_t id, int64_t uniq_id, int64_t size,
+                            const char *unit, int rank)
+{
+    if (g->nv == g->capv) {
+        int nc = g->capv ? g->capv * 2 : 64;
+        mvtx_t *v = realloc (g->v, sizeof (*v) * nc);
+        if (!v)
+            return -1;
+        g->v = v;
+        g->capv = nc;
+    }
+    int t = mg_intern_type (g, type);
+    if (t < 0)
+        return -1;
+    mvtx_t *x = &g->v[g->nv];
+    memset (x, 0, sizeof (*x));
+    x->type = t;
+    x->basename = strdup (basename ? basename : type);
+    if (name)
+        x->name = strdup (name);
+    else {
+        char buf[64];
+        if (id >= 0)
+            snprintf (buf, sizeof (buf), "%lld", (long long)id);
+        else
+            buf[0] = '\0';
+        size_t n = strlen (x->basename) + strlen (buf) + 1;
+        x->name = malloc (n);
+        snprintf (x->name, n, "%s%s", x->basename, buf);
+    }
+    x->unit = strdup (unit ? unit : "");
+    x->id = id;
+    x->uniq_id = uniq_id >= 0 ? uniq_id : g->nv;
+    x->size = size;
+    x->rank = rank;
+    x->up = true;
+    x->plan.total = size;
+    x->xchk.total = 1 << 30;
+    return g->nv++;
+}
+
+int mgraph_add_vertex (mgraph_t *g, const char *type, const char *basename, int64_t id,
+                       int64_t size, const char *unit, int rank)
+{
+    return mgraph_add_vertex_full (g, type, basename, NULL, id, -1, size, unit, rank);
+}
+
+static int push_int (int **a, int *n, int *cap, int x)
+{
+    if (*n == *cap) {
+        int nc = *cap ? *cap * 2 : 4;
+        int *p = realloc (*a, sizeof (int) * nc);
+        if (!p)
+            return -1;
+        *a = p;
+        *cap = nc;
+    }
+    (*a)[(*n)++] = x;
+    return 0;
+}
+
+int mgraph_add_edge (mgraph_t *g, int src, int dst, const char *subsystem)
+{
+    if (src < 0 || dst < 0 || src >= g->nv || dst >= g->nv)
+        return -1;
+    int s = mg_intern_subsys (g, subsystem ? subsystem : "containment");
+    if (s < 0)
+        return -1;
+    /* one edge per (src, dst, subsystem) */
+    mvtx_t *x = &g->v[src];
+    for (int i = 0; i < x->nout; i++) {
+        medge_t *e = &g->e[x->out[i]];
+        if (e->dst == dst && e->subsys == s)
+            return x->out[i];
+    }
+    if (g->ne == g->cape) {
+        int nc = g->cape ? g->cape * 2 : 64;
+        medge_t *e = realloc (g->e, sizeof (*e) * nc);
+        if (!e)
+            return -1;
+        g->e = e;
+        g->cape = nc;
+    }
+    medge_t *e = &g->e[g->ne];
+    e->src = src;
+    e->dst = dst;
+    e->subsys = s;
+    e->pos = x->nout;
+    e->relation = NULL;
+    if (push_int (&x->out, &x->nout, &x->capout, g->ne) < 0
+        || push_int (&g->v[dst].in, &g->v[dst].nin, &g->v[dst].capin, g->ne) < 0)
+        return -1;
+    return g->ne++;
+}
+
+int mgraph_nvertices (const mgraph_t *g)
+{
+    return g->nv;
+}
+
+int mgraph_nedges (const mgraph_t *g)
+{
+    return g->ne;
+}
+
+const char *mgraph_vertex_name (const mgraph_t *g, int v)
+{
+    return (v >= 0 && v < g->nv) ? g->v[v].name : NULL;
+}
+
+const char *mgraph_vertex_type (const mgraph_t *g, int v)
+{
+    return (v >= 0 && v < g->nv) ? g->types[g->v[v].type] : NULL;
+}
+
+/* Give every vertex reachable from a root a path in each subsystem (if the
+ * loader did not), and find each subsystem's root: a vertex with no in-edge
+ * in that subsystem but with out-edges there (or the first vertex). */
+int mgraph_finalize (mgraph_t *g, char *err, size_t errlen)
+{
+    if (g->nv == 0) {
+        snprintf (err, errlen, "resource graph is empty");
+        return -1;
+    }
+    if (g->nsubsys == 0 && mg_intern_subsys (g, "containment") < 0)
+        return -1;
+    for (int s = 0; s < g->nsubsys; s++) {
+        if (g->roots[s] >= 0)
+            continue;
+        for (int v = 0; v < g->nv && g->roots[s] < 0; v++) {
+            bool has_in = false, has_out = false;
+            for (int i = 0; i < g->v[v].nin; i++)
+                if (g->e[g->v[v].in[i]].subsys == s)
+                    has_in = true;
+            for (int i = 0; i < g->v[v].nout; i++)
+                if (g->e[g->v[v].out[i]].subsys == s)
+                    has_out = true;
+            if (!has_in && (has_out || g->nv == 1))
+                g->roots[s] = v;
+        }
+    }
+    int cont = mg_subsys_lookup (g, "containment");
+    if (cont >= 0 && g->roots[cont] < 0) {
+        /* a lone vertex or a cycle: take vertex 0 */
+        g->roots[cont] = 0;
+    }
+    /* paths by breadth-first walk from each root where missing */
+    int *queue = malloc (sizeof (int) * g->nv);
+    char *seen = calloc (g->nv, 1);
+    if (!queue || !seen) {
+        free (queue);
+        free (seen);
+        return -1;
+    }
+    for (int s = 0; s < g->nsubsys; s++) {
+        int r = g->roots[s];
+        if (r < 0)
+            continue;
+        memset (seen, 0, g->nv);
+        int qh = 0, qt = 0;
+        queue[qt++] = r;
+        seen[r] = 1;
+        if (!mg_path (g, r, s)) {
+            char *p = malloc (strlen (g->v[r].name) + 2);
+            sprintf (p, "/%s", g->v[r].name);
+            mg_add_path (g, r, s, p);
+            free (p);
+        }
+        while (qh < qt) {
+            int u = queue[qh++];
+            const char *up = mg_path (g, u, s);
+            for (int i = 0; i < g->v[u].nout; i++) {
+                medge_t *e = &g->e[g->v[u].out[i]];
+                if (e->subsys != s || seen[e->dst])
+                    continue;
+                seen[e->dst] = 1;
+                queue[qt++] = e->dst;
+                if (!mg_path (g, e->dst, s) && up) {
+                    size_t n = strlen (up) + strlen (g->v[e->dst].name) + 2;
+                    char *p = malloc (n);
+                    snprintf (p, n, "%s/%s", up, g->v[e->dst].name);
+                    mg_add_path (g, e->dst, s, p);
+                    free (p);
+                }
+            }
+        }
+    }
+    free (queue);
+    free (seen);
+    return 0;
+}

@@ -1,0 +1,144 @@
+/* mint.h - internal structures shared by the matcher's files.
+ *
+ * Not installed, not for callers: the graph's vertex and edge records, the
+ * span planner, the parsed jobspec tree, and a growable string buffer.
+ */
+#ifndef CANOPY_MINT_H
+#define CANOPY_MINT_H
+#include "match.h"
+#include <stdint.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define MT_INF INT64_MAX
+
+/* ---- string buffer (sbuf.c) ---- */
+typedef struct {
+    char *s;
+    size_t len, cap;
+} sbuf_t;
+void sb_init (sbuf_t *b);
+void sb_free (sbuf_t *b);
+void sb_add (sbuf_t *b, const char *s);
+void sb_addn (sbuf_t *b, const char *s, size_t n);
+void sb_printf (sbuf_t *b, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+char *sb_take (sbuf_t *b);   /* returns the string (never NULL); b is reset */
+
+/* ---- span planner (mplan.c): amounts used over time, per vertex ---- */
+typedef struct {
+    int64_t start, end;   /* [start, end) */
+    int64_t amount;
+    int64_t id;
+} mspan_t;
+typedef struct {
+    int64_t total;
+    mspan_t *s;
+    int n, cap;
+} mplan_t;
+int64_t mplan_avail (const mplan_t *p, int64_t at, int64_t dur);
+int64_t mplan_add (mplan_t *p, int64_t at, int64_t dur, int64_t amount, int64_t id);
+int mplan_rem (mplan_t *p, int64_t id);
+void mplan_free (mplan_t *p);
+int64_t mt_end (int64_t at, int64_t dur);
+
+/* ---- graph ---- */
+typedef struct {
+    char *key, *val;
+} mprop_t;
+
+typedef struct {
+    int subsys;
+    char *path;
+} mpath_t;
+
+typedef struct {
+    int type;            /* interned type */
+    char *basename, *name, *unit;
+    int64_t id, uniq_id, size;
+    int rank;
+    bool up;
+    bool jgf_excl;       /* "exclusive" as read from JGF */
+    mprop_t *props;
+    int nprops;
+    mpath_t *paths;
+    int npaths;
+    int *out, nout, capout;   /* out-edge indices, in insertion order */
+    int *in, nin, capin;      /* in-edge indices */
+    int ndom_in;              /* in-edges in the dominant-capable containment */
+    mplan_t plan;             /* units of this vertex in use */
+    mplan_t xchk;             /* exclusive holders over time (total 1<<30) */
+    mplan_t *agg;             /* per prune type: units of that type below, used */
+    int64_t *aggtot;          /* per prune type: total units below (incl. self) */
+    int nalloc, nresv;        /* jobs holding this vertex (allocated/reserved) */
+    unsigned stamp, gray;     /* traversal bookkeeping */
+    unsigned emit_stamp;
+    int emit_count;
+} mvtx_t;
+
+typedef struct {
+    int src, dst;
+    int subsys;
+    int pos;             /* position in src's out list */
+    char *relation;      /* "contains" etc */
+} medge_t;
+
+#define MG_MAXTYPES 4096
+struct mgraph {
+    mvtx_t *v;
+    int nv, capv;
+    medge_t *e;
+    int ne, cape;
+    char **types;
+    int ntypes, captypes;
+    char **subsys;
+    int nsubsys, capsubsys;
+    /* path index: open addressing, value = vertex index */
+    char **hkeys;
+    int *hvals;
+    int hcap, hn;
+    int *roots;        /* per subsystem: root vertex or -1 */
+    int64_t next_uniq;
+};
+
+int mg_intern_type (mgraph_t *g, const char *type);
+int mg_type_lookup (const mgraph_t *g, const char *type);
+int mg_intern_subsys (mgraph_t *g, const char *name);
+int mg_subsys_lookup (const mgraph_t *g, const char *name);
+int mg_add_path (mgraph_t *g, int v, int subsys, const char *path);
+const char *mg_path (const mgraph_t *g, int v, int subsys);
+int mg_set_prop (mgraph_t *g, int v, const char *k, const char *val);
+int mgraph_add_vertex_full (mgraph_t *g, const char *type, const char *basename,
+                            const char *name, int64_t id, int64_t uniq_id, int64_t size,
+                            const char *unit, int rank);
+
+/* ---- jobspec ---- */
+typedef struct mres {
+    int type_is_slot;
+    char *type;
+    int tid;                 /* interned in the graph at match time, -1 unknown */
+    unsigned cmin, cmax;
+    char oper;
+    int operand;
+    char *unit;
+    int excl;                /* -1 unspecified, 0 false, 1 true */
+    char *label;
+    struct mres *with;
+    int nwith;
+    /* pruning aggregate: count per prune type below, per one of this */
+    int64_t *udata;
+} mres_t;
+
+struct mjobspec {
+    mres_t *res;
+    int nres;
+    int64_t duration;
+    char **task_slots;
+    int ntasks;
+    json_t *constraint;      /* attributes.system.constraints, or NULL */
+    json_t *raw;
+};
+
+unsigned mres_calc_count (const mres_t *r, unsigned qc);
+unsigned mres_effective_max (const mres_t *r);
+
+#endif
