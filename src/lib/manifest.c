@@ -33,6 +33,9 @@ static void seterr (char *err, size_t errlen, const char *fmt, ...)
     va_start (ap, fmt);
     vsnprintf (err, errlen, fmt, ap);
     va_end (ap);
+    for (char *p = err; *p; p++)   /* one line, whatever the input held */
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
 }
 
 bool manifest_name_valid (const char *name)
