@@ -1,0 +1,711 @@
+/* jobdb.c - the job store: SQLite tables jobs, eventlog, output; the pure
+ * job state machine that folds events into a job's row.  See jobdb.h and
+ * doc/jobs.md (schema, events). */
+#include "jobdb.h"
+#include "idset.h"
+#include "jobspec_build.h"
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SCHEMA_VERSION 1
+
+/* Job ids are uint64; SQLite integers are int64, so an id with the top bit
+ * set (FLUID timestamps past 2041) is stored negative.  These orderings
+ * sort by the unsigned value: non-negative first, then negative. */
+#define UNSIGNED_ORDER      "(id < 0), id"
+#define UNSIGNED_ORDER_DESC "(id < 0) DESC, id DESC"
+
+struct jobdb {
+    sqlite3 *db;
+};
+
+static int fail (char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start (ap, fmt);
+        vsnprintf (err, errlen, fmt, ap);
+        va_end (ap);
+    }
+    return -1;
+}
+
+/* -- names -------------------------------------------------------------- */
+
+static const char *state_names[] = { "NEW", "DEPEND", "SCHED", "RUN", "CLEANUP", "INACTIVE" };
+static const char *state_abbrevs[] = { "N", "D", "S", "R", "C", "I" };
+static const char *result_names[] = { "", "COMPLETED", "FAILED", "CANCELED", "TIMEOUT", "LOST" };
+
+const char *job_state_name (job_state_t s)
+{
+    return (unsigned)s <= JOB_INACTIVE ? state_names[s] : "?";
+}
+
+const char *job_state_abbrev (job_state_t s)
+{
+    return (unsigned)s <= JOB_INACTIVE ? state_abbrevs[s] : "?";
+}
+
+int job_state_parse (const char *name, job_state_t *s)
+{
+    for (int i = 0; name && i <= JOB_INACTIVE; i++)
+        if (!strcasecmp (name, state_names[i]) || !strcasecmp (name, state_abbrevs[i])) {
+            *s = (job_state_t)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *job_result_name (job_result_t r)
+{
+    return (unsigned)r <= JOB_RESULT_LOST ? result_names[r] : "?";
+}
+
+int job_result_parse (const char *name, job_result_t *r)
+{
+    for (int i = 1; name && i <= JOB_RESULT_LOST; i++)
+        if (!strcasecmp (name, result_names[i])) {
+            *r = (job_result_t)i;
+            return 0;
+        }
+    return -1;
+}
+
+void jobdb_job_clear (jobdb_job_t *j)
+{
+    if (!j)
+        return;
+    free (j->name);
+    free (j->jobspec);
+    free (j->R);
+    free (j->exception);
+    memset (j, 0, sizeof *j);
+}
+
+/* -- the state machine -------------------------------------------------- */
+
+static int nnodes_of_R (const json_t *R)
+{
+    json_t *lite = json_object_get (json_object_get (R, "execution"), "R_lite");
+    idset_t *all = idset_new ();
+    size_t i;
+    json_t *e;
+    int n = 0;
+    json_array_foreach (lite, i, e) {
+        idset_t *ids = idset_decode (json_string_value (json_object_get (e, "rank")), NULL, 0);
+        for (uint32_t r = ids ? idset_first (ids) : IDSET_INVALID; r != IDSET_INVALID; r = idset_next (ids, r))
+            idset_set (all, r);
+        idset_destroy (&ids);
+    }
+    n = (int)idset_count (all);
+    idset_destroy (&all);
+    return n;
+}
+
+static job_result_t result_of (const jobdb_job_t *j)
+{
+    if (j->exception) {
+        if (!strncmp (j->exception, "cancel:", 7))
+            return JOB_RESULT_CANCELED;
+        if (!strncmp (j->exception, "timeout:", 8))
+            return JOB_RESULT_TIMEOUT;
+        if (!strncmp (j->exception, "lost:", 5))
+            return JOB_RESULT_LOST;
+        return JOB_RESULT_FAILED;
+    }
+    return j->status == 0 ? JOB_RESULT_COMPLETED : JOB_RESULT_FAILED;
+}
+
+int job_state_apply (jobdb_job_t *j, double ts, const char *name, const json_t *ctx,
+                     char *err, size_t errlen)
+{
+    if (!name)
+        return fail (err, errlen, "event without a name");
+    job_state_t st = j->state;
+    if (!strcmp (name, "submit")) {
+        if (st != JOB_NEW)
+            return fail (err, errlen, "submit: job already submitted");
+        json_t *v;
+        if ((v = json_object_get (ctx, "userid")) && json_is_integer (v))
+            j->userid = (uint32_t)json_integer_value (v);
+        if ((v = json_object_get (ctx, "name")) && json_is_string (v)) {
+            char *n = strdup (json_string_value (v));
+            if (!n)
+                return fail (err, errlen, "out of memory");
+            free (j->name);
+            j->name = n;
+        }
+        if ((v = json_object_get (ctx, "ntasks")) && json_is_integer (v))
+            j->ntasks = (int)json_integer_value (v);
+        if ((v = json_object_get (ctx, "nnodes")) && json_is_integer (v))
+            j->nnodes = (int)json_integer_value (v);
+        j->state = JOB_DEPEND;
+        j->t_submit = j->t_depend = ts;
+        j->status = -1;
+    }
+    else if (st == JOB_NEW)
+        return fail (err, errlen, "%s: job not submitted", name);
+    else if (st == JOB_INACTIVE)
+        return fail (err, errlen, "%s: job is inactive", name);
+    else if (!strcmp (name, "depend")) {
+        if (st != JOB_DEPEND)
+            return fail (err, errlen, "depend: job is in %s, not DEPEND", job_state_name (st));
+        j->state = JOB_SCHED;
+        j->t_sched = ts;
+    }
+    else if (!strcmp (name, "alloc")) {
+        if (st != JOB_SCHED)
+            return fail (err, errlen, "alloc: job is in %s, not SCHED", job_state_name (st));
+        json_t *R = json_object_get (ctx, "R");
+        if (R) {
+            char *t = json_dumps (R, JSON_COMPACT);
+            if (!t)
+                return fail (err, errlen, "alloc: bad R");
+            free (j->R);
+            j->R = t;
+            int n = nnodes_of_R (R);
+            if (n > 0)
+                j->nnodes = n;
+        }
+        j->state = JOB_RUN;
+        j->t_run = ts;
+    }
+    else if (!strcmp (name, "finish")) {
+        json_t *s = json_object_get (ctx, "status");
+        if (st != JOB_RUN && st != JOB_CLEANUP)
+            return fail (err, errlen, "finish: job is in %s, not RUN", job_state_name (st));
+        if (!json_is_integer (s))
+            return fail (err, errlen, "finish: context needs an integer status");
+        if (j->status != -1)
+            return fail (err, errlen, "finish: job already finished");
+        j->status = (int)json_integer_value (s);
+        if (st == JOB_RUN) {
+            j->state = JOB_CLEANUP;
+            j->t_cleanup = ts;
+        }
+    }
+    else if (!strcmp (name, "exception")) {
+        const char *type = json_string_value (json_object_get (ctx, "type"));
+        const char *note = json_string_value (json_object_get (ctx, "note"));
+        json_t *sev = json_object_get (ctx, "severity");
+        if (!type || !*type || strchr (type, ':'))
+            return fail (err, errlen, "exception: context needs a type (a word)");
+        if (sev && !json_is_integer (sev))
+            return fail (err, errlen, "exception: severity must be an integer");
+        int fatal = !sev || json_integer_value (sev) == 0;
+        /* the first fatal exception before the job finished decides its result */
+        if (fatal && !j->exception && j->status == -1) {
+            size_t len = strlen (type) + (note ? strlen (note) : 0) + 3;
+            char *x = malloc (len);
+            if (!x)
+                return fail (err, errlen, "out of memory");
+            snprintf (x, len, "%s: %s", type, note ? note : "");
+            j->exception = x;
+        }
+        if (fatal && st != JOB_CLEANUP) {
+            j->state = JOB_CLEANUP;
+            j->t_cleanup = ts;
+        }
+    }
+    else if (!strcmp (name, "clean")) {
+        if (st != JOB_CLEANUP)
+            return fail (err, errlen, "clean: job is in %s, not CLEANUP", job_state_name (st));
+        j->state = JOB_INACTIVE;
+        j->t_inactive = ts;
+        j->result = result_of (j);
+    }
+    else if (!strcmp (name, "start") || !strcmp (name, "release") || !strcmp (name, "free")) {
+        if (st != JOB_RUN && st != JOB_CLEANUP)
+            return fail (err, errlen, "%s: job is in %s", name, job_state_name (st));
+    }
+    else if (strcmp (name, "dependency-add") && strcmp (name, "dependency-remove")
+             && strcmp (name, "priority") && strcmp (name, "annotation"))
+        return fail (err, errlen, "unknown event '%.40s'", name);
+    j->seq++;
+    return 0;
+}
+
+/* -- SQLite ------------------------------------------------------------- */
+
+static const char *schema =
+    "CREATE TABLE IF NOT EXISTS jobs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  userid INTEGER NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  jobspec TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  result TEXT NOT NULL DEFAULT '',"
+    "  status INTEGER NOT NULL DEFAULT -1,"
+    "  ntasks INTEGER NOT NULL DEFAULT 0,"
+    "  nnodes INTEGER NOT NULL DEFAULT 0,"
+    "  t_submit REAL NOT NULL DEFAULT 0, t_depend REAL NOT NULL DEFAULT 0,"
+    "  t_sched REAL NOT NULL DEFAULT 0, t_run REAL NOT NULL DEFAULT 0,"
+    "  t_cleanup REAL NOT NULL DEFAULT 0, t_inactive REAL NOT NULL DEFAULT 0,"
+    "  R TEXT,"
+    "  exception TEXT,"
+    "  seq INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS jobs_active ON jobs (id) WHERE state <> 'INACTIVE';"
+    "CREATE INDEX IF NOT EXISTS jobs_user ON jobs (userid, id);"
+    "CREATE TABLE IF NOT EXISTS eventlog ("
+    "  id INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  timestamp REAL NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  context TEXT NOT NULL,"
+    "  PRIMARY KEY (id, seq)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS output ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id INTEGER NOT NULL,"
+    "  stream TEXT NOT NULL,"
+    "  rank INTEGER NOT NULL,"
+    "  data BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS output_id ON output (id, seq);";
+
+static const char *cols =
+    "id, userid, name, jobspec, state, result, status, ntasks, nnodes, t_submit, t_depend, "
+    "t_sched, t_run, t_cleanup, t_inactive, R, exception, seq";
+
+static char *col_text (sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text (st, i);
+    return t ? strdup ((const char *)t) : NULL;
+}
+
+static void row_to_job (sqlite3_stmt *st, jobdb_job_t *j)
+{
+    memset (j, 0, sizeof *j);
+    j->id = (uint64_t)sqlite3_column_int64 (st, 0);
+    j->userid = (uint32_t)sqlite3_column_int64 (st, 1);
+    j->name = col_text (st, 2);
+    j->jobspec = col_text (st, 3);
+    job_state_t s = JOB_NEW;
+    job_state_parse ((const char *)sqlite3_column_text (st, 4), &s);
+    j->state = s;
+    job_result_t r = JOB_RESULT_NONE;
+    job_result_parse ((const char *)sqlite3_column_text (st, 5), &r);
+    j->result = r;
+    j->status = sqlite3_column_int (st, 6);
+    j->ntasks = sqlite3_column_int (st, 7);
+    j->nnodes = sqlite3_column_int (st, 8);
+    j->t_submit = sqlite3_column_double (st, 9);
+    j->t_depend = sqlite3_column_double (st, 10);
+    j->t_sched = sqlite3_column_double (st, 11);
+    j->t_run = sqlite3_column_double (st, 12);
+    j->t_cleanup = sqlite3_column_double (st, 13);
+    j->t_inactive = sqlite3_column_double (st, 14);
+    j->R = col_text (st, 15);
+    j->exception = col_text (st, 16);
+    j->seq = sqlite3_column_int (st, 17);
+}
+
+static int exec (jobdb_t *db, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec (db->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        fail (err, errlen, "job store: %s", msg ? msg : sqlite3_errmsg (db->db));
+        sqlite3_free (msg);
+        return -1;
+    }
+    return 0;
+}
+
+jobdb_t *jobdb_open (const char *path, char *err, size_t errlen)
+{
+    jobdb_t *db = calloc (1, sizeof *db);
+    if (!db)
+        return fail (err, errlen, "out of memory"), NULL;
+    if (!path || sqlite3_open_v2 (path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        fail (err, errlen, "job store %s: %s", path ? path : "(null)",
+              db->db ? sqlite3_errmsg (db->db) : "cannot open");
+        goto error;
+    }
+    sqlite3_busy_timeout (db->db, 5000);
+    sqlite3_stmt *st = NULL;
+    int version = -1;
+    if (sqlite3_prepare_v2 (db->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK
+        && sqlite3_step (st) == SQLITE_ROW)
+        version = sqlite3_column_int (st, 0);
+    sqlite3_finalize (st);
+    if (version < 0) {
+        fail (err, errlen, "job store %s: %s", path, sqlite3_errmsg (db->db));
+        goto error;
+    }
+    if (version > SCHEMA_VERSION) {
+        fail (err, errlen, "job store %s: schema version %d is newer than this canopy's (%d)", path,
+              version, SCHEMA_VERSION);
+        goto error;
+    }
+    /* WAL: readers never block the writer; FULL: a commit survives power
+     * loss, so an acknowledged submit is never lost. */
+    if (exec (db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err, errlen) < 0
+        || exec (db, "BEGIN IMMEDIATE", err, errlen) < 0)
+        goto error;
+    if (exec (db, schema, err, errlen) < 0 || exec (db, "PRAGMA user_version=1", err, errlen) < 0) {
+        exec (db, "ROLLBACK", NULL, 0);
+        goto error;
+    }
+    if (exec (db, "COMMIT", err, errlen) < 0)
+        goto error;
+    return db;
+error:
+    jobdb_close (&db);
+    return NULL;
+}
+
+void jobdb_close (jobdb_t **p)
+{
+    if (p && *p) {
+        sqlite3_close ((*p)->db);
+        free (*p);
+        *p = NULL;
+    }
+}
+
+static int load (jobdb_t *db, uint64_t id, jobdb_job_t *j)
+{
+    char sql[512];
+    sqlite3_stmt *st;
+    snprintf (sql, sizeof sql, "SELECT %s FROM jobs WHERE id = ?", cols);
+    if (sqlite3_prepare_v2 (db->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64 (st, 1, (sqlite3_int64)id);
+    int rc = sqlite3_step (st);
+    if (rc == SQLITE_ROW)
+        row_to_job (st, j);
+    sqlite3_finalize (st);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+static int store (jobdb_t *db, const jobdb_job_t *j, bool insert)
+{
+    sqlite3_stmt *st;
+    const char *sql = insert
+        ? "INSERT INTO jobs (userid, name, jobspec, state, result, status, ntasks, nnodes, t_submit,"
+          " t_depend, t_sched, t_run, t_cleanup, t_inactive, R, exception, seq, id)"
+          " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"
+        : "UPDATE jobs SET userid=?1, name=?2, jobspec=?3, state=?4, result=?5, status=?6, ntasks=?7,"
+          " nnodes=?8, t_submit=?9, t_depend=?10, t_sched=?11, t_run=?12, t_cleanup=?13,"
+          " t_inactive=?14, R=?15, exception=?16, seq=?17 WHERE id=?18";
+    if (sqlite3_prepare_v2 (db->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64 (st, 1, j->userid);
+    sqlite3_bind_text (st, 2, j->name ? j->name : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text (st, 3, j->jobspec ? j->jobspec : "{}", -1, SQLITE_STATIC);
+    sqlite3_bind_text (st, 4, job_state_name (j->state), -1, SQLITE_STATIC);
+    sqlite3_bind_text (st, 5, job_result_name (j->result), -1, SQLITE_STATIC);
+    sqlite3_bind_int (st, 6, j->status);
+    sqlite3_bind_int (st, 7, j->ntasks);
+    sqlite3_bind_int (st, 8, j->nnodes);
+    sqlite3_bind_double (st, 9, j->t_submit);
+    sqlite3_bind_double (st, 10, j->t_depend);
+    sqlite3_bind_double (st, 11, j->t_sched);
+    sqlite3_bind_double (st, 12, j->t_run);
+    sqlite3_bind_double (st, 13, j->t_cleanup);
+    sqlite3_bind_double (st, 14, j->t_inactive);
+    if (j->R)
+        sqlite3_bind_text (st, 15, j->R, -1, SQLITE_STATIC);
+    if (j->exception)
+        sqlite3_bind_text (st, 16, j->exception, -1, SQLITE_STATIC);
+    sqlite3_bind_int (st, 17, j->seq);
+    sqlite3_bind_int64 (st, 18, (sqlite3_int64)j->id);
+    int rc = sqlite3_step (st);
+    sqlite3_finalize (st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int log_event (jobdb_t *db, uint64_t id, int seq, double ts, const char *name, const json_t *ctx)
+{
+    sqlite3_stmt *st;
+    char *text = ctx ? json_dumps (ctx, JSON_COMPACT) : strdup ("{}");
+    if (!text)
+        return -1;
+    if (sqlite3_prepare_v2 (db->db, "INSERT INTO eventlog (id, seq, timestamp, name, context)"
+                            " VALUES (?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK) {
+        free (text);
+        return -1;
+    }
+    sqlite3_bind_int64 (st, 1, (sqlite3_int64)id);
+    sqlite3_bind_int (st, 2, seq);
+    sqlite3_bind_double (st, 3, ts);
+    sqlite3_bind_text (st, 4, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text (st, 5, text, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (st);
+    sqlite3_finalize (st);
+    free (text);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* apply + log + store, inside an open transaction */
+static int event_locked (jobdb_t *db, jobdb_job_t *j, double ts, const char *name, const json_t *ctx,
+                         bool insert, char *err, size_t errlen)
+{
+    char e[160];
+    if (ctx && !json_is_object (ctx))
+        return fail (err, errlen, "job %llu: %s: context must be an object", (unsigned long long)j->id, name);
+    if (job_state_apply (j, ts, name, ctx, e, sizeof e) < 0)
+        return fail (err, errlen, "job %llu: %s", (unsigned long long)j->id, e);
+    if (log_event (db, j->id, j->seq, ts, name, ctx) < 0 || store (db, j, insert) < 0)
+        return fail (err, errlen, "job %llu: job store: %s", (unsigned long long)j->id, sqlite3_errmsg (db->db));
+    return 0;
+}
+
+int jobdb_submit (jobdb_t *db, uint64_t id, uint32_t userid, const char *jobspec, double ts,
+                  char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *js = jobspec ? json_loads (jobspec, 0, &jerr) : NULL;
+    if (!js)
+        return fail (err, errlen, "job %llu: jobspec is not JSON: %s", (unsigned long long)id,
+                     jobspec ? jerr.text : "missing");
+    jobdb_job_t j = { 0 };
+    j.id = id;
+    j.jobspec = json_dumps (js, JSON_COMPACT);
+    json_t *ctx = json_pack ("{s:I s:s s:i}", "userid", (json_int_t)userid, "name", jobspec_name (js),
+                             "ntasks", jobspec_ntasks (js) > 0 ? jobspec_ntasks (js) : 0);
+    json_decref (js);
+    int rc = -1;
+    if (exec (db, "BEGIN IMMEDIATE", err, errlen) < 0)
+        goto out;
+    jobdb_job_t old;
+    if (load (db, id, &old) == 0) {
+        jobdb_job_clear (&old);
+        exec (db, "ROLLBACK", NULL, 0);
+        fail (err, errlen, "job %llu already exists", (unsigned long long)id);
+        goto out;
+    }
+    if (event_locked (db, &j, ts, "submit", ctx, true, err, errlen) < 0) {
+        exec (db, "ROLLBACK", NULL, 0);
+        goto out;
+    }
+    rc = exec (db, "COMMIT", err, errlen);
+    if (rc < 0)
+        exec (db, "ROLLBACK", NULL, 0);
+out:
+    json_decref (ctx);
+    jobdb_job_clear (&j);
+    return rc;
+}
+
+int jobdb_event (jobdb_t *db, uint64_t id, double ts, const char *name, const json_t *context,
+                 char *err, size_t errlen)
+{
+    if (exec (db, "BEGIN IMMEDIATE", err, errlen) < 0)
+        return -1;
+    jobdb_job_t j;
+    if (load (db, id, &j) < 0) {
+        exec (db, "ROLLBACK", NULL, 0);
+        return fail (err, errlen, "job %llu: no such job", (unsigned long long)id);
+    }
+    int rc = event_locked (db, &j, ts, name, context, false, err, errlen);
+    if (rc == 0)
+        rc = exec (db, "COMMIT", err, errlen);
+    if (rc < 0)
+        exec (db, "ROLLBACK", NULL, 0);
+    jobdb_job_clear (&j);
+    return rc;
+}
+
+int jobdb_get (jobdb_t *db, uint64_t id, jobdb_job_t *out)
+{
+    return load (db, id, out);
+}
+
+json_t *jobdb_eventlog (jobdb_t *db, uint64_t id, int after_seq)
+{
+    jobdb_job_t j;
+    if (load (db, id, &j) < 0)
+        return NULL;
+    jobdb_job_clear (&j);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2 (db->db, "SELECT timestamp, name, context FROM eventlog"
+                            " WHERE id = ? AND seq > ? ORDER BY seq", -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    sqlite3_bind_int64 (st, 1, (sqlite3_int64)id);
+    sqlite3_bind_int (st, 2, after_seq);
+    json_t *a = json_array ();
+    while (sqlite3_step (st) == SQLITE_ROW) {
+        json_t *ctx = json_loads ((const char *)sqlite3_column_text (st, 2), 0, NULL);
+        json_array_append_new (a, json_pack ("{s:f s:s s:o}", "timestamp", sqlite3_column_double (st, 0),
+                                             "name", (const char *)sqlite3_column_text (st, 1),
+                                             "context", ctx ? ctx : json_object ()));
+    }
+    sqlite3_finalize (st);
+    return a;
+}
+
+int jobdb_list (jobdb_t *db, bool all, uint32_t userid, jobdb_list_f cb, void *arg)
+{
+    char sql[640];
+    sqlite3_stmt *st;
+    snprintf (sql, sizeof sql, "SELECT %s FROM jobs WHERE (?1 OR state <> 'INACTIVE')"
+              " AND (?2 = 4294967295 OR userid = ?2) ORDER BY " UNSIGNED_ORDER, cols);
+    if (sqlite3_prepare_v2 (db->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int (st, 1, all ? 1 : 0);
+    sqlite3_bind_int64 (st, 2, userid);
+    int n = 0, rc;
+    while ((rc = sqlite3_step (st)) == SQLITE_ROW) {
+        jobdb_job_t j;
+        row_to_job (st, &j);
+        n++;
+        int stop = cb ? cb (&j, arg) : 0;
+        jobdb_job_clear (&j);
+        if (stop)
+            break;
+    }
+    sqlite3_finalize (st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : -1;
+}
+
+static uint64_t scalar_id (jobdb_t *db, const char *sql, uint32_t userid)
+{
+    sqlite3_stmt *st;
+    uint64_t id = 0;
+    if (sqlite3_prepare_v2 (db->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    if (sqlite3_bind_parameter_count (st) > 0)
+        sqlite3_bind_int64 (st, 1, userid);
+    if (sqlite3_step (st) == SQLITE_ROW && sqlite3_column_type (st, 0) != SQLITE_NULL)
+        id = (uint64_t)sqlite3_column_int64 (st, 0);
+    sqlite3_finalize (st);
+    return id;
+}
+
+uint64_t jobdb_last (jobdb_t *db, uint32_t userid)
+{
+    return scalar_id (db, "SELECT id FROM jobs WHERE ?1 = 4294967295 OR userid = ?1"
+                      " ORDER BY " UNSIGNED_ORDER_DESC " LIMIT 1", userid);
+}
+
+uint64_t jobdb_max_id (jobdb_t *db)
+{
+    return scalar_id (db, "SELECT id FROM jobs ORDER BY " UNSIGNED_ORDER_DESC " LIMIT 1", 0);
+}
+
+int jobdb_output_append (jobdb_t *db, uint64_t id, const char *stream, int rank, const void *data, size_t len)
+{
+    sqlite3_stmt *st;
+    if (!stream || (!data && len))
+        return -1;
+    if (sqlite3_prepare_v2 (db->db, "INSERT INTO output (id, stream, rank, data) VALUES (?,?,?,?)",
+                            -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64 (st, 1, (sqlite3_int64)id);
+    sqlite3_bind_text (st, 2, stream, -1, SQLITE_STATIC);
+    sqlite3_bind_int (st, 3, rank);
+    sqlite3_bind_blob (st, 4, len ? data : "", (int)len, SQLITE_STATIC);
+    int rc = sqlite3_step (st);
+    sqlite3_finalize (st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int jobdb_output_read (jobdb_t *db, uint64_t id, int64_t after_seq, jobdb_output_f cb, void *arg)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2 (db->db, "SELECT stream, rank, data, seq FROM output WHERE id = ? AND seq > ?"
+                            " ORDER BY seq", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64 (st, 1, (sqlite3_int64)id);
+    sqlite3_bind_int64 (st, 2, after_seq);
+    int n = 0, rc;
+    while ((rc = sqlite3_step (st)) == SQLITE_ROW) {
+        n++;
+        if (cb && cb ((const char *)sqlite3_column_text (st, 0), sqlite3_column_int (st, 1),
+                      sqlite3_column_blob (st, 2), (size_t)sqlite3_column_bytes (st, 2),
+                      sqlite3_column_int64 (st, 3), arg))
+            break;
+    }
+    sqlite3_finalize (st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : -1;
+}
+
+int jobdb_recover (jobdb_t *db, double now, uint64_t **pending, size_t *npending, char *err, size_t errlen)
+{
+    *pending = NULL;
+    *npending = 0;
+    char sql[512];
+    sqlite3_stmt *st;
+    int lost = 0;
+    if (exec (db, "BEGIN IMMEDIATE", err, errlen) < 0)
+        return -1;
+    snprintf (sql, sizeof sql, "SELECT %s FROM jobs WHERE state <> 'INACTIVE' ORDER BY " UNSIGNED_ORDER, cols);
+    if (sqlite3_prepare_v2 (db->db, sql, -1, &st, NULL) != SQLITE_OK)
+        goto dberr;
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step (st)) == SQLITE_ROW) {
+        jobdb_job_t j;
+        row_to_job (st, &j);
+        if (j.state == JOB_DEPEND || j.state == JOB_SCHED) {
+            if (*npending == cap) {
+                cap = cap ? cap * 2 : 64;
+                uint64_t *p = realloc (*pending, cap * sizeof *p);
+                if (!p) {
+                    jobdb_job_clear (&j);
+                    sqlite3_finalize (st);
+                    fail (err, errlen, "out of memory");
+                    goto error;
+                }
+                *pending = p;
+            }
+            (*pending)[(*npending)++] = j.id;
+        }
+        jobdb_job_clear (&j);
+    }
+    sqlite3_finalize (st);
+    if (rc != SQLITE_DONE)
+        goto dberr;
+    /* now end the jobs that were running (a second query: the first has
+     * finished, so rows can be updated safely) */
+    snprintf (sql, sizeof sql, "SELECT %s FROM jobs WHERE state IN ('RUN', 'CLEANUP') ORDER BY " UNSIGNED_ORDER, cols);
+    if (sqlite3_prepare_v2 (db->db, sql, -1, &st, NULL) != SQLITE_OK)
+        goto dberr;
+    jobdb_job_t *todo = NULL;
+    size_t ntodo = 0, captodo = 0;
+    while ((rc = sqlite3_step (st)) == SQLITE_ROW) {
+        if (ntodo == captodo) {
+            captodo = captodo ? captodo * 2 : 16;
+            jobdb_job_t *t = realloc (todo, captodo * sizeof *t);
+            if (!t)
+                break;
+            todo = t;
+        }
+        row_to_job (st, &todo[ntodo++]);
+    }
+    sqlite3_finalize (st);
+    int bad = rc != SQLITE_DONE;
+    for (size_t i = 0; i < ntodo; i++) {
+        if (!bad && todo[i].state == JOB_RUN) {
+            json_t *ctx = json_pack ("{s:s s:i s:s}", "type", "lost", "severity", 0, "note",
+                                     "rank 0 restarted while the job was running");
+            bad = event_locked (db, &todo[i], now, "exception", ctx, false, err, errlen) < 0;
+            json_decref (ctx);
+            if (!bad)
+                lost++;
+        }
+        if (!bad)
+            bad = event_locked (db, &todo[i], now, "clean", NULL, false, err, errlen) < 0;
+        jobdb_job_clear (&todo[i]);
+    }
+    free (todo);
+    if (bad) {
+        if (!err || !err[0])
+            fail (err, errlen, "job store: recovery failed");
+        goto error;
+    }
+    if (exec (db, "COMMIT", err, errlen) < 0)
+        goto error;
+    return lost;
+dberr:
+    fail (err, errlen, "job store: %s", sqlite3_errmsg (db->db));
+error:
+    exec (db, "ROLLBACK", NULL, 0);
+    free (*pending);
+    *pending = NULL;
+    *npending = 0;
+    return -1;
+}
