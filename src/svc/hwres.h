@@ -6,7 +6,8 @@
  * ngpus counts compute devices: hwloc OS devices of type COPROC (CUDA,
  * OpenCL, Level Zero...) and GPU devices from a compute backend (NVML, RSMI,
  * Level Zero), one per PCI device -- plain display devices (DRM "card0")
- * are not GPUs here.
+ * are not GPUs here.  memory is the kernel's total (sysconf), hwloc's NUMA
+ * sum only as a fallback (it misses memory on some VMs).
  * CANOPY_FAKE_RESOURCES="cores=4,gpus=2[,memory=8G][,host=name]" replaces
  * discovery (tests on small boxes; several fake nodes on one host).
  */
