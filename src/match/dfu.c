@@ -474,12 +474,31 @@ static int resolve (matcher_t *m, dfu_t *d, dfu_t *to_parent)
 
 /* explore children of u in the dominant subsystem */
 static matcher_t *sort_m;
+typedef struct {
+    int e;
+    int64_t w, uniq;
+} oedge_t;
+
+/* weight of an out-edge for first-match exploration: the units of the
+ * pruning types still free below its target */
+static int64_t edge_weight (matcher_t *m, const jmeta_t *j, int e)
+{
+    mvtx_t *x = &m->g->v[m->g->e[e].dst];
+    int64_t w = 0;
+    if (!x->agg)
+        return 0;
+    for (int k = 0; k < m->nprune; k++)
+        if (x->aggtot[k] > 0)
+            w += mplan_avail (&x->agg[k], j->at, j->dur);
+    return w;
+}
+
 static int edge_cmp_desc (const void *a, const void *b)
 {
-    const mgraph_t *g = sort_m->g;
-    int64_t ua = g->v[g->e[*(const int *)a].dst].uniq_id;
-    int64_t ub = g->v[g->e[*(const int *)b].dst].uniq_id;
-    return ua < ub ? 1 : ua > ub ? -1 : 0;
+    const oedge_t *x = a, *y = b;
+    if (x->w != y->w)
+        return x->w < y->w ? 1 : -1;
+    return x->uniq < y->uniq ? 1 : x->uniq > y->uniq ? -1 : 0;
 }
 
 static int explore (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int n, bool pristine,
@@ -491,11 +510,18 @@ static int explore (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int
     int nout = x->nout;
     int local[64];
     int *order = x->out;
-    if (m->stop_on_1) {
+    if (m->stop_on_1 && nout > 0) {
+        oedge_t *oe = malloc (sizeof (oedge_t) * nout);
+        for (int i = 0; i < nout; i++) {
+            oe[i].e = x->out[i];
+            oe[i].w = edge_weight (m, j, x->out[i]);
+            oe[i].uniq = g->v[g->e[x->out[i]].dst].uniq_id;
+        }
+        qsort (oe, nout, sizeof (oedge_t), edge_cmp_desc);
         order = nout <= 64 ? local : malloc (sizeof (int) * nout);
-        memcpy (order, x->out, sizeof (int) * nout);
-        sort_m = m;
-        qsort (order, nout, sizeof (int), edge_cmp_desc);
+        for (int i = 0; i < nout; i++)
+            order[i] = oe[i].e;
+        free (oe);
     }
     for (int i = 0; i < nout; i++) {
         int e = order[i];
@@ -855,12 +881,47 @@ static int sel_cmp (const void *a, const void *b)
     return pa - pb;
 }
 
+static bool is_xtype (matcher_t *m, int t)
+{
+    return t >= 0 && t < m->nxtypes && m->xtypes[t];
+}
+
+/* an exclusive vertex of an exclusive type brings its whole subtree */
+static void emit_full (matcher_t *m, int u, int level, int pedge, unsigned needs,
+                       const sel_t *path_entry, unsigned depth)
+{
+    mgraph_t *g = m->g;
+    mvtx_t *x = &g->v[u];
+    int first = m->nrecs;
+    if (depth < 256) {
+        for (int i = 0; i < x->nout; i++) {
+            int e = x->out[i];
+            if (!in_dom (m, e))
+                continue;
+            emit_full (m, g->e[e].dst, level + 1, e, (unsigned)g->v[g->e[e].dst].size, path_entry,
+                       depth + 1);
+        }
+    }
+    if (x->emit_stamp == m->seq && m->conflict_edge < 0)
+        m->conflict_edge = path_entry ? path_entry->edge : -2;
+    x->emit_stamp = m->seq;
+    rec_push (m, u, level, needs, true, pedge);
+    int me = m->nrecs - 1;
+    for (int k = first; k < me; k++)
+        if (m->recs[k].parent == -1 && m->recs[k].level == level + 1)
+            m->recs[k].parent = me;
+}
+
 /* returns number of exclusive vertices emitted below and at v */
 static int emit (matcher_t *m, visit_t *v, unsigned needs, bool excl, int level, int pedge,
                  const sel_t *path_entry)
 {
     int n = 0;
     mgraph_t *g = m->g;
+    if (excl && is_xtype (m, g->v[v->v].type)) {
+        emit_full (m, v->v, level, pedge, needs, path_entry, 0);
+        return 1;
+    }
     if (v->nsel > 1) {
         sort_m = m;
         qsort (v->sel, v->nsel, sizeof (sel_t), sel_cmp);
@@ -1225,6 +1286,7 @@ void matcher_destroy (matcher_t **mp)
     free (m->ptypes);
     free (m->panchor);
     free (m->banned);
+    free (m->xtypes);
     free (m->recs);
     while (m->arena) {
         arena_blk_t *n = m->arena->next;
@@ -1288,6 +1350,14 @@ static int prime_res (matcher_t *m, mres_t *r, int depth, char *err, size_t errl
         }
     }
     return 0;
+}
+
+static void mark_xtypes (matcher_t *m, const mres_t *r)
+{
+    if (r->excl == 1 && r->tid >= 0 && r->tid < m->nxtypes)
+        m->xtypes[r->tid] = 1;
+    for (int i = 0; i < r->nwith; i++)
+        mark_xtypes (m, &r->with[i]);
 }
 
 /* candidate start times after `at`: every span end in the graph */
@@ -1375,6 +1445,15 @@ int matcher_match (matcher_t *m, const mjobspec_t *js, int op, int64_t jobid, in
     for (int i = 0; i < js->nres; i++)
         if (prime_res (m, &((mjobspec_t *)js)->res[i], 0, err, errlen) < 0)
             return MATCH_ERROR;
+    if (m->nxtypes < m->g->ntypes) {
+        m->xtypes = realloc (m->xtypes, m->g->ntypes);
+        m->nxtypes = m->g->ntypes;
+    }
+    memset (m->xtypes, 0, m->nxtypes);
+    if (m->node_excl && m->node_type >= 0)
+        m->xtypes[m->node_type] = 1;
+    for (int i = 0; i < js->nres; i++)
+        mark_xtypes (m, &js->res[i]);
     nodes_up_check (m, js);
     jmeta_t j = {0};
     j.jobid = jobid;

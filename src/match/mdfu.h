@@ -38,6 +38,8 @@ struct matcher {
     bool high;                 /* compare: prefer higher scores */
     bool node_centric, node_excl, stop_on_1, variation;
     int node_type, slot_type;
+    unsigned char *xtypes;     /* types whose exclusive vertices bring their subtree */
+    int nxtypes;
     int64_t ml_scores, ml_factor;
     /* pruning filter */
     int *ptypes;               /* prune types (graph type ids) */
