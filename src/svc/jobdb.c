@@ -96,7 +96,8 @@ static int nnodes_of_R (const json_t *R)
     json_t *e;
     int n = 0;
     json_array_foreach (lite, i, e) {
-        idset_t *ids = idset_decode (json_string_value (json_object_get (e, "rank")), NULL, 0);
+        const char *rk = json_string_value (json_object_get (e, "rank"));
+        idset_t *ids = rk ? idset_decode (rk, NULL, 0) : NULL;
         for (uint32_t r = ids ? idset_first (ids) : IDSET_INVALID; r != IDSET_INVALID; r = idset_next (ids, r))
             idset_set (all, r);
         idset_destroy (&ids);

@@ -175,6 +175,12 @@ int main (void)
     jobdb_submit (db, 112, 2000, spec, 1, err, sizeof err);
     ev (db, 112, 2, "depend", NULL);
     ev (db, 112, 3, "alloc", NULL);
+    jobdb_submit (db, 114, 3000, spec, 1, err, sizeof err);
+    ev (db, 114, 2, "depend", NULL);
+    ok (ev (db, 114, 3, "alloc", "{\"R\":{\"execution\":{\"R_lite\":[{\"children\":{}},7,{\"rank\":5}]}}}") == 0
+        && state_of (db, 114, NULL) == JOB_RUN, "alloc with a malformed R does not crash");
+    ev (db, 114, 4, "exception", "{\"type\":\"cancel\"}");
+    ev (db, 114, 5, "clean", NULL);
     ok (ev (db, 112, 4, "exception", "{\"type\":\"warn\",\"severity\":1}") == 0 && state_of (db, 112, NULL) == JOB_RUN,
         "non-fatal exception leaves RUN");
     ok (ev (db, 112, 5, "exception", "{\"type\":\"timeout\",\"severity\":0,\"note\":\"1m\"}") == 0
@@ -194,7 +200,8 @@ int main (void)
 
     /* listing */
     struct cnt c = { 0 };
-    ok (jobdb_list (db, true, UINT32_MAX, count_cb, &c) == 5 && c.ids[0] == 100 && c.ids[4] == 113, "list -a: 5 jobs in id order");
+    ok (jobdb_list (db, true, UINT32_MAX, count_cb, &c) == 6 && c.ids[0] == 100 && c.ids[4] == 113 && c.ids[5] == 114,
+        "list -a: 6 jobs in id order");
     jobdb_submit (db, 120, 1000, spec, 1, err, sizeof err);
     c.n = 0;
     ok (jobdb_list (db, false, UINT32_MAX, count_cb, &c) == 1 && c.ids[0] == 120, "list active: just 120");
