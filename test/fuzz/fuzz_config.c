@@ -25,8 +25,8 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         config_host_t *h = &c->hosts[i];
         if (!h->host || !*h->host || !h->bind || !h->connect)
             abort ();
-        if (config_rank_of (c, h->host) > (int)i)
-            abort ();
+        if (i < 100 && config_rank_of (c, h->host) > (int)i)
+            abort (); /* (rank_of is linear: check the first few only) */
         if (custom && i > 0 && topo_parent (c->topo, i) != h->parent)
             abort ();
     }
