@@ -64,10 +64,12 @@ int cmd_overlay (int argc, char **argv)
     v.state = calloc (size, sizeof (char *));
     v.state[0] = "online";
     json_t *replies = json_object ();
+    json_t *hosts = json_object_get (root, "hosts");
+    for (size_t r = 0; r < json_array_size (hosts) && r < (size_t)size; r++)
+        v.host[r] = strdup (json_string_value (json_array_get (hosts, r)) ?: "?");
     /* BFS over online brokers */
     json_t *level = json_array ();
-    json_array_append (level, root);
-    json_decref (root);
+    json_array_append_new (level, root);
     while (json_array_size (level)) {
         json_t *next = json_array ();
         size_t i;

@@ -64,7 +64,7 @@ struct overlay {
     uint32_t rank, size;
     zloop_t *loop;
     void *zctx;
-    void *parent_sock, *child_sock, *local_sock, *zap_sock, *self_push, *self_pull;
+    void *parent_sock, *child_sock, *local_sock, *zap_sock, *self_push, *self_pull, *mon_sock;
     zcert_t *cert;
     char *rundir, *local_uri, *local_path;
     struct child *children;
@@ -869,6 +869,32 @@ static int on_zap (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     return 0;
 }
 
+/* Socket monitor on the child ROUTER: a peer with another instance's key
+ * fails the CURVE handshake before ZAP is asked; log that too. */
+static int on_monitor (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    overlay_t *ov = arg;
+    zmq_msg_t ev, addr;
+    zmq_msg_init (&ev);
+    zmq_msg_init (&addr);
+    if (zmq_msg_recv (&ev, ov->mon_sock, ZMQ_DONTWAIT) < 0)
+        goto out;
+    if (!zmq_msg_more (&ev) || zmq_msg_recv (&addr, ov->mon_sock, 0) < 0)
+        goto out;
+    if (zmq_msg_size (&ev) >= 6) {
+        uint16_t event;
+        memcpy (&event, zmq_msg_data (&ev), 2);
+        overlay_log (ov, "refused connection from %.*s: CURVE handshake failed (%s)",
+                     (int)zmq_msg_size (&addr), (char *)zmq_msg_data (&addr),
+                     event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "key not accepted"
+                                                              : "not this instance's CURVE key");
+    }
+out:
+    zmq_msg_close (&ev);
+    zmq_msg_close (&addr);
+    return 0;
+}
+
 static int on_heartbeat (zloop_t *loop, int timer_id, void *arg)
 {
     overlay_t *ov = arg;
@@ -931,6 +957,10 @@ static void svc_status (overlay_t *ov, const cmsg_t *msg, void *arg)
         for (uint32_t r = 0; r < ov->size; r++)
             json_array_append_new (par, r ? json_integer (topo_parent (ov->topo, r)) : json_null ());
         json_object_set_new (o, "parents", par);
+        json_t *hosts = json_array ();
+        for (uint32_t r = 0; r < ov->size; r++)
+            json_array_append_new (hosts, json_string (overlay_hostname (ov, r)));
+        json_object_set_new (o, "hosts", hosts);
     }
     overlay_respond (ov, &msg->hdr, o, NULL, 0);
 }
@@ -1072,6 +1102,14 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
         zmq_setsockopt (ov->child_sock, ZMQ_CURVE_SERVER, &one, sizeof one);
         zmq_setsockopt (ov->child_sock, ZMQ_ZAP_DOMAIN, "canopy", 6);
         zmq_setsockopt (ov->child_sock, ZMQ_CURVE_SECRETKEY, zcert_secret_key (ov->cert), 32);
+        char mon[64];
+        snprintf (mon, sizeof mon, "inproc://monitor-%p", (void *)ov);
+        if (zmq_socket_monitor (ov->child_sock, mon, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                                     | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0) {
+            ov->mon_sock = zmq_socket (ov->zctx, ZMQ_PAIR);
+            zmq_connect (ov->mon_sock, mon);
+            poll_add (ov, ov->mon_sock, on_monitor);
+        }
         const char *ep = cfg->hosts[ov->rank].bind;
         if (zmq_bind (ov->child_sock, ep) < 0) {
             snprintf (err, errlen, "cannot bind %s: %s", ep, zmq_strerror (errno));
@@ -1162,8 +1200,10 @@ void overlay_destroy (overlay_t **p)
     if (ov->parent_sock)
         send_control (ov, ov->parent_sock, NULL, 0, "goodbye", 0);
     zloop_destroy (&ov->loop);
+    if (ov->child_sock && ov->mon_sock)
+        zmq_socket_monitor (ov->child_sock, NULL, 0);
     void *socks[] = { ov->parent_sock, ov->child_sock, ov->local_sock, ov->zap_sock,
-                      ov->self_push, ov->self_pull };
+                      ov->self_push, ov->self_pull, ov->mon_sock };
     for (size_t i = 0; i < sizeof socks / sizeof socks[0]; i++)
         if (socks[i])
             zmq_close (socks[i]);

@@ -25,11 +25,11 @@ hosts:
     bind: ipc://$D/tbon-2
     connect: ipc://$D/tbon-2
 EOC
-canopy-broker --config "$D/c.yaml" --rank 0 --rundir "$D/r0" 2>"$D/log0" &
+canopy-broker --config "$D/c.yaml" --rank 0 --rundir "$D/r0" >/dev/null 2>"$D/log0" &
 P0=$!; T_CLEANUP+=("kill $P0")
-canopy-broker --config "$D/c.yaml" --rank 1 --rundir "$D/r1" 2>"$D/log1" &
-P1=$!; T_CLEANUP+=("kill \$P1")
-canopy-broker --config "$D/c.yaml" --rank 2 --rundir "$D/r2" --cert "$D/other.cert" 2>"$D/log2" &
+canopy-broker --config "$D/c.yaml" --rank 1 --rundir "$D/r1" >/dev/null 2>"$D/log1" &
+P1=$!; T_CLEANUP+=("kill $P1")
+canopy-broker --config "$D/c.yaml" --rank 2 --rundir "$D/r2" --cert "$D/other.cert" >/dev/null 2>"$D/log2" &
 P2=$!; T_CLEANUP+=("kill $P2")
 export CANOPY_URI=ipc://$D/r0/local
 wait_until 10 sh -c 'canopy overlay status | grep -q "1 b: online"'
@@ -54,7 +54,7 @@ hosts:
 EOC
 PIDS=()
 for r in 0 1 2 3 4 5 6; do
-    canopy-broker --config "$D/k.yaml" --rank $r --rundir "$D/k$r" 2>"$D/klog$r" &
+    canopy-broker --config "$D/k.yaml" --rank $r --rundir "$D/k$r" >/dev/null 2>"$D/klog$r" &
     PIDS[$r]=$!
     T_CLEANUP+=("kill ${PIDS[$r]}")
 done
@@ -64,17 +64,18 @@ kill -9 "${PIDS[1]}"
 check "killed rank 1 is noticed lost" wait_until 5 sh -c 'canopy overlay status | grep -q "1 n1: lost"'
 status=$(canopy overlay status)
 echo "$status"
-check "its subtree (3, 4) shows lost" sh -c "grep -q '3 n3: lost' <<<\"$status\" && grep -q '4 n4: lost' <<<\"$status\""
+check "its subtree (3) shows lost" grep -q '3 n3: lost' <<<"$status"
+check "its subtree (4) shows lost" grep -q '4 n4: lost' <<<"$status"
 check "the other side stays online" grep -q '5 n5: online' <<<"$status"
 expect_fail "exec behind the lost broker fails with a clear error" "rank 3: .*(lost|unreachable|offline)" canopy exec -r 3 true
-canopy-broker --config "$D/k.yaml" --rank 1 --rundir "$D/k1" 2>>"$D/klog1" &
+canopy-broker --config "$D/k.yaml" --rank 1 --rundir "$D/k1" >/dev/null 2>>"$D/klog1" &
 P1=$!; T_CLEANUP+=("kill $P1")
 check "restarted rank 1 and its subtree are online again" wait_until 10 sh -c '[ $(canopy overlay status | grep -c ": online$") -eq 7 ]'
 out=$(canopy exec -r 3 sh -c 'echo $CANOPY_RANK')
 check "exec reaches rank 3 again" [ "$out" = 3 ]
 kill -9 "${PIDS[0]}"
 sleep 1.5
-canopy-broker --config "$D/k.yaml" --rank 0 --rundir "$D/k0" 2>>"$D/klog0" &
+canopy-broker --config "$D/k.yaml" --rank 0 --rundir "$D/k0" >/dev/null 2>>"$D/klog0" &
 P0b=$!; T_CLEANUP+=("kill $P0b")
 check "children rejoin a restarted rank 0" wait_until 10 sh -c '[ $(canopy overlay status | grep -c ": online$") -eq 7 ]'
 

@@ -1,0 +1,14 @@
+#!/bin/bash
+# Install, build and run every test: the normal build, then the same suite
+# under AddressSanitizer + UndefinedBehaviorSanitizer.
+set -eu
+cd "$(dirname "$0")/.."
+./scripts/deps.sh
+jobs=2
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j$jobs
+(cd build && ctest --output-on-failure --timeout 900)
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCANOPY_SANITIZE=ON >/dev/null
+cmake --build build-asan -j$jobs
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+(cd build-asan && ctest --output-on-failure --timeout 900 -LE bench)
