@@ -489,7 +489,7 @@ static int64_t edge_weight (matcher_t *m, const jmeta_t *j, int e)
         return 0;
     for (int k = 0; k < m->nprune; k++)
         if (x->aggtot[k] > 0)
-            w += mplan_avail (&x->agg[k], j->at, j->dur);
+            w += mplan_avail (&x->agg[k], m->now, j->dur);
     return w;
 }
 
@@ -918,6 +918,8 @@ static int emit (matcher_t *m, visit_t *v, unsigned needs, bool excl, int level,
 {
     int n = 0;
     mgraph_t *g = m->g;
+    if (m->node_excl && g->v[v->v].type == m->node_type)
+        excl = true;
     if (excl && is_xtype (m, g->v[v->v].type)) {
         emit_full (m, v->v, level, pedge, needs, path_entry, 0);
         return 1;
