@@ -14,7 +14,10 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         return 0;
     memcpy (text, data, size);
     text[size] = '\0';
+    err[0] = '\0';
     char **h = hostlist_expand (text, &n, err, sizeof err);
+    if (!h && (!err[0] || strchr (err, '\n')))
+        abort (); /* bad input gets one line of error */
     if (h) {
         if (n == 0)
             abort (); /* success means at least one name */

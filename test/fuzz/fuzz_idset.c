@@ -13,7 +13,10 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         return 0;
     memcpy (text, data, size);
     text[size] = '\0';
+    err[0] = '\0';
     idset_t *s = idset_decode (text, err, sizeof err);
+    if (!s && (!err[0] || strchr (err, '\n')))
+        abort (); /* bad input gets one line of error */
     if (s && idset_count (s) > 100000) {
         /* huge sets: decode is the test; the O(n) checks below would only
          * slow the fuzzer down */

@@ -208,6 +208,12 @@ int main (void)
     bad ("hosts: [{host: a}]\nhosts: [{host: b}]\n", "duplicate key 'hosts'", NULL, "duplicate key");
     bad ("a: &x 1\n", "anchors", NULL, "anchor");
     bad ("- host: a\n", "top level must be a mapping", NULL, "top level a list");
+    /* input echoed in an error must not break it over lines */
+    bad ("\"bad\\nkey\": 1\nhosts: [{host: a}]\n", "unknown key", NULL, "unknown key holding a newline");
+    bad ("hosts: [{host: \"loc\\nhost\"}]\n", "hosts[0]", "hostlist", "host holding a newline");
+    bad ("topology: custom\nhosts: [{host: a}, {host: b, parent: \"x\\ny\"}]\n", "unknown parent", NULL,
+         "parent name holding a newline");
+    bad ("topology: \"kary:1\\n\"\nhosts: [{host: a}]\n", "topology", NULL, "topology holding a newline");
     bad ("", "empty", NULL, "empty text");
 
     /* edge values that are fine */

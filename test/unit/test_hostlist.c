@@ -127,6 +127,8 @@ int main (void)
     rejects ("n[ 1]", "invalid hostlist term");
     rejects ("a b[1]", "invalid hostlist term");
     rejects ("n[1] ", "invalid hostlist term");
+    rejects ("bad\nname", "invalid hostlist term"); /* error stays one line */
+    rejects ("n[0-\n", "unbalanced");
     {
         /* a name too long to be a hostname must fail, not truncate */
         char big[700];

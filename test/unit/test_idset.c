@@ -66,6 +66,7 @@ int main (void)
     roundtrip ("[", NULL, 0);
     roundtrip ("+1", NULL, 0);
     roundtrip ("0x10", NULL, 0);
+    roundtrip ("1\n2", NULL, 0); /* the error must stay on one line */
 
     /* the id ceiling */
     const char *huge[] = { "16777216", "0-16777216", "99999999999999999999", "4294967295",

@@ -304,7 +304,7 @@ int main (void)
     /* ---- bad specs ---- */
     {
         const char *bad[] = { "kary:", "kary:x", "kary:-1", "kary:2x", "kary", "tree", "", "Flat",
-                              "binomial:2" };
+                              "binomial:2", "kary:1\n", "flat\n" };
         for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
             err[0] = '\0';
             t = topo_create (bad[i], 4, NULL, err, sizeof err);

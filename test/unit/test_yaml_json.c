@@ -155,6 +155,7 @@ int main (void)
     refused ("{\"a\": 1, \"a\": 2}", "duplicate key 'a'", NULL, "JSON duplicate key");
     refused ("x:\n  k: 1\n  k: 2\n", "duplicate key 'k'", "line 3", "nested duplicate key");
     refused ("'a': 1\na: 2\n", "duplicate key 'a'", NULL, "duplicate key, one quoted");
+    refused ("\"a\\nb\": 1\n\"a\\nb\": 2\n", "duplicate key", NULL, "duplicate key holding a newline");
     refused ("? [1]\n: 2\n", "mapping keys must be plain scalars", NULL, "list as key");
     refused ("{[1]: 2}", "mapping keys must be plain scalars", NULL, "flow list as key");
     refused ("", "empty document", NULL, "empty text");
