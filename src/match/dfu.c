@@ -887,8 +887,8 @@ static bool is_xtype (matcher_t *m, int t)
 }
 
 /* an exclusive vertex of an exclusive type brings its whole subtree */
-static void emit_full (matcher_t *m, int u, int level, int pedge, unsigned needs,
-                       const sel_t *path_entry, unsigned depth)
+static void emit_full (matcher_t *m, int u, int level, int pedge, unsigned needs, int entry,
+                       unsigned depth)
 {
     mgraph_t *g = m->g;
     mvtx_t *x = &g->v[u];
@@ -898,12 +898,13 @@ static void emit_full (matcher_t *m, int u, int level, int pedge, unsigned needs
             int e = x->out[i];
             if (!in_dom (m, e))
                 continue;
-            emit_full (m, g->e[e].dst, level + 1, e, (unsigned)g->v[g->e[e].dst].size, path_entry,
+            int ent = g->v[g->e[e].dst].ndom_in > 1 ? e : entry;
+            emit_full (m, g->e[e].dst, level + 1, e, (unsigned)g->v[g->e[e].dst].size, ent,
                        depth + 1);
         }
     }
     if (x->emit_stamp == m->seq && m->conflict_edge < 0)
-        m->conflict_edge = path_entry ? path_entry->edge : -2;
+        m->conflict_edge = entry >= 0 ? entry : -2;
     x->emit_stamp = m->seq;
     rec_push (m, u, level, needs, true, pedge);
     int me = m->nrecs - 1;
@@ -914,14 +915,14 @@ static void emit_full (matcher_t *m, int u, int level, int pedge, unsigned needs
 
 /* returns number of exclusive vertices emitted below and at v */
 static int emit (matcher_t *m, visit_t *v, unsigned needs, bool excl, int level, int pedge,
-                 const sel_t *path_entry)
+                 int entry)
 {
     int n = 0;
     mgraph_t *g = m->g;
     if (m->node_excl && g->v[v->v].type == m->node_type)
         excl = true;
     if (excl && is_xtype (m, g->v[v->v].type)) {
-        emit_full (m, v->v, level, pedge, needs, path_entry, 0);
+        emit_full (m, v->v, level, pedge, needs, entry, 0);
         return 1;
     }
     if (v->nsel > 1) {
@@ -931,19 +932,16 @@ static int emit (matcher_t *m, visit_t *v, unsigned needs, bool excl, int level,
     int first = m->nrecs;
     for (int i = 0; i < v->nsel; i++) {
         sel_t *s = &v->sel[i];
-        const sel_t *entry = path_entry;
-        if (g->v[g->e[s->edge].dst].ndom_in > 1)
-            entry = s;
-        n += emit (m, s->child, s->needs, s->excl, level + 1, s->edge, entry);
+        int ent = g->v[g->e[s->edge].dst].ndom_in > 1 ? s->edge : entry;
+        n += emit (m, s->child, s->needs, s->excl, level + 1, s->edge, ent);
     }
     if (excl)
         n++;
     if (n > 0) {
         mvtx_t *x = &g->v[v->v];
         if (excl) {
-            if (x->emit_stamp == m->seq && m->conflict_edge < 0) {
-                m->conflict_edge = path_entry ? path_entry->edge : -2;
-            }
+            if (x->emit_stamp == m->seq && m->conflict_edge < 0)
+                m->conflict_edge = entry >= 0 ? entry : -2;
             x->emit_stamp = m->seq;
         }
         rec_push (m, v->v, level, needs, excl, pedge);
@@ -1414,7 +1412,7 @@ static int select_emit (matcher_t *m, const mjobspec_t *js, const jmeta_t *j)
             return -1;
         m->nrecs = 0;
         m->conflict_edge = -1;
-        emit (m, sel.root, sel.needs, sel.excl, 0, -1, NULL);
+        emit (m, sel.root, sel.needs, sel.excl, 0, -1, -1);
         if (m->conflict_edge == -1)
             return 0;
         if (m->conflict_edge < 0)
