@@ -799,9 +799,14 @@ static int select_at (matcher_t *m, const mjobspec_t *js, const jmeta_t *j, sele
     bool excl0 = x_in;
     int rc;
     visit_t *rv = NULL;
-    m->seq++;
-    if (m->seq == 0)
-        m->seq = 1;
+    /* the sequence lives in the graph so vertex stamps never go stale
+     * across matchers sharing it */
+    if (++g->seq == 0) {
+        for (int v = 0; v < g->nv; v++)
+            g->v[v].stamp = g->v[v].gray = g->v[v].emit_stamp = 0;
+        g->seq = 1;
+    }
+    m->seq = g->seq;
     m->preorder = m->postorder = 0;
     m->visits = 0;
     m->ml_scores = 0;

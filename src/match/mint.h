@@ -98,6 +98,7 @@ struct mgraph {
     int hcap, hn;
     int *roots;        /* per subsystem: root vertex or -1 */
     int64_t next_uniq;
+    unsigned seq;      /* traversal sequence, shared by matchers */
 };
 
 int mg_intern_type (mgraph_t *g, const char *type);
