@@ -1,16 +1,31 @@
 /* services.c - start and stop the broker's services in dependency order. */
 #include "services.h"
 #include "exec.h"
+#include "archive.h"
+#include <sys/stat.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 struct services {
     exec_svc_t *exec;
+    archive_svc_t *archive;
 };
 
 services_t *services_new (overlay_t *ov, const char *statedir, char *err, size_t errlen)
 {
     services_t *s = calloc (1, sizeof *s);
     s->exec = exec_svc_new (ov);
+    if (mkdir (statedir, 0700) < 0 && errno != EEXIST) {
+        snprintf (err, errlen, "statedir %s: %s", statedir, strerror (errno));
+        services_destroy (&s);
+        return NULL;
+    }
+    if (!(s->archive = archive_svc_new (ov, statedir, err, errlen))) {
+        services_destroy (&s);
+        return NULL;
+    }
     return s;
 }
 
@@ -18,6 +33,7 @@ void services_destroy (services_t **p)
 {
     if (!p || !*p)
         return;
+    archive_svc_destroy (&(*p)->archive);
     exec_svc_destroy (&(*p)->exec);
     free (*p);
     *p = NULL;

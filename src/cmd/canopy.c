@@ -16,6 +16,7 @@ static const struct subcmd cmds[] = {
     { "ping", cmd_ping, "measure round-trip time to a rank" },
     { "topo", cmd_topo, "draw or enumerate tree topologies" },
     { "keygen", cmd_keygen, "create the instance's CURVE certificate" },
+    { "archive", cmd_archive, "create, distribute, extract, list and remove archives" },
     { "match", cmd_match, "match jobspecs against a resource graph (resource-query)" },
     { NULL, NULL, NULL },
 };

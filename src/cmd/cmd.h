@@ -15,6 +15,7 @@ int cmd_overlay (int argc, char **argv);
 int cmd_exec (int argc, char **argv);
 int cmd_ping (int argc, char **argv);
 int cmd_match (int argc, char **argv);
+int cmd_archive (int argc, char **argv);
 
 /* print "canopy: <msg>" to stderr and exit(1) */
 void die (const char *fmt, ...) __attribute__ ((noreturn, format (printf, 1, 2)));

@@ -280,6 +280,13 @@ int cmd_start (int argc, char **argv)
         fprintf (stderr, "canopy start: %ld brokers online in %.3f s (%s)\n", size, cmd_now () - t0,
                  topo);
     setenv ("CANOPY_URI", uri, 1);
+    /* like flux start: the command finds this canopy first in PATH */
+    const char *oldpath = getenv ("PATH");
+    char *newpath;
+    if (asprintf (&newpath, "%s:%s", self_dir (), oldpath ? oldpath : "/usr/bin:/bin") >= 0) {
+        setenv ("PATH", newpath, 1);
+        free (newpath);
+    }
     setenv ("CANOPY_RUNDIR", dir, 1);
     char **cmd = argv + optind;
     char *shell[] = { getenv ("SHELL") ? getenv ("SHELL") : "/bin/sh", NULL };

@@ -21,6 +21,7 @@ enum cmsg_type {
 enum cmsg_flags {
     CMSG_F_STREAMING = 1,   /* request: many responses, ended by errnum ENODATA */
     CMSG_F_NORESPONSE = 2,  /* request: no response is wanted */
+    CMSG_F_PEER = 4,        /* request sent over a direct peer link, answered on it */
 };
 
 /* control messages (link keep-alive and membership) */

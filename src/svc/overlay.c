@@ -83,6 +83,7 @@ struct overlay {
     zlistx_t *waiters;
     overlay_peer_f peer_cb;
     void *peer_arg;
+    void **peer_socks;   /* direct DEALERs to other brokers, by rank (lazy) */
     int hb_timer;
 };
 
@@ -553,6 +554,114 @@ static void route (overlay_t *ov, struct raw *m, bool from_self)
 }
 
 /* ---- public send API ---- */
+
+/* A response goes back the way its request came: over the peer link it
+ * arrived on, or through the tree. */
+static void send_response (overlay_t *ov, const cmsg_hdr_t *req, struct raw *m)
+{
+    if (req->flags & CMSG_F_PEER) {
+        if (req->src == ov->rank) {
+            raw_send (ov->self_push, NULL, 0, m);
+            return;
+        }
+        char id[16];
+        int n = snprintf (id, sizeof id, "p%u", req->src);
+        if (ov->child_sock)
+            raw_send (ov->child_sock, id, n, m); /* a vanished peer: dropped */
+        return;
+    }
+    route (ov, m, true);
+}
+
+static int on_peer (zloop_t *loop, zmq_pollitem_t *item, void *arg);
+
+static void *peer_sock (overlay_t *ov, uint32_t rank)
+{
+    if (ov->peer_socks[rank])
+        return ov->peer_socks[rank];
+    void *s = zmq_socket (ov->zctx, ZMQ_DEALER);
+    int hwm = HWM, linger = 0, ivl = 200, ivlmax = 2000;
+    zmq_setsockopt (s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt (s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt (s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt (s, ZMQ_RECONNECT_IVL_MAX, &ivlmax, sizeof ivlmax);
+    char id[16];
+    int n = snprintf (id, sizeof id, "p%u", ov->rank);
+    zmq_setsockopt (s, ZMQ_ROUTING_ID, id, n);
+    zmq_setsockopt (s, ZMQ_CURVE_SERVERKEY, zcert_public_key (ov->cert), 32);
+    zmq_setsockopt (s, ZMQ_CURVE_PUBLICKEY, zcert_public_key (ov->cert), 32);
+    zmq_setsockopt (s, ZMQ_CURVE_SECRETKEY, zcert_secret_key (ov->cert), 32);
+    if (zmq_connect (s, ov->cfg->hosts[rank].connect) < 0) {
+        zmq_close (s);
+        return NULL;
+    }
+    zmq_pollitem_t item = { .socket = s, .events = ZMQ_POLLIN };
+    zloop_poller (ov->loop, &item, on_peer, ov);
+    ov->peer_socks[rank] = s;
+    return s;
+}
+
+static int on_peer (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    overlay_t *ov = arg;
+    for (int k = 0; k < 256; k++) {
+        int ev = 0;
+        size_t sz = sizeof ev;
+        zmq_getsockopt (item->socket, ZMQ_EVENTS, &ev, &sz);
+        if (!(ev & ZMQ_POLLIN))
+            break;
+        struct raw m;
+        if (raw_recv (ov, item->socket, NULL, NULL, &m) < 0)
+            continue;
+        if (m.hdr.type == CMSG_RESPONSE)
+            deliver_local (ov, &m);
+        raw_close (&m);
+    }
+    return 0;
+}
+
+uint32_t overlay_peer_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *json,
+                           const void *data, size_t len, int flags, overlay_msg_f cb, void *arg)
+{
+    if (rank >= ov->size) {
+        json_decref (json);
+        return 0;
+    }
+    cmsg_hdr_t h;
+    if (cmsg_hdr_init (&h, CMSG_REQUEST, topic) < 0) {
+        json_decref (json);
+        return 0;
+    }
+    if (++ov->next_matchtag == 0)
+        ov->next_matchtag = 1;
+    h.matchtag = ov->next_matchtag;
+    h.flags = flags | CMSG_F_PEER;
+    h.dest = rank;
+    h.src = ov->rank;
+    h.hops = 1;
+    char *s = json ? json_dumps (json, JSON_COMPACT) : NULL;
+    json_decref (json);
+    struct raw m;
+    raw_set (&m, &h, s ? s : "", s ? strlen (s) : 0, data, len);
+    free (s);
+    void *sock = rank == ov->rank ? ov->self_push : peer_sock (ov, rank);
+    if (!sock || raw_send (sock, NULL, 0, &m) < 0) {
+        raw_close (&m);
+        return 0;
+    }
+    raw_close (&m);
+    if (cb && !(flags & CMSG_F_NORESPONSE)) {
+        struct pending *p = calloc (1, sizeof *p);
+        p->cb = cb;
+        p->arg = arg;
+        p->streaming = flags & CMSG_F_STREAMING;
+        char key[16];
+        snprintf (key, sizeof key, "%u", h.matchtag);
+        zhashx_update (ov->rpcs, key, p);
+    }
+    return h.matchtag;
+}
 int overlay_respond (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, const void *data,
                      size_t len)
 {
@@ -567,7 +676,7 @@ int overlay_respond (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, const v
     struct raw m;
     raw_set (&m, &h, s ? s : "", s ? strlen (s) : 0, data, len);
     free (s);
-    route (ov, &m, true);
+    send_response (ov, req, &m);
     raw_close (&m);
     return 0;
 }
@@ -591,7 +700,7 @@ int overlay_respond_error (overlay_t *ov, const cmsg_hdr_t *req, int errnum, con
     struct raw m;
     raw_set (&m, &h, s, strlen (s), NULL, 0);
     free (s);
-    route (ov, &m, true);
+    send_response (ov, req, &m);
     raw_close (&m);
     return 0;
 }
@@ -703,6 +812,16 @@ static int on_child (zloop_t *loop, zmq_pollitem_t *item, void *arg)
             continue;
         id[idlen] = '\0';
         char *end;
+        if (id[0] == 'p') {
+            unsigned long pr = strtoul (id + 1, &end, 10);
+            if (*end == '\0' && pr < ov->size && m.hdr.type == CMSG_REQUEST) {
+                m.hdr.flags |= CMSG_F_PEER;
+                m.hdr.src = pr;
+                deliver_local (ov, &m);
+            }
+            raw_close (&m);
+            continue;
+        }
         unsigned long r = strtoul (id, &end, 10);
         struct child *c = *end == '\0' ? find_child (ov, r) : NULL;
         if (!c || (m.hdr.type != CMSG_CONTROL && m.hdr.src != r && m.hdr.type == CMSG_EVENT)) {
@@ -1088,7 +1207,8 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
     ov->children = calloc (nc ? nc : 1, sizeof (struct child));
     for (uint32_t i = 0; i < nc; i++)
         ov->children[i].rank = ch[i];
-    if (nc) {
+    ov->peer_socks = calloc (ov->size, sizeof (void *));
+    {   /* every broker binds: children and peers connect here */
         ov->zap_sock = zmq_socket (ov->zctx, ZMQ_REP);
         if (zmq_bind (ov->zap_sock, "inproc://zeromq.zap.01") < 0) {
             snprintf (err, errlen, "ZAP handler: %s", zmq_strerror (errno));
@@ -1215,6 +1335,12 @@ void overlay_destroy (overlay_t **p)
         free (ov->subs[i].topic);
     free (ov->svcs);
     free (ov->subs);
+    if (ov->peer_socks) {
+        for (uint32_t r = 0; r < ov->size; r++)
+            if (ov->peer_socks[r])
+                zmq_close (ov->peer_socks[r]);
+        free (ov->peer_socks);
+    }
     zhashx_destroy (&ov->inflight);
     zhashx_destroy (&ov->rpcs);
     if (ov->waiters) {

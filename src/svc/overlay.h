@@ -72,6 +72,12 @@ int overlay_respond_error (overlay_t *ov, const cmsg_hdr_t *req, int errnum, con
  * matchtag, or 0 on failure.  json is stolen. */
 uint32_t overlay_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *json,
                       const void *data, size_t len, int flags, overlay_msg_f cb, void *arg);
+/* Like overlay_rpc, but sent straight to `rank` over a direct peer link
+ * (a DEALER to its endpoint, opened on first use), not through the tree.
+ * For bulk data between any two brokers (doc/distribution.md). */
+uint32_t overlay_peer_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *json,
+                           const void *data, size_t len, int flags, overlay_msg_f cb, void *arg);
+
 /* Forget a pending RPC (its later responses are dropped). */
 void overlay_rpc_cancel (overlay_t *ov, uint32_t matchtag);
 

@@ -1,0 +1,444 @@
+/* cmd_archive.c - canopy archive create|distribute|extract|list|remove|purge.
+ *
+ * Thin front end: each verb is one request to a broker (doc/distribution.md).
+ * distribute shows a progress bar on a terminal and prints per-rank
+ * completion times (or JSON with --json).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cmd.h"
+#include "topo.h"
+
+static void usage (FILE *f)
+{
+    fprintf (f,
+             "Usage: canopy archive create --name NAME [--dir DIR] [--reference] [--replace]\n"
+             "                             [--chunk-size SIZE] PATH...\n"
+             "       canopy archive distribute --name NAME -C DIR [-r IDSET | --leaves | --level N]\n"
+             "                             [--staged LEVEL] [--schedule chain|tree|flat] [--from RANK]\n"
+             "                             [--window N] [--json] [--no-progress]\n"
+             "       canopy archive extract --name NAME -C DIR [--rank R]\n"
+             "       canopy archive list [--rank R] [--json]\n"
+             "       canopy archive remove --name NAME [-r IDSET]\n"
+             "       canopy archive purge [-r IDSET]\n"
+             "In -C DIR, {rank} becomes each target's rank.\n");
+}
+
+static topo_t *instance_topo (client_t *c)
+{
+    char err[256];
+    json_t *o = client_call (c, 0, "overlay.status", json_object (), 10000, err, sizeof err);
+    if (!o)
+        die ("archive: %s", err);
+    json_int_t size = 0;
+    const char *spec = "kary:2";
+    json_unpack (o, "{s:I s:s}", "size", &size, "topology", &spec);
+    json_t *parents = json_object_get (o, "parents");
+    uint32_t *par = calloc (size ? size : 1, sizeof (uint32_t));
+    for (json_int_t r = 1; r < size; r++)
+        par[r] = json_integer_value (json_array_get (parents, r));
+    topo_t *t = topo_create (spec, size, par, err, sizeof err);
+    free (par);
+    json_decref (o);
+    if (!t)
+        die ("archive: %s", err);
+    return t;
+}
+
+static long parse_rank (const char *s, const char *what)
+{
+    char *end;
+    long r = strtol (s, &end, 10);
+    if (*end || end == s || r < 0)
+        die ("archive: invalid %s '%s'", what, s);
+    return r;
+}
+
+static int do_create (int argc, char **argv)
+{
+    static struct option opts[] = {
+        { "name", required_argument, 0, 'n' },  { "dir", required_argument, 0, 'd' },
+        { "reference", no_argument, 0, 'R' },   { "replace", no_argument, 0, 'f' },
+        { "chunk-size", required_argument, 0, 'c' }, { 0, 0, 0, 0 },
+    };
+    const char *name = NULL, *dir = NULL;
+    bool reference = false, replace = false;
+    uint64_t chunk = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long (argc, argv, "n:d:C:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n': name = optarg; break;
+        case 'd': case 'C': dir = optarg; break;
+        case 'R': reference = true; break;
+        case 'f': replace = true; break;
+        case 'c':
+            if (cmd_parse_size (optarg, &chunk) < 0 || chunk < 4096 || chunk > (64u << 20))
+                die ("archive create: invalid --chunk-size '%s' (4K-64M)", optarg);
+            break;
+        default: usage (stderr); return 1;
+        }
+    }
+    if (!name)
+        die ("archive create: --name is required");
+    if (optind >= argc)
+        die ("archive create: no PATH given");
+    char cwd[PATH_MAX], absdir[PATH_MAX];
+    if (!getcwd (cwd, sizeof cwd))
+        die ("archive create: cannot get the current directory");
+    if (!dir)
+        dir = cwd;
+    if (!realpath (dir, absdir))
+        die ("archive create: %s: %s", dir, strerror (errno));
+    json_t *paths = json_array ();
+    for (int i = optind; i < argc; i++)
+        json_array_append_new (paths, json_string (argv[i]));
+    client_t *cl = cmd_connect ();
+    char err[512];
+    double t0 = cmd_now ();
+    json_t *o = client_call (cl, CANOPY_RANK_ANY, "archive.create",
+                             json_pack ("{s:s s:s s:o s:b s:b s:I}", "name", name, "dir", absdir, "paths",
+                                        paths, "reference", reference, "replace", replace, "chunk_size",
+                                        (json_int_t)chunk),
+                             -1, err, sizeof err);
+    if (!o)
+        die ("archive create: %s", err);
+    double dt = cmd_now () - t0;
+    json_int_t files = 0, bytes = 0, chunks = 0;
+    json_unpack (o, "{s:I s:I s:I}", "files", &files, "bytes", &bytes, "chunks", &chunks);
+    printf ("archive %s: %lld files, %.1f MiB, %lld chunks, created in %.3f s (%.2f GB/s)%s\n", name,
+            (long long)files, bytes / 1048576.0, (long long)chunks, dt, dt > 0 ? bytes / dt / 1e9 : 0.0,
+            reference ? ", referenced in place" : "");
+    json_decref (o);
+    client_destroy (&cl);
+    return 0;
+}
+
+static int do_extract (int argc, char **argv)
+{
+    static struct option opts[] = {
+        { "name", required_argument, 0, 'n' }, { "directory", required_argument, 0, 'C' },
+        { "rank", required_argument, 0, 'r' }, { 0, 0, 0, 0 },
+    };
+    const char *name = NULL, *dest = NULL;
+    long rank = -1;
+    int c;
+    optind = 1;
+    while ((c = getopt_long (argc, argv, "n:C:r:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n': name = optarg; break;
+        case 'C': dest = optarg; break;
+        case 'r': rank = parse_rank (optarg, "rank"); break;
+        default: usage (stderr); return 1;
+        }
+    }
+    if (!name || !dest)
+        die ("archive extract: --name and -C DIR are required");
+    char absdest[PATH_MAX];
+    if (dest[0] != '/') {
+        char cwd[PATH_MAX];
+        if (!getcwd (cwd, sizeof cwd))
+            die ("archive extract: cannot get the current directory");
+        snprintf (absdest, sizeof absdest, "%s/%s", cwd, dest);
+        dest = absdest;
+    }
+    client_t *cl = cmd_connect ();
+    char err[512];
+    json_t *o = client_call (cl, rank < 0 ? CANOPY_RANK_ANY : (uint32_t)rank, "archive.extract",
+                             json_pack ("{s:s s:s}", "name", name, "dest", dest), -1, err, sizeof err);
+    if (!o)
+        die ("archive extract: %s", err);
+    json_decref (o);
+    client_destroy (&cl);
+    return 0;
+}
+
+static int do_list (int argc, char **argv)
+{
+    long rank = -1;
+    bool as_json = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp (argv[i], "--json"))
+            as_json = true;
+        else if ((!strcmp (argv[i], "--rank") || !strcmp (argv[i], "-r")) && i + 1 < argc)
+            rank = parse_rank (argv[++i], "rank");
+        else
+            die ("archive list: unknown argument '%s'", argv[i]);
+    }
+    client_t *cl = cmd_connect ();
+    char err[512];
+    json_t *o = client_call (cl, rank < 0 ? CANOPY_RANK_ANY : (uint32_t)rank, "archive.list", json_object (),
+                             30000, err, sizeof err);
+    if (!o)
+        die ("archive list: %s", err);
+    json_t *l = json_object_get (o, "archives");
+    if (as_json) {
+        char *s = json_dumps (l, JSON_INDENT (1));
+        printf ("%s\n", s);
+        free (s);
+    }
+    else {
+        printf ("%-32s %12s %8s %s\n", "NAME", "SIZE", "CHUNKS", "MODE");
+        size_t i;
+        json_t *a;
+        json_array_foreach (l, i, a) {
+            const char *name = "?", *mode = "";
+            json_int_t size = 0, chunks = 0;
+            json_unpack (a, "{s?s s?I s?I s?s}", "name", &name, "size", &size, "chunks", &chunks,
+                         "mode", &mode);
+            printf ("%-32s %10.1fMi %8lld %s\n", name, size / 1048576.0, (long long)chunks, mode);
+        }
+    }
+    json_decref (o);
+    client_destroy (&cl);
+    return 0;
+}
+
+/* remove / purge: the same request to every selected rank */
+static int fanout (const char *verb, const char *topic, json_t *payload, const char *rspec)
+{
+    client_t *cl = cmd_connect ();
+    uint32_t size = cmd_instance_size (cl);
+    idset_t *ranks = cmd_ranks (rspec ? rspec : "all", size);
+    size_t n = 0, ok = 0, absent = 0, failed = 0;
+    for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r), n++)
+        client_send (cl, r, topic, json_incref (payload), NULL, 0, 0);
+    for (size_t i = 0; i < n; i++) {
+        cmsg_t m;
+        if (client_recv (cl, &m, 30000) < 0) {
+            fprintf (stderr, "canopy: archive %s: %zu ranks did not answer\n", verb, n - i);
+            failed += n - i;
+            break;
+        }
+        if (m.hdr.errnum == 0)
+            ok++;
+        else if (m.hdr.errnum == ENOENT)
+            absent++;
+        else {
+            failed++;
+            fprintf (stderr, "canopy: archive %s: rank %u: %s\n", verb, m.hdr.src, client_errstr (&m));
+        }
+        client_msg_clear (&m);
+    }
+    json_decref (payload);
+    idset_destroy (&ranks);
+    client_destroy (&cl);
+    if (!strcmp (verb, "remove") && ok == 0 && failed == 0)
+        die ("archive remove: no such archive on any selected rank");
+    printf ("archive %s: %zu ranks done%s\n", verb, ok, absent ? " (absent on the others)" : "");
+    return failed ? 1 : 0;
+}
+
+static void progress_bar (json_t *p, double t0)
+{
+    json_int_t bytes = 0, total = 0, done = 0, ranks = 0, failed = 0;
+    json_unpack (p, "{s:I s:I s:I s:I s:I}", "bytes", &bytes, "total", &total, "done", &done, "ranks",
+                 &ranks, "failed", &failed);
+    double el = cmd_now () - t0;
+    double rate = el > 0 ? bytes / el : 0;
+    double frac = total ? (double)bytes / total : 1;
+    int w = 30, fill = frac * w;
+    char bar[64];
+    for (int i = 0; i < w; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[w] = '\0';
+    double eta = rate > 0 ? (total - bytes) / rate : 0;
+    fprintf (stderr, "\r[%s] %7.1f/%.1f MiB %8.1f MiB/s ETA %4.0fs ranks %lld/%lld%s ", bar,
+             bytes / 1048576.0, total / 1048576.0, rate / 1048576.0, eta, (long long)done,
+             (long long)ranks, failed ? " (failures)" : "");
+}
+
+static int do_distribute (int argc, char **argv)
+{
+    static struct option opts[] = {
+        { "name", required_argument, 0, 'n' },     { "directory", required_argument, 0, 'C' },
+        { "rank", required_argument, 0, 'r' },     { "leaves", no_argument, 0, 'L' },
+        { "level", required_argument, 0, 'l' },    { "staged", required_argument, 0, 's' },
+        { "schedule", required_argument, 0, 'S' }, { "from", required_argument, 0, 'F' },
+        { "window", required_argument, 0, 'w' },   { "json", no_argument, 0, 'j' },
+        { "no-progress", no_argument, 0, 'q' },    { 0, 0, 0, 0 },
+    };
+    const char *name = NULL, *dest = NULL, *rspec = NULL, *schedule = "chain";
+    bool leaves = false, as_json = false, quiet = false;
+    long level = -1, staged = 0, from = -1, window = 8;
+    int c;
+    optind = 1;
+    while ((c = getopt_long (argc, argv, "n:C:r:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n': name = optarg; break;
+        case 'C': dest = optarg; break;
+        case 'r': rspec = optarg; break;
+        case 'L': leaves = true; break;
+        case 'l': level = parse_rank (optarg, "level"); break;
+        case 's':
+            staged = parse_rank (optarg, "staged level");
+            if (staged < 1)
+                die ("archive distribute: --staged LEVEL must be at least 1");
+            break;
+        case 'S':
+            schedule = optarg;
+            if (strcmp (schedule, "chain") && strcmp (schedule, "tree") && strcmp (schedule, "flat"))
+                die ("archive distribute: unknown schedule '%s' (chain, tree or flat)", schedule);
+            break;
+        case 'F': from = parse_rank (optarg, "rank"); break;
+        case 'w':
+            window = parse_rank (optarg, "window");
+            if (window < 1 || window > 256)
+                die ("archive distribute: --window must be 1-256");
+            break;
+        case 'j': as_json = true; break;
+        case 'q': quiet = true; break;
+        default: usage (stderr); return 1;
+        }
+    }
+    if (!name || !dest)
+        die ("archive distribute: --name and -C DIR are required");
+    if ((rspec != NULL) + leaves + (level >= 0) > 1)
+        die ("archive distribute: use only one of -r, --leaves and --level");
+    char absdest[PATH_MAX];
+    if (dest[0] != '/') {
+        char cwd[PATH_MAX];
+        if (!getcwd (cwd, sizeof cwd))
+            die ("archive distribute: cannot get the current directory");
+        snprintf (absdest, sizeof absdest, "%s/%s", cwd, dest);
+        dest = absdest;
+    }
+    client_t *cl = cmd_connect ();
+    topo_t *t = instance_topo (cl);
+    uint32_t size = topo_size (t);
+    if (from >= (long)size)
+        die ("archive distribute: rank %ld is not in this instance (size %u)", from, size);
+    if (staged > (long)topo_height (t))
+        die ("archive distribute: --staged %ld: the tree has only %u levels below the root", staged,
+             topo_height (t));
+    idset_t *ranks;
+    if (leaves || level >= 0) {
+        ranks = idset_new ();
+        for (uint32_t r = 0; r < size; r++)
+            if (leaves ? topo_is_leaf (t, r) && r != 0 : topo_level (t, r) == (uint32_t)level)
+                idset_set (ranks, r);
+        if (idset_count (ranks) == 0)
+            die ("archive distribute: no rank at level %ld (height %u)", level, topo_height (t));
+    }
+    else
+        ranks = cmd_ranks (rspec ? rspec : "all", size);
+    json_t *targets = json_array ();
+    for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r))
+        json_array_append_new (targets, json_integer (r));
+    bool tty = isatty (2) && !quiet && !as_json;
+    double t0 = cmd_now ();
+    uint32_t tag = client_send (cl, from < 0 ? CANOPY_RANK_ANY : (uint32_t)from, "archive.distribute",
+                                json_pack ("{s:s s:s s:o s:s s:I s:I}", "name", name, "dest", dest,
+                                           "targets", targets, "schedule", schedule, "window",
+                                           (json_int_t)window, "staged", (json_int_t)staged),
+                                NULL, 0, CMSG_F_STREAMING);
+    json_t *result = NULL;
+    for (;;) {
+        cmsg_t m;
+        if (client_recv (cl, &m, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            die ("archive distribute: lost the broker: %s", strerror (errno));
+        }
+        if (m.hdr.matchtag != tag) {
+            client_msg_clear (&m);
+            continue;
+        }
+        if (m.hdr.errnum == ENODATA) {
+            client_msg_clear (&m);
+            break;
+        }
+        if (m.hdr.errnum) {
+            if (tty)
+                fprintf (stderr, "\n");
+            die ("archive distribute: %s", client_errstr (&m));
+        }
+        if (json_object_get (m.json, "ranks") && json_is_object (json_object_get (m.json, "ranks"))) {
+            result = json_incref (m.json);
+        }
+        else if (tty)
+            progress_bar (m.json, t0);
+        client_msg_clear (&m);
+    }
+    if (tty)
+        fprintf (stderr, "\n");
+    if (!result)
+        die ("archive distribute: no result from the broker");
+    json_int_t okn = 0, failed = 0, bytes = 0;
+    double secs = 0;
+    json_unpack (result, "{s:I s:I s:I s:F}", "ok", &okn, "failed", &failed, "bytes", &bytes, "seconds", &secs);
+    if (as_json) {
+        char *s = json_dumps (result, JSON_INDENT (1));
+        printf ("%s\n", s);
+        free (s);
+    }
+    else {
+        json_t *rk = json_object_get (result, "ranks");
+        printf ("%-6s %-6s %9s  %s\n", "RANK", "STATUS", "SECONDS", "NOTE");
+        for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r)) {
+            char key[16];
+            snprintf (key, sizeof key, "%u", r);
+            json_t *e = json_object_get (rk, key);
+            int okv = 0;
+            double s = 0;
+            const char *error = NULL;
+            json_unpack (e, "{s:b s:F s?s}", "ok", &okv, "seconds", &s, "error", &error);
+            printf ("%-6u %-6s %9.3f  %s\n", r, okv ? "ok" : "FAILED", s, error ? error : "");
+        }
+        printf ("distributed %s (%.1f MiB) to %lld of %lld ranks in %.3f s (%.1f MiB/s per rank)%s\n", name,
+                bytes / 1048576.0, (long long)okn, (long long)(okn + failed), secs,
+                secs > 0 ? bytes / secs / 1048576.0 : 0.0, failed ? "; some ranks FAILED" : "");
+    }
+    json_decref (result);
+    idset_destroy (&ranks);
+    topo_destroy (&t);
+    client_destroy (&cl);
+    return failed ? 1 : 0;
+}
+
+int cmd_archive (int argc, char **argv)
+{
+    if (argc < 2) {
+        usage (stderr);
+        return 1;
+    }
+    const char *verb = argv[1];
+    if (!strcmp (verb, "create"))
+        return do_create (argc - 1, argv + 1);
+    if (!strcmp (verb, "extract"))
+        return do_extract (argc - 1, argv + 1);
+    if (!strcmp (verb, "distribute"))
+        return do_distribute (argc - 1, argv + 1);
+    if (!strcmp (verb, "list"))
+        return do_list (argc - 1, argv + 1);
+    if (!strcmp (verb, "remove") || !strcmp (verb, "purge")) {
+        const char *name = NULL, *rspec = NULL;
+        for (int i = 2; i < argc; i++) {
+            if ((!strcmp (argv[i], "--name") || !strcmp (argv[i], "-n")) && i + 1 < argc)
+                name = argv[++i];
+            else if ((!strcmp (argv[i], "-r") || !strcmp (argv[i], "--rank")) && i + 1 < argc)
+                rspec = argv[++i];
+            else
+                die ("archive %s: unknown argument '%s'", verb, argv[i]);
+        }
+        if (!strcmp (verb, "remove")) {
+            if (!name)
+                die ("archive remove: --name is required");
+            return fanout ("remove", "archive.remove", json_pack ("{s:s}", "name", name), rspec);
+        }
+        return fanout ("purge", "archive.purge", json_object (), rspec);
+    }
+    if (!strcmp (verb, "-h") || !strcmp (verb, "--help")) {
+        usage (stdout);
+        return 0;
+    }
+    fprintf (stderr, "canopy: archive: unknown verb '%s'\n", verb);
+    usage (stderr);
+    return 1;
+}

@@ -1,0 +1,137 @@
+/* distplan.c - upstream lists for the distribution schedules.
+ *
+ * chain: targets in rank order, each pulling from the one before; tree: each
+ * pulls from its nearest target ancestor in the control tree; flat: all
+ * from the source.  A target's fallbacks are its upstream's own list, so a
+ * dead broker is skipped by moving one step toward the source.
+ */
+#include "distplan.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_UPSTREAMS 8  /* fallbacks kept per target (then the source) */
+
+/* [first] + upstream_list, capped: at most MAX_UPSTREAMS ranks, then the
+ * source (the last element of every list). */
+static json_t *with_fallbacks (uint32_t first, json_t *upstream_list)
+{
+    json_t *l = json_array ();
+    size_t n = json_array_size (upstream_list);
+    json_array_append_new (l, json_integer (first));
+    for (size_t i = 0; i + 1 < n && json_array_size (l) < MAX_UPSTREAMS; i++)
+        json_array_append (l, json_array_get (upstream_list, i));
+    json_array_append (l, json_array_get (upstream_list, n - 1));
+    return l;
+}
+
+static int find (const uint32_t *targets, size_t n, uint32_t r)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (targets[mid] == r)
+            return mid;
+        if (targets[mid] < r)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+json_t *distplan_build (const topo_t *t, uint32_t source, const uint32_t *targets, size_t n,
+                        const char *schedule, int staged_level, char *err, size_t errlen)
+{
+    if (strcmp (schedule, "chain") && strcmp (schedule, "tree") && strcmp (schedule, "flat")) {
+        snprintf (err, errlen, "unknown schedule '%.32s' (expected chain, tree or flat)", schedule);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (targets[i] >= topo_size (t) || targets[i] == source || (i && targets[i] <= targets[i - 1])) {
+            snprintf (err, errlen, "targets must be sorted ranks of the instance, without the source");
+            return NULL;
+        }
+    }
+    json_t *src_only = json_pack ("[I]", (json_int_t)source);
+    json_t **lists = calloc (n ? n : 1, sizeof (json_t *));
+    if (staged_level > 0) {
+        /* phase 1: a chain over the targets at the staged level (and above) */
+        uint32_t prev = source;
+        json_t *prevlist = json_array ();
+        for (size_t i = 0; i < n; i++) {
+            if (topo_level (t, targets[i]) > (uint32_t)staged_level)
+                continue;
+            lists[i] = prev == source ? json_incref (src_only) : with_fallbacks (prev, prevlist);
+            json_decref (prevlist);
+            prevlist = json_incref (lists[i]);
+            prev = targets[i];
+        }
+        json_decref (prevlist);
+        /* phase 2: the rest, a chain under each level ancestor (in rank order) */
+        uint32_t *last = calloc (topo_size (t), sizeof (uint32_t));
+        for (uint32_t r = 0; r < topo_size (t); r++)
+            last[r] = UINT32_MAX;
+        for (size_t i = 0; i < n; i++) {
+            if (lists[i])
+                continue;
+            uint32_t a = targets[i];
+            while (topo_level (t, a) > (uint32_t)staged_level)
+                a = topo_parent (t, a);
+            int ai = find (targets, n, a);
+            json_t *alist = ai >= 0 ? lists[ai] : src_only;
+            uint32_t head = ai >= 0 ? a : source;
+            json_t *base = ai >= 0 ? with_fallbacks (head, alist) : json_incref (src_only);
+            if (last[a] == UINT32_MAX)
+                lists[i] = base;
+            else {
+                int li = find (targets, n, last[a]);
+                lists[i] = with_fallbacks (last[a], lists[li]);
+                json_decref (base);
+            }
+            last[a] = targets[i];
+        }
+        free (last);
+    }
+    else if (!strcmp (schedule, "chain")) {
+        for (size_t i = 0; i < n; i++)
+            lists[i] = i == 0 ? json_incref (src_only) : with_fallbacks (targets[i - 1], lists[i - 1]);
+    }
+    else if (!strcmp (schedule, "tree")) {
+        /* ranks in increasing order see their ancestors' lists first only
+         * when parents have smaller ranks, which holds for kary and binomial;
+         * so resolve recursively instead */
+        for (size_t pass = 0; pass < n; pass++) {
+            int progress = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (lists[i])
+                    continue;
+                uint32_t a = targets[i];
+                int ai = -1;
+                while (a != 0 && a != source) {
+                    a = topo_parent (t, a);
+                    if (a == source)
+                        break;
+                    if ((ai = find (targets, n, a)) >= 0)
+                        break;
+                }
+                if (ai >= 0 && !lists[ai])
+                    continue;
+                lists[i] = ai >= 0 ? with_fallbacks (targets[ai], lists[ai]) : json_incref (src_only);
+                progress = 1;
+            }
+            if (!progress)
+                break;
+        }
+    }
+    else {
+        for (size_t i = 0; i < n; i++)
+            lists[i] = json_incref (src_only);
+    }
+    json_t *out = json_array ();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new (out, lists[i] ? lists[i] : json_incref (src_only));
+    free (lists);
+    json_decref (src_only);
+    return out;
+}

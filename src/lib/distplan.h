@@ -1,0 +1,19 @@
+/* distplan.h - who pulls from whom when an archive is distributed
+ * (doc/distribution.md, "Schedules").  Pure. */
+#ifndef CANOPY_DISTPLAN_H
+#define CANOPY_DISTPLAN_H
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "topo.h"
+
+/* For each target (targets[] sorted, source excluded), the ordered list of
+ * upstreams to try: the first is its upstream in the schedule, each next
+ * one the fallback if the previous fails; the source is always last.
+ * schedule: "chain", "tree" or "flat"; staged_level > 0 first feeds the
+ * targets at that level of the tree, then each of their descendants.
+ * Returns a JSON array of arrays, or NULL + err. */
+json_t *distplan_build (const topo_t *t, uint32_t source, const uint32_t *targets, size_t n,
+                        const char *schedule, int staged_level, char *err, size_t errlen);
+
+#endif

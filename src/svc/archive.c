@@ -1,0 +1,1032 @@
+/* archive.c - archive services: create/list/remove/purge/extract on this
+ * broker, and pipelined distribution between brokers (doc/distribution.md).
+ *
+ * Three roles live here:
+ *  - server: answers archive.chunk from downstream peers, from the content
+ *    store or from a transfer in progress (parking requests for chunks that
+ *    have not arrived yet);
+ *  - target (struct xfer): pulls the chunks it lacks from its upstream with
+ *    a window of requests, verifies and writes them (extract.c), moves to a
+ *    fallback upstream on errors or stalls;
+ *  - controller (struct dist): plans the schedule, starts every target,
+ *    aggregates progress and the per-rank result.
+ * Long local work (create, local extract) runs in a thread so heartbeats and
+ * forwarding never stop.
+ */
+#define _GNU_SOURCE
+#include "archive.h"
+#include "cstore.h"
+#include "distplan.h"
+#include "extract.h"
+#include "manifest.h"
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#define DEFAULT_WINDOW 8
+#define STALL_MS 5000
+#define CORRUPT_MAX 3
+#define PROGRESS_MS 250
+
+struct archive_svc {
+    overlay_t *ov;
+    char *statedir;
+    cstore_t *cs;
+    zlistx_t *xfers;
+    zlistx_t *dists;
+    zlistx_t *bgjobs;
+    uint8_t *buf;        /* one chunk, for serving */
+    size_t buflen;
+    int tick;
+};
+
+static int64_t now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+char *archive_dest_subst (const char *tmpl, uint32_t rank)
+{
+    char r[16];
+    int rl = snprintf (r, sizeof r, "%u", rank);
+    size_t cap = strlen (tmpl) * 2 + 32, n = 0;
+    char *out = malloc (cap);
+    for (const char *p = tmpl; *p;) {
+        if (!strncmp (p, "{rank}", 6)) {
+            if (n + rl + 1 > cap)
+                out = realloc (out, cap = (n + rl) * 2 + 1);
+            memcpy (out + n, r, rl);
+            n += rl;
+            p += 6;
+        }
+        else {
+            if (n + 2 > cap)
+                out = realloc (out, cap *= 2);
+            out[n++] = *p++;
+        }
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/* mkdir -p; 0 or -1 with errno */
+static int mkdir_p (const char *path)
+{
+    char *p = strdup (path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir (p, 0755) < 0 && errno != EEXIST) {
+                free (p);
+                return -1;
+            }
+            *s = '/';
+        }
+    }
+    int rc = mkdir (p, 0755) < 0 && errno != EEXIST ? -1 : 0;
+    free (p);
+    return rc;
+}
+
+static uint8_t *chunkbuf (archive_svc_t *svc, size_t len)
+{
+    if (svc->buflen < len) {
+        free (svc->buf);
+        svc->buf = malloc (len);
+        svc->buflen = len;
+    }
+    return svc->buf;
+}
+
+/* ================= target side: struct xfer ================= */
+
+struct parked {
+    cmsg_hdr_t req;
+    uint32_t idx;
+};
+
+struct xfer {
+    archive_svc_t *svc;
+    char *name, *dest;
+    manifest_t *m;
+    extract_t *x;
+    cmsg_hdr_t req;           /* the archive.fetch request */
+    uint32_t *ups;
+    size_t nups, upi;
+    uint32_t window, inflight;
+    uint8_t *requested;       /* per chunk: a request is outstanding */
+    zhashx_t *tags;           /* matchtag -> idx+1 */
+    zlistx_t *parked;
+    uint64_t bytes_have, bytes_total;
+    int64_t last_progress, last_report;
+    double t0;
+    int corrupt;
+    int retry_timer;
+    bool finished;            /* done or failed: serve from the store */
+    uint64_t fetched_chunks, corrupt_total;
+};
+
+static void xfer_pump (struct xfer *xf);
+static void xfer_free (struct xfer *xf);
+
+static struct xfer *find_xfer (archive_svc_t *svc, const char *name)
+{
+    for (struct xfer *xf = zlistx_first (svc->xfers); xf; xf = zlistx_next (svc->xfers))
+        if (!strcmp (xf->name, name))
+            return xf;
+    return NULL;
+}
+
+static void serve_from_xfer (struct xfer *xf, const cmsg_hdr_t *req, uint32_t idx)
+{
+    archive_svc_t *svc = xf->svc;
+    char err[256];
+    size_t len = xf->m->chunks[idx].len;
+    ssize_t n = extract_read (xf->x, idx, chunkbuf (svc, len), len, err, sizeof err);
+    if (n < 0)
+        overlay_respond_error (svc->ov, req, EIO, "rank %u: %s", overlay_rank (svc->ov), err);
+    else
+        overlay_respond (svc->ov, req, NULL, svc->buf, n);
+}
+
+static void fail_parked (struct xfer *xf, const char *why)
+{
+    struct parked *p;
+    while ((p = zlistx_detach (xf->parked, NULL))) {
+        overlay_respond_error (xf->svc->ov, &p->req, EIO, "rank %u: %s", overlay_rank (xf->svc->ov), why);
+        free (p);
+    }
+}
+
+static void xfer_finish (struct xfer *xf, int errnum, const char *errstr)
+{
+    archive_svc_t *svc = xf->svc;
+    overlay_t *ov = svc->ov;
+    xf->finished = true;
+    zlistx_t *keys = zhashx_keys (xf->tags);
+    for (char *k = zlistx_first (keys); k; k = zlistx_next (keys))
+        overlay_rpc_cancel (ov, strtoul (k, NULL, 10));
+    zlistx_destroy (&keys);
+    if (errnum) {
+        fail_parked (xf, errstr);
+        extract_abort (&xf->x);
+        overlay_log (ov, "archive %s: fetch failed: %s", xf->name, errstr);
+        overlay_respond_error (ov, &xf->req, errnum, "%s", errstr);
+    }
+    else {
+        double secs = zclock_usecs () / 1e6 - xf->t0;
+        overlay_respond (ov, &xf->req,
+                         json_pack ("{s:b s:f s:I s:I s:I}", "done", 1, "seconds", secs, "bytes",
+                                    (json_int_t)xf->bytes_total, "chunks",
+                                    (json_int_t)xf->fetched_chunks, "corrupt",
+                                    (json_int_t)xf->corrupt_total),
+                         NULL, 0);
+        overlay_respond_error (ov, &xf->req, ENODATA, NULL);
+        overlay_log (ov, "archive %s: complete in %.3f s (%llu bytes)", xf->name, secs,
+                     (unsigned long long)xf->bytes_total);
+    }
+    void *h = zlistx_find (svc->xfers, xf);
+    if (h)
+        zlistx_detach (svc->xfers, h);
+    xfer_free (xf);
+}
+
+static void xfer_switch_upstream (struct xfer *xf, const char *why)
+{
+    overlay_t *ov = xf->svc->ov;
+    uint32_t old = xf->ups[xf->upi];
+    zlistx_t *keys = zhashx_keys (xf->tags);
+    for (char *k = zlistx_first (keys); k; k = zlistx_next (keys))
+        overlay_rpc_cancel (ov, strtoul (k, NULL, 10));
+    zlistx_destroy (&keys);
+    zhashx_purge (xf->tags);
+    memset (xf->requested, 0, xf->m->nchunks);
+    xf->inflight = 0;
+    xf->corrupt = 0;
+    if (++xf->upi >= xf->nups) {
+        char msg[300];
+        snprintf (msg, sizeof msg, "no upstream left (last: rank %u: %s)", old, why);
+        xfer_finish (xf, EHOSTUNREACH, msg);
+        return;
+    }
+    overlay_log (ov, "archive %s: upstream rank %u failed (%s); now pulling from rank %u", xf->name,
+                 old, why, xf->ups[xf->upi]);
+    xf->last_progress = now_ms ();
+    xfer_pump (xf);
+}
+
+static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    struct xfer *xf = arg;
+    char key[16];
+    snprintf (key, sizeof key, "%u", msg->hdr.matchtag);
+    uintptr_t v = (uintptr_t)zhashx_lookup (xf->tags, key);
+    if (!v)
+        return;
+    uint32_t idx = v - 1;
+    zhashx_delete (xf->tags, key);
+    xf->inflight--;
+    xf->requested[idx] = 0;
+    if (msg->hdr.errnum == EAGAIN) {
+        xf->last_progress = now_ms (); /* upstream alive, not ready yet */
+        return;                        /* the retry timer pumps again */
+    }
+    if (msg->hdr.errnum) {
+        const char *es = NULL;
+        json_unpack (msg->json, "{s:s}", "errstr", &es);
+        xfer_switch_upstream (xf, es ? es : strerror (msg->hdr.errnum));
+        return;
+    }
+    char err[256];
+    int rc = extract_have (xf->x, idx) ? 0 : extract_put (xf->x, idx, msg->data, msg->data_len, err, sizeof err);
+    if (rc == EXTRACT_ECORRUPT) {
+        xf->corrupt_total++;
+        overlay_log (ov, "archive %s: chunk %u from rank %u is corrupt, fetching again", xf->name, idx,
+                     xf->ups[xf->upi]);
+        if (++xf->corrupt > CORRUPT_MAX) {
+            xfer_switch_upstream (xf, "too many corrupt chunks");
+            return;
+        }
+        xfer_pump (xf);
+        return;
+    }
+    if (rc < 0) {
+        xfer_finish (xf, -rc, err);
+        return;
+    }
+    xf->fetched_chunks++;
+    xf->bytes_have += msg->data_len;
+    xf->last_progress = now_ms ();
+    /* serve downstream requests parked on this chunk */
+    struct parked *p = zlistx_first (xf->parked);
+    while (p) {
+        struct parked *next = zlistx_next (xf->parked);
+        if (p->idx == idx) {
+            void *h = zlistx_find (xf->parked, p);
+            zlistx_detach (xf->parked, h);
+            overlay_respond (ov, &p->req, NULL, msg->data, msg->data_len);
+            free (p);
+            /* the list changed: restart the walk */
+            next = zlistx_first (xf->parked);
+        }
+        p = next;
+    }
+    if (extract_missing (xf->x) == 0) {
+        if (extract_done (xf->x, err, sizeof err) < 0) {
+            xfer_finish (xf, EIO, err);
+            return;
+        }
+        char aerr[256];
+        extract_destroy (&xf->x);
+        if (cstore_archive_adopt (xf->svc->cs, xf->m, xf->dest, CSTORE_REPLACE, aerr, sizeof aerr) < 0)
+            overlay_log (ov, "archive %s: cannot record in content store: %s", xf->name, aerr);
+        xfer_finish (xf, 0, NULL);
+        return;
+    }
+    xfer_pump (xf);
+}
+
+static void xfer_pump (struct xfer *xf)
+{
+    overlay_t *ov = xf->svc->ov;
+    int64_t from = 0;
+    while (xf->inflight < xf->window) {
+        int64_t idx = extract_next_missing (xf->x, from);
+        while (idx >= 0 && xf->requested[idx])
+            idx = extract_next_missing (xf->x, idx + 1);
+        if (idx < 0)
+            break;
+        uint32_t up = xf->ups[xf->upi];
+        uint32_t tag = overlay_peer_rpc (ov, up, "archive.chunk",
+                                         json_pack ("{s:s s:I}", "name", xf->name, "idx", (json_int_t)idx),
+                                         NULL, 0, 0, on_chunk, xf);
+        if (!tag) {
+            xfer_switch_upstream (xf, "cannot open a peer link");
+            return;
+        }
+        char key[16];
+        snprintf (key, sizeof key, "%u", tag);
+        zhashx_update (xf->tags, key, (void *)(uintptr_t)(idx + 1));
+        xf->requested[idx] = 1;
+        xf->inflight++;
+        from = idx + 1;
+    }
+}
+
+static void xfer_free (struct xfer *xf)
+{
+    if (!xf)
+        return;
+    struct parked *p;
+    while ((p = zlistx_detach (xf->parked, NULL)))
+        free (p);
+    zlistx_destroy (&xf->parked);
+    zhashx_destroy (&xf->tags);
+    if (xf->x)
+        extract_destroy (&xf->x);
+    manifest_destroy (&xf->m);
+    free (xf->requested);
+    free (xf->ups);
+    free (xf->name);
+    free (xf->dest);
+    free (xf);
+}
+
+static void svc_fetch (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    archive_svc_t *svc = arg;
+    const char *name = NULL, *dest = NULL;
+    json_t *ups = NULL;
+    json_int_t window = DEFAULT_WINDOW;
+    if (json_unpack (msg->json, "{s:s s:s s:o s?I}", "name", &name, "dest", &dest, "upstreams", &ups,
+                     "window", &window) < 0
+        || !json_is_array (ups) || json_array_size (ups) == 0 || window < 1 || window > 256
+        || !msg->data) {
+        overlay_respond_error (ov, &msg->hdr, EPROTO, "archive.fetch: malformed request");
+        return;
+    }
+    if (find_xfer (svc, name)) {
+        overlay_respond_error (ov, &msg->hdr, EBUSY, "archive %s: a transfer is already running here", name);
+        return;
+    }
+    char err[512];
+    manifest_t *m = manifest_decode (msg->data, msg->data_len, err, sizeof err);
+    if (!m) {
+        overlay_respond_error (ov, &msg->hdr, EPROTO, "archive %s: bad manifest: %s", name, err);
+        return;
+    }
+    char *d = archive_dest_subst (dest, overlay_rank (ov));
+    struct xfer *xf = calloc (1, sizeof *xf);
+    xf->svc = svc;
+    xf->name = strdup (name);
+    xf->dest = d;
+    xf->m = m;
+    xf->req = msg->hdr;
+    xf->window = window;
+    xf->nups = json_array_size (ups);
+    xf->ups = calloc (xf->nups, sizeof (uint32_t));
+    for (size_t i = 0; i < xf->nups; i++)
+        xf->ups[i] = json_integer_value (json_array_get (ups, i));
+    xf->tags = zhashx_new ();
+    xf->parked = zlistx_new ();
+    xf->requested = calloc (m->nchunks ? m->nchunks : 1, 1);
+    xf->t0 = zclock_usecs () / 1e6;
+    xf->last_progress = now_ms ();
+    for (size_t i = 0; i < m->nchunks; i++)
+        xf->bytes_total += m->chunks[i].len;
+    if (mkdir_p (d) < 0) {
+        int e = errno;
+        overlay_respond_error (ov, &msg->hdr, e, "rank %u: cannot create %s: %s", overlay_rank (ov), d, strerror (e));
+        xfer_free (xf);
+        return;
+    }
+    xf->x = extract_new (m, d, 0, err, sizeof err);
+    if (!xf->x) {
+        overlay_respond_error (ov, &msg->hdr, errno == ENOSPC ? ENOSPC : EIO, "%s", err);
+        xfer_free (xf);
+        return;
+    }
+    for (size_t i = 0; i < m->nchunks; i++)
+        if (extract_have (xf->x, i))
+            xf->bytes_have += m->chunks[i].len;
+    zlistx_add_end (svc->xfers, xf);
+    overlay_respond (ov, &msg->hdr, json_pack ("{s:I s:I}", "have", (json_int_t)xf->bytes_have,
+                                               "resumed", (json_int_t)(m->nchunks - extract_missing (xf->x))),
+                     NULL, 0);
+    if (extract_missing (xf->x) == 0) {
+        extract_done (xf->x, err, sizeof err);
+        extract_destroy (&xf->x);
+        cstore_archive_adopt (svc->cs, xf->m, xf->dest, CSTORE_REPLACE, err, sizeof err);
+        xfer_finish (xf, 0, NULL);
+        return;
+    }
+    xfer_pump (xf);
+}
+
+/* ================= server side ================= */
+
+static void svc_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    archive_svc_t *svc = arg;
+    const char *name = NULL;
+    json_int_t idx = -1;
+    if (json_unpack (msg->json, "{s:s s:I}", "name", &name, "idx", &idx) < 0 || idx < 0) {
+        overlay_respond_error (ov, &msg->hdr, EPROTO, "archive.chunk: malformed request");
+        return;
+    }
+    struct xfer *xf = find_xfer (svc, name);
+    if (xf && !xf->finished) {
+        if ((size_t)idx >= xf->m->nchunks) {
+            overlay_respond_error (ov, &msg->hdr, EINVAL, "archive %s: no chunk %lld", name, (long long)idx);
+            return;
+        }
+        if (extract_have (xf->x, idx)) {
+            serve_from_xfer (xf, &msg->hdr, idx);
+            return;
+        }
+        struct parked *p = calloc (1, sizeof *p);
+        p->req = msg->hdr;
+        p->idx = idx;
+        zlistx_add_end (xf->parked, p);
+        return;
+    }
+    char err[256];
+    const manifest_t *m = cstore_archive_get (svc->cs, name, err, sizeof err);
+    if (!m) {
+        overlay_respond_error (ov, &msg->hdr, EAGAIN, "archive %s not here yet", name);
+        return;
+    }
+    if ((size_t)idx >= m->nchunks) {
+        overlay_respond_error (ov, &msg->hdr, EINVAL, "archive %s: no chunk %lld", name, (long long)idx);
+        return;
+    }
+    size_t len = m->chunks[idx].len;
+    ssize_t n = cstore_chunk_read (svc->cs, name, idx, chunkbuf (svc, len), len, err, sizeof err);
+    if (n < 0)
+        overlay_respond_error (ov, &msg->hdr, EIO, "rank %u: %s", overlay_rank (ov), err);
+    else {
+        /* fault injection for tests: CANOPY_TEST_CORRUPT=N flips a byte in
+         * every Nth chunk this broker serves from its store */
+        static long served;
+        const char *ci = getenv ("CANOPY_TEST_CORRUPT");
+        if (ci && atol (ci) > 0 && ++served % atol (ci) == 0 && n > 0) {
+            svc->buf[n / 2] ^= 0x5a;
+            overlay_log (ov, "test: corrupting chunk %lld of %s", (long long)idx, name);
+        }
+        overlay_respond (ov, &msg->hdr, NULL, svc->buf, n);
+    }
+}
+
+/* ================= controller: struct dist ================= */
+
+struct target {
+    uint32_t rank;
+    uint32_t tag;
+    int state;             /* 0 running, 1 ok, 2 failed */
+    double seconds;
+    uint64_t have;
+    char *error;
+    json_t *upstreams;
+};
+
+struct dist {
+    archive_svc_t *svc;
+    cmsg_hdr_t req;
+    char *name, *schedule;
+    manifest_t *m;
+    char *menc;
+    size_t menclen;
+    struct target *t;
+    size_t n, ndone, nfailed;
+    uint64_t total;        /* bytes per target */
+    double t0;
+    int64_t last_report;
+    bool local_target;     /* the source itself is a target */
+};
+
+static void dist_check_end (struct dist *d);
+
+static struct target *dist_target (struct dist *d, uint32_t rank)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->t[i].rank == rank)
+            return &d->t[i];
+    return NULL;
+}
+
+static void dist_report (struct dist *d, bool force)
+{
+    int64_t now = now_ms ();
+    if (!force && now - d->last_report < PROGRESS_MS)
+        return;
+    d->last_report = now;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < d->n; i++)
+        bytes += d->t[i].state == 1 ? d->total : d->t[i].have;
+    overlay_respond (d->svc->ov, &d->req,
+                     json_pack ("{s:I s:I s:I s:I s:I s:f}", "bytes", (json_int_t)bytes, "total",
+                                (json_int_t)(d->total * d->n), "done", (json_int_t)d->ndone, "failed",
+                                (json_int_t)d->nfailed, "ranks", (json_int_t)d->n, "elapsed",
+                                zclock_usecs () / 1e6 - d->t0),
+                     NULL, 0);
+}
+
+static void dist_free (struct dist *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        free (d->t[i].error);
+        json_decref (d->t[i].upstreams);
+    }
+    free (d->t);
+    free (d->name);
+    free (d->schedule);
+    free (d->menc);
+    manifest_destroy (&d->m);
+    free (d);
+}
+
+static void target_end (struct dist *d, struct target *t, bool ok, const char *error)
+{
+    if (t->state)
+        return;
+    t->state = ok ? 1 : 2;
+    t->seconds = zclock_usecs () / 1e6 - d->t0;
+    if (!ok)
+        t->error = strdup (error ? error : "failed");
+    if (ok)
+        d->ndone++;
+    else
+        d->nfailed++;
+    dist_check_end (d);
+}
+
+static void dist_check_end (struct dist *d)
+{
+    if (d->ndone + d->nfailed < d->n)
+        return;
+    dist_report (d, true);
+    json_t *ranks = json_object ();
+    for (size_t i = 0; i < d->n; i++) {
+        struct target *t = &d->t[i];
+        char key[16];
+        snprintf (key, sizeof key, "%u", t->rank);
+        json_t *o = json_pack ("{s:b s:f s:O}", "ok", t->state == 1, "seconds", t->seconds, "upstreams",
+                               t->upstreams ? t->upstreams : json_null ());
+        if (t->error)
+            json_object_set_new (o, "error", json_string (t->error));
+        json_object_set_new (ranks, key, o);
+    }
+    double secs = zclock_usecs () / 1e6 - d->t0;
+    overlay_respond (d->svc->ov, &d->req,
+                     json_pack ("{s:o s:f s:I s:s s:s s:I s:I}", "ranks", ranks, "seconds", secs,
+                                "bytes", (json_int_t)d->total, "name", d->name, "schedule",
+                                d->schedule, "ok", (json_int_t)d->ndone, "failed",
+                                (json_int_t)d->nfailed),
+                     NULL, 0);
+    overlay_respond_error (d->svc->ov, &d->req, ENODATA, NULL);
+    void *h = zlistx_find (d->svc->dists, d);
+    if (h)
+        zlistx_detach (d->svc->dists, h);
+    dist_free (d);
+}
+
+static void on_fetch_resp (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    struct dist *d = arg;
+    struct target *t = NULL;
+    for (size_t i = 0; i < d->n; i++)
+        if (d->t[i].tag == msg->hdr.matchtag)
+            t = &d->t[i];
+    if (!t || t->state)
+        return;
+    if (msg->hdr.errnum == ENODATA)
+        return;
+    if (msg->hdr.errnum) {
+        const char *es = NULL;
+        json_unpack (msg->json, "{s:s}", "errstr", &es);
+        char buf[512];
+        snprintf (buf, sizeof buf, "%s", es && *es ? es : strerror (msg->hdr.errnum));
+        target_end (d, t, false, buf);
+        return;
+    }
+    json_int_t have = 0;
+    int done = 0;
+    if (json_unpack (msg->json, "{s:b}", "done", &done) == 0 && done) {
+        target_end (d, t, true, NULL);
+        return;
+    }
+    if (json_unpack (msg->json, "{s:I}", "have", &have) == 0)
+        t->have = have;
+    dist_report (d, false);
+}
+
+/* ================= background work (create, local extract) ================= */
+
+enum { BG_CREATE, BG_EXTRACT };
+
+struct bgjob {
+    archive_svc_t *svc;
+    int kind;
+    cmsg_hdr_t req;
+    struct dist *dist;        /* local extract that is part of a distribution */
+    char *name, *dir, *dest;
+    char **paths;
+    size_t npaths;
+    int flags;
+    uint32_t chunk_size;
+    int fd[2];
+    pthread_t th;
+    int rc;
+    char err[512];
+    json_t *result;
+    double t0;
+};
+
+static void *bg_main (void *arg)
+{
+    struct bgjob *b = arg;
+    cstore_t *cs = cstore_new (b->svc->statedir, b->err, sizeof b->err);
+    if (!cs) {
+        b->rc = -1;
+        goto out;
+    }
+    if (b->kind == BG_CREATE) {
+        const manifest_t *m = cstore_archive_create (cs, b->name, b->dir, (const char *const *)b->paths,
+                                                     b->npaths, b->flags, b->chunk_size, b->err,
+                                                     sizeof b->err);
+        if (!m)
+            b->rc = -1;
+        else {
+            size_t files = 0;
+            for (size_t i = 0; i < m->nentries; i++)
+                if (m->entries[i].type == MANIFEST_FILE)
+                    files++;
+            b->result = json_pack ("{s:s s:I s:I s:I s:I}", "name", b->name, "entries",
+                                   (json_int_t)m->nentries, "files", (json_int_t)files, "bytes",
+                                   (json_int_t)m->total_size, "chunks", (json_int_t)m->nchunks);
+        }
+    }
+    else {
+        const manifest_t *m = cstore_archive_get (cs, b->name, b->err, sizeof b->err);
+        if (m && mkdir_p (b->dest) < 0) {
+            snprintf (b->err, sizeof b->err, "cannot create %s: %s", b->dest, strerror (errno));
+            b->rc = -1;
+        }
+        else if (!m || extract_archive (cs, b->name, b->dest, 0, b->err, sizeof b->err) < 0)
+            b->rc = -1;
+        else
+            b->result = json_pack ("{s:s s:I s:s}", "name", b->name, "bytes", (json_int_t)m->total_size,
+                                   "dest", b->dest);
+    }
+    cstore_destroy (&cs);
+out:
+    if (write (b->fd[1], "x", 1) < 0) {
+    }
+    return NULL;
+}
+
+static void bg_free (struct bgjob *b)
+{
+    for (size_t i = 0; i < b->npaths; i++)
+        free (b->paths[i]);
+    free (b->paths);
+    free (b->name);
+    free (b->dir);
+    free (b->dest);
+    json_decref (b->result);
+    close (b->fd[0]);
+    close (b->fd[1]);
+    free (b);
+}
+
+static int on_bg_done (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    struct bgjob *b = arg;
+    archive_svc_t *svc = b->svc;
+    char c;
+    if (read (b->fd[0], &c, 1) != 1)
+        return 0;
+    pthread_join (b->th, NULL);
+    zmq_pollitem_t it = { .fd = b->fd[0] };
+    zloop_poller_end (loop, &it);
+    double secs = zclock_usecs () / 1e6 - b->t0;
+    if (b->kind == BG_CREATE) {
+        /* the thread wrote through its own handle: reopen ours so no stale
+         * manifest stays cached */
+        char err[256];
+        cstore_t *fresh = cstore_new (svc->statedir, err, sizeof err);
+        if (fresh) {
+            cstore_destroy (&svc->cs);
+            svc->cs = fresh;
+        }
+    }
+    if (b->dist) {
+        struct target *t = dist_target (b->dist, overlay_rank (svc->ov));
+        if (t)
+            target_end (b->dist, t, b->rc == 0, b->err);
+    }
+    else if (b->rc < 0)
+        overlay_respond_error (svc->ov, &b->req, EIO, "%s", b->err);
+    else {
+        json_object_set_new (b->result, "seconds", json_real (secs));
+        overlay_respond (svc->ov, &b->req, json_incref (b->result), NULL, 0);
+    }
+    void *h = zlistx_find (svc->bgjobs, b);
+    if (h)
+        zlistx_detach (svc->bgjobs, h);
+    bg_free (b);
+    return 0;
+}
+
+static int bg_start (archive_svc_t *svc, struct bgjob *b)
+{
+    b->svc = svc;
+    b->t0 = zclock_usecs () / 1e6;
+    if (pipe (b->fd) < 0)
+        return -1;
+    zmq_pollitem_t it = { .fd = b->fd[0], .events = ZMQ_POLLIN };
+    zloop_poller (overlay_loop (svc->ov), &it, on_bg_done, b);
+    zlistx_add_end (svc->bgjobs, b);
+    if (pthread_create (&b->th, NULL, bg_main, b) != 0) {
+        zloop_poller_end (overlay_loop (svc->ov), &it);
+        return -1;
+    }
+    return 0;
+}
+
+/* ================= request handlers ================= */
+
+static void svc_create (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    archive_svc_t *svc = arg;
+    const char *name = NULL, *dir = NULL;
+    json_t *paths = NULL;
+    int reference = 0, replace = 0;
+    json_int_t chunk = 0;
+    if (json_unpack (msg->json, "{s:s s:s s:o s?b s?b s?I}", "name", &name, "dir", &dir, "paths", &paths,
+                     "reference", &reference, "replace", &replace, "chunk_size", &chunk) < 0
+        || !json_is_array (paths) || json_array_size (paths) == 0) {
+        overlay_respond_error (ov, &msg->hdr, EPROTO, "archive.create: needs name, dir and paths");
+        return;
+    }
+    if (!manifest_name_valid (name)) {
+        overlay_respond_error (ov, &msg->hdr, EINVAL,
+                               "invalid archive name '%s' (1-128 of A-Z a-z 0-9 . _ -, no leading '.')", name);
+        return;
+    }
+    for (struct bgjob *o = zlistx_first (svc->bgjobs); o; o = zlistx_next (svc->bgjobs))
+        if (o->kind == BG_CREATE && !strcmp (o->name, name)) {
+            overlay_respond_error (ov, &msg->hdr, EBUSY, "archive %s is being created", name);
+            return;
+        }
+    struct bgjob *b = calloc (1, sizeof *b);
+    b->kind = BG_CREATE;
+    b->req = msg->hdr;
+    b->name = strdup (name);
+    b->dir = strdup (dir);
+    b->npaths = json_array_size (paths);
+    b->paths = calloc (b->npaths, sizeof (char *));
+    for (size_t i = 0; i < b->npaths; i++) {
+        const char *p = json_string_value (json_array_get (paths, i));
+        b->paths[i] = strdup (p ? p : "");
+    }
+    b->flags = (reference ? CSTORE_REFERENCE : CSTORE_COPY) | (replace ? CSTORE_REPLACE : 0);
+    b->chunk_size = chunk;
+    if (bg_start (svc, b) < 0) {
+        overlay_respond_error (ov, &msg->hdr, EIO, "archive.create: cannot start worker");
+        bg_free (b);
+    }
+}
+
+static void svc_extract (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    archive_svc_t *svc = arg;
+    const char *name = NULL, *dest = NULL;
+    if (json_unpack (msg->json, "{s:s s:s}", "name", &name, "dest", &dest) < 0) {
+        overlay_respond_error (ov, &msg->hdr, EPROTO, "archive.extract: needs name and dest");
+        return;
+    }
+    char err[256];
+    if (!cstore_archive_get (svc->cs, name, err, sizeof err)) {
+        overlay_respond_error (ov, &msg->hdr, ENOENT, "rank %u: %s", overlay_rank (ov), err);
+        return;
+    }
+    struct bgjob *b = calloc (1, sizeof *b);
+    b->kind = BG_EXTRACT;
+    b->req = msg->hdr;
+    b->name = strdup (name);
+    b->dest = archive_dest_subst (dest, overlay_rank (ov));
+    if (bg_start (svc, b) < 0) {
+        overlay_respond_error (ov, &msg->hdr, EIO, "archive.extract: cannot start worker");
+        bg_free (b);
+    }
+}
+
+static void svc_list (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    archive_svc_t *svc = arg;
+    char err[256];
+    json_t *l = cstore_archive_list (svc->cs, err, sizeof err);
+    if (!l)
+        overlay_respond_error (ov, &msg->hdr, EIO, "%s", err);
+    else
+        overlay_respond (ov, &msg->hdr, json_pack ("{s:o s:I}", "archives", l, "rank", (json_int_t)overlay_rank (ov)), NULL, 0);
+}
+
+static void svc_remove (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    archive_svc_t *svc = arg;
+    const char *name = NULL;
+    if (json_unpack (msg->json, "{s:s}", "name", &name) < 0) {
+        overlay_respond_error (ov, &msg->hdr, EPROTO, "archive.remove: needs name");
+        return;
+    }
+    char err[256];
+    int rc = cstore_archive_remove (svc->cs, name, err, sizeof err);
+    if (rc < 0)
+        overlay_respond_error (ov, &msg->hdr, rc == -ENOENT ? ENOENT : EIO, "%s", err);
+    else
+        overlay_respond (ov, &msg->hdr, json_object (), NULL, 0);
+}
+
+static void svc_purge (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    archive_svc_t *svc = arg;
+    char err[256];
+    int n = cstore_purge (svc->cs, err, sizeof err);
+    if (n < 0)
+        overlay_respond_error (ov, &msg->hdr, EIO, "%s", err);
+    else
+        overlay_respond (ov, &msg->hdr, json_pack ("{s:i}", "removed", n), NULL, 0);
+}
+
+static int cmp_u32 (const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void svc_distribute (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    archive_svc_t *svc = arg;
+    const char *name = NULL, *dest = NULL, *schedule = "chain";
+    json_t *targets = NULL;
+    json_int_t window = DEFAULT_WINDOW, staged = 0;
+    if (json_unpack (msg->json, "{s:s s:s s:o s?s s?I s?I}", "name", &name, "dest", &dest, "targets",
+                     &targets, "schedule", &schedule, "window", &window, "staged", &staged) < 0
+        || !json_is_array (targets) || !(msg->hdr.flags & CMSG_F_STREAMING)) {
+        overlay_respond_error (ov, &msg->hdr, EPROTO, "archive.distribute: malformed request");
+        return;
+    }
+    if (window < 1 || window > 256) {
+        overlay_respond_error (ov, &msg->hdr, EINVAL, "window must be 1-256");
+        return;
+    }
+    char err[512];
+    const manifest_t *m = cstore_archive_get (svc->cs, name, err, sizeof err);
+    if (!m) {
+        overlay_respond_error (ov, &msg->hdr, ENOENT, "rank %u: %s", overlay_rank (ov), err);
+        return;
+    }
+    uint32_t me = overlay_rank (ov);
+    size_t nt = json_array_size (targets);
+    uint32_t *tl = calloc (nt ? nt : 1, sizeof (uint32_t));
+    size_t k = 0;
+    bool local = false;
+    for (size_t i = 0; i < nt; i++) {
+        json_int_t r = json_integer_value (json_array_get (targets, i));
+        if (!json_is_integer (json_array_get (targets, i)) || r < 0 || r >= overlay_size (ov)) {
+            free (tl);
+            overlay_respond_error (ov, &msg->hdr, EINVAL, "unknown rank %lld", (long long)r);
+            return;
+        }
+        if ((uint32_t)r == me)
+            local = true;
+        else
+            tl[k++] = r;
+    }
+    qsort (tl, k, sizeof (uint32_t), cmp_u32);
+    size_t u = 0;
+    for (size_t i = 0; i < k; i++)
+        if (!u || tl[u - 1] != tl[i])
+            tl[u++] = tl[i];
+    k = u;
+    json_t *plan = distplan_build (overlay_topo (ov), me, tl, k, schedule, staged, err, sizeof err);
+    if (!plan) {
+        free (tl);
+        overlay_respond_error (ov, &msg->hdr, EINVAL, "%s", err);
+        return;
+    }
+    struct dist *d = calloc (1, sizeof *d);
+    d->svc = svc;
+    d->req = msg->hdr;
+    d->name = strdup (name);
+    d->schedule = strdup (staged ? "staged" : schedule);
+    d->m = manifest_dup (m);
+    d->menc = manifest_encode (d->m, &d->menclen);
+    for (size_t i = 0; i < d->m->nchunks; i++)
+        d->total += d->m->chunks[i].len;
+    d->n = k + (local ? 1 : 0);
+    d->t = calloc (d->n ? d->n : 1, sizeof (struct target));
+    d->t0 = zclock_usecs () / 1e6;
+    d->local_target = local;
+    zlistx_add_end (svc->dists, d);
+    overlay_log (ov, "archive %s: distributing %llu bytes to %zu ranks (%s)", name,
+                 (unsigned long long)d->total, d->n, d->schedule);
+    for (size_t i = 0; i < k; i++) {
+        struct target *t = &d->t[i];
+        t->rank = tl[i];
+        t->upstreams = json_incref (json_array_get (plan, i));
+        t->tag = overlay_rpc (ov, tl[i], "archive.fetch",
+                              json_pack ("{s:s s:s s:O s:I}", "name", name, "dest", dest, "upstreams",
+                                         t->upstreams, "window", window),
+                              d->menc, d->menclen, CMSG_F_STREAMING, on_fetch_resp, d);
+        if (!t->tag)
+            target_end (d, t, false, "cannot send request");
+    }
+    json_decref (plan);
+    free (tl);
+    if (local) {
+        struct target *t = &d->t[k];
+        t->rank = me;
+        struct bgjob *b = calloc (1, sizeof *b);
+        b->kind = BG_EXTRACT;
+        b->dist = d;
+        b->name = strdup (name);
+        b->dest = archive_dest_subst (dest, me);
+        if (bg_start (svc, b) < 0) {
+            bg_free (b);
+            target_end (d, t, false, "cannot start local extract");
+        }
+    }
+    if (d->n == 0)
+        dist_check_end (d);
+}
+
+static int on_tick (zloop_t *loop, int timer_id, void *arg)
+{
+    archive_svc_t *svc = arg;
+    int64_t now = now_ms ();
+    /* targets: progress reports, retries after EAGAIN, stall detection */
+    struct xfer *xf = zlistx_first (svc->xfers);
+    while (xf) {
+        struct xfer *next = zlistx_next (svc->xfers);
+        if (now - xf->last_report >= PROGRESS_MS) {
+            xf->last_report = now;
+            overlay_respond (svc->ov, &xf->req, json_pack ("{s:I}", "have", (json_int_t)xf->bytes_have), NULL, 0);
+        }
+        if (now - xf->last_progress > STALL_MS) {
+            xfer_switch_upstream (xf, "no data (stalled)");
+            /* the list may have changed */
+            next = zlistx_first (svc->xfers);
+            while (next && next != xf && 0)
+                next = zlistx_next (svc->xfers);
+            break;
+        }
+        if (xf->inflight < xf->window)
+            xfer_pump (xf);
+        xf = next;
+    }
+    for (struct dist *d = zlistx_first (svc->dists); d; d = zlistx_next (svc->dists))
+        dist_report (d, false);
+    return 0;
+}
+
+archive_svc_t *archive_svc_new (overlay_t *ov, const char *statedir, char *err, size_t errlen)
+{
+    archive_svc_t *svc = calloc (1, sizeof *svc);
+    svc->ov = ov;
+    svc->statedir = strdup (statedir);
+    svc->cs = cstore_new (statedir, err, errlen);
+    if (!svc->cs) {
+        free (svc->statedir);
+        free (svc);
+        return NULL;
+    }
+    svc->xfers = zlistx_new ();
+    svc->dists = zlistx_new ();
+    svc->bgjobs = zlistx_new ();
+    overlay_service_add (ov, "archive.create", svc_create, svc);
+    overlay_service_add (ov, "archive.extract", svc_extract, svc);
+    overlay_service_add (ov, "archive.list", svc_list, svc);
+    overlay_service_add (ov, "archive.remove", svc_remove, svc);
+    overlay_service_add (ov, "archive.purge", svc_purge, svc);
+    overlay_service_add (ov, "archive.distribute", svc_distribute, svc);
+    overlay_service_add (ov, "archive.fetch", svc_fetch, svc);
+    overlay_service_add (ov, "archive.chunk", svc_chunk, svc);
+    svc->tick = zloop_timer (overlay_loop (ov), 100, 0, on_tick, svc);
+    return svc;
+}
+
+void archive_svc_destroy (archive_svc_t **p)
+{
+    if (!p || !*p)
+        return;
+    archive_svc_t *svc = *p;
+    struct bgjob *b;
+    while ((b = zlistx_detach (svc->bgjobs, NULL))) {
+        pthread_join (b->th, NULL);
+        bg_free (b);
+    }
+    struct xfer *xf;
+    while ((xf = zlistx_detach (svc->xfers, NULL)))
+        xfer_free (xf); /* keeps partial state for a resume */
+    struct dist *d;
+    while ((d = zlistx_detach (svc->dists, NULL)))
+        dist_free (d);
+    zlistx_destroy (&svc->xfers);
+    zlistx_destroy (&svc->dists);
+    zlistx_destroy (&svc->bgjobs);
+    cstore_destroy (&svc->cs);
+    free (svc->buf);
+    free (svc->statedir);
+    free (svc);
+    *p = NULL;
+}

@@ -1,0 +1,14 @@
+/* archive.h - the archive services of a broker: create, list, remove,
+ * extract, and pipelined distribution to other brokers
+ * (doc/distribution.md). */
+#ifndef CANOPY_ARCHIVE_H
+#define CANOPY_ARCHIVE_H
+#include "overlay.h"
+
+typedef struct archive_svc archive_svc_t;
+archive_svc_t *archive_svc_new (overlay_t *ov, const char *statedir, char *err, size_t errlen);
+void archive_svc_destroy (archive_svc_t **p);
+
+/* Replace every "{rank}" in tmpl with rank.  Malloc'd. */
+char *archive_dest_subst (const char *tmpl, uint32_t rank);
+#endif
