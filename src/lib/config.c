@@ -6,6 +6,7 @@
  * Every error is one line naming the field.
  */
 #include "config.h"
+#include "errquote.h"
 #include "hostlist.h"
 #include "yaml_json.h"
 #include <stdio.h>
@@ -30,30 +31,46 @@ void config_destroy (config_t **p)
     }
 }
 
-/* substitute %h and %p (and %% for a literal percent) */
+/* substitute %h and %p (and %% for a literal percent) into out, or only
+ * count when out is NULL; returns the length without the NUL */
+static size_t subst_run (char *out, const char *tmpl, const char *host, const char *port)
+{
+    size_t n = 0;
+    for (const char *p = tmpl; *p; p++) {
+        const char *ins = NULL;
+        if (p[0] == '%' && p[1] == 'h')
+            ins = host;
+        else if (p[0] == '%' && p[1] == 'p')
+            ins = port;
+        else if (p[0] == '%' && p[1] == '%')
+            ins = "%";
+        if (ins) {
+            size_t k = strlen (ins);
+            if (out)
+                memcpy (out + n, ins, k);
+            n += k;
+            p++;
+        }
+        else {
+            if (out)
+                out[n] = *p;
+            n++;
+        }
+    }
+    if (out)
+        out[n] = '\0';
+    return n;
+}
+
+/* malloc'd template with %h/%p/%% substituted; the buffer is sized exactly
+ * by a counting pass, so nothing is ever cut short.  NULL if out of memory. */
 static char *subst (const char *tmpl, const char *host, long port)
 {
-    size_t cap = strlen (tmpl) + strlen (host) * 4 + 64;
-    char *out = malloc (cap), *o = out;
-    for (const char *p = tmpl; *p; p++) {
-        if (p[0] == '%' && p[1] == 'h') {
-            o += sprintf (o, "%s", host);
-            p++;
-        }
-        else if (p[0] == '%' && p[1] == 'p') {
-            o += sprintf (o, "%ld", port);
-            p++;
-        }
-        else if (p[0] == '%' && p[1] == '%') {
-            *o++ = '%';
-            p++;
-        }
-        else
-            *o++ = *p;
-        if ((size_t)(o - out) + strlen (host) + 32 > cap)
-            break;
-    }
-    *o = '\0';
+    char ps[24];
+    snprintf (ps, sizeof ps, "%ld", port);
+    char *out = malloc (subst_run (NULL, tmpl, host, ps) + 1);
+    if (out)
+        subst_run (out, tmpl, host, ps);
     return out;
 }
 
@@ -85,16 +102,42 @@ static int known_key (const char *k, const char *const *list)
     return 0;
 }
 
+/* grow a per-rank array to hold at least `need` elements */
+static int reserve (void **v, size_t *cap, size_t need, size_t elsize)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 16;
+    while (c < need)
+        c *= 2;
+    void *nv = realloc (*v, c * elsize);
+    if (!nv)
+        return -1;
+    *v = nv;
+    *cap = c;
+    return 0;
+}
+
 config_t *config_parse (const char *text, size_t len, char *err, size_t errlen)
 {
     static const char *const top_keys[] = { "curve_cert", "topology", "default_port",
                                             "default_bind", "default_connect", "heartbeat",
                                             "timeout", "hosts", NULL };
     static const char *const host_keys[] = { "host", "bind", "connect", "parent", "port", NULL };
-    char perr[200];
-    json_t *root = yaml_json_parse (text, len, perr, sizeof perr);
+    char perr[200], q[65];
     config_t *c = NULL;
-    int bad = 0;
+    int bad = 0, failed = 1;
+    /* everything the failure path frees: per-rank parent as given (a name,
+     * or a rank in prank with TOPO_NONE meaning none) and the hosts[] entry
+     * each rank came from, for error messages */
+    char **names = NULL;
+    size_t nnames = 0;
+    char **pname = NULL;
+    json_int_t *prank = NULL;
+    size_t *pentry = NULL;
+    size_t cap_hosts = 0, cap_pname = 0, cap_prank = 0, cap_pentry = 0;
+    uint32_t *parents = NULL;
+    json_t *root = yaml_json_parse (text, len, perr, sizeof perr);
     if (!root) {
         snprintf (err, errlen, "config: %s", perr);
         return NULL;
@@ -107,11 +150,12 @@ config_t *config_parse (const char *text, size_t len, char *err, size_t errlen)
     json_t *val;
     json_object_foreach (root, key, val) {
         if (!known_key (key, top_keys)) {
-            snprintf (err, errlen, "config: unknown key '%.64s'", key);
+            snprintf (err, errlen, "config: unknown key '%s'", errquote (q, sizeof q, key, (size_t)-1));
             goto fail;
         }
     }
-    c = calloc (1, sizeof *c);
+    if (!(c = calloc (1, sizeof *c)))
+        goto nomem;
     const char *cert = get_str (root, "curve_cert", &bad);
     const char *topo = get_str (root, "topology", &bad);
     const char *dbind = get_str (root, "default_bind", &bad);
@@ -151,8 +195,11 @@ config_t *config_parse (const char *text, size_t len, char *err, size_t errlen)
         snprintf (err, errlen, "config: timeout must be at least twice the heartbeat");
         goto fail;
     }
-    c->curve_cert = cert ? strdup (cert) : NULL;
-    c->topology = strdup (topo ? topo : "kary:2");
+    if (cert && !(c->curve_cert = strdup (cert)))
+        goto nomem;
+    if (!(c->topology = strdup (topo ? topo : "kary:2")))
+        goto nomem;
+    int custom = !strcmp (c->topology, "custom");
     json_t *hosts = json_object_get (root, "hosts");
     if (!json_is_array (hosts) || json_array_size (hosts) == 0) {
         snprintf (err, errlen, "config: hosts must be a non-empty list");
@@ -160,8 +207,6 @@ config_t *config_parse (const char *text, size_t len, char *err, size_t errlen)
     }
     size_t idx;
     json_t *h;
-    char **parent_names = NULL;
-    size_t nparent = 0;
     json_array_foreach (hosts, idx, h) {
         if (!json_is_object (h)) {
             snprintf (err, errlen, "config: hosts[%zu] must be a mapping", idx);
@@ -169,8 +214,9 @@ config_t *config_parse (const char *text, size_t len, char *err, size_t errlen)
         }
         json_object_foreach (h, key, val) {
             if (!known_key (key, host_keys)) {
-                snprintf (err, errlen, "config: hosts[%zu]: unknown key '%.64s'", idx, key);
-                goto fail_pn;
+                snprintf (err, errlen, "config: hosts[%zu]: unknown key '%s'", idx,
+                          errquote (q, sizeof q, key, (size_t)-1));
+                goto fail;
             }
         }
         const char *expr = get_str (h, "host", &bad);
@@ -180,102 +226,121 @@ config_t *config_parse (const char *text, size_t len, char *err, size_t errlen)
         json_t *jp = json_object_get (h, "port");
         if (bad || !expr) {
             snprintf (err, errlen, "config: hosts[%zu]: host (a hostlist) is required; host, bind, connect are strings", idx);
-            goto fail_pn;
+            goto fail;
         }
         long port = dport;
         if (jp) {
             if (!json_is_integer (jp) || json_integer_value (jp) < 1 || json_integer_value (jp) > 65535) {
                 snprintf (err, errlen, "config: hosts[%zu]: port must be an integer 1-65535", idx);
-                goto fail_pn;
+                goto fail;
             }
             port = json_integer_value (jp);
         }
-        size_t n;
+        if (jpar && !json_is_string (jpar)
+            && !(json_is_integer (jpar) && json_integer_value (jpar) >= 0)) {
+            snprintf (err, errlen, "config: hosts[%zu]: parent must be a host name or rank", idx);
+            goto fail;
+        }
         char herr[160];
-        char **names = hostlist_expand (expr, &n, herr, sizeof herr);
-        if (!names) {
+        if (!(names = hostlist_expand (expr, &nnames, herr, sizeof herr))) {
+            nnames = 0;
             snprintf (err, errlen, "config: hosts[%zu]: %s", idx, herr);
-            goto fail_pn;
+            goto fail;
         }
-        if (n > 1 && (bind || conn)) {
+        if (nnames > 1 && (bind || conn)) {
             snprintf (err, errlen, "config: hosts[%zu]: bind/connect overrides need a single host", idx);
-            hostlist_free (names, n);
-            goto fail_pn;
+            goto fail;
         }
-        if (c->nhosts + n > (1u << 20)) {
+        if (c->nhosts + nnames > (1u << 20)) {
             snprintf (err, errlen, "config: too many hosts");
-            hostlist_free (names, n);
-            goto fail_pn;
+            goto fail;
         }
-        c->hosts = realloc (c->hosts, (c->nhosts + n) * sizeof (config_host_t));
-        parent_names = realloc (parent_names, (c->nhosts + n) * sizeof (char *));
-        for (size_t i = 0; i < n; i++) {
-            config_host_t *ch = &c->hosts[c->nhosts];
-            ch->host = strdup (names[i]);
-            ch->bind = subst (bind ? bind : dbind ? dbind : "tcp://*:%p", names[i], port);
-            ch->connect = subst (conn ? conn : dconn ? dconn : "tcp://%h:%p", names[i], port);
+        size_t need = c->nhosts + nnames;
+        if (reserve ((void **)&c->hosts, &cap_hosts, need, sizeof *c->hosts) < 0
+            || reserve ((void **)&pname, &cap_pname, need, sizeof *pname) < 0
+            || reserve ((void **)&prank, &cap_prank, need, sizeof *prank) < 0
+            || reserve ((void **)&pentry, &cap_pentry, need, sizeof *pentry) < 0)
+            goto nomem;
+        for (size_t i = 0; i < nnames; i++) {
+            size_t r = c->nhosts;
+            config_host_t *ch = &c->hosts[r];
+            /* count the rank first so that config_destroy frees what follows */
+            memset (ch, 0, sizeof *ch);
             ch->parent = TOPO_NONE;
-            parent_names[c->nhosts] = NULL;
-            if (jpar) {
-                if (json_is_string (jpar))
-                    parent_names[c->nhosts] = strdup (json_string_value (jpar));
-                else if (json_is_integer (jpar) && json_integer_value (jpar) >= 0)
-                    ch->parent = json_integer_value (jpar);
-                else {
-                    snprintf (err, errlen, "config: hosts[%zu]: parent must be a host name or rank", idx);
-                    c->nhosts++;
-                    nparent = c->nhosts;
-                    hostlist_free (names, n);
-                    goto fail_pn;
-                }
-            }
+            pname[r] = NULL;
+            prank[r] = -1;
+            pentry[r] = idx;
             c->nhosts++;
-            nparent = c->nhosts;
+            ch->host = names[i]; /* taken over */
+            names[i] = NULL;
+            ch->bind = subst (bind ? bind : dbind ? dbind : "tcp://*:%p", ch->host, port);
+            ch->connect = subst (conn ? conn : dconn ? dconn : "tcp://%h:%p", ch->host, port);
+            if (!ch->bind || !ch->connect)
+                goto nomem;
+            if (json_is_string (jpar)) {
+                if (!(pname[r] = strdup (json_string_value (jpar))))
+                    goto nomem;
+            }
+            else if (jpar)
+                prank[r] = json_integer_value (jpar);
         }
-        hostlist_free (names, n);
+        hostlist_free (names, nnames);
+        names = NULL;
+        nnames = 0;
     }
-    /* custom topology: resolve parents */
-    uint32_t *parents = NULL;
-    if (!strcmp (c->topology, "custom")) {
-        parents = calloc (c->nhosts, sizeof (uint32_t));
+    /* custom topology: resolve parents by name or rank */
+    if (custom) {
+        if (!(parents = calloc (c->nhosts, sizeof (uint32_t))))
+            goto nomem;
         for (size_t r = 1; r < c->nhosts; r++) {
-            if (parent_names[r]) {
-                int pr = config_rank_of (c, parent_names[r]);
+            if (pname[r]) {
+                int pr = config_rank_of (c, pname[r]);
                 if (pr < 0) {
-                    snprintf (err, errlen, "config: host %s: unknown parent '%.64s'", c->hosts[r].host,
-                              parent_names[r]);
-                    free (parents);
-                    goto fail_pn;
+                    snprintf (err, errlen, "config: host %.64s: unknown parent '%s'", c->hosts[r].host,
+                              errquote (q, sizeof q, pname[r], (size_t)-1));
+                    goto fail;
                 }
                 c->hosts[r].parent = pr;
             }
-            if (c->hosts[r].parent == TOPO_NONE) {
-                snprintf (err, errlen, "config: custom topology: host %s (rank %zu) has no parent",
+            else if (prank[r] >= 0) {
+                if (prank[r] >= (json_int_t)c->nhosts) {
+                    snprintf (err, errlen,
+                              "config: hosts[%zu]: parent rank %" JSON_INTEGER_FORMAT
+                              " out of range: the custom topology has %zu hosts",
+                              pentry[r], prank[r], c->nhosts);
+                    goto fail;
+                }
+                c->hosts[r].parent = (uint32_t)prank[r];
+            }
+            else {
+                snprintf (err, errlen, "config: custom topology: host %.64s (rank %zu) has no parent",
                           c->hosts[r].host, r);
-                free (parents);
-                goto fail_pn;
+                goto fail;
             }
             parents[r] = c->hosts[r].parent;
         }
     }
     char terr[160];
     c->topo = topo_create (c->topology, c->nhosts, parents, terr, sizeof terr);
-    free (parents);
     if (!c->topo) {
         snprintf (err, errlen, "config: topology: %s", terr);
-        goto fail_pn;
+        goto fail;
     }
-    for (size_t i = 0; i < nparent; i++)
-        free (parent_names[i]);
-    free (parent_names);
-    json_decref (root);
-    return c;
-fail_pn:
-    for (size_t i = 0; i < nparent; i++)
-        free (parent_names[i]);
-    free (parent_names);
+    failed = 0;
+    goto done;
+nomem:
+    snprintf (err, errlen, "config: out of memory");
 fail:
+done:
+    for (size_t r = 0; c && r < c->nhosts; r++)
+        free (pname[r]);
+    free (pname);
+    free (prank);
+    free (pentry);
+    free (parents);
+    hostlist_free (names, nnames);
     json_decref (root);
-    config_destroy (&c);
-    return NULL;
+    if (failed)
+        config_destroy (&c);
+    return c;
 }

@@ -6,6 +6,7 @@
  * Zero padding follows the width of the range's low bound ("io[01-04]").
  */
 #include "hostlist.h"
+#include "errquote.h"
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,9 +115,11 @@ static int expand_term (struct vec *h, const char *t, size_t len, char *err, siz
     if (lb + 1 == rb)
         goto bad;
     return 0;
-bad:
-    snprintf (err, errlen, "invalid hostlist term '%.*s'", (int)(len > 64 ? 64 : len), t);
+bad: {
+    char q[65];
+    snprintf (err, errlen, "invalid hostlist term '%s'", errquote (q, sizeof q, t, len));
     return -1;
+}
 toomany:
     snprintf (err, errlen, "hostlist too large");
     return -1;
@@ -126,7 +129,7 @@ char **hostlist_expand (const char *expr, size_t *n, char *err, size_t errlen)
 {
     struct vec h = { 0 };
     const char *p = expr;
-    char dummy[8];
+    char dummy[8], q[65];
     if (!err) {
         err = dummy;
         errlen = sizeof dummy;
@@ -148,7 +151,8 @@ char **hostlist_expand (const char *expr, size_t *n, char *err, size_t errlen)
             p++;
         }
         if (depth != 0 || (*p && *p != ',')) {
-            snprintf (err, errlen, "unbalanced brackets in hostlist '%.64s'", expr);
+            snprintf (err, errlen, "unbalanced brackets in hostlist '%s'",
+                      errquote (q, sizeof q, expr, (size_t)-1));
             goto fail;
         }
         if (expand_term (&h, start, p - start, err, errlen) < 0)
@@ -156,7 +160,8 @@ char **hostlist_expand (const char *expr, size_t *n, char *err, size_t errlen)
         if (*p == ',') {
             p++;
             if (!*p) {
-                snprintf (err, errlen, "trailing comma in hostlist '%.64s'", expr);
+                snprintf (err, errlen, "trailing comma in hostlist '%s'",
+                          errquote (q, sizeof q, expr, (size_t)-1));
                 goto fail;
             }
         }
@@ -185,16 +190,21 @@ static void split (const char *s, size_t *plen, long *num, int *width)
     *width = len - i;
 }
 
-static void append (char **buf, size_t *len, size_t *cap, const char *s)
+static void appendn (char **buf, size_t *len, size_t *cap, const char *s, size_t k)
 {
-    size_t k = strlen (s);
     if (*len + k + 1 > *cap) {
         while (*len + k + 1 > *cap)
             *cap *= 2;
         *buf = realloc (*buf, *cap);
     }
-    memcpy (*buf + *len, s, k + 1);
+    memcpy (*buf + *len, s, k);
     *len += k;
+    (*buf)[*len] = '\0';
+}
+
+static void append (char **buf, size_t *len, size_t *cap, const char *s)
+{
+    appendn (buf, len, cap, s, strlen (s));
 }
 
 char *hostlist_compress (char *const *hosts, size_t n)
@@ -231,9 +241,9 @@ char *hostlist_compress (char *const *hosts, size_t n)
             i++;
             continue;
         }
-        char tmp[600];
-        snprintf (tmp, sizeof tmp, "%.*s[", (int)plen, hosts[i]);
-        append (&buf, &len, &cap, tmp);
+        char tmp[64]; /* one range: two numbers of at most 9 digits */
+        appendn (&buf, &len, &cap, hosts[i], plen);
+        append (&buf, &len, &cap, "[");
         int first = 1;
         size_t k = i;
         while (k < j) {

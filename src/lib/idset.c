@@ -4,6 +4,7 @@
  * and a bitmap plus a range parser is a page of code.
  */
 #include "idset.h"
+#include "errquote.h"
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,11 +77,23 @@ int idset_set (idset_t *s, uint32_t id)
     return 0;
 }
 
+/* set lo..hi inclusive a word at a time; all or nothing */
 int idset_range_set (idset_t *s, uint32_t lo, uint32_t hi)
 {
-    for (uint32_t i = lo; i <= hi; i++)
-        if (idset_set (s, i) < 0)
-            return -1;
+    if (lo > hi)
+        return 0;
+    if (hi >= IDSET_MAX_ID || grow (s, hi) < 0)
+        return -1;
+    size_t wlo = lo / 64, whi = hi / 64;
+    for (size_t wi = wlo; wi <= whi; wi++) {
+        uint64_t mask = ~0ull;
+        if (wi == wlo)
+            mask &= ~0ull << (lo % 64);
+        if (wi == whi)
+            mask &= ~0ull >> (63 - hi % 64);
+        s->count += __builtin_popcountll (mask & ~s->w[wi]);
+        s->w[wi] |= mask;
+    }
     return 0;
 }
 
@@ -170,6 +183,7 @@ idset_t *idset_decode (const char *text, char *err, size_t errlen)
     const char *p = text;
     size_t len = strlen (text);
     int bracket = 0;
+    char q[65];
     if (!s)
         return NULL;
     if (len && p[0] == '[') {
@@ -211,12 +225,13 @@ idset_t *idset_decode (const char *text, char *err, size_t errlen)
     return s;
 bad:
     if (errlen)
-        snprintf (err, errlen, "invalid idset '%.64s' (expected e.g. 0-3,7)", text);
+        snprintf (err, errlen, "invalid idset '%s' (expected e.g. 0-3,7)",
+                  errquote (q, sizeof q, text, len));
     idset_destroy (&s);
     return NULL;
 toobig:
     if (errlen)
-        snprintf (err, errlen, "idset '%.64s': id too large", text);
+        snprintf (err, errlen, "idset '%s': id too large", errquote (q, sizeof q, text, len));
     idset_destroy (&s);
     return NULL;
 }

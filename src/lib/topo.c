@@ -4,6 +4,8 @@
  * flattened array with per-rank offsets (CSR), so lookups are O(1).
  */
 #include "topo.h"
+#include "errquote.h"
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,15 +128,18 @@ topo_t *topo_create (const char *spec, uint32_t size, const uint32_t *parents, c
     if (!strncmp (spec, "kary:", 5)) {
         char *end;
         long k = strtol (spec + 5, &end, 10);
-        if (end == spec + 5 || *end || k < 0 || k > 1000000) {
-            snprintf (err, errlen, "invalid topology '%.32s': kary:K needs 0 <= K", spec);
+        /* digits only: strtol alone would take " 2", "+2", "\n2" */
+        if (!isdigit ((unsigned char)spec[5]) || *end || k < 0 || k > 1000000) {
+            char q[33];
+            snprintf (err, errlen, "invalid topology '%s': kary:K needs 0 <= K",
+                      errquote (q, sizeof q, spec, (size_t)-1));
             goto fail;
         }
+        snprintf (t->spec, sizeof t->spec, "kary:%ld", k); /* "kary:002" -> "kary:2" */
         if (k == 0)
             k = size > 1 ? size - 1 : 1;
         for (uint32_t r = 1; r < size; r++)
             t->parent[r] = (r - 1) / k;
-        snprintf (t->spec, sizeof t->spec, "%s", spec);
     }
     else if (!strcmp (spec, "binomial")) {
         for (uint32_t r = 1; r < size; r++)
@@ -161,8 +166,9 @@ topo_t *topo_create (const char *spec, uint32_t size, const uint32_t *parents, c
         snprintf (t->spec, sizeof t->spec, "custom");
     }
     else {
-        snprintf (err, errlen,
-                  "unknown topology '%.32s' (expected kary:K, binomial, flat or custom)", spec);
+        char q[33];
+        snprintf (err, errlen, "unknown topology '%s' (expected kary:K, binomial, flat or custom)",
+                  errquote (q, sizeof q, spec, (size_t)-1));
         goto fail;
     }
     if (finish (t, err, errlen) < 0)
@@ -217,11 +223,6 @@ uint32_t topo_distance (const topo_t *t, uint32_t a, uint32_t b)
         d++;
     }
     return d;
-}
-
-static int strcmp_ptr (const char **a, const char **b)
-{
-    return strcmp (*a, *b);
 }
 
 struct sbuf {
@@ -299,42 +300,102 @@ json_t *topo_to_json (const topo_t *t)
                       "height", (json_int_t)t->height, "levels", levels, "parents", parents);
 }
 
-/* AHU canonical form: "(" + sorted children's forms + ")" */
-static char *canon (const topo_t *t, uint32_t r)
+/* Isomorphism by AHU, iteratively: level by level from the deepest, each
+ * node of either tree gets an integer id naming the sorted tuple of its
+ * children's ids; equal tuples get equal ids.  Ids are shared between the
+ * two trees, so they are isomorphic iff their roots get the same id.
+ * No recursion, so any height works; O(n log n). */
+struct ahu_ent {
+    const uint32_t *key; /* sorted child ids */
+    uint32_t len;
+    uint32_t *id;        /* where the assigned id goes */
+};
+
+static int ahu_cmp (const void *x, const void *y)
 {
-    uint32_t nc = topo_nchildren (t, r);
-    const uint32_t *ch = topo_children (t, r);
-    char **parts = calloc (nc ? nc : 1, sizeof (char *));
-    size_t len = 2;
-    for (uint32_t i = 0; i < nc; i++) {
-        parts[i] = canon (t, ch[i]);
-        len += strlen (parts[i]);
-    }
-    qsort (parts, nc, sizeof (char *), (int (*) (const void *, const void *))strcmp_ptr);
-    char *s = malloc (len + 1), *p = s;
-    *p++ = '(';
-    for (uint32_t i = 0; i < nc; i++) {
-        size_t k = strlen (parts[i]);
-        memcpy (p, parts[i], k);
-        p += k;
-        free (parts[i]);
-    }
-    *p++ = ')';
-    *p = '\0';
-    free (parts);
-    return s;
+    const struct ahu_ent *a = x, *b = y;
+    if (a->len != b->len)
+        return a->len < b->len ? -1 : 1;
+    for (uint32_t i = 0; i < a->len; i++)
+        if (a->key[i] != b->key[i])
+            return a->key[i] < b->key[i] ? -1 : 1;
+    return 0;
+}
+
+static int u32_cmp (const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* ranks ordered by level: byl[lstart[l] .. lstart[l+1]) are at level l */
+static void by_level (const topo_t *t, uint32_t *byl, uint32_t *lstart)
+{
+    memset (lstart, 0, (t->height + 2) * sizeof (uint32_t));
+    for (uint32_t r = 0; r < t->size; r++)
+        lstart[t->level[r] + 1]++;
+    for (uint32_t l = 0; l <= t->height; l++)
+        lstart[l + 1] += lstart[l];
+    for (uint32_t r = 0; r < t->size; r++)
+        byl[lstart[t->level[r]]++] = r;
+    /* lstart[l] now holds the end of level l: shift back to starts */
+    memmove (lstart + 1, lstart, (t->height + 1) * sizeof (uint32_t));
+    lstart[0] = 0;
 }
 
 bool topo_isomorphic (const topo_t *a, const topo_t *b)
 {
     if (a->size != b->size || a->height != b->height)
         return false;
-    if (a->height > 2000)
-        return topo_same_shape (a, b);
-    char *x = canon (a, 0), *y = canon (b, 0);
-    bool same = !strcmp (x, y);
-    free (x);
-    free (y);
+    uint32_t n = a->size, h = a->height;
+    const topo_t *tv[2] = { a, b };
+    uint32_t *id[2], *byl[2], *ls[2];
+    uint32_t *keys = malloc (2 * (size_t)n * sizeof (uint32_t));
+    struct ahu_ent *ent = malloc (2 * (size_t)n * sizeof *ent);
+    bool same = false;
+    for (int k = 0; k < 2; k++) {
+        id[k] = malloc (n * sizeof (uint32_t));
+        byl[k] = malloc (n * sizeof (uint32_t));
+        ls[k] = malloc ((h + 2) * sizeof (uint32_t));
+    }
+    if (!keys || !ent || !id[0] || !id[1] || !byl[0] || !byl[1] || !ls[0] || !ls[1])
+        goto done; /* out of memory: cannot tell, say no */
+    by_level (a, byl[0], ls[0]);
+    by_level (b, byl[1], ls[1]);
+    for (uint32_t l = h + 1; l-- > 0;) {
+        if (ls[0][l + 1] - ls[0][l] != ls[1][l + 1] - ls[1][l])
+            goto done; /* different number of nodes on this level */
+        size_t ne = 0, nk = 0;
+        for (int k = 0; k < 2; k++) {
+            const topo_t *t = tv[k];
+            for (uint32_t i = ls[k][l]; i < ls[k][l + 1]; i++) {
+                uint32_t r = byl[k][i];
+                uint32_t nc = t->child_off[r + 1] - t->child_off[r];
+                uint32_t *key = keys + nk;
+                for (uint32_t j = 0; j < nc; j++)
+                    key[j] = id[k][t->child[t->child_off[r] + j]];
+                qsort (key, nc, sizeof (uint32_t), u32_cmp);
+                nk += nc;
+                ent[ne++] = (struct ahu_ent){ .key = key, .len = nc, .id = &id[k][r] };
+            }
+        }
+        qsort (ent, ne, sizeof *ent, ahu_cmp);
+        uint32_t next = 0;
+        for (size_t i = 0; i < ne; i++) {
+            if (i > 0 && ahu_cmp (&ent[i - 1], &ent[i]) != 0)
+                next++;
+            *ent[i].id = next;
+        }
+    }
+    same = id[0][0] == id[1][0];
+done:
+    for (int k = 0; k < 2; k++) {
+        free (id[k]);
+        free (byl[k]);
+        free (ls[k]);
+    }
+    free (keys);
+    free (ent);
     return same;
 }
 

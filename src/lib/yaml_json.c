@@ -2,9 +2,12 @@
  *
  * A recursive descent over the event stream.  Anchors and aliases are
  * refused (a config or jobspec has no need of them, and refusing them keeps
- * "billion laughs" input from expanding).  Depth is bounded.
+ * "billion laughs" input from expanding).  Depth is bounded.  Only the
+ * first document is read, and it must end cleanly: junk after the root node
+ * is an error.
  */
 #include "yaml_json.h"
+#include "errquote.h"
 #include <yaml.h>
 #include <stdio.h>
 #include <string.h>
@@ -122,8 +125,8 @@ static json_t *mapping (struct ctx *c, int depth)
             goto err;
         }
         if (json_object_get (o, key)) {
-            char msg[128];
-            snprintf (msg, sizeof msg, "duplicate key '%.64s'", key);
+            char msg[128], q[65];
+            snprintf (msg, sizeof msg, "duplicate key '%s'", errquote (q, sizeof q, key, (size_t)-1));
             fail (c, &km, msg);
             free (key);
             json_decref (v);
@@ -201,6 +204,32 @@ json_t *yaml_json_parse (const char *text, size_t len, char *errbuf, size_t errl
         yaml_event_delete (&ev);
         break;
     }
+    if (!root)
+        goto done;
+    /* the first document must end right after its root node, and what
+     * follows must be the end of the text or another document (which is not
+     * read).  libyaml ends a document implicitly before looking at the next
+     * token, so junk after a flow root ("{a: 1} }}") only shows up as a
+     * syntax error in the event after DOCUMENT-END. */
+    for (int i = 0; i < 2; i++) {
+        if (next (&c, &ev) < 0)
+            goto bad;
+        yaml_event_type_t t = ev.type;
+        yaml_mark_t m = ev.start_mark;
+        yaml_event_delete (&ev);
+        if (i == 0 && t != YAML_DOCUMENT_END_EVENT) {
+            fail (&c, &m, "expected the end of the document");
+            goto bad;
+        }
+        if (i == 1 && t != YAML_STREAM_END_EVENT && t != YAML_DOCUMENT_START_EVENT) {
+            fail (&c, &m, "expected the end of the text or another document");
+            goto bad;
+        }
+    }
+    goto done;
+bad:
+    json_decref (root);
+    root = NULL;
 done:
     yaml_parser_delete (&c.p);
     return root;

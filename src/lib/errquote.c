@@ -1,0 +1,16 @@
+/* errquote.c - copy a bounded prefix of user text with control bytes made
+ * printable, for quoting in one-line error messages. */
+#include "errquote.h"
+
+char *errquote (char *buf, size_t size, const char *s, size_t len)
+{
+    size_t o = 0;
+    if (size == 0)
+        return buf;
+    for (size_t i = 0; s && i < len && s[i] && o + 1 < size; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        buf[o++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+    }
+    buf[o] = '\0';
+    return buf;
+}
