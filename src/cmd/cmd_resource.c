@@ -1,0 +1,52 @@
+/* cmd_resource.c - canopy resource list: the instance's resources by state
+ * (free, allocated, down) as flux resource list prints them. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cmd.h"
+
+int cmd_resource (int argc, char **argv)
+{
+    bool json = false;
+    int i = 1;
+    if (argc >= 2 && (!strcmp (argv[1], "-h") || !strcmp (argv[1], "--help"))) {
+        printf ("Usage: canopy resource list [--json]\n");
+        return 0;
+    }
+    if (argc >= 2 && !strcmp (argv[1], "list"))
+        i = 2;
+    else if (argc >= 2 && argv[1][0] != '-')
+        die ("resource: unknown subcommand '%.40s' (list)", argv[1]);
+    for (; i < argc; i++) {
+        if (!strcmp (argv[i], "--json"))
+            json = true;
+        else
+            die ("resource list: unknown option '%.60s' (--json)", argv[i]);
+    }
+    client_t *cl = cmd_connect ();
+    char err[512];
+    json_t *r = client_call (cl, 0, "resource.list", json_object (), 30000, err, sizeof err);
+    if (!r)
+        die ("resource list: %s", err);
+    if (json) {
+        char *s = json_dumps (r, JSON_INDENT (2));
+        printf ("%s\n", s);
+        free (s);
+    }
+    else {
+        static const char *states[] = { "free", "allocated", "down" };
+        printf ("%10s %6s %6s %5s %s\n", "STATE", "NNODES", "NCORES", "NGPUS", "NODELIST");
+        for (int k = 0; k < 3; k++) {
+            json_t *s = json_object_get (r, states[k]);
+            printf ("%10s %6lld %6lld %5lld %s\n", states[k], (long long)json_integer_value (json_object_get (s, "nnodes")),
+                    (long long)json_integer_value (json_object_get (s, "ncores")),
+                    (long long)json_integer_value (json_object_get (s, "ngpus")),
+                    json_string_value (json_object_get (s, "nodelist")) ? json_string_value (json_object_get (s, "nodelist"))
+                                                                         : "");
+        }
+    }
+    json_decref (r);
+    client_destroy (&cl);
+    return 0;
+}

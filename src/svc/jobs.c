@@ -1,0 +1,1203 @@
+/* jobs.c - the job manager on rank 0.  See jobs.h.
+ *
+ * Every change of a job is an event appended to its log in the job store
+ * (jobdb_event, one committed transaction), then applied to the in-memory
+ * shadow of its row.  Active jobs live in memory; inactive ones only in the
+ * store.  A job runs through:
+ *   submit -> (dependency-add/remove) -> depend -> sched queue -> alloc ->
+ *   jobexec.start on each allocated rank -> start -> task output and status
+ *   -> finish -> release -> clean.
+ * Exceptions (cancel, timeout, node-failure, exec, dependency) end a job
+ * early: pending jobs are cleaned at once; running ones get SIGTERM, and
+ * SIGKILL after a grace period, and end when every rank has reported.
+ */
+#define _GNU_SOURCE
+#include "jobs.h"
+#include "jobdb.h"
+#include "idset.h"
+#include "jobid.h"
+#include "jobspec_build.h"
+#include "sched.h"
+#include "taskmap.h"
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#define KILL_GRACE_MS 5000
+
+struct job;
+
+struct execrank {
+    struct job *job;
+    int idx;
+    uint32_t tag;
+    bool done, started;
+};
+
+struct job {
+    jobs_svc_t *js;
+    jobid_t id;
+    char f58[JOBID_STRLEN];
+    json_t *jobspec;
+    jobdb_job_t rec;            /* shadow of the stored row */
+    sched_req_t *req;           /* until handed to the scheduler */
+    jobspec_dep_t *deps;
+    size_t ndeps;
+    bool *dep_done;
+    bool in_queue, holds;       /* queued in sched / holding resources */
+    json_t *R;
+    taskmap_entry_t *map;
+    int nmap;
+    struct execrank *er;
+    int nexec, ranks_left, nstarted;
+    bool start_logged, fatal, finishing;
+    int worst;
+    bool have_status;
+    int kill_timer, expire_timer;
+    zlistx_t *watchers;         /* cmsg_hdr_t * of job.attach requests */
+};
+
+struct deferred {
+    cmsg_hdr_t hdr;
+    json_t *json;
+};
+
+struct jobs_svc {
+    overlay_t *ov;
+    resource_svc_t *rs;
+    sched_t *sched;
+    jobdb_t *db;
+    jobid_gen_t *gen;
+    zhashx_t *active;           /* "%llu" -> struct job */
+    zlistx_t *deferred;         /* submits waiting for the resource set */
+    uint64_t *recovered;        /* pending after a restart, to queue when ready */
+    size_t nrecovered;
+    json_t *orphans;            /* [{id, ranks}] of jobs LOST at restart: kill their tasks */
+    int sched_timer;
+    bool going;                 /* ready work done */
+};
+
+static void job_finish (struct job *j);
+static void deps_notify (jobs_svc_t *js, jobid_t target);
+static void request_sched (jobs_svc_t *js);
+
+static double now_wall (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void key_of (jobid_t id, char *buf, size_t len)
+{
+    snprintf (buf, len, "%llu", (unsigned long long)id);
+}
+
+static struct job *job_lookup (jobs_svc_t *js, jobid_t id)
+{
+    char k[32];
+    key_of (id, k, sizeof k);
+    return zhashx_lookup (js->active, k);
+}
+
+static const char *host_of (jobs_svc_t *js, uint32_t rank)
+{
+    return overlay_hostname (js->ov, rank);
+}
+
+/* -- job objects -------------------------------------------------------- */
+
+static struct job *job_new (jobs_svc_t *js, jobid_t id, json_t *jobspec)
+{
+    struct job *j = calloc (1, sizeof *j);
+    j->js = js;
+    j->id = id;
+    jobid_encode (id, JOBID_F58, j->f58, sizeof j->f58);
+    j->jobspec = jobspec;
+    j->kill_timer = j->expire_timer = -1;
+    j->watchers = zlistx_new ();
+    zlistx_set_destructor (j->watchers, NULL);
+    char k[32];
+    key_of (id, k, sizeof k);
+    zhashx_insert (js->active, k, j);
+    return j;
+}
+
+static void job_free (struct job *j)
+{
+    jobs_svc_t *js = j->js;
+    zloop_t *loop = overlay_loop (js->ov);
+    if (j->kill_timer >= 0)
+        zloop_timer_end (loop, j->kill_timer);
+    if (j->expire_timer >= 0)
+        zloop_timer_end (loop, j->expire_timer);
+    for (int i = 0; i < j->nexec; i++)
+        if (!j->er[i].done && j->er[i].tag)
+            overlay_rpc_cancel (js->ov, j->er[i].tag);
+    cmsg_hdr_t *h;
+    while ((h = zlistx_detach (j->watchers, NULL)))
+        free (h);
+    zlistx_destroy (&j->watchers);
+    json_decref (j->jobspec);
+    json_decref (j->R);
+    sched_req_destroy (&j->req);
+    free (j->deps);
+    free (j->dep_done);
+    taskmap_free (j->map, j->nmap);
+    free (j->er);
+    jobdb_job_clear (&j->rec);
+    free (j);
+}
+
+/* Append an event (context stolen, may be NULL) and apply it to the shadow. */
+static int job_event (struct job *j, const char *name, json_t *ctx)
+{
+    jobs_svc_t *js = j->js;
+    char err[256];
+    double t = now_wall ();
+    int rc = jobdb_event (js->db, j->id, t, name, ctx, err, sizeof err);
+    if (rc == 0)
+        rc = job_state_apply (&j->rec, t, name, ctx, err, sizeof err);
+    if (rc < 0)
+        overlay_log (js->ov, "job %s: event %s: %s", j->f58, name, err);
+    json_decref (ctx);
+    return rc;
+}
+
+static int exit_code_of (int status)
+{
+    if (status < 0)
+        return 1;
+    if (WIFEXITED (status))
+        return WEXITSTATUS (status);
+    if (WIFSIGNALED (status))
+        return 128 + WTERMSIG (status);
+    return 1;
+}
+
+static json_t *final_of (const jobdb_job_t *r)
+{
+    return json_pack ("{s:s s:s s:i s:i s:s? s:b}", "state", job_state_name (r->state), "result",
+                      job_result_name (r->result), "status", r->status, "exitcode",
+                      r->status >= 0 ? exit_code_of (r->status) : 1, "exception", r->exception,
+                      "ran", r->t_run > 0);
+}
+
+/* The job reached INACTIVE: tell watchers, forget it, wake dependents. */
+static void job_inactive (struct job *j)
+{
+    jobs_svc_t *js = j->js;
+    jobid_t id = j->id;
+    cmsg_hdr_t *h;
+    for (h = zlistx_first (j->watchers); h; h = zlistx_next (j->watchers)) {
+        overlay_respond (js->ov, h, final_of (&j->rec), NULL, 0);
+        overlay_respond_error (js->ov, h, ENODATA, NULL);
+    }
+    char k[32];
+    key_of (id, k, sizeof k);
+    zhashx_delete (js->active, k);
+    job_free (j);
+    deps_notify (js, id);
+    request_sched (js);
+}
+
+static void job_kill (struct job *j, int sig)
+{
+    for (int i = 0; i < j->nexec; i++)
+        if (!j->er[i].done)
+            overlay_rpc (j->js->ov, j->map[j->er[i].idx].rank, "jobexec.kill",
+                         json_pack ("{s:s s:i}", "id", j->f58, "signal", sig), NULL, 0, CMSG_F_NORESPONSE,
+                         NULL, NULL);
+}
+
+static int on_kill_timer (zloop_t *loop, int id, void *arg)
+{
+    struct job *j = arg;
+    j->kill_timer = -1;
+    overlay_log (j->js->ov, "job %s: tasks still running after %d ms: SIGKILL", j->f58, KILL_GRACE_MS);
+    job_kill (j, SIGKILL);
+    return 0;
+}
+
+/* Raise a fatal exception.  May free j. */
+static void job_exception (struct job *j, const char *type, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+static void job_exception (struct job *j, const char *type, const char *fmt, ...)
+{
+    char note[512];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (note, sizeof note, fmt, ap);
+    va_end (ap);
+    jobs_svc_t *js = j->js;
+    job_state_t was = j->rec.state;
+    j->fatal = true;
+    if (job_event (j, "exception", json_pack ("{s:s s:i s:s}", "type", type, "severity", 0, "note", note)) < 0)
+        return;
+    if (was == JOB_DEPEND || was == JOB_SCHED) {
+        if (j->in_queue) {
+            sched_cancel (js->sched, j->id);
+            j->in_queue = false;
+        }
+        job_event (j, "clean", NULL);
+        job_inactive (j);
+        return;
+    }
+    if (j->ranks_left == 0) {
+        job_finish (j);
+        return;
+    }
+    job_kill (j, SIGTERM);
+    if (j->kill_timer < 0)
+        j->kill_timer = zloop_timer (overlay_loop (js->ov), KILL_GRACE_MS, 1, on_kill_timer, j);
+}
+
+/* Every rank is done: finish, release, clean.  Frees j. */
+static void job_finish (struct job *j)
+{
+    if (j->finishing)
+        return;
+    j->finishing = true;
+    jobs_svc_t *js = j->js;
+    int status = j->have_status ? j->worst : (j->fatal ? SIGKILL : 1 << 8);
+    if (j->rec.status == -1)
+        job_event (j, "finish", json_pack ("{s:i}", "status", status));
+    if (j->holds) {
+        sched_release (js->sched, j->id);
+        j->holds = false;
+        json_t *lite = json_object_get (json_object_get (j->R, "execution"), "R_lite");
+        idset_t *all = idset_new ();
+        size_t i;
+        json_t *e;
+        json_array_foreach (lite, i, e) {
+            idset_t *s = idset_decode (json_string_value (json_object_get (e, "rank")), NULL, 0);
+            for (uint32_t r = s ? idset_first (s) : IDSET_INVALID; r != IDSET_INVALID; r = idset_next (s, r))
+                idset_set (all, r);
+            idset_destroy (&s);
+        }
+        char *rs = idset_encode (all);
+        idset_destroy (&all);
+        job_event (j, "release", json_pack ("{s:s s:b}", "ranks", rs ? rs : "", "final", 1));
+        free (rs);
+    }
+    job_event (j, "clean", NULL);
+    job_inactive (j);
+}
+
+/* -- dependencies ------------------------------------------------------- */
+
+enum { DEP_WAIT, DEP_MET, DEP_NEVER };
+
+static int dep_status (jobs_svc_t *js, const jobspec_dep_t *d, char *why, size_t len)
+{
+    job_state_t st;
+    job_result_t res = JOB_RESULT_NONE;
+    bool ran;
+    char idtext[JOBID_STRLEN];
+    jobid_encode (d->id, JOBID_F58, idtext, sizeof idtext);
+    struct job *t = job_lookup (js, d->id);
+    if (t) {
+        st = t->rec.state;
+        ran = t->rec.t_run > 0;
+    }
+    else {
+        jobdb_job_t r;
+        if (jobdb_get (js->db, d->id, &r) < 0) {
+            snprintf (why, len, "job %s not found", idtext);
+            return DEP_NEVER;
+        }
+        st = r.state;
+        res = r.result;
+        ran = r.t_run > 0;
+        jobdb_job_clear (&r);
+    }
+    switch (d->scheme) {
+    case JOBSPEC_DEP_AFTER:
+        if (ran)
+            return DEP_MET;
+        if (st == JOB_INACTIVE || st == JOB_CLEANUP) {
+            snprintf (why, len, "job %s ended without starting", idtext);
+            return DEP_NEVER;
+        }
+        return DEP_WAIT;
+    case JOBSPEC_DEP_AFTERANY:
+        return st == JOB_INACTIVE ? DEP_MET : DEP_WAIT;
+    case JOBSPEC_DEP_AFTEROK:
+        if (st != JOB_INACTIVE)
+            return DEP_WAIT;
+        if (res == JOB_RESULT_COMPLETED)
+            return DEP_MET;
+        snprintf (why, len, "job %s %s", idtext, job_result_name (res));
+        return DEP_NEVER;
+    case JOBSPEC_DEP_AFTERNOTOK:
+        if (st != JOB_INACTIVE)
+            return DEP_WAIT;
+        if (res != JOB_RESULT_COMPLETED)
+            return DEP_MET;
+        snprintf (why, len, "job %s COMPLETED", idtext);
+        return DEP_NEVER;
+    }
+    return DEP_WAIT;
+}
+
+static void dep_describe (const jobspec_dep_t *d, char *buf, size_t len)
+{
+    char idtext[JOBID_STRLEN];
+    jobid_encode (d->id, JOBID_F58, idtext, sizeof idtext);
+    snprintf (buf, len, "%s:%s", jobspec_dep_scheme_name (d->scheme), idtext);
+}
+
+/* Queue a job whose dependencies are all met.  May free j. */
+static void job_enqueue (struct job *j)
+{
+    jobs_svc_t *js = j->js;
+    char err[256];
+    if (!j->req) {
+        j->req = sched_req_from_jobspec (j->jobspec, err, sizeof err);
+        if (!j->req) {
+            job_exception (j, "alloc", "%s", err);
+            return;
+        }
+    }
+    if (sched_submit (js->sched, j->id, &j->req, err, sizeof err) < 0) {
+        job_exception (j, "alloc", "%s", err);
+        return;
+    }
+    j->in_queue = true;
+    request_sched (js);
+}
+
+/* Re-evaluate a DEPEND job's dependencies.  May free j. */
+static void deps_eval (struct job *j)
+{
+    if (j->rec.state != JOB_DEPEND)
+        return;
+    for (size_t i = 0; i < j->ndeps; i++) {
+        if (j->dep_done[i])
+            continue;
+        char why[160] = "", desc[64];
+        dep_describe (&j->deps[i], desc, sizeof desc);
+        int s = dep_status (j->js, &j->deps[i], why, sizeof why);
+        if (s == DEP_MET) {
+            j->dep_done[i] = true;
+            job_event (j, "dependency-remove", json_pack ("{s:s}", "description", desc));
+        }
+        else if (s == DEP_NEVER) {
+            job_exception (j, "dependency", "dependency %s can never be met: %s", desc, why);
+            return;
+        }
+    }
+    for (size_t i = 0; i < j->ndeps; i++)
+        if (!j->dep_done[i])
+            return;
+    if (job_event (j, "depend", NULL) < 0)
+        return;
+    job_enqueue (j);
+}
+
+/* `target` changed state: re-evaluate the jobs waiting on it. */
+static void deps_notify (jobs_svc_t *js, jobid_t target)
+{
+    size_t n = 0, cap = 0;
+    jobid_t *ids = NULL;
+    for (struct job *j = zhashx_first (js->active); j; j = zhashx_next (js->active)) {
+        if (j->rec.state != JOB_DEPEND)
+            continue;
+        for (size_t i = 0; i < j->ndeps; i++)
+            if (!j->dep_done[i] && j->deps[i].id == target) {
+                if (n == cap) {
+                    cap = cap ? cap * 2 : 16;
+                    ids = realloc (ids, cap * sizeof *ids);
+                }
+                ids[n++] = j->id;
+                break;
+            }
+    }
+    /* in submit order, so chains resolve oldest first */
+    for (size_t a = 1; a < n; a++)
+        for (size_t b = a; b > 0 && ids[b - 1] > ids[b]; b--) {
+            jobid_t t = ids[b];
+            ids[b] = ids[b - 1];
+            ids[b - 1] = t;
+        }
+    for (size_t k = 0; k < n; k++) {
+        struct job *j = job_lookup (js, ids[k]);
+        if (j)
+            deps_eval (j);
+    }
+    free (ids);
+}
+
+/* -- execution ---------------------------------------------------------- */
+
+static void watchers_send (struct job *j, json_t *o, const void *data, size_t len)
+{
+    for (cmsg_hdr_t *h = zlistx_first (j->watchers); h; h = zlistx_next (j->watchers))
+        overlay_respond (j->js->ov, h, json_incref (o), data, len);
+    json_decref (o);
+}
+
+static void on_exec (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    struct execrank *er = arg;
+    struct job *j = er->job;
+    jobs_svc_t *js = j->js;
+    uint32_t rank = j->map[er->idx].rank;
+    if (er->done)
+        return;
+    if (msg->hdr.errnum) {
+        er->done = true;
+        er->tag = 0;
+        j->ranks_left--;
+        if (msg->hdr.errnum != ENODATA && !j->fatal) {
+            const char *why = json_string_value (json_object_get (msg->json, "errstr"));
+            bool lost = msg->hdr.errnum == EHOSTUNREACH;
+            job_exception (j, lost ? "node-failure" : "exec", "rank %u (%s)%s: %s", rank, host_of (js, rank),
+                           lost ? " lost" : "", why && *why ? why : strerror (msg->hdr.errnum));
+            return;     /* j may be gone */
+        }
+        if (j->ranks_left == 0)
+            job_finish (j);
+        return;
+    }
+    const char *stream = NULL;
+    int task = 0, status = 0, started = 0;
+    if (json_unpack (msg->json, "{s:s s:i}", "stream", &stream, "task", &task) == 0) {
+        if (jobdb_output_append (js->db, j->id, stream, task, msg->data, msg->data_len) < 0)
+            overlay_log (ov, "job %s: output lost: job store write failed", j->f58);
+        watchers_send (j, json_pack ("{s:s s:i}", "stream", stream, "task", task), msg->data, msg->data_len);
+    }
+    else if (json_unpack (msg->json, "{s:i s:i}", "task", &task, "status", &status) == 0) {
+        if (!j->have_status || status > j->worst)
+            j->worst = status;
+        j->have_status = true;
+    }
+    else if (json_unpack (msg->json, "{s:i}", "started", &started) == 0) {
+        if (!er->started) {
+            er->started = true;
+            j->nstarted++;
+        }
+        if (j->nstarted == j->nexec && !j->start_logged) {
+            j->start_logged = true;
+            job_event (j, "start", NULL);
+            deps_notify (js, j->id);
+        }
+    }
+}
+
+static int on_expire (zloop_t *loop, int id, void *arg)
+{
+    struct job *j = arg;
+    j->expire_timer = -1;
+    if (!j->fatal) {
+        double d = json_number_value (json_object_get (json_object_get (json_object_get (j->jobspec, "attributes"),
+                                                                         "system"), "duration"));
+        job_exception (j, "timeout", "resource allocation expired (time limit %gs)", d);
+    }
+    return 0;
+}
+
+/* The job was allocated R: start its tasks.  May free j. */
+static void job_exec (struct job *j)
+{
+    jobs_svc_t *js = j->js;
+    char err[256];
+    int n = taskmap_build (j->jobspec, j->R, &j->map, err, sizeof err);
+    if (n < 0) {
+        j->map = NULL;
+        job_exception (j, "exec", "cannot lay out tasks: %s", err);
+        return;
+    }
+    j->nmap = n;
+    j->er = calloc (n, sizeof *j->er);
+    json_t *sys = json_object_get (json_object_get (j->jobspec, "attributes"), "system");
+    json_t *cmd = json_object_get (json_array_get (json_object_get (j->jobspec, "tasks"), 0), "command");
+    json_t *env = json_object_get (sys, "environment");
+    const char *cwd = json_string_value (json_object_get (sys, "cwd"));
+    json_t *nl = json_object_get (json_object_get (j->R, "execution"), "nodelist");
+    char *nodelist = NULL;
+    size_t nlen = 0;
+    FILE *f = open_memstream (&nodelist, &nlen);
+    size_t i;
+    json_t *v;
+    json_array_foreach (nl, i, v)
+        fprintf (f, "%s%s", i ? "," : "", json_string_value (v) ? json_string_value (v) : "");
+    fclose (f);
+    int size = taskmap_ntasks (j->map, n);
+    for (int k = 0; k < n; k++) {
+        if (j->map[k].count == 0)
+            continue;
+        struct execrank *er = &j->er[j->nexec];
+        er->job = j;
+        er->idx = k;
+        j->nexec++;
+        j->ranks_left++;
+    }
+    for (int x = 0; x < j->nexec; x++) {
+        struct execrank *er = &j->er[x];
+        taskmap_entry_t *m = &j->map[er->idx];
+        json_t *req = json_pack ("{s:s s:O s:i s:i s:i s:i s:s s:s s:s}", "id", j->f58, "cmd", cmd, "first",
+                                 m->first, "count", m->count, "size", size, "nnodes", n, "nodelist", nodelist,
+                                 "cores", m->cores, "gpus", m->gpus);
+        if (json_is_object (env))
+            json_object_set (req, "env", env);
+        if (cwd)
+            json_object_set_new (req, "cwd", json_string (cwd));
+        er->tag = overlay_rpc (js->ov, m->rank, "jobexec.start", req, NULL, 0, CMSG_F_STREAMING, on_exec, er);
+    }
+    free (nodelist);
+    double exp = json_number_value (json_object_get (json_object_get (j->R, "execution"), "expiration"));
+    if (exp > 0) {
+        double ms = (exp - now_wall ()) * 1000;
+        j->expire_timer = zloop_timer (overlay_loop (js->ov), ms < 1 ? 1 : (size_t)ms, 1, on_expire, j);
+    }
+}
+
+static int on_sched_timer (zloop_t *loop, int id, void *arg)
+{
+    jobs_svc_t *js = arg;
+    js->sched_timer = -1;
+    uint64_t ids[64];
+    size_t n;
+    do {
+        n = sched_schedule (js->sched, now_wall (), ids, 64);
+        for (size_t k = 0; k < n; k++) {
+            struct job *j = job_lookup (js, ids[k]);
+            if (!j) {
+                sched_release (js->sched, ids[k]);
+                continue;
+            }
+            j->in_queue = false;
+            j->holds = true;
+            j->R = sched_job_R (js->sched, j->id);
+            if (job_event (j, "alloc", json_pack ("{s:O}", "R", j->R)) < 0) {
+                job_exception (j, "alloc", "job store write failed");
+                continue;
+            }
+            job_exec (j);
+        }
+    } while (n == 64);
+    return 0;
+}
+
+static void request_sched (jobs_svc_t *js)
+{
+    if (js->sched_timer < 0 && js->going)
+        js->sched_timer = zloop_timer (overlay_loop (js->ov), 1, 1, on_sched_timer, js);
+}
+
+/* -- resources going down ------------------------------------------------ */
+
+static void on_resource_change (resource_svc_t *rs, uint32_t rank, bool up, const char *why, void *arg)
+{
+    jobs_svc_t *js = arg;
+    if (up) {
+        request_sched (js);
+        return;
+    }
+    size_t n = 0, cap = 0;
+    jobid_t *ids = NULL;
+    for (struct job *j = zhashx_first (js->active); j; j = zhashx_next (js->active))
+        for (int x = 0; x < j->nexec; x++)
+            if (!j->er[x].done && j->map[j->er[x].idx].rank == rank) {
+                if (n == cap) {
+                    cap = cap ? cap * 2 : 16;
+                    ids = realloc (ids, cap * sizeof *ids);
+                }
+                ids[n++] = j->id;
+                break;
+            }
+    for (size_t k = 0; k < n; k++) {
+        struct job *j = job_lookup (js, ids[k]);
+        if (!j)
+            continue;
+        for (int x = 0; x < j->nexec; x++) {
+            struct execrank *er = &j->er[x];
+            if (!er->done && j->map[er->idx].rank == rank) {
+                er->done = true;
+                if (er->tag)
+                    overlay_rpc_cancel (js->ov, er->tag);
+                er->tag = 0;
+                j->ranks_left--;
+            }
+        }
+        if (!j->fatal)
+            job_exception (j, "node-failure", "rank %u (%s) lost: %s", rank, host_of (js, rank), why);
+        else if (j->ranks_left == 0)
+            job_finish (j);
+    }
+    free (ids);
+}
+
+/* -- submit ------------------------------------------------------------- */
+
+static int check_jobspec (const json_t *js, char *err, size_t errlen)
+{
+    json_t *v;
+    if (!json_is_object (js))
+        return snprintf (err, errlen, "invalid jobspec: must be a mapping"), -1;
+    v = json_object_get (js, "version");
+    if (!json_is_integer (v) || json_integer_value (v) != 1)
+        return snprintf (err, errlen, "invalid jobspec: version must be 1"), -1;
+    json_t *tasks = json_object_get (js, "tasks");
+    if (!json_is_array (tasks) || json_array_size (tasks) != 1)
+        return snprintf (err, errlen, "invalid jobspec: tasks must be a list of one entry"), -1;
+    json_t *t = json_array_get (tasks, 0);
+    json_t *cmd = json_object_get (t, "command");
+    if (!json_is_array (cmd) || json_array_size (cmd) == 0)
+        return snprintf (err, errlen, "invalid jobspec: tasks[0].command must be a non-empty list"), -1;
+    size_t i;
+    json_array_foreach (cmd, i, v)
+        if (!json_is_string (v))
+            return snprintf (err, errlen, "invalid jobspec: tasks[0].command[%zu] is not a string", i), -1;
+    json_t *count = json_object_get (t, "count");
+    json_t *ps = json_object_get (count, "per_slot"), *tot = json_object_get (count, "total");
+    if (!json_is_object (count) || (!ps == !tot) || (ps && (!json_is_integer (ps) || json_integer_value (ps) < 1))
+        || (tot && (!json_is_integer (tot) || json_integer_value (tot) < 1 || json_integer_value (tot) > 1000000)))
+        return snprintf (err, errlen, "invalid jobspec: tasks[0].count needs per_slot or total (an integer >= 1)"), -1;
+    json_t *sys = json_object_get (json_object_get (js, "attributes"), "system");
+    if (sys && !json_is_object (sys))
+        return snprintf (err, errlen, "invalid jobspec: attributes.system must be a mapping"), -1;
+    v = json_object_get (sys, "duration");
+    if (v && (!json_is_number (v) || json_number_value (v) < 0 || !isfinite (json_number_value (v))))
+        return snprintf (err, errlen, "invalid jobspec: attributes.system.duration must be a number >= 0"), -1;
+    v = json_object_get (sys, "cwd");
+    if (v && !json_is_string (v))
+        return snprintf (err, errlen, "invalid jobspec: attributes.system.cwd must be a string"), -1;
+    v = json_object_get (sys, "environment");
+    if (v) {
+        const char *k;
+        json_t *e;
+        if (!json_is_object (v))
+            return snprintf (err, errlen, "invalid jobspec: attributes.system.environment must be a mapping"), -1;
+        json_object_foreach (v, k, e)
+            if (!json_is_string (e))
+                return snprintf (err, errlen, "invalid jobspec: environment %.40s is not a string", k), -1;
+    }
+    return 0;
+}
+
+static int dep_find_known (jobs_svc_t *js, const jobspec_dep_t *d)
+{
+    if (job_lookup (js, d->id))
+        return 0;
+    jobdb_job_t r;
+    if (jobdb_get (js->db, d->id, &r) < 0)
+        return -1;
+    jobdb_job_clear (&r);
+    return 0;
+}
+
+static void do_submit (jobs_svc_t *js, const cmsg_hdr_t *hdr, json_t *in)
+{
+    overlay_t *ov = js->ov;
+    json_t *spec = json_object_get (in, "jobspec");
+    json_int_t userid = 0;
+    char err[512];
+    json_unpack (in, "{s?I}", "userid", &userid);
+    if (check_jobspec (spec, err, sizeof err) < 0) {
+        overlay_respond_error (ov, hdr, EINVAL, "%s", err);
+        return;
+    }
+    sched_req_t *req = sched_req_from_jobspec (spec, err, sizeof err);
+    if (!req) {
+        overlay_respond_error (ov, hdr, EINVAL, "%s", err);
+        return;
+    }
+    jobspec_dep_t *deps = NULL;
+    size_t ndeps = 0;
+    if (jobspec_dependencies (spec, &deps, &ndeps, err, sizeof err) < 0) {
+        sched_req_destroy (&req);
+        overlay_respond_error (ov, hdr, EINVAL, "%s", err);
+        return;
+    }
+    for (size_t i = 0; i < ndeps; i++)
+        if (dep_find_known (js, &deps[i]) < 0) {
+            char d[64];
+            dep_describe (&deps[i], d, sizeof d);
+            overlay_respond_error (ov, hdr, ENOENT, "dependency %s: no such job", d);
+            goto fail;
+        }
+    if (sched_feasible (js->sched, req, err, sizeof err) < 0) {
+        overlay_respond_error (ov, hdr, ENOSPC, "%s", err);
+        goto fail;
+    }
+    jobid_t id;
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    if (jobid_gen_next (js->gen, (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, &id) < 0) {
+        overlay_respond_error (ov, hdr, ERANGE, "cannot issue a job id: clock out of range");
+        goto fail;
+    }
+    char *text = json_dumps (spec, JSON_COMPACT);
+    int rc = jobdb_submit (js->db, id, (uint32_t)userid, text, now_wall (), err, sizeof err);
+    free (text);
+    if (rc < 0) {
+        overlay_respond_error (ov, hdr, EIO, "%s", err);
+        goto fail;
+    }
+    struct job *j = job_new (js, id, json_incref (spec));
+    jobdb_get (js->db, id, &j->rec);
+    j->req = req;
+    j->deps = deps;
+    j->ndeps = ndeps;
+    j->dep_done = calloc (ndeps + 1, sizeof (bool));
+    char idnum[32];
+    jobid_encode (id, JOBID_DEC, idnum, sizeof idnum);
+    overlay_respond (ov, hdr, json_pack ("{s:s s:s}", "id", j->f58, "jobid", idnum), NULL, 0);
+    for (size_t i = 0; i < ndeps; i++) {
+        char d[64];
+        dep_describe (&deps[i], d, sizeof d);
+        job_event (j, "dependency-add", json_pack ("{s:s}", "description", d));
+    }
+    deps_eval (j);
+    return;
+fail:
+    sched_req_destroy (&req);
+    free (deps);
+}
+
+static void svc_submit (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    jobs_svc_t *js = arg;
+    if (!js->going) {
+        struct deferred *d = calloc (1, sizeof *d);
+        d->hdr = msg->hdr;
+        d->json = json_incref (msg->json);
+        zlistx_add_end (js->deferred, d);
+        return;
+    }
+    do_submit (js, &msg->hdr, msg->json);
+}
+
+/* -- queries ------------------------------------------------------------ */
+
+static int parse_id (jobs_svc_t *js, const cmsg_t *msg, jobid_t *id)
+{
+    const char *s = NULL;
+    char err[160];
+    if (json_unpack (msg->json, "{s:s}", "id", &s) < 0) {
+        overlay_respond_error (js->ov, &msg->hdr, EINVAL, "request needs a job id");
+        return -1;
+    }
+    if (jobid_parse (s, id, err, sizeof err) < 0) {
+        overlay_respond_error (js->ov, &msg->hdr, EINVAL, "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void fsd (double s, char *buf, size_t len)
+{
+    if (s < 0)
+        s = 0;
+    if (s < 60)
+        snprintf (buf, len, "%.3gs", s);
+    else if (s < 3600)
+        snprintf (buf, len, "%.3gm", s / 60);
+    else if (s < 86400)
+        snprintf (buf, len, "%.3gh", s / 3600);
+    else
+        snprintf (buf, len, "%.3gd", s / 86400);
+}
+
+static void info_of (jobs_svc_t *js, const jobdb_job_t *r, char *buf, size_t len)
+{
+    struct job *j = r->state != JOB_INACTIVE ? job_lookup (js, r->id) : NULL;
+    buf[0] = '\0';
+    switch (r->state) {
+    case JOB_DEPEND:
+        if (j) {
+            size_t o = snprintf (buf, len, "depends:");
+            for (size_t i = 0; i < j->ndeps && o < len; i++)
+                if (!j->dep_done[i]) {
+                    char d[64];
+                    dep_describe (&j->deps[i], d, sizeof d);
+                    o += snprintf (buf + o, len - o, "%s%s", buf[o - 1] == ':' ? "" : ",", d);
+                }
+        }
+        break;
+    case JOB_SCHED: {
+        int pos = sched_queue_position (js->sched, r->id);
+        double est = sched_head_estimate (js->sched);
+        if (pos == 0 && est > 0) {
+            char t[32];
+            fsd (est - now_wall (), t, sizeof t);
+            snprintf (buf, len, "eta:%s", t);
+        }
+        else if (pos >= 0)
+            snprintf (buf, len, "queue position %d", pos + 1);
+        break;
+    }
+    case JOB_RUN:
+    case JOB_CLEANUP:
+        if (r->R) {
+            json_t *R = json_loads (r->R, 0, NULL);
+            json_t *nl = json_object_get (json_object_get (R, "execution"), "nodelist");
+            size_t o = 0, i;
+            json_t *v;
+            json_array_foreach (nl, i, v)
+                if (o < len)
+                    o += snprintf (buf + o, len - o, "%s%s", i ? "," : "", json_string_value (v));
+            json_decref (R);
+        }
+        break;
+    case JOB_INACTIVE:
+        if (r->exception)
+            snprintf (buf, len, "%s %s", job_result_name (r->result), r->exception);
+        else if (r->result == JOB_RESULT_FAILED)
+            snprintf (buf, len, "FAILED exit %d", exit_code_of (r->status));
+        else
+            snprintf (buf, len, "%s", job_result_name (r->result));
+        break;
+    default:
+        break;
+    }
+}
+
+static json_t *job_json (jobs_svc_t *js, const jobdb_job_t *r)
+{
+    char f58[JOBID_STRLEN], info[512], tbuf[32];
+    jobid_encode (r->id, JOBID_F58, f58, sizeof f58);
+    double now = now_wall (), t;
+    if (r->state == JOB_DEPEND || r->state == JOB_SCHED)
+        t = now - r->t_submit;
+    else if (r->t_run <= 0)
+        t = 0;
+    else if (r->state == JOB_RUN)
+        t = now - r->t_run;
+    else
+        t = (r->t_cleanup > 0 ? r->t_cleanup : r->t_inactive) - r->t_run;
+    fsd (t, tbuf, sizeof tbuf);
+    info_of (js, r, info, sizeof info);
+    return json_pack ("{s:s s:I s:s s:s s:s s:s s:i s:i s:f s:s s:f s:f s:f s:i s:s? s:s}", "id", f58,
+                      "userid", (json_int_t)r->userid, "name", r->name ? r->name : "", "state",
+                      job_state_name (r->state), "st", job_state_abbrev (r->state), "result",
+                      job_result_name (r->result), "ntasks", r->ntasks, "nnodes", r->nnodes, "runtime", t,
+                      "time", tbuf, "t_submit", r->t_submit, "t_run", r->t_run, "t_inactive", r->t_inactive,
+                      "status", r->status, "exception", r->exception, "info", info);
+}
+
+struct listctx {
+    jobs_svc_t *js;
+    json_t *a;
+};
+
+static int list_cb (const jobdb_job_t *j, void *arg)
+{
+    struct listctx *c = arg;
+    json_array_append_new (c->a, job_json (c->js, j));
+    return 0;
+}
+
+static void svc_list (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    jobs_svc_t *js = arg;
+    int all = 0;
+    json_int_t userid = -1;
+    json_unpack (msg->json, "{s?b s?I}", "all", &all, "userid", &userid);
+    struct listctx c = { js, json_array () };
+    if (jobdb_list (js->db, all, userid < 0 ? UINT32_MAX : (uint32_t)userid, list_cb, &c) < 0) {
+        json_decref (c.a);
+        overlay_respond_error (ov, &msg->hdr, EIO, "job store: cannot list jobs");
+        return;
+    }
+    overlay_respond (ov, &msg->hdr, json_pack ("{s:o}", "jobs", c.a), NULL, 0);
+}
+
+static void svc_info (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    jobs_svc_t *js = arg;
+    jobid_t id;
+    if (parse_id (js, msg, &id) < 0)
+        return;
+    jobdb_job_t r;
+    if (jobdb_get (js->db, id, &r) < 0) {
+        overlay_respond_error (ov, &msg->hdr, ENOENT, "job %s: no such job",
+                               json_string_value (json_object_get (msg->json, "id")));
+        return;
+    }
+    json_t *spec = json_loads (r.jobspec, 0, NULL);
+    json_t *R = r.R ? json_loads (r.R, 0, NULL) : NULL;
+    json_t *o = json_pack ("{s:o s:o s:o s:o}", "job", job_json (js, &r), "jobspec", spec ? spec : json_null (),
+                           "R", R ? R : json_null (), "eventlog", jobdb_eventlog (js->db, id, 0));
+    jobdb_job_clear (&r);
+    overlay_respond (ov, &msg->hdr, o, NULL, 0);
+}
+
+static void svc_last (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    jobs_svc_t *js = arg;
+    json_int_t userid = -1;
+    json_unpack (msg->json, "{s?I}", "userid", &userid);
+    jobid_t id = jobdb_last (js->db, userid < 0 ? UINT32_MAX : (uint32_t)userid);
+    if (id == 0) {
+        overlay_respond_error (ov, &msg->hdr, ENOENT, "no jobs have been submitted");
+        return;
+    }
+    char f58[JOBID_STRLEN];
+    jobid_encode (id, JOBID_F58, f58, sizeof f58);
+    overlay_respond (ov, &msg->hdr, json_pack ("{s:s}", "id", f58), NULL, 0);
+}
+
+static void svc_cancel (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    jobs_svc_t *js = arg;
+    jobid_t id;
+    if (parse_id (js, msg, &id) < 0)
+        return;
+    const char *note = NULL;
+    json_unpack (msg->json, "{s?s}", "message", &note);
+    struct job *j = job_lookup (js, id);
+    char f58[JOBID_STRLEN];
+    jobid_encode (id, JOBID_F58, f58, sizeof f58);
+    if (!j) {
+        jobdb_job_t r;
+        if (jobdb_get (js->db, id, &r) == 0) {
+            jobdb_job_clear (&r);
+            overlay_respond_error (ov, &msg->hdr, EINVAL, "job %s is inactive", f58);
+        }
+        else
+            overlay_respond_error (ov, &msg->hdr, ENOENT, "job %s: no such job", f58);
+        return;
+    }
+    overlay_respond (ov, &msg->hdr, json_object (), NULL, 0);
+    if (!j->fatal)
+        job_exception (j, "cancel", "%s", note && *note ? note : "canceled by user");
+}
+
+struct attachctx {
+    jobs_svc_t *js;
+    const cmsg_hdr_t *hdr;
+};
+
+static int attach_cb (const char *stream, int rank, const void *data, size_t len, int64_t seq, void *arg)
+{
+    struct attachctx *c = arg;
+    overlay_respond (c->js->ov, c->hdr, json_pack ("{s:s s:i}", "stream", stream, "task", rank), data, len);
+    return 0;
+}
+
+static void svc_attach (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    jobs_svc_t *js = arg;
+    jobid_t id;
+    if (!(msg->hdr.flags & CMSG_F_STREAMING)) {
+        overlay_respond_error (ov, &msg->hdr, EPROTO, "job.attach must be a streaming request");
+        return;
+    }
+    if (parse_id (js, msg, &id) < 0)
+        return;
+    jobdb_job_t r;
+    if (jobdb_get (js->db, id, &r) < 0) {
+        char f58[JOBID_STRLEN];
+        jobid_encode (id, JOBID_F58, f58, sizeof f58);
+        overlay_respond_error (ov, &msg->hdr, ENOENT, "job %s: no such job", f58);
+        return;
+    }
+    char f58[JOBID_STRLEN];
+    jobid_encode (id, JOBID_F58, f58, sizeof f58);
+    overlay_respond (ov, &msg->hdr, json_pack ("{s:s s:s}", "id", f58, "state", job_state_name (r.state)), NULL, 0);
+    struct attachctx c = { js, &msg->hdr };
+    jobdb_output_read (js->db, id, 0, attach_cb, &c);
+    struct job *j = job_lookup (js, id);
+    if (j) {
+        cmsg_hdr_t *h = malloc (sizeof *h);
+        *h = msg->hdr;
+        zlistx_add_end (j->watchers, h);
+    }
+    else {
+        overlay_respond (ov, &msg->hdr, final_of (&r), NULL, 0);
+        overlay_respond_error (ov, &msg->hdr, ENODATA, NULL);
+    }
+    jobdb_job_clear (&r);
+}
+
+/* -- start-up and recovery ---------------------------------------------- */
+
+static int eventlog_removed (jobs_svc_t *js, struct job *j)
+{
+    json_t *log = jobdb_eventlog (js->db, j->id, 0);
+    size_t i;
+    json_t *e;
+    json_array_foreach (log, i, e) {
+        const char *name = json_string_value (json_object_get (e, "name"));
+        const char *d = json_string_value (json_object_get (json_object_get (e, "context"), "description"));
+        if (!name || !d || strcmp (name, "dependency-remove"))
+            continue;
+        for (size_t k = 0; k < j->ndeps; k++) {
+            char desc[64];
+            dep_describe (&j->deps[k], desc, sizeof desc);
+            if (!j->dep_done[k] && !strcmp (desc, d)) {
+                j->dep_done[k] = true;
+                break;
+            }
+        }
+    }
+    json_decref (log);
+    return 0;
+}
+
+static void requeue_recovered (jobs_svc_t *js)
+{
+    for (size_t i = 0; i < js->nrecovered; i++) {
+        jobdb_job_t r;
+        if (jobdb_get (js->db, js->recovered[i], &r) < 0)
+            continue;
+        json_t *spec = json_loads (r.jobspec, 0, NULL);
+        struct job *j = job_new (js, r.id, spec ? spec : json_object ());
+        j->rec = r;
+        char err[256];
+        if (jobspec_dependencies (j->jobspec, &j->deps, &j->ndeps, err, sizeof err) < 0) {
+            j->deps = NULL;
+            j->ndeps = 0;
+        }
+        j->dep_done = calloc (j->ndeps + 1, sizeof (bool));
+        eventlog_removed (js, j);
+        overlay_log (js->ov, "job %s: %s after restart: queued again", j->f58, job_state_name (r.state));
+    }
+    /* in id order: SCHED jobs keep their place in the queue */
+    for (size_t i = 0; i < js->nrecovered; i++) {
+        struct job *j = job_lookup (js, js->recovered[i]);
+        if (!j)
+            continue;
+        if (j->rec.state == JOB_SCHED)
+            job_enqueue (j);
+        else
+            deps_eval (j);
+    }
+    free (js->recovered);
+    js->recovered = NULL;
+    js->nrecovered = 0;
+}
+
+static void on_ready (resource_svc_t *rs, void *arg)
+{
+    jobs_svc_t *js = arg;
+    if (js->going)
+        return;
+    js->going = true;
+    /* tasks of jobs that were running when rank 0 went away */
+    size_t i;
+    json_t *o;
+    json_array_foreach (js->orphans, i, o) {
+        idset_t *s = idset_decode (json_string_value (json_object_get (o, "ranks")), NULL, 0);
+        for (uint32_t r = s ? idset_first (s) : IDSET_INVALID; r != IDSET_INVALID; r = idset_next (s, r))
+            if (r < overlay_size (js->ov))
+                overlay_rpc (js->ov, r, "jobexec.kill",
+                             json_pack ("{s:O s:i}", "id", json_object_get (o, "id"), "signal", SIGKILL), NULL, 0,
+                             CMSG_F_NORESPONSE, NULL, NULL);
+        idset_destroy (&s);
+    }
+    json_array_clear (js->orphans);
+    requeue_recovered (js);
+    struct deferred *d;
+    while ((d = zlistx_detach (js->deferred, NULL))) {
+        do_submit (js, &d->hdr, d->json);
+        json_decref (d->json);
+        free (d);
+    }
+    request_sched (js);
+}
+
+static int orphan_cb (const jobdb_job_t *j, void *arg)
+{
+    json_t *a = arg;
+    if (j->state != JOB_RUN && j->state != JOB_CLEANUP)
+        return 0;
+    json_t *R = j->R ? json_loads (j->R, 0, NULL) : NULL;
+    json_t *lite = json_object_get (json_object_get (R, "execution"), "R_lite");
+    idset_t *all = idset_new ();
+    size_t i;
+    json_t *e;
+    json_array_foreach (lite, i, e) {
+        idset_t *s = idset_decode (json_string_value (json_object_get (e, "rank")), NULL, 0);
+        for (uint32_t r = s ? idset_first (s) : IDSET_INVALID; r != IDSET_INVALID; r = idset_next (s, r))
+            idset_set (all, r);
+        idset_destroy (&s);
+    }
+    char *rs = idset_encode (all);
+    char f58[JOBID_STRLEN];
+    jobid_encode (j->id, JOBID_F58, f58, sizeof f58);
+    json_array_append_new (a, json_pack ("{s:s s:s}", "id", f58, "ranks", rs ? rs : ""));
+    free (rs);
+    idset_destroy (&all);
+    json_decref (R);
+    return 0;
+}
+
+jobs_svc_t *jobs_svc_new (overlay_t *ov, resource_svc_t *rs, const char *statedir, char *err, size_t errlen)
+{
+    char path[4096];
+    mkdir (statedir, 0700);
+    snprintf (path, sizeof path, "%s/jobs.db", statedir);
+    jobs_svc_t *js = calloc (1, sizeof *js);
+    js->ov = ov;
+    js->rs = rs;
+    js->sched = resource_sched (rs);
+    js->sched_timer = -1;
+    js->active = zhashx_new ();
+    js->deferred = zlistx_new ();
+    js->orphans = json_array ();
+    if (!(js->db = jobdb_open (path, err, errlen))) {
+        jobs_svc_destroy (&js);
+        return NULL;
+    }
+    jobdb_list (js->db, false, UINT32_MAX, orphan_cb, js->orphans);
+    int lost = jobdb_recover (js->db, now_wall (), &js->recovered, &js->nrecovered, err, errlen);
+    if (lost < 0) {
+        jobs_svc_destroy (&js);
+        return NULL;
+    }
+    if (lost > 0 || js->nrecovered > 0)
+        overlay_log (ov, "jobs: recovered: %d job%s LOST (were running), %zu pending", lost, lost == 1 ? "" : "s",
+                     js->nrecovered);
+    js->gen = jobid_gen_new (0, jobdb_max_id (js->db));
+    overlay_service_add (ov, "job.submit", svc_submit, js);
+    overlay_service_add (ov, "job.list", svc_list, js);
+    overlay_service_add (ov, "job.info", svc_info, js);
+    overlay_service_add (ov, "job.last", svc_last, js);
+    overlay_service_add (ov, "job.cancel", svc_cancel, js);
+    overlay_service_add (ov, "job.attach", svc_attach, js);
+    resource_set_notify (rs, on_resource_change, on_ready, js);
+    if (resource_ready (rs))
+        on_ready (rs, js);
+    return js;
+}
+
+void jobs_svc_destroy (jobs_svc_t **p)
+{
+    if (!p || !*p)
+        return;
+    jobs_svc_t *js = *p;
+    if (js->rs)
+        resource_set_notify (js->rs, NULL, NULL, NULL);
+    if (js->sched_timer >= 0)
+        zloop_timer_end (overlay_loop (js->ov), js->sched_timer);
+    struct job *j;
+    while ((j = zhashx_first (js->active))) {
+        char k[32];
+        key_of (j->id, k, sizeof k);
+        zhashx_delete (js->active, k);
+        job_free (j);
+    }
+    zhashx_destroy (&js->active);
+    struct deferred *d;
+    while (js->deferred && (d = zlistx_detach (js->deferred, NULL))) {
+        json_decref (d->json);
+        free (d);
+    }
+    zlistx_destroy (&js->deferred);
+    json_decref (js->orphans);
+    free (js->recovered);
+    jobid_gen_destroy (&js->gen);
+    jobdb_close (&js->db);
+    free (js);
+    *p = NULL;
+}

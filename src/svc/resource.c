@@ -1,0 +1,396 @@
+/* resource.c - node reports to rank 0, the instance's resource set, up/down.
+ * See resource.h for the protocol and the liveness rules. */
+#define _GNU_SOURCE
+#include "resource.h"
+#include "hostlist.h"
+#include "hwres.h"
+#include "idset.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROBE_MS 1000
+#define HELLO_MS 100
+#define READY_GRACE_S 10.0
+
+struct rnode {
+    bool known, up;
+    uint32_t bootid;
+    uint32_t probe_tag;     /* resource.get in flight, 0 if none */
+    double probe_sent;
+    char host[HWRES_HOSTLEN];
+};
+
+struct resource_svc {
+    overlay_t *ov;
+    uint32_t rank, size;
+    hwres_t self;
+    uint32_t bootid;
+    /* rank > 0 */
+    int hello_timer;
+    uint32_t hello_tag;
+    /* rank 0 */
+    sched_t *sched;
+    struct rnode *nodes;
+    int probe_timer;
+    double t_start;
+    bool ready;
+    zlistx_t *waiting;      /* resource.list requests until ready */
+    resource_change_f change;
+    resource_ready_f ready_cb;
+    void *cb_arg;
+};
+
+static double now_s (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static json_t *report (resource_svc_t *rs)
+{
+    return json_pack ("{s:i s:I s:o}", "rank", (int)rs->rank, "bootid", (json_int_t)rs->bootid, "hwres",
+                      hwres_to_json (&rs->self));
+}
+
+sched_t *resource_sched (resource_svc_t *rs) { return rs->sched; }
+bool resource_ready (const resource_svc_t *rs) { return rs->ready; }
+bool resource_rank_up (const resource_svc_t *rs, uint32_t rank)
+{
+    return rs->nodes && rank < rs->size && rs->nodes[rank].up;
+}
+
+void resource_set_notify (resource_svc_t *rs, resource_change_f change, resource_ready_f ready, void *arg)
+{
+    rs->change = change;
+    rs->ready_cb = ready;
+    rs->cb_arg = arg;
+}
+
+static void list_respond (resource_svc_t *rs, const cmsg_hdr_t *hdr);
+
+static void check_ready (resource_svc_t *rs)
+{
+    if (rs->ready)
+        return;
+    uint32_t up = 0;
+    for (uint32_t r = 0; r < rs->size; r++)
+        up += rs->nodes[r].up;
+    if (up == rs->size || now_s () - rs->t_start >= READY_GRACE_S) {
+        rs->ready = true;
+        if (up < rs->size)
+            overlay_log (rs->ov, "resource: %u of %u ranks reported; going ahead without the rest", up, rs->size);
+        cmsg_hdr_t *h;
+        while ((h = zlistx_detach (rs->waiting, NULL))) {
+            list_respond (rs, h);
+            free (h);
+        }
+        if (rs->ready_cb)
+            rs->ready_cb (rs, rs->cb_arg);
+    }
+}
+
+static void set_down (resource_svc_t *rs, uint32_t rank, const char *why)
+{
+    struct rnode *n = &rs->nodes[rank];
+    if (!n->up)
+        return;
+    n->up = false;
+    sched_node_set_up (rs->sched, rank, false);
+    overlay_log (rs->ov, "resource: rank %u (%s) down: %s", rank, n->host, why);
+    if (rs->change)
+        rs->change (rs, rank, false, why, rs->cb_arg);
+}
+
+/* A report from `rank` (hello or probe answer) */
+static int node_report (resource_svc_t *rs, const json_t *o, char *err, size_t errlen)
+{
+    int rank = -1;
+    json_int_t bootid = 0;
+    json_t *hw = NULL;
+    hwres_t h;
+    if (json_unpack ((json_t *)o, "{s:i s:I s:o}", "rank", &rank, "bootid", &bootid, "hwres", &hw) < 0
+        || rank < 0 || (uint32_t)rank >= rs->size) {
+        snprintf (err, errlen, "resource report: needs rank (< size), bootid and hwres");
+        return -1;
+    }
+    if (hwres_from_json (hw, &h, err, errlen) < 0)
+        return -1;
+    struct rnode *n = &rs->nodes[rank];
+    if (n->up && n->bootid != (uint32_t)bootid)
+        set_down (rs, rank, "broker restarted");
+    if (n->up)
+        return 0;
+    if (sched_node_add (rs->sched, rank, h.hostname, h.ncores, h.ngpus, err, errlen) < 0)
+        return -1;
+    bool back = n->known;
+    n->known = n->up = true;
+    n->bootid = (uint32_t)bootid;
+    snprintf (n->host, sizeof n->host, "%s", h.hostname);
+    overlay_log (rs->ov, "resource: rank %u (%s) %s: %d cores, %d gpus", rank, h.hostname,
+                 back ? "back up" : "up", h.ncores, h.ngpus);
+    if (rs->change)
+        rs->change (rs, rank, true, back ? "rejoined" : "joined", rs->cb_arg);
+    check_ready (rs);
+    return 0;
+}
+
+/* -- services ----------------------------------------------------------- */
+
+static void svc_get (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    overlay_respond (ov, &msg->hdr, report (arg), NULL, 0);
+}
+
+static void svc_hello (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    resource_svc_t *rs = arg;
+    char err[256];
+    if (!rs->sched) {
+        overlay_respond_error (ov, &msg->hdr, EINVAL, "resource.hello goes to rank 0");
+        return;
+    }
+    if (node_report (rs, msg->json, err, sizeof err) < 0) {
+        overlay_log (ov, "resource: report from rank %u refused: %s", msg->hdr.src, err);
+        overlay_respond_error (ov, &msg->hdr, EINVAL, "%s", err);
+        return;
+    }
+    overlay_respond (ov, &msg->hdr, json_object (), NULL, 0);
+}
+
+static char *nodelist_of (resource_svc_t *rs, const idset_t *ranks)
+{
+    size_t n = idset_count (ranks), k = 0;
+    char **hosts = calloc (n + 1, sizeof *hosts);
+    for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r))
+        hosts[k++] = rs->nodes[r].known ? rs->nodes[r].host : (char *)overlay_hostname (rs->ov, r);
+    char *s = hostlist_compress (hosts, k);
+    free (hosts);
+    return s ? s : strdup ("");
+}
+
+static void svc_list (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    resource_svc_t *rs = arg;
+    if (!rs->sched) {
+        overlay_respond_error (ov, &msg->hdr, EINVAL, "resource.list goes to rank 0");
+        return;
+    }
+    if (!rs->ready) {   /* answer once every rank reported (or the grace ran out) */
+        cmsg_hdr_t *h = malloc (sizeof *h);
+        *h = msg->hdr;
+        zlistx_add_end (rs->waiting, h);
+        return;
+    }
+    list_respond (rs, &msg->hdr);
+}
+
+static void list_respond (resource_svc_t *rs, const cmsg_hdr_t *hdr)
+{
+    overlay_t *ov = rs->ov;
+    json_t *l = sched_resource_list (rs->sched);
+    /* ranks that never reported count as down, as in flux resource list */
+    json_t *down = json_object_get (l, "down");
+    idset_t *dr = idset_decode (json_string_value (json_object_get (down, "ranks")), NULL, 0);
+    if (!dr)
+        dr = idset_new ();
+    int extra = 0;
+    for (uint32_t r = 0; r < rs->size; r++)
+        if (!rs->nodes[r].known && !idset_test (dr, r)) {
+            idset_set (dr, r);
+            extra++;
+        }
+    if (extra) {
+        json_int_t nn = 0;
+        json_unpack (down, "{s:I}", "nnodes", &nn);
+        char *s = idset_encode (dr);
+        json_object_set_new (down, "nnodes", json_integer (nn + extra));
+        json_object_set_new (down, "ranks", json_string (s));
+        free (s);
+    }
+    idset_destroy (&dr);
+    /* node lists from the reported host names (config names if unknown) */
+    const char *key;
+    json_t *row;
+    json_object_foreach (l, key, row) {
+        idset_t *ids = idset_decode (json_string_value (json_object_get (row, "ranks")), NULL, 0);
+        if (ids) {
+            char *nl = nodelist_of (rs, ids);
+            json_object_set_new (row, "nodelist", json_string (nl));
+            free (nl);
+        }
+        idset_destroy (&ids);
+    }
+    json_object_set_new (l, "ready", json_boolean (rs->ready));
+    json_object_set_new (l, "size", json_integer (rs->size));
+    overlay_respond (ov, hdr, l, NULL, 0);
+}
+
+/* -- rank 0: probes ----------------------------------------------------- */
+
+static void on_probe (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    resource_svc_t *rs = arg;
+    uint32_t rank = msg->hdr.src;
+    /* find the node this tag belongs to (errors come from a relay, whose src differs) */
+    for (uint32_t r = 0; r < rs->size; r++)
+        if (rs->nodes[r].probe_tag == msg->hdr.matchtag) {
+            rank = r;
+            break;
+        }
+    if (rank >= rs->size || rs->nodes[rank].probe_tag != msg->hdr.matchtag)
+        return;
+    rs->nodes[rank].probe_tag = 0;
+    if (msg->hdr.errnum) {
+        const char *why = json_string_value (json_object_get (msg->json, "errstr"));
+        set_down (rs, rank, why && *why ? why : strerror (msg->hdr.errnum));
+        return;
+    }
+    char err[256];
+    if (node_report (rs, msg->json, err, sizeof err) < 0)
+        overlay_log (ov, "resource: report from rank %u refused: %s", rank, err);
+}
+
+static int on_probe_timer (zloop_t *loop, int id, void *arg)
+{
+    resource_svc_t *rs = arg;
+    double now = now_s ();
+    for (uint32_t r = 1; r < rs->size; r++) {
+        struct rnode *n = &rs->nodes[r];
+        if (n->probe_tag) {
+            /* no answer for long: forget it and ask again (the overlay answers
+             * for lost links, so this is only a safety net) */
+            if (now - n->probe_sent < 30)
+                continue;
+            overlay_rpc_cancel (rs->ov, n->probe_tag);
+            n->probe_tag = 0;
+        }
+        n->probe_sent = now;
+        n->probe_tag = overlay_rpc (rs->ov, r, "resource.get", json_object (), NULL, 0, 0, on_probe, rs);
+    }
+    check_ready (rs);
+    return 0;
+}
+
+/* -- rank > 0: hello ---------------------------------------------------- */
+
+static int on_hello_timer (zloop_t *loop, int id, void *arg);
+
+static void on_hello_reply (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    resource_svc_t *rs = arg;
+    if (msg->hdr.matchtag != rs->hello_tag)
+        return;
+    rs->hello_tag = 0;
+    if (msg->hdr.errnum == 0 && rs->hello_timer >= 0) {
+        zloop_timer_end (overlay_loop (ov), rs->hello_timer);
+        rs->hello_timer = -1;
+    }
+    else if (msg->hdr.errnum == EINVAL)
+        overlay_log (ov, "resource: rank 0 refused this node: %s",
+                     json_string_value (json_object_get (msg->json, "errstr")));
+}
+
+static int on_hello_timer (zloop_t *loop, int id, void *arg)
+{
+    resource_svc_t *rs = arg;
+    if (rs->hello_tag || !overlay_parent_ok (rs->ov))
+        return 0;
+    rs->hello_tag = overlay_rpc (rs->ov, 0, "resource.hello", report (rs), NULL, 0, 0, on_hello_reply, rs);
+    return 0;
+}
+
+/* -- life --------------------------------------------------------------- */
+
+static int discover (uint32_t rank, hwres_t *h, char *err, size_t errlen)
+{
+    const char *fake = getenv ("CANOPY_FAKE_RESOURCES");
+    char *saved = NULL;
+    if (fake && strstr (fake, "%r")) {
+        saved = strdup (fake);
+        char buf[1024];
+        size_t o = 0;
+        for (const char *p = fake; *p && o < sizeof buf - 16; p++) {
+            if (p[0] == '%' && p[1] == 'r') {
+                o += snprintf (buf + o, sizeof buf - o, "%u", rank);
+                p++;
+            }
+            else
+                buf[o++] = *p;
+        }
+        buf[o] = '\0';
+        setenv ("CANOPY_FAKE_RESOURCES", buf, 1);
+    }
+    int rc = hwres_discover (h, err, errlen);
+    if (saved) {
+        setenv ("CANOPY_FAKE_RESOURCES", saved, 1);
+        free (saved);
+    }
+    return rc;
+}
+
+resource_svc_t *resource_svc_new (overlay_t *ov, char *err, size_t errlen)
+{
+    resource_svc_t *rs = calloc (1, sizeof *rs);
+    rs->ov = ov;
+    rs->rank = overlay_rank (ov);
+    rs->size = overlay_size (ov);
+    rs->hello_timer = rs->probe_timer = -1;
+    if (discover (rs->rank, &rs->self, err, errlen) < 0) {
+        free (rs);
+        return NULL;
+    }
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    rs->bootid = (uint32_t)(ts.tv_sec * 1000003u ^ ts.tv_nsec ^ ((uint32_t)getpid () << 16));
+    if (rs->bootid == 0)
+        rs->bootid = 1;
+    overlay_service_add (ov, "resource.get", svc_get, rs);
+    overlay_service_add (ov, "resource.hello", svc_hello, rs);
+    overlay_service_add (ov, "resource.list", svc_list, rs);
+    if (rs->rank == 0) {
+        rs->sched = sched_new ();
+        rs->nodes = calloc (rs->size, sizeof *rs->nodes);
+        rs->waiting = zlistx_new ();
+        rs->t_start = now_s ();
+        json_t *me = report (rs);
+        if (node_report (rs, me, err, errlen) < 0) {
+            json_decref (me);
+            resource_svc_destroy (&rs);
+            return NULL;
+        }
+        json_decref (me);
+        rs->probe_timer = zloop_timer (overlay_loop (ov), PROBE_MS, 0, on_probe_timer, rs);
+    }
+    else
+        rs->hello_timer = zloop_timer (overlay_loop (ov), HELLO_MS, 0, on_hello_timer, rs);
+    return rs;
+}
+
+void resource_svc_destroy (resource_svc_t **p)
+{
+    if (!p || !*p)
+        return;
+    resource_svc_t *rs = *p;
+    if (rs->hello_timer >= 0)
+        zloop_timer_end (overlay_loop (rs->ov), rs->hello_timer);
+    if (rs->probe_timer >= 0)
+        zloop_timer_end (overlay_loop (rs->ov), rs->probe_timer);
+    if (rs->hello_tag)
+        overlay_rpc_cancel (rs->ov, rs->hello_tag);
+    for (uint32_t r = 0; rs->nodes && r < rs->size; r++)
+        if (rs->nodes[r].probe_tag)
+            overlay_rpc_cancel (rs->ov, rs->nodes[r].probe_tag);
+    cmsg_hdr_t *h;
+    while (rs->waiting && (h = zlistx_detach (rs->waiting, NULL)))
+        free (h);
+    zlistx_destroy (&rs->waiting);
+    sched_destroy (&rs->sched);
+    free (rs->nodes);
+    free (rs);
+    *p = NULL;
+}

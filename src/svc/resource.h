@@ -1,0 +1,39 @@
+/* resource.h - the resource service: every broker reports its node (hwres)
+ * to rank 0; rank 0 keeps the instance's resource set (in a sched_t) and
+ * which ranks are up or down.
+ *
+ * Topics: resource.hello (rank > 0 -> 0 at start, retried until answered),
+ * resource.get (any rank: this node's report and boot id), resource.list
+ * (rank 0: free/allocated/down, as `canopy resource list`).
+ * Liveness: rank 0 asks every rank for resource.get once a second (one
+ * request in flight per rank).  A rank whose request fails (the overlay
+ * answers EHOSTUNREACH when a link is lost) goes down; a rank that answers
+ * again, or says hello, comes back up.  A changed boot id means the broker
+ * restarted: it goes down and up at once, so its jobs are failed.
+ * Before every rank has reported (or 10 s after start) the set is not
+ * "ready": the job manager waits for it before judging feasibility.
+ * CANOPY_FAKE_RESOURCES may hold "%r" (replaced by the broker's rank) so
+ * each fake node of a local instance gets its own host name.
+ */
+#ifndef CANOPY_RESOURCE_H
+#define CANOPY_RESOURCE_H
+#include <stdbool.h>
+#include "overlay.h"
+#include "sched.h"
+
+typedef struct resource_svc resource_svc_t;
+/* rank went down (up false) or came (back) up */
+typedef void (*resource_change_f) (resource_svc_t *rs, uint32_t rank, bool up, const char *why, void *arg);
+typedef void (*resource_ready_f) (resource_svc_t *rs, void *arg);
+
+/* NULL + err if this node's discovery fails (bad CANOPY_FAKE_RESOURCES). */
+resource_svc_t *resource_svc_new (overlay_t *ov, char *err, size_t errlen);
+void resource_svc_destroy (resource_svc_t **p);
+/* Rank 0: the scheduler state holding the nodes; NULL on other ranks. */
+sched_t *resource_sched (resource_svc_t *rs);
+bool resource_ready (const resource_svc_t *rs);
+bool resource_rank_up (const resource_svc_t *rs, uint32_t rank);
+/* Rank 0: callbacks for up/down changes and for becoming ready. */
+void resource_set_notify (resource_svc_t *rs, resource_change_f change, resource_ready_f ready, void *arg);
+
+#endif
