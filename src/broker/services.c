@@ -2,6 +2,9 @@
 #include "services.h"
 #include "exec.h"
 #include "archive.h"
+#include "resource.h"
+#include "jobexec.h"
+#include "jobs.h"
 #include <sys/stat.h>
 #include <errno.h>
 #include <stdio.h>
@@ -11,6 +14,9 @@
 struct services {
     exec_svc_t *exec;
     archive_svc_t *archive;
+    resource_svc_t *resource;
+    jobexec_t *jobexec;
+    jobs_svc_t *jobs;
 };
 
 services_t *services_new (overlay_t *ov, const char *statedir, char *err, size_t errlen)
@@ -26,6 +32,12 @@ services_t *services_new (overlay_t *ov, const char *statedir, char *err, size_t
         services_destroy (&s);
         return NULL;
     }
+    s->jobexec = jobexec_new (ov);
+    if (!(s->resource = resource_svc_new (ov, err, errlen))
+        || (overlay_rank (ov) == 0 && !(s->jobs = jobs_svc_new (ov, s->resource, statedir, err, errlen)))) {
+        services_destroy (&s);
+        return NULL;
+    }
     return s;
 }
 
@@ -33,6 +45,9 @@ void services_destroy (services_t **p)
 {
     if (!p || !*p)
         return;
+    jobs_svc_destroy (&(*p)->jobs);
+    resource_svc_destroy (&(*p)->resource);
+    jobexec_destroy (&(*p)->jobexec);
     archive_svc_destroy (&(*p)->archive);
     exec_svc_destroy (&(*p)->exec);
     free (*p);

@@ -17,6 +17,12 @@ static const struct subcmd cmds[] = {
     { "topo", cmd_topo, "draw or enumerate tree topologies" },
     { "keygen", cmd_keygen, "create the instance's CURVE certificate" },
     { "archive", cmd_archive, "create, distribute, extract, list and remove archives" },
+    { "submit", cmd_submit, "submit a job (prints its id)" },
+    { "run", cmd_run, "run a job, follow its output, exit with its exit code" },
+    { "jobs", cmd_jobs, "list jobs" },
+    { "job", cmd_job, "attach to, inspect or submit a job (attach, last, info, submit)" },
+    { "cancel", cmd_cancel, "cancel jobs" },
+    { "resource", cmd_resource, "list the instance's resources (free, allocated, down)" },
     { "match", cmd_match, "match jobspecs against a resource graph (resource-query)" },
     { NULL, NULL, NULL },
 };

@@ -16,6 +16,14 @@ int cmd_exec (int argc, char **argv);
 int cmd_ping (int argc, char **argv);
 int cmd_match (int argc, char **argv);
 int cmd_archive (int argc, char **argv);
+int cmd_submit (int argc, char **argv);
+int cmd_run (int argc, char **argv);
+int cmd_jobs (int argc, char **argv);
+int cmd_job (int argc, char **argv);
+int cmd_cancel (int argc, char **argv);
+int cmd_resource (int argc, char **argv);
+/* follow a job's output (job.attach) until it ends; returns its exit code */
+int cmd_job_watch (client_t *c, const char *id);
 
 /* print "canopy: <msg>" to stderr and exit(1) */
 void die (const char *fmt, ...) __attribute__ ((noreturn, format (printf, 1, 2)));
