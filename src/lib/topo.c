@@ -2,6 +2,8 @@
  *
  * Parents are computed once into an array; children are kept as one
  * flattened array with per-rank offsets (CSR), so lookups are O(1).
+ * Shape comparison (topo_isomorphic) labels both trees bottom-up without
+ * recursion, so it works at any height.
  */
 #include "topo.h"
 #include "errquote.h"
