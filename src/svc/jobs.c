@@ -108,7 +108,7 @@ static struct job *job_lookup (jobs_svc_t *js, jobid_t id)
 
 static const char *host_of (jobs_svc_t *js, uint32_t rank)
 {
-    return overlay_hostname (js->ov, rank);
+    return resource_hostname (js->rs, rank);
 }
 
 /* -- job objects -------------------------------------------------------- */
@@ -1044,7 +1044,9 @@ static int eventlog_removed (jobs_svc_t *js, struct job *j)
     return 0;
 }
 
-static void requeue_recovered (jobs_svc_t *js)
+/* After a restart: pending jobs back in memory (attach, list and cancel
+ * see them at once); they are queued only once resources are known. */
+static void load_recovered (jobs_svc_t *js)
 {
     for (size_t i = 0; i < js->nrecovered; i++) {
         jobdb_job_t r;
@@ -1062,6 +1064,10 @@ static void requeue_recovered (jobs_svc_t *js)
         eventlog_removed (js, j);
         overlay_log (js->ov, "job %s: %s after restart: queued again", j->f58, job_state_name (r.state));
     }
+}
+
+static void requeue_recovered (jobs_svc_t *js)
+{
     /* in id order: SCHED jobs keep their place in the queue */
     for (size_t i = 0; i < js->nrecovered; i++) {
         struct job *j = job_lookup (js, js->recovered[i]);
@@ -1159,6 +1165,7 @@ jobs_svc_t *jobs_svc_new (overlay_t *ov, resource_svc_t *rs, const char *statedi
         overlay_log (ov, "jobs: recovered: %d job%s LOST (were running), %zu pending", lost, lost == 1 ? "" : "s",
                      js->nrecovered);
     js->gen = jobid_gen_new (0, jobdb_max_id (js->db));
+    load_recovered (js);
     overlay_service_add (ov, "job.submit", svc_submit, js);
     overlay_service_add (ov, "job.list", svc_list, js);
     overlay_service_add (ov, "job.info", svc_info, js);

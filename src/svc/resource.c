@@ -12,7 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PROBE_MS 1000
+#define PROBE_MS 1000      /* ranks that are up */
+#define PROBE_FAST_MS 200  /* ranks not (yet) up */
 #define HELLO_MS 100
 #define READY_GRACE_S 10.0
 
@@ -62,6 +63,13 @@ bool resource_ready (const resource_svc_t *rs) { return rs->ready; }
 bool resource_rank_up (const resource_svc_t *rs, uint32_t rank)
 {
     return rs->nodes && rank < rs->size && rs->nodes[rank].up;
+}
+
+const char *resource_hostname (const resource_svc_t *rs, uint32_t rank)
+{
+    if (rs->nodes && rank < rs->size && rs->nodes[rank].known)
+        return rs->nodes[rank].host;
+    return overlay_hostname (rs->ov, rank);
 }
 
 void resource_set_notify (resource_svc_t *rs, resource_change_f change, resource_ready_f ready, void *arg)
@@ -261,6 +269,8 @@ static int on_probe_timer (zloop_t *loop, int id, void *arg)
     double now = now_s ();
     for (uint32_t r = 1; r < rs->size; r++) {
         struct rnode *n = &rs->nodes[r];
+        if (n->up && now - n->probe_sent < PROBE_MS / 1000.0 - 0.01)
+            continue;
         if (n->probe_tag) {
             /* no answer for long: forget it and ask again (the overlay answers
              * for lost links, so this is only a safety net) */
@@ -364,7 +374,7 @@ resource_svc_t *resource_svc_new (overlay_t *ov, char *err, size_t errlen)
             return NULL;
         }
         json_decref (me);
-        rs->probe_timer = zloop_timer (overlay_loop (ov), PROBE_MS, 0, on_probe_timer, rs);
+        rs->probe_timer = zloop_timer (overlay_loop (ov), PROBE_FAST_MS, 0, on_probe_timer, rs);
     }
     else
         rs->hello_timer = zloop_timer (overlay_loop (ov), HELLO_MS, 0, on_hello_timer, rs);

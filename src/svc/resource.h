@@ -33,6 +33,8 @@ void resource_svc_destroy (resource_svc_t **p);
 sched_t *resource_sched (resource_svc_t *rs);
 bool resource_ready (const resource_svc_t *rs);
 bool resource_rank_up (const resource_svc_t *rs, uint32_t rank);
+/* Rank 0: the host name a rank reported (the config's if it never did). */
+const char *resource_hostname (const resource_svc_t *rs, uint32_t rank);
 /* Rank 0: callbacks for up/down changes and for becoming ready. */
 void resource_set_notify (resource_svc_t *rs, resource_change_f change, resource_ready_f ready, void *arg);
 
