@@ -55,6 +55,7 @@ static void usage (FILE *f, const char *verb)
              "      --env-remove=PATTERN  drop variables (repeatable)\n"
              "      --job-name=NAME       name shown by canopy jobs\n"
              "      --dry-run             print the jobspec (YAML) and exit\n"
+             "      --cc=IDSET            submit one copy per id ({cc} in the command becomes the id)\n"
              "%s",
              verb, strcmp (verb, "run") ? "      --watch               follow output, exit with the job's exit code\n" : "");
 }
@@ -62,7 +63,7 @@ static void usage (FILE *f, const char *verb)
 static int submit_main (int argc, char **argv, bool run)
 {
     const char *verb = run ? "run" : "submit";
-    enum { OPT_EXCL = 256, OPT_REQ, OPT_DEP, OPT_CWD, OPT_ENV, OPT_ENVRM, OPT_NAME, OPT_WATCH, OPT_DRY };
+    enum { OPT_EXCL = 256, OPT_REQ, OPT_DEP, OPT_CWD, OPT_ENV, OPT_ENVRM, OPT_NAME, OPT_WATCH, OPT_DRY, OPT_CC };
     static struct option opts[] = {
         { "nodes", required_argument, 0, 'N' },     { "ntasks", required_argument, 0, 'n' },
         { "cores-per-task", required_argument, 0, 'c' }, { "gpus-per-task", required_argument, 0, 'g' },
@@ -71,12 +72,13 @@ static int submit_main (int argc, char **argv, bool run)
         { "setattr", required_argument, 0, 'S' },   { "cwd", required_argument, 0, OPT_CWD },
         { "env", required_argument, 0, OPT_ENV },     { "env-remove", required_argument, 0, OPT_ENVRM },
         { "job-name", required_argument, 0, OPT_NAME }, { "watch", no_argument, 0, OPT_WATCH },
-        { "dry-run", no_argument, 0, OPT_DRY },       { "help", no_argument, 0, 'h' },
+        { "dry-run", no_argument, 0, OPT_DRY },     { "cc", required_argument, 0, OPT_CC },       { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
     jobspec_opts_t o = { 0 };
     struct strv req = { 0 }, dep = { 0 }, set = { 0 }, env = { 0 };
     bool watch = run, dry = false;
+    idset_t *cc = NULL;
     int c;
     opterr = 0;
     optind = 1;
@@ -111,6 +113,13 @@ static int submit_main (int argc, char **argv, bool run)
         case OPT_NAME: o.job_name = optarg; break;
         case OPT_WATCH: watch = true; break;
         case OPT_DRY: dry = true; break;
+        case OPT_CC: {
+            char e[160];
+            idset_destroy (&cc);
+            if (!(cc = idset_decode (optarg, e, sizeof e)) || idset_count (cc) == 0)
+                die ("%s: invalid --cc '%.40s': %s", verb, optarg, cc ? "empty" : e);
+            break;
+        }
         case 'h': usage (stdout, verb); return 0;
         case ':':
             die ("%s: option %s needs a value", verb, argv[optind - 1]);
@@ -147,25 +156,50 @@ static int submit_main (int argc, char **argv, bool run)
         json_decref (js);
         return 0;
     }
+    if (cc && run)
+        die ("run: --cc is for submit");
+    if (cc && watch)
+        die ("submit: --cc and --watch do not go together");
     client_t *cl = cmd_connect ();
-    json_t *resp = client_call (cl, 0, "job.submit",
-                                json_pack ("{s:o s:I}", "jobspec", js, "userid", (json_int_t)getuid ()), 120000, err,
-                                sizeof err);
-    if (!resp)
-        die ("%s: %s", verb, err);
-    const char *id = json_string_value (json_object_get (resp, "id"));
-    if (!id)
-        die ("%s: malformed response from the job manager", verb);
-    char idbuf[64];
-    snprintf (idbuf, sizeof idbuf, "%s", id);
-    json_decref (resp);
     int rc = 0;
-    if (!run) {
-        printf ("%s\n", idbuf);
-        fflush (stdout);
-    }
-    if (watch)
-        rc = cmd_job_watch (cl, idbuf);
+    uint32_t k = cc ? idset_first (cc) : 0;
+    do {
+        json_t *copy = json_deep_copy (js);
+        if (cc) {   /* {cc} in the command becomes the copy's id */
+            json_t *cmd = json_object_get (json_array_get (json_object_get (copy, "tasks"), 0), "command");
+            size_t i;
+            json_t *a;
+            json_array_foreach (cmd, i, a) {
+                const char *t = json_string_value (a), *p = t ? strstr (t, "{cc}") : NULL;
+                if (p) {
+                    char *n;
+                    if (asprintf (&n, "%.*s%u%s", (int)(p - t), t, k, p + 4) >= 0) {
+                        json_array_set_new (cmd, i, json_string (n));
+                        free (n);
+                    }
+                }
+            }
+        }
+        json_t *resp = client_call (cl, 0, "job.submit",
+                                    json_pack ("{s:o s:I}", "jobspec", copy, "userid", (json_int_t)getuid ()), 120000,
+                                    err, sizeof err);
+        if (!resp)
+            die ("%s: %s", verb, err);
+        const char *id = json_string_value (json_object_get (resp, "id"));
+        if (!id)
+            die ("%s: malformed response from the job manager", verb);
+        char idbuf[64];
+        snprintf (idbuf, sizeof idbuf, "%s", id);
+        json_decref (resp);
+        if (!run) {
+            printf ("%s\n", idbuf);
+            fflush (stdout);
+        }
+        if (watch)
+            rc = cmd_job_watch (cl, idbuf);
+    } while (cc && (k = idset_next (cc, k)) != IDSET_INVALID);
+    json_decref (js);
+    idset_destroy (&cc);
     client_destroy (&cl);
     free (req.v);
     free (dep.v);
