@@ -1,6 +1,7 @@
 /* taskmap.c - lay a job's tasks out over its allocated ranks.  See taskmap.h. */
 #include "taskmap.h"
 #include "idset.h"
+#include "jobspec_build.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,7 +140,7 @@ int taskmap_build (const json_t *js, const json_t *R, taskmap_entry_t **out, cha
         }
 
     /* -- lay out -- */
-    long want = total > 0 ? total : -1;     /* -1: per_slot over every slot */
+    long want = jobspec_ntasks (js);        /* -1: unknown shape: per_slot over every slot */
     long next = 0;
     for (size_t k = 0; k < n; k++) {
         long slots;
