@@ -28,6 +28,7 @@ pid0=$(canopy exec -r 0 sh -c 'echo $PPID')
 kill -9 "$pid0"
 sleep 0.3
 newpid=$(restart 0)
+wait_until 10 canopy jobs
 T_CLEANUP+=("kill $newpid")
 out=$(canopy job attach "$pend")
 check "pending job runs after the restart" [ "$(echo "$out" | grep -c pending-ran)" -eq 4 ]
