@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1188,6 +1189,10 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
     zhashx_set_destructor (ov->rpcs, (zhashx_destructor_fn *)zstr_free);
     ov->waiters = zlistx_new ();
     ov->bootid = (uint32_t)getpid () ^ (uint32_t)now_ms ();
+    /* matchtags start at a random point, so responses still in flight to an
+     * earlier incarnation of this rank do not match this one's requests */
+    if (getrandom (&ov->next_matchtag, sizeof ov->next_matchtag, 0) != sizeof ov->next_matchtag)
+        ov->next_matchtag = ov->bootid * 2654435761u;
     ov->rundir = strdup (o->rundir);
     ov->parent_state = PEER_OFFLINE;
 
