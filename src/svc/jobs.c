@@ -1189,6 +1189,9 @@ void jobs_svc_destroy (jobs_svc_t **p)
         zloop_timer_end (overlay_loop (js->ov), js->sched_timer);
     struct job *j;
     while ((j = zhashx_first (js->active))) {
+        for (cmsg_hdr_t *h = zlistx_first (j->watchers); h; h = zlistx_next (j->watchers))
+            overlay_respond_error (js->ov, h, ESHUTDOWN, "the job manager is shutting down (job %s stays %s)",
+                                   j->f58, job_state_name (j->rec.state));
         char k[32];
         key_of (j->id, k, sizeof k);
         zhashx_delete (js->active, k);

@@ -32,6 +32,10 @@ wait_until 10 canopy jobs
 T_CLEANUP+=("kill $newpid")
 out=$(canopy job attach "$pend")
 check "pending job runs after the restart" [ "$(echo "$out" | grep -c pending-ran)" -eq 4 ]
+if [ "$(echo "$out" | grep -c pending-ran)" -ne 4 ]; then   # diagnostics
+    echo "# attach: $out"; canopy job info "$pend" eventlog | sed 's/^/# /'
+    tail -20 "$CANOPY_RUNDIR/broker-0-restart.log" | sed 's/^/# /'
+fi
 check "its dependent runs after it" [ "$(canopy job attach "$dep")" = dep-ran ]
 canopy job attach "$run" >"$T_TMP/lost.out" 2>&1
 check "the running job is reported LOST" [ "$(result $run)" = LOST ]
