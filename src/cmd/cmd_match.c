@@ -205,6 +205,63 @@ static int split (char *line, char **argv, int max)
     return n;
 }
 
+/* partial-cancel JOBID jgf|rv1exec FILE [stats] */
+static void do_partial_cancel (ctx_t *c, int argc, char **argv)
+{
+    char err[512] = "";
+    if (argc < 4 || argc > 5) {
+        fprintf (stderr, "ERROR: malformed command\n");
+        return;
+    }
+    int64_t id = strtoll (argv[1], NULL, 10);
+    const char *reader = argv[2];
+    if (strcmp (reader, "jgf") && strcmp (reader, "rv1exec")) {
+        fprintf (stderr, "ERROR: unsupported reader %s\n", reader);
+        return;
+    }
+    size_t len;
+    char *text = read_file (argv[3], &len, err, sizeof (err));
+    if (!text) {
+        fprintf (stderr, "ERROR: can't open %s\n", argv[3]);
+        return;
+    }
+    jinfo_t *j = job_get (c, id);
+    if (!matcher_has_job (c->m, id) || !j) {
+        fprintf (stderr, "ERROR: nonexistent job %lld\n", (long long)id);
+        free (text);
+        return;
+    }
+    if (j->state == 1) {
+        fprintf (stderr, "ERROR: reservations not currently supported by partial cancel\n");
+        free (text);
+        return;
+    }
+    int64_t *ranks = NULL;
+    int nranks = 0;
+    bool full = false;
+    int rc = !strcmp (reader, "jgf")
+                 ? mgraph_jgf_ranks (text, len, &ranks, &nranks, err, sizeof (err))
+                 : mgraph_rv1exec_ranks (text, len, &ranks, &nranks, err, sizeof (err));
+    free (text);
+    if (rc == 0)
+        rc = matcher_partial_cancel (c->m, id, ranks, nranks, &full, err, sizeof (err));
+    free (ranks);
+    if (rc != 0) {
+        printf ("%s\n", err);
+        fprintf (stderr, "ERROR: error encountered while removing job %lld\n", (long long)id);
+    } else if (full) {
+        j->state = 2;
+    }
+    if (argc == 5 && !strcmp (argv[4], "stats")) {
+        fprintf (c->out, "INFO: =============================\n");
+        fprintf (c->out, "INFO: PARTIAL CANCEL PREORDER COUNT=\"%u\"\n",
+                 matcher_preorder_count (c->m));
+        fprintf (c->out, "INFO: PARTIAL CANCEL POSTORDER COUNT=\"%u\"\n",
+                 matcher_postorder_count (c->m));
+        fprintf (c->out, "INFO: =============================\n");
+    }
+}
+
 /* returns 1 to quit */
 static int do_cmd (ctx_t *c, int argc, char **argv, const char *rawline)
 {
@@ -258,6 +315,8 @@ static int do_cmd (ctx_t *c, int argc, char **argv, const char *rawline)
                      matcher_postorder_count (c->m));
             fprintf (c->out, "INFO: =============================\n");
         }
+    } else if (!strcmp (cmd, "partial-cancel") || !strcmp (cmd, "pc")) {
+        do_partial_cancel (c, argc, argv);
     } else if (!strcmp (cmd, "info") || !strcmp (cmd, "i")) {
         if (argc != 2) {
             fprintf (stderr, "ERROR: malformed command\n");

@@ -1061,6 +1061,132 @@ int matcher_cancel (matcher_t *m, int64_t jobid)
     return 0;
 }
 
+static bool rank_in (const int64_t *ranks, int n, int r)
+{
+    for (int i = 0; i < n; i++)
+        if (ranks[i] == r)
+            return true;
+    return false;
+}
+
+static int job_vidx (const mjob_t *jb, int v)
+{
+    for (int i = 0; i < jb->nverts; i++)
+        if (jb->verts[i] == v)
+            return i;
+    return -1;
+}
+
+static void job_drop (mjob_t *jb, int i)
+{
+    memmove (&jb->verts[i], &jb->verts[i + 1], sizeof (int) * (jb->nverts - i - 1));
+    memmove (&jb->vexcl[i], &jb->vexcl[i + 1], jb->nverts - i - 1);
+    jb->nverts--;
+}
+
+/* second phase of a partial cancel, as Fluxion's: walk down from the root
+ * through vertices still holding the job; on each one with subtree counts
+ * (and rank -1 or a released rank) lower the job's counts by what was
+ * released, untag it once nothing is left, and drop its exclusivity span */
+static void pc_walk (matcher_t *m, mjob_t *jb, int u, const int64_t *ranks, int nranks,
+                     const int64_t *ttc, unsigned char *seen)
+{
+    mgraph_t *g = m->g;
+    mvtx_t *x = &g->v[u];
+    seen[u] = 1;
+    if (x->agg) {
+        bool span = false;
+        for (int k = 0; k < m->nprune; k++)
+            if (x->aggtot[k] >= 0 && mplan_span_amount (&x->agg[k], jb->jobid) >= 0)
+                span = true;
+        int vi = job_vidx (jb, u);
+        if (!span || vi < 0 || (x->rank != -1 && !rank_in (ranks, nranks, x->rank)))
+            return;
+        bool removed = true;
+        for (int k = 0; k < m->nprune; k++) {
+            if (x->aggtot[k] < 0)
+                continue;
+            int64_t left = mplan_reduce (&x->agg[k], jb->jobid, ttc[m->ptypes[k]]);
+            if (left > 0)
+                removed = false;
+        }
+        if (removed) {
+            for (int k = 0; k < m->nprune; k++)
+                mplan_rem (&x->agg[k], jb->jobid);
+            job_drop (jb, vi);
+        }
+        mplan_rem (&x->xchk, jb->jobid);
+    }
+    for (int i = 0; i < x->nout; i++) {
+        medge_t *e = &g->e[x->out[i]];
+        if (e->subsys == m->dom && !seen[e->dst])
+            pc_walk (m, jb, e->dst, ranks, nranks, ttc, seen);
+    }
+}
+
+int matcher_partial_cancel (matcher_t *m, int64_t jobid, const int64_t *ranks, int nranks,
+                            bool *full, char *err, size_t errlen)
+{
+    mgraph_t *g = m->g;
+    mjob_t *jb = job_find (m, jobid);
+    *full = false;
+    if (!jb) {
+        snprintf (err, errlen, "nonexistent job %lld", (long long)jobid);
+        return -1;
+    }
+    if (jb->reserved) {
+        snprintf (err, errlen, "reservations not currently supported by partial cancel");
+        return -1;
+    }
+    for (int i = 0; i < nranks; i++) {
+        bool found = false;
+        for (int v = 0; v < g->nv && !found; v++)
+            if (g->v[v].rank == ranks[i])
+                found = true;
+        if (!found) {
+            snprintf (err, errlen, "rank %lld not in the resource graph", (long long)ranks[i]);
+            return -1;
+        }
+    }
+    int64_t *ttc = calloc (g->ntypes + 1, sizeof (int64_t));
+    /* first phase: release every vertex of the given ranks */
+    for (int i = 0; i < jb->nverts;) {
+        mvtx_t *x = &g->v[jb->verts[i]];
+        if (!rank_in (ranks, nranks, x->rank)) {
+            i++;
+            continue;
+        }
+        if (jb->vexcl[i]) {
+            int64_t a = mplan_span_amount (&x->plan, jobid);
+            if (a >= 0 && mplan_rem (&x->plan, jobid) == 0) {
+                ttc[x->type] += a;
+                x->nalloc--;
+            }
+        }
+        mplan_rem (&x->xchk, jobid);
+        if (x->agg)
+            for (int k = 0; k < m->nprune; k++)
+                mplan_rem (&x->agg[k], jobid);
+        job_drop (jb, i);
+    }
+    int root = g->roots[m->dom];
+    unsigned char *seen = calloc (g->nv, 1);
+    if (job_vidx (jb, root) >= 0)
+        pc_walk (m, jb, root, ranks, nranks, ttc, seen);
+    free (seen);
+    free (ttc);
+    if (job_vidx (jb, root) < 0) {
+        *full = true;
+        matcher_cancel (m, jobid);
+    }
+    return 0;
+}
+
+mjob_t *mdfu_job (const matcher_t *m, int64_t jobid)
+{
+    return job_find (m, jobid);
+}
+
 bool matcher_has_job (const matcher_t *m, int64_t jobid)
 {
     return job_find (m, jobid) != NULL;
@@ -1107,7 +1233,7 @@ static int64_t agg_fill (matcher_t *m, int u, int k, unsigned char *state, int64
 static int setup_prune (matcher_t *m, const char *spec, char *err, size_t errlen)
 {
     mgraph_t *g = m->g;
-    char *s = strdup (spec ? spec : "ALL:core");
+    char *s = strdup (spec ? spec : "ALL:core,ALL:node");
     char *save = NULL;
     for (char *tok = strtok_r (s, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
         while (*tok == ' ')

@@ -186,3 +186,44 @@ out:
     json_decref (root);
     return rc;
 }
+
+int mgraph_jgf_ranks (const char *text, size_t len, int64_t **ranks, int *n, char *err,
+                      size_t errlen)
+{
+    json_error_t je;
+    json_t *root = json_loadb (text, len, 0, &je);
+    *ranks = NULL;
+    *n = 0;
+    if (!root) {
+        snprintf (err, errlen, "jgf: JSON error at line %d: %s", je.line, je.text);
+        return -1;
+    }
+    json_t *nodes = json_object_get (json_object_get (root, "graph"), "nodes");
+    if (!json_is_array (nodes)) {
+        snprintf (err, errlen, "jgf: missing \"graph.nodes\" array");
+        json_decref (root);
+        return -1;
+    }
+    *ranks = malloc (sizeof (int64_t) * (json_array_size (nodes) + 1));
+    size_t i;
+    json_t *nd;
+    json_array_foreach (nodes, i, nd) {
+        int64_t r;
+        if (jint (json_object_get (nd, "metadata"), "rank", &r, true, -1) < 0 || r < 0) {
+            snprintf (err, errlen, "jgf: nodes[%zu]: invalid rank", i);
+            free (*ranks);
+            *ranks = NULL;
+            *n = 0;
+            json_decref (root);
+            return -1;
+        }
+        int k;
+        for (k = 0; k < *n; k++)
+            if ((*ranks)[k] == r)
+                break;
+        if (k == *n)
+            (*ranks)[(*n)++] = r;
+    }
+    json_decref (root);
+    return 0;
+}

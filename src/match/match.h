@@ -87,6 +87,18 @@ int matcher_match (matcher_t *m, const mjobspec_t *js, int op, int64_t jobid, in
 /* Release a job's allocation or reservation.  -1 if unknown. */
 int matcher_cancel (matcher_t *m, int64_t jobid);
 bool matcher_has_job (const matcher_t *m, int64_t jobid);
+/* Release the part of job `jobid` on the given broker ranks (Fluxion's
+ * partial cancel).  *full is set when nothing of the job is left (the job
+ * is then gone).  -1 with errbuf set if the job is unknown or reserved or
+ * a rank is not in the graph; the job is then unchanged. */
+int matcher_partial_cancel (matcher_t *m, int64_t jobid, const int64_t *ranks, int nranks,
+                            bool *full, char *err, size_t errlen);
+/* Ranks named by an R (rv1exec: execution.R_lite) or a JGF (vertex ranks)
+ * text; *ranks is malloc'd.  -1 with errbuf set on bad input. */
+int mgraph_rv1exec_ranks (const char *text, size_t len, int64_t **ranks, int *n, char *err,
+                          size_t errlen);
+int mgraph_jgf_ranks (const char *text, size_t len, int64_t **ranks, int *n, char *err,
+                      size_t errlen);
 /* Mark the subtree at path up or down.  -1 if the path is unknown. */
 int matcher_set_status (matcher_t *m, const char *path, bool up);
 int matcher_get_status (matcher_t *m, const char *path, bool *up);

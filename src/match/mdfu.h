@@ -65,6 +65,8 @@ struct matcher {
 };
 
 void *ar_alloc (matcher_t *m, size_t n);
+/* dfu.c: the job record of jobid, or NULL */
+mjob_t *mdfu_job (const matcher_t *m, int64_t jobid);
 /* writers.c */
 char *mw_write (matcher_t *m, const mrec_t *recs, int n, int64_t jobid, int64_t at, int64_t dur);
 char *mw_write_find (matcher_t *m, const int *verts, const int *levels, int n);

@@ -38,6 +38,8 @@ typedef struct {
 int64_t mplan_avail (const mplan_t *p, int64_t at, int64_t dur);
 int64_t mplan_add (mplan_t *p, int64_t at, int64_t dur, int64_t amount, int64_t id);
 int mplan_rem (mplan_t *p, int64_t id);
+int64_t mplan_span_amount (const mplan_t *p, int64_t id);
+int64_t mplan_reduce (mplan_t *p, int64_t id, int64_t amount);
 void mplan_free (mplan_t *p);
 int64_t mt_end (int64_t at, int64_t dur);
 

@@ -79,3 +79,24 @@ void mplan_free (mplan_t *p)
     p->s = NULL;
     p->n = p->cap = 0;
 }
+
+/* amount held by span `id`, or -1 if there is none */
+int64_t mplan_span_amount (const mplan_t *p, int64_t id)
+{
+    for (int i = 0; i < p->n; i++)
+        if (p->s[i].id == id)
+            return p->s[i].amount;
+    return -1;
+}
+
+/* lower span `id` by `amount` (not below 0); returns what is left, or -1 */
+int64_t mplan_reduce (mplan_t *p, int64_t id, int64_t amount)
+{
+    for (int i = 0; i < p->n; i++) {
+        if (p->s[i].id == id) {
+            p->s[i].amount = p->s[i].amount > amount ? p->s[i].amount - amount : 0;
+            return p->s[i].amount;
+        }
+    }
+    return -1;
+}

@@ -84,3 +84,40 @@ char *mw_write (matcher_t *m, const mrec_t *recs, int n, int64_t jobid, int64_t 
     (void)jobid;
     return sb_take (&b);
 }
+
+/* find results: vertices in post-order with their depth; each is written
+ * with its full size, exclusive, linked to the next shallower record */
+char *mw_write_find (matcher_t *m, const int *verts, const int *levels, int n)
+{
+    mgraph_t *g = m->g;
+    mrec_t *r = calloc (n ? n : 1, sizeof (mrec_t));
+    for (int i = 0; i < n; i++) {
+        r[i].v = verts[i];
+        r[i].level = levels[i];
+        r[i].needs = (unsigned)g->v[verts[i]].size;
+        r[i].excl = true;
+        r[i].parent = -1;
+        r[i].pedge = -1;
+    }
+    for (int i = 0; i < n; i++) {
+        for (int k = i + 1; k < n; k++) {
+            if (r[k].level < r[i].level) {
+                if (r[k].level == r[i].level - 1) {
+                    r[i].parent = k;
+                    mvtx_t *p = &g->v[r[k].v];
+                    for (int q = 0; q < p->nout; q++) {
+                        medge_t *e = &g->e[p->out[q]];
+                        if (e->dst == r[i].v && e->subsys == m->dom) {
+                            r[i].pedge = p->out[q];
+                            break;
+                        }
+                    }
+                }
+                break;
+            }
+        }
+    }
+    char *s = mw_write (m, r, n, 0, 0, 0);
+    free (r);
+    return s;
+}
