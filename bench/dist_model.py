@@ -1,0 +1,343 @@
+#!/usr/bin/env python3
+"""dist_model.py - a model of canopy's pull schedules (doc/distribution.md):
+predicts distribution time for chain / tree / flat / staged at any size,
+calibrated on the 16-host emulated cluster (bench/dist_netns.sh's CSV).
+
+Model.  m bytes in n = ceil(m/c) chunks; every host's egress runs at
+B' = eta * B (eta: TCP/IP + Ethernet framing that tbf counts; fitted on the
+flat baseline when measured, else 1448/1514).  Every target pulls from one
+upstream (the plan of src/lib/distplan.c, rebuilt here for kary:K, binomial
+and flat control trees), keeps `window` requests outstanding, and a chunk is
+forwarded as soon as it is verified.  A node with k downstream links shares
+its egress between them, so each link sends a chunk every s = k*c/B'.  A
+chunk that arrives at a relay is forwarded after a per-hop cost L (verify,
+write, read back, encrypt, scheduling).  A target at the end of the path
+e_1..e_h is then a flow shop of identical jobs:
+
+    T = t0 + sum_e (s_e + L) + (n - 1) * max_e s_e
+
+(the last chunk follows the first through every hop; the slowest link sets
+the pace of the rest).  `--des` also runs a chunk-level discrete-event
+simulation (per-link request queues, window, latency) to check the formula.
+
+L (and t0, fixed at the measured start cost) is calibrated on the measured
+16-host chain to all ranks; every other measured case is then a prediction.
+Usage: dist_model.py [CSV] [--chunk 1M] [--window 8] [--des] [--L SECONDS]
+"""
+import argparse
+import csv
+import heapq
+import math
+import os
+import sys
+
+ETA_TCP = 1448 / 1514  # TCP payload per Ethernet frame at MTU 1500 (timestamps on)
+
+
+def parse_size(s):
+    s = s.strip().upper()
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    if s and s[-1] in mult:
+        return int(float(s[:-1]) * mult[s[-1]])
+    return int(s)
+
+
+# ---------------------------------------------------------------- topologies
+def parents(topo, p):
+    """parent of every rank (rank 0: None), as src/lib/topo.c builds them"""
+    par = [None] * p
+    for r in range(1, p):
+        if topo.startswith("kary:"):
+            k = int(topo[5:]) or (p - 1)
+            par[r] = (r - 1) // k
+        elif topo == "binomial":
+            par[r] = r & (r - 1)
+        elif topo == "flat":
+            par[r] = 0
+        else:
+            raise SystemExit(f"dist_model.py: unknown topology {topo}")
+    return par
+
+
+def levels(par):
+    lv = [0] * len(par)
+    for r in range(1, len(par)):
+        lv[r] = lv[par[r]] + 1  # parents have smaller ranks in all three shapes
+    return lv
+
+
+def targets_of(par, which):
+    p = len(par)
+    if which == "leaves":
+        has_child = [False] * p
+        for r in range(1, p):
+            has_child[par[r]] = True
+        return [r for r in range(1, p) if not has_child[r]]
+    return list(range(1, p))
+
+
+def plan(par, targets, schedule, staged=0):
+    """upstream of each target (dict), as src/lib/distplan.c plans it"""
+    up = {}
+    tset = set(targets)
+    if staged > 0:
+        lv = levels(par)
+        prev = 0
+        for t in targets:
+            if lv[t] <= staged:
+                up[t] = prev
+                prev = t
+        last = {}
+        for t in targets:
+            if t in up:
+                continue
+            a = t
+            while lv[a] > staged:
+                a = par[a]
+            head = a if a in tset else 0
+            up[t] = last.get(a, head)
+            last[a] = t
+    elif schedule == "chain":
+        prev = 0
+        for t in targets:
+            up[t] = prev
+            prev = t
+    elif schedule == "tree":
+        for t in targets:
+            a = par[t]
+            while a != 0 and a not in tset:
+                a = par[a]
+            up[t] = a
+    elif schedule == "flat":
+        for t in targets:
+            up[t] = 0
+    else:
+        raise SystemExit(f"dist_model.py: unknown schedule {schedule}")
+    return up
+
+
+# ---------------------------------------------------------------- the model
+def closed_form(up, m, c, Bp, L, t0):
+    """completion time of every target, and the makespan"""
+    n = math.ceil(m / c)
+    fan = {}
+    for t, u in up.items():
+        fan[u] = fan.get(u, 0) + 1
+    done = {}
+    memo = {}  # target -> (sum of (s+L) along its path, max s)
+
+    def path(t):
+        if t in memo:
+            return memo[t]
+        # iterative walk to the source (chains are thousands deep)
+        stack = []
+        v = t
+        while v != 0 and v not in memo:
+            stack.append(v)
+            v = up[v]
+        acc, mx = memo[v] if v != 0 else (0.0, 0.0)
+        for v in reversed(stack):
+            s = fan[up[v]] * c / Bp
+            acc, mx = acc + s + L, max(mx, s)
+            memo[v] = (acc, mx)
+        return memo[t]
+
+    for t in up:
+        acc, mx = path(t)
+        done[t] = t0 + acc + (n - 1) * mx
+    return done, max(done.values()) if done else 0.0
+
+
+def des(up, m, c, Bp, L, t0, window):
+    """chunk-level discrete-event simulation: each target keeps `window`
+    requests outstanding to its upstream; an upstream's egress sends one
+    chunk at a time (c/B'), serving whichever ready request came first; a
+    chunk is usable at the receiver L after its last byte arrives."""
+    n = math.ceil(m / c)
+    tx = c / Bp
+    have = {0: [0.0] * n}            # node -> time chunk j is usable there
+    for t in up:
+        have[t] = [None] * n
+    waiting = {}                      # (node, j) -> requests parked until node has chunk j
+    queue = {u: [] for u in set(up.values())}   # link u: heap of (ready time, seq, target, j)
+    busy = {u: False for u in queue}
+    nextreq = {t: 0 for t in up}
+    cnt = {t: 0 for t in up}
+    ev = []                           # (time, seq, kind, a, b)
+    seq = 0
+
+    def push(time, kind, a, b):
+        nonlocal seq
+        seq += 1
+        heapq.heappush(ev, (time, seq, kind, a, b))
+
+    def request(t, now):
+        nonlocal seq
+        j = nextreq[t]
+        if j >= n:
+            return
+        nextreq[t] = j + 1
+        u = up[t]
+        h = have[u][j]
+        if h is None:
+            waiting.setdefault((u, j), []).append(t)
+        else:
+            seq += 1
+            heapq.heappush(queue[u], (max(now, h), seq, t, j))
+            if not busy[u]:
+                push(max(now, h), 0, u, None)   # kick the link
+
+    for t in up:
+        for _ in range(window):
+            request(t, t0)
+    done = {}
+    while ev:
+        now, _, kind, a, b = heapq.heappop(ev)
+        if kind == 0:                      # link a free: start the earliest ready send
+            q = queue[a]
+            if busy[a] or not q:
+                continue
+            ready, _, t, j = q[0]
+            if ready > now:
+                push(ready, 0, a, None)
+                continue
+            heapq.heappop(q)
+            busy[a] = True
+            push(now + tx, 1, t, j)
+        elif kind == 1:                    # last byte of chunk j at target a
+            u = up[a]
+            busy[u] = False
+            push(now, 0, u, None)
+            push(now + L, 2, a, b)
+            request(a, now)
+        else:                              # chunk b usable at a
+            have[a][b] = now
+            for t in waiting.pop((a, b), []):
+                seq += 1
+                heapq.heappush(queue[a], (now, seq, t, b))
+                if not busy[a]:
+                    push(now, 0, a, None)
+            cnt[a] += 1
+            if cnt[a] == n:
+                done[a] = now
+    return done, max(done.values()) if done else 0.0
+
+
+def case_plan(topo, p, which, schedule):
+    par = parents(topo, p)
+    if which == "staged":
+        tg = targets_of(par, "all")
+        return plan(par, tg, "chain", staged=1)
+    return plan(par, targets_of(par, which), schedule)
+
+
+# ---------------------------------------------------------------- main
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("csv", nargs="?", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                          "dist_netns.csv"))
+    ap.add_argument("--chunk", default="1M", help="chunk size (default 1M, canopy's default)")
+    ap.add_argument("--window", type=int, default=8)
+    ap.add_argument("--rate", default=None, help="link rate in bit/s for predictions (default: the CSV's)")
+    ap.add_argument("--L", type=float, default=None, help="per-hop cost in seconds (default: calibrated)")
+    ap.add_argument("--t0", type=float, default=0.05, help="start cost in seconds (default 0.05)")
+    ap.add_argument("--des", action="store_true", help="also run the discrete-event simulation (slow at 4096)")
+    ap.add_argument("--sizes", default="256M,1G", help="sizes to predict (default 256M,1G)")
+    a = ap.parse_args()
+    c = parse_size(a.chunk)
+    rows = []
+    if os.path.exists(a.csv):
+        rows = list(csv.DictReader(open(a.csv)))
+    else:
+        print(f"dist_model.py: no measurements in {a.csv}: predictions with defaults only", file=sys.stderr)
+    rate = float(a.rate) if a.rate else (float(rows[0]["rate_bps"]) if rows else 200e6)
+    B = rate / 8
+    hosts = int(rows[0]["hosts"]) if rows else 16
+    t0 = a.t0
+
+    # eta from the flat baseline: T = t0 + (n + 1)*k*c/B' + L with k remote targets (L small next to it)
+    eta = ETA_TCP
+    flats = [r for r in rows if r["schedule"] == "flat" and r["targets"] == "all"]
+    if flats:
+        ests = []
+        for r in flats:
+            m, k, T = int(r["bytes"]), int(r["nremote"]), float(r["seconds"])
+            n = math.ceil(m / c)
+            ests.append((n + 1) * k * c / B / (T - t0))
+        eta = sum(ests) / len(ests)
+        print(f"eta (goodput / link rate) from the flat baseline: {eta:.3f}  (TCP over Ethernet at MTU 1500: {ETA_TCP:.3f})")
+    else:
+        print(f"eta = {eta:.3f} (TCP over Ethernet, MTU 1500; no flat baseline measured)")
+    Bp = eta * B
+
+    # L from the chain to all ranks: T = t0 + (n + h - 1)*c/B' + h*L, h = hops
+    L = a.L
+    chains = [r for r in rows if r["schedule"] == "chain" and r["targets"] == "all"]
+    if L is None:
+        if chains:
+            ests = []
+            for r in chains:
+                m, h, T = int(r["bytes"]), int(r["nremote"]), float(r["seconds"])
+                n = math.ceil(m / c)
+                ests.append((T - t0 - (n + h - 1) * c / Bp) / h)
+            L = max(0.0, sorted(ests)[len(ests) // 2])
+            print(f"L (per-hop cost) calibrated on {len(chains)} measured chains to all {hosts} hosts: "
+                  f"{L * 1e3:.1f} ms (median; each: {', '.join(f'{e * 1e3:.0f}' for e in ests)} ms)")
+        else:
+            L = 0.002
+            print(f"L = {L * 1e3:.1f} ms (default; no chain measured)")
+    print(f"chunk {c >> 10} KiB, window {a.window}, link {rate / 1e6:.0f} Mbit/s, goodput B' = {Bp / 1e6:.2f} MB/s, "
+          f"t0 = {t0 * 1e3:.0f} ms")
+
+    # measured vs predicted at the measured size
+    if rows:
+        print(f"\n== measured vs predicted at {hosts} hosts")
+        print(f'{"topology":9} {"size":>5} {"targets":7} {"schedule":8} {"measured":>9} {"model":>8} {"error":>7}'
+              + (f' {"DES":>8}' if a.des else ""))
+        seen = {}
+        for r in rows:
+            which = "staged" if r["targets"] == "staged" else r["targets"]
+            sched = "staged" if which == "staged" else r["schedule"]
+            key = (r["topology"], r["size"], which, sched)
+            seen.setdefault(key, []).append(float(r["seconds"]))
+        errs = []
+        for (topo, size, which, sched), ts in seen.items():
+            T = sum(ts) / len(ts)
+            up = case_plan(topo, hosts, which, sched)
+            _, pred = closed_form(up, parse_size(size), c, Bp, L, t0)
+            err = (pred - T) / T
+            errs.append(abs(err))
+            extra = ""
+            if a.des:
+                _, d = des(up, parse_size(size), c, Bp, L, t0, a.window)
+                extra = f" {d:8.2f}"
+            tg = "all" if which == "staged" else which
+            print(f"{topo:9} {size:>5} {tg:7} {sched:8} {T:9.2f} {pred:8.2f} {err * 100:+6.1f}%{extra}")
+        print(f"mean |error| {sum(errs) / len(errs) * 100:.1f}%, max {max(errs) * 100:.1f}%")
+
+    # predictions at 256 and 4096 nodes
+    print(f"\n== predicted (same schedules, {rate / 1e6:.0f} Mbit/s per host, L = {L * 1e3:.1f} ms); "
+          f"efficiency = (size / link rate) / time")
+    print(f'{"nodes":>5} {"topology":9} {"size":>5} {"targets":7} {"schedule":8} {"seconds":>9} {"eff":>6}'
+          + (f' {"DES":>8}' if a.des else ""))
+    for p in (hosts, 256, 4096):
+        for size in a.sizes.split(","):
+            m = parse_size(size)
+            for topo in ("kary:1", "kary:2", "binomial", "flat"):
+                for which, sched in (("all", "chain"), ("all", "tree"), ("leaves", "chain"), ("staged", "staged"),
+                                     ("all", "flat")):
+                    if sched == "flat" and topo != "kary:1":
+                        continue  # flat does not depend on the control topology
+                    up = case_plan(topo, p, which, sched)
+                    _, pred = closed_form(up, m, c, Bp, L, t0)
+                    extra = ""
+                    if a.des and p * math.ceil(m / c) <= 300000:
+                        _, d = des(up, m, c, Bp, L, t0, a.window)
+                        extra = f" {d:8.2f}"
+                    tg = "all" if which == "staged" else which
+                    tp = "-" if sched == "flat" else topo
+                    print(f"{p:5} {tp:9} {size:>5} {tg:7} {sched:8} {pred:9.1f} {m * 8 / rate / pred:6.3f}{extra}")
+
+
+if __name__ == "__main__":
+    main()
