@@ -303,7 +303,7 @@ static int by_subplan (matcher_t *m, const jmeta_t *j, int u, const mres_t *r)
 static int prune (matcher_t *m, const jmeta_t *j, bool excl, int u, const mres_t *rs, int n)
 {
     mvtx_t *x = &m->g->v[u];
-    if (j->alloc_type != AT_SAT && !x->up)
+    if (!x->up)   /* as the goldens: a down vertex is unusable even for satisfiability */
         return -1;
     if (mplan_avail (&x->plan, j->at, j->dur) == 0)
         return -1;
@@ -1553,11 +1553,31 @@ static int select_emit (matcher_t *m, const mjobspec_t *js, const jmeta_t *j)
     return -1;
 }
 
-static int nodes_up_check (matcher_t *m, const mjobspec_t *js)
+/* Fluxion's feasibility precheck: when "node" is a pruning type and the
+ * request needs more nodes than are up, allocate and allocate_orelse_reserve
+ * are busy and satisfiability checks fail, without a traversal */
+static int nodes_feasible (matcher_t *m, const mjobspec_t *js, int op)
 {
-    (void)m;
-    (void)js;
-    return 0;
+    for (int k = 0; k < m->nprune; k++) {
+        if (m->ptypes[k] != m->node_type || m->panchor[k] >= 0)
+            continue;
+        int64_t need = 0;
+        for (int i = 0; i < js->nres; i++) {
+            const mres_t *r = &js->res[i];
+            if (r->tid == m->ptypes[k])
+                need += r->cmin;
+            if (r->udata)
+                need += (int64_t)r->cmin * r->udata[k];
+        }
+        int64_t up = 0;
+        for (int v = 0; v < m->g->nv && up < need; v++)
+            if (m->g->v[v].type == m->node_type && m->g->v[v].up)
+                up++;
+        if (need > up)
+            return (op == MATCH_ALLOCATE || op == MATCH_ALLOCATE_ORELSE_RESERVE) ? MATCH_BUSY
+                                                                                : MATCH_UNSAT;
+    }
+    return MATCH_OK;
 }
 
 int matcher_match (matcher_t *m, const mjobspec_t *js, int op, int64_t jobid, int64_t *at,
@@ -1585,7 +1605,9 @@ int matcher_match (matcher_t *m, const mjobspec_t *js, int op, int64_t jobid, in
         m->xtypes[m->node_type] = 1;
     for (int i = 0; i < js->nres; i++)
         mark_xtypes (m, &js->res[i]);
-    nodes_up_check (m, js);
+    int feas = nodes_feasible (m, js, op);
+    if (feas != MATCH_OK)
+        return feas;
     jmeta_t j = {0};
     j.jobid = jobid;
     j.at = m->now;
