@@ -240,6 +240,7 @@ def main():
     ap.add_argument("--window", type=int, default=8)
     ap.add_argument("--rate", default=None, help="link rate in bit/s for predictions (default: the CSV's)")
     ap.add_argument("--L", type=float, default=None, help="per-hop cost in seconds (default: calibrated)")
+    ap.add_argument("--o", type=float, default=50e-6, help="per-chunk cost in seconds for the chunk-size table (default 50e-6)")
     ap.add_argument("--t0", type=float, default=0.05, help="start cost in seconds (default 0.05)")
     ap.add_argument("--des", action="store_true", help="also run the discrete-event simulation (slow at 4096)")
     ap.add_argument("--sizes", default="256M,1G", help="sizes to predict (default 256M,1G)")
@@ -270,22 +271,39 @@ def main():
         print(f"eta = {eta:.3f} (TCP over Ethernet, MTU 1500; no flat baseline measured)")
     Bp = eta * B
 
-    # L from the chain to all ranks: T = t0 + (n + h - 1)*c/B' + h*L, h = hops
-    L = a.L
-    chains = [r for r in rows if r["schedule"] == "chain" and r["targets"] == "all"]
-    if L is None:
-        if chains:
-            ests = []
-            for r in chains:
-                m, h, T = int(r["bytes"]), int(r["nremote"]), float(r["seconds"])
-                n = math.ceil(m / c)
-                ests.append((T - t0 - (n + h - 1) * c / Bp) / h)
-            L = max(0.0, sorted(ests)[len(ests) // 2])
-            print(f"L (per-hop cost) calibrated on {len(chains)} measured chains to all {hosts} hosts: "
-                  f"{L * 1e3:.1f} ms (median; each: {', '.join(f'{e * 1e3:.0f}' for e in ests)} ms)")
-        else:
-            L = 0.002
-            print(f"L = {L * 1e3:.1f} ms (default; no chain measured)")
+    # L from the measured chains: T = t0 + (n + h - 1)*c/B' + h*L, h = hops.  On the emulated
+    # cluster all brokers share the host's CPUs, so L grows with the load: rho = sum over links
+    # of the share of B' each carries (chain to all: N-1).  Fit L = L1 + b*(rho - 1).
+    def plan_load(up):
+        fan = {}
+        for u in up.values():
+            fan[u] = fan.get(u, 0) + 1
+        return sum(1 / fan[u] for u in up.values())
+    pts = []
+    for r in rows:
+        if r["schedule"] != "chain" or r["targets"] not in ("all", "leaves") or int(r["nremote"]) < 3:
+            continue
+        m, h, T = int(r["bytes"]), int(r["nremote"]), float(r["seconds"])
+        n = math.ceil(m / c)
+        pts.append((h, (T - t0 - (n + h - 1) * c / Bp) / h))
+    L1, slope = (a.L if a.L is not None else 0.002), 0.0
+    if a.L is None and pts:
+        xs = [x for x, _ in pts]
+        ys = [y for _, y in pts]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        var = sum((x - mx) ** 2 for x in xs)
+        slope = sum((x - mx) * (y - my) for x, y in pts) / var if var > 0 else 0.0
+        slope = max(slope, 0.0)
+        L1 = max(0.001, my - slope * (mx - 1))
+        print(f"L (per-hop cost) from {len(pts)} measured chains: " + ", ".join(f"{y * 1e3:.0f} ms at load {x}" for x, y in pts))
+        print(f"  fit L = {L1 * 1e3:.1f} ms + {slope * 1e3:.2f} ms per unit of load above 1 "
+              f"(load = links x share of B' they carry; chain to all {hosts} hosts = {hosts - 1})")
+    elif a.L is None:
+        print(f"L = {L1 * 1e3:.1f} ms (default; no chain measured)")
+
+    def L_of(up, contended=True):
+        return L1 + (slope * (plan_load(up) - 1) if contended else 0.0)
+    L = L1
     print(f"chunk {c >> 10} KiB, window {a.window}, link {rate / 1e6:.0f} Mbit/s, goodput B' = {Bp / 1e6:.2f} MB/s, "
           f"t0 = {t0 * 1e3:.0f} ms")
 
@@ -304,20 +322,20 @@ def main():
         for (topo, size, which, sched), ts in seen.items():
             T = sum(ts) / len(ts)
             up = case_plan(topo, hosts, which, sched)
-            _, pred = closed_form(up, parse_size(size), c, Bp, L, t0)
+            _, pred = closed_form(up, parse_size(size), c, Bp, L_of(up), t0)
             err = (pred - T) / T
             errs.append(abs(err))
             extra = ""
             if a.des:
-                _, d = des(up, parse_size(size), c, Bp, L, t0, a.window)
+                _, d = des(up, parse_size(size), c, Bp, L_of(up), t0, a.window)
                 extra = f" {d:8.2f}"
             tg = "all" if which == "staged" else which
             print(f"{topo:9} {size:>5} {tg:7} {sched:8} {T:9.2f} {pred:8.2f} {err * 100:+6.1f}%{extra}")
         print(f"mean |error| {sum(errs) / len(errs) * 100:.1f}%, max {max(errs) * 100:.1f}%")
 
     # predictions at 256 and 4096 nodes
-    print(f"\n== predicted (same schedules, {rate / 1e6:.0f} Mbit/s per host, L = {L * 1e3:.1f} ms); "
-          f"efficiency = (size / link rate) / time")
+    print(f"\n== predicted (same schedules, {rate / 1e6:.0f} Mbit/s per host, every host with its own CPU: "
+          f"L = {L * 1e3:.1f} ms, the fit at load 1); efficiency = (size / link rate) / time")
     print(f'{"nodes":>5} {"topology":9} {"size":>5} {"targets":7} {"schedule":8} {"seconds":>9} {"eff":>6}'
           + (f' {"DES":>8}' if a.des else ""))
     for p in (hosts, 256, 4096):
@@ -337,6 +355,22 @@ def main():
                     tg = "all" if which == "staged" else which
                     tp = "-" if sched == "flat" else topo
                     print(f"{p:5} {tp:9} {size:>5} {tg:7} {sched:8} {pred:9.1f} {m * 8 / rate / pred:6.3f}{extra}")
+
+    # the chain's fill cost is (p - 2) * c / B': what smaller chunks would buy at scale
+    print(f"\n== chain to all, by chunk size (a per-chunk cost o = {a.o * 1e6:.0f} us is added to each chunk's "
+          f"send time; L per hop as calibrated)")
+    cs = [1 << 20, 256 << 10, 64 << 10, 16 << 10]
+    print(f'{"nodes":>5} {"size":>5} ' + " ".join(f'{f"c={x >> 10}K":>14}' for x in cs))
+    for p in (hosts, 256, 4096):
+        for size in a.sizes.split(","):
+            m = parse_size(size)
+            up = case_plan("kary:1", p, "all", "chain")
+            cells = []
+            for cc in cs:
+                bp = cc / (cc / Bp + a.o)     # per-chunk cost as a lower goodput
+                _, pred = closed_form(up, m, cc, bp, L, t0)
+                cells.append(f"{pred:7.1f}s {m * 8 / rate / pred:5.3f}")
+            print(f"{p:5} {size:>5} " + " ".join(f"{x:>14}" for x in cells))
 
 
 if __name__ == "__main__":
