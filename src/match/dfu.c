@@ -501,6 +501,30 @@ static int edge_cmp_desc (const void *a, const void *b)
     return x->uniq < y->uniq ? 1 : x->uniq > y->uniq ? -1 : 0;
 }
 
+/* have the candidates found so far of r's type enough for `mult` copies
+ * of r?  Counted in whole vertices, as slots take them: a 616 GB ssd gives
+ * one share of 101 GB, not six (granule-aware first-match stopping) */
+static bool type_enough (matcher_t *m, dfu_t *d, const mres_t *r, unsigned mult)
+{
+    evals_t *e = dfu_ev (m, d, r->tid, false);
+    unsigned need = mres_effective_max (r);
+    if (!e || need == 0)
+        return false;
+    if (mult <= 1)
+        return e->qual >= need;
+    unsigned long long acc = 0, shares = 0;
+    for (int k = 0; k < e->n; k++) {
+        if (e->eg[k].score <= 0)
+            continue;
+        acc += e->eg[k].count;
+        if (acc >= need) {
+            shares++;
+            acc = 0;
+        }
+    }
+    return shares >= mult;
+}
+
 static int explore (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int n, bool pristine,
                     bool *excl, dfu_t *d, unsigned mult, visit_t *uv)
 {
@@ -536,8 +560,7 @@ static int explore (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int
         if (m->stop_on_1) {
             bool sat = false;
             for (int k = 0; k < n; k++) {
-                if (rs[k].tid == t->type
-                    && dfu_qual (m, d, t->type) >= (unsigned long long)mres_effective_max (&rs[k]) * mult) {
+                if (rs[k].tid == t->type && type_enough (m, d, &rs[k], mult)) {
                     sat = true;
                 }
             }
@@ -565,8 +588,7 @@ static int explore (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int
             if (m->stop_on_1 && n > 0) {
                 bool enough = true;
                 for (int k = 0; k < n; k++) {
-                    if ((unsigned long long)dfu_qual (m, d, rs[k].tid)
-                        < (unsigned long long)mres_effective_max (&rs[k]) * mult) {
+                    if (!type_enough (m, d, &rs[k], mult)) {
                         enough = false;
                         break;
                     }

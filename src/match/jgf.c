@@ -96,6 +96,15 @@ int mgraph_load_jgf (mgraph_t *g, const char *text, size_t len, char *err, size_
             goto out;
         }
         const char *bns = bn ? json_string_value (bn) : json_string_value (type);
+        /* without an id, the JGF node id (when numeric) stands in, and the
+         * name is basename + id, as Fluxion reads it */
+        if (vid < 0 && !json_object_get (md, "id")) {
+            const char *ids = json_string_value (id);
+            char *end;
+            long long x = strtoll (ids, &end, 10);
+            if (*ids && !*end && x >= 0)
+                vid = x;
+        }
         int v = mgraph_add_vertex_full (g, json_string_value (type), bns,
                                         nm ? json_string_value (nm) : NULL, vid, uniq, size,
                                         un ? json_string_value (un) : "", (int)rank);
