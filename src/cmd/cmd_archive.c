@@ -23,7 +23,7 @@ static void usage (FILE *f)
              "       canopy archive distribute --name NAME -C DIR [-r IDSET | --leaves | --level N]\n"
              "                             [--staged LEVEL] [--schedule chain|tree|flat] [--from RANK]\n"
              "                             [--window N] [--json] [--no-progress]\n"
-             "       canopy archive extract --name NAME -C DIR [--rank R]\n"
+             "       canopy archive extract --name NAME -C DIR [--rank R] [--from RANK]\n"
              "       canopy archive list [--rank R] [--json]\n"
              "       canopy archive remove --name NAME [-r IDSET]\n"
              "       canopy archive purge [-r IDSET]\n"
@@ -124,10 +124,11 @@ static int do_extract (int argc, char **argv)
 {
     static struct option opts[] = {
         { "name", required_argument, 0, 'n' }, { "directory", required_argument, 0, 'C' },
-        { "rank", required_argument, 0, 'r' }, { 0, 0, 0, 0 },
+        { "rank", required_argument, 0, 'r' }, { "from", required_argument, 0, 'F' },
+        { 0, 0, 0, 0 },
     };
     const char *name = NULL, *dest = NULL;
-    long rank = -1;
+    long rank = -1, from = -1;
     int c;
     optind = 1;
     while ((c = getopt_long (argc, argv, "n:C:r:", opts, NULL)) != -1) {
@@ -135,6 +136,7 @@ static int do_extract (int argc, char **argv)
         case 'n': name = optarg; break;
         case 'C': dest = optarg; break;
         case 'r': rank = parse_rank (optarg, "rank"); break;
+        case 'F': from = parse_rank (optarg, "rank"); break;
         default: usage (stderr); return 1;
         }
     }
@@ -152,6 +154,58 @@ static int do_extract (int argc, char **argv)
     char err[512];
     json_t *o = client_call (cl, rank < 0 ? CANOPY_RANK_ANY : (uint32_t)rank, "archive.extract",
                              json_pack ("{s:s s:s}", "name", name, "dest", dest), -1, err, sizeof err);
+    if (!o && strstr (err, "not found") && from != (rank < 0 ? -2 : rank)) {
+        /* not in this broker's store: pull it here from the source (rank 0
+         * unless --from), as flux archive extract fetches missing content */
+        if (rank < 0) {
+            json_t *st = client_call (cl, CANOPY_RANK_ANY, "overlay.status", json_object (), 10000, err, sizeof err);
+            json_int_t me = 0;
+            if (!st || json_unpack (st, "{s:I}", "rank", &me) < 0)
+                die ("archive extract: %s", err);
+            json_decref (st);
+            rank = me;
+        }
+        uint32_t src = from < 0 ? 0 : (uint32_t)from;
+        if (src != (uint32_t)rank) {
+            uint32_t tag = client_send (cl, src, "archive.distribute",
+                                        json_pack ("{s:s s:s s:[I] s:s}", "name", name, "dest", dest,
+                                                   "targets", (json_int_t)rank, "schedule", "flat"),
+                                        NULL, 0, CMSG_F_STREAMING);
+            json_t *result = NULL;
+            for (;;) {
+                cmsg_t m;
+                if (client_recv (cl, &m, -1) < 0) {
+                    if (errno == EINTR)
+                        continue;
+                    die ("archive extract: lost the broker: %s", strerror (errno));
+                }
+                if (m.hdr.matchtag != tag || m.hdr.errnum == ENODATA) {
+                    bool end = m.hdr.matchtag == tag;
+                    client_msg_clear (&m);
+                    if (end)
+                        break;
+                    continue;
+                }
+                if (m.hdr.errnum)
+                    die ("archive extract: rank %u: %s", src, client_errstr (&m));
+                if (json_is_object (json_object_get (m.json, "ranks")))
+                    result = json_incref (m.json);
+                client_msg_clear (&m);
+            }
+            json_int_t failed = 1;
+            json_unpack (result, "{s:I}", "failed", &failed);
+            if (failed) {
+                char key[16];
+                const char *e = "failed";
+                snprintf (key, sizeof key, "%ld", rank);
+                json_unpack (json_object_get (json_object_get (result, "ranks"), key), "{s:s}", "error", &e);
+                die ("archive extract: %s", e);
+            }
+            json_decref (result);
+            client_destroy (&cl);
+            return 0;
+        }
+    }
     if (!o)
         die ("archive extract: %s", err);
     json_decref (o);

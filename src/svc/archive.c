@@ -32,6 +32,7 @@
 #define STALL_MS 5000
 #define CORRUPT_MAX 3
 #define PROGRESS_MS 250
+#define TARGET_SILENT_MS 4000
 
 struct archive_svc {
     overlay_t *ov;
@@ -234,10 +235,9 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
     zhashx_delete (xf->tags, key);
     xf->inflight--;
     xf->requested[idx] = 0;
-    if (msg->hdr.errnum == EAGAIN) {
-        xf->last_progress = now_ms (); /* upstream alive, not ready yet */
-        return;                        /* the retry timer pumps again */
-    }
+    if (msg->hdr.errnum == EAGAIN)
+        return; /* upstream has no such transfer (yet): the tick retries, and
+                 * the stall timer moves on if that lasts */
     if (msg->hdr.errnum) {
         const char *es = NULL;
         json_unpack (msg->json, "{s:s}", "errstr", &es);
@@ -250,7 +250,9 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
         xf->corrupt_total++;
         overlay_log (ov, "archive %s: chunk %u from rank %u is corrupt, fetching again", xf->name, idx,
                      xf->ups[xf->upi]);
-        if (++xf->corrupt > CORRUPT_MAX) {
+        /* several corrupt chunks in a row: try the next upstream (the
+         * source, last in the list, is retried for as long as it answers) */
+        if (++xf->corrupt > CORRUPT_MAX && xf->upi + 1 < xf->nups) {
             xfer_switch_upstream (xf, "too many corrupt chunks");
             return;
         }
@@ -262,6 +264,7 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
         return;
     }
     xf->fetched_chunks++;
+    xf->corrupt = 0;
     xf->bytes_have += msg->data_len;
     xf->last_progress = now_ms ();
     /* serve downstream requests parked on this chunk */
@@ -397,6 +400,9 @@ static void svc_fetch (overlay_t *ov, const cmsg_t *msg, void *arg)
         if (extract_have (xf->x, i))
             xf->bytes_have += m->chunks[i].len;
     zlistx_add_end (svc->xfers, xf);
+    if (extract_missing (xf->x) < m->nchunks)
+        overlay_log (ov, "archive %s: resumed %zu of %zu chunks already here", name,
+                     m->nchunks - extract_missing (xf->x), m->nchunks);
     overlay_respond (ov, &msg->hdr, json_pack ("{s:I s:I}", "have", (json_int_t)xf->bytes_have,
                                                "resumed", (json_int_t)(m->nchunks - extract_missing (xf->x))),
                      NULL, 0);
@@ -469,6 +475,7 @@ static void svc_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
 struct target {
     uint32_t rank;
     uint32_t tag;
+    int64_t last_heard;
     int state;             /* 0 running, 1 ok, 2 failed */
     double seconds;
     uint64_t have;
@@ -586,6 +593,7 @@ static void on_fetch_resp (overlay_t *ov, const cmsg_t *msg, void *arg)
             t = &d->t[i];
     if (!t || t->state)
         return;
+    t->last_heard = now_ms ();
     if (msg->hdr.errnum == ENODATA)
         return;
     if (msg->hdr.errnum) {
@@ -924,7 +932,10 @@ static void svc_distribute (overlay_t *ov, const cmsg_t *msg, void *arg)
         struct target *t = &d->t[i];
         t->rank = tl[i];
         t->upstreams = json_incref (json_array_get (plan, i));
-        t->tag = overlay_rpc (ov, tl[i], "archive.fetch",
+        /* over a direct peer link, not the tree: a target below a dead
+         * broker still gets its orders and reports back */
+        t->last_heard = now_ms ();
+        t->tag = overlay_peer_rpc (ov, tl[i], "archive.fetch",
                               json_pack ("{s:s s:s s:O s:I}", "name", name, "dest", dest, "upstreams",
                                          t->upstreams, "window", window),
                               d->menc, d->menclen, CMSG_F_STREAMING, on_fetch_resp, d);
@@ -974,8 +985,25 @@ static int on_tick (zloop_t *loop, int timer_id, void *arg)
             xfer_pump (xf);
         xf = next;
     }
-    for (struct dist *d = zlistx_first (svc->dists); d; d = zlistx_next (svc->dists))
-        dist_report (d, false);
+    /* controllers: a target silent for too long is lost (targets report
+     * every PROGRESS_MS) */
+    zlistx_t *ds = zlistx_dup (svc->dists);
+    for (struct dist *d = zlistx_first (ds); d; d = zlistx_next (ds)) {
+        bool ended = false;
+        for (size_t i = 0; i < d->n && !ended; i++) {
+            struct target *t = &d->t[i];
+            if (t->state == 0 && t->rank != overlay_rank (svc->ov) && now - t->last_heard > TARGET_SILENT_MS) {
+                overlay_rpc_cancel (svc->ov, t->tag);
+                char why[128];
+                snprintf (why, sizeof why, "rank %u: no word for %d s (lost)", t->rank, TARGET_SILENT_MS / 1000);
+                ended = d->ndone + d->nfailed + 1 >= d->n;
+                target_end (d, t, false, why);
+            }
+        }
+        if (!ended)
+            dist_report (d, false);
+    }
+    zlistx_destroy (&ds);
     return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -106,6 +107,8 @@ proc_t *proc_spawn (zloop_t *loop, char *const argv[], char *const env[], const 
     }
     if (pid == 0) {
         setpgid (0, 0);
+        /* a broker killed outright must not leave its tasks running */
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
         sigset_t none;
         sigemptyset (&none);
         sigprocmask (SIG_SETMASK, &none, NULL);
