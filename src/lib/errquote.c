@@ -1,6 +1,8 @@
 /* errquote.c - copy a bounded prefix of user text with control bytes made
  * printable, for quoting in one-line error messages. */
 #include "errquote.h"
+#include <stdarg.h>
+#include <stdio.h>
 
 char *errquote (char *buf, size_t size, const char *s, size_t len)
 {
@@ -13,4 +15,17 @@ char *errquote (char *buf, size_t size, const char *s, size_t len)
     }
     buf[o] = '\0';
     return buf;
+}
+
+void errfmt (char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (err, errlen, fmt, ap);
+    va_end (ap);
+    for (char *p = err; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
 }

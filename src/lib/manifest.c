@@ -2,6 +2,7 @@
  * deterministic JSON encoding and a strict decoder for untrusted input.
  * Decoding is done through the builders, so the rules live in one place.
  * Format and rules: doc/archive.md.  Pure: no I/O. */
+#include "errquote.h"
 #include "manifest.h"
 #include <errno.h>
 #include <inttypes.h>
@@ -23,20 +24,7 @@ struct priv {
     uint64_t positions;
 };
 
-static void seterr (char *err, size_t errlen, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
-static void seterr (char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (err, errlen, fmt, ap);
-    va_end (ap);
-    for (char *p = err; *p; p++)   /* one line, whatever the input held */
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
-}
+#define seterr errfmt /* one-line errors: src/lib/errquote.h */
 
 bool manifest_name_valid (const char *name)
 {

@@ -4,6 +4,7 @@
  * small pool of threads preads, hashes (and for copies writes) one chunk at a
  * time each, so memory stays at threads x chunk_size.  Layout: doc/archive.md. */
 #define _GNU_SOURCE
+#include "errquote.h"
 #include "cstore.h"
 #include <dirent.h>
 #include <errno.h>
@@ -38,17 +39,7 @@ struct cstore {
     atomic_uint tmpseq;
 };
 
-static void seterr (char *err, size_t errlen, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
-static void seterr (char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (err, errlen, fmt, ap);
-    va_end (ap);
-}
+#define seterr errfmt /* one-line errors: src/lib/errquote.h */
 
 static char *xasprintf (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 static char *xasprintf (const char *fmt, ...)

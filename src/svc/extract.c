@@ -3,6 +3,7 @@
  * renamed into place when complete; a state file there (one byte per chunk
  * and per entry) makes a later run resume.  See doc/archive.md. */
 #define _GNU_SOURCE
+#include "errquote.h"
 #include "extract.h"
 #include <dirent.h>
 #include <errno.h>
@@ -47,17 +48,7 @@ struct extract {
     int par_fd;
 };
 
-static void seterr (char *err, size_t errlen, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
-static void seterr (char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (err, errlen, fmt, ap);
-    va_end (ap);
-}
+#define seterr errfmt /* one-line errors: src/lib/errquote.h */
 
 static void tmpname (char *buf, size_t len, char kind, uint32_t e)
 {

@@ -213,6 +213,15 @@ static void drain (void *sock)
     }
 }
 
+/* A message is waiting (handlers drain up to 256 per wakeup) */
+static bool readable (void *sock)
+{
+    int ev = 0;
+    size_t sz = sizeof ev;
+    zmq_getsockopt (sock, ZMQ_EVENTS, &ev, &sz);
+    return ev & ZMQ_POLLIN;
+}
+
 static bool rcvmore (void *sock)
 {
     int more = 0;
@@ -607,10 +616,7 @@ static int on_peer (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     overlay_t *ov = arg;
     for (int k = 0; k < 256; k++) {
-        int ev = 0;
-        size_t sz = sizeof ev;
-        zmq_getsockopt (item->socket, ZMQ_EVENTS, &ev, &sz);
-        if (!(ev & ZMQ_POLLIN))
+        if (!readable (item->socket))
             break;
         struct raw m;
         if (raw_recv (ov, item->socket, NULL, NULL, &m) < 0)
@@ -801,10 +807,7 @@ static int on_child (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     overlay_t *ov = arg;
     for (int k = 0; k < 256; k++) {
-        int ev = 0;
-        size_t sz = sizeof ev;
-        zmq_getsockopt (ov->child_sock, ZMQ_EVENTS, &ev, &sz);
-        if (!(ev & ZMQ_POLLIN))
+        if (!readable (ov->child_sock))
             break;
         char id[32];
         size_t idlen = sizeof id - 1;
@@ -875,10 +878,7 @@ static int on_parent (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     overlay_t *ov = arg;
     for (int k = 0; k < 256; k++) {
-        int ev = 0;
-        size_t sz = sizeof ev;
-        zmq_getsockopt (ov->parent_sock, ZMQ_EVENTS, &ev, &sz);
-        if (!(ev & ZMQ_POLLIN))
+        if (!readable (ov->parent_sock))
             break;
         struct raw m;
         if (raw_recv (ov, ov->parent_sock, NULL, NULL, &m) < 0)
@@ -905,10 +905,7 @@ static int on_local (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     overlay_t *ov = arg;
     for (int k = 0; k < 256; k++) {
-        int ev = 0;
-        size_t sz = sizeof ev;
-        zmq_getsockopt (ov->local_sock, ZMQ_EVENTS, &ev, &sz);
-        if (!(ev & ZMQ_POLLIN))
+        if (!readable (ov->local_sock))
             break;
         char id[CMSG_SENDER_MAX];
         size_t idlen = sizeof id;
@@ -933,10 +930,7 @@ static int on_self (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     overlay_t *ov = arg;
     for (int k = 0; k < 256; k++) {
-        int ev = 0;
-        size_t sz = sizeof ev;
-        zmq_getsockopt (ov->self_pull, ZMQ_EVENTS, &ev, &sz);
-        if (!(ev & ZMQ_POLLIN))
+        if (!readable (ov->self_pull))
             break;
         struct raw m;
         if (raw_recv (ov, ov->self_pull, NULL, NULL, &m) < 0)
