@@ -11,4 +11,8 @@ cmake --build build -j$jobs
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCANOPY_SANITIZE=ON >/dev/null
 cmake --build build-asan -j$jobs
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# hwloc's PCI discovery plugin leaks ~19 KB per topology load from a module
+# it unloads again, so LeakSanitizer cannot name it to suppress it; no GPU
+# is on the CI machine, so leave that plugin out of the sanitizer pass.
+export HWLOC_COMPONENTS=-pci
 (cd build-asan && ctest --output-on-failure --timeout 900 -LE bench)

@@ -135,8 +135,9 @@ int taskmap_build (const json_t *js, const json_t *R, taskmap_entry_t **out, cha
     qsort (v, n, sizeof *v, cmp_entry);
     for (size_t k = 1; k < n; k++)
         if (v[k].rank == v[k - 1].rank) {
+            uint32_t dup = v[k].rank;
             taskmap_free (v, (int)n);
-            return fail (err, errlen, "R: rank %u appears twice", v[k].rank);
+            return fail (err, errlen, "R: rank %u appears twice", dup);
         }
 
     /* -- lay out -- */
