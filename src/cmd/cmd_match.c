@@ -452,7 +452,7 @@ static void usage (FILE *f)
              "  -S, --match-subsystems=SS   CA | PA | C+PA (default CA)\n"
              "  -p, --prune-filters=SPEC    e.g. ALL:core,ALL:gpu (default ALL:core)\n"
              "  -t, --test-output=FILE      write matches here instead of stdout\n"
-             "  -T, --traverser=NAME        simple | flexible (both use the same matcher)\n"
+             "  -T, --traverser=NAME        simple | flexible (sibling slots are or-slots)\n"
              "  -r, --reserve-vtx-vec=N     accepted for compatibility\n"
              "  -e, --elapse-time           accepted for compatibility\n"
              "  -d, --disable-prompt        accepted for compatibility\n");
@@ -480,6 +480,7 @@ int cmd_match (int argc, char **argv)
     };
     const char *load = NULL, *lfmt = "grug", *policy = "first", *mfmt = "simple", *subs = "CA";
     const char *prune = NULL, *tout = NULL;
+    bool flexible = false;
     int opt;
     optind = 1;
     while ((opt = getopt_long (argc, argv, "L:f:P:F:S:p:t:T:r:edg:o:W:h", lopts, NULL)) != -1) {
@@ -496,6 +497,7 @@ int cmd_match (int argc, char **argv)
                     fprintf (stderr, "canopy match: unknown traverser \"%s\"\n", optarg);
                     return 1;
                 }
+                flexible = !strcmp (optarg, "flexible");
                 break;
             case 'r': case 'e': case 'd': case 'g': case 'o': case 'W': break;
             case 'h': usage (stdout); return 0;
@@ -562,6 +564,7 @@ int cmd_match (int argc, char **argv)
         return 1;
     }
     matcher_set_format (c.m, fmt);
+    matcher_set_flexible (c.m, flexible);
     c.out = stdout;
     if (tout) {
         c.out = fopen (tout, "w");

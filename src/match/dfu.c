@@ -319,15 +319,87 @@ static int prune (matcher_t *m, const jmeta_t *j, bool excl, int u, const mres_t
                     return -1;
             }
         }
+        if (r->type_is_slot && m->flexible)
+            continue;
         if (by_subplan (m, j, u, r) < 0)
             return -1;
     }
     return 0;
 }
 
+static bool slot_fits (matcher_t *m, int u, const mres_t *slot)
+{
+    mgraph_t *g = m->g;
+    for (int k = 0; k < slot->nwith; k++) {
+        bool found = false;
+        for (int i = 0; i < g->v[u].nout && !found; i++)
+            if (g->v[g->e[g->v[u].out[i]].dst].type == slot->with[k].tid)
+                found = true;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* the flexible traverser's test: the slots of a level are alternatives;
+ * the vertex is a slot match if any of them fits its children */
+static int match_kind_flex (matcher_t *m, int u, const mres_t *rs, int n, bool *pristine,
+                            unsigned *nslots, const mres_t **next, int *nnext)
+{
+    mgraph_t *g = m->g;
+    const mres_t *mr = NULL, *slots = NULL;
+    int nsl = 0;
+    bool matched = false, or_matched = false;
+    *next = rs;
+    *nnext = n;
+    for (int i = 0; i < n; i++) {
+        const mres_t *r = &rs[i];
+        if (g->v[u].type == r->tid && !r->type_is_slot) {
+            if (matched || or_matched)
+                return NONE_MATCH;
+            mr = r;
+            for (int k = 0; k < r->nwith; k++) {
+                if (r->with[k].type_is_slot) {
+                    slots = r->with;
+                    nsl = r->nwith;
+                    *nslots = mres_effective_max (&r->with[k]);
+                }
+            }
+            matched = true;
+        } else if (r->type_is_slot) {
+            if (matched)
+                return NONE_MATCH;
+            slots = rs;
+            nsl = n;
+            *nslots = mres_effective_max (r);
+            or_matched = true;
+        }
+    }
+    if (slots) {
+        for (int i = 0; i < nsl; i++) {
+            if (slots[i].type_is_slot && slot_fits (m, u, &slots[i])) {
+                *pristine = false;
+                *next = slots;
+                *nnext = nsl;
+                return SLOT_MATCH;
+            }
+        }
+        return *pristine ? PRISTINE_NONE_MATCH : NONE_MATCH;
+    }
+    if (mr) {
+        *pristine = false;
+        *next = mr->with;
+        *nnext = mr->nwith;
+        return RESOURCE_MATCH;
+    }
+    return *pristine ? PRISTINE_NONE_MATCH : NONE_MATCH;
+}
+
 static int match_kind (matcher_t *m, int u, const mres_t *rs, int n, bool *pristine,
                        unsigned *nslots, const mres_t **next, int *nnext, const char **label)
 {
+    if (m->flexible)
+        return match_kind_flex (m, u, rs, n, pristine, nslots, next, nnext);
     mgraph_t *g = m->g;
     const mres_t *slot = NULL, *mr = NULL;
     bool matched = false;
@@ -755,6 +827,223 @@ done:
     return qual ? 0 : -1;
 }
 
+/* ---- or-slots (flexible traverser) ----
+ * Given the free counts of each slot element type below a vertex, find the
+ * sequence of or-slots that places the most slots (first best in jobspec
+ * order on ties), memoised on the counts as Fluxion's select_or_config. */
+#define OR_MAXT 16
+typedef struct {
+    int used;
+    int counts[OR_MAXT];
+    int next[OR_MAXT];
+    int score, idx;
+} orent_t;
+
+typedef struct {
+    orent_t *tab;
+    size_t cap, n;
+    int nt;
+    const int *tids;
+} ormemo_t;
+
+static uint64_t or_hash (const int *c, int nt)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < nt; i++) {
+        h ^= (uint64_t)(uint32_t)c[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static orent_t *or_slot (ormemo_t *mm, const int *c, bool create)
+{
+    if (create && (mm->n + 1) * 2 > mm->cap) {
+        size_t nc = mm->cap ? mm->cap * 2 : 256;
+        orent_t *nt = calloc (nc, sizeof (orent_t));
+        for (size_t i = 0; i < mm->cap; i++) {
+            if (!mm->tab[i].used)
+                continue;
+            size_t h = or_hash (mm->tab[i].counts, mm->nt) & (nc - 1);
+            while (nt[h].used)
+                h = (h + 1) & (nc - 1);
+            nt[h] = mm->tab[i];
+        }
+        free (mm->tab);
+        mm->tab = nt;
+        mm->cap = nc;
+    }
+    if (!mm->cap)
+        return NULL;
+    size_t h = or_hash (c, mm->nt) & (mm->cap - 1);
+    while (mm->tab[h].used) {
+        if (!memcmp (mm->tab[h].counts, c, sizeof (int) * mm->nt))
+            return &mm->tab[h];
+        h = (h + 1) & (mm->cap - 1);
+    }
+    if (!create)
+        return NULL;
+    mm->tab[h].used = 1;
+    memcpy (mm->tab[h].counts, c, sizeof (int) * mm->nt);
+    mm->tab[h].score = 0;
+    mm->tab[h].idx = -1;
+    memcpy (mm->tab[h].next, c, sizeof (int) * mm->nt);
+    mm->n++;
+    return &mm->tab[h];
+}
+
+static int or_tidx (const ormemo_t *mm, int tid)
+{
+    for (int i = 0; i < mm->nt; i++)
+        if (mm->tids[i] == tid)
+            return i;
+    return -1;
+}
+
+/* (a single slot goes through the same search: it counts how many copies
+ * fit, so one per socket can add up to a count of 2 at the node) */
+static int or_select (ormemo_t *mm, const mres_t *slots, int nsl, unsigned nslots, const int *c,
+                      unsigned depth)
+{
+    orent_t *e = or_slot (mm, c, false);
+    if (e)
+        return e->score;
+    int best = -1, bidx = -1;
+    int bnext[OR_MAXT];
+    for (int i = 0; i < nsl && depth < 100000; i++) {
+        const mres_t *sl = &slots[i];
+        if (!sl->type_is_slot)
+            continue;
+        int upd[OR_MAXT];
+        memcpy (upd, c, sizeof (int) * mm->nt);
+        bool ok = true;
+        for (int k = 0; k < sl->nwith && ok; k++) {
+            int ti = or_tidx (mm, sl->with[k].tid);
+            unsigned qc = ti >= 0 && c[ti] > 0 ? (unsigned)c[ti] : 0;
+            unsigned cnt = mres_calc_count (&sl->with[k], qc);
+            if (cnt == 0 || ti < 0)
+                ok = false;
+            else
+                upd[ti] -= (int)cnt;
+        }
+        if (!ok)
+            continue;
+        int t = or_select (mm, slots, nsl, nslots, upd, depth + 1);
+        if (best < t) {
+            best = t;
+            bidx = i;
+            memcpy (bnext, upd, sizeof (bnext));
+        }
+    }
+    e = or_slot (mm, c, true);
+    if (best < 0) {
+        e->score = 0;
+        e->idx = -1;
+    } else {
+        e->score = best + 1;
+        e->idx = bidx;
+        memcpy (e->next, bnext, sizeof (int) * mm->nt);
+    }
+    return e->score;
+}
+
+static int dom_slot_flex (matcher_t *m, const jmeta_t *j, int u, const mres_t *slots, int nsl,
+                          unsigned nslots, bool pristine, dfu_t *d, visit_t *uv)
+{
+    bool x_inout = true;
+    dfu_t ds = {0};
+    unsigned qual = 0;
+    mres_t uni[OR_MAXT];
+    int tids[OR_MAXT];
+    int nu = 0;
+    ormemo_t mm = {0};
+    egroup_t *groups = NULL;
+    /* the union of the slot element types, first request of each */
+    for (int i = 0; i < nsl; i++) {
+        if (!slots[i].type_is_slot)
+            continue;
+        for (int k = 0; k < slots[i].nwith; k++) {
+            int t;
+            for (t = 0; t < nu; t++)
+                if (tids[t] == slots[i].with[k].tid)
+                    break;
+            if (t == nu && nu < OR_MAXT) {
+                uni[nu] = slots[i].with[k];
+                tids[nu] = slots[i].with[k].tid;
+                nu++;
+            }
+        }
+    }
+    if (explore (m, j, u, uni, nu, pristine, &x_inout, &ds, nslots, uv) != 0)
+        goto done;
+    finish_slot (m, &ds);
+    int counts[OR_MAXT];
+    for (int t = 0; t < nu; t++)
+        counts[t] = (int)dfu_qual (m, &ds, tids[t]);
+    mm.nt = nu;
+    mm.tids = tids;
+    or_select (&mm, slots, nsl, nslots, counts, 0);
+    orent_t *cur = or_slot (&mm, counts, false);
+    qual = cur ? (unsigned)cur->score : 0;
+    groups = qual ? calloc (qual, sizeof (egroup_t)) : NULL;
+    for (unsigned i = 0; i < qual; i++) {
+        if (!cur || cur->idx < 0) {
+            qual = 0;
+            goto done;
+        }
+        const mres_t *sl = &slots[cur->idx];
+        int64_t score = MATCH_MET;
+        int cap = 8, ne = 0;
+        eedge_t *edges = malloc (sizeof (eedge_t) * cap);
+        for (int s = 0; s < sl->nwith; s++) {
+            evals_t *e = dfu_ev (m, &ds, sl->with[s].tid, true);
+            unsigned cnt = mres_calc_count (&sl->with[s], e->qual);
+            unsigned got = 0;
+            if (cnt == 0) {   /* an element of the slot is not available */
+                free (edges);
+                qual = 0;
+                goto done;
+            }
+            while (got < cnt) {
+                egroup_t *g = ev_next (e);
+                if (!g) {
+                    free (edges);
+                    qual = 0;
+                    goto done;
+                }
+                if (ne == cap) {
+                    cap *= 2;
+                    edges = realloc (edges, sizeof (eedge_t) * cap);
+                }
+                edges[ne] = g->edges[0];
+                edges[ne].needs = g->edges[0].count;
+                edges[ne].excl = 1;
+                ne++;
+                score += g->score;
+                got += g->edges[0].count;
+            }
+        }
+        groups[i].score = score;
+        groups[i].count = 1;
+        groups[i].excl = 1;
+        groups[i].label = sl->label;
+        groups[i].nedges = ne;
+        groups[i].edges = ar_alloc (m, sizeof (eedge_t) * (ne ? ne : 1));
+        memcpy (groups[i].edges, edges, sizeof (eedge_t) * ne);
+        free (edges);
+        int nxt[OR_MAXT];
+        memcpy (nxt, cur->next, sizeof (nxt));
+        cur = or_slot (&mm, nxt, false);
+    }
+    for (unsigned i = 0; i < qual; i++)
+        dfu_add (m, d, m->slot_type, &groups[i]);
+done:
+    free (groups);
+    free (mm.tab);
+    dfu_free (&ds);
+    return qual ? 0 : -1;
+}
+
 static int dom_dfv (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int n, bool pristine,
                     bool *excl, dfu_t *to_parent, visit_t *pv, int pedge, visit_t **vout)
 {
@@ -782,7 +1071,9 @@ static int dom_dfv (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int
     v->pedge = pedge;
     x->stamp = m->seq;
     x->gray = m->seq;
-    if (sm == SLOT_MATCH)
+    if (sm == SLOT_MATCH && m->flexible)
+        dom_slot_flex (m, j, u, next, nnext, nslots, check_pres, &d, v);
+    else if (sm == SLOT_MATCH)
         dom_slot (m, j, u, next, nnext, nslots, check_pres, label, &d, v);
     else
         explore (m, j, u, next, nnext, check_pres, &x_inout, &d, 1, v);
@@ -1456,6 +1747,24 @@ int matcher_set_format (matcher_t *m, int fmt)
     return 0;
 }
 
+void matcher_set_flexible (matcher_t *m, bool flexible)
+{
+    m->flexible = flexible;
+}
+
+/* sibling slots need the flexible traverser */
+static bool dup_slots (const mres_t *rs, int n)
+{
+    int ns = 0;
+    for (int i = 0; i < n; i++) {
+        if (rs[i].type_is_slot)
+            ns++;
+        if (dup_slots (rs[i].with, rs[i].nwith))
+            return true;
+    }
+    return ns > 1;
+}
+
 void matcher_set_now (matcher_t *m, int64_t now)
 {
     m->now = now;
@@ -1484,6 +1793,14 @@ static int prime_res (matcher_t *m, mres_t *r, int depth, char *err, size_t errl
                 known = true;
                 break;
             }
+        /* Fluxion knows its standard types even when the graph has none */
+        static const char *std[] = {"cluster", "rack", "node", "socket", "core", "gpu",
+                                    "memory", "storage_node", "ssd", NULL};
+        for (int i = 0; std[i] && !known; i++)
+            if (!strcmp (r->type, std[i])) {
+                known = true;
+                r->tid = mg_intern_type (g, r->type);
+            }
         if (!known) {
             snprintf (err, errlen, "Value of \"type\" must be a resource type known to fluxion");
             return -1;
@@ -1491,17 +1808,33 @@ static int prime_res (matcher_t *m, mres_t *r, int depth, char *err, size_t errl
     }
     free (r->udata);
     r->udata = m->nprune ? calloc (m->nprune, sizeof (int64_t)) : NULL;
+    int64_t *slotmin = m->nprune ? calloc (m->nprune, sizeof (int64_t)) : NULL;
+    for (int k = 0; k < m->nprune; k++)
+        slotmin[k] = -1;
     for (int i = 0; i < r->nwith; i++) {
         mres_t *c = &r->with[i];
-        if (prime_res (m, c, depth + 1, err, errlen) < 0)
+        if (prime_res (m, c, depth + 1, err, errlen) < 0) {
+            free (slotmin);
             return -1;
+        }
         for (int k = 0; k < m->nprune; k++) {
             if (c->tid == m->ptypes[k])
                 r->udata[k] += c->cmin;
-            if (c->udata)
-                r->udata[k] += (int64_t)c->cmin * c->udata[k];
+            if (!c->udata)
+                continue;
+            int64_t a = (int64_t)c->cmin * c->udata[k];
+            /* or-slots: the least any alternative needs, so none is pruned */
+            if (m->flexible && c->type_is_slot) {
+                if (a > 0 && (slotmin[k] < 0 || a < slotmin[k]))
+                    slotmin[k] = a;
+            } else
+                r->udata[k] += a;
         }
     }
+    for (int k = 0; k < m->nprune; k++)
+        if (slotmin[k] > 0)
+            r->udata[k] += slotmin[k];
+    free (slotmin);
     return 0;
 }
 
@@ -1583,14 +1916,20 @@ static int nodes_feasible (matcher_t *m, const mjobspec_t *js, int op)
     for (int k = 0; k < m->nprune; k++) {
         if (m->ptypes[k] != m->node_type || m->panchor[k] >= 0)
             continue;
-        int64_t need = 0;
+        int64_t need = 0, smin = -1;
         for (int i = 0; i < js->nres; i++) {
             const mres_t *r = &js->res[i];
             if (r->tid == m->ptypes[k])
                 need += r->cmin;
-            if (r->udata)
-                need += (int64_t)r->cmin * r->udata[k];
+            int64_t a = r->udata ? (int64_t)r->cmin * r->udata[k] : 0;
+            if (m->flexible && r->type_is_slot) {
+                if (a > 0 && (smin < 0 || a < smin))
+                    smin = a;
+            } else
+                need += a;
         }
+        if (smin > 0)
+            need += smin;
         int64_t up = 0;
         for (int v = 0; v < m->g->nv && up < need; v++)
             if (m->g->v[v].type == m->node_type && m->g->v[v].up)
@@ -1602,8 +1941,41 @@ static int nodes_feasible (matcher_t *m, const mjobspec_t *js, int op)
     return MATCH_OK;
 }
 
+static int match_one (matcher_t *m, const mjobspec_t *js, int op, int64_t jobid, int64_t *at,
+                      char **out, char *err, size_t errlen);
+
+static bool has_xor (const mres_t *rs, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (rs[i].xor || has_xor (rs[i].with, rs[i].nwith))
+            return true;
+    return false;
+}
+
+/* xor_slot: try each plain alternative in jobspec order; the first that
+ * matches wins (busy if any alternative could ever fit, else unsat) */
 int matcher_match (matcher_t *m, const mjobspec_t *js, int op, int64_t jobid, int64_t *at,
                    char **out, char *err, size_t errlen)
+{
+    if (!js || !has_xor (js->res, js->nres))
+        return match_one (m, js, op, jobid, at, out, err, errlen);
+    unsigned long nalt = mres_alt_count (js->res, js->nres);
+    int result = MATCH_UNSAT;
+    for (unsigned long k = 0; k < nalt; k++) {
+        mjobspec_t alt = *js;
+        alt.res = mres_alt_build (js->res, js->nres, k, &alt.nres);
+        int rc = match_one (m, &alt, op, jobid, at, out, err, errlen);
+        mres_alt_free (alt.res, alt.nres);
+        if (rc == MATCH_OK || rc == MATCH_ERROR)
+            return rc;
+        if (rc == MATCH_BUSY)
+            result = MATCH_BUSY;
+    }
+    return result;
+}
+
+static int match_one (matcher_t *m, const mjobspec_t *js, int op, int64_t jobid, int64_t *at,
+                      char **out, char *err, size_t errlen)
 {
     if (out)
         *out = NULL;
@@ -1613,6 +1985,11 @@ int matcher_match (matcher_t *m, const mjobspec_t *js, int op, int64_t jobid, in
     }
     if (job_find (m, jobid) && op != MATCH_SATISFIABILITY) {
         snprintf (err, errlen, "job %lld exists", (long long)jobid);
+        return MATCH_ERROR;
+    }
+    if (!m->flexible && dup_slots (js->res, js->nres)) {
+        snprintf (err, errlen, "jobspec: type \"slot\" appears twice at one level "
+                               "(sibling slots need the flexible traverser)");
         return MATCH_ERROR;
     }
     for (int i = 0; i < js->nres; i++)

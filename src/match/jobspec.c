@@ -78,7 +78,8 @@ static int parse_res (json_t *o, mres_t *r, int depth, const char *where, char *
         return -1;
     }
     r->type = strdup (json_string_value (t));
-    r->type_is_slot = !strcmp (r->type, "slot");
+    r->xor = !strcmp (r->type, "xor_slot");
+    r->type_is_slot = !strcmp (r->type, "slot") || r->xor;
     const char *key;
     json_t *val;
     json_object_foreach (o, key, val) {
@@ -211,7 +212,9 @@ static int parse_res_list (json_t *arr, mres_t **out, int *nout, int depth, cons
         if (rc < 0)
             return -1;
         for (size_t k = 0; k < i; k++) {
-            if (!strcmp ((*out)[k].type, (*out)[i].type)) {
+            /* sibling slots are "or" slots; the matcher takes them only
+             * with the flexible traverser */
+            if (!strcmp ((*out)[k].type, (*out)[i].type) && !(*out)[i].type_is_slot) {
                 snprintf (err, errlen, "jobspec: %s: type \"%s\" appears twice at one level",
                           where, (*out)[i].type);
                 return -1;
@@ -361,4 +364,81 @@ unsigned mres_calc_count (const mres_t *r, unsigned qc)
 unsigned mres_effective_max (const mres_t *r)
 {
     return mres_calc_count (r, UINT_MAX);
+}
+
+#define ALT_CAP 4096ul
+
+static unsigned long cap_mul (unsigned long a, unsigned long b)
+{
+    return (a && b > ALT_CAP / a) ? ALT_CAP : a * b;
+}
+
+/* alternatives of a list when the xor sibling x (-1: none) is chosen */
+static unsigned long alt_choice (const mres_t *rs, int n, int x)
+{
+    unsigned long c = 1;
+    for (int i = 0; i < n; i++)
+        if (!rs[i].xor || i == x)
+            c = cap_mul (c, mres_alt_count (rs[i].with, rs[i].nwith));
+    return c;
+}
+
+unsigned long mres_alt_count (const mres_t *rs, int n)
+{
+    unsigned long total = 0;
+    bool any = false;
+    for (int i = 0; i < n; i++) {
+        if (rs[i].xor) {
+            any = true;
+            total += alt_choice (rs, n, i);
+            if (total > ALT_CAP)
+                total = ALT_CAP;
+        }
+    }
+    return any ? total : alt_choice (rs, n, -1);
+}
+
+mres_t *mres_alt_build (const mres_t *rs, int n, unsigned long k, int *nout)
+{
+    int x = -1;
+    *nout = 0;
+    if (n <= 0)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        if (!rs[i].xor)
+            continue;
+        unsigned long c = alt_choice (rs, n, i);
+        if (k < c) {
+            x = i;
+            break;
+        }
+        k -= c;
+    }
+    mres_t *out = calloc (n, sizeof (mres_t));
+    if (!out)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        if (rs[i].xor && i != x)
+            continue;
+        mres_t *o = &out[(*nout)++];
+        *o = rs[i];
+        o->xor = 0;
+        o->udata = NULL;
+        unsigned long r = mres_alt_count (rs[i].with, rs[i].nwith);
+        unsigned long sub = r ? k % r : 0;
+        k = r ? k / r : k;
+        o->with = mres_alt_build (rs[i].with, rs[i].nwith, sub, &o->nwith);
+    }
+    return out;
+}
+
+void mres_alt_free (mres_t *rs, int n)
+{
+    if (!rs)
+        return;
+    for (int i = 0; i < n; i++) {
+        mres_alt_free (rs[i].with, rs[i].nwith);
+        free (rs[i].udata);
+    }
+    free (rs);
 }

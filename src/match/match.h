@@ -79,6 +79,9 @@ matcher_t *matcher_new (mgraph_t *g, const char *policy, const char *subsystems,
                         const char *prune, char *err, size_t errlen);
 void matcher_destroy (matcher_t **m);
 int matcher_set_format (matcher_t *m, int fmt);
+/* Fluxion's flexible traverser: sibling slots in a jobspec are or-slots,
+ * the matcher packs as many as fit and takes the best. */
+void matcher_set_flexible (matcher_t *m, bool flexible);
 /* Match jobspec js with the given op as job `jobid`.  On MATCH_OK *out gets
  * the match written in the matcher's format (malloc'd) and *at the start.
  * sat reports satisfiability (false only if proven unsatisfiable). */

@@ -37,6 +37,7 @@ struct matcher {
     int nsubs;
     bool high;                 /* compare: prefer higher scores */
     bool node_centric, node_excl, stop_on_1, variation;
+    bool flexible;             /* sibling slots are alternatives (or-slots) */
     int node_type, slot_type;
     unsigned char *xtypes;     /* types whose exclusive vertices bring their subtree */
     int nxtypes;

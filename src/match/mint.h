@@ -116,7 +116,8 @@ int mgraph_add_vertex_full (mgraph_t *g, const char *type, const char *basename,
 
 /* ---- jobspec ---- */
 typedef struct mres {
-    int type_is_slot;
+    int type_is_slot;        /* "slot" or "xor_slot" */
+    int xor;                 /* "xor_slot": exactly one sibling xor_slot is used */
     char *type;
     int tid;                 /* interned in the graph at match time, -1 unknown */
     unsigned cmin, cmax;
@@ -142,6 +143,12 @@ struct mjobspec {
 };
 
 unsigned mres_calc_count (const mres_t *r, unsigned qc);
+/* xor_slot expansion: how many plain alternatives a resource list has
+ * (capped), and the k-th of them (xor siblings replaced by one chosen
+ * slot, outer choices first) as a new tree sharing strings with rs. */
+unsigned long mres_alt_count (const mres_t *rs, int n);
+mres_t *mres_alt_build (const mres_t *rs, int n, unsigned long k, int *nout);
+void mres_alt_free (mres_t *rs, int n);
 unsigned mres_effective_max (const mres_t *r);
 
 #endif

@@ -171,11 +171,16 @@ int main (void)
     matcher_destroy (&m);
     /* unknown type */
     m = matcher_new (g, "low", "CA", NULL, err, sizeof (err));
-    mjobspec_t *gpu = jp ("version: 9999\nresources:\n  - type: gpu\n    count: 1\n");
+    mjobspec_t *gpu = jp ("version: 9999\nresources:\n  - type: gpux\n    count: 1\n");
     ok (gpu && matcher_match (m, gpu, MATCH_ALLOCATE, 1, &at, &out, err, sizeof (err))
                    == MATCH_ERROR
             && strstr (err, "known"),
-        "a type the graph lacks is an error");
+        "an unknown type is an error");
+    mjobspec_destroy (&gpu);
+    gpu = jp ("version: 9999\nresources:\n  - type: gpu\n    count: 1\n");
+    ok (gpu && matcher_match (m, gpu, MATCH_SATISFIABILITY, 1, &at, &out, err, sizeof (err))
+                   == MATCH_UNSAT,
+        "a standard type the graph lacks is unsatisfiable, as in Fluxion");
     mjobspec_destroy (&gpu);
     mjobspec_t *big = jp ("version: 9999\nresources:\n  - type: slot\n    count: 1\n    label: d\n"
                           "    with:\n      - type: core\n        count: 99\n");
