@@ -317,6 +317,22 @@ static int do_cmd (ctx_t *c, int argc, char **argv, const char *rawline)
         }
     } else if (!strcmp (cmd, "partial-cancel") || !strcmp (cmd, "pc")) {
         do_partial_cancel (c, argc, argv);
+    } else if (!strcmp (cmd, "attach") || !strcmp (cmd, "j")) {
+        if (argc != 2) {
+            fprintf (stderr, "ERROR: malformed command\n");
+            return 0;
+        }
+        size_t len;
+        char *text = read_file (argv[1], &len, err, sizeof (err));
+        if (!text) {
+            fprintf (stderr, "ERROR: can't open %s\n", argv[1]);
+            return 0;
+        }
+        if (mgraph_attach_jgf (c->g, text, len, err, sizeof (err)) < 0)
+            fprintf (stderr, "ERROR: can't attach JGF subgraph: %s\n", err);
+        else
+            matcher_graph_changed (c->m);
+        free (text);
     } else if (!strcmp (cmd, "info") || !strcmp (cmd, "i")) {
         if (argc != 2) {
             fprintf (stderr, "ERROR: malformed command\n");

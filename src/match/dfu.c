@@ -1747,6 +1747,27 @@ int matcher_set_format (matcher_t *m, int fmt)
     return 0;
 }
 
+void matcher_graph_changed (matcher_t *m)
+{
+    mgraph_t *g = m->g;
+    for (int v = 0; v < g->nv; v++)
+        g->v[v].ndom_in = 0;
+    for (int e = 0; e < g->ne; e++)
+        if (g->e[e].subsys == m->dom)
+            g->v[g->e[e].dst].ndom_in++;
+    if (m->nprune) {
+        unsigned char *state = malloc (g->nv);
+        int64_t *memo = malloc (sizeof (int64_t) * g->nv);
+        for (int k = 0; k < m->nprune; k++) {
+            memset (state, 0, g->nv);
+            agg_fill (m, g->roots[m->dom], k, state, memo);
+        }
+        free (state);
+        free (memo);
+    }
+    m->visit_budget = (unsigned)(8 * (int64_t)g->nv + 1024);
+}
+
 void matcher_set_flexible (matcher_t *m, bool flexible)
 {
     m->flexible = flexible;

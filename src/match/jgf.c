@@ -32,7 +32,69 @@ static int jint (json_t *o, const char *k, int64_t *out, bool required, int64_t 
     return 0;
 }
 
+static int jgf_load (mgraph_t *g, const char *text, size_t len, bool attach, char *err,
+                     size_t errlen);
+
 int mgraph_load_jgf (mgraph_t *g, const char *text, size_t len, char *err, size_t errlen)
+{
+    return jgf_load (g, text, len, false, err, errlen);
+}
+
+int mgraph_attach_jgf (mgraph_t *g, const char *text, size_t len, char *err, size_t errlen)
+{
+    return jgf_load (g, text, len, true, err, errlen);
+}
+
+static const char *cpath_of (json_t *n)
+{
+    json_t *p = json_object_get (json_object_get (json_object_get (n, "metadata"), "paths"),
+                                 "containment");
+    return json_is_string (p) ? json_string_value (p) : NULL;
+}
+
+/* attach: every vertex the graph lacks must hang below another vertex of
+ * the file; a second root is refused before anything changes */
+static int attach_check (mgraph_t *g, json_t *nodes, json_t *edges, char *err, size_t errlen)
+{
+    size_t i, k;
+    json_t *n, *e;
+    json_array_foreach (nodes, i, n) {
+        const char *cp = cpath_of (n);
+        const char *id = json_string_value (json_object_get (n, "id"));
+        if (!id || (cp && mgraph_find_path (g, cp) >= 0))
+            continue;
+        bool has_parent = false;
+        json_array_foreach (edges, k, e) {
+            const char *t = json_string_value (json_object_get (e, "target"));
+            json_t *md = json_object_get (e, "metadata");
+            json_t *ss = md ? json_object_get (md, "subsystem") : NULL;
+            if (t && !strcmp (t, id)
+                && (!json_is_string (ss) || !strcmp (json_string_value (ss), "containment")))
+                has_parent = true;
+        }
+        if (!has_parent) {
+            snprintf (err, errlen,
+                      "jgf: attach: %s would be a second root of the containment subsystem",
+                      cp ? cp : id);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static bool edge_exists (mgraph_t *g, int src, int dst, const char *sub)
+{
+    int s = mg_subsys_lookup (g, sub);
+    for (int i = 0; i < g->v[src].nout; i++) {
+        medge_t *e = &g->e[g->v[src].out[i]];
+        if (e->dst == dst && e->subsys == s)
+            return true;
+    }
+    return false;
+}
+
+static int jgf_load (mgraph_t *g, const char *text, size_t len, bool attach, char *err,
+                     size_t errlen)
 {
     json_error_t je;
     json_t *root = json_loadb (text, len, 0, &je);
@@ -58,10 +120,22 @@ int mgraph_load_jgf (mgraph_t *g, const char *text, size_t len, char *err, size_
         snprintf (err, errlen, "jgf: \"graph.edges\" must be an array");
         goto out;
     }
+    if (attach && attach_check (g, nodes, edges, err, errlen) < 0)
+        goto out;
+    int nv0 = g->nv;
     map = calloc (json_array_size (nodes), sizeof (idmap_t));
     size_t i;
     json_t *n;
     json_array_foreach (nodes, i, n) {
+        if (attach && json_is_string (json_object_get (n, "id")) && cpath_of (n)) {
+            int ex = mgraph_find_path (g, cpath_of (n));
+            if (ex >= 0) {   /* already in the graph: reuse it */
+                map[nmap].key = strdup (json_string_value (json_object_get (n, "id")));
+                map[nmap].v = ex;
+                nmap++;
+                continue;
+            }
+        }
         json_t *id = json_object_get (n, "id");
         json_t *md = json_object_get (n, "metadata");
         if (!json_is_string (id)) {
@@ -182,6 +256,8 @@ int mgraph_load_jgf (mgraph_t *g, const char *text, size_t len, char *err, size_
                 sub = json_object_iter_key (it);
             }
         }
+        if (attach && fs->v < nv0 && ft->v < nv0 && edge_exists (g, fs->v, ft->v, sub))
+            continue;
         if (mgraph_add_edge (g, fs->v, ft->v, sub) < 0) {
             snprintf (err, errlen, "jgf: out of memory");
             goto out;

@@ -29,6 +29,10 @@ void mgraph_destroy (mgraph_t **g);
 int mgraph_load_grug (mgraph_t *g, const char *text, size_t len, char *err, size_t errlen);
 /* JSON Graph Format as Fluxion writes it. */
 int mgraph_load_jgf (mgraph_t *g, const char *text, size_t len, char *err, size_t errlen);
+/* Attach a JGF subgraph: vertices whose containment path exists are
+ * reused, the rest added (a second root is refused).  Call
+ * matcher_graph_changed on matchers of g afterwards. */
+int mgraph_attach_jgf (mgraph_t *g, const char *text, size_t len, char *err, size_t errlen);
 /* Fluxion's rv1exec (R with R_lite, no scheduling key). */
 int mgraph_load_rv1exec (mgraph_t *g, const char *text, size_t len, char *err, size_t errlen);
 int mgraph_nvertices (const mgraph_t *g);
@@ -82,6 +86,8 @@ int matcher_set_format (matcher_t *m, int fmt);
 /* Fluxion's flexible traverser: sibling slots in a jobspec are or-slots,
  * the matcher packs as many as fit and takes the best. */
 void matcher_set_flexible (matcher_t *m, bool flexible);
+/* The graph gained vertices or edges: recount subtree totals (jobs kept). */
+void matcher_graph_changed (matcher_t *m);
 /* Match jobspec js with the given op as job `jobid`.  On MATCH_OK *out gets
  * the match written in the matcher's format (malloc'd) and *at the start.
  * sat reports satisfiability (false only if proven unsatisfiable). */

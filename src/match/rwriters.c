@@ -1,30 +1,33 @@
 /* rwriters.c - JSON forms of a match: JGF (vertices with metadata, edges
  * per subsystem) and R_lite (per rank: core and gpu id sets). */
 #include "mdfu.h"
+#include "hostlist.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* one vertex as Fluxion's JGF writer prints it: type, basename when it is
+ * not the type, id, rank, exclusive when true, size when not 1, paths */
 json_t *mw_jgf_vertex (matcher_t *m, int v, int64_t size, bool excl)
 {
     mgraph_t *g = m->g;
     mvtx_t *x = &g->v[v];
     char idbuf[32];
     snprintf (idbuf, sizeof (idbuf), "%lld", (long long)x->uniq_id);
+    json_t *md = json_object ();
+    json_object_set_new (md, "type", json_string (g->types[x->type]));
+    if (strcmp (x->basename, g->types[x->type]))
+        json_object_set_new (md, "basename", json_string (x->basename));
+    json_object_set_new (md, "id", json_integer (x->id));
+    json_object_set_new (md, "rank", json_integer (x->rank));
+    if (excl)
+        json_object_set_new (md, "exclusive", json_true ());
+    if (size != 1)
+        json_object_set_new (md, "size", json_integer (size));
     json_t *paths = json_object ();
     for (int i = 0; i < x->npaths; i++)
         json_object_set_new (paths, g->subsys[x->paths[i].subsys],
                              json_string (x->paths[i].path));
-    json_t *md = json_pack ("{s:s s:s s:s s:I s:I s:i s:b s:s s:I}", "type", g->types[x->type],
-                            "basename", x->basename, "name", x->name, "id", (json_int_t)x->id,
-                            "uniq_id", (json_int_t)x->uniq_id, "rank", x->rank, "exclusive",
-                            excl, "unit", x->unit, "size", (json_int_t)size);
-    if (x->nprops) {
-        json_t *p = json_object ();
-        for (int i = 0; i < x->nprops; i++)
-            json_object_set_new (p, x->props[i].key, json_string (x->props[i].val));
-        json_object_set_new (md, "properties", p);
-    }
     json_object_set_new (md, "paths", paths);
     return json_pack ("{s:s s:o}", "id", idbuf, "metadata", md);
 }
@@ -43,9 +46,7 @@ json_t *mw_jgf (matcher_t *m, const mrec_t *r, int n)
         char s[32], t[32];
         snprintf (s, sizeof (s), "%lld", (long long)g->v[e->src].uniq_id);
         snprintf (t, sizeof (t), "%lld", (long long)g->v[e->dst].uniq_id);
-        json_array_append_new (edges, json_pack ("{s:s s:s s:{s:s}}", "source", s, "target", t,
-                                                 "metadata", "subsystem",
-                                                 g->subsys[e->subsys]));
+        json_array_append_new (edges, json_pack ("{s:s s:s}", "source", s, "target", t));
     }
     return json_pack ("{s:{s:o s:o}}", "graph", "nodes", nodes, "edges", edges);
 }
@@ -121,4 +122,94 @@ json_t *mw_rlite (matcher_t *m, const mrec_t *r, int n)
                                                g->v[r[i].v].name, "children", children));
     }
     return arr;
+}
+
+/* R's execution key as Flux writes it (rv1): ranks with identical children
+ * share one R_lite entry (entries with more ranks first), nodelist is the
+ * host names in rank order, compressed. */
+typedef struct {
+    int rank;
+    const char *host;
+    char *children;   /* canonical JSON text of the children object */
+    json_t *cobj;
+} rnode_t;
+
+static int rnode_cmp (const void *a, const void *b)
+{
+    const rnode_t *x = a, *y = b;
+    return x->rank - y->rank;
+}
+
+json_t *mw_rv1_execution (matcher_t *m, const mrec_t *r, int n, int64_t at, int64_t dur)
+{
+    json_t *rl = mw_rlite (m, r, n);
+    size_t nn = json_array_size (rl);
+    rnode_t *nodes = calloc (nn ? nn : 1, sizeof (rnode_t));
+    size_t i;
+    json_t *e;
+    json_array_foreach (rl, i, e) {
+        nodes[i].rank = atoi (json_string_value (json_object_get (e, "rank")));
+        nodes[i].host = json_string_value (json_object_get (e, "node"));
+        nodes[i].cobj = json_object_get (e, "children");
+        nodes[i].children = json_dumps (nodes[i].cobj, JSON_COMPACT | JSON_SORT_KEYS);
+    }
+    qsort (nodes, nn, sizeof (rnode_t), rnode_cmp);
+    /* group ranks by children */
+    int *group = calloc (nn ? nn : 1, sizeof (int)), ng = 0;
+    int *gsize = calloc (nn ? nn : 1, sizeof (int)), *gfirst = calloc (nn ? nn : 1, sizeof (int));
+    for (size_t k = 0; k < nn; k++) {
+        int g = -1;
+        for (int q = 0; q < ng && g < 0; q++)
+            if (!strcmp (nodes[gfirst[q]].children, nodes[k].children))
+                g = q;
+        if (g < 0) {
+            g = ng++;
+            gfirst[g] = (int)k;
+        }
+        group[k] = g;
+        gsize[g]++;
+    }
+    int *order = calloc (ng ? ng : 1, sizeof (int));
+    for (int q = 0; q < ng; q++)
+        order[q] = q;
+    for (int a = 1; a < ng; a++) {   /* stable: more ranks first */
+        int x = order[a], b = a - 1;
+        while (b >= 0 && gsize[order[b]] < gsize[x]) {
+            order[b + 1] = order[b];
+            b--;
+        }
+        order[b + 1] = x;
+    }
+    json_t *out = json_array ();
+    for (int q = 0; q < ng; q++) {
+        int g = order[q];
+        int64_t *ids = malloc (sizeof (int64_t) * (gsize[g] ? gsize[g] : 1));
+        int ni = 0;
+        for (size_t k = 0; k < nn; k++)
+            if (group[k] == g)
+                ids[ni++] = nodes[k].rank;
+        char *rs = idset_str (ids, ni);
+        json_array_append_new (out, json_pack ("{s:s s:O}", "rank", rs,
+                                               "children", nodes[gfirst[g]].cobj));
+        free (rs);
+        free (ids);
+    }
+    char **hosts = calloc (nn ? nn : 1, sizeof (char *));
+    for (size_t k = 0; k < nn; k++)
+        hosts[k] = (char *)nodes[k].host;
+    char *hl = hostlist_compress (hosts, nn);
+    json_t *ex = json_pack ("{s:o s:[s] s:I s:I}", "R_lite", out, "nodelist", hl, "starttime",
+                            (json_int_t)at, "expiration",
+                            (json_int_t)(at + dur < at ? INT64_MAX : at + dur));
+    free (hl);
+    free (hosts);
+    for (size_t k = 0; k < nn; k++)
+        free (nodes[k].children);
+    free (nodes);
+    free (group);
+    free (gsize);
+    free (gfirst);
+    free (order);
+    json_decref (rl);
+    return ex;
 }

@@ -33,6 +33,7 @@ static void w_pretty (matcher_t *m, sbuf_t *b, const mrec_t *r, int n)
 json_t *mw_jgf_vertex (matcher_t *m, int v, int64_t size, bool excl);
 json_t *mw_jgf (matcher_t *m, const mrec_t *r, int n);
 json_t *mw_rlite (matcher_t *m, const mrec_t *r, int n);
+json_t *mw_rv1_execution (matcher_t *m, const mrec_t *r, int n, int64_t at, int64_t dur);
 
 char *mw_write (matcher_t *m, const mrec_t *recs, int n, int64_t jobid, int64_t at, int64_t dur)
 {
@@ -46,7 +47,7 @@ char *mw_write (matcher_t *m, const mrec_t *recs, int n, int64_t jobid, int64_t 
             break;
         case MFMT_JGF: {
             json_t *o = mw_jgf (m, recs, n);
-            char *s = json_dumps (o, JSON_COMPACT);
+            char *s = json_dumps (o, 0);
             sb_add (&b, s);
             sb_add (&b, "\n");
             free (s);
@@ -64,13 +65,11 @@ char *mw_write (matcher_t *m, const mrec_t *recs, int n, int64_t jobid, int64_t 
         }
         case MFMT_RV1:
         case MFMT_RV1_NOSCHED: {
-            json_t *rl = mw_rlite (m, recs, n);
-            json_t *o = json_pack ("{s:i s:{s:o s:I s:I}}", "version", 1, "execution", "R_lite",
-                                   rl, "starttime", (json_int_t)at, "expiration",
-                                   (json_int_t)(at + dur < at ? INT64_MAX : at + dur));
+            json_t *o = json_pack ("{s:i s:o}", "version", 1, "execution",
+                                   mw_rv1_execution (m, recs, n, at, dur));
             if (m->fmt == MFMT_RV1)
                 json_object_set_new (o, "scheduling", mw_jgf (m, recs, n));
-            char *s = json_dumps (o, JSON_COMPACT);
+            char *s = json_dumps (o, 0);
             sb_add (&b, s);
             sb_add (&b, "\n");
             free (s);
