@@ -8,6 +8,7 @@
  * rv1|rv1_nosched) to the -t file or stdout.  All file reading happens here;
  * the matcher library (src/match) does none. */
 #include "match.h"
+#include "idset.h"
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -333,6 +334,30 @@ static int do_cmd (ctx_t *c, int argc, char **argv, const char *rawline)
         else
             matcher_graph_changed (c->m);
         free (text);
+    } else if (!strcmp (cmd, "remove")) {
+        if (argc != 3) {
+            fprintf (stderr, "ERROR: malformed command\n");
+            return 0;
+        }
+        if (!strcmp (argv[2], "true")) {
+            if (matcher_remove_path (c->m, argv[1], err, sizeof (err)) < 0)
+                fprintf (stderr, "ERROR: can't remove subgraph: %s\n", err);
+        } else if (!strcmp (argv[2], "false")) {
+            idset_t *ids = idset_decode (argv[1], err, sizeof (err));
+            if (!ids) {
+                fprintf (stderr, "ERROR: failed to decode ranks.\n");
+                return 0;
+            }
+            int64_t *r = malloc (sizeof (int64_t) * (idset_count (ids) + 1));
+            int n = 0;
+            for (uint32_t x = idset_first (ids); x != IDSET_INVALID; x = idset_next (ids, x))
+                r[n++] = x;
+            if (matcher_remove_ranks (c->m, r, n, err, sizeof (err)) < 0)
+                fprintf (stderr, "ERROR: can't remove subgraph: %s\n", err);
+            free (r);
+            idset_destroy (&ids);
+        } else
+            fprintf (stderr, "ERROR: invalid path boolean input \n");
     } else if (!strcmp (cmd, "info") || !strcmp (cmd, "i")) {
         if (argc != 2) {
             fprintf (stderr, "ERROR: malformed command\n");

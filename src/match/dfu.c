@@ -333,7 +333,8 @@ static bool slot_fits (matcher_t *m, int u, const mres_t *slot)
     for (int k = 0; k < slot->nwith; k++) {
         bool found = false;
         for (int i = 0; i < g->v[u].nout && !found; i++)
-            if (g->v[g->e[g->v[u].out[i]].dst].type == slot->with[k].tid)
+            if (g->e[g->v[u].out[i]].subsys >= 0
+                && g->v[g->e[g->v[u].out[i]].dst].type == slot->with[k].tid)
                 found = true;
         if (!found)
             return false;
@@ -432,7 +433,8 @@ static int match_kind (matcher_t *m, int u, const mres_t *rs, int n, bool *prist
         for (int k = 0; k < slot->nwith && slotm; k++) {
             bool found = false;
             for (int i = 0; i < g->v[u].nout; i++) {
-                if (g->v[g->e[g->v[u].out[i]].dst].type == slot->with[k].tid) {
+                if (g->e[g->v[u].out[i]].subsys >= 0
+                    && g->v[g->e[g->v[u].out[i]].dst].type == slot->with[k].tid) {
                     found = true;
                     break;
                 }
@@ -1540,6 +1542,10 @@ static int64_t agg_fill (matcher_t *m, int u, int k, unsigned char *state, int64
         x->aggtot[k] = below;
         x->agg[k].total = below;
     }
+    else if (x->agg && anchored && x->aggtot[k] >= 0) {   /* the subtree shrank to nothing */
+        x->aggtot[k] = 0;
+        x->agg[k].total = 0;
+    }
     return sum;
 }
 
@@ -1766,6 +1772,49 @@ void matcher_graph_changed (matcher_t *m)
         free (memo);
     }
     m->visit_budget = (unsigned)(8 * (int64_t)g->nv + 1024);
+}
+
+static void subtree_collect (matcher_t *m, int u, unsigned char *mark)
+{
+    mgraph_t *g = m->g;
+    if (mark[u])
+        return;
+    mark[u] = 1;
+    for (int i = 0; i < g->v[u].nout; i++) {
+        medge_t *e = &g->e[g->v[u].out[i]];
+        if (e->subsys == m->dom)
+            subtree_collect (m, e->dst, mark);
+    }
+}
+
+int matcher_remove_path (matcher_t *m, const char *path, char *err, size_t errlen)
+{
+    mgraph_t *g = m->g;
+    int v = mgraph_find_path (g, path);
+    if (v < 0 || v == g->roots[m->dom]) {
+        snprintf (err, errlen, "%s: %s", v < 0 ? "no such path" : "can't remove the root", path);
+        return -1;
+    }
+    unsigned char *mark = calloc (g->nv, 1);
+    subtree_collect (m, v, mark);
+    for (int u = 0; u < g->nv; u++)
+        if (mark[u])
+            mg_clear_vertex (g, u);
+    free (mark);
+    matcher_graph_changed (m);
+    return 0;
+}
+
+int matcher_remove_ranks (matcher_t *m, const int64_t *ranks, int n, char *err, size_t errlen)
+{
+    mgraph_t *g = m->g;
+    (void)err;
+    (void)errlen;
+    for (int u = 0; u < g->nv; u++)
+        if (u != g->roots[m->dom] && rank_in (ranks, n, g->v[u].rank))
+            mg_clear_vertex (g, u);
+    matcher_graph_changed (m);
+    return 0;
 }
 
 void matcher_set_flexible (matcher_t *m, bool flexible)

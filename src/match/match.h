@@ -88,6 +88,11 @@ int matcher_set_format (matcher_t *m, int fmt);
 void matcher_set_flexible (matcher_t *m, bool flexible);
 /* The graph gained vertices or edges: recount subtree totals (jobs kept). */
 void matcher_graph_changed (matcher_t *m);
+/* Remove the subtree at path, or every vertex of the given ranks, from the
+ * graph (Fluxion's remove): their edges and paths go, jobs are kept.
+ * -1 with errbuf set if the path is unknown or is the root. */
+int matcher_remove_path (matcher_t *m, const char *path, char *err, size_t errlen);
+int matcher_remove_ranks (matcher_t *m, const int64_t *ranks, int n, char *err, size_t errlen);
 /* Match jobspec js with the given op as job `jobid`.  On MATCH_OK *out gets
  * the match written in the matcher's format (malloc'd) and *at the start.
  * sat reports satisfiability (false only if proven unsatisfiable). */

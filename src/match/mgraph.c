@@ -155,8 +155,11 @@ static int hput (mgraph_t *g, const char *key, int val)
     }
     uint64_t h = hash (key) & (g->hcap - 1);
     while (g->hkeys[h]) {
-        if (!strcmp (g->hkeys[h], key))
+        if (!strcmp (g->hkeys[h], key)) {
+            if (g->hvals[h] < 0)   /* the path of a removed vertex: reuse */
+                g->hvals[h] = val;
             return 0;   /* first vertex with a path keeps it */
+        }
         h = (h + 1) & (g->hcap - 1);
     }
     g->hkeys[h] = strdup (key);
@@ -411,4 +414,29 @@ int mgraph_finalize (mgraph_t *g, char *err, size_t errlen)
     free (queue);
     free (seen);
     return 0;
+}
+
+/* detach vertex v: drop every edge touching it (edges keep their slot with
+ * subsystem -1, so indices stay valid) and forget its paths */
+void mg_clear_vertex (mgraph_t *g, int v)
+{
+    mvtx_t *x = &g->v[v];
+    for (int i = 0; i < x->nout; i++)
+        g->e[x->out[i]].subsys = -1;
+    for (int i = 0; i < x->nin; i++)
+        g->e[x->in[i]].subsys = -1;
+    for (int i = 0; i < x->npaths; i++) {
+        const char *path = x->paths[i].path;
+        if (!g->hcap)
+            break;
+        uint64_t h = hash (path) & (g->hcap - 1);
+        while (g->hkeys[h]) {
+            if (!strcmp (g->hkeys[h], path)) {
+                if (g->hvals[h] == v)
+                    g->hvals[h] = -1;
+                break;
+            }
+            h = (h + 1) & (g->hcap - 1);
+        }
+    }
 }
