@@ -578,6 +578,11 @@ static void dist_check_end (struct dist *d)
                                 (json_int_t)d->nfailed),
                      NULL, 0);
     overlay_respond_error (d->svc->ov, &d->req, ENODATA, NULL);
+    /* targets' streams end with a trailing ENODATA: drop those callbacks,
+     * d is about to go */
+    for (size_t i = 0; i < d->n; i++)
+        if (d->t[i].tag)
+            overlay_rpc_cancel (d->svc->ov, d->t[i].tag);
     void *h = zlistx_find (d->svc->dists, d);
     if (h)
         zlistx_detach (d->svc->dists, h);
