@@ -206,6 +206,58 @@ static int split (char *line, char **argv, int max)
     return n;
 }
 
+/* update allocate|reserve jgf|rv1exec FILE JOBID AT DURATION */
+static void do_update (ctx_t *c, int argc, char **argv)
+{
+    char err[512] = "";
+    if (argc != 7) {
+        fprintf (stderr, "ERROR: malformed command\n");
+        return;
+    }
+    if (strcmp (argv[1], "allocate") && strcmp (argv[1], "reserve")) {
+        fprintf (stderr, "ERROR: unknown subcmd %s\n", argv[1]);
+        return;
+    }
+    if (strcmp (argv[2], "jgf") && strcmp (argv[2], "rv1exec")) {
+        fprintf (stderr, "ERROR: unsupported reader %s\n", argv[2]);
+        return;
+    }
+    size_t len;
+    char *text = read_file (argv[3], &len, err, sizeof (err));
+    if (!text) {
+        fprintf (stderr, "ERROR: can't open %s\n", argv[3]);
+        return;
+    }
+    int64_t id = strtoll (argv[4], NULL, 10);
+    int64_t at = strtoll (argv[5], NULL, 10), d = strtoll (argv[6], NULL, 10);
+    if (matcher_has_job (c->m, id)) {
+        fprintf (stderr, "ERROR: existing Jobid \n");
+        free (text);
+        return;
+    }
+    if (at < 0 || d <= 0) {
+        fprintf (stderr, "ERROR: invalid time (%lld, %lld)\n", (long long)at, (long long)d);
+        free (text);
+        return;
+    }
+    char *out = NULL;
+    int rc = -1;
+    if (!strcmp (argv[2], "rv1exec"))
+        rc = matcher_update_rv1exec (c->m, text, len, id, at, d, &out, err, sizeof (err));
+    else
+        snprintf (err, sizeof (err), "update from JGF is not supported");
+    free (text);
+    if (rc != 0)
+        fprintf (stderr, "ERROR: traverser run () returned error \nERROR: %s\n", err);
+    if (out)
+        fputs (out, c->out);
+    free (out);
+    print_sched (c, id, rc == 0, at, true);
+    if (rc == 0)
+        job_set (c, id, at == 0 ? 0 : 1, at, argv[3], 0.0);
+    c->jobid_counter = id + 1;
+}
+
 /* partial-cancel JOBID jgf|rv1exec FILE [stats] */
 static void do_partial_cancel (ctx_t *c, int argc, char **argv)
 {
@@ -334,6 +386,8 @@ static int do_cmd (ctx_t *c, int argc, char **argv, const char *rawline)
         else
             matcher_graph_changed (c->m);
         free (text);
+    } else if (!strcmp (cmd, "update") || !strcmp (cmd, "u")) {
+        do_update (c, argc, argv);
     } else if (!strcmp (cmd, "remove")) {
         if (argc != 3) {
             fprintf (stderr, "ERROR: malformed command\n");

@@ -1817,6 +1817,56 @@ int matcher_remove_ranks (matcher_t *m, const int64_t *ranks, int n, char *err, 
     return 0;
 }
 
+/* post-order walk emitting marked vertices (exclusive, full size) and the
+ * ancestors of marked ones (shared, 1); returns whether u was emitted */
+static bool upd_walk (matcher_t *m, int u, int level, int pedge, const unsigned char *mark,
+                      unsigned char *seen)
+{
+    mgraph_t *g = m->g;
+    seen[u] = 1;
+    int first = m->nrecs;
+    bool any = false;
+    for (int i = 0; i < g->v[u].nout; i++) {
+        medge_t *e = &g->e[g->v[u].out[i]];
+        if (e->subsys == m->dom && !seen[e->dst])
+            any |= upd_walk (m, e->dst, level + 1, g->v[u].out[i], mark, seen);
+    }
+    if (!mark[u] && !any)
+        return false;
+    rec_push (m, u, level, mark[u] ? (unsigned)g->v[u].size : 1, mark[u] != 0, pedge);
+    int me = m->nrecs - 1;
+    for (int k = first; k < me; k++)
+        if (m->recs[k].parent == -1 && m->recs[k].level == level + 1)
+            m->recs[k].parent = me;
+    return true;
+}
+
+int matcher_update_rv1exec (matcher_t *m, const char *text, size_t len, int64_t jobid,
+                            int64_t at, int64_t dur, char **out, char *err, size_t errlen)
+{
+    mgraph_t *g = m->g;
+    *out = NULL;
+    if (job_find (m, jobid)) {
+        snprintf (err, errlen, "job %lld exists", (long long)jobid);
+        return -1;
+    }
+    unsigned char *mark = calloc (g->nv ? g->nv : 1, 1);
+    unsigned char *seen = calloc (g->nv ? g->nv : 1, 1);
+    int rc = mgraph_rv1exec_mark (g, text, len, mark, err, errlen);
+    if (rc == 0) {
+        m->nrecs = 0;
+        upd_walk (m, g->roots[m->dom], 0, -1, mark, seen);
+        if (apply (m, jobid, at, dur, false) < 0) {
+            snprintf (err, errlen, "out of memory");
+            rc = -1;
+        } else
+            *out = mw_write (m, m->recs, m->nrecs, jobid, at, dur);
+    }
+    free (mark);
+    free (seen);
+    return rc;
+}
+
 void matcher_set_flexible (matcher_t *m, bool flexible)
 {
     m->flexible = flexible;

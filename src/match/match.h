@@ -111,6 +111,11 @@ int matcher_partial_cancel (matcher_t *m, int64_t jobid, const int64_t *ranks, i
  * text; *ranks is malloc'd.  -1 with errbuf set on bad input. */
 int mgraph_rv1exec_ranks (const char *text, size_t len, int64_t **ranks, int *n, char *err,
                           size_t errlen);
+/* Record job `jobid` on the vertices an rv1exec R names (Fluxion's update
+ * allocate): [at, at+dur), written like a match into *out.  -1 with errbuf
+ * set if the R names something the graph lacks or the job exists. */
+int matcher_update_rv1exec (matcher_t *m, const char *text, size_t len, int64_t jobid,
+                            int64_t at, int64_t dur, char **out, char *err, size_t errlen);
 int mgraph_jgf_ranks (const char *text, size_t len, int64_t **ranks, int *n, char *err,
                       size_t errlen);
 /* Mark the subtree at path up or down.  -1 if the path is unknown. */

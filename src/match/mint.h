@@ -111,6 +111,8 @@ int mg_add_path (mgraph_t *g, int v, int subsys, const char *path);
 const char *mg_path (const mgraph_t *g, int v, int subsys);
 int mg_set_prop (mgraph_t *g, int v, const char *k, const char *val);
 void mg_clear_vertex (mgraph_t *g, int v);
+int mgraph_rv1exec_mark (mgraph_t *g, const char *text, size_t len, unsigned char *mark,
+                         char *err, size_t errlen);
 int mgraph_add_vertex_full (mgraph_t *g, const char *type, const char *basename,
                             const char *name, int64_t id, int64_t uniq_id, int64_t size,
                             const char *unit, int rank);

@@ -241,3 +241,92 @@ out:
     json_decref (root);
     return rc;
 }
+
+/* mark the vertices an R names in graph g (update): per rank, the rank's
+ * top vertex (shortest containment path) and the listed children by type
+ * and id.  -1 with err if a rank, type or id is not in the graph. */
+int mgraph_rv1exec_mark (mgraph_t *g, const char *text, size_t len, unsigned char *mark,
+                         char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *root = json_loadb (text, len, 0, &je);
+    if (!root) {
+        snprintf (err, errlen, "rv1exec: JSON error at line %d: %s", je.line, je.text);
+        return -1;
+    }
+    int rc = -1;
+    int cont = mg_subsys_lookup (g, "containment");
+    json_t *rl = get_rlite (root, err, errlen);
+    if (!rl)
+        goto out;
+    size_t i;
+    json_t *ent;
+    json_array_foreach (rl, i, ent) {
+        char e2[128];
+        json_t *children = json_object_get (ent, "children");
+        idset_t *rs = idset_decode (json_string_value (json_object_get (ent, "rank")), e2,
+                                    sizeof (e2));
+        if (!rs || !json_is_object (children)) {
+            snprintf (err, errlen, "rv1exec: R_lite[%zu]: bad rank or children", i);
+            idset_destroy (&rs);
+            goto out;
+        }
+        for (uint32_t rank = idset_first (rs); rank != IDSET_INVALID;
+             rank = idset_next (rs, rank)) {
+            int top = -1;
+            size_t toplen = 0;
+            for (int v = 0; v < g->nv; v++) {
+                if (g->v[v].rank != (int)rank)
+                    continue;
+                const char *p = mg_path (g, v, cont);
+                size_t pl = p ? strlen (p) : (size_t)-1;
+                if (top < 0 || pl < toplen) {
+                    top = v;
+                    toplen = pl;
+                }
+            }
+            if (top < 0) {
+                snprintf (err, errlen, "rv1exec: rank %u is not in the graph", rank);
+                idset_destroy (&rs);
+                goto out;
+            }
+            mark[top] = 1;
+            const char *ctype;
+            json_t *cids;
+            json_object_foreach (children, ctype, cids) {
+                int t = mg_type_lookup (g, ctype);
+                idset_t *cs = json_is_string (cids)
+                                  ? idset_decode (json_string_value (cids), e2, sizeof (e2))
+                                  : NULL;
+                if (t < 0 || !cs) {
+                    snprintf (err, errlen, "rv1exec: rank %u: no %s in the graph", rank, ctype);
+                    idset_destroy (&cs);
+                    idset_destroy (&rs);
+                    goto out;
+                }
+                for (uint32_t id = idset_first (cs); id != IDSET_INVALID;
+                     id = idset_next (cs, id)) {
+                    int found = -1;
+                    for (int v = 0; v < g->nv && found < 0; v++)
+                        if (g->v[v].rank == (int)rank && g->v[v].type == t
+                            && g->v[v].id == (int64_t)id)
+                            found = v;
+                    if (found < 0) {
+                        snprintf (err, errlen, "rv1exec: rank %u: no %s%u in the graph", rank,
+                                  ctype, id);
+                        idset_destroy (&cs);
+                        idset_destroy (&rs);
+                        goto out;
+                    }
+                    mark[found] = 1;
+                }
+                idset_destroy (&cs);
+            }
+        }
+        idset_destroy (&rs);
+    }
+    rc = 0;
+out:
+    json_decref (root);
+    return rc;
+}
