@@ -705,6 +705,23 @@ static int discover_vtx (matcher_t *m, int u)
     return 0;
 }
 
+/* the perf_class property as Fluxion's variation policy reads it: a
+ * leading integer in 0..9999, else (or absent) 9999, the worst class */
+static int64_t perf_class (const mvtx_t *x)
+{
+    for (int i = 0; i < x->nprops; i++) {
+        if (strcmp (x->props[i].key, "perf_class"))
+            continue;
+        char *end;
+        errno = 0;
+        long long v = strtoll (x->props[i].val, &end, 10);
+        if (end == x->props[i].val || errno)
+            return 9999;
+        return (v < 0 || v > 9999) ? 9999 : v;
+    }
+    return 9999;
+}
+
 static int finish_vtx (matcher_t *m, int u, const mres_t *rs, int n, dfu_t *d)
 {
     int64_t score = MATCH_MET;
@@ -725,7 +742,10 @@ static int finish_vtx (matcher_t *m, int u, const mres_t *rs, int n, dfu_t *d)
     }
     if (m->node_centric && x->type == m->node_type)
         m->ml_scores -= m->ml_factor;
-    d->overall = score == MATCH_MET ? score + m->ml_scores + x->id + 1 : score;
+    if (m->variation)   /* variation-aware: the node's perf_class, lower first */
+        d->overall = score == MATCH_MET ? score + perf_class (x) : score;
+    else
+        d->overall = score == MATCH_MET ? score + m->ml_scores + x->id + 1 : score;
     return score == MATCH_MET ? 0 : -1;
 }
 
@@ -1604,7 +1624,7 @@ static int parse_policy (matcher_t *m, const char *policy, char *err, size_t err
         {"lonodex", "policy=low node_centric=true node_exclusive=true"},
         {"hinodex", "policy=high node_centric=true node_exclusive=true"},
         {"locality", "policy=high"},
-        {"variation", "policy=high"},
+        {"variation", "policy=low"},
     };
     const char *spec = policy;
     for (size_t i = 0; i < sizeof (named) / sizeof (named[0]); i++)
