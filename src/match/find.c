@@ -178,7 +178,7 @@ static fnode_t *parse_expr (const char *e, size_t len)
             return NULL;
         }
         g->terms = realloc (g->terms, sizeof (fnode_t *) * (g->n + 1));
-        g->ops = realloc (g->ops, g->n + 1);
+        g->ops = realloc (g->ops, g->n + 2);
         g->terms[g->n++] = t;
         if (at >= last)
             break;
