@@ -232,7 +232,7 @@ done
 
 echo
 echo "== summary ($N hosts, $RATE per host; efficiency = (size / link rate) / time; naive = flat to the same targets,"
-echo "   measured for all ranks, scaled by the number of remote targets otherwise)"
+echo "   measured for all ranks at the first size, scaled by the number of remote targets and bytes otherwise)"
 python3 - "$CSV" <<'EOF'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
@@ -245,6 +245,10 @@ for r in rows:
     s = float(r["seconds"])
     per = naive.get(r["size"])
     nv = sum(per) / len(per) * int(r["nremote"]) if per else None
+    if nv is None and naive:   # not measured at this size: scale the per-byte time of another size
+        z, v = next(iter(naive.items()))
+        zb = int(next(x["bytes"] for x in rows if x["size"] == z))
+        nv = sum(v) / len(v) / zb * int(r["bytes"]) * int(r["nremote"])
     sched = "staged" if r["targets"] == "staged" else r["schedule"]
     tg = "all" if r["targets"] == "staged" else r["targets"]
     print(f'{r["topology"]:9} {r["size"]:>5} {tg:7} {sched:8} {r["ntargets"]:>3} {s:8.2f} {float(r["efficiency"]):6.3f} '
