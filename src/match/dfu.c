@@ -612,7 +612,9 @@ static int explore (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int
         oedge_t *oe = malloc (sizeof (oedge_t) * nout);
         for (int i = 0; i < nout; i++) {
             oe[i].e = x->out[i];
-            oe[i].w = edge_weight (m, j, x->out[i]);
+            oe[i].w = x->out[i] < m->neweight && m->eweight[x->out[i]] >= 0
+                          ? m->eweight[x->out[i]]
+                          : edge_weight (m, j, x->out[i]);
             oe[i].uniq = g->v[g->e[x->out[i]].dst].uniq_id;
         }
         qsort (oe, nout, sizeof (oedge_t), edge_cmp_desc);
@@ -1316,6 +1318,38 @@ static mjob_t *job_find (const matcher_t *m, int64_t jobid)
     return NULL;
 }
 
+/* as Fluxion's by_outedges: after an allocation, each edge on the emitted
+ * paths is weighted by what its target has free now of its last pruning
+ * type; other edges keep their weight (0 at first, never lowered on cancel).
+ * first-match explores children by weight, then uniq_id, highest first. */
+static void update_weights (matcher_t *m)
+{
+    mgraph_t *g = m->g;
+    if (m->neweight < g->ne) {
+        m->eweight = realloc (m->eweight, sizeof (int64_t) * g->ne);
+        for (int e = m->neweight; e < g->ne; e++)
+            m->eweight[e] = -1;
+        m->neweight = g->ne;
+    }
+    for (int i = 0; i < m->nrecs; i++) {
+        int e = m->recs[i].pedge;
+        if (e < 0)
+            continue;
+        mvtx_t *t = &g->v[g->e[e].dst];
+        if (!t->agg)
+            continue;
+        int k;
+        for (k = m->nprune - 1; k >= 0 && t->aggtot[k] < 0; k--)
+            ;
+        if (k < 0)
+            continue;
+        int64_t avail = mplan_avail (&t->agg[k], m->now, 1);
+        if (avail == 0 && t->agg[k].n == 0)
+            continue;
+        m->eweight[e] = avail;
+    }
+}
+
 static int apply (matcher_t *m, int64_t jobid, int64_t at, int64_t dur, bool reserved)
 {
     mgraph_t *g = m->g;
@@ -1365,6 +1399,8 @@ static int apply (matcher_t *m, int64_t jobid, int64_t at, int64_t dur, bool res
         job_touch (jb, r->v, r->excl);
     }
     free (acc);
+    if (m->stop_on_1)
+        update_weights (m);
     return 0;
 }
 
@@ -1754,6 +1790,7 @@ void matcher_destroy (matcher_t **mp)
         }
     }
     free (m->ptypes);
+    free (m->eweight);
     free (m->panchor);
     free (m->banned);
     free (m->xtypes);

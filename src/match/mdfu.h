@@ -63,6 +63,8 @@ struct matcher {
     int nrecs, caprecs;
     int64_t last_at, last_dur;
     int conflict_edge;
+    int64_t *eweight;          /* first-match edge order, updated after allocations */
+    int neweight;
 };
 
 void *ar_alloc (matcher_t *m, size_t n);
