@@ -30,6 +30,7 @@
 
 #define DEFAULT_WINDOW 8
 #define STALL_MS 5000
+#define SOURCE_GIVEUP_MS 60000   /* no data from the source for this long: fail */
 #define CORRUPT_MAX 3
 #define PROGRESS_MS 250
 #define TARGET_SILENT_MS 4000
@@ -455,8 +456,9 @@ static void svc_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
     }
     size_t len = m->chunks[idx].len;
     ssize_t n = cstore_chunk_read (svc->cs, name, idx, chunkbuf (svc, len), len, err, sizeof err);
-    if (n < 0)
-        overlay_respond_error (ov, &msg->hdr, EIO, "rank %u: %s", overlay_rank (ov), err);
+    if (n < 0) /* e.g. a stale entry whose files are gone: "not here", so the
+                * downstream retries (and its stall timer moves on if it lasts) */
+        overlay_respond_error (ov, &msg->hdr, EAGAIN, "rank %u: %s", overlay_rank (ov), err);
     else {
         /* fault injection for tests: CANOPY_TEST_CORRUPT=N flips a byte in
          * every Nth chunk this broker serves from its store */
@@ -978,13 +980,16 @@ static int on_tick (zloop_t *loop, int timer_id, void *arg)
             xf->last_report = now;
             overlay_respond (svc->ov, &xf->req, json_pack ("{s:I}", "have", (json_int_t)xf->bytes_have), NULL, 0);
         }
-        if (now - xf->last_progress > STALL_MS) {
+        if (now - xf->last_progress > STALL_MS && xf->upi + 1 >= xf->nups
+            && now - xf->last_progress < SOURCE_GIVEUP_MS) {
+            /* the source is the last resort: a slow share of its link is
+             * no reason to fail; ask again */
+            if (xf->inflight == 0)
+                xfer_pump (xf);
+        }
+        else if (now - xf->last_progress > STALL_MS) {
             xfer_switch_upstream (xf, "no data (stalled)");
-            /* the list may have changed */
-            next = zlistx_first (svc->xfers);
-            while (next && next != xf && 0)
-                next = zlistx_next (svc->xfers);
-            break;
+            break; /* xf may be gone and the list changed: the next tick goes on */
         }
         if (xf->inflight < xf->window)
             xfer_pump (xf);
