@@ -51,6 +51,19 @@ static topo_t *instance_topo (client_t *c)
     return t;
 }
 
+/* -C DIR as the brokers need it: absolute (relative to our cwd) */
+static const char *absolute (const char *dir, char *buf, size_t len, const char *verb)
+{
+    if (dir[0] == '/')
+        return dir;
+    char cwd[PATH_MAX];
+    if (!getcwd (cwd, sizeof cwd))
+        die ("archive %s: cannot get the current directory", verb);
+    if ((size_t)snprintf (buf, len, "%s/%s", cwd, dir) >= len)
+        die ("archive %s: path too long: %s", verb, dir);
+    return buf;
+}
+
 static long parse_rank (const char *s, const char *what)
 {
     char *end;
@@ -143,13 +156,7 @@ static int do_extract (int argc, char **argv)
     if (!name || !dest)
         die ("archive extract: --name and -C DIR are required");
     char absdest[PATH_MAX];
-    if (dest[0] != '/') {
-        char cwd[PATH_MAX];
-        if (!getcwd (cwd, sizeof cwd))
-            die ("archive extract: cannot get the current directory");
-        snprintf (absdest, sizeof absdest, "%s/%s", cwd, dest);
-        dest = absdest;
-    }
+    dest = absolute (dest, absdest, sizeof absdest, "extract");
     client_t *cl = cmd_connect ();
     char err[512];
     json_t *o = client_call (cl, rank < 0 ? CANOPY_RANK_ANY : (uint32_t)rank, "archive.extract",
@@ -356,13 +363,7 @@ static int do_distribute (int argc, char **argv)
     if ((rspec != NULL) + leaves + (level >= 0) > 1)
         die ("archive distribute: use only one of -r, --leaves and --level");
     char absdest[PATH_MAX];
-    if (dest[0] != '/') {
-        char cwd[PATH_MAX];
-        if (!getcwd (cwd, sizeof cwd))
-            die ("archive distribute: cannot get the current directory");
-        snprintf (absdest, sizeof absdest, "%s/%s", cwd, dest);
-        dest = absdest;
-    }
+    dest = absolute (dest, absdest, sizeof absdest, "distribute");
     client_t *cl = cmd_connect ();
     topo_t *t = instance_topo (cl);
     uint32_t size = topo_size (t);

@@ -179,7 +179,7 @@ int cmd_start (int argc, char **argv)
     fclose (f);
 
     double t0 = cmd_now ();
-    char broker[PATH_MAX];
+    char broker[PATH_MAX + 32];
     const char *benv = getenv ("CANOPY_BROKER");
     snprintf (broker, sizeof broker, "%s", benv && *benv ? benv : "");
     if (!broker[0])
@@ -225,7 +225,7 @@ int cmd_start (int argc, char **argv)
         brokers[r] = p;
     }
     /* wait for rank 0's socket, then for all brokers online */
-    char uri[PATH_MAX + 32], sock[PATH_MAX + 32];
+    char uri[PATH_MAX + 64], sock[PATH_MAX + 32];
     snprintf (sock, sizeof sock, "%s/0/local", dir);
     snprintf (uri, sizeof uri, "ipc://%s", sock);
     int exitcode = 1;
