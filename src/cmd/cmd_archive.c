@@ -30,6 +30,8 @@ static void usage (FILE *f)
              "In -C DIR, {rank} becomes each target's rank.\n");
 }
 
+static json_t *run_distribute (client_t *cl, uint32_t src, json_t *req, bool tty, const char *verb);
+
 static topo_t *instance_topo (client_t *c)
 {
     char err[256];
@@ -174,31 +176,10 @@ static int do_extract (int argc, char **argv)
         }
         uint32_t src = from < 0 ? 0 : (uint32_t)from;
         if (src != (uint32_t)rank) {
-            uint32_t tag = client_send (cl, src, "archive.distribute",
-                                        json_pack ("{s:s s:s s:[I] s:s}", "name", name, "dest", dest,
-                                                   "targets", (json_int_t)rank, "schedule", "flat"),
-                                        NULL, 0, CMSG_F_STREAMING);
-            json_t *result = NULL;
-            for (;;) {
-                cmsg_t m;
-                if (client_recv (cl, &m, -1) < 0) {
-                    if (errno == EINTR)
-                        continue;
-                    die ("archive extract: lost the broker: %s", strerror (errno));
-                }
-                if (m.hdr.matchtag != tag || m.hdr.errnum == ENODATA) {
-                    bool end = m.hdr.matchtag == tag;
-                    client_msg_clear (&m);
-                    if (end)
-                        break;
-                    continue;
-                }
-                if (m.hdr.errnum)
-                    die ("archive extract: rank %u: %s", src, client_errstr (&m));
-                if (json_is_object (json_object_get (m.json, "ranks")))
-                    result = json_incref (m.json);
-                client_msg_clear (&m);
-            }
+            json_t *result = run_distribute (cl, src,
+                                             json_pack ("{s:s s:s s:[I] s:s}", "name", name, "dest", dest,
+                                                        "targets", (json_int_t)rank, "schedule", "flat"),
+                                             false, "extract");
             json_int_t failed = 1;
             json_unpack (result, "{s:I}", "failed", &failed);
             if (failed) {
@@ -315,6 +296,46 @@ static void progress_bar (json_t *p, double t0)
              (long long)ranks, failed ? " (failures)" : "");
 }
 
+/* Send archive.distribute to rank src and follow its stream: progress
+ * (drawn when tty), then the result, which is returned.  Dies on errors. */
+static json_t *run_distribute (client_t *cl, uint32_t src, json_t *req, bool tty, const char *verb)
+{
+    double t0 = cmd_now ();
+    uint32_t tag = client_send (cl, src, "archive.distribute", req, NULL, 0, CMSG_F_STREAMING);
+    json_t *result = NULL;
+    for (;;) {
+        cmsg_t m;
+        if (client_recv (cl, &m, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            die ("archive %s: lost the broker: %s", verb, strerror (errno));
+        }
+        if (m.hdr.matchtag != tag) {
+            client_msg_clear (&m);
+            continue;
+        }
+        if (m.hdr.errnum == ENODATA) {
+            client_msg_clear (&m);
+            break;
+        }
+        if (m.hdr.errnum) {
+            if (tty)
+                fprintf (stderr, "\n");
+            die ("archive %s: %s", verb, client_errstr (&m));
+        }
+        if (json_is_object (json_object_get (m.json, "ranks"))) {
+            json_decref (result);
+            result = json_incref (m.json);
+        }
+        else if (tty)
+            progress_bar (m.json, t0);
+        client_msg_clear (&m);
+    }
+    if (!result)
+        die ("archive %s: no result from the broker", verb);
+    return result;
+}
+
 static int do_distribute (int argc, char **argv)
 {
     static struct option opts[] = {
@@ -387,44 +408,13 @@ static int do_distribute (int argc, char **argv)
     for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r))
         json_array_append_new (targets, json_integer (r));
     bool tty = isatty (2) && !quiet && !as_json;
-    double t0 = cmd_now ();
-    uint32_t tag = client_send (cl, from < 0 ? CANOPY_RANK_ANY : (uint32_t)from, "archive.distribute",
-                                json_pack ("{s:s s:s s:o s:s s:I s:I}", "name", name, "dest", dest,
-                                           "targets", targets, "schedule", schedule, "window",
-                                           (json_int_t)window, "staged", (json_int_t)staged),
-                                NULL, 0, CMSG_F_STREAMING);
-    json_t *result = NULL;
-    for (;;) {
-        cmsg_t m;
-        if (client_recv (cl, &m, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            die ("archive distribute: lost the broker: %s", strerror (errno));
-        }
-        if (m.hdr.matchtag != tag) {
-            client_msg_clear (&m);
-            continue;
-        }
-        if (m.hdr.errnum == ENODATA) {
-            client_msg_clear (&m);
-            break;
-        }
-        if (m.hdr.errnum) {
-            if (tty)
-                fprintf (stderr, "\n");
-            die ("archive distribute: %s", client_errstr (&m));
-        }
-        if (json_object_get (m.json, "ranks") && json_is_object (json_object_get (m.json, "ranks"))) {
-            result = json_incref (m.json);
-        }
-        else if (tty)
-            progress_bar (m.json, t0);
-        client_msg_clear (&m);
-    }
+    json_t *result = run_distribute (cl, from < 0 ? CANOPY_RANK_ANY : (uint32_t)from,
+                                     json_pack ("{s:s s:s s:o s:s s:I s:I}", "name", name, "dest", dest,
+                                                "targets", targets, "schedule", schedule, "window",
+                                                (json_int_t)window, "staged", (json_int_t)staged),
+                                     tty, "distribute");
     if (tty)
         fprintf (stderr, "\n");
-    if (!result)
-        die ("archive distribute: no result from the broker");
     json_int_t okn = 0, failed = 0, bytes = 0;
     double secs = 0;
     json_unpack (result, "{s:I s:I s:I s:F}", "ok", &okn, "failed", &failed, "bytes", &bytes, "seconds", &secs);
