@@ -6,6 +6,7 @@
 #include <string.h>
 #include "cmd.h"
 #include "topo.h"
+#include "config.h"
 
 static const char *plain_label (uint32_t rank, void *arg)
 {
@@ -112,10 +113,12 @@ int cmd_topo (int argc, char **argv)
         { "size", required_argument, 0, 'N' },  { "json", no_argument, 0, 'j' },
         { "designs", no_argument, 0, 'D' },     { "min-nodes", required_argument, 0, 'a' },
         { "max-nodes", required_argument, 0, 'b' }, { "help", no_argument, 0, 'h' },
+        { "config", required_argument, 0, 'c' },
         { 0, 0, 0, 0 },
     };
     long size = 0, lo = 2, hi = 16;
     bool as_json = false, des = false;
+    const char *cfgpath = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long (argc, argv, "N:jh", opts, NULL)) != -1) {
@@ -128,6 +131,7 @@ int cmd_topo (int argc, char **argv)
             break;
         case 'j': as_json = true; break;
         case 'D': des = true; break;
+        case 'c': cfgpath = optarg; break;
         case 'a':
             lo = strtol (optarg, &end, 10);
             if (*end || lo < 1 || lo > 4096)
@@ -140,6 +144,7 @@ int cmd_topo (int argc, char **argv)
             break;
         case 'h':
             printf ("Usage: canopy topo SPEC --size N [--json]\n"
+                    "       canopy topo --config FILE [--json]   (any topology, custom included)\n"
                     "       canopy topo --designs [--min-nodes A] [--max-nodes B] [--json]\n");
             return 0;
         default: return 1;
@@ -150,14 +155,27 @@ int cmd_topo (int argc, char **argv)
             die ("topo: --min-nodes is larger than --max-nodes");
         return designs (lo, hi, as_json);
     }
-    if (optind >= argc)
-        die ("Usage: canopy topo SPEC --size N [--json]");
-    if (size < 1)
-        die ("topo: --size is required");
     char err[256];
-    topo_t *t = topo_create (argv[optind], size, NULL, err, sizeof err);
-    if (!t)
-        die ("topo: %s", err);
+    topo_t *t;
+    config_t *cfg = NULL;
+    if (cfgpath) {
+        size_t len;
+        char *text = cmd_read_file (cfgpath, &len);
+        cfg = config_parse (text, len, err, sizeof err);
+        free (text);
+        if (!cfg)
+            die ("topo: %s: %s", cfgpath, err);
+        t = cfg->topo;
+    }
+    else {
+        if (optind >= argc)
+            die ("Usage: canopy topo SPEC --size N [--json]");
+        if (size < 1)
+            die ("topo: --size is required");
+        t = topo_create (argv[optind], size, NULL, err, sizeof err);
+        if (!t)
+            die ("topo: %s", err);
+    }
     if (as_json) {
         json_t *j = topo_to_json (t);
         char *s = json_dumps (j, JSON_INDENT (1));
@@ -170,6 +188,9 @@ int cmd_topo (int argc, char **argv)
         fputs (s, stdout);
         free (s);
     }
-    topo_destroy (&t);
+    if (cfg)
+        config_destroy (&cfg);
+    else
+        topo_destroy (&t);
     return 0;
 }

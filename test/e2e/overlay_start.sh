@@ -22,6 +22,13 @@ canopy topo kary:2 --size 8 > "$T_TMP/want"
 canopy start --size 8 --topo kary:2 canopy overlay status | sed -E 's/ [^ ]+: online$//' > "$T_TMP/got"
 check "overlay status draws the kary:2 tree" diff -u "$T_TMP/want" "$T_TMP/got"
 
+# a custom topology from a config file
+printf 'curve_cert: /x\ntopology: custom\nhosts:\n  - host: a\n  - host: b\n    parent: a\n  - host: c\n    parent: a\n  - host: d\n    parent: 2\n' > "$T_TMP/custom.yaml"
+out=$(canopy topo --config "$T_TMP/custom.yaml")
+check "topo --config draws a custom tree" [ "$out" = "$(printf '0\n├─ 1\n└─ 2\n   └─ 3')" ]
+out=$(canopy topo --config "$T_TMP/custom.yaml" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["parents"])')
+check "topo --config --json gives the parents" [ "$out" = "[None, 0, 0, 2]" ]
+
 # exit code of CMD is returned; exec returns the highest exit code
 canopy start --size 2 sh -c 'exit 7'
 check "start returns CMD's exit code" [ $? -eq 7 ]
