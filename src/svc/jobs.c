@@ -259,6 +259,23 @@ static void job_exception (struct job *j, const char *type, const char *fmt, ...
 }
 
 /* Every rank is done: finish, release, clean.  Frees j. */
+
+/* The ranks an R (RFC 20) allocates: the union of its R_lite entries. */
+static idset_t *R_ranks (const json_t *R)
+{
+    json_t *lite = json_object_get (json_object_get (R, "execution"), "R_lite");
+    idset_t *all = idset_new ();
+    size_t i;
+    json_t *e;
+    json_array_foreach (lite, i, e) {
+        idset_t *s = idset_decode (json_string_value (json_object_get (e, "rank")), NULL, 0);
+        for (uint32_t r = s ? idset_first (s) : IDSET_INVALID; r != IDSET_INVALID; r = idset_next (s, r))
+            idset_set (all, r);
+        idset_destroy (&s);
+    }
+    return all;
+}
+
 static void job_finish (struct job *j)
 {
     if (j->finishing)
@@ -271,16 +288,7 @@ static void job_finish (struct job *j)
     if (j->holds) {
         sched_release (js->sched, j->id);
         j->holds = false;
-        json_t *lite = json_object_get (json_object_get (j->R, "execution"), "R_lite");
-        idset_t *all = idset_new ();
-        size_t i;
-        json_t *e;
-        json_array_foreach (lite, i, e) {
-            idset_t *s = idset_decode (json_string_value (json_object_get (e, "rank")), NULL, 0);
-            for (uint32_t r = s ? idset_first (s) : IDSET_INVALID; r != IDSET_INVALID; r = idset_next (s, r))
-                idset_set (all, r);
-            idset_destroy (&s);
-        }
+        idset_t *all = R_ranks (j->R);
         char *rs = idset_encode (all);
         idset_destroy (&all);
         job_event (j, "release", json_pack ("{s:s s:b}", "ranks", rs ? rs : "", "final", 1));
@@ -1118,16 +1126,7 @@ static int orphan_cb (const jobdb_job_t *j, void *arg)
     if (j->state != JOB_RUN && j->state != JOB_CLEANUP)
         return 0;
     json_t *R = j->R ? json_loads (j->R, 0, NULL) : NULL;
-    json_t *lite = json_object_get (json_object_get (R, "execution"), "R_lite");
-    idset_t *all = idset_new ();
-    size_t i;
-    json_t *e;
-    json_array_foreach (lite, i, e) {
-        idset_t *s = idset_decode (json_string_value (json_object_get (e, "rank")), NULL, 0);
-        for (uint32_t r = s ? idset_first (s) : IDSET_INVALID; r != IDSET_INVALID; r = idset_next (s, r))
-            idset_set (all, r);
-        idset_destroy (&s);
-    }
+    idset_t *all = R_ranks (R);
     char *rs = idset_encode (all);
     char f58[JOBID_STRLEN];
     jobid_encode (j->id, JOBID_F58, f58, sizeof f58);
