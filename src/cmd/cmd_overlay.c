@@ -63,7 +63,6 @@ int cmd_overlay (int argc, char **argv)
     v.host = calloc (size, sizeof (char *));
     v.state = calloc (size, sizeof (char *));
     v.state[0] = "online";
-    json_t *replies = json_object ();
     json_t *hosts = json_object_get (root, "hosts");
     for (size_t r = 0; r < json_array_size (hosts) && r < (size_t)size; r++)
         v.host[r] = strdup (json_string_value (json_array_get (hosts, r)) ?: "?");
@@ -123,7 +122,6 @@ int cmd_overlay (int argc, char **argv)
         level = next;
     }
     json_decref (level);
-    json_decref (replies);
     /* ranks below a non-online broker inherit its state */
     for (uint32_t r = 1; r < size; r++) {
         uint32_t p = topo_parent (t, r);

@@ -254,15 +254,12 @@ int cmd_start (int argc, char **argv)
         fprintf (stderr, "canopy: start: %s\n", err);
         goto out;
     }
-    json_t *o = NULL;
     double wait_s = 10 + size * 0.2;
-    while (!o && !got_signal) {
-        o = client_call (cl, 0, "overlay.wait",
-                         json_pack ("{s:I s:f}", "online", (json_int_t)size, "timeout", wait_s),
-                         (int)(wait_s * 1000) + 5000, err, sizeof err);
-        if (!o)
-            break;
-    }
+    json_t *o = got_signal ? NULL
+                           : client_call (cl, 0, "overlay.wait",
+                                          json_pack ("{s:I s:f}", "online", (json_int_t)size,
+                                                     "timeout", wait_s),
+                                          (int)(wait_s * 1000) + 5000, err, sizeof err);
     client_destroy (&cl);
     if (!o) {
         fprintf (stderr, "canopy: start: brokers did not come online: %s\n", err);

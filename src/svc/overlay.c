@@ -73,7 +73,7 @@ struct overlay {
     int parent_state;
     int64_t parent_last_seen;
     uint32_t last_reported_online;
-    zhashx_t *inflight;  /* key -> next hop rank (stored as uintptr) */
+    zhashx_t *inflight;  /* key -> struct inflight */
     zhashx_t *rpcs;      /* matchtag -> struct pending */
     uint32_t next_matchtag;
     uint32_t bootid;
@@ -282,13 +282,25 @@ static void inflight_key (char *key, size_t len, const cmsg_hdr_t *h)
     snprintf (key, len, "%u/%s/%u", h->type == CMSG_REQUEST ? h->src : h->dest, hex, h->matchtag);
 }
 
+/* A forwarded request still owed a response: if its next hop is lost, we
+ * answer it ourselves from the request's own header. */
+struct inflight {
+    uint32_t hop;
+    cmsg_hdr_t req;
+};
+
 static void track (overlay_t *ov, const cmsg_hdr_t *h, uint32_t hop)
 {
     if (h->flags & CMSG_F_NORESPONSE)
         return;
     char key[128];
     inflight_key (key, sizeof key, h);
-    zhashx_update (ov->inflight, key, (void *)(uintptr_t)(hop + 1));
+    struct inflight *f = malloc (sizeof *f);
+    if (!f)
+        return;
+    f->hop = hop;
+    f->req = *h;
+    zhashx_update (ov->inflight, key, f);
 }
 
 static void untrack (overlay_t *ov, const cmsg_hdr_t *resp)
@@ -307,28 +319,11 @@ static void fail_inflight (overlay_t *ov, uint32_t hop)
 {
     zlistx_t *keys = zhashx_keys (ov->inflight);
     for (char *key = zlistx_first (keys); key; key = zlistx_next (keys)) {
-        uintptr_t v = (uintptr_t)zhashx_lookup (ov->inflight, key);
-        if (v != hop + 1)
+        struct inflight *f = zhashx_lookup (ov->inflight, key);
+        if (!f || f->hop != hop)
             continue;
-        unsigned src, tag;
-        char hex[2 * CMSG_SENDER_MAX + 1] = "";
-        if (sscanf (key, "%u/%64[0-9a-f]/%u", &src, hex, &tag) != 3
-            && sscanf (key, "%u//%u", &src, &tag) != 2)
-            continue;
-        if (key[strcspn (key, "/") + 1] == '/')
-            hex[0] = '\0';
         cmsg_hdr_t h;
-        cmsg_hdr_init (&h, CMSG_RESPONSE, "");
-        h.dest = src;
-        h.src = ov->rank;
-        h.matchtag = tag;
-        h.errnum = EHOSTUNREACH;
-        h.sender_len = strlen (hex) / 2;
-        for (int i = 0; i < h.sender_len; i++) {
-            unsigned b;
-            sscanf (hex + 2 * i, "%2x", &b);
-            h.sender[i] = b;
-        }
+        cmsg_hdr_make_response (&h, &f->req, ov->rank, EHOSTUNREACH);
         zhashx_delete (ov->inflight, key);
         struct raw r;
         char msg[128];
@@ -1179,6 +1174,7 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
     ov->loop = zloop_new ();
     zloop_set_nonstop (ov->loop, true);
     ov->inflight = zhashx_new ();
+    zhashx_set_destructor (ov->inflight, (zhashx_destructor_fn *)zstr_free);
     ov->rpcs = zhashx_new ();
     zhashx_set_destructor (ov->rpcs, (zhashx_destructor_fn *)zstr_free);
     ov->waiters = zlistx_new ();
