@@ -1,5 +1,6 @@
 /* cmd_resource.c - canopy resource list: the instance's resources by state
- * (free, allocated, down) as flux resource list prints them. */
+ * (free, allocated, down) as flux resource list prints them; canopy
+ * resource R: the instance's resource set as R (RFC 20), as flux resource R. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,16 +9,22 @@
 
 int cmd_resource (int argc, char **argv)
 {
-    bool json = false;
+    bool json = false, rout = false;
     int i = 1;
     if (argc >= 2 && (!strcmp (argv[1], "-h") || !strcmp (argv[1], "--help"))) {
-        printf ("Usage: canopy resource list [--json]\n");
+        printf ("Usage: canopy resource list [--json]\n       canopy resource R\n");
         return 0;
     }
     if (argc >= 2 && !strcmp (argv[1], "list"))
         i = 2;
+    else if (argc >= 2 && !strcmp (argv[1], "R")) {
+        i = 2;
+        rout = true;
+        if (argc > 2)
+            die ("resource R: unexpected argument '%.60s'", argv[2]);
+    }
     else if (argc >= 2 && argv[1][0] != '-')
-        die ("resource: unknown subcommand '%.40s' (list)", argv[1]);
+        die ("resource: unknown subcommand '%.40s' (list, R)", argv[1]);
     for (; i < argc; i++) {
         if (!strcmp (argv[i], "--json"))
             json = true;
@@ -29,7 +36,15 @@ int cmd_resource (int argc, char **argv)
     json_t *r = client_call (cl, 0, "resource.list", json_object (), 30000, err, sizeof err);
     if (!r)
         die ("resource list: %s", err);
-    if (json) {
+    if (rout) {
+        char *s = json_dumps (json_object_get (r, "R"), JSON_COMPACT);
+        if (!s)
+            die ("resource R: the instance's R is missing from the answer");
+        printf ("%s\n", s);
+        free (s);
+    }
+    else if (json) {
+        json_object_del (r, "R");
         char *s = json_dumps (r, JSON_INDENT (2));
         printf ("%s\n", s);
         free (s);

@@ -300,10 +300,32 @@ static int by_subplan (matcher_t *m, const jmeta_t *j, int u, const mres_t *r)
     return 0;
 }
 
+static bool vtx_has_prop (const char *name, void *arg)
+{
+    const mvtx_t *x = arg;
+    for (int i = 0; i < x->nprops; i++)
+        if (!strcmp (x->props[i].key, name))
+            return true;
+    return false;
+}
+
+/* RFC 31 constraints apply to nodes: rank, name (the hostname), properties */
+static bool node_allowed (const matcher_t *m, const mvtx_t *x)
+{
+    if (!m->cons || x->type != m->node_type)
+        return true;
+    struct constraint_node cn = { .rank = x->rank < 0 ? UINT32_MAX : (uint32_t)x->rank,
+                                  .hostname = x->name, .has_prop = vtx_has_prop,
+                                  .arg = (void *)x };
+    return constraint_match (m->cons, &cn);
+}
+
 static int prune (matcher_t *m, const jmeta_t *j, bool excl, int u, const mres_t *rs, int n)
 {
     mvtx_t *x = &m->g->v[u];
     if (!x->up)   /* as the goldens: a down vertex is unusable even for satisfiability */
+        return -1;
+    if (!node_allowed (m, x))
         return -1;
     if (mplan_avail (&x->plan, j->at, j->dur) == 0)
         return -1;
@@ -1432,6 +1454,25 @@ int matcher_cancel (matcher_t *m, int64_t jobid)
     return 0;
 }
 
+int matcher_extend (matcher_t *m, int64_t jobid, int64_t end)
+{
+    mjob_t *jb = job_find (m, jobid);
+    if (!jb || jb->reserved)
+        return -1;
+    mgraph_t *g = m->g;
+    for (int i = 0; i < jb->nverts; i++) {
+        mvtx_t *x = &g->v[jb->verts[i]];
+        if (jb->vexcl[i])
+            mplan_set_end (&x->plan, jobid, end);
+        mplan_set_end (&x->xchk, jobid, end);
+        if (x->agg)
+            for (int k = 0; k < m->nprune; k++)
+                mplan_set_end (&x->agg[k], jobid, end);
+    }
+    jb->dur = end > jb->at ? end - jb->at : 1;
+    return 0;
+}
+
 static bool rank_in (const int64_t *ranks, int n, int r)
 {
     for (int i = 0; i < n; i++)
@@ -2109,7 +2150,8 @@ static int nodes_feasible (matcher_t *m, const mjobspec_t *js, int op)
             need += smin;
         int64_t up = 0;
         for (int v = 0; v < m->g->nv && up < need; v++)
-            if (m->g->v[v].type == m->node_type && m->g->v[v].up)
+            if (m->g->v[v].type == m->node_type && m->g->v[v].up
+                && (m->g->v[v].ndom_in > 0 || v == m->g->roots[m->dom]))   /* not removed */
                 up++;
         if (need > up)
             return (op == MATCH_ALLOCATE || op == MATCH_ALLOCATE_ORELSE_RESERVE) ? MATCH_BUSY
@@ -2131,8 +2173,22 @@ static bool has_xor (const mres_t *rs, int n)
 
 /* xor_slot: try each plain alternative in jobspec order; the first that
  * matches wins (busy if any alternative could ever fit, else unsat) */
+static int match_alts (matcher_t *m, const mjobspec_t *js, int op, int64_t jobid, int64_t *at,
+                       char **out, char *err, size_t errlen);
+
 int matcher_match (matcher_t *m, const mjobspec_t *js, int op, int64_t jobid, int64_t *at,
                    char **out, char *err, size_t errlen)
+{
+    if (!m)
+        return match_one (m, js, op, jobid, at, out, err, errlen);
+    m->cons = js ? js->cons : NULL;
+    int rc = match_alts (m, js, op, jobid, at, out, err, errlen);
+    m->cons = NULL;
+    return rc;
+}
+
+static int match_alts (matcher_t *m, const mjobspec_t *js, int op, int64_t jobid, int64_t *at,
+                       char **out, char *err, size_t errlen)
 {
     if (!js || !has_xor (js->res, js->nres))
         return match_one (m, js, op, jobid, at, out, err, errlen);
@@ -2273,6 +2329,17 @@ int matcher_set_status (matcher_t *m, const char *path, bool up)
     mark_sub (m, v, up, seen);
     free (seen);
     return 0;
+}
+
+int matcher_set_status_rank (matcher_t *m, int64_t rank, bool up)
+{
+    int n = 0;
+    for (int v = 0; v < m->g->nv; v++)
+        if (m->g->v[v].rank == rank && (m->g->v[v].ndom_in > 0 || v == m->g->roots[m->dom])) {
+            m->g->v[v].up = up;
+            n++;
+        }
+    return n ? 0 : -1;
 }
 
 int matcher_get_status (matcher_t *m, const char *path, bool *up)

@@ -32,6 +32,7 @@ void mjobspec_destroy (mjobspec_t **jp)
     for (int i = 0; i < j->ntasks; i++)
         free (j->task_slots[i]);
     free (j->task_slots);
+    constraint_destroy (&j->cons);
     json_decref (j->raw);
     free (j);
     *jp = NULL;
@@ -40,6 +41,12 @@ void mjobspec_destroy (mjobspec_t **jp)
 int64_t mjobspec_duration (const mjobspec_t *js)
 {
     return js ? js->duration : 0;
+}
+
+void mjobspec_set_duration (mjobspec_t *js, int64_t seconds)
+{
+    if (js && seconds > 0)
+        js->duration = seconds;
 }
 
 static int get_uint (json_t *o, unsigned *out)
@@ -281,6 +288,13 @@ mjobspec_t *mjobspec_parse (const char *text, size_t len, char *err, size_t errl
             j->duration = (int64_t)json_number_value (d);
         }
         j->constraint = sys ? json_object_get (sys, "constraints") : NULL;
+        if (j->constraint && !json_is_null (j->constraint)) {
+            char e2[200];
+            if (!(j->cons = constraint_compile (j->constraint, e2, sizeof e2))) {
+                snprintf (err, errlen, "jobspec: attributes.system.constraints: %s", e2);
+                goto fail;
+            }
+        }
     }
     json_t *tasks = json_object_get (o, "tasks");
     if (tasks) {

@@ -5,7 +5,9 @@
  * policies low/high/first/lonode/hinode/lonodex/hinodex/firstnodex/
  * variation and custom "policy=.. node_centric=.. node_exclusive=..
  * stop_on_1_matches=.." strings; allocate, allocate-or-reserve in time,
- * satisfiability, cancel, status changes and find.  Unlike Fluxion, a vertex
+ * satisfiability, cancel, status changes and find.  A jobspec's RFC 31
+ * constraints (attributes.system.constraints: ranks, hostlist, properties,
+ * and/or/not) restrict which node vertices it may use.  Unlike Fluxion, a vertex
  * may have several parents in the containment subsystem (see doc/match.md).
  *
  * The library does no file or stdio I/O: loaders take text buffers and
@@ -44,6 +46,10 @@ const char *mgraph_vertex_type (const mgraph_t *g, int v);
 /* Add a vertex/edge by hand (tests, benchmarks).  Returns index or -1. */
 int mgraph_add_vertex (mgraph_t *g, const char *type, const char *basename, int64_t id,
                        int64_t size, const char *unit, int rank);
+/* ... with an explicit name (else basename + id) and uniq_id (-1: index). */
+int mgraph_add_vertex_full (mgraph_t *g, const char *type, const char *basename,
+                            const char *name, int64_t id, int64_t uniq_id, int64_t size,
+                            const char *unit, int rank);
 int mgraph_add_edge (mgraph_t *g, int src, int dst, const char *subsystem);
 /* Compute missing paths and the root of each subsystem; call after loading. */
 int mgraph_finalize (mgraph_t *g, char *err, size_t errlen);
@@ -52,6 +58,8 @@ int mgraph_finalize (mgraph_t *g, char *err, size_t errlen);
 mjobspec_t *mjobspec_parse (const char *text, size_t len, char *err, size_t errlen);
 void mjobspec_destroy (mjobspec_t **js);
 int64_t mjobspec_duration (const mjobspec_t *js);
+/* Override the duration (seconds, > 0) a match plans for. */
+void mjobspec_set_duration (mjobspec_t *js, int64_t seconds);
 
 /* ---- matcher (dfu.c, writers.c, find.c) ---- */
 enum match_op {
@@ -121,6 +129,11 @@ int mgraph_jgf_ranks (const char *text, size_t len, int64_t **ranks, int *n, cha
 /* Mark the subtree at path up or down.  -1 if the path is unknown. */
 int matcher_set_status (matcher_t *m, const char *path, bool up);
 int matcher_get_status (matcher_t *m, const char *path, bool *up);
+/* Mark every vertex of broker rank `rank` up or down.  -1 if none. */
+int matcher_set_status_rank (matcher_t *m, int64_t rank, bool up);
+/* Move the end of allocated job `jobid` to `end` (a job running past its
+ * expected end keeps its resources).  -1 if unknown or reserved. */
+int matcher_extend (matcher_t *m, int64_t jobid, int64_t end);
 /* Find vertices matching a Fluxion find expression; *out as the format.
  * Returns 0, or -1 with errbuf set for a bad expression. */
 int matcher_find (matcher_t *m, const char *expr, char **out, char *err, size_t errlen);

@@ -32,6 +32,7 @@ typedef struct arena_blk {
 
 struct matcher {
     mgraph_t *g;
+    const constraint_t *cons;  /* the constraints of the match under way */
     int dom;                   /* dominant subsystem */
     int *subs;
     int nsubs;

@@ -6,6 +6,7 @@
 #ifndef CANOPY_MINT_H
 #define CANOPY_MINT_H
 #include "match.h"
+#include "constraint.h"
 #include <stdint.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,6 +41,7 @@ int64_t mplan_add (mplan_t *p, int64_t at, int64_t dur, int64_t amount, int64_t 
 int mplan_rem (mplan_t *p, int64_t id);
 int64_t mplan_span_amount (const mplan_t *p, int64_t id);
 int64_t mplan_reduce (mplan_t *p, int64_t id, int64_t amount);
+int mplan_set_end (mplan_t *p, int64_t id, int64_t end);
 void mplan_free (mplan_t *p);
 int64_t mt_end (int64_t at, int64_t dur);
 
@@ -142,6 +144,7 @@ struct mjobspec {
     char **task_slots;
     int ntasks;
     json_t *constraint;      /* attributes.system.constraints, or NULL */
+    constraint_t *cons;      /* ... compiled; node vertices must match it */
     json_t *raw;
 };
 

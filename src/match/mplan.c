@@ -73,6 +73,18 @@ int mplan_rem (mplan_t *p, int64_t id)
     return -1;
 }
 
+/* move the end of span `id` to `end` (kept after its start); -1 if none */
+int mplan_set_end (mplan_t *p, int64_t id, int64_t end)
+{
+    for (int i = 0; i < p->n; i++) {
+        if (p->s[i].id == id) {
+            p->s[i].end = end > p->s[i].start ? end : p->s[i].start + 1;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 void mplan_free (mplan_t *p)
 {
     free (p->s);

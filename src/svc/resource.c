@@ -233,6 +233,7 @@ static void list_respond (resource_svc_t *rs, const cmsg_hdr_t *hdr)
         }
         idset_destroy (&ids);
     }
+    json_object_set_new (l, "R", sched_instance_R (rs->sched));   /* every known node, up or down */
     json_object_set_new (l, "ready", json_boolean (rs->ready));
     json_object_set_new (l, "size", json_integer (rs->size));
     overlay_respond (ov, hdr, l, NULL, 0);

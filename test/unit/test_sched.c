@@ -148,10 +148,18 @@ static void feasibility (void)
     ok (sched_req_new (0, 1, 0, 0, false, 0, NULL, err, sizeof err) == NULL, "0 cores refused");
     ok (sched_req_new (0, 1, 1, 0, true, 0, NULL, err, sizeof err) == NULL, "exclusive without nodes refused");
     ok (sched_req_new (0, 1, 1, 0, false, -1, NULL, err, sizeof err) == NULL, "negative duration refused");
-    json_t *c = json_pack ("{s:[s]}", "properties", "amd");
-    ok (sched_req_new (0, 1, 1, 0, false, 0, c, err, sizeof err) == NULL && strstr (err, "properties"),
+    json_t *c = json_pack ("{s:[s]}", "colour", "blue");
+    ok (sched_req_new (0, 1, 1, 0, false, 0, c, err, sizeof err) == NULL && strstr (err, "colour"),
         "unsupported constraint operator refused: %s", err);
     json_decref (c);
+    /* properties: these nodes have none, so requiring one can never fit;
+     * requiring its absence fits anywhere */
+    r = req (1, 1, 1, 0, false, 0, "{\"properties\":[\"amd\"]}");
+    ok (r && sched_feasible (s, r, err, sizeof err) == -1, "property no node has: infeasible (%s)", err);
+    sched_req_destroy (&r);
+    r = req (1, 1, 1, 0, false, 0, "{\"properties\":[\"^amd\"]}");
+    ok (r && sched_feasible (s, r, err, sizeof err) == 0, "absent property: feasible");
+    sched_req_destroy (&r);
     c = json_pack ("{s:[s]}", "ranks", "x-");
     ok (sched_req_new (0, 1, 1, 0, false, 0, c, err, sizeof err) == NULL, "bad ranks idset refused: %s", err);
     json_decref (c);
@@ -181,11 +189,13 @@ static void fcfs (void)
     submit (s, 11, req (0, 16, 1, 0, false, 0, NULL));
     submit (s, 12, req (0, 1, 1, 0, false, 0, NULL));
     submit (s, 13, req (0, 1, 1, 0, false, 60, NULL));
-    ok (!strcmp (run (s, 0), ""), "11 (all cores) waits; 12 and 13 may not jump it");
+    /* 11 waits for 10, which never ends: 12 (no limit either) may not jump
+     * it; 13 ends after 60 s, long before 11 could start, so it backfills */
+    ok (!strcmp (run (s, 0), "13"), "11 (all cores) waits; 12 may not jump it, 13 (60 s) backfills");
     ok (sched_head_estimate (s) == 0, "head estimate unknown (10 has no duration)");
     ok (sched_cancel (s, 11) == 0 && sched_cancel (s, 11) == -1, "cancel pending 11; twice fails");
     ok (sched_cancel (s, 10) == -1, "cancel does not touch a running job");
-    ok (!strcmp (run (s, 0), "12,13"), "with 11 gone, 12 and 13 start in order");
+    ok (!strcmp (run (s, 0), "12"), "with 11 gone, 12 starts");
     sched_destroy (&s);
 }
 
@@ -557,8 +567,29 @@ static void randomized (void)
     ok (order_bad == 0, "randomized: every feasible job eventually ran (%d stuck), %zu starts", order_bad, total_started);
 }
 
+/* A job past its time limit (still being stopped) keeps its cores: the
+ * head is neither started on them nor given a reservation in the past. */
+static void overrun (void)
+{
+    sched_t *s = four ();
+    ok (submit (s, 1, req (0, 16, 1, 0, false, 10, NULL)) == 0 && !strcmp (run (s, 0), "1"),
+        "1: all 16 cores for 10 s");
+    submit (s, 2, req (0, 16, 1, 0, false, 10, NULL));
+    ok (!strcmp (run (s, 1), "") && sched_head_estimate (s) == 10, "2 waits, estimated at t=10 (got %g)",
+        sched_head_estimate (s));
+    ok (!strcmp (run (s, 15), ""), "t=15: 1 overran its limit but still holds the cores; 2 waits");
+    ok (sched_head_estimate (s) >= 15, "2's estimate is not in the past (got %g)", sched_head_estimate (s));
+    ok (sched_release (s, 1) == 0 && !strcmp (run (s, 15.5), "2"), "2 starts once 1 is released");
+    json_t *R = sched_job_R (s, 2);
+    ok (R && json_real_value (json_object_get (json_object_get (R, "execution"), "starttime")) == 15.5,
+        "2's R starts at 15.5");
+    json_decref (R);
+    sched_destroy (&s);
+}
+
 int main (void)
 {
+    overrun ();
     feasibility ();
     fcfs ();
     backfill ();

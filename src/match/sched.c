@@ -1,38 +1,50 @@
-/* sched.c - canopy's scheduler: FCFS with EASY backfill over per-core,
- * per-GPU node state.  See sched.h for the contract.
+/* sched.c - canopy's scheduler: a first-come first-served queue with EASY
+ * backfill, placing jobs with canopy's graph matcher.  See sched.h.
  *
- * Fitting works on counts ("views": free cores and GPUs per node); the
- * chosen cores/GPUs are picked (lowest free ids) only when a job starts.
- * A pass walks the queue in order.  While every earlier job has started,
- * the job at hand is the head: it starts if it fits.  If it does not, the
- * pass simulates the running jobs ending (by starttime + duration; no
- * duration = never) until the head fits: that time T and the resources H
- * the head would take then are its reservation.  Later jobs still start if
- * they fit now and either end by T, or fit in what stays free through T
- * (free now, and free at T minus H).  A head that cannot fit even with every
- * job gone (its nodes are down) gets no reservation and does not block.
+ * The instance's nodes form a resource graph (cluster0 -> node per rank,
+ * named by its hostname -> core and gpu vertices numbered from 0), kept in
+ * step as brokers join, leave and come back.  A pass walks the queue in
+ * order and asks the matcher for each job, at time `now`:
+ *   - until a job has a reservation, allocate-or-else-reserve: the job
+ *     starts if it fits now, else the matcher reserves the earliest time it
+ *     will fit, given the running jobs' expected ends (that is the head's
+ *     reservation, reported by sched_head_estimate);
+ *   - after that, allocate only: a later job starts if it fits now without
+ *     touching what the reservation holds over the job's own duration (EASY).
+ * The reservation is dropped at the end of the pass; the next pass makes it
+ * again from the state of the moment.  Jobs without a time limit run for a
+ * horizon (31 years) in the matcher's plan, as Fluxion gives them the
+ * instance's duration; one that backfills runs that long past the head's
+ * reservation, so it may never start on what the head is waiting for.  A
+ * job still running past its expected end keeps its resources a little
+ * longer each pass until it is released.
+ *
+ * The placement is the matcher's (policy "lonode": lowest ranks, lowest core
+ * ids first), so `canopy match` with the same graph and jobspec places a job
+ * the same way.  The per-core busy maps here mirror the matcher's running
+ * allocations for `resource list`, R and a check that never trusts a match
+ * onto cores still held.  Feasibility at submit is counted here for a clear
+ * reason and then confirmed by the matcher's satisfiability check with every
+ * node up.  Pure: no I/O, no clock (callers pass `now` in seconds).
  */
 #include "sched.h"
+#include "constraint.h"
 #include "hostlist.h"
 #include "idset.h"
+#include "match.h"
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define SCHED_POLICY  "lonode"
+#define SCHED_PRUNE   "ALL:core,ALL:gpu"
+#define HORIZON       1000000000LL  /* seconds (~31 years): "no time limit" */
+#define OVERRUN_STEP  2             /* seconds a job past its end keeps its resources per pass */
+#define SAT_JOBID     (-2)          /* id of satisfiability probes (never a real job) */
+
 /* -- types -------------------------------------------------------------- */
-
-enum { C_AND, C_OR, C_NOT, C_RANKS, C_HOSTS };
-
-struct cons {
-    int op;
-    struct cons **kids;
-    size_t nkids;
-    idset_t *ranks;
-    char **hosts;           /* sorted */
-    size_t nhosts;
-};
 
 struct sched_req {
     uint32_t nnodes;        /* 0 = slots anywhere */
@@ -40,8 +52,8 @@ struct sched_req {
     uint32_t cores, gpus;   /* per slot */
     bool exclusive;
     double duration;        /* 0 = unlimited */
-    struct cons *cons;      /* NULL = any node */
-    char *cons_text;        /* for messages */
+    constraint_t *cons;     /* NULL = any node */
+    mjobspec_t *mjs;        /* what the matcher reads */
 };
 
 struct node {
@@ -63,6 +75,7 @@ struct job {
     uint64_t id;
     sched_req_t *req;
     double start, end;      /* end = INFINITY without a duration */
+    int64_t mend;           /* end of the job's span in the matcher's plan */
     struct nalloc *alloc;
     size_t nalloc;
 };
@@ -75,16 +88,9 @@ struct sched {
     struct job **running;
     size_t nrunning, caprunning;
     double head_estimate;
-};
-
-/* a view: what is available per node index */
-struct av {
-    int cores, gpus;
-};
-/* one node's share of a fit */
-struct take {
-    size_t idx;
-    int cores, gpus;
+    mgraph_t *g;
+    matcher_t *m;
+    int cluster;            /* the graph's root vertex */
 };
 
 static int fail (char *err, size_t errlen, const char *fmt, ...)
@@ -113,125 +119,10 @@ static int grow (void **p, size_t *cap, size_t need, size_t elsize)
     return 0;
 }
 
-/* -- constraints (RFC 31 subset) ---------------------------------------- */
-
-static void cons_destroy (struct cons *c)
+static bool node_ok (const constraint_t *c, const struct node *n)
 {
-    if (!c)
-        return;
-    for (size_t i = 0; i < c->nkids; i++)
-        cons_destroy (c->kids[i]);
-    free (c->kids);
-    idset_destroy (&c->ranks);
-    hostlist_free (c->hosts, c->nhosts);
-    free (c);
-}
-
-static int cmpstr (const void *a, const void *b)
-{
-    return strcmp (*(char *const *)a, *(char *const *)b);
-}
-
-static struct cons *cons_compile (const json_t *j, int depth, char *err, size_t errlen)
-{
-    if (depth > 32)
-        return fail (err, errlen, "constraints nested too deeply"), NULL;
-    if (!json_is_object (j) || json_object_size (j) != 1)
-        return fail (err, errlen, "invalid constraints: each term must be an object with one operator"), NULL;
-    void *it = json_object_iter ((json_t *)j);
-    const char *op = json_object_iter_key (it);
-    json_t *args = json_object_iter_value (it);
-    if (!json_is_array (args))
-        return fail (err, errlen, "invalid constraints: '%.30s' takes an array", op), NULL;
-    struct cons *c = calloc (1, sizeof *c);
-    if (!c)
-        return fail (err, errlen, "out of memory"), NULL;
-    size_t i;
-    json_t *a;
-    if (!strcmp (op, "and") || !strcmp (op, "or") || !strcmp (op, "not")) {
-        c->op = op[0] == 'a' ? C_AND : op[0] == 'o' ? C_OR : C_NOT;
-        c->kids = calloc (json_array_size (args) + 1, sizeof *c->kids);
-        json_array_foreach (args, i, a) {
-            if (!(c->kids[c->nkids] = cons_compile (a, depth + 1, err, errlen)))
-                goto error;
-            c->nkids++;
-        }
-        return c;
-    }
-    if (!strcmp (op, "ranks")) {
-        c->op = C_RANKS;
-        c->ranks = idset_new ();
-        json_array_foreach (args, i, a) {
-            char e[128];
-            idset_t *ids = json_is_string (a) ? idset_decode (json_string_value (a), e, sizeof e) : NULL;
-            if (!ids) {
-                fail (err, errlen, "invalid constraints: ranks: %s",
-                      json_is_string (a) ? e : "values must be strings");
-                goto error;
-            }
-            for (uint32_t r = idset_first (ids); r != IDSET_INVALID; r = idset_next (ids, r))
-                idset_set (c->ranks, r);
-            idset_destroy (&ids);
-        }
-        return c;
-    }
-    if (!strcmp (op, "hostlist")) {
-        c->op = C_HOSTS;
-        json_array_foreach (args, i, a) {
-            char e[128];
-            size_t n = 0;
-            char **h = json_is_string (a) ? hostlist_expand (json_string_value (a), &n, e, sizeof e) : NULL;
-            if (!h) {
-                fail (err, errlen, "invalid constraints: hostlist: %s",
-                      json_is_string (a) ? e : "values must be strings");
-                goto error;
-            }
-            char **m = realloc (c->hosts, (c->nhosts + n + 1) * sizeof *m);
-            if (!m) {
-                hostlist_free (h, n);
-                fail (err, errlen, "out of memory");
-                goto error;
-            }
-            c->hosts = m;
-            memcpy (c->hosts + c->nhosts, h, n * sizeof *h);
-            c->nhosts += n;
-            free (h);           /* the names moved into c->hosts */
-        }
-        if (c->nhosts)
-            qsort (c->hosts, c->nhosts, sizeof *c->hosts, cmpstr);
-        return c;
-    }
-    fail (err, errlen, "invalid constraints: unsupported operator '%.30s' "
-          "(canopy knows and, or, not, ranks, hostlist)", op);
-error:
-    cons_destroy (c);
-    return NULL;
-}
-
-static bool cons_match (const struct cons *c, const struct node *n)
-{
-    if (!c)
-        return true;
-    switch (c->op) {
-        case C_AND:
-        case C_NOT: {
-            bool all = true;
-            for (size_t i = 0; i < c->nkids && all; i++)
-                all = cons_match (c->kids[i], n);
-            return c->op == C_AND ? all : !all;
-        }
-        case C_OR:
-            for (size_t i = 0; i < c->nkids; i++)
-                if (cons_match (c->kids[i], n))
-                    return true;
-            return false;
-        case C_RANKS:
-            return idset_test (c->ranks, n->rank);
-        case C_HOSTS:
-            return c->nhosts && n->hostname
-                   && bsearch (&n->hostname, c->hosts, c->nhosts, sizeof *c->hosts, cmpstr);
-    }
-    return false;
+    struct constraint_node cn = { .rank = n->rank, .hostname = n->hostname };
+    return constraint_match (c, &cn);
 }
 
 /* -- requests ----------------------------------------------------------- */
@@ -239,16 +130,45 @@ static bool cons_match (const struct cons *c, const struct node *n)
 void sched_req_destroy (sched_req_t **p)
 {
     if (p && *p) {
-        cons_destroy ((*p)->cons);
-        free ((*p)->cons_text);
+        constraint_destroy (&(*p)->cons);
+        mjobspec_destroy (&(*p)->mjs);
         free (*p);
         *p = NULL;
     }
 }
 
-sched_req_t *sched_req_new (uint32_t nnodes, uint32_t nslots, uint32_t cores_per_slot,
-                            uint32_t gpus_per_slot, bool exclusive, double duration,
-                            const json_t *constraint, char *err, size_t errlen)
+/* The matcher's reading of jobspec js (not changed): a copy with the
+ * duration the plan uses (whole seconds, rounded up; HORIZON if none). */
+static mjobspec_t *to_matcher (const json_t *js, double duration, char *err, size_t errlen)
+{
+    json_t *c = json_deep_copy (js);
+    json_t *attrs = c ? json_object_get (c, "attributes") : NULL;
+    if (c && !json_is_object (attrs)) {
+        attrs = json_object ();
+        json_object_set_new (c, "attributes", attrs);
+    }
+    json_t *sys = attrs ? json_object_get (attrs, "system") : NULL;
+    if (attrs && !json_is_object (sys)) {
+        sys = json_object ();
+        json_object_set_new (attrs, "system", sys);
+    }
+    double d = duration > 0 ? ceil (duration) : HORIZON;
+    char *text = NULL;
+    if (!sys || json_object_set_new (sys, "duration", json_integer ((json_int_t)(d < HORIZON ? d : HORIZON))) < 0
+        || !(text = json_dumps (c, JSON_COMPACT))) {
+        json_decref (c);
+        return fail (err, errlen, "out of memory"), NULL;
+    }
+    json_decref (c);
+    mjobspec_t *m = mjobspec_parse (text, strlen (text), err, errlen);
+    free (text);
+    return m;
+}
+
+/* Counts checked, constraint compiled; the caller adds r->mjs. */
+static sched_req_t *req_new (uint32_t nnodes, uint32_t nslots, uint32_t cores_per_slot,
+                             uint32_t gpus_per_slot, bool exclusive, double duration,
+                             const json_t *constraint, char *err, size_t errlen)
 {
     if (nslots < 1 || cores_per_slot < 1)
         return fail (err, errlen, "invalid request: a job needs at least one slot of at least one core"), NULL;
@@ -267,12 +187,40 @@ sched_req_t *sched_req_new (uint32_t nnodes, uint32_t nslots, uint32_t cores_per
     r->gpus = gpus_per_slot;
     r->exclusive = exclusive;
     r->duration = duration;
-    if (constraint && !json_is_null (constraint)) {
-        if (!(r->cons = cons_compile (constraint, 0, err, errlen))) {
-            sched_req_destroy (&r);
-            return NULL;
-        }
-        r->cons_text = json_dumps (constraint, JSON_COMPACT);
+    if (constraint && !json_is_null (constraint) && !(r->cons = constraint_compile (constraint, err, errlen)))
+        sched_req_destroy (&r);
+    return r;
+}
+
+sched_req_t *sched_req_new (uint32_t nnodes, uint32_t nslots, uint32_t cores_per_slot,
+                            uint32_t gpus_per_slot, bool exclusive, double duration,
+                            const json_t *constraint, char *err, size_t errlen)
+{
+    sched_req_t *r = req_new (nnodes, nslots, cores_per_slot, gpus_per_slot, exclusive, duration,
+                              constraint, err, errlen);
+    if (!r)
+        return NULL;
+    /* the jobspec `canopy submit` would write for these counts */
+    json_t *with = json_pack ("[{s:s s:I}]", "type", "core", "count", (json_int_t)cores_per_slot);
+    if (gpus_per_slot)
+        json_array_append_new (with, json_pack ("{s:s s:I}", "type", "gpu", "count", (json_int_t)gpus_per_slot));
+    json_t *res = json_pack ("{s:s s:I s:s s:o}", "type", "slot", "count", (json_int_t)nslots, "label", "task",
+                             "with", with);
+    if (nnodes)
+        res = json_pack ("{s:s s:I s:b s:[o]}", "type", "node", "count", (json_int_t)nnodes, "exclusive",
+                         exclusive, "with", res);
+    json_t *js = json_pack ("{s:i s:[o] s:[{s:[s] s:s s:{s:i}}] s:{s:{}}}", "version", 1, "resources", res,
+                            "tasks", "command", "true", "slot", "task", "count", "per_slot", 1,
+                            "attributes", "system");
+    if (js && constraint && !json_is_null (constraint))
+        json_object_set (json_object_get (json_object_get (js, "attributes"), "system"), "constraints",
+                         (json_t *)constraint);
+    r->mjs = js ? to_matcher (js, duration, err, errlen) : NULL;
+    json_decref (js);
+    if (!r->mjs) {
+        if (!js)
+            fail (err, errlen, "out of memory");
+        sched_req_destroy (&r);
     }
     return r;
 }
@@ -334,15 +282,30 @@ sched_req_t *sched_req_from_jobspec (const json_t *js, char *err, size_t errlen)
     if (nnodes == 0 && json_is_string (json_object_get (top, "type"))
         && !strcmp (json_string_value (json_object_get (top, "type")), "node"))
         return fail (err, errlen, "invalid jobspec: node count must be at least 1"), NULL;
-    return sched_req_new ((uint32_t)nnodes, (uint32_t)nslots, (uint32_t)cores, (uint32_t)gpus, exclusive,
-                          d ? json_number_value (d) : 0, json_object_get (sys, "constraints"), err, errlen);
+    sched_req_t *r = req_new ((uint32_t)nnodes, (uint32_t)nslots, (uint32_t)cores, (uint32_t)gpus, exclusive,
+                              d ? json_number_value (d) : 0, json_object_get (sys, "constraints"), err, errlen);
+    if (r && !(r->mjs = to_matcher (js, r->duration, err, errlen)))
+        sched_req_destroy (&r);
+    return r;
 }
 
 /* -- nodes -------------------------------------------------------------- */
 
 sched_t *sched_new (void)
 {
-    return calloc (1, sizeof (sched_t));
+    char err[160];
+    sched_t *s = calloc (1, sizeof (sched_t));
+    if (!s || !(s->g = mgraph_new ()))
+        goto fail;
+    s->cluster = mgraph_add_vertex (s->g, "cluster", "cluster", 0, 1, NULL, -1);
+    if (s->cluster < 0 || mgraph_finalize (s->g, err, sizeof err) < 0
+        || !(s->m = matcher_new (s->g, SCHED_POLICY, "CA", SCHED_PRUNE, err, sizeof err)))
+        goto fail;
+    matcher_set_format (s->m, MFMT_RLITE);
+    return s;
+fail:
+    sched_destroy (&s);
+    return NULL;
 }
 
 static void job_destroy (struct job *j)
@@ -375,6 +338,8 @@ void sched_destroy (sched_t **p)
     for (size_t i = 0; i < s->nrunning; i++)
         job_destroy (s->running[i]);
     free (s->running);
+    matcher_destroy (&s->m);
+    mgraph_destroy (&s->g);
     free (s);
     *p = NULL;
 }
@@ -401,6 +366,26 @@ static struct node *node_get (const sched_t *s, uint32_t rank)
     return found ? &s->nodes[i] : NULL;
 }
 
+/* Put node n into the resource graph (after any vertices of its rank were
+ * removed): node vertex named by hostname with id = rank, cores and gpus. */
+static int graph_add_node (sched_t *s, const struct node *n, char *err, size_t errlen)
+{
+    int v = mgraph_add_vertex_full (s->g, "node", "node", n->hostname, n->rank, -1, 1, NULL, (int)n->rank);
+    if (v < 0 || mgraph_add_edge (s->g, s->cluster, v, "containment") < 0)
+        return fail (err, errlen, "out of memory");
+    for (int k = 0; k < n->ncores + n->ngpus; k++) {
+        bool core = k < n->ncores;
+        int c = mgraph_add_vertex (s->g, core ? "core" : "gpu", core ? "core" : "gpu",
+                                   core ? k : k - n->ncores, 1, NULL, (int)n->rank);
+        if (c < 0 || mgraph_add_edge (s->g, v, c, "containment") < 0)
+            return fail (err, errlen, "out of memory");
+    }
+    if (mgraph_finalize (s->g, err, errlen) < 0)
+        return -1;
+    matcher_graph_changed (s->m);
+    return 0;
+}
+
 int sched_node_add (sched_t *s, uint32_t rank, const char *hostname, int ncores, int ngpus,
                     char *err, size_t errlen)
 {
@@ -415,7 +400,8 @@ int sched_node_add (sched_t *s, uint32_t rank, const char *hostname, int ncores,
     struct node *n;
     if (found) {
         n = &s->nodes[i];
-        if (n->ncores != ncores || n->ngpus != ngpus) {
+        bool changed = n->ncores != ncores || n->ngpus != ngpus;
+        if (changed) {
             if (n->free_cores != n->ncores || n->free_gpus != n->ngpus)
                 return fail (err, errlen, "rank %u: resources changed (%d cores, %d gpus -> %d, %d) "
                              "while jobs hold some", rank, n->ncores, n->ngpus, ncores, ngpus);
@@ -432,12 +418,19 @@ int sched_node_add (sched_t *s, uint32_t rank, const char *hostname, int ncores,
             n->ncores = n->free_cores = ncores;
             n->ngpus = n->free_gpus = ngpus;
         }
+        bool renamed = strcmp (n->hostname, hostname) != 0;
         char *h = strdup (hostname);
         if (!h)
             return fail (err, errlen, "out of memory");
         free (n->hostname);
         n->hostname = h;
         n->up = true;
+        if (changed || renamed) {
+            int64_t r = rank;
+            if (matcher_remove_ranks (s->m, &r, 1, err, errlen) < 0 || graph_add_node (s, n, err, errlen) < 0)
+                return -1;
+        }
+        matcher_set_status_rank (s->m, rank, true);
         return 0;
     }
     if (grow ((void **)&s->nodes, &s->capnodes, s->nnodes + 1, sizeof *s->nodes) < 0)
@@ -456,7 +449,7 @@ int sched_node_add (sched_t *s, uint32_t rank, const char *hostname, int ncores,
     memmove (&s->nodes[i + 1], &s->nodes[i], (s->nnodes - i) * sizeof *s->nodes);
     s->nodes[i] = nn;
     s->nnodes++;
-    return 0;
+    return graph_add_node (s, &s->nodes[i], err, errlen);
 }
 
 int sched_node_set_up (sched_t *s, uint32_t rank, bool up)
@@ -465,6 +458,7 @@ int sched_node_set_up (sched_t *s, uint32_t rank, bool up)
     if (!n)
         return -1;
     n->up = up;
+    matcher_set_status_rank (s->m, rank, up);
     return 0;
 }
 
@@ -487,7 +481,11 @@ size_t sched_jobs_on (const sched_t *s, uint32_t rank, uint64_t *ids, size_t max
     return n;
 }
 
-/* -- fitting ------------------------------------------------------------ */
+/* -- feasibility -------------------------------------------------------- */
+
+struct av {
+    int cores, gpus;
+};
 
 static int slots_in (const struct av *a, const sched_req_t *r)
 {
@@ -498,56 +496,6 @@ static int slots_in (const struct av *a, const sched_req_t *r)
             k = g;
     }
     return k;
-}
-
-/* Fit r into view av (indexed like s->nodes).  Fills take[] (room for
- * s->nnodes) and returns how many nodes it uses, 0 if it does not fit. */
-static size_t fit (const sched_t *s, const struct av *av, const sched_req_t *r, struct take *take)
-{
-    size_t n = 0;
-    if (r->nnodes) {
-        for (size_t i = 0; i < s->nnodes && n < r->nnodes; i++) {
-            const struct node *nd = &s->nodes[i];
-            if (!cons_match (r->cons, nd))
-                continue;
-            if (r->exclusive) {
-                struct av whole = { nd->ncores, nd->ngpus };
-                if (av[i].cores != nd->ncores || av[i].gpus != nd->ngpus
-                    || slots_in (&whole, r) < (int)r->nslots)
-                    continue;
-                take[n++] = (struct take){ i, nd->ncores, nd->ngpus };
-            }
-            else {
-                if (slots_in (&av[i], r) < (int)r->nslots)
-                    continue;
-                take[n++] = (struct take){ i, (int)(r->nslots * r->cores), (int)(r->nslots * r->gpus) };
-            }
-        }
-        return n == r->nnodes ? n : 0;
-    }
-    uint32_t left = r->nslots;
-    for (size_t i = 0; i < s->nnodes && left; i++) {
-        if (!cons_match (r->cons, &s->nodes[i]))
-            continue;
-        int k = slots_in (&av[i], r);
-        if (k <= 0)
-            continue;
-        if ((uint32_t)k > left)
-            k = (int)left;
-        take[n++] = (struct take){ i, k * (int)r->cores, k * (int)r->gpus };
-        left -= (uint32_t)k;
-    }
-    return left ? 0 : n;
-}
-
-/* Free now, per node; down nodes have nothing. */
-static void view_now (const sched_t *s, struct av *av)
-{
-    for (size_t i = 0; i < s->nnodes; i++) {
-        const struct node *n = &s->nodes[i];
-        av[i].cores = n->up ? n->free_cores : 0;
-        av[i].gpus = n->up ? n->free_gpus : 0;
-    }
 }
 
 static void req_describe (const sched_req_t *r, char *buf, size_t len)
@@ -564,7 +512,28 @@ static void req_describe (const sched_req_t *r, char *buf, size_t len)
                   r->cores, r->cores > 1 ? "s" : "", gp);
 }
 
-int sched_feasible (const sched_t *s, const sched_req_t *r, char *err, size_t errlen)
+/* The matcher's word, with every node up (down ones come back) and in the
+ * far future (no job in the way).  0 = satisfiable. */
+static int matcher_satisfiable (sched_t *s, const sched_req_t *r, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < s->nnodes; i++)
+        if (!s->nodes[i].up)
+            matcher_set_status_rank (s->m, s->nodes[i].rank, true);
+    int64_t at;
+    char e[200] = "";
+    int rc = matcher_match (s->m, r->mjs, MATCH_SATISFIABILITY, SAT_JOBID, &at, NULL, e, sizeof e);
+    for (size_t i = 0; i < s->nnodes; i++)
+        if (!s->nodes[i].up)
+            matcher_set_status_rank (s->m, s->nodes[i].rank, false);
+    if (rc == MATCH_OK)
+        return 0;
+    if (rc == MATCH_ERROR)
+        return fail (err, errlen, "invalid request: %s", e);
+    return fail (err, errlen, "unsatisfiable request: the matcher finds no placement for it in the "
+                 "instance's resources");
+}
+
+int sched_feasible (sched_t *s, const sched_req_t *r, char *err, size_t errlen)
 {
     char what[160];
     if (!r)
@@ -578,7 +547,7 @@ int sched_feasible (const sched_t *s, const sched_req_t *r, char *err, size_t er
     size_t big_enough = 0;          /* eligible nodes that hold nslots slots */
     for (size_t i = 0; i < s->nnodes; i++) {
         const struct node *n = &s->nodes[i];
-        if (!cons_match (r->cons, n))
+        if (!node_ok (r->cons, n))
             continue;
         eligible++;
         struct av whole = { n->ncores, n->ngpus };
@@ -594,7 +563,7 @@ int sched_feasible (const sched_t *s, const sched_req_t *r, char *err, size_t er
     const char *scope = r->cons ? " that satisfy the constraints" : "";
     if (eligible == 0)
         return fail (err, errlen, "unsatisfiable request: no node satisfies the constraints %.100s",
-                     r->cons_text ? r->cons_text : "");
+                     constraint_text (r->cons));
     if (r->nnodes) {
         if (eligible < r->nnodes)
             return fail (err, errlen, "unsatisfiable request: %s, but the instance has only %zu node%s%s",
@@ -603,7 +572,7 @@ int sched_feasible (const sched_t *s, const sched_req_t *r, char *err, size_t er
             return fail (err, errlen, "unsatisfiable request: %s, but only %zu node%s%s %s that large "
                          "(largest: %d cores, %d gpus)", what, big_enough, big_enough == 1 ? "" : "s",
                          scope, big_enough == 1 ? "is" : "are", maxc, maxg);
-        return 0;
+        return matcher_satisfiable (s, r, err, errlen);
     }
     if (capacity == 0)
         return fail (err, errlen, "unsatisfiable request: %s, but no node%s can hold one slot "
@@ -611,7 +580,7 @@ int sched_feasible (const sched_t *s, const sched_req_t *r, char *err, size_t er
     if (capacity < r->nslots)
         return fail (err, errlen, "unsatisfiable request: %s, but the instance%s holds at most %lld",
                      what, r->cons ? " (nodes satisfying the constraints)" : "", capacity);
-    return 0;
+    return matcher_satisfiable (s, r, err, errlen);
 }
 
 /* -- jobs --------------------------------------------------------------- */
@@ -675,37 +644,99 @@ double sched_head_estimate (const sched_t *s)
     return s->head_estimate;
 }
 
-/* Take the lowest free ids on the nodes of take[0..n) for job j. */
-static int allocate (sched_t *s, struct job *j, const struct take *take, size_t n, double now)
+static int *ids_of (const char *text, int *n, int limit)
 {
-    j->alloc = calloc (n, sizeof *j->alloc);
-    if (!j->alloc)
-        return -1;
-    for (size_t k = 0; k < n; k++) {
-        struct node *nd = &s->nodes[take[k].idx];
-        struct nalloc *a = &j->alloc[k];
-        a->rank = nd->rank;
-        a->cores = calloc (take[k].cores ? take[k].cores : 1, sizeof (int));
-        a->gpus = calloc (take[k].gpus ? take[k].gpus : 1, sizeof (int));
-        if (!a->cores || !a->gpus)
-            return -1;          /* job_destroy cleans up; node state untouched so far for k */
-        j->nalloc = k + 1;
-        for (int c = 0; c < nd->ncores && a->ncores < take[k].cores; c++)
-            if (!nd->core_busy[c]) {
-                nd->core_busy[c] = 1;
-                a->cores[a->ncores++] = c;
-            }
-        for (int g = 0; g < nd->ngpus && a->ngpus < take[k].gpus; g++)
-            if (!nd->gpu_busy[g]) {
-                nd->gpu_busy[g] = 1;
-                a->gpus[a->ngpus++] = g;
-            }
-        nd->free_cores -= a->ncores;
-        nd->free_gpus -= a->ngpus;
+    char e[64];
+    idset_t *ids = text ? idset_decode (text, e, sizeof e) : NULL;
+    if (!ids)
+        return NULL;
+    int *v = calloc ((size_t)limit + 1, sizeof *v);
+    *n = 0;
+    for (uint32_t x = idset_first (ids); v && x != IDSET_INVALID; x = idset_next (ids, x)) {
+        if (*n >= limit || x >= (uint32_t)limit) {
+            free (v);
+            v = NULL;
+            break;
+        }
+        v[(*n)++] = (int)x;
     }
-    j->start = now;
-    j->end = j->req->duration > 0 ? now + j->req->duration : INFINITY;
-    return 0;
+    idset_destroy (&ids);
+    return v;
+}
+
+/* Job j takes what the matcher chose (R_lite text), if every core and gpu
+ * of it is free here.  -1 leaves every node as it was. */
+static int take_alloc (sched_t *s, struct job *j, const char *rlite)
+{
+    json_t *rl = rlite ? json_loads (rlite, 0, NULL) : NULL;
+    size_t cap = s->nnodes + 1, n = 0;
+    struct nalloc *al = calloc (cap, sizeof *al);
+    int rc = -1;
+    size_t i;
+    json_t *ent;
+    if (!json_is_array (rl) || !al)
+        goto out;
+    json_array_foreach (rl, i, ent) {
+        char e[64];
+        json_t *ch = json_object_get (ent, "children");
+        idset_t *ranks = idset_decode (json_string_value (json_object_get (ent, "rank")) ?: "", e, sizeof e);
+        for (uint32_t r = ranks ? idset_first (ranks) : IDSET_INVALID; r != IDSET_INVALID;
+             r = idset_next (ranks, r)) {
+            struct node *nd = node_get (s, r);
+            if (!nd || !nd->up || n >= cap) {
+                idset_destroy (&ranks);
+                goto out;
+            }
+            struct nalloc *a = &al[n++];
+            a->rank = r;
+            a->cores = ids_of (json_string_value (json_object_get (ch, "core")), &a->ncores, nd->ncores);
+            a->gpus = json_object_get (ch, "gpu")
+                          ? ids_of (json_string_value (json_object_get (ch, "gpu")), &a->ngpus, nd->ngpus)
+                          : calloc (1, sizeof (int));
+            if (!a->cores || !a->gpus) {
+                idset_destroy (&ranks);
+                goto out;
+            }
+            for (int c = 0; c < a->ncores; c++)
+                if (nd->core_busy[a->cores[c]]) {
+                    idset_destroy (&ranks);
+                    goto out;
+                }
+            for (int g = 0; g < a->ngpus; g++)
+                if (nd->gpu_busy[a->gpus[g]]) {
+                    idset_destroy (&ranks);
+                    goto out;
+                }
+        }
+        if (!ranks)
+            goto out;
+        idset_destroy (&ranks);
+    }
+    if (n == 0)
+        goto out;
+    for (size_t k = 0; k < n; k++) {
+        struct node *nd = node_get (s, al[k].rank);
+        for (int c = 0; c < al[k].ncores; c++)
+            nd->core_busy[al[k].cores[c]] = 1;
+        for (int g = 0; g < al[k].ngpus; g++)
+            nd->gpu_busy[al[k].gpus[g]] = 1;
+        nd->free_cores -= al[k].ncores;
+        nd->free_gpus -= al[k].ngpus;
+    }
+    j->alloc = al;
+    j->nalloc = n;
+    al = NULL;
+    rc = 0;
+out:
+    if (al) {
+        for (size_t k = 0; k < n; k++) {
+            free (al[k].cores);
+            free (al[k].gpus);
+        }
+        free (al);
+    }
+    json_decref (rl);
+    return rc;
 }
 
 static void give_back (sched_t *s, struct job *j)
@@ -733,6 +764,7 @@ int sched_release (sched_t *s, uint64_t id)
     struct job *j = find_in (s->running, s->nrunning, id, &i);
     if (!j)
         return -1;
+    matcher_cancel (s->m, (int64_t)id);
     give_back (s, j);
     memmove (&s->running[i], &s->running[i + 1], (s->nrunning - i - 1) * sizeof *s->running);
     s->nrunning--;
@@ -740,122 +772,65 @@ int sched_release (sched_t *s, uint64_t id)
     return 0;
 }
 
-static int by_end (const void *a, const void *b)
+/* A job running past the end the plan gave it keeps its resources: the
+ * matcher would otherwise offer them to others while it is being stopped. */
+static void extend_overruns (sched_t *s, int64_t t)
 {
-    const struct job *x = *(struct job *const *)a, *y = *(struct job *const *)b;
-    return x->end < y->end ? -1 : x->end > y->end ? 1 : 0;
-}
-
-/* The head's reservation: simulate running jobs ending in end order until
- * it fits.  On success fills th (free at T minus what the head takes) and
- * *T; returns 0.  -1 if it would not fit even with every job gone. */
-static int reserve (const sched_t *s, const sched_req_t *r, const struct av *now, struct av *th,
-                    struct take *take, double *T)
-{
-    struct job **order = malloc ((s->nrunning + 1) * sizeof *order);
-    if (!order)
-        return -1;
-    memcpy (order, s->running, s->nrunning * sizeof *order);
-    qsort (order, s->nrunning, sizeof *order, by_end);
-    memcpy (th, now, s->nnodes * sizeof *th);
-    int rc = -1;
-    for (size_t k = 0; k < s->nrunning; k++) {
-        struct job *j = order[k];
-        for (size_t a = 0; a < j->nalloc; a++) {
-            bool found;
-            size_t idx = node_find (s, j->alloc[a].rank, &found);
-            if (found && s->nodes[idx].up) {
-                th[idx].cores += j->alloc[a].ncores;
-                th[idx].gpus += j->alloc[a].ngpus;
-            }
-        }
-        if (k + 1 < s->nrunning && order[k + 1]->end == j->end)
-            continue;           /* release all jobs ending together first */
-        size_t n = fit (s, th, r, take);
-        if (n) {
-            for (size_t t = 0; t < n; t++) {
-                th[take[t].idx].cores -= take[t].cores;
-                th[take[t].idx].gpus -= take[t].gpus;
-            }
-            *T = j->end;
-            rc = 0;
-            break;
-        }
+    for (size_t i = 0; i < s->nrunning; i++) {
+        struct job *j = s->running[i];
+        if (j->mend <= t + 1 && matcher_extend (s->m, (int64_t)j->id, t + OVERRUN_STEP) == 0)
+            j->mend = t + OVERRUN_STEP;
     }
-    free (order);
-    return rc;
 }
 
 size_t sched_schedule (sched_t *s, double now, uint64_t *ids, size_t max)
 {
     size_t started = 0;
-    size_t nn = s->nnodes ? s->nnodes : 1;
-    struct av *av = calloc (nn, sizeof *av), *th = calloc (nn, sizeof *th), *lv = calloc (nn, sizeof *lv);
-    struct take *take = calloc (nn, sizeof *take);
-    bool reserved = false;
-    double T = INFINITY;
+    int64_t t = (int64_t)floor (now);
+    int64_t resv = -1, resv_at = 0;     /* the head's reservation this pass: job, time */
+    char e[200];
     s->head_estimate = 0;
-    if (!av || !th || !lv || !take)
-        goto out;
-    view_now (s, av);
+    matcher_set_now (s->m, t);
+    extend_overruns (s, t);
+    if (grow ((void **)&s->running, &s->caprunning, s->nrunning + s->npending + 1, sizeof *s->running) < 0)
+        return 0;
     size_t i = 0;
     while (i < s->npending && started < max) {
         struct job *j = s->pending[i];
-        size_t n = 0;
-        bool long_job = false;
-        if (!reserved)
-            n = fit (s, av, j->req, take);
-        else if (j->req->duration > 0 && isfinite (T) && now + j->req->duration <= T)
-            n = fit (s, av, j->req, take);          /* done before the head needs anything */
-        else {
-            for (size_t k = 0; k < s->nnodes; k++) {
-                lv[k].cores = av[k].cores < th[k].cores ? av[k].cores : th[k].cores;
-                lv[k].gpus = av[k].gpus < th[k].gpus ? av[k].gpus : th[k].gpus;
-            }
-            n = fit (s, lv, j->req, take);
-            long_job = true;
+        int op = resv < 0 ? MATCH_ALLOCATE_ORELSE_RESERVE : MATCH_ALLOCATE;
+        int64_t dur = (int64_t)ceil (j->req->duration);
+        if (j->req->duration <= 0)      /* no limit: past the reservation, if any, by the horizon */
+            dur = (resv < 0 ? 0 : resv_at - t) + HORIZON;
+        mjobspec_set_duration (j->req->mjs, dur);
+        int64_t at = 0;
+        char *out = NULL;
+        int rc = matcher_match (s->m, j->req->mjs, op, (int64_t)j->id, &at, &out, e, sizeof e);
+        if (rc == MATCH_OK && at > t) {
+            resv = (int64_t)j->id;
+            resv_at = at;
+            if (at - t < HORIZON / 2)   /* else it waits on jobs without a time limit */
+                s->head_estimate = (double)at;
         }
-        if (!n) {
-            if (!reserved && reserve (s, j->req, av, th, take, &T) == 0) {
-                reserved = true;
-                s->head_estimate = isfinite (T) ? T : 0;
-            }
-            i++;
+        else if (rc == MATCH_OK && take_alloc (s, j, out) == 0) {
+            j->start = now;
+            j->end = j->req->duration > 0 ? now + j->req->duration : INFINITY;
+            j->mend = t + dur;
+            free (out);
+            memmove (&s->pending[i], &s->pending[i + 1], (s->npending - i - 1) * sizeof *s->pending);
+            s->npending--;
+            s->running[s->nrunning++] = j;
+            if (ids)
+                ids[started] = j->id;
+            started++;
             continue;
         }
-        if (grow ((void **)&s->running, &s->caprunning, s->nrunning + 1, sizeof *s->running) < 0)
-            break;
-        if (allocate (s, j, take, n, now) < 0) {
-            give_back (s, j);
-            for (size_t k = 0; k < j->nalloc; k++) {
-                free (j->alloc[k].cores);
-                free (j->alloc[k].gpus);
-            }
-            free (j->alloc);
-            j->alloc = NULL;
-            j->nalloc = 0;
-            break;
-        }
-        for (size_t t = 0; t < n; t++) {
-            av[take[t].idx].cores -= take[t].cores;
-            av[take[t].idx].gpus -= take[t].gpus;
-            if (long_job) {
-                th[take[t].idx].cores -= take[t].cores;
-                th[take[t].idx].gpus -= take[t].gpus;
-            }
-        }
-        memmove (&s->pending[i], &s->pending[i + 1], (s->npending - i - 1) * sizeof *s->pending);
-        s->npending--;
-        s->running[s->nrunning++] = j;
-        if (ids)
-            ids[started] = j->id;
-        started++;
+        else if (rc == MATCH_OK)
+            matcher_cancel (s->m, (int64_t)j->id);  /* onto resources still held: not now */
+        free (out);
+        i++;
     }
-out:
-    free (av);
-    free (th);
-    free (lv);
-    free (take);
+    if (resv >= 0)
+        matcher_cancel (s->m, resv);
     return started;
 }
 

@@ -1,11 +1,13 @@
-/* sched.h - canopy's scheduler: pure state over the instance's nodes.
+/* sched.h - canopy's scheduler: the queue and node state on top of the
+ * graph matcher.
  *
  * The instance is a set of nodes (rank, hostname, ncores, ngpus, up/down);
  * each core and GPU is free or held by one job.  Jobs wait in one queue in
  * submit order: first-come first-served, with EASY backfill (a later job may
- * start now if it fits now and either ends, by its duration, before the time
- * the head job is expected to start, or stays off the resources the head job
- * will take then).  Requests come from a jobspec (RFC 25 V1 as jobspec_build
+ * start now if it fits now without delaying the head job's reservation).
+ * Placement and reservations come from canopy's matcher (match.h) over a
+ * resource graph of the nodes, so a jobspec places the same way here and in
+ * `canopy match`.  Requests come from a jobspec (RFC 25 V1 as jobspec_build
  * makes it); allocations go out as R (RFC 20, R_lite).  Dependencies are
  * the job manager's business, not this file's: it submits a job here only
  * once the job is in SCHED.
@@ -54,7 +56,7 @@ void sched_req_destroy (sched_req_t **p);
 /* Could the request ever fit, with every node (up or down) empty?  0, or -1
  * with the reason in err ("requested 3 nodes but only 2 satisfy the
  * constraint"), the message the job manager gives back at submit. */
-int sched_feasible (const sched_t *s, const sched_req_t *req, char *err, size_t errlen);
+int sched_feasible (sched_t *s, const sched_req_t *req, char *err, size_t errlen);
 
 /* -- jobs --------------------------------------------------------------- */
 /* Queue job `id` (takes ownership of *req, sets it NULL) at the tail.
