@@ -1,4 +1,7 @@
-/* client.c - DEALER connection from a command to the local broker. */
+/* client.c - DEALER connection from a command to the local broker.
+ * A socket monitor reports the connection dropping (the broker died), so a
+ * command waiting on an answer or a stream fails with ECONNRESET instead of
+ * waiting forever: ZeroMQ itself would just reconnect quietly. */
 #include "client.h"
 #include <czmq.h>
 #include <errno.h>
@@ -10,6 +13,8 @@
 struct client {
     void *ctx;           /* own context: commands never wait in zmq_ctx_term at exit */
     void *sock;
+    void *mon;           /* PAIR: DISCONNECTED events of sock */
+    bool connected;      /* seen the connection come up */
     uint32_t next_tag;
     zlistx_t *backlog;   /* cmsg_t* received while waiting for another tag */
 };
@@ -43,8 +48,45 @@ client_t *client_connect (const char *uri, char *err, size_t errlen)
         free (c);
         return NULL;
     }
+    char ep[64];
+    snprintf (ep, sizeof ep, "inproc://client-monitor-%p", (void *)c);
+    if (zmq_socket_monitor (c->sock, ep, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) == 0) {
+        c->mon = zmq_socket (c->ctx, ZMQ_PAIR);
+        zmq_setsockopt (c->mon, ZMQ_LINGER, &linger, sizeof linger);
+        if (zmq_connect (c->mon, ep) < 0) {
+            zmq_close (c->mon);
+            c->mon = NULL;
+        }
+    }
     c->backlog = zlistx_new ();
     return c;
+}
+
+/* Read pending monitor events; true if the connection to the broker, once
+ * up, has dropped. */
+static bool lost (client_t *c)
+{
+    bool down = false;
+    while (c->mon) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init (&ev);
+        if (zmq_msg_recv (&ev, c->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&ev);
+            break;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size (&ev) >= 2)
+            memcpy (&event, zmq_msg_data (&ev), 2);
+        zmq_msg_close (&ev);
+        zmq_msg_init (&addr);   /* second frame: the endpoint */
+        zmq_msg_recv (&addr, c->mon, ZMQ_DONTWAIT);
+        zmq_msg_close (&addr);
+        if (event == ZMQ_EVENT_CONNECTED)
+            c->connected = true;
+        else if (event == ZMQ_EVENT_DISCONNECTED && c->connected)
+            down = true;
+    }
+    return down;
 }
 
 void client_msg_clear (cmsg_t *m)
@@ -65,6 +107,10 @@ void client_destroy (client_t **p)
         free (m);
     }
     zlistx_destroy (&c->backlog);
+    if (c->mon) {
+        zmq_socket_monitor (c->sock, NULL, 0);
+        zmq_close (c->mon);
+    }
     zmq_close (c->sock);
     zmq_ctx_term (c->ctx);
     free (c);
@@ -100,13 +146,24 @@ uint32_t client_send (client_t *c, uint32_t rank, const char *topic, json_t *jso
 
 static int recv_one (client_t *c, cmsg_t *m, int timeout_ms)
 {
-    zmq_pollitem_t it = { .socket = c->sock, .events = ZMQ_POLLIN };
-    int rc = zmq_poll (&it, 1, timeout_ms);
-    if (rc < 0)
-        return -1;
-    if (rc == 0) {
-        errno = ETIMEDOUT;
-        return -1;
+    zmq_pollitem_t it[2] = { { .socket = c->sock, .events = ZMQ_POLLIN },
+                             { .socket = c->mon, .events = ZMQ_POLLIN } };
+    int64_t deadline = timeout_ms >= 0 ? zclock_mono () + timeout_ms : -1;
+    for (;;) {
+        long left = deadline < 0 ? -1 : (long)(deadline - zclock_mono ());
+        int rc = zmq_poll (it, c->mon ? 2 : 1, deadline < 0 ? -1 : left > 0 ? left : 0);
+        if (rc < 0)
+            return -1;
+        if (rc == 0) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        if (it[0].revents & ZMQ_POLLIN)
+            break;              /* answers already here come first */
+        if (lost (c)) {
+            errno = ECONNRESET;
+            return -1;
+        }
     }
     zmq_msg_t f[3];
     int n = 0, more = 1;

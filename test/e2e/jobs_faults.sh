@@ -1,7 +1,8 @@
 #!/bin/bash
 # Faults: rank 0 killed (SIGKILL) and restarted by hand with jobs pending
 # and running (running ones are LOST and their tasks killed, pending ones run,
-# nothing acknowledged is lost, ids keep growing); a broker killed under a
+# nothing acknowledged is lost, ids keep growing; an attach through the
+# killed rank 0 ends with an error); a broker killed under a
 # running job (the job fails with node-failure, its node is down, and comes
 # back when the broker rejoins).  4 local brokers, 2 fake cores each.
 . "$(dirname "$0")/lib.sh"
@@ -25,8 +26,15 @@ dep=$(canopy submit --dependency afterok:$pend echo dep-ran)
 many=$(canopy submit --cc 1-30 -n 1 true | tr '\n' ' ')
 check "jobs pending before the restart" sh -c "canopy jobs | grep -q '^ *$pend .* S '"
 pid0=$(canopy exec -r 0 sh -c 'echo $PPID')
-kill -9 "$pid0"
+canopy job attach "$run" >"$T_TMP/att0.out" 2>&1 &
+apid0=$!
 sleep 0.3
+kill -9 "$pid0"
+check "an attach through the killed rank 0 ends" wait_until 10 sh -c "! kill -0 $apid0 2>/dev/null"
+wait $apid0
+rc=$?
+check "... with a non-zero exit naming the lost broker (rc=$rc: $(tail -1 "$T_TMP/att0.out"))" \
+    sh -c "[ $rc -ne 0 ] && grep -q 'lost connection to broker' $T_TMP/att0.out"
 newpid=$(restart 0)
 wait_until 10 canopy jobs
 T_CLEANUP+=("kill $newpid")
