@@ -2,9 +2,9 @@
  * Rank sets are idsets and host lists are expanded once and sorted, so a
  * test per node is a bit lookup or a binary search. */
 #include "constraint.h"
+#include "errquote.h"
 #include "hostlist.h"
 #include "idset.h"
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,17 +24,6 @@ struct constraint {
     struct term *root;
     char *text;
 };
-
-static void *fail (char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start (ap, fmt);
-        vsnprintf (err, errlen, fmt, ap);
-        va_end (ap);
-    }
-    return NULL;
-}
 
 static void term_destroy (struct term *t)
 {
@@ -67,23 +56,23 @@ static int add_names (struct term *t, char **v, size_t n)
 static struct term *compile (const json_t *j, int depth, char *err, size_t errlen)
 {
     if (depth > 32)
-        return fail (err, errlen, "invalid constraints: nested too deeply");
+        return errfail (err, errlen, "invalid constraints: nested too deeply"), NULL;
     if (!json_is_object (j) || json_object_size (j) != 1)
-        return fail (err, errlen, "invalid constraints: each term must be an object with one operator");
+        return errfail (err, errlen, "invalid constraints: each term must be an object with one operator"), NULL;
     void *it = json_object_iter ((json_t *)j);
     const char *op = json_object_iter_key (it);
     json_t *args = json_object_iter_value (it);
     if (!json_is_array (args))
-        return fail (err, errlen, "invalid constraints: '%.30s' takes an array", op);
+        return errfail (err, errlen, "invalid constraints: '%.30s' takes an array", op), NULL;
     struct term *t = calloc (1, sizeof *t);
     if (!t)
-        return fail (err, errlen, "out of memory");
+        return errfail (err, errlen, "out of memory"), NULL;
     size_t i;
     json_t *a;
     if (!strcmp (op, "and") || !strcmp (op, "or") || !strcmp (op, "not")) {
         t->op = op[0] == 'a' ? C_AND : op[0] == 'o' ? C_OR : C_NOT;
         if (!(t->kids = calloc (json_array_size (args) + 1, sizeof *t->kids))) {
-            fail (err, errlen, "out of memory");
+            errfail (err, errlen, "out of memory");
             goto error;
         }
         json_array_foreach (args, i, a) {
@@ -100,7 +89,7 @@ static struct term *compile (const json_t *j, int depth, char *err, size_t errle
             char e[128];
             idset_t *ids = json_is_string (a) ? idset_decode (json_string_value (a), e, sizeof e) : NULL;
             if (!ids) {
-                fail (err, errlen, "invalid constraints: ranks: %s",
+                errfail (err, errlen, "invalid constraints: ranks: %s",
                       json_is_string (a) ? e : "values must be strings");
                 goto error;
             }
@@ -117,13 +106,13 @@ static struct term *compile (const json_t *j, int depth, char *err, size_t errle
             size_t n = 0;
             char **h = json_is_string (a) ? hostlist_expand (json_string_value (a), &n, e, sizeof e) : NULL;
             if (!h) {
-                fail (err, errlen, "invalid constraints: hostlist: %s",
+                errfail (err, errlen, "invalid constraints: hostlist: %s",
                       json_is_string (a) ? e : "values must be strings");
                 goto error;
             }
             if (add_names (t, h, n) < 0) {
                 hostlist_free (h, n);
-                fail (err, errlen, "out of memory");
+                errfail (err, errlen, "out of memory");
                 goto error;
             }
             free (h);           /* the names moved into t->names */
@@ -137,19 +126,19 @@ static struct term *compile (const json_t *j, int depth, char *err, size_t errle
         json_array_foreach (args, i, a) {
             const char *p = json_string_value (a);
             if (!p || !*p || !strcmp (p, "^")) {
-                fail (err, errlen, "invalid constraints: properties: values must be non-empty strings");
+                errfail (err, errlen, "invalid constraints: properties: values must be non-empty strings");
                 goto error;
             }
             char *d = strdup (p);
             if (!d || add_names (t, &d, 1) < 0) {
                 free (d);
-                fail (err, errlen, "out of memory");
+                errfail (err, errlen, "out of memory");
                 goto error;
             }
         }
         return t;
     }
-    fail (err, errlen, "invalid constraints: unsupported operator '%.30s' "
+    errfail (err, errlen, "invalid constraints: unsupported operator '%.30s' "
           "(canopy knows and, or, not, ranks, hostlist, properties)", op);
 error:
     term_destroy (t);
@@ -160,10 +149,10 @@ constraint_t *constraint_compile (const json_t *j, char *err, size_t errlen)
 {
     constraint_t *c = calloc (1, sizeof *c);
     if (!c)
-        return fail (err, errlen, "out of memory");
+        return errfail (err, errlen, "out of memory"), NULL;
     if (!(c->root = compile (j, 0, err, errlen)) || !(c->text = json_dumps (j, JSON_COMPACT))) {
         if (c->root)
-            fail (err, errlen, "out of memory");
+            errfail (err, errlen, "out of memory");
         constraint_destroy (&c);
         return NULL;
     }

@@ -17,15 +17,29 @@ char *errquote (char *buf, size_t size, const char *s, size_t len)
     return buf;
 }
 
-void errfmt (char *err, size_t errlen, const char *fmt, ...)
+static void verrfmt (char *err, size_t errlen, const char *fmt, va_list ap)
 {
     if (!err || !errlen)
         return;
-    va_list ap;
-    va_start (ap, fmt);
     vsnprintf (err, errlen, fmt, ap);
-    va_end (ap);
     for (char *p = err; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = '?';
+}
+
+void errfmt (char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    verrfmt (err, errlen, fmt, ap);
+    va_end (ap);
+}
+
+int errfail (char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    verrfmt (err, errlen, fmt, ap);
+    va_end (ap);
+    return -1;
 }

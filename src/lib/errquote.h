@@ -18,5 +18,7 @@ char *errquote (char *buf, size_t size, const char *s, size_t len);
 /* snprintf into err (if err and errlen), then replace control bytes so
  * the message stays one line whatever the arguments held. */
 void errfmt (char *err, size_t errlen, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
+/* The same, returning -1: `return errfail (err, errlen, "bad %s", x);` */
+int errfail (char *err, size_t errlen, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
 
 #endif

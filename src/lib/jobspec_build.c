@@ -2,60 +2,46 @@
  * rendering for --dry-run, and the few readers the job manager needs.
  * The shape produced is documented in doc/jobs.md. */
 #include "jobspec_build.h"
+#include "errquote.h"
 #include "hostlist.h"
 #include "idset.h"
 #include <errno.h>
 #include <fnmatch.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <yaml.h>
 
-static int fail (char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start (ap, fmt);
-        vsnprintf (err, errlen, fmt, ap);
-        va_end (ap);
-        for (char *p = err; *p; p++)        /* keep it one line */
-            if (*p == '\n' || *p == '\r')
-                *p = ' ';
-    }
-    return -1;
-}
-
 /* -- time limit --------------------------------------------------------- */
 
 int jobspec_parse_time_limit (const char *s, double *seconds, char *err, size_t errlen)
 {
     if (!s || !*s)
-        return fail (err, errlen, "invalid time limit '': expected e.g. 30s, 5m, 1.5h, 2d or minutes");
+        return errfail (err, errlen, "invalid time limit '': expected e.g. 30s, 5m, 1.5h, 2d or minutes");
     char *end;
     errno = 0;
     double v = strtod (s, &end);
     double mult = 60.0;                 /* bare number: minutes, as flux run -t */
     if (end == s || errno || !isfinite (v) || v < 0 || strspn (s, "0123456789.") != (size_t)(end - s))
-        return fail (err, errlen, "invalid time limit '%.40s': expected e.g. 30s, 5m, 1.5h, 2d or minutes", s);
+        return errfail (err, errlen, "invalid time limit '%.40s': expected e.g. 30s, 5m, 1.5h, 2d or minutes", s);
     if (*end) {
         if (end[1] != '\0')
-            return fail (err, errlen, "invalid time limit '%.40s': unknown unit '%.20s'", s, end);
+            return errfail (err, errlen, "invalid time limit '%.40s': unknown unit '%.20s'", s, end);
         switch (*end) {
             case 's': mult = 1; break;
             case 'm': mult = 60; break;
             case 'h': mult = 3600; break;
             case 'd': mult = 86400; break;
             default:
-                return fail (err, errlen, "invalid time limit '%.40s': unknown unit '%c' (use s, m, h or d)",
+                return errfail (err, errlen, "invalid time limit '%.40s': unknown unit '%c' (use s, m, h or d)",
                              s, *end);
         }
     }
     v *= mult;
     if (!isfinite (v) || v > 1e12)
-        return fail (err, errlen, "invalid time limit '%.40s': too large", s);
+        return errfail (err, errlen, "invalid time limit '%.40s': too large", s);
     *seconds = v;
     return 0;
 }
@@ -79,13 +65,13 @@ static json_t *build_constraints (const jobspec_opts_t *o, char *err, size_t err
         const char *r = o->requires[i];
         char e[128];
         if (!r || !*r) {
-            fail (err, errlen, "invalid --requires '': expected rank:IDSET or host:HOSTLIST");
+            errfail (err, errlen, "invalid --requires '': expected rank:IDSET or host:HOSTLIST");
             goto error;
         }
         if (!strncmp (r, "rank:", 5)) {
             idset_t *ids = idset_decode (r + 5, e, sizeof e);
             if (!ids || idset_count (ids) == 0) {
-                fail (err, errlen, "invalid --requires '%.60s': %s", r, ids ? "empty rank set" : e);
+                errfail (err, errlen, "invalid --requires '%.60s': %s", r, ids ? "empty rank set" : e);
                 idset_destroy (&ids);
                 goto error;
             }
@@ -98,7 +84,7 @@ static json_t *build_constraints (const jobspec_opts_t *o, char *err, size_t err
             size_t n = 0;
             char **hosts = hostlist_expand (r + 5, &n, e, sizeof e);
             if (!hosts || n == 0) {
-                fail (err, errlen, "invalid --requires '%.60s': %s", r, hosts ? "empty hostlist" : e);
+                errfail (err, errlen, "invalid --requires '%.60s': %s", r, hosts ? "empty hostlist" : e);
                 hostlist_free (hosts, n);
                 goto error;
             }
@@ -106,7 +92,7 @@ static json_t *build_constraints (const jobspec_opts_t *o, char *err, size_t err
             json_array_append_new (terms, json_pack ("{s:[s]}", "hostlist", r + 5));
         }
         else {
-            fail (err, errlen, "invalid --requires '%.60s': expected rank:IDSET or host:HOSTLIST", r);
+            errfail (err, errlen, "invalid --requires '%.60s': expected rank:IDSET or host:HOSTLIST", r);
             goto error;
         }
     }
@@ -152,17 +138,17 @@ static json_t *build_dependencies (const jobspec_opts_t *o, char *err, size_t er
         jobid_t id;
         char e[128], idbuf[JOBID_STRLEN];
         if (!colon) {
-            fail (err, errlen, "invalid --dependency '%.60s': expected SCHEME:JOBID "
+            errfail (err, errlen, "invalid --dependency '%.60s': expected SCHEME:JOBID "
                   "(after, afterok, afterany, afternotok)", d ? d : "");
             goto error;
         }
         if (dep_scheme_parse (d, colon - d, &sch) < 0) {
-            fail (err, errlen, "invalid --dependency '%.60s': unknown scheme '%.*s' "
+            errfail (err, errlen, "invalid --dependency '%.60s': unknown scheme '%.*s' "
                   "(use after, afterok, afterany or afternotok)", d, (int)(colon - d) > 20 ? 20 : (int)(colon - d), d);
             goto error;
         }
         if (jobid_parse (colon + 1, &id, e, sizeof e) < 0) {
-            fail (err, errlen, "invalid --dependency '%.60s': %s", d, e);
+            errfail (err, errlen, "invalid --dependency '%.60s': %s", d, e);
             goto error;
         }
         jobid_encode (id, JOBID_F58, idbuf, sizeof idbuf);
@@ -194,7 +180,7 @@ static json_t *build_environment (const jobspec_opts_t *o, char *err, size_t err
     for (size_t i = 0; i < o->nenv_rules; i++) {
         const char *r = o->env_rules[i];
         if (!r || !*r || !strcmp (r, "-")) {
-            fail (err, errlen, "invalid --env '%s': expected NAME=VAL, NAME or -PATTERN", r ? r : "");
+            errfail (err, errlen, "invalid --env '%s': expected NAME=VAL, NAME or -PATTERN", r ? r : "");
             goto error;
         }
         if (r[0] == '-') {
@@ -211,7 +197,7 @@ static json_t *build_environment (const jobspec_opts_t *o, char *err, size_t err
         const char *eq = strchr (r, '=');
         if (eq) {
             if (!env_name_ok (r, eq - r)) {
-                fail (err, errlen, "invalid --env '%.60s': empty variable name", r);
+                errfail (err, errlen, "invalid --env '%.60s': empty variable name", r);
                 goto error;
             }
             char *name = strndup (r, eq - r);
@@ -234,7 +220,7 @@ static json_t *build_environment (const jobspec_opts_t *o, char *err, size_t err
                 free (name);
             }
         if (!found && !strpbrk (r, "*?[")) {
-            fail (err, errlen, "invalid --env '%.60s': not set in the environment", r);
+            errfail (err, errlen, "invalid --env '%.60s': not set in the environment", r);
             goto error;
         }
     }
@@ -243,7 +229,7 @@ static json_t *build_environment (const jobspec_opts_t *o, char *err, size_t err
     json_t *v;
     json_object_foreach (env, key, v)
         if (!v) {
-            fail (err, errlen, "environment variable %.60s is not valid UTF-8", key);
+            errfail (err, errlen, "environment variable %.60s is not valid UTF-8", key);
             goto error;
         }
     return env;
@@ -262,7 +248,7 @@ static int set_path (json_t *attrs, const char *path, json_t *val, char *err, si
         size_t len = dot ? (size_t)(dot - p) : strlen (p);
         if (len == 0) {
             json_decref (val);
-            return fail (err, errlen, "invalid --setattr '%.60s': empty key component", path);
+            return errfail (err, errlen, "invalid --setattr '%.60s': empty key component", path);
         }
         char *k = strndup (p, len);
         if (!dot) {
@@ -276,7 +262,7 @@ static int set_path (json_t *attrs, const char *path, json_t *val, char *err, si
             json_object_set_new (cur, k, next);
         }
         else if (!json_is_object (next)) {
-            fail (err, errlen, "invalid --setattr '%.60s': '%s' is not a table", path, k);
+            errfail (err, errlen, "invalid --setattr '%.60s': '%s' is not a table", path, k);
             free (k);
             json_decref (val);
             return -1;
@@ -290,7 +276,7 @@ static int set_path (json_t *attrs, const char *path, json_t *val, char *err, si
 static int apply_setattr (json_t *attrs, const char *s, char *err, size_t errlen)
 {
     if (!s || !*s || *s == '=')
-        return fail (err, errlen, "invalid --setattr '%s': expected KEY[=VAL]", s ? s : "");
+        return errfail (err, errlen, "invalid --setattr '%s': expected KEY[=VAL]", s ? s : "");
     const char *eq = strchr (s, '=');
     char *key = eq ? strndup (s, eq - s) : strdup (s);
     json_t *val;
@@ -302,7 +288,7 @@ static int apply_setattr (json_t *attrs, const char *s, char *err, size_t errlen
             val = json_string (eq + 1);
         if (!val) {
             free (key);
-            return fail (err, errlen, "invalid --setattr '%.60s': value is not valid UTF-8", s);
+            return errfail (err, errlen, "invalid --setattr '%.60s': value is not valid UTF-8", s);
         }
     }
     int prefixed = !strncmp (key, "system.", 7) || !strncmp (key, "user.", 5);
@@ -313,7 +299,7 @@ static int apply_setattr (json_t *attrs, const char *s, char *err, size_t errlen
     free (key);
     if (!path) {
         json_decref (val);
-        return fail (err, errlen, "out of memory");
+        return errfail (err, errlen, "out of memory");
     }
     int rc = set_path (attrs, path, val, err, errlen);
     free (path);
@@ -325,13 +311,13 @@ static int apply_setattr (json_t *attrs, const char *s, char *err, size_t errlen
 static int check_constraint (const json_t *c, int depth, char *err, size_t errlen)
 {
     if (depth > 32)
-        return fail (err, errlen, "invalid constraints: nested too deeply");
+        return errfail (err, errlen, "invalid constraints: nested too deeply");
     if (!json_is_object (c) || json_object_size (c) != 1)
-        return fail (err, errlen, "invalid constraints: each term must be an object with one operator");
+        return errfail (err, errlen, "invalid constraints: each term must be an object with one operator");
     const char *op = json_object_iter_key (json_object_iter ((json_t *)c));
     json_t *args = json_object_iter_value (json_object_iter ((json_t *)c));
     if (!json_is_array (args))
-        return fail (err, errlen, "invalid constraints: '%s' takes an array", op);
+        return errfail (err, errlen, "invalid constraints: '%s' takes an array", op);
     size_t i;
     json_t *a;
     if (!strcmp (op, "and") || !strcmp (op, "or") || !strcmp (op, "not")) {
@@ -344,24 +330,24 @@ static int check_constraint (const json_t *c, int depth, char *err, size_t errle
         json_array_foreach (args, i, a) {
             char e[128];
             if (!json_is_string (a))
-                return fail (err, errlen, "invalid constraints: '%s' values must be strings", op);
+                return errfail (err, errlen, "invalid constraints: '%s' values must be strings", op);
             if (op[0] == 'r') {
                 idset_t *ids = idset_decode (json_string_value (a), e, sizeof e);
                 if (!ids)
-                    return fail (err, errlen, "invalid constraints: ranks: %s", e);
+                    return errfail (err, errlen, "invalid constraints: ranks: %s", e);
                 idset_destroy (&ids);
             }
             else {
                 size_t n;
                 char **h = hostlist_expand (json_string_value (a), &n, e, sizeof e);
                 if (!h)
-                    return fail (err, errlen, "invalid constraints: hostlist: %s", e);
+                    return errfail (err, errlen, "invalid constraints: hostlist: %s", e);
                 hostlist_free (h, n);
             }
         }
         return 0;
     }
-    return fail (err, errlen, "invalid constraints: unsupported operator '%.30s' "
+    return errfail (err, errlen, "invalid constraints: unsupported operator '%.30s' "
                  "(canopy knows and, or, not, ranks, hostlist)", op);
 }
 
@@ -370,26 +356,26 @@ static int check_system (json_t *js, char *err, size_t errlen)
     json_t *sys = json_object_get (json_object_get (js, "attributes"), "system");
     json_t *v;
     if (!json_is_object (sys))
-        return fail (err, errlen, "invalid jobspec: attributes.system must be a table");
+        return errfail (err, errlen, "invalid jobspec: attributes.system must be a table");
     v = json_object_get (sys, "duration");
     if (!json_is_number (v) || json_number_value (v) < 0 || !isfinite (json_number_value (v)))
-        return fail (err, errlen, "invalid attributes.system.duration: must be a number >= 0 (seconds)");
+        return errfail (err, errlen, "invalid attributes.system.duration: must be a number >= 0 (seconds)");
     if ((v = json_object_get (sys, "cwd")) && !json_is_string (v))
-        return fail (err, errlen, "invalid attributes.system.cwd: must be a string");
+        return errfail (err, errlen, "invalid attributes.system.cwd: must be a string");
     if ((v = json_object_get (sys, "environment"))) {
         const char *k;
         json_t *e;
         if (!json_is_object (v))
-            return fail (err, errlen, "invalid attributes.system.environment: must be a table");
+            return errfail (err, errlen, "invalid attributes.system.environment: must be a table");
         json_object_foreach (v, k, e)
             if (!json_is_string (e))
-                return fail (err, errlen, "invalid attributes.system.environment: %.60s is not a string", k);
+                return errfail (err, errlen, "invalid attributes.system.environment: %.60s is not a string", k);
     }
     if ((v = json_object_get (sys, "constraints")) && check_constraint (v, 0, err, errlen) < 0)
         return -1;
     if ((v = json_object_get (sys, "job")) && (!json_is_object (v)
         || (json_object_get (v, "name") && !json_is_string (json_object_get (v, "name")))))
-        return fail (err, errlen, "invalid attributes.system.job.name: must be a string");
+        return errfail (err, errlen, "invalid attributes.system.job.name: must be a string");
     jobspec_dep_t *deps;
     size_t n;
     if (jobspec_dependencies (js, &deps, &n, err, errlen) < 0)
@@ -403,7 +389,7 @@ static int check_system (json_t *js, char *err, size_t errlen)
 static int check_count (const char *opt, int v, char *err, size_t errlen)
 {
     if (v < 0 || v > JOBSPEC_MAX_COUNT)
-        return fail (err, errlen, "invalid %s %d: must be between 1 and %d", opt, v, JOBSPEC_MAX_COUNT);
+        return errfail (err, errlen, "invalid %s %d: must be between 1 and %d", opt, v, JOBSPEC_MAX_COUNT);
     return 0;
 }
 
@@ -411,9 +397,9 @@ json_t *jobspec_build (const jobspec_opts_t *o, char *err, size_t errlen)
 {
     json_t *js = NULL, *v;
     if (!o)
-        return fail (err, errlen, "no options"), NULL;
+        return errfail (err, errlen, "no options"), NULL;
     if (o->argc < 1 || !o->argv || !o->argv[0] || !o->argv[0][0])
-        return fail (err, errlen, "no command given"), NULL;
+        return errfail (err, errlen, "no command given"), NULL;
     if (check_count ("-N/--nodes", o->nnodes, err, errlen) < 0
         || check_count ("-n/--ntasks", o->ntasks, err, errlen) < 0
         || check_count ("-c/--cores-per-task", o->cores_per_task, err, errlen) < 0
@@ -424,20 +410,20 @@ json_t *jobspec_build (const jobspec_opts_t *o, char *err, size_t errlen)
     int cores = o->cores_per_task ? o->cores_per_task : 1;
     int gpus = o->gpus_per_task;
     if (o->exclusive && !nnodes)
-        return fail (err, errlen, "--exclusive needs -N/--nodes"), NULL;
+        return errfail (err, errlen, "--exclusive needs -N/--nodes"), NULL;
     if (nnodes && ntasks < nnodes)
-        return fail (err, errlen, "invalid -n %d with -N %d: need at least one task per node",
+        return errfail (err, errlen, "invalid -n %d with -N %d: need at least one task per node",
                      ntasks, nnodes), NULL;
     double duration = 0;
     if (o->time_limit) {
         char e[128];
         if (jobspec_parse_time_limit (o->time_limit, &duration, e, sizeof e) < 0)
-            return fail (err, errlen, "%s", e), NULL;
+            return errfail (err, errlen, "%s", e), NULL;
     }
     if (o->cwd && o->cwd[0] != '/')
-        return fail (err, errlen, "invalid --cwd '%.60s': must be an absolute path", o->cwd), NULL;
+        return errfail (err, errlen, "invalid --cwd '%.60s': must be an absolute path", o->cwd), NULL;
     if (o->job_name && !o->job_name[0])
-        return fail (err, errlen, "invalid --job-name: empty"), NULL;
+        return errfail (err, errlen, "invalid --job-name: empty"), NULL;
 
     /* resources and tasks */
     json_t *slot_with = json_array ();
@@ -469,7 +455,7 @@ json_t *jobspec_build (const jobspec_opts_t *o, char *err, size_t errlen)
             json_decref (cmd);
             json_decref (res);
             json_decref (count);
-            return fail (err, errlen, "command argument %d is not valid UTF-8", i), NULL;
+            return errfail (err, errlen, "command argument %d is not valid UTF-8", i), NULL;
         }
         json_array_append_new (cmd, a);
     }
@@ -479,7 +465,7 @@ json_t *jobspec_build (const jobspec_opts_t *o, char *err, size_t errlen)
     js = json_pack ("{s:i s:o s:o s:{s:o}}", "version", 1, "resources", res, "tasks", tasks,
                     "attributes", "system", sys);
     if (!js)
-        return fail (err, errlen, "out of memory"), NULL;
+        return errfail (err, errlen, "out of memory"), NULL;
     if (o->cwd)
         json_object_set_new (sys, "cwd", json_string (o->cwd));
     if (!(v = build_environment (o, err, errlen)))
@@ -571,10 +557,10 @@ int jobspec_dependencies (const json_t *js, jobspec_dep_t **deps, size_t *n,
     if (!a)
         return 0;
     if (!json_is_array (a))
-        return fail (err, errlen, "invalid attributes.system.dependencies: must be an array");
+        return errfail (err, errlen, "invalid attributes.system.dependencies: must be an array");
     jobspec_dep_t *out = calloc (json_array_size (a) + 1, sizeof *out);
     if (!out)
-        return fail (err, errlen, "out of memory");
+        return errfail (err, errlen, "out of memory");
     size_t i;
     json_t *d;
     json_array_foreach (a, i, d) {
@@ -583,15 +569,15 @@ int jobspec_dependencies (const json_t *js, jobspec_dep_t **deps, size_t *n,
         char e[128];
         if (!scheme || !value) {
             free (out);
-            return fail (err, errlen, "invalid dependency %zu: needs string scheme and value", i);
+            return errfail (err, errlen, "invalid dependency %zu: needs string scheme and value", i);
         }
         if (dep_scheme_parse (scheme, strlen (scheme), &out[i].scheme) < 0) {
             free (out);
-            return fail (err, errlen, "invalid dependency %zu: unknown scheme '%.30s'", i, scheme);
+            return errfail (err, errlen, "invalid dependency %zu: unknown scheme '%.30s'", i, scheme);
         }
         if (jobid_parse (value, &out[i].id, e, sizeof e) < 0) {
             free (out);
-            return fail (err, errlen, "invalid dependency %zu: %s", i, e);
+            return errfail (err, errlen, "invalid dependency %zu: %s", i, e);
         }
     }
     *deps = out;

@@ -1,22 +1,11 @@
 /* taskmap.c - lay a job's tasks out over its allocated ranks.  See taskmap.h. */
 #include "taskmap.h"
+#include "errquote.h"
 #include "idset.h"
 #include "jobspec_build.h"
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int fail (char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start (ap, fmt);
-        vsnprintf (err, errlen, fmt, ap);
-        va_end (ap);
-    }
-    return -1;
-}
 
 void taskmap_free (taskmap_entry_t *v, int n)
 {
@@ -67,18 +56,18 @@ int taskmap_build (const json_t *js, const json_t *R, taskmap_entry_t **out, cha
     json_t *top = json_array_get (res, 0);
     const char *type = json_string_value (json_object_get (top, "type"));
     if (!type)
-        return fail (err, errlen, "jobspec: no resources");
+        return errfail (err, errlen, "jobspec: no resources");
     json_t *slot = top;
     long slots_per_node = 0;   /* 0 = no node level */
     if (!strcmp (type, "node")) {
         slot = json_array_get (json_object_get (top, "with"), 0);
         slots_per_node = (long)int_of (slot, "count", -1);
         if (slots_per_node < 1)
-            return fail (err, errlen, "jobspec: node must hold a slot count >= 1");
+            return errfail (err, errlen, "jobspec: node must hold a slot count >= 1");
     }
     const char *st = json_string_value (json_object_get (slot, "type"));
     if (!st || strcmp (st, "slot"))
-        return fail (err, errlen, "jobspec: expected a slot");
+        return errfail (err, errlen, "jobspec: expected a slot");
     long cps = 0, gps = 0;
     size_t i;
     json_t *c;
@@ -93,12 +82,12 @@ int taskmap_build (const json_t *js, const json_t *R, taskmap_entry_t **out, cha
     long per_slot = (long)int_of (count, "per_slot", 0);
     long total = (long)int_of (count, "total", 0);
     if ((per_slot < 1) == (total < 1))
-        return fail (err, errlen, "jobspec: tasks count needs per_slot or total (>= 1)");
+        return errfail (err, errlen, "jobspec: tasks count needs per_slot or total (>= 1)");
 
     /* -- the allocation -- */
     json_t *lite = json_object_get (json_object_get (R, "execution"), "R_lite");
     if (!json_is_array (lite) || json_array_size (lite) == 0)
-        return fail (err, errlen, "R: execution.R_lite must be a non-empty list");
+        return errfail (err, errlen, "R: execution.R_lite must be a non-empty list");
     size_t cap = 0, n = 0;
     taskmap_entry_t *v = NULL;
     json_t *e;
@@ -111,7 +100,7 @@ int taskmap_build (const json_t *js, const json_t *R, taskmap_entry_t **out, cha
         if (!ranks || !cores || count_ids (cores) < 0 || (gpus && count_ids (gpus) < 0)) {
             idset_destroy (&ranks);
             taskmap_free (v, (int)n);
-            return fail (err, errlen, "R: malformed R_lite entry %zu", i);
+            return errfail (err, errlen, "R: malformed R_lite entry %zu", i);
         }
         for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r)) {
             if (n == cap) {
@@ -120,7 +109,7 @@ int taskmap_build (const json_t *js, const json_t *R, taskmap_entry_t **out, cha
                 if (!nv) {
                     idset_destroy (&ranks);
                     taskmap_free (v, (int)n);
-                    return fail (err, errlen, "out of memory");
+                    return errfail (err, errlen, "out of memory");
                 }
                 v = nv;
             }
@@ -137,7 +126,7 @@ int taskmap_build (const json_t *js, const json_t *R, taskmap_entry_t **out, cha
         if (v[k].rank == v[k - 1].rank) {
             uint32_t dup = v[k].rank;
             taskmap_free (v, (int)n);
-            return fail (err, errlen, "R: rank %u appears twice", dup);
+            return errfail (err, errlen, "R: rank %u appears twice", dup);
         }
 
     /* -- lay out -- */
@@ -163,11 +152,11 @@ int taskmap_build (const json_t *js, const json_t *R, taskmap_entry_t **out, cha
     }
     if (want > 0 && next < want) {
         taskmap_free (v, (int)n);
-        return fail (err, errlen, "the allocation holds %ld of the %ld tasks", next, want);
+        return errfail (err, errlen, "the allocation holds %ld of the %ld tasks", next, want);
     }
     if (next < 1) {
         taskmap_free (v, (int)n);
-        return fail (err, errlen, "the allocation holds no task");
+        return errfail (err, errlen, "the allocation holds no task");
     }
     *out = v;
     return (int)n;

@@ -28,12 +28,12 @@
  * node up.  Pure: no I/O, no clock (callers pass `now` in seconds).
  */
 #include "sched.h"
+#include "errquote.h"
 #include "constraint.h"
 #include "hostlist.h"
 #include "idset.h"
 #include "match.h"
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,17 +93,6 @@ struct sched {
     int cluster;            /* the graph's root vertex */
 };
 
-static int fail (char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start (ap, fmt);
-        vsnprintf (err, errlen, fmt, ap);
-        va_end (ap);
-    }
-    return -1;
-}
-
 static int grow (void **p, size_t *cap, size_t need, size_t elsize)
 {
     if (need <= *cap)
@@ -157,7 +146,7 @@ static mjobspec_t *to_matcher (const json_t *js, double duration, char *err, siz
     if (!sys || json_object_set_new (sys, "duration", json_integer ((json_int_t)(d < HORIZON ? d : HORIZON))) < 0
         || !(text = json_dumps (c, JSON_COMPACT))) {
         json_decref (c);
-        return fail (err, errlen, "out of memory"), NULL;
+        return errfail (err, errlen, "out of memory"), NULL;
     }
     json_decref (c);
     mjobspec_t *m = mjobspec_parse (text, strlen (text), err, errlen);
@@ -171,16 +160,16 @@ static sched_req_t *req_new (uint32_t nnodes, uint32_t nslots, uint32_t cores_pe
                              const json_t *constraint, char *err, size_t errlen)
 {
     if (nslots < 1 || cores_per_slot < 1)
-        return fail (err, errlen, "invalid request: a job needs at least one slot of at least one core"), NULL;
+        return errfail (err, errlen, "invalid request: a job needs at least one slot of at least one core"), NULL;
     if (nslots > 1000000 || cores_per_slot > 1000000 || gpus_per_slot > 1000000 || nnodes > 1000000)
-        return fail (err, errlen, "invalid request: counts above 1000000"), NULL;
+        return errfail (err, errlen, "invalid request: counts above 1000000"), NULL;
     if (exclusive && !nnodes)
-        return fail (err, errlen, "invalid request: exclusive needs a node count"), NULL;
+        return errfail (err, errlen, "invalid request: exclusive needs a node count"), NULL;
     if (!(duration >= 0) || !isfinite (duration))
-        return fail (err, errlen, "invalid request: duration must be a number >= 0"), NULL;
+        return errfail (err, errlen, "invalid request: duration must be a number >= 0"), NULL;
     sched_req_t *r = calloc (1, sizeof *r);
     if (!r)
-        return fail (err, errlen, "out of memory"), NULL;
+        return errfail (err, errlen, "out of memory"), NULL;
     r->nnodes = nnodes;
     r->nslots = nslots;
     r->cores = cores_per_slot;
@@ -219,7 +208,7 @@ sched_req_t *sched_req_new (uint32_t nnodes, uint32_t nslots, uint32_t cores_per
     json_decref (js);
     if (!r->mjs) {
         if (!js)
-            fail (err, errlen, "out of memory");
+            errfail (err, errlen, "out of memory");
         sched_req_destroy (&r);
     }
     return r;
@@ -229,7 +218,7 @@ static int count_of (const json_t *r, const char *what, json_int_t *out, char *e
 {
     json_t *c = json_object_get (r, "count");
     if (!json_is_integer (c) || json_integer_value (c) < 0 || json_integer_value (c) > 1000000)
-        return fail (err, errlen, "unsupported jobspec: %s count must be an integer 0..1000000", what);
+        return errfail (err, errlen, "unsupported jobspec: %s count must be an integer 0..1000000", what);
     *out = json_integer_value (c);
     return 0;
 }
@@ -240,7 +229,7 @@ sched_req_t *sched_req_from_jobspec (const json_t *js, char *err, size_t errlen)
     json_int_t nnodes = 0, nslots = 0, cores = 0, gpus = 0;
     bool exclusive = false;
     if (!json_is_array (res) || json_array_size (res) != 1)
-        return fail (err, errlen, "unsupported jobspec: resources must be a list of one entry"), NULL;
+        return errfail (err, errlen, "unsupported jobspec: resources must be a list of one entry"), NULL;
     json_t *top = json_array_get (res, 0);
     const char *type = json_string_value (json_object_get (top, "type"));
     json_t *slot = top;
@@ -250,12 +239,12 @@ sched_req_t *sched_req_from_jobspec (const json_t *js, char *err, size_t errlen)
         exclusive = json_is_true (json_object_get (top, "exclusive"));
         json_t *w = json_object_get (top, "with");
         if (!json_is_array (w) || json_array_size (w) != 1)
-            return fail (err, errlen, "unsupported jobspec: node must hold exactly one slot"), NULL;
+            return errfail (err, errlen, "unsupported jobspec: node must hold exactly one slot"), NULL;
         slot = json_array_get (w, 0);
         type = json_string_value (json_object_get (slot, "type"));
     }
     if (!type || strcmp (type, "slot"))
-        return fail (err, errlen, "unsupported jobspec: expected node->slot or slot at the top, found '%.20s'",
+        return errfail (err, errlen, "unsupported jobspec: expected node->slot or slot at the top, found '%.20s'",
                      type ? type : "?"), NULL;
     if (count_of (slot, "slot", &nslots, err, errlen) < 0)
         return NULL;
@@ -263,25 +252,25 @@ sched_req_t *sched_req_from_jobspec (const json_t *js, char *err, size_t errlen)
     size_t i;
     json_t *c;
     if (!json_is_array (w))
-        return fail (err, errlen, "unsupported jobspec: slot must hold cores"), NULL;
+        return errfail (err, errlen, "unsupported jobspec: slot must hold cores"), NULL;
     json_array_foreach (w, i, c) {
         const char *t = json_string_value (json_object_get (c, "type"));
         json_int_t *dst = t && !strcmp (t, "core") ? &cores : t && !strcmp (t, "gpu") ? &gpus : NULL;
         if (!dst)
-            return fail (err, errlen, "unsupported jobspec: slot holds '%.20s' (canopy knows core and gpu)",
+            return errfail (err, errlen, "unsupported jobspec: slot holds '%.20s' (canopy knows core and gpu)",
                          t ? t : "?"), NULL;
         if (json_object_get (c, "with"))
-            return fail (err, errlen, "unsupported jobspec: %s must not hold other resources", t), NULL;
+            return errfail (err, errlen, "unsupported jobspec: %s must not hold other resources", t), NULL;
         if (count_of (c, t, dst, err, errlen) < 0)
             return NULL;
     }
     json_t *sys = json_object_get (json_object_get (js, "attributes"), "system");
     json_t *d = json_object_get (sys, "duration");
     if (d && !json_is_number (d))
-        return fail (err, errlen, "invalid jobspec: attributes.system.duration must be a number"), NULL;
+        return errfail (err, errlen, "invalid jobspec: attributes.system.duration must be a number"), NULL;
     if (nnodes == 0 && json_is_string (json_object_get (top, "type"))
         && !strcmp (json_string_value (json_object_get (top, "type")), "node"))
-        return fail (err, errlen, "invalid jobspec: node count must be at least 1"), NULL;
+        return errfail (err, errlen, "invalid jobspec: node count must be at least 1"), NULL;
     sched_req_t *r = req_new ((uint32_t)nnodes, (uint32_t)nslots, (uint32_t)cores, (uint32_t)gpus, exclusive,
                               d ? json_number_value (d) : 0, json_object_get (sys, "constraints"), err, errlen);
     if (r && !(r->mjs = to_matcher (js, r->duration, err, errlen)))
@@ -372,13 +361,13 @@ static int graph_add_node (sched_t *s, const struct node *n, char *err, size_t e
 {
     int v = mgraph_add_vertex_full (s->g, "node", "node", n->hostname, n->rank, -1, 1, NULL, (int)n->rank);
     if (v < 0 || mgraph_add_edge (s->g, s->cluster, v, "containment") < 0)
-        return fail (err, errlen, "out of memory");
+        return errfail (err, errlen, "out of memory");
     for (int k = 0; k < n->ncores + n->ngpus; k++) {
         bool core = k < n->ncores;
         int c = mgraph_add_vertex (s->g, core ? "core" : "gpu", core ? "core" : "gpu",
                                    core ? k : k - n->ncores, 1, NULL, (int)n->rank);
         if (c < 0 || mgraph_add_edge (s->g, v, c, "containment") < 0)
-            return fail (err, errlen, "out of memory");
+            return errfail (err, errlen, "out of memory");
     }
     if (mgraph_finalize (s->g, err, errlen) < 0)
         return -1;
@@ -390,11 +379,11 @@ int sched_node_add (sched_t *s, uint32_t rank, const char *hostname, int ncores,
                     char *err, size_t errlen)
 {
     if (!hostname || !*hostname)
-        return fail (err, errlen, "rank %u: empty hostname", rank);
+        return errfail (err, errlen, "rank %u: empty hostname", rank);
     if (ncores < 1 || ncores > 65536 || ngpus < 0 || ngpus > 4096)
-        return fail (err, errlen, "rank %u: bad resource counts (cores %d, gpus %d)", rank, ncores, ngpus);
+        return errfail (err, errlen, "rank %u: bad resource counts (cores %d, gpus %d)", rank, ncores, ngpus);
     if (rank >= IDSET_MAX_ID)
-        return fail (err, errlen, "rank %u: too large", rank);
+        return errfail (err, errlen, "rank %u: too large", rank);
     bool found;
     size_t i = node_find (s, rank, &found);
     struct node *n;
@@ -403,13 +392,13 @@ int sched_node_add (sched_t *s, uint32_t rank, const char *hostname, int ncores,
         bool changed = n->ncores != ncores || n->ngpus != ngpus;
         if (changed) {
             if (n->free_cores != n->ncores || n->free_gpus != n->ngpus)
-                return fail (err, errlen, "rank %u: resources changed (%d cores, %d gpus -> %d, %d) "
+                return errfail (err, errlen, "rank %u: resources changed (%d cores, %d gpus -> %d, %d) "
                              "while jobs hold some", rank, n->ncores, n->ngpus, ncores, ngpus);
             uint8_t *cb = calloc (ncores, 1), *gb = calloc (ngpus ? ngpus : 1, 1);
             if (!cb || !gb) {
                 free (cb);
                 free (gb);
-                return fail (err, errlen, "out of memory");
+                return errfail (err, errlen, "out of memory");
             }
             free (n->core_busy);
             free (n->gpu_busy);
@@ -421,7 +410,7 @@ int sched_node_add (sched_t *s, uint32_t rank, const char *hostname, int ncores,
         bool renamed = strcmp (n->hostname, hostname) != 0;
         char *h = strdup (hostname);
         if (!h)
-            return fail (err, errlen, "out of memory");
+            return errfail (err, errlen, "out of memory");
         free (n->hostname);
         n->hostname = h;
         n->up = true;
@@ -434,7 +423,7 @@ int sched_node_add (sched_t *s, uint32_t rank, const char *hostname, int ncores,
         return 0;
     }
     if (grow ((void **)&s->nodes, &s->capnodes, s->nnodes + 1, sizeof *s->nodes) < 0)
-        return fail (err, errlen, "out of memory");
+        return errfail (err, errlen, "out of memory");
     struct node nn = { .rank = rank, .ncores = ncores, .ngpus = ngpus, .up = true,
                        .free_cores = ncores, .free_gpus = ngpus };
     nn.hostname = strdup (hostname);
@@ -444,7 +433,7 @@ int sched_node_add (sched_t *s, uint32_t rank, const char *hostname, int ncores,
         free (nn.hostname);
         free (nn.core_busy);
         free (nn.gpu_busy);
-        return fail (err, errlen, "out of memory");
+        return errfail (err, errlen, "out of memory");
     }
     memmove (&s->nodes[i + 1], &s->nodes[i], (s->nnodes - i) * sizeof *s->nodes);
     s->nodes[i] = nn;
@@ -528,8 +517,8 @@ static int matcher_satisfiable (sched_t *s, const sched_req_t *r, char *err, siz
     if (rc == MATCH_OK)
         return 0;
     if (rc == MATCH_ERROR)
-        return fail (err, errlen, "invalid request: %s", e);
-    return fail (err, errlen, "unsatisfiable request: the matcher finds no placement for it in the "
+        return errfail (err, errlen, "invalid request: %s", e);
+    return errfail (err, errlen, "unsatisfiable request: the matcher finds no placement for it in the "
                  "instance's resources");
 }
 
@@ -537,9 +526,9 @@ int sched_feasible (sched_t *s, const sched_req_t *r, char *err, size_t errlen)
 {
     char what[160];
     if (!r)
-        return fail (err, errlen, "no request");
+        return errfail (err, errlen, "no request");
     if (s->nnodes == 0)
-        return fail (err, errlen, "the instance has no resources yet");
+        return errfail (err, errlen, "the instance has no resources yet");
     req_describe (r, what, sizeof what);
     size_t eligible = 0;
     int maxc = 0, maxg = 0;
@@ -562,23 +551,23 @@ int sched_feasible (sched_t *s, const sched_req_t *r, char *err, size_t errlen)
     }
     const char *scope = r->cons ? " that satisfy the constraints" : "";
     if (eligible == 0)
-        return fail (err, errlen, "unsatisfiable request: no node satisfies the constraints %.100s",
+        return errfail (err, errlen, "unsatisfiable request: no node satisfies the constraints %.100s",
                      constraint_text (r->cons));
     if (r->nnodes) {
         if (eligible < r->nnodes)
-            return fail (err, errlen, "unsatisfiable request: %s, but the instance has only %zu node%s%s",
+            return errfail (err, errlen, "unsatisfiable request: %s, but the instance has only %zu node%s%s",
                          what, eligible, eligible > 1 ? "s" : "", scope);
         if (big_enough < r->nnodes)
-            return fail (err, errlen, "unsatisfiable request: %s, but only %zu node%s%s %s that large "
+            return errfail (err, errlen, "unsatisfiable request: %s, but only %zu node%s%s %s that large "
                          "(largest: %d cores, %d gpus)", what, big_enough, big_enough == 1 ? "" : "s",
                          scope, big_enough == 1 ? "is" : "are", maxc, maxg);
         return matcher_satisfiable (s, r, err, errlen);
     }
     if (capacity == 0)
-        return fail (err, errlen, "unsatisfiable request: %s, but no node%s can hold one slot "
+        return errfail (err, errlen, "unsatisfiable request: %s, but no node%s can hold one slot "
                      "(largest: %d cores, %d gpus)", what, scope, maxc, maxg);
     if (capacity < r->nslots)
-        return fail (err, errlen, "unsatisfiable request: %s, but the instance%s holds at most %lld",
+        return errfail (err, errlen, "unsatisfiable request: %s, but the instance%s holds at most %lld",
                      what, r->cons ? " (nodes satisfying the constraints)" : "", capacity);
     return matcher_satisfiable (s, r, err, errlen);
 }
@@ -599,15 +588,15 @@ static struct job *find_in (struct job **v, size_t n, uint64_t id, size_t *idx)
 int sched_submit (sched_t *s, uint64_t id, sched_req_t **req, char *err, size_t errlen)
 {
     if (!req || !*req)
-        return fail (err, errlen, "no request");
+        return errfail (err, errlen, "no request");
     if (find_in (s->pending, s->npending, id, NULL) || find_in (s->running, s->nrunning, id, NULL))
-        return fail (err, errlen, "job %llu is already known to the scheduler", (unsigned long long)id);
+        return errfail (err, errlen, "job %llu is already known to the scheduler", (unsigned long long)id);
     if (sched_feasible (s, *req, err, errlen) < 0)
         return -1;
     struct job *j = calloc (1, sizeof *j);
     if (!j || grow ((void **)&s->pending, &s->cappending, s->npending + 1, sizeof *s->pending) < 0) {
         free (j);
-        return fail (err, errlen, "out of memory");
+        return errfail (err, errlen, "out of memory");
     }
     j->id = id;
     j->req = *req;
@@ -851,8 +840,9 @@ struct rgroup {
     idset_t *ranks;
 };
 
-/* R version 1 from per-node (rank, core idset, gpu idset) triples. */
-static json_t *make_R (const sched_t *s, size_t n, const uint32_t *ranks, char **cores, char **gpus,
+/* R version 1 from per-node (rank, core idset, gpu idset) triples; frees
+ * the arrays and the strings in them. */
+static json_t *make_R (const sched_t *s, size_t n, uint32_t *ranks, char **cores, char **gpus,
                        double start, double end)
 {
     struct rgroup *g = calloc (n + 1, sizeof *g);
@@ -888,6 +878,13 @@ static json_t *make_R (const sched_t *s, size_t n, const uint32_t *ranks, char *
     free (nl);
     free (hosts);
     free (g);
+    for (size_t k = 0; k < n; k++) {
+        free (cores[k]);
+        free (gpus[k]);
+    }
+    free (ranks);
+    free (cores);
+    free (gpus);
     return R;
 }
 
@@ -906,13 +903,6 @@ json_t *sched_job_R (const sched_t *s, uint64_t id)
         gpus[k] = ints_encode (j->alloc[k].gpus, j->alloc[k].ngpus);
     }
     json_t *R = make_R (s, n, ranks, cores, gpus, j->start, isfinite (j->end) ? j->end : 0);
-    for (size_t k = 0; k < n; k++) {
-        free (cores[k]);
-        free (gpus[k]);
-    }
-    free (ranks);
-    free (cores);
-    free (gpus);
     return R;
 }
 
@@ -933,13 +923,6 @@ json_t *sched_instance_R (const sched_t *s)
         gpus[k] = strdup (buf);
     }
     json_t *R = make_R (s, n, ranks, cores, gpus, 0, 0);
-    for (size_t k = 0; k < n; k++) {
-        free (cores[k]);
-        free (gpus[k]);
-    }
-    free (ranks);
-    free (cores);
-    free (gpus);
     return R;
 }
 

@@ -1,9 +1,9 @@
 /* hwres.c - this node's resources from hwloc (cores, GPUs, memory), or from
  * CANOPY_FAKE_RESOURCES; JSON for the report to rank 0.  See hwres.h. */
 #include "hwres.h"
+#include "errquote.h"
 #include <errno.h>
 #include <hwloc.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,17 +11,6 @@
 
 #define MAX_CORES 65536
 #define MAX_GPUS  4096
-
-static int fail (char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start (ap, fmt);
-        vsnprintf (err, errlen, fmt, ap);
-        va_end (ap);
-    }
-    return -1;
-}
 
 /* Compute backends: their OS devices are GPUs a job can use.  Plain DRM
  * devices ("card0", "renderD128", backend Linux) are display adapters too
@@ -43,11 +32,11 @@ static int discover_hwloc (hwres_t *out, char *err, size_t errlen)
 {
     hwloc_topology_t topo;
     if (hwloc_topology_init (&topo) < 0)
-        return fail (err, errlen, "hwloc: cannot initialise: %s", strerror (errno));
+        return errfail (err, errlen, "hwloc: cannot initialise: %s", strerror (errno));
     hwloc_topology_set_io_types_filter (topo, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
     if (hwloc_topology_load (topo) < 0) {
         hwloc_topology_destroy (topo);
-        return fail (err, errlen, "hwloc: cannot load the topology: %s", strerror (errno));
+        return errfail (err, errlen, "hwloc: cannot load the topology: %s", strerror (errno));
     }
     int cores = hwloc_get_nbobjs_by_type (topo, HWLOC_OBJ_CORE);
     int pus = hwloc_get_nbobjs_by_type (topo, HWLOC_OBJ_PU);
@@ -75,7 +64,7 @@ static int discover_hwloc (hwres_t *out, char *err, size_t errlen)
     out->ngpus = n;
     hwloc_topology_destroy (topo);
     if (out->ncores < 1)
-        return fail (err, errlen, "hwloc: found no cores");
+        return errfail (err, errlen, "hwloc: found no cores");
     return 0;
 }
 
@@ -85,7 +74,7 @@ static int parse_count (const char *key, const char *v, long max, long *out, cha
     errno = 0;
     long n = strtol (v, &end, 10);
     if (!*v || *end || errno || n < 0 || n > max)
-        return fail (err, errlen, "CANOPY_FAKE_RESOURCES: %s='%.20s': expected an integer 0..%ld", key, v, max);
+        return errfail (err, errlen, "CANOPY_FAKE_RESOURCES: %s='%.20s': expected an integer 0..%ld", key, v, max);
     *out = n;
     return 0;
 }
@@ -105,11 +94,11 @@ static int parse_bytes (const char *v, uint64_t *out, char *err, size_t errlen)
             default: shift = -1;
         }
         if (shift < 0 || end[1])
-            return fail (err, errlen, "CANOPY_FAKE_RESOURCES: memory='%.20s': expected bytes with an optional "
+            return errfail (err, errlen, "CANOPY_FAKE_RESOURCES: memory='%.20s': expected bytes with an optional "
                          "K, M, G or T suffix", v);
     }
     if (!*v || *v == '-' || end == v || errno || (shift && n > (~0ULL >> shift)))
-        return fail (err, errlen, "CANOPY_FAKE_RESOURCES: memory='%.20s': expected bytes with an optional "
+        return errfail (err, errlen, "CANOPY_FAKE_RESOURCES: memory='%.20s': expected bytes with an optional "
                      "K, M, G or T suffix", v);
     *out = (uint64_t)n << shift;
     return 0;
@@ -118,17 +107,17 @@ static int parse_bytes (const char *v, uint64_t *out, char *err, size_t errlen)
 int hwres_parse_fake (const char *spec, hwres_t *out, char *err, size_t errlen)
 {
     if (!spec)
-        return fail (err, errlen, "CANOPY_FAKE_RESOURCES: empty");
+        return errfail (err, errlen, "CANOPY_FAKE_RESOURCES: empty");
     hwres_t r = *out;
     char *copy = strdup (spec), *save = NULL;
     if (!copy)
-        return fail (err, errlen, "out of memory");
+        return errfail (err, errlen, "out of memory");
     int rc = 0, pus_given = 0, any = 0;
     for (char *tok = strtok_r (copy, ",", &save); tok && rc == 0; tok = strtok_r (NULL, ",", &save)) {
         char *eq = strchr (tok, '=');
         any = 1;
         if (!eq) {
-            rc = fail (err, errlen, "CANOPY_FAKE_RESOURCES: '%.30s': expected key=value "
+            rc = errfail (err, errlen, "CANOPY_FAKE_RESOURCES: '%.30s': expected key=value "
                        "(cores, gpus, pus, memory, host)", tok);
             break;
         }
@@ -138,7 +127,7 @@ int hwres_parse_fake (const char *spec, hwres_t *out, char *err, size_t errlen)
         if (!strcmp (tok, "cores")) {
             if ((rc = parse_count (tok, v, MAX_CORES, &n, err, errlen)) == 0) {
                 if (n < 1)
-                    rc = fail (err, errlen, "CANOPY_FAKE_RESOURCES: cores must be at least 1");
+                    rc = errfail (err, errlen, "CANOPY_FAKE_RESOURCES: cores must be at least 1");
                 r.ncores = (int)n;
             }
         }
@@ -158,16 +147,16 @@ int hwres_parse_fake (const char *spec, hwres_t *out, char *err, size_t errlen)
             size_t len = strlen (v);
             if (len == 0 || len >= HWRES_HOSTLEN || strspn (v, "abcdefghijklmnopqrstuvwxyz"
                                                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != len)
-                rc = fail (err, errlen, "CANOPY_FAKE_RESOURCES: host='%.40s': expected a host name", v);
+                rc = errfail (err, errlen, "CANOPY_FAKE_RESOURCES: host='%.40s': expected a host name", v);
             else
                 memcpy (r.hostname, v, len + 1);
         }
         else
-            rc = fail (err, errlen, "CANOPY_FAKE_RESOURCES: unknown key '%.20s' (cores, gpus, pus, memory, host)", tok);
+            rc = errfail (err, errlen, "CANOPY_FAKE_RESOURCES: unknown key '%.20s' (cores, gpus, pus, memory, host)", tok);
     }
     free (copy);
     if (rc == 0 && !any)
-        rc = fail (err, errlen, "CANOPY_FAKE_RESOURCES: empty");
+        rc = errfail (err, errlen, "CANOPY_FAKE_RESOURCES: empty");
     if (rc < 0)
         return -1;
     if (!pus_given && r.npus < r.ncores)
@@ -182,7 +171,7 @@ int hwres_discover (hwres_t *out, char *err, size_t errlen)
     hwres_t r;
     memset (&r, 0, sizeof r);
     if (gethostname (r.hostname, sizeof r.hostname - 1) < 0)
-        return fail (err, errlen, "gethostname: %s", strerror (errno));
+        return errfail (err, errlen, "gethostname: %s", strerror (errno));
     r.hostname[sizeof r.hostname - 1] = '\0';
     char *dot = strchr (r.hostname, '.');
     if (dot && dot != r.hostname)
@@ -210,17 +199,17 @@ int hwres_from_json (const json_t *o, hwres_t *out, char *err, size_t errlen)
     json_t *c = json_object_get (o, "ncores"), *p = json_object_get (o, "npus"), *g = json_object_get (o, "ngpus"),
            *m = json_object_get (o, "memory");
     if (!json_is_object (o))
-        return fail (err, errlen, "resource report: not an object");
+        return errfail (err, errlen, "resource report: not an object");
     if (!h || !*h || strlen (h) >= HWRES_HOSTLEN)
-        return fail (err, errlen, "resource report: bad hostname");
+        return errfail (err, errlen, "resource report: bad hostname");
     if (!json_is_integer (c) || json_integer_value (c) < 1 || json_integer_value (c) > MAX_CORES)
-        return fail (err, errlen, "resource report: ncores must be an integer 1..%d", MAX_CORES);
+        return errfail (err, errlen, "resource report: ncores must be an integer 1..%d", MAX_CORES);
     if (!json_is_integer (g) || json_integer_value (g) < 0 || json_integer_value (g) > MAX_GPUS)
-        return fail (err, errlen, "resource report: ngpus must be an integer 0..%d", MAX_GPUS);
+        return errfail (err, errlen, "resource report: ngpus must be an integer 0..%d", MAX_GPUS);
     if (p && (!json_is_integer (p) || json_integer_value (p) < 0 || json_integer_value (p) > MAX_CORES * 8))
-        return fail (err, errlen, "resource report: bad npus");
+        return errfail (err, errlen, "resource report: bad npus");
     if (m && (!json_is_integer (m) || json_integer_value (m) < 0))
-        return fail (err, errlen, "resource report: bad memory");
+        return errfail (err, errlen, "resource report: bad memory");
     snprintf (r.hostname, sizeof r.hostname, "%s", h);
     r.ncores = (int)json_integer_value (c);
     r.ngpus = (int)json_integer_value (g);

@@ -2,10 +2,10 @@
  * job state machine that folds events into a job's row.  See jobdb.h and
  * doc/jobs.md (schema, events). */
 #include "jobdb.h"
+#include "errquote.h"
 #include "idset.h"
 #include "jobspec_build.h"
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,17 +22,6 @@
 struct jobdb {
     sqlite3 *db;
 };
-
-static int fail (char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start (ap, fmt);
-        vsnprintf (err, errlen, fmt, ap);
-        va_end (ap);
-    }
-    return -1;
-}
 
 /* -- names -------------------------------------------------------------- */
 
@@ -125,18 +114,18 @@ int job_state_apply (jobdb_job_t *j, double ts, const char *name, const json_t *
                      char *err, size_t errlen)
 {
     if (!name)
-        return fail (err, errlen, "event without a name");
+        return errfail (err, errlen, "event without a name");
     job_state_t st = j->state;
     if (!strcmp (name, "submit")) {
         if (st != JOB_NEW)
-            return fail (err, errlen, "submit: job already submitted");
+            return errfail (err, errlen, "submit: job already submitted");
         json_t *v;
         if ((v = json_object_get (ctx, "userid")) && json_is_integer (v))
             j->userid = (uint32_t)json_integer_value (v);
         if ((v = json_object_get (ctx, "name")) && json_is_string (v)) {
             char *n = strdup (json_string_value (v));
             if (!n)
-                return fail (err, errlen, "out of memory");
+                return errfail (err, errlen, "out of memory");
             free (j->name);
             j->name = n;
         }
@@ -149,23 +138,23 @@ int job_state_apply (jobdb_job_t *j, double ts, const char *name, const json_t *
         j->status = -1;
     }
     else if (st == JOB_NEW)
-        return fail (err, errlen, "%s: job not submitted", name);
+        return errfail (err, errlen, "%s: job not submitted", name);
     else if (st == JOB_INACTIVE)
-        return fail (err, errlen, "%s: job is inactive", name);
+        return errfail (err, errlen, "%s: job is inactive", name);
     else if (!strcmp (name, "depend")) {
         if (st != JOB_DEPEND)
-            return fail (err, errlen, "depend: job is in %s, not DEPEND", job_state_name (st));
+            return errfail (err, errlen, "depend: job is in %s, not DEPEND", job_state_name (st));
         j->state = JOB_SCHED;
         j->t_sched = ts;
     }
     else if (!strcmp (name, "alloc")) {
         if (st != JOB_SCHED)
-            return fail (err, errlen, "alloc: job is in %s, not SCHED", job_state_name (st));
+            return errfail (err, errlen, "alloc: job is in %s, not SCHED", job_state_name (st));
         json_t *R = json_object_get (ctx, "R");
         if (R) {
             char *t = json_dumps (R, JSON_COMPACT);
             if (!t)
-                return fail (err, errlen, "alloc: bad R");
+                return errfail (err, errlen, "alloc: bad R");
             free (j->R);
             j->R = t;
             int n = nnodes_of_R (R);
@@ -178,11 +167,11 @@ int job_state_apply (jobdb_job_t *j, double ts, const char *name, const json_t *
     else if (!strcmp (name, "finish")) {
         json_t *s = json_object_get (ctx, "status");
         if (st != JOB_RUN && st != JOB_CLEANUP)
-            return fail (err, errlen, "finish: job is in %s, not RUN", job_state_name (st));
+            return errfail (err, errlen, "finish: job is in %s, not RUN", job_state_name (st));
         if (!json_is_integer (s))
-            return fail (err, errlen, "finish: context needs an integer status");
+            return errfail (err, errlen, "finish: context needs an integer status");
         if (j->status != -1)
-            return fail (err, errlen, "finish: job already finished");
+            return errfail (err, errlen, "finish: job already finished");
         j->status = (int)json_integer_value (s);
         if (st == JOB_RUN) {
             j->state = JOB_CLEANUP;
@@ -194,16 +183,16 @@ int job_state_apply (jobdb_job_t *j, double ts, const char *name, const json_t *
         const char *note = json_string_value (json_object_get (ctx, "note"));
         json_t *sev = json_object_get (ctx, "severity");
         if (!type || !*type || strchr (type, ':'))
-            return fail (err, errlen, "exception: context needs a type (a word)");
+            return errfail (err, errlen, "exception: context needs a type (a word)");
         if (sev && !json_is_integer (sev))
-            return fail (err, errlen, "exception: severity must be an integer");
+            return errfail (err, errlen, "exception: severity must be an integer");
         int fatal = !sev || json_integer_value (sev) == 0;
         /* the first fatal exception before the job finished decides its result */
         if (fatal && !j->exception && j->status == -1) {
             size_t len = strlen (type) + (note ? strlen (note) : 0) + 3;
             char *x = malloc (len);
             if (!x)
-                return fail (err, errlen, "out of memory");
+                return errfail (err, errlen, "out of memory");
             snprintf (x, len, "%s: %s", type, note ? note : "");
             j->exception = x;
         }
@@ -214,18 +203,18 @@ int job_state_apply (jobdb_job_t *j, double ts, const char *name, const json_t *
     }
     else if (!strcmp (name, "clean")) {
         if (st != JOB_CLEANUP)
-            return fail (err, errlen, "clean: job is in %s, not CLEANUP", job_state_name (st));
+            return errfail (err, errlen, "clean: job is in %s, not CLEANUP", job_state_name (st));
         j->state = JOB_INACTIVE;
         j->t_inactive = ts;
         j->result = result_of (j);
     }
     else if (!strcmp (name, "start") || !strcmp (name, "release") || !strcmp (name, "free")) {
         if (st != JOB_RUN && st != JOB_CLEANUP)
-            return fail (err, errlen, "%s: job is in %s", name, job_state_name (st));
+            return errfail (err, errlen, "%s: job is in %s", name, job_state_name (st));
     }
     else if (strcmp (name, "dependency-add") && strcmp (name, "dependency-remove")
              && strcmp (name, "priority") && strcmp (name, "annotation"))
-        return fail (err, errlen, "unknown event '%.40s'", name);
+        return errfail (err, errlen, "unknown event '%.40s'", name);
     j->seq++;
     return 0;
 }
@@ -307,7 +296,7 @@ static int exec (jobdb_t *db, const char *sql, char *err, size_t errlen)
 {
     char *msg = NULL;
     if (sqlite3_exec (db->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        fail (err, errlen, "job store: %s", msg ? msg : sqlite3_errmsg (db->db));
+        errfail (err, errlen, "job store: %s", msg ? msg : sqlite3_errmsg (db->db));
         sqlite3_free (msg);
         return -1;
     }
@@ -318,9 +307,9 @@ jobdb_t *jobdb_open (const char *path, char *err, size_t errlen)
 {
     jobdb_t *db = calloc (1, sizeof *db);
     if (!db)
-        return fail (err, errlen, "out of memory"), NULL;
+        return errfail (err, errlen, "out of memory"), NULL;
     if (!path || sqlite3_open_v2 (path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-        fail (err, errlen, "job store %s: %s", path ? path : "(null)",
+        errfail (err, errlen, "job store %s: %s", path ? path : "(null)",
               db->db ? sqlite3_errmsg (db->db) : "cannot open");
         goto error;
     }
@@ -332,11 +321,11 @@ jobdb_t *jobdb_open (const char *path, char *err, size_t errlen)
         version = sqlite3_column_int (st, 0);
     sqlite3_finalize (st);
     if (version < 0) {
-        fail (err, errlen, "job store %s: %s", path, sqlite3_errmsg (db->db));
+        errfail (err, errlen, "job store %s: %s", path, sqlite3_errmsg (db->db));
         goto error;
     }
     if (version > SCHEMA_VERSION) {
-        fail (err, errlen, "job store %s: schema version %d is newer than this canopy's (%d)", path,
+        errfail (err, errlen, "job store %s: schema version %d is newer than this canopy's (%d)", path,
               version, SCHEMA_VERSION);
         goto error;
     }
@@ -446,11 +435,11 @@ static int event_locked (jobdb_t *db, jobdb_job_t *j, double ts, const char *nam
 {
     char e[160];
     if (ctx && !json_is_object (ctx))
-        return fail (err, errlen, "job %llu: %s: context must be an object", (unsigned long long)j->id, name);
+        return errfail (err, errlen, "job %llu: %s: context must be an object", (unsigned long long)j->id, name);
     if (job_state_apply (j, ts, name, ctx, e, sizeof e) < 0)
-        return fail (err, errlen, "job %llu: %s", (unsigned long long)j->id, e);
+        return errfail (err, errlen, "job %llu: %s", (unsigned long long)j->id, e);
     if (log_event (db, j->id, j->seq, ts, name, ctx) < 0 || store (db, j, insert) < 0)
-        return fail (err, errlen, "job %llu: job store: %s", (unsigned long long)j->id, sqlite3_errmsg (db->db));
+        return errfail (err, errlen, "job %llu: job store: %s", (unsigned long long)j->id, sqlite3_errmsg (db->db));
     return 0;
 }
 
@@ -460,7 +449,7 @@ int jobdb_submit (jobdb_t *db, uint64_t id, uint32_t userid, const char *jobspec
     json_error_t jerr;
     json_t *js = jobspec ? json_loads (jobspec, 0, &jerr) : NULL;
     if (!js)
-        return fail (err, errlen, "job %llu: jobspec is not JSON: %s", (unsigned long long)id,
+        return errfail (err, errlen, "job %llu: jobspec is not JSON: %s", (unsigned long long)id,
                      jobspec ? jerr.text : "missing");
     jobdb_job_t j = { 0 };
     j.id = id;
@@ -475,7 +464,7 @@ int jobdb_submit (jobdb_t *db, uint64_t id, uint32_t userid, const char *jobspec
     if (load (db, id, &old) == 0) {
         jobdb_job_clear (&old);
         exec (db, "ROLLBACK", NULL, 0);
-        fail (err, errlen, "job %llu already exists", (unsigned long long)id);
+        errfail (err, errlen, "job %llu already exists", (unsigned long long)id);
         goto out;
     }
     if (event_locked (db, &j, ts, "submit", ctx, true, err, errlen) < 0) {
@@ -499,7 +488,7 @@ int jobdb_event (jobdb_t *db, uint64_t id, double ts, const char *name, const js
     jobdb_job_t j;
     if (load (db, id, &j) < 0) {
         exec (db, "ROLLBACK", NULL, 0);
-        return fail (err, errlen, "job %llu: no such job", (unsigned long long)id);
+        return errfail (err, errlen, "job %llu: no such job", (unsigned long long)id);
     }
     int rc = event_locked (db, &j, ts, name, context, false, err, errlen);
     if (rc == 0)
@@ -648,7 +637,7 @@ int jobdb_recover (jobdb_t *db, double now, uint64_t **pending, size_t *npending
                 if (!p) {
                     jobdb_job_clear (&j);
                     sqlite3_finalize (st);
-                    fail (err, errlen, "out of memory");
+                    errfail (err, errlen, "out of memory");
                     goto error;
                 }
                 *pending = p;
@@ -695,14 +684,14 @@ int jobdb_recover (jobdb_t *db, double now, uint64_t **pending, size_t *npending
     free (todo);
     if (bad) {
         if (!err || !err[0])
-            fail (err, errlen, "job store: recovery failed");
+            errfail (err, errlen, "job store: recovery failed");
         goto error;
     }
     if (exec (db, "COMMIT", err, errlen) < 0)
         goto error;
     return lost;
 dberr:
-    fail (err, errlen, "job store: %s", sqlite3_errmsg (db->db));
+    errfail (err, errlen, "job store: %s", sqlite3_errmsg (db->db));
 error:
     exec (db, "ROLLBACK", NULL, 0);
     free (*pending);
