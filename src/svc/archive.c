@@ -133,6 +133,7 @@ struct xfer {
     int retry_timer;
     bool finished;            /* done or failed: serve from the store */
     uint64_t fetched_chunks, corrupt_total;
+    uint64_t served_mem, served_disk;   /* chunks served downstream: on arrival, read back */
 };
 
 static void xfer_pump (struct xfer *xf);
@@ -154,8 +155,10 @@ static void serve_from_xfer (struct xfer *xf, const cmsg_hdr_t *req, uint32_t id
     ssize_t n = extract_read (xf->x, idx, chunkbuf (svc, len), len, err, sizeof err);
     if (n < 0)
         overlay_respond_error (svc->ov, req, EIO, "rank %u: %s", overlay_rank (svc->ov), err);
-    else
+    else {
+        xf->served_disk++;
         overlay_respond (svc->ov, req, NULL, svc->buf, n);
+    }
 }
 
 static void fail_parked (struct xfer *xf, const char *why)
@@ -191,8 +194,9 @@ static void xfer_finish (struct xfer *xf, int errnum, const char *errstr)
                                     (json_int_t)xf->corrupt_total),
                          NULL, 0);
         overlay_respond_error (ov, &xf->req, ENODATA, NULL);
-        overlay_log (ov, "archive %s: complete in %.3f s (%llu bytes)", xf->name, secs,
-                     (unsigned long long)xf->bytes_total);
+        overlay_log (ov, "archive %s: complete in %.3f s (%llu bytes; served %llu chunks on arrival, "
+                     "%llu read back)", xf->name, secs, (unsigned long long)xf->bytes_total,
+                     (unsigned long long)xf->served_mem, (unsigned long long)xf->served_disk);
     }
     void *h = zlistx_find (svc->xfers, xf);
     if (h)
@@ -276,6 +280,7 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
             void *h = zlistx_find (xf->parked, p);
             zlistx_detach (xf->parked, h);
             overlay_respond (ov, &p->req, NULL, msg->data, msg->data_len);
+            xf->served_mem++;
             free (p);
             /* the list changed: restart the walk */
             next = zlistx_first (xf->parked);
@@ -289,7 +294,7 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
         }
         char aerr[256];
         extract_destroy (&xf->x);
-        if (cstore_archive_adopt (xf->svc->cs, xf->m, xf->dest, CSTORE_REPLACE, aerr, sizeof aerr) < 0)
+        if (cstore_archive_adopt (xf->svc->cs, xf->m, xf->dest, CSTORE_REPLACE | CSTORE_VERIFIED, aerr, sizeof aerr) < 0)
             overlay_log (ov, "archive %s: cannot record in content store: %s", xf->name, aerr);
         xfer_finish (xf, 0, NULL);
         return;
@@ -410,7 +415,7 @@ static void svc_fetch (overlay_t *ov, const cmsg_t *msg, void *arg)
     if (extract_missing (xf->x) == 0) {
         extract_done (xf->x, err, sizeof err);
         extract_destroy (&xf->x);
-        cstore_archive_adopt (svc->cs, xf->m, xf->dest, CSTORE_REPLACE, err, sizeof err);
+        cstore_archive_adopt (svc->cs, xf->m, xf->dest, CSTORE_REPLACE | CSTORE_VERIFIED, err, sizeof err);
         xfer_finish (xf, 0, NULL);
         return;
     }
