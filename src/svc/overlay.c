@@ -184,6 +184,34 @@ static void raw_set (struct raw *m, const cmsg_hdr_t *h, const char *json, size_
     }
 }
 
+static void free_data (void *data, void *hint)
+{
+    (void)hint;
+    free (data);
+}
+
+/* As raw_set with no data, then the data frame: `give` (malloc'd, owned
+ * from now on, even on failure) without a copy, else a reference to
+ * `share` (a received frame) if given. */
+static void raw_set_frame (struct raw *m, const cmsg_hdr_t *h, const char *json, size_t jlen,
+                           void *give, size_t glen, zmq_msg_t *share)
+{
+    raw_set (m, h, json, jlen, NULL, 0);
+    if (give) {
+        zmq_msg_close (&m->data);
+        if (zmq_msg_init_data (&m->data, give, glen, free_data, NULL) < 0) {
+            free (give);
+            zmq_msg_init (&m->data);
+            return;
+        }
+        m->has_data = true;
+    }
+    else if (share) {
+        if (zmq_msg_copy (&m->data, share) == 0)
+            m->has_data = true;
+    }
+}
+
 /* Send m on sock (optionally prefixed by a routing id).  Frames are moved
  * out of m (m is left empty).  Returns 0 or -1 with errno. */
 static int raw_send (void *sock, const void *id, size_t idlen, struct raw *m)
@@ -420,6 +448,7 @@ static void deliver_local (overlay_t *ov, struct raw *m)
     if (m->has_data) {
         msg.data = zmq_msg_data (&m->data);
         msg.data_len = zmq_msg_size (&m->data);
+        msg.frame = &m->data;
     }
     if (m->hdr.type == CMSG_REQUEST) {
         struct service *best = NULL;
@@ -681,6 +710,39 @@ int overlay_respond (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, const v
     send_response (ov, req, &m);
     raw_close (&m);
     return 0;
+}
+
+static int respond_frame (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, void *give,
+                          size_t glen, zmq_msg_t *share)
+{
+    if (req->flags & CMSG_F_NORESPONSE) {
+        json_decref (json);
+        free (give);
+        return 0;
+    }
+    cmsg_hdr_t h;
+    cmsg_hdr_make_response (&h, req, ov->rank, 0);
+    char *s = json ? json_dumps (json, JSON_COMPACT) : NULL;
+    json_decref (json);
+    struct raw m;
+    raw_set_frame (&m, &h, s ? s : "", s ? strlen (s) : 0, give, glen, share);
+    free (s);
+    send_response (ov, req, &m);
+    raw_close (&m);
+    return 0;
+}
+
+int overlay_respond_give (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, void *data,
+                          size_t len)
+{
+    return respond_frame (ov, req, json, data, len, NULL);
+}
+
+int overlay_respond_share (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, const cmsg_t *msg)
+{
+    if (!msg->frame)
+        return overlay_respond (ov, req, json, msg->data, msg->data_len);
+    return respond_frame (ov, req, json, NULL, 0, msg->frame);
 }
 
 int overlay_respond_error (overlay_t *ov, const cmsg_hdr_t *req, int errnum, const char *fmt, ...)
