@@ -141,10 +141,10 @@ static void serve_from_xfer (struct xfer *xf, const cmsg_hdr_t *req, uint32_t id
     char err[256];
     size_t len = xf->m->chunks[idx].len;
     /* read straight into the buffer the response frame takes over */
-    uint8_t *buf = malloc (len ? len : 1);
+    uint8_t *buf = overlay_buf_new (len);
     ssize_t n = buf ? extract_read (xf->x, idx, buf, len, err, sizeof err) : -ENOMEM;
     if (n < 0) {
-        free (buf);
+        overlay_buf_free (buf);
         overlay_respond_error (svc->ov, req, EIO, "rank %u: %s", overlay_rank (svc->ov),
                                buf ? err : "out of memory");
     }
@@ -453,7 +453,7 @@ static void svc_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
         return;
     }
     size_t len = m->chunks[idx].len;
-    uint8_t *buf = malloc (len ? len : 1);
+    uint8_t *buf = overlay_buf_new (len);
     if (!buf) {
         overlay_respond_error (ov, &msg->hdr, ENOMEM, "rank %u: out of memory", overlay_rank (ov));
         return;
@@ -461,7 +461,7 @@ static void svc_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
     ssize_t n = cstore_chunk_read (svc->cs, name, idx, buf, len, err, sizeof err);
     if (n < 0) { /* e.g. a stale entry whose files are gone: "not here", so the
                   * downstream retries (and its stall timer moves on if it lasts) */
-        free (buf);
+        overlay_buf_free (buf);
         overlay_respond_error (ov, &msg->hdr, EAGAIN, "rank %u: %s", overlay_rank (ov), err);
     }
     else {

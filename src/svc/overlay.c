@@ -11,6 +11,7 @@
 #include "overlay.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,10 +185,55 @@ static void raw_set (struct raw *m, const cmsg_hdr_t *h, const char *json, size_
     }
 }
 
+/* Buffers for zero-copy data frames: [capacity header][data].  Released by
+ * zmq (in its I/O thread) or by us, so the pool has a lock. */
+#define BUF_HDR 64
+#define BUF_POOL 16
+#define BUF_POOL_BYTES (32u << 20)   /* kept at most */
+static pthread_mutex_t bufpool_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *bufpool[BUF_POOL];
+static size_t nbufpool, bufpool_bytes;
+
+void *overlay_buf_new (size_t len)
+{
+    void *base = NULL;
+    pthread_mutex_lock (&bufpool_lock);
+    for (size_t i = nbufpool; i-- > 0;)
+        if (*(size_t *)bufpool[i] >= len) {
+            base = bufpool[i];
+            bufpool_bytes -= *(size_t *)base;
+            bufpool[i] = bufpool[--nbufpool];
+            break;
+        }
+    pthread_mutex_unlock (&bufpool_lock);
+    if (!base) {
+        if (!(base = malloc (BUF_HDR + (len ? len : 1))))
+            return NULL;
+        *(size_t *)base = len;
+    }
+    return (char *)base + BUF_HDR;
+}
+
+void overlay_buf_free (void *buf)
+{
+    if (!buf)
+        return;
+    void *base = (char *)buf - BUF_HDR;
+    pthread_mutex_lock (&bufpool_lock);
+    size_t cap = *(size_t *)base;
+    if (nbufpool < BUF_POOL && bufpool_bytes + cap <= BUF_POOL_BYTES) {
+        bufpool[nbufpool++] = base;
+        bufpool_bytes += cap;
+        base = NULL;
+    }
+    pthread_mutex_unlock (&bufpool_lock);
+    free (base);
+}
+
 static void free_data (void *data, void *hint)
 {
     (void)hint;
-    free (data);
+    overlay_buf_free (data);
 }
 
 /* As raw_set with no data, then the data frame: `give` (malloc'd, owned
@@ -200,7 +246,7 @@ static void raw_set_frame (struct raw *m, const cmsg_hdr_t *h, const char *json,
     if (give) {
         zmq_msg_close (&m->data);
         if (zmq_msg_init_data (&m->data, give, glen, free_data, NULL) < 0) {
-            free (give);
+            overlay_buf_free (give);
             zmq_msg_init (&m->data);
             return;
         }
@@ -717,7 +763,7 @@ static int respond_frame (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, vo
 {
     if (req->flags & CMSG_F_NORESPONSE) {
         json_decref (json);
-        free (give);
+        overlay_buf_free (give);
         return 0;
     }
     cmsg_hdr_t h;

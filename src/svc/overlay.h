@@ -67,8 +67,13 @@ int overlay_service_add (overlay_t *ov, const char *topic, overlay_msg_f cb, voi
 int overlay_respond (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, const void *data,
                      size_t len);
 int overlay_respond_error (overlay_t *ov, const cmsg_hdr_t *req, int errnum, const char *fmt, ...);
-/* Respond with a data frame that is not copied: data (from malloc) is handed
- * over and freed with free(), possibly by another thread, once sent. */
+/* A buffer of len bytes for overlay_respond_give, from a small pool of
+ * recycled buffers (a 1 MiB chunk buffer freshly from malloc costs page
+ * faults); NULL if out of memory.  overlay_buf_free returns one unused. */
+void *overlay_buf_new (size_t len);
+void overlay_buf_free (void *buf);
+/* Respond with a data frame that is not copied: data (from overlay_buf_new)
+ * is handed over and released, possibly by another thread, once sent. */
 int overlay_respond_give (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, void *data,
                           size_t len);
 /* Respond with the data frame of a received message, shared, not copied
