@@ -42,8 +42,6 @@ struct archive_svc {
     zlistx_t *xfers;
     zlistx_t *dists;
     zlistx_t *bgjobs;
-    uint8_t *buf;        /* one chunk, for serving */
-    size_t buflen;
     int tick;
 };
 
@@ -97,16 +95,6 @@ static int mkdir_p (const char *path)
     return rc;
 }
 
-static uint8_t *chunkbuf (archive_svc_t *svc, size_t len)
-{
-    if (svc->buflen < len) {
-        free (svc->buf);
-        svc->buf = malloc (len);
-        svc->buflen = len;
-    }
-    return svc->buf;
-}
-
 /* ================= target side: struct xfer ================= */
 
 struct parked {
@@ -133,6 +121,7 @@ struct xfer {
     int retry_timer;
     bool finished;            /* done or failed: serve from the store */
     uint64_t fetched_chunks, corrupt_total;
+    uint64_t served_mem, served_disk;   /* chunks served downstream: on arrival, read back */
 };
 
 static void xfer_pump (struct xfer *xf);
@@ -151,11 +140,18 @@ static void serve_from_xfer (struct xfer *xf, const cmsg_hdr_t *req, uint32_t id
     archive_svc_t *svc = xf->svc;
     char err[256];
     size_t len = xf->m->chunks[idx].len;
-    ssize_t n = extract_read (xf->x, idx, chunkbuf (svc, len), len, err, sizeof err);
-    if (n < 0)
-        overlay_respond_error (svc->ov, req, EIO, "rank %u: %s", overlay_rank (svc->ov), err);
-    else
-        overlay_respond (svc->ov, req, NULL, svc->buf, n);
+    /* read straight into the buffer the response frame takes over */
+    uint8_t *buf = overlay_buf_new (len);
+    ssize_t n = buf ? extract_read (xf->x, idx, buf, len, err, sizeof err) : -ENOMEM;
+    if (n < 0) {
+        overlay_buf_free (buf);
+        overlay_respond_error (svc->ov, req, EIO, "rank %u: %s", overlay_rank (svc->ov),
+                               buf ? err : "out of memory");
+    }
+    else {
+        xf->served_disk++;
+        overlay_respond_give (svc->ov, req, NULL, buf, n);
+    }
 }
 
 static void fail_parked (struct xfer *xf, const char *why)
@@ -191,8 +187,9 @@ static void xfer_finish (struct xfer *xf, int errnum, const char *errstr)
                                     (json_int_t)xf->corrupt_total),
                          NULL, 0);
         overlay_respond_error (ov, &xf->req, ENODATA, NULL);
-        overlay_log (ov, "archive %s: complete in %.3f s (%llu bytes)", xf->name, secs,
-                     (unsigned long long)xf->bytes_total);
+        overlay_log (ov, "archive %s: complete in %.3f s (%llu bytes; served %llu chunks on arrival, "
+                     "%llu read back)", xf->name, secs, (unsigned long long)xf->bytes_total,
+                     (unsigned long long)xf->served_mem, (unsigned long long)xf->served_disk);
     }
     void *h = zlistx_find (svc->xfers, xf);
     if (h)
@@ -275,7 +272,8 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
         if (p->idx == idx) {
             void *h = zlistx_find (xf->parked, p);
             zlistx_detach (xf->parked, h);
-            overlay_respond (ov, &p->req, NULL, msg->data, msg->data_len);
+            overlay_respond_share (ov, &p->req, NULL, msg);
+            xf->served_mem++;
             free (p);
             /* the list changed: restart the walk */
             next = zlistx_first (xf->parked);
@@ -289,7 +287,7 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
         }
         char aerr[256];
         extract_destroy (&xf->x);
-        if (cstore_archive_adopt (xf->svc->cs, xf->m, xf->dest, CSTORE_REPLACE, aerr, sizeof aerr) < 0)
+        if (cstore_archive_adopt (xf->svc->cs, xf->m, xf->dest, CSTORE_REPLACE | CSTORE_VERIFIED, aerr, sizeof aerr) < 0)
             overlay_log (ov, "archive %s: cannot record in content store: %s", xf->name, aerr);
         xfer_finish (xf, 0, NULL);
         return;
@@ -410,7 +408,7 @@ static void svc_fetch (overlay_t *ov, const cmsg_t *msg, void *arg)
     if (extract_missing (xf->x) == 0) {
         extract_done (xf->x, err, sizeof err);
         extract_destroy (&xf->x);
-        cstore_archive_adopt (svc->cs, xf->m, xf->dest, CSTORE_REPLACE, err, sizeof err);
+        cstore_archive_adopt (svc->cs, xf->m, xf->dest, CSTORE_REPLACE | CSTORE_VERIFIED, err, sizeof err);
         xfer_finish (xf, 0, NULL);
         return;
     }
@@ -455,20 +453,27 @@ static void svc_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
         return;
     }
     size_t len = m->chunks[idx].len;
-    ssize_t n = cstore_chunk_read (svc->cs, name, idx, chunkbuf (svc, len), len, err, sizeof err);
-    if (n < 0) /* e.g. a stale entry whose files are gone: "not here", so the
-                * downstream retries (and its stall timer moves on if it lasts) */
+    uint8_t *buf = overlay_buf_new (len);
+    if (!buf) {
+        overlay_respond_error (ov, &msg->hdr, ENOMEM, "rank %u: out of memory", overlay_rank (ov));
+        return;
+    }
+    ssize_t n = cstore_chunk_read (svc->cs, name, idx, buf, len, err, sizeof err);
+    if (n < 0) { /* e.g. a stale entry whose files are gone: "not here", so the
+                  * downstream retries (and its stall timer moves on if it lasts) */
+        overlay_buf_free (buf);
         overlay_respond_error (ov, &msg->hdr, EAGAIN, "rank %u: %s", overlay_rank (ov), err);
+    }
     else {
         /* fault injection for tests: CANOPY_TEST_CORRUPT=N flips a byte in
          * every Nth chunk this broker serves from its store */
         static long served;
         const char *ci = getenv ("CANOPY_TEST_CORRUPT");
         if (ci && atol (ci) > 0 && ++served % atol (ci) == 0 && n > 0) {
-            svc->buf[n / 2] ^= 0x5a;
+            buf[n / 2] ^= 0x5a;
             overlay_log (ov, "test: corrupting chunk %lld of %s", (long long)idx, name);
         }
-        overlay_respond (ov, &msg->hdr, NULL, svc->buf, n);
+        overlay_respond_give (ov, &msg->hdr, NULL, buf, n);
     }
 }
 
@@ -1063,7 +1068,6 @@ void archive_svc_destroy (archive_svc_t **p)
     zlistx_destroy (&svc->dists);
     zlistx_destroy (&svc->bgjobs);
     cstore_destroy (&svc->cs);
-    free (svc->buf);
     free (svc->statedir);
     free (svc);
     *p = NULL;

@@ -37,7 +37,24 @@ struct cstore {
     char *ref_path;      /* one open reference source, for sequential reads */
     int ref_fd;
     atomic_uint tmpseq;
+    struct trusted **trust;   /* TRUST_BUCKETS chains, or NULL: see trust_ok */
 };
+
+/* Files whose chunks were all verified on arrival and written by this
+ * process (cstore_archive_adopt with CSTORE_VERIFIED), with the identity
+ * they had when recorded.  A read from such a file whose identity is
+ * unchanged (same inode, size, mtime and ctime: any write or truncate
+ * changes ctime) skips the re-hash; anything else is verified as usual.
+ * In memory only: after a restart every read verifies again. */
+struct trusted {
+    char *archive, *path;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime, ctime;
+    struct trusted *next;
+};
+#define TRUST_BUCKETS 1024
 
 #define seterr errfmt /* one-line errors: src/lib/errquote.h */
 
@@ -156,6 +173,76 @@ static void cache_drop (cstore_t *self, const char *name)
     }
 }
 
+static size_t trust_bucket (const char *path)
+{
+    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return h % TRUST_BUCKETS;
+}
+
+/* Forget the trusted files of archive name (NULL: all). */
+static void trust_drop (cstore_t *self, const char *name)
+{
+    for (size_t b = 0; self->trust && b < TRUST_BUCKETS; b++)
+        for (struct trusted **pp = &self->trust[b]; *pp;) {
+            struct trusted *t = *pp;
+            if (name && strcmp (t->archive, name)) {
+                pp = &t->next;
+                continue;
+            }
+            *pp = t->next;
+            free (t->archive);
+            free (t->path);
+            free (t);
+        }
+}
+
+static void trust_add (cstore_t *self, const char *archive, const char *path)
+{
+    struct stat sb;
+    if (stat (path, &sb) < 0 || !S_ISREG (sb.st_mode))
+        return;
+    if (!self->trust && !(self->trust = calloc (TRUST_BUCKETS, sizeof *self->trust)))
+        return;
+    struct trusted *t = calloc (1, sizeof *t);
+    if (!t || !(t->archive = strdup (archive)) || !(t->path = strdup (path))) {
+        if (t)
+            free (t->archive);
+        free (t);
+        return;
+    }
+    t->dev = sb.st_dev;
+    t->ino = sb.st_ino;
+    t->size = sb.st_size;
+    t->mtime = sb.st_mtim;
+    t->ctime = sb.st_ctim;
+    size_t b = trust_bucket (path);
+    t->next = self->trust[b];
+    self->trust[b] = t;
+}
+
+static bool ts_eq (struct timespec a, struct timespec b)
+{
+    return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+/* May a read of archive's reference path through fd skip the hash? */
+static bool trust_ok (cstore_t *self, const char *archive, const char *path, int fd)
+{
+    if (!self->trust || !archive)
+        return false;
+    for (struct trusted *t = self->trust[trust_bucket (path)]; t; t = t->next) {
+        if (strcmp (t->path, path) || strcmp (t->archive, archive))
+            continue;
+        struct stat sb;
+        return fstat (fd, &sb) == 0 && sb.st_dev == t->dev && sb.st_ino == t->ino
+               && sb.st_size == t->size && ts_eq (sb.st_mtim, t->mtime)
+               && ts_eq (sb.st_ctim, t->ctime);
+    }
+    return false;
+}
+
 static void ref_close (cstore_t *self)
 {
     if (self->ref_fd >= 0)
@@ -172,6 +259,8 @@ void cstore_destroy (cstore_t **p)
     cstore_t *self = *p;
     while (self->cache)
         cache_drop (self, self->cache->name);
+    trust_drop (self, NULL);
+    free (self->trust);
     ref_close (self);
     if (self->db)
         sqlite3_close (self->db);
@@ -896,6 +985,7 @@ done:
         sql_exec (self, "ROLLBACK", NULL, 0);
     free (text);
     cache_drop (self, m->name);
+    trust_drop (self, m->name);
     ref_close (self);
     return rc;
 }
@@ -1106,6 +1196,10 @@ int cstore_archive_adopt (cstore_t *self, const manifest_t *m, const char *destd
             locs[nlocs++] = (struct refloc){en->chunks[k], paths[i], (uint64_t)k * m->chunk_size};
     }
     rc = record (self, m, "reference", locs, nlocs, flags, err, errlen);
+    if (rc == 0 && (flags & CSTORE_VERIFIED))
+        for (size_t i = 0; i < m->nentries; i++)
+            if (paths[i])
+                trust_add (self, m->name, paths[i]);
     if (rc == 0)
         gc_blobs (self, NULL, 0);
 out:
@@ -1156,6 +1250,7 @@ int cstore_archive_remove (cstore_t *self, const char *name, char *err, size_t e
         return -EIO;
     }
     cache_drop (self, name);
+    trust_drop (self, name);
     ref_close (self);
     int rc = gc_blobs (self, err, errlen);
     return rc < 0 ? rc : 0;
@@ -1181,8 +1276,8 @@ static ssize_t pread_all (int fd, void *buf, size_t len, uint64_t off)
 
 /* Read len bytes at off of path and check them.  len, -EBADMSG, -errno. */
 static ssize_t read_verify (cstore_t *self, const char *path, uint64_t off, bool cache,
-                            const uint8_t hash[SHA256_LEN], uint32_t len, void *buf,
-                            char *err, size_t errlen)
+                            const char *archive, const uint8_t hash[SHA256_LEN], uint32_t len,
+                            void *buf, char *err, size_t errlen)
 {
     int fd;
     if (cache && self->ref_path && !strcmp (self->ref_path, path))
@@ -1202,12 +1297,15 @@ static ssize_t read_verify (cstore_t *self, const char *path, uint64_t off, bool
     }
     ssize_t n = pread_all (fd, buf, len, off);
     int e = errno;
+    bool trusted = n == (ssize_t)len && trust_ok (self, archive, path, fd);
     if (!cache)
         close (fd);
     if (n < 0) {
         seterr (err, errlen, "%s: %s", path, strerror (e));
         return -e;
     }
+    if (trusted)
+        return len;
     uint8_t h[SHA256_LEN];
     if ((size_t)n == len)
         sha256_hash (buf, len, h);
@@ -1231,7 +1329,7 @@ ssize_t cstore_chunk_read_hash (cstore_t *self, const uint8_t hash[SHA256_LEN], 
         return -ENOMEM;
     ssize_t rc = -ENOENT;
     if (access (bp, F_OK) == 0) {
-        rc = read_verify (self, bp, 0, false, hash, len, buf, err, errlen);
+        rc = read_verify (self, bp, 0, false, NULL, hash, len, buf, err, errlen);
         if (rc == -EBADMSG)
             unlink (bp);   /* corrupt: drop it so the next create rewrites it */
     }
@@ -1240,7 +1338,7 @@ ssize_t cstore_chunk_read_hash (cstore_t *self, const uint8_t hash[SHA256_LEN], 
         return rc;
     char hex[SHA256_HEXLEN + 1];
     sha256_hex (hash, hex);
-    sqlite3_stmt *st = sql_prep (self, "SELECT path, offset FROM refs WHERE hash=? AND len=?",
+    sqlite3_stmt *st = sql_prep (self, "SELECT path, offset, archive FROM refs WHERE hash=? AND len=?",
                                  err, errlen);
     if (!st)
         return -EIO;
@@ -1248,7 +1346,8 @@ ssize_t cstore_chunk_read_hash (cstore_t *self, const uint8_t hash[SHA256_LEN], 
     sqlite3_bind_int64 (st, 2, len);
     while (sqlite3_step (st) == SQLITE_ROW) {
         rc = read_verify (self, (const char *)sqlite3_column_text (st, 0),
-                          sqlite3_column_int64 (st, 1), true, hash, len, buf, err, errlen);
+                          sqlite3_column_int64 (st, 1), true,
+                          (const char *)sqlite3_column_text (st, 2), hash, len, buf, err, errlen);
         if (rc >= 0)
             break;
     }

@@ -27,6 +27,8 @@ typedef struct cstore cstore_t;
 #define CSTORE_COPY       0x0   /* copy chunks into blob files (default) */
 #define CSTORE_REFERENCE  0x1   /* reference source files in place, no copy */
 #define CSTORE_REPLACE    0x2   /* replace an existing archive of that name */
+#define CSTORE_VERIFIED   0x4   /* adopt: every chunk was verified on arrival and the
+                                 * files were written by this process (see below) */
 
 /* Open (creating if needed) STATEDIR/content.  NULL + err. */
 cstore_t *cstore_new (const char *statedir, char *err, size_t errlen);
@@ -50,7 +52,11 @@ const manifest_t *cstore_archive_create (cstore_t *self, const char *name, const
 /* Record an archive whose chunks are already in place on disk: the files of
  * manifest m extracted under destdir (e.g. after extract_done on a receiving
  * broker), so this broker can serve it too.  Chunks are referenced, not
- * copied; nothing is hashed now (every read verifies).  0 or -errno. */
+ * copied; nothing is hashed now.  Every read verifies, except with
+ * CSTORE_VERIFIED (flags; the caller verified every chunk before writing
+ * it): each file's identity (inode, size, mtime, ctime) is remembered in
+ * this handle, and a read from a file whose identity is unchanged is not
+ * hashed again (a changed one is).  0 or -errno. */
 int cstore_archive_adopt (cstore_t *self, const manifest_t *m, const char *destdir,
                           int flags, char *err, size_t errlen);
 

@@ -61,9 +61,12 @@ size_t extract_missing (const extract_t *self);
 /* First missing chunk index >= from, or -1 if none. */
 int64_t extract_next_missing (const extract_t *self, uint32_t from);
 
-/* Read a present chunk back from disk (re-verified) into buf, so a relay can
- * forward it without keeping it in memory.  Returns its length, -ENOENT if
- * not present, EXTRACT_ECORRUPT if the bytes on disk changed. */
+/* Read a present chunk back from disk into buf, so a relay can forward it
+ * without keeping it in memory.  Read from a temporary file (written by this
+ * extraction after the chunk was verified, in the private state directory)
+ * it is not hashed again; read from a file already renamed into place it is
+ * re-verified.  Returns its length, -ENOENT if not present, EXTRACT_ECORRUPT
+ * if the bytes on disk changed or are short. */
 ssize_t extract_read (extract_t *self, uint32_t idx, void *buf, size_t buflen,
                       char *err, size_t errlen);
 

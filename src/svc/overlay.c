@@ -11,6 +11,7 @@
 #include "overlay.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +182,79 @@ static void raw_set (struct raw *m, const cmsg_hdr_t *h, const char *json, size_
         zmq_msg_init_size (&m->data, dlen);
         if (dlen)
             memcpy (zmq_msg_data (&m->data), data, dlen);
+    }
+}
+
+/* Buffers for zero-copy data frames: [capacity header][data].  Released by
+ * zmq (in its I/O thread) or by us, so the pool has a lock. */
+#define BUF_HDR 64
+#define BUF_POOL 16
+#define BUF_POOL_BYTES (32u << 20)   /* kept at most */
+static pthread_mutex_t bufpool_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *bufpool[BUF_POOL];
+static size_t nbufpool, bufpool_bytes;
+
+void *overlay_buf_new (size_t len)
+{
+    void *base = NULL;
+    pthread_mutex_lock (&bufpool_lock);
+    for (size_t i = nbufpool; i-- > 0;)
+        if (*(size_t *)bufpool[i] >= len) {
+            base = bufpool[i];
+            bufpool_bytes -= *(size_t *)base;
+            bufpool[i] = bufpool[--nbufpool];
+            break;
+        }
+    pthread_mutex_unlock (&bufpool_lock);
+    if (!base) {
+        if (!(base = malloc (BUF_HDR + (len ? len : 1))))
+            return NULL;
+        *(size_t *)base = len;
+    }
+    return (char *)base + BUF_HDR;
+}
+
+void overlay_buf_free (void *buf)
+{
+    if (!buf)
+        return;
+    void *base = (char *)buf - BUF_HDR;
+    pthread_mutex_lock (&bufpool_lock);
+    size_t cap = *(size_t *)base;
+    if (nbufpool < BUF_POOL && bufpool_bytes + cap <= BUF_POOL_BYTES) {
+        bufpool[nbufpool++] = base;
+        bufpool_bytes += cap;
+        base = NULL;
+    }
+    pthread_mutex_unlock (&bufpool_lock);
+    free (base);
+}
+
+static void free_data (void *data, void *hint)
+{
+    (void)hint;
+    overlay_buf_free (data);
+}
+
+/* As raw_set with no data, then the data frame: `give` (malloc'd, owned
+ * from now on, even on failure) without a copy, else a reference to
+ * `share` (a received frame) if given. */
+static void raw_set_frame (struct raw *m, const cmsg_hdr_t *h, const char *json, size_t jlen,
+                           void *give, size_t glen, zmq_msg_t *share)
+{
+    raw_set (m, h, json, jlen, NULL, 0);
+    if (give) {
+        zmq_msg_close (&m->data);
+        if (zmq_msg_init_data (&m->data, give, glen, free_data, NULL) < 0) {
+            overlay_buf_free (give);
+            zmq_msg_init (&m->data);
+            return;
+        }
+        m->has_data = true;
+    }
+    else if (share) {
+        if (zmq_msg_copy (&m->data, share) == 0)
+            m->has_data = true;
     }
 }
 
@@ -420,6 +494,7 @@ static void deliver_local (overlay_t *ov, struct raw *m)
     if (m->has_data) {
         msg.data = zmq_msg_data (&m->data);
         msg.data_len = zmq_msg_size (&m->data);
+        msg.frame = &m->data;
     }
     if (m->hdr.type == CMSG_REQUEST) {
         struct service *best = NULL;
@@ -681,6 +756,39 @@ int overlay_respond (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, const v
     send_response (ov, req, &m);
     raw_close (&m);
     return 0;
+}
+
+static int respond_frame (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, void *give,
+                          size_t glen, zmq_msg_t *share)
+{
+    if (req->flags & CMSG_F_NORESPONSE) {
+        json_decref (json);
+        overlay_buf_free (give);
+        return 0;
+    }
+    cmsg_hdr_t h;
+    cmsg_hdr_make_response (&h, req, ov->rank, 0);
+    char *s = json ? json_dumps (json, JSON_COMPACT) : NULL;
+    json_decref (json);
+    struct raw m;
+    raw_set_frame (&m, &h, s ? s : "", s ? strlen (s) : 0, give, glen, share);
+    free (s);
+    send_response (ov, req, &m);
+    raw_close (&m);
+    return 0;
+}
+
+int overlay_respond_give (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, void *data,
+                          size_t len)
+{
+    return respond_frame (ov, req, json, data, len, NULL);
+}
+
+int overlay_respond_share (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, const cmsg_t *msg)
+{
+    if (!msg->frame)
+        return overlay_respond (ov, req, json, msg->data, msg->data_len);
+    return respond_frame (ov, req, json, NULL, 0, msg->frame);
 }
 
 int overlay_respond_error (overlay_t *ov, const cmsg_hdr_t *req, int errnum, const char *fmt, ...)

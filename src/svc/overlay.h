@@ -24,6 +24,7 @@ typedef struct cmsg {
     json_t *json;        /* parsed payload (never NULL: {} if empty) */
     const void *data;    /* optional data frame */
     size_t data_len;
+    void *frame;         /* overlay internal: the frame holding data */
 } cmsg_t;
 
 typedef void (*overlay_msg_f) (overlay_t *ov, const cmsg_t *msg, void *arg);
@@ -66,6 +67,18 @@ int overlay_service_add (overlay_t *ov, const char *topic, overlay_msg_f cb, voi
 int overlay_respond (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, const void *data,
                      size_t len);
 int overlay_respond_error (overlay_t *ov, const cmsg_hdr_t *req, int errnum, const char *fmt, ...);
+/* A buffer of len bytes for overlay_respond_give, from a small pool of
+ * recycled buffers (a 1 MiB chunk buffer freshly from malloc costs page
+ * faults); NULL if out of memory.  overlay_buf_free returns one unused. */
+void *overlay_buf_new (size_t len);
+void overlay_buf_free (void *buf);
+/* Respond with a data frame that is not copied: data (from overlay_buf_new)
+ * is handed over and released, possibly by another thread, once sent. */
+int overlay_respond_give (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, void *data,
+                          size_t len);
+/* Respond with the data frame of a received message, shared, not copied
+ * (call during msg's callback). */
+int overlay_respond_share (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, const cmsg_t *msg);
 
 /* Send a request from this broker to rank; cb gets every response (for
  * streaming requests until errnum ENODATA or another error).  Returns the

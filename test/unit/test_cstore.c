@@ -246,6 +246,40 @@ int main (void)
     ok (n == -EBADMSG, "adopted reference verifies (source changed: %s)", err);
     manifest_destroy (&mr);
 
+    /* adopt CSTORE_VERIFIED: reads of an unchanged file are served; a file
+     * written since (new ctime) is verified again and refused if changed */
+    {
+        static uint8_t tv[3 * 4096];
+        for (size_t i = 0; i < sizeof tv; i++)
+            tv[i] = (uint8_t)((i * 131 + 17) ^ (i >> 9) ^ 0xa5);
+        put_file ("src/tv", tv, sizeof tv, 0644);
+        const char *tp[] = {"src/tv"};
+        const manifest_t *t = cstore_archive_create (cs, "tv", root, tp, 1, CSTORE_REFERENCE, 4096, err, sizeof err);
+        manifest_t *mt = t ? manifest_dup (t) : NULL;
+        cstore_archive_remove (cs, "tv", err, sizeof err);
+        ok (mt && cstore_archive_adopt (cs, mt, root, CSTORE_VERIFIED, err, sizeof err) == 0,
+            "adopt verified (%s)", err);
+        size_t ti = mt ? manifest_find (mt, "src/tv") : 0;
+        bool all = mt != NULL;
+        for (uint32_t k = 0; all && k < 3; k++) {
+            n = cstore_chunk_read (cs, "tv", mt->entries[ti].chunks[k], buf, sizeof buf, err, sizeof err);
+            all = n == 4096 && !memcmp (buf, tv + k * 4096, 4096);
+        }
+        ok (all, "verified adoption reads in place");
+        char tpath[512];
+        snprintf (tpath, sizeof tpath, "%s/src/tv", root);
+        int fd = open (tpath, O_WRONLY);
+        ok (fd >= 0 && pwrite (fd, "X", 1, 4096 + 5) == 1, "change one byte of the adopted file");
+        if (fd >= 0)
+            close (fd);
+        n = mt ? cstore_chunk_read (cs, "tv", mt->entries[ti].chunks[1], buf, sizeof buf, err, sizeof err) : 0;
+        ok (n == -EBADMSG, "a changed file is verified again: %s", err);
+        n = mt ? cstore_chunk_read (cs, "tv", mt->entries[ti].chunks[0], buf, sizeof buf, err, sizeof err) : 0;
+        ok (n == 4096 && !memcmp (buf, tv, 4096), "its unchanged chunks still verify");
+        ok (cstore_archive_remove (cs, "tv", err, sizeof err) == 0, "remove verified adoption");
+        manifest_destroy (&mt);
+    }
+
     /* remove and purge */
     ok (cstore_archive_remove (cs, "t1", err, sizeof err) == 0, "remove");
     ok (cstore_archive_get (cs, "t1", err, sizeof err) == NULL && strstr (err, "not found"), "gone");
