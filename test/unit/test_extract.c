@@ -351,7 +351,7 @@ int main (void)
     }
 
     /* 8. ENOSPC and read-only on a tiny tmpfs */
-    char mnt[512];
+    char mnt[400];
     path (mnt, sizeof mnt, "tiny");
     mkdir (mnt, 0755);
     if (mount ("tmpfs", mnt, "tmpfs", 0, "size=64k") == 0) {
@@ -380,7 +380,7 @@ int main (void)
     free (rb);
     free (data);
     cstore_destroy (&cs);
-    char cmd[400];
+    char cmd[600];
     snprintf (cmd, sizeof cmd, "chmod -R u+w %s; rm -rf %s", root, root);
     system (cmd);
     return done ();
