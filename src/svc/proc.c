@@ -3,6 +3,15 @@
  * A pidfd (Linux >= 5.3) turns "child exited" into a readable fd, so the
  * broker needs no SIGCHLD handler and no polling.  Exit is reported only
  * after both output pipes are drained, so no output trails the status.
+ *
+ * Every poller here is made "tolerant".  A pipe whose writer has closed
+ * polls as POLLHUP, which zmq_poll reports as ZMQ_POLLERR; czmq's zloop
+ * gives a non-tolerant poller in error one handler call and removes it on
+ * the next consecutive error.  When the first poll that sees the hangup
+ * also has data (the task wrote and closed between two polls), that one
+ * call reads the data, the poller is then dropped before EOF is read, the
+ * stream never closes and the exit is never reported: a job stuck in RUN.
+ * test/unit/test_proc.c reproduces it.
  */
 #define _GNU_SOURCE
 #include "proc.h"
@@ -47,21 +56,28 @@ static void close_stream (proc_t *p, int s)
     p->fds[s] = -1;
 }
 
+/* Read what the pipe holds, up to 16 reads a wakeup (fair to the other
+ * work of the loop); EOF (or an error) closes the stream. */
 static int on_output (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     proc_t *p = arg;
     int s = item->fd == p->fds[1] ? 1 : 2;
     char buf[65536];
-    ssize_t n = read (item->fd, buf, sizeof buf);
-    if (n > 0) {
-        if (p->out)
-            p->out (p, s, buf, n, p->arg);
+    for (int k = 0; k < 16; k++) {
+        ssize_t n = read (p->fds[s], buf, sizeof buf);
+        if (n > 0) {
+            if (p->out)
+                p->out (p, s, buf, n, p->arg);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        close_stream (p, s);
+        maybe_report (p);   /* may free p */
         return 0;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return 0;
-    close_stream (p, s);
-    maybe_report (p);
     return 0;
 }
 
@@ -141,13 +157,27 @@ proc_t *proc_spawn (zloop_t *loop, char *const argv[], char *const env[], const 
     p->arg = arg;
     fcntl (po[0], F_SETFL, O_NONBLOCK);
     fcntl (pe[0], F_SETFL, O_NONBLOCK);
-    p->pidfd = syscall (SYS_pidfd_open, pid, 0);
+    p->pidfd = syscall (SYS_pidfd_open, pid, 0);    /* always close-on-exec */
+    if (p->pidfd < 0) {
+        /* without it the exit would never be seen: give the task up */
+        snprintf (err, errlen, "pidfd_open: %s", strerror (errno));
+        kill (-pid, SIGKILL);
+        kill (pid, SIGKILL);
+        waitpid (pid, NULL, 0);
+        close (po[0]);
+        close (pe[0]);
+        free (p);
+        return NULL;
+    }
     zmq_pollitem_t i1 = { .fd = po[0], .events = ZMQ_POLLIN };
     zmq_pollitem_t i2 = { .fd = pe[0], .events = ZMQ_POLLIN };
     zmq_pollitem_t i3 = { .fd = p->pidfd, .events = ZMQ_POLLIN };
     zloop_poller (loop, &i1, on_output, p);
+    zloop_poller_set_tolerant (loop, &i1);
     zloop_poller (loop, &i2, on_output, p);
+    zloop_poller_set_tolerant (loop, &i2);
     zloop_poller (loop, &i3, on_exit_fd, p);
+    zloop_poller_set_tolerant (loop, &i3);
     return p;
 }
 
