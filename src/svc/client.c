@@ -14,7 +14,6 @@ struct client {
     void *ctx;           /* own context: commands never wait in zmq_ctx_term at exit */
     void *sock;
     void *mon;           /* PAIR: DISCONNECTED events of sock */
-    bool connected;      /* seen the connection come up */
     uint32_t next_tag;
     zlistx_t *backlog;   /* cmsg_t* received while waiting for another tag */
 };
@@ -41,16 +40,10 @@ client_t *client_connect (const char *uri, char *err, size_t errlen)
     zmq_setsockopt (c->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt (c->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt (c->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    if (zmq_connect (c->sock, uri) < 0) {
-        snprintf (err, errlen, "cannot connect to broker at %s: %s", uri, zmq_strerror (errno));
-        zmq_close (c->sock);
-        zmq_ctx_term (c->ctx);
-        free (c);
-        return NULL;
-    }
+    /* the monitor before the connection, so no event of it is missed */
     char ep[64];
     snprintf (ep, sizeof ep, "inproc://client-monitor-%p", (void *)c);
-    if (zmq_socket_monitor (c->sock, ep, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) == 0) {
+    if (zmq_socket_monitor (c->sock, ep, ZMQ_EVENT_DISCONNECTED) == 0) {
         c->mon = zmq_socket (c->ctx, ZMQ_PAIR);
         zmq_setsockopt (c->mon, ZMQ_LINGER, &linger, sizeof linger);
         if (zmq_connect (c->mon, ep) < 0) {
@@ -58,12 +51,23 @@ client_t *client_connect (const char *uri, char *err, size_t errlen)
             c->mon = NULL;
         }
     }
+    if (zmq_connect (c->sock, uri) < 0) {
+        snprintf (err, errlen, "cannot connect to broker at %s: %s", uri, zmq_strerror (errno));
+        if (c->mon) {
+            zmq_socket_monitor (c->sock, NULL, 0);
+            zmq_close (c->mon);
+        }
+        zmq_close (c->sock);
+        zmq_ctx_term (c->ctx);
+        free (c);
+        return NULL;
+    }
     c->backlog = zlistx_new ();
     return c;
 }
 
-/* Read pending monitor events; true if the connection to the broker, once
- * up, has dropped. */
+/* Read pending monitor events; true if the connection to the broker has
+ * dropped. */
 static bool lost (client_t *c)
 {
     bool down = false;
@@ -81,9 +85,7 @@ static bool lost (client_t *c)
         zmq_msg_init (&addr);   /* second frame: the endpoint */
         zmq_msg_recv (&addr, c->mon, ZMQ_DONTWAIT);
         zmq_msg_close (&addr);
-        if (event == ZMQ_EVENT_CONNECTED)
-            c->connected = true;
-        else if (event == ZMQ_EVENT_DISCONNECTED && c->connected)
+        if (event == ZMQ_EVENT_DISCONNECTED)
             down = true;
     }
     return down;

@@ -31,6 +31,7 @@ apid0=$!
 sleep 0.3
 kill -9 "$pid0"
 check "an attach through the killed rank 0 ends" wait_until 10 sh -c "! kill -0 $apid0 2>/dev/null"
+kill $apid0 2>/dev/null   # never wait on a hung attach
 wait $apid0
 rc=$?
 check "... with a non-zero exit naming the lost broker (rc=$rc: $(tail -1 "$T_TMP/att0.out"))" \
