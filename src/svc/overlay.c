@@ -739,27 +739,10 @@ uint32_t overlay_peer_rpc (overlay_t *ov, uint32_t rank, const char *topic, json
     }
     return h.matchtag;
 }
-int overlay_respond (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, const void *data,
-                     size_t len)
-{
-    if (req->flags & CMSG_F_NORESPONSE) {
-        json_decref (json);
-        return 0;
-    }
-    cmsg_hdr_t h;
-    cmsg_hdr_make_response (&h, req, ov->rank, 0);
-    char *s = json ? json_dumps (json, JSON_COMPACT) : NULL;
-    json_decref (json);
-    struct raw m;
-    raw_set (&m, &h, s ? s : "", s ? strlen (s) : 0, data, len);
-    free (s);
-    send_response (ov, req, &m);
-    raw_close (&m);
-    return 0;
-}
-
-static int respond_frame (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, void *give,
-                          size_t glen, zmq_msg_t *share)
+/* One response: data copied, or `give` (from overlay_buf_new, owned from
+ * now on) sent without a copy, or a reference to the received frame `share`. */
+static int respond_frame (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, const void *data,
+                          size_t len, void *give, size_t glen, zmq_msg_t *share)
 {
     if (req->flags & CMSG_F_NORESPONSE) {
         json_decref (json);
@@ -771,24 +754,33 @@ static int respond_frame (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, vo
     char *s = json ? json_dumps (json, JSON_COMPACT) : NULL;
     json_decref (json);
     struct raw m;
-    raw_set_frame (&m, &h, s ? s : "", s ? strlen (s) : 0, give, glen, share);
+    if (give || share)
+        raw_set_frame (&m, &h, s ? s : "", s ? strlen (s) : 0, give, glen, share);
+    else
+        raw_set (&m, &h, s ? s : "", s ? strlen (s) : 0, data, len);
     free (s);
     send_response (ov, req, &m);
     raw_close (&m);
     return 0;
 }
 
+int overlay_respond (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, const void *data,
+                     size_t len)
+{
+    return respond_frame (ov, req, json, data, len, NULL, 0, NULL);
+}
+
 int overlay_respond_give (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, void *data,
                           size_t len)
 {
-    return respond_frame (ov, req, json, data, len, NULL);
+    return respond_frame (ov, req, json, NULL, 0, data, len, NULL);
 }
 
 int overlay_respond_share (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, const cmsg_t *msg)
 {
     if (!msg->frame)
         return overlay_respond (ov, req, json, msg->data, msg->data_len);
-    return respond_frame (ov, req, json, NULL, 0, msg->frame);
+    return respond_frame (ov, req, json, NULL, 0, NULL, 0, msg->frame);
 }
 
 int overlay_respond_error (overlay_t *ov, const cmsg_hdr_t *req, int errnum, const char *fmt, ...)
