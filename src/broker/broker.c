@@ -17,6 +17,7 @@
 #include "config.h"
 #include "exec.h"
 #include "overlay.h"
+#include "privdir.h"
 #include "services.h"
 
 static const char *prog = "canopy-broker";
@@ -25,7 +26,8 @@ static void usage (FILE *f)
 {
     fprintf (f,
              "Usage: canopy-broker --config FILE [--rank N] [--rundir DIR] [--statedir DIR]\n"
-             "                     [--cert PATH] [--join-timeout SECS]\n");
+             "                     [--cert PATH] [--join-timeout SECS]\n"
+             "       canopy-broker --version\n");
 }
 
 static char *read_file (const char *path, size_t *len, char *err, size_t errlen)
@@ -90,7 +92,8 @@ int main (int argc, char **argv)
         { "config", required_argument, 0, 'c' }, { "rank", required_argument, 0, 'r' },
         { "rundir", required_argument, 0, 'd' }, { "statedir", required_argument, 0, 's' },
         { "cert", required_argument, 0, 'k' },   { "join-timeout", required_argument, 0, 'j' },
-        { "help", no_argument, 0, 'h' },         { 0, 0, 0, 0 },
+        { "help", no_argument, 0, 'h' },         { "version", no_argument, 0, 'V' },
+        { 0, 0, 0, 0 },
     };
     int c;
     while ((c = getopt_long (argc, argv, "c:r:h", opts, NULL)) != -1) {
@@ -109,6 +112,7 @@ int main (int argc, char **argv)
         case 'k': cert = optarg; break;
         case 'j': join_timeout = strtod (optarg, NULL); break;
         case 'h': usage (stdout); return 0;
+        case 'V': printf ("canopy %s\n", CANOPY_VERSION); return 0;
         default: usage (stderr); return 1;
         }
     }
@@ -151,12 +155,16 @@ int main (int argc, char **argv)
         config_destroy (&cfg);
         return 1;
     }
-    char defrun[256];
+    char defrun[4200];
     if (!rundir) {
-        snprintf (defrun, sizeof defrun, "/tmp/canopy-%u-r%ld", (unsigned)getuid (), rank);
+        if (privdir_default_rundir ((unsigned)rank, defrun, sizeof defrun, err, sizeof err) < 0) {
+            fprintf (stderr, "%s: run directory: %s\n", prog, err);
+            config_destroy (&cfg);
+            return 1;
+        }
         rundir = defrun;
     }
-    char defstate[300];
+    char defstate[4300];
     if (!statedir) {
         snprintf (defstate, sizeof defstate, "%s/state", rundir);
         statedir = defstate;

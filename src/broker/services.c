@@ -5,6 +5,7 @@
 #include "resource.h"
 #include "jobexec.h"
 #include "jobs.h"
+#include "privdir.h"
 #include <sys/stat.h>
 #include <errno.h>
 #include <stdio.h>
@@ -23,8 +24,10 @@ services_t *services_new (overlay_t *ov, const char *statedir, char *err, size_t
 {
     services_t *s = calloc (1, sizeof *s);
     s->exec = exec_svc_new (ov);
-    if (mkdir (statedir, 0700) < 0 && errno != EEXIST) {
-        snprintf (err, errlen, "statedir %s: %s", statedir, strerror (errno));
+    /* checked before the job database or the content store is opened */
+    char perr[480];
+    if (privdir_ensure (statedir, perr, sizeof perr) < 0) {
+        snprintf (err, errlen, "state directory: %s", perr);
         services_destroy (&s);
         return NULL;
     }

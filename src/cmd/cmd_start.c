@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "cmd.h"
+#include "privdir.h"
 #include "topo.h"
 
 static pid_t *brokers;
@@ -146,8 +147,6 @@ int cmd_start (int argc, char **argv)
     char dir[PATH_MAX];
     if (rundir_opt) {
         snprintf (dir, sizeof dir, "%s", rundir_opt);
-        if (mkdir (dir, 0700) < 0 && errno != EEXIST)
-            die ("start: %s: %s", dir, strerror (errno));
     }
     else {
         const char *tmp = getenv ("TMPDIR");
@@ -155,6 +154,10 @@ int cmd_start (int argc, char **argv)
         if (!mkdtemp (dir))
             die ("start: cannot make a directory in %s: %s", tmp ? tmp : "/tmp", strerror (errno));
     }
+    /* the brokers' run directories, certificate and config go in here */
+    char perr[512];
+    if (privdir_ensure (dir, perr, sizeof perr) < 0)
+        die ("start: %s", perr);
     /* certificate */
     char cert[PATH_MAX + 16], cfg[PATH_MAX + 16];
     snprintf (cert, sizeof cert, "%s/curve.cert", dir);

@@ -9,6 +9,11 @@
  */
 #define _GNU_SOURCE
 #include "overlay.h"
+#include "privdir.h"
+#include "errquote.h"
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -87,6 +92,19 @@ struct overlay {
     void *peer_arg;
     void **peer_socks;   /* direct DEALERs to other brokers, by rank (lazy) */
     int hb_timer;
+    int lock_fd;         /* flock'ed RUNDIR/lock, holding our pid */
+    uid_t owner;         /* the instance owner: may use the local socket (and root) */
+    zhashx_t *refused;   /* peer address -> struct refusal (log rate limit) */
+};
+
+#define LOCAL_ZAP_DOMAIN "canopy-local"
+/* refused connections: the first from an address is logged at once, then at
+ * most one line per address per REFUSAL_LOG_MS with the count in between */
+#define REFUSAL_LOG_MS 20000
+
+struct refusal {
+    int64_t last_logged;
+    uint64_t suppressed;
 };
 
 static int64_t now_ms (void)
@@ -1036,7 +1054,71 @@ static int on_self (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     return 0;
 }
 
-/* ZAP: accept CURVE clients presenting the instance's public key only */
+/* Log a refused connection from `who`: the first at once, then at most one
+ * line per REFUSAL_LOG_MS per address, saying how many were refused since. */
+static void log_refusal (overlay_t *ov, const char *who, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+static void log_refusal (overlay_t *ov, const char *who, const char *fmt, ...)
+{
+    int64_t now = now_ms ();
+    struct refusal *r = zhashx_lookup (ov->refused, who);
+    if (r && now - r->last_logged < REFUSAL_LOG_MS) {
+        r->suppressed++;
+        return;
+    }
+    if (!r) {
+        if (zhashx_size (ov->refused) >= 4096)   /* bounded: forget old ones */
+            zhashx_purge (ov->refused);
+        r = calloc (1, sizeof *r);
+        if (!r)
+            return;
+        zhashx_insert (ov->refused, who, r);
+    }
+    char buf[512];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (buf, sizeof buf, fmt, ap);
+    va_end (ap);
+    if (r->suppressed)
+        overlay_log (ov, "%s (%llu more refused from %s in the last %lld s)", buf,
+                     (unsigned long long)r->suppressed, who,
+                     (long long)((now - r->last_logged + 500) / 1000));
+    else
+        overlay_log (ov, "%s", buf);
+    r->last_logged = now;
+    r->suppressed = 0;
+}
+
+/* The client's uid from a ZAP address of an ipc connection: libzmq gives
+ * "HOST:UID:GID:PID" there (SO_PEERCRED).  -1 if absent. */
+static long long ipc_peer_uid (const char *address, long long *pid)
+{
+    if (!address)
+        return -1;
+    const char *c3 = strrchr (address, ':');
+    if (!c3 || c3 == address)
+        return -1;
+    const char *c2 = c3 - 1;
+    while (c2 > address && *c2 != ':')
+        c2--;
+    if (*c2 != ':' || c2 == address)
+        return -1;
+    const char *c1 = c2 - 1;
+    while (c1 > address && *c1 != ':')
+        c1--;
+    if (*c1 != ':')
+        return -1;
+    char *end;
+    long long uid = strtoll (c1 + 1, &end, 10);
+    if (end != c2 || uid < 0)
+        return -1;
+    *pid = strtoll (c3 + 1, &end, 10);
+    return uid;
+}
+
+/* ZAP: on the tree socket accept CURVE clients presenting the instance's
+ * public key only; on the local socket, clients running as the instance
+ * owner or root only. */
 static int on_zap (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     overlay_t *ov = arg;
@@ -1050,20 +1132,42 @@ static int on_zap (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     char *identity = zmsg_popstr (req);
     char *mechanism = zmsg_popstr (req);
     zframe_t *key = zmsg_pop (req);
-    bool okk = mechanism && !strcmp (mechanism, "CURVE") && key && zframe_size (key) == 32
-               && !memcmp (zframe_data (key), zcert_public_key (ov->cert), 32);
-    if (!okk) {
-        char txt[41] = "";
-        if (key && zframe_size (key) == 32)
-            zmq_z85_encode (txt, zframe_data (key), 32);
-        overlay_log (ov, "refused connection from %s: CURVE key %s is not this instance's",
-                     address ? address : "?", txt[0] ? txt : "(none)");
+    bool okk;
+    const char *why = "unknown key";
+    if (domain && !strcmp (domain, LOCAL_ZAP_DOMAIN)) {
+        long long pid = -1, uid = ipc_peer_uid (address, &pid);
+        okk = mechanism && !strcmp (mechanism, "NULL") && uid >= 0
+              && (uid == 0 || uid == (long long)ov->owner);
+        if (!okk) {
+            why = "not the instance owner";
+            char who[64];
+            snprintf (who, sizeof who, "uid %lld", uid);
+            if (uid < 0)
+                log_refusal (ov, "local", "refused local client: its uid is unknown (%s)",
+                             address ? address : "?");
+            else
+                log_refusal (ov, who,
+                             "refused local client pid %lld: uid %lld is not the instance owner "
+                             "(uid %u) or root", pid, uid, (unsigned)ov->owner);
+        }
+    }
+    else {
+        okk = mechanism && !strcmp (mechanism, "CURVE") && key && zframe_size (key) == 32
+              && !memcmp (zframe_data (key), zcert_public_key (ov->cert), 32);
+        if (!okk) {
+            char txt[41] = "";
+            if (key && zframe_size (key) == 32)
+                zmq_z85_encode (txt, zframe_data (key), 32);
+            log_refusal (ov, address ? address : "?",
+                         "refused connection from %s: CURVE key %s is not this instance's",
+                         address ? address : "?", txt[0] ? txt : "(none)");
+        }
     }
     zmsg_t *rep = zmsg_new ();
     zmsg_addstr (rep, "1.0");
     zmsg_addstr (rep, reqid ? reqid : "");
     zmsg_addstr (rep, okk ? "200" : "400");
-    zmsg_addstr (rep, okk ? "OK" : "unknown key");
+    zmsg_addstr (rep, okk ? "OK" : why);
     zmsg_addstr (rep, okk ? "canopy" : "");
     zmsg_addmem (rep, "", 0);
     zmsg_send (&rep, ov->zap_sock);
@@ -1093,14 +1197,75 @@ static int on_monitor (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     if (zmq_msg_size (&ev) >= 6) {
         uint16_t event;
         memcpy (&event, zmq_msg_data (&ev), 2);
-        overlay_log (ov, "refused connection from %.*s: CURVE handshake failed (%s)",
-                     (int)zmq_msg_size (&addr), (char *)zmq_msg_data (&addr),
+        char who[256];
+        snprintf (who, sizeof who, "%.*s", (int)zmq_msg_size (&addr), (char *)zmq_msg_data (&addr));
+        /* the monitor's address is the peer's with its port: key on the host */
+        char key[256];
+        snprintf (key, sizeof key, "%s", who);
+        char *colon = strrchr (key, ':');
+        if (colon && !strncmp (key, "tcp://", 6) && colon > key + 6)
+            *colon = '\0';
+        log_refusal (ov, key, "refused connection from %s: CURVE handshake failed (%s)", who,
                      event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "key not accepted"
                                                               : "not this instance's CURVE key");
     }
 out:
     zmq_msg_close (&ev);
     zmq_msg_close (&addr);
+    return 0;
+}
+
+/* The run directory is ours (privdir_ensure); lock it so that a second
+ * broker given the same one refuses to start instead of taking over the
+ * running one's sockets.  The lock file holds the holder's pid. */
+static int lock_rundir (overlay_t *ov, char *err, size_t errlen)
+{
+    char path[4200];
+    snprintf (path, sizeof path, "%s/lock", ov->rundir);
+    int fd = open (path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errfail (err, errlen, "%s: %s", path, strerror (errno));
+    if (flock (fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        char buf[32] = "";
+        ssize_t n = pread (fd, buf, sizeof buf - 1, 0);
+        buf[n > 0 ? n : 0] = '\0';
+        buf[strcspn (buf, "\n")] = '\0';
+        close (fd);
+        if (e == EWOULDBLOCK)
+            return errfail (err, errlen,
+                            "rank %u is already running with run directory %s (pid %s): not "
+                            "starting a second one",
+                            ov->rank, ov->rundir, buf[0] ? buf : "?");
+        return errfail (err, errlen, "%s: %s", path, strerror (e));
+    }
+    char pid[32];
+    int n = snprintf (pid, sizeof pid, "%ld\n", (long)getpid ());
+    if (ftruncate (fd, 0) < 0 || pwrite (fd, pid, n, 0) != n) {
+        close (fd);
+        return errfail (err, errlen, "%s: cannot write: %s", path, strerror (errno));
+    }
+    ov->lock_fd = fd;
+    return 0;
+}
+
+/* zmq_bind on an ipc:// endpoint removes whatever socket file is there, a
+ * live broker's included: refuse when something answers on it. */
+static int ipc_in_use (const char *ep, char *err, size_t errlen)
+{
+    if (strncmp (ep, "ipc://", 6) != 0)
+        return 0;
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen (ep + 6) >= sizeof sa.sun_path)
+        return 0;   /* zmq_bind will say so */
+    strcpy (sa.sun_path, ep + 6);
+    int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int rc = connect (fd, (struct sockaddr *)&sa, sizeof sa);
+    close (fd);
+    if (rc == 0)
+        return errfail (err, errlen, "cannot bind %s: another broker is listening there", ep);
     return 0;
 }
 
@@ -1230,6 +1395,8 @@ static int poll_add (overlay_t *ov, void *sock, zloop_fn *fn)
 overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
 {
     overlay_t *ov = calloc (1, sizeof *ov);
+    ov->lock_fd = -1;
+    ov->owner = geteuid ();
     const config_t *cfg = o->config;
     ov->cfg = cfg;
     ov->topo = cfg->topo;
@@ -1278,6 +1445,8 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
     ov->rpcs = zhashx_new ();
     zhashx_set_destructor (ov->rpcs, (zhashx_destructor_fn *)zstr_free);
     ov->waiters = zlistx_new ();
+    ov->refused = zhashx_new ();
+    zhashx_set_destructor (ov->refused, (zhashx_destructor_fn *)zstr_free);
     ov->bootid = (uint32_t)getpid () ^ (uint32_t)now_ms ();
     /* matchtags start at a random point, so responses still in flight to an
      * earlier incarnation of this rank do not match this one's requests */
@@ -1285,6 +1454,9 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
         ov->next_matchtag = ov->bootid * 2654435761u;
     ov->rundir = strdup (o->rundir);
     ov->parent_state = PEER_OFFLINE;
+    ov->lock_fd = -1;
+    if (privdir_ensure (ov->rundir, err, errlen) < 0 || lock_rundir (ov, err, errlen) < 0)
+        goto fail;
 
     /* self channel */
     char inproc[64];
@@ -1326,6 +1498,8 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
             poll_add (ov, ov->mon_sock, on_monitor);
         }
         const char *ep = cfg->hosts[ov->rank].bind;
+        if (ipc_in_use (ep, err, errlen) < 0)
+            goto fail;
         if (zmq_bind (ov->child_sock, ep) < 0) {
             snprintf (err, errlen, "cannot bind %s: %s", ep, zmq_strerror (errno));
             goto fail;
@@ -1353,12 +1527,7 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
         }
         poll_add (ov, ov->parent_sock, on_parent);
     }
-    /* local clients */
-    if (mkdir (ov->rundir, 0700) < 0 && errno != EEXIST) {
-        snprintf (err, errlen, "rundir %s: %s", ov->rundir, strerror (errno));
-        goto fail;
-    }
-    chmod (ov->rundir, 0700);
+    /* local clients (the run directory was checked and locked above) */
     if (asprintf (&ov->local_path, "%s/local", ov->rundir) < 0
         || asprintf (&ov->local_uri, "ipc://%s", ov->local_path) < 0)
         goto fail;
@@ -1366,6 +1535,9 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
     ov->local_sock = mksock (ov, ZMQ_ROUTER);
     int one = 1;
     zmq_setsockopt (ov->local_sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    /* every local connection is put to the ZAP handler, which checks the
+     * client's uid (SO_PEERCRED) */
+    zmq_setsockopt (ov->local_sock, ZMQ_ZAP_DOMAIN, LOCAL_ZAP_DOMAIN, strlen (LOCAL_ZAP_DOMAIN));
     mode_t old = umask (077);
     int rc = zmq_bind (ov->local_sock, ov->local_uri);
     umask (old);
@@ -1373,7 +1545,6 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
         snprintf (err, errlen, "cannot bind %s: %s", ov->local_uri, zmq_strerror (errno));
         goto fail;
     }
-    chmod (ov->local_path, 0600);
     poll_add (ov, ov->local_sock, on_local);
 
     overlay_service_add (ov, "overlay.ping", svc_ping, NULL);
@@ -1438,6 +1609,9 @@ void overlay_destroy (overlay_t **p)
     }
     zhashx_destroy (&ov->inflight);
     zhashx_destroy (&ov->rpcs);
+    zhashx_destroy (&ov->refused);
+    if (ov->lock_fd >= 0)
+        close (ov->lock_fd);
     if (ov->waiters) {
         for (struct waiter *w = zlistx_first (ov->waiters); w; w = zlistx_next (ov->waiters))
             free (w);
