@@ -13,7 +13,8 @@
 struct client {
     void *ctx;           /* own context: commands never wait in zmq_ctx_term at exit */
     void *sock;
-    void *mon;           /* PAIR: DISCONNECTED events of sock */
+    void *mon;           /* PAIR: DISCONNECTED (and refused handshake) events of sock */
+    bool refused;        /* the broker refused us (not the instance owner) */
     uint32_t next_tag;
     zlistx_t *backlog;   /* cmsg_t* received while waiting for another tag */
 };
@@ -43,7 +44,7 @@ client_t *client_connect (const char *uri, char *err, size_t errlen)
     /* the monitor before the connection, so no event of it is missed */
     char ep[64];
     snprintf (ep, sizeof ep, "inproc://client-monitor-%p", (void *)c);
-    if (zmq_socket_monitor (c->sock, ep, ZMQ_EVENT_DISCONNECTED) == 0) {
+    if (zmq_socket_monitor (c->sock, ep, ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0) {
         c->mon = zmq_socket (c->ctx, ZMQ_PAIR);
         zmq_setsockopt (c->mon, ZMQ_LINGER, &linger, sizeof linger);
         if (zmq_connect (c->mon, ep) < 0) {
@@ -87,6 +88,10 @@ static bool lost (client_t *c)
         zmq_msg_close (&addr);
         if (event == ZMQ_EVENT_DISCONNECTED)
             down = true;
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {   /* the broker's ZAP said no */
+            c->refused = true;
+            down = true;
+        }
     }
     return down;
 }
@@ -163,7 +168,7 @@ static int recv_one (client_t *c, cmsg_t *m, int timeout_ms)
         if (it[0].revents & ZMQ_POLLIN)
             break;              /* answers already here come first */
         if (lost (c)) {
-            errno = ECONNRESET;
+            errno = c->refused ? EACCES : ECONNRESET;
             return -1;
         }
     }
@@ -233,7 +238,10 @@ json_t *client_call (client_t *c, uint32_t rank, const char *topic, json_t *json
         cmsg_t m;
         if (recv_one (c, &m, timeout_ms) < 0) {
             snprintf (err, errlen, "%s: %s", topic,
-                      errno == ETIMEDOUT ? "no answer from broker (timed out)" : strerror (errno));
+                      errno == ETIMEDOUT ? "no answer from broker (timed out)"
+                      : errno == EACCES  ? "the broker refused the connection (only the instance "
+                                           "owner and root may use it)"
+                                         : strerror (errno));
             return NULL;
         }
         if (m.hdr.matchtag != tag) {

@@ -4,7 +4,6 @@
 #include "privdir.h"
 #include "errquote.h"
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,23 +52,14 @@ int privdir_ensure (const char *path, char *err, size_t errlen)
         return errfail (err, errlen, "empty directory name");
     if (check_parent (path, err, errlen) < 0)
         return -1;
-    int created = 0;
-    if (mkdir (path, 0700) == 0)
-        created = 1;
-    else if (errno != EEXIST)
-        return errfail (err, errlen, "%s: %s", path, strerror (errno));
-    if (created) {
-        /* the umask may have taken bits away: set exactly 0700 through a
-         * descriptor of the directory just made, never through the path */
-        int fd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-            return errfail (err, errlen, "%s: %s", path, strerror (errno));
-        struct stat fst;
-        int rc = fstat (fd, &fst) == 0 && fst.st_uid == geteuid () ? fchmod (fd, 0700) : -1;
-        close (fd);
-        if (rc < 0)
-            return errfail (err, errlen, "%s: cannot make it private", path);
-    }
+    /* a umask of 077 leaves mkdir's 0700 exactly as asked; nothing is ever
+     * chmod'ed afterwards (by path or otherwise): the checks below decide */
+    mode_t old = umask (077);
+    int rc = mkdir (path, 0700);
+    int e = errno;
+    umask (old);
+    if (rc < 0 && e != EEXIST)
+        return errfail (err, errlen, "%s: %s", path, strerror (e));
     struct stat st;
     if (lstat (path, &st) < 0)
         return errfail (err, errlen, "%s: %s", path, strerror (errno));
