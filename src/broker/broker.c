@@ -204,9 +204,14 @@ int main (int argc, char **argv)
     overlay_log (ov, "up: %s (%s, size %u), local %s", overlay_hostname (ov, rank),
                  topo_spec (overlay_topo (ov)), overlay_size (ov), overlay_local_uri (ov));
     overlay_run (ov);
+    int failed = jw.failed;
+    if (overlay_fatal (ov)) {
+        fprintf (stderr, "%s: %s\n", prog, overlay_fatal (ov));
+        failed = 1;
+    }
     services_destroy (&svcs);
     overlay_destroy (&ov);
     config_destroy (&cfg);
     close (sfd);
-    return jw.failed ? 1 : 0;
+    return failed ? 1 : 0;
 }

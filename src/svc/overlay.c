@@ -49,6 +49,10 @@ struct child {
     int64_t last_seen;
     uint32_t online;      /* online brokers in its subtree, as it reported */
     uint32_t bootid;
+    char id[32];          /* routing id of the accepted incarnation ("RANK.NONCE") */
+    size_t idlen;
+    long long pid;        /* its pid and host, as its hello said */
+    char host[64];
 };
 
 struct waiter {
@@ -95,6 +99,8 @@ struct overlay {
     int lock_fd;         /* flock'ed RUNDIR/lock, holding our pid */
     uid_t owner;         /* the instance owner: may use the local socket (and root) */
     zhashx_t *refused;   /* peer address -> struct refusal (log rate limit) */
+    int64_t parent_refused_since;   /* the parent refuses us as a duplicate (0: no) */
+    char fatal[512];     /* why the loop stopped, if it was an error */
 };
 
 #define LOCAL_ZAP_DOMAIN "canopy-local"
@@ -106,6 +112,9 @@ struct refusal {
     int64_t last_logged;
     uint64_t suppressed;
 };
+static void log_refusal (overlay_t *ov, const char *who, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
 
 static int64_t now_ms (void)
 {
@@ -146,6 +155,10 @@ void overlay_set_peer_cb (overlay_t *ov, overlay_peer_f cb, void *arg)
 {
     ov->peer_cb = cb;
     ov->peer_arg = arg;
+}
+const char *overlay_fatal (const overlay_t *ov)
+{
+    return ov->parent_refused_since ? ov->fatal : NULL;
 }
 bool overlay_parent_ok (const overlay_t *ov) { return ov->rank == 0 || ov->parent_state == PEER_ONLINE; }
 
@@ -444,19 +457,35 @@ static void set_child_state (overlay_t *ov, struct child *c, int state)
         ov->peer_cb (ov, c->rank, names[state], ov->peer_arg);
 }
 
-static void send_control (overlay_t *ov, void *sock, const void *id, size_t idlen,
-                          const char *topic, uint32_t online)
+/* A control message (heartbeat, goodbye, refused); the json says how many
+ * brokers of our subtree are online and who we are (pid, host), so that a
+ * parent refusing a duplicate can name the broker that runs. */
+static int send_control_json (overlay_t *ov, void *sock, const void *id, size_t idlen,
+                              const char *topic, const char *js, size_t n)
 {
     cmsg_hdr_t h;
     cmsg_hdr_init (&h, CMSG_CONTROL, topic);
     h.src = ov->rank;
     h.matchtag = ov->bootid;
-    char js[64];
-    int n = snprintf (js, sizeof js, "{\"online\":%u}", online);
     struct raw r;
     raw_set (&r, &h, js, n, NULL, 0);
-    raw_send (sock, id, idlen, &r);
+    int rc = raw_send (sock, id, idlen, &r);
     raw_close (&r);
+    return rc;
+}
+
+static int send_control (overlay_t *ov, void *sock, const void *id, size_t idlen,
+                         const char *topic, uint32_t online)
+{
+    char js[160];
+    char host[64] = "";
+    gethostname (host, sizeof host - 1);
+    for (char *q = host; *q; q++)
+        if (*q == '"' || *q == '\\' || (unsigned char)*q < 0x20)
+            *q = '?';
+    int n = snprintf (js, sizeof js, "{\"online\":%u,\"pid\":%ld,\"host\":\"%s\"}", online,
+                      (long)getpid (), host);
+    return send_control_json (ov, sock, id, idlen, topic, js, n);
 }
 
 static void report_up (overlay_t *ov, bool force)
@@ -572,9 +601,7 @@ static void route (overlay_t *ov, struct raw *m, bool from_self)
                 zmq_msg_copy (&copy.data, &m->data);
                 copy.has_data = true;
             }
-            char id[16];
-            int n = snprintf (id, sizeof id, "%u", c->rank);
-            raw_send (ov->child_sock, id, n, &copy);
+            raw_send (ov->child_sock, c->id, c->idlen, &copy);
             raw_close (&copy);
         }
         if (from_self) {
@@ -636,10 +663,8 @@ static void route (overlay_t *ov, struct raw *m, bool from_self)
             respond_unreachable (ov, h, EHOSTUNREACH, why);
             return;
         }
-        char id[16];
-        int n = snprintf (id, sizeof id, "%u", hop);
         cmsg_hdr_t saved = *h;
-        if (raw_send (ov->child_sock, id, n, m) < 0) {
+        if (raw_send (ov->child_sock, c->id, c->idlen, m) < 0) {
             set_child_state (ov, c, PEER_LOST);
             respond_unreachable (ov, &saved, EHOSTUNREACH, "child link is down");
             return;
@@ -916,6 +941,48 @@ int overlay_event_subscribe (overlay_t *ov, const char *prefix, overlay_msg_f cb
 }
 
 /* ---- socket handlers ---- */
+
+/* A message on the child socket from a routing id that is not the one of
+ * the incarnation of rank c->rank we accepted.  A broker that restarted (the
+ * old connection is gone, or has been silent for the timeout) takes over;
+ * a second live broker of the same rank is refused and told who runs, and
+ * the running one keeps its link.  True if the sender is now current. */
+static bool child_takeover (overlay_t *ov, struct child *c, const char *id, size_t idlen,
+                            const struct raw *m)
+{
+    int64_t timeout = (int64_t)(ov->cfg->timeout * 1000);
+    bool alive = false;
+    if (c->idlen && c->state == PEER_ONLINE && now_ms () - c->last_seen <= timeout) {
+        /* the ROUTER drops a dead connection's routing id: a mandatory send
+         * to the old one fails when the old broker has gone */
+        alive = send_control (ov, ov->child_sock, c->id, c->idlen, "heartbeat", 0) == 0;
+    }
+    if (alive) {
+        if (m->hdr.type == CMSG_CONTROL && strcmp (m->hdr.topic, "goodbye") != 0) {
+            char js[200];
+            int n = snprintf (js, sizeof js, "{\"rank\":%u,\"pid\":%lld,\"host\":\"%s\"}",
+                              c->rank, c->pid, c->host);
+            send_control_json (ov, ov->child_sock, id, idlen, "refused", js, n);
+            char who[48];
+            snprintf (who, sizeof who, "dup %.32s", id);
+            log_refusal (ov, who,
+                         "refused a second broker for rank %u (%.32s): rank %u is online (pid %lld "
+                         "on %s)",
+                         c->rank, id, c->rank, c->pid, c->host);
+        }
+        return false;
+    }
+    if (c->idlen && c->state == PEER_ONLINE) {
+        /* restarted before we noticed: fail what the old one had */
+        overlay_log (ov, "child %u restarted", c->rank);
+        fail_inflight (ov, c->rank);
+        set_child_state (ov, c, PEER_LOST);
+    }
+    memcpy (c->id, id, idlen);
+    c->idlen = idlen;
+    return true;
+}
+
 static int on_child (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     overlay_t *ov = arg;
@@ -940,9 +1007,14 @@ static int on_child (zloop_t *loop, zmq_pollitem_t *item, void *arg)
             continue;
         }
         unsigned long r = strtoul (id, &end, 10);
-        struct child *c = *end == '\0' ? find_child (ov, r) : NULL;
+        struct child *c = *end == '.' && end > id ? find_child (ov, r) : NULL;
         if (!c || (m.hdr.type != CMSG_CONTROL && m.hdr.src != r && m.hdr.type == CMSG_EVENT)) {
             overlay_log (ov, "dropped message from unexpected peer '%.16s'", id);
+            raw_close (&m);
+            continue;
+        }
+        bool current = c->idlen == idlen && !memcmp (c->id, id, idlen);
+        if (!current && !child_takeover (ov, c, id, idlen, &m)) {
             raw_close (&m);
             continue;
         }
@@ -954,13 +1026,12 @@ static int on_child (zloop_t *loop, zmq_pollitem_t *item, void *arg)
                 json_t *o = json_loadb (zmq_msg_data (&m.json), zmq_msg_size (&m.json), 0, NULL);
                 json_t *jn = o ? json_object_get (o, "online") : NULL;
                 uint32_t online = json_is_integer (jn) ? json_integer_value (jn) : 1;
+                json_t *jp = o ? json_object_get (o, "pid") : NULL;
+                const char *jh = o ? json_string_value (json_object_get (o, "host")) : NULL;
+                c->pid = json_is_integer (jp) ? json_integer_value (jp) : -1;
+                snprintf (c->host, sizeof c->host, "%s", jh ? jh : "?");
                 json_decref (o);
                 bool was_online = c->state == PEER_ONLINE;
-                if (was_online && c->bootid != m.hdr.matchtag) {
-                    /* restarted before we noticed: fail what it had */
-                    overlay_log (ov, "child %u restarted", c->rank);
-                    fail_inflight (ov, c->rank);
-                }
                 c->bootid = m.hdr.matchtag;
                 c->online = online;
                 set_child_state (ov, c, PEER_ONLINE);
@@ -987,6 +1058,31 @@ static int on_child (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     return 0;
 }
 
+/* The parent says another broker of our rank is online.  It may be our own
+ * previous incarnation whose end the parent has not seen yet, so keep
+ * saying hello; if the refusal lasts longer than the parent could take to
+ * notice a dead broker, we are a duplicate: stop, naming the one running. */
+static void parent_refused (overlay_t *ov, const struct raw *m)
+{
+    json_int_t pid = -1;
+    const char *host = "?";
+    json_t *o = json_loadb (zmq_msg_data ((zmq_msg_t *)&m->json), zmq_msg_size ((zmq_msg_t *)&m->json), 0, NULL);
+    if (o)
+        json_unpack (o, "{s?I s?s}", "pid", &pid, "host", &host);
+    errfmt (ov->fatal, sizeof ov->fatal,
+            "rank %u is already running (pid %lld on %s): the parent refuses a second broker of "
+            "this rank",
+            ov->rank, (long long)pid, host);
+    json_decref (o);
+    int64_t now = now_ms ();
+    if (!ov->parent_refused_since) {
+        ov->parent_refused_since = now;
+        overlay_log (ov, "%s; retrying for %.0f s", ov->fatal, 2 * ov->cfg->timeout);
+    }
+    else if (now - ov->parent_refused_since > (int64_t)(2000 * ov->cfg->timeout))
+        overlay_stop (ov);
+}
+
 static int on_parent (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     overlay_t *ov = arg;
@@ -996,6 +1092,12 @@ static int on_parent (zloop_t *loop, zmq_pollitem_t *item, void *arg)
         struct raw m;
         if (raw_recv (ov, ov->parent_sock, NULL, NULL, &m) < 0)
             continue;
+        if (m.hdr.type == CMSG_CONTROL && !strcmp (m.hdr.topic, "refused")) {
+            parent_refused (ov, &m);
+            raw_close (&m);
+            continue;
+        }
+        ov->parent_refused_since = 0;
         ov->parent_last_seen = now_ms ();
         if (ov->parent_state != PEER_ONLINE) {
             overlay_log (ov, "parent %u online", topo_parent (ov->topo, ov->rank));
@@ -1056,8 +1158,6 @@ static int on_self (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 
 /* Log a refused connection from `who`: the first at once, then at most one
  * line per REFUSAL_LOG_MS per address, saying how many were refused since. */
-static void log_refusal (overlay_t *ov, const char *who, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
 static void log_refusal (overlay_t *ov, const char *who, const char *fmt, ...)
 {
     int64_t now = now_ms ();
@@ -1281,11 +1381,8 @@ static int on_heartbeat (zloop_t *loop, int timer_id, void *arg)
                 set_child_state (ov, c, PEER_LOST);
                 report_up (ov, false);
             }
-            else {
-                char id[16];
-                int n = snprintf (id, sizeof id, "%u", c->rank);
-                send_control (ov, ov->child_sock, id, n, "heartbeat", 0);
-            }
+            else
+                send_control (ov, ov->child_sock, c->id, c->idlen, "heartbeat", 0);
         }
     }
     if (ov->rank != 0) {
@@ -1447,7 +1544,8 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
     ov->waiters = zlistx_new ();
     ov->refused = zhashx_new ();
     zhashx_set_destructor (ov->refused, (zhashx_destructor_fn *)zstr_free);
-    ov->bootid = (uint32_t)getpid () ^ (uint32_t)now_ms ();
+    if (getrandom (&ov->bootid, sizeof ov->bootid, 0) != sizeof ov->bootid)
+        ov->bootid = (uint32_t)getpid () ^ (uint32_t)now_ms ();
     /* matchtags start at a random point, so responses still in flight to an
      * earlier incarnation of this rank do not match this one's requests */
     if (getrandom (&ov->next_matchtag, sizeof ov->next_matchtag, 0) != sizeof ov->next_matchtag)
@@ -1510,8 +1608,10 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
     if (ov->rank != 0) {
         uint32_t p = topo_parent (ov->topo, ov->rank);
         ov->parent_sock = mksock (ov, ZMQ_DEALER);
-        char id[16];
-        int n = snprintf (id, sizeof id, "%u", ov->rank);
+        /* a routing id of its own per process: the parent tells a restarted
+         * broker from a second live one of the same rank (doc/protocol.md) */
+        char id[32];
+        int n = snprintf (id, sizeof id, "%u.%08x", ov->rank, ov->bootid);
         int one = 1, ivl = 200, ivlmax = 2000;
         zmq_setsockopt (ov->parent_sock, ZMQ_ROUTING_ID, id, n);
         (void)one; /* no ZMQ_IMMEDIATE: the hello must queue until connected */

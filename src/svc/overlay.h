@@ -58,6 +58,9 @@ void *overlay_zctx (overlay_t *ov);
 const char *overlay_hostname (const overlay_t *ov, uint32_t rank);
 int overlay_child_state (const overlay_t *ov, uint32_t child);
 bool overlay_parent_ok (const overlay_t *ov);
+/* Why the broker must stop with an error (the parent refuses it as a second
+ * live broker of its rank), or NULL. */
+const char *overlay_fatal (const overlay_t *ov);
 
 /* Services: topic is exact ("exec.run") or a prefix ending in '.' ("job."). */
 int overlay_service_add (overlay_t *ov, const char *topic, overlay_msg_f cb, void *arg);
