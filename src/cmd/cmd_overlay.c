@@ -4,6 +4,7 @@
  * own, level by level (all requests of a level in flight at once).  Ranks
  * below a lost or offline broker cannot be asked; they show its state.
  */
+#define _GNU_SOURCE
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,7 @@ int cmd_overlay (int argc, char **argv)
     json_t *hosts = json_object_get (root, "hosts");
     for (size_t r = 0; r < json_array_size (hosts) && r < (size_t)size; r++)
         v.host[r] = strdup (json_string_value (json_array_get (hosts, r)) ?: "?");
+    char *asked = calloc (size, 1);
     /* BFS over online brokers */
     json_t *level = json_array ();
     json_array_append_new (level, root);
@@ -87,7 +89,15 @@ int cmd_overlay (int argc, char **argv)
                 if (json_unpack (ch, "{s:I s:s s:s}", "rank", &cr, "state", &cs, "host", &chost) < 0
                     || cr < 0 || cr >= size)
                     continue;
-                v.state[cr] = strdup (cs);
+                json_t *att = json_object_get (ch, "attached");
+                if (json_is_true (att)) {   /* its parent is down: it hangs on this broker */
+                    char *via = NULL;
+                    if (asprintf (&via, "%s (attached to %lld)", cs, (long long)rank) < 0)
+                        via = NULL;
+                    v.state[cr] = via ? via : strdup (cs);
+                }
+                else if (!v.state[cr] || strncmp (v.state[cr], "online (attached", 16))
+                    v.state[cr] = strdup (cs);
                 free (v.host[cr]);
                 v.host[cr] = strdup (chost);
             }
@@ -103,6 +113,9 @@ int cmd_overlay (int argc, char **argv)
                 const char *cs;
                 if (json_unpack (ch, "{s:I s:s}", "rank", &cr, "state", &cs) < 0 || strcmp (cs, "online"))
                     continue;
+                if (asked[cr])   /* reported twice (moving between parents) */
+                    continue;
+                asked[cr] = 1;
                 tags = realloc (tags, (ntags + 1) * sizeof *tags);
                 tags[ntags++] = client_send (c, cr, "overlay.status", json_object (), NULL, 0, 0);
             }
@@ -122,18 +135,27 @@ int cmd_overlay (int argc, char **argv)
         level = next;
     }
     json_decref (level);
-    /* ranks below a non-online broker inherit its state */
+    free (asked);
+    /* ranks below a non-online broker inherit its state, unless they
+     * attached to an ancestor and reported themselves */
     for (uint32_t r = 1; r < size; r++) {
         uint32_t p = topo_parent (t, r);
-        if (!v.state[r] || (v.state[p] && strcmp (v.state[p], "online")))
-            v.state[r] = v.state[p] && strcmp (v.state[p], "online") ? v.state[p] : "unknown";
+        bool attached = v.state[r] && !strncmp (v.state[r], "online (attached", 16);
+        if (!attached && (!v.state[r] || (v.state[p] && strncmp (v.state[p], "online", 6))))
+            v.state[r] = v.state[p] && strncmp (v.state[p], "online", 6) ? v.state[p] : "unknown";
     }
     if (as_json) {
         json_t *arr = json_array ();
-        for (uint32_t r = 0; r < size; r++)
-            json_array_append_new (arr, json_pack ("{s:I s:s s:s s:o}", "rank", (json_int_t)r, "host",
-                                                   v.host[r] ? v.host[r] : "", "state", v.state[r],
-                                                   "parent", r ? json_integer (topo_parent (t, r)) : json_null ()));
+        for (uint32_t r = 0; r < size; r++) {
+            long long att = -1;
+            bool is_att = sscanf (v.state[r], "online (attached to %lld)", &att) == 1;
+            json_t *e = json_pack ("{s:I s:s s:s s:o}", "rank", (json_int_t)r, "host", v.host[r] ? v.host[r] : "",
+                                   "state", is_att ? "online" : v.state[r], "parent",
+                                   r ? json_integer (topo_parent (t, r)) : json_null ());
+            if (is_att)
+                json_object_set_new (e, "attached_to", json_integer (att));
+            json_array_append_new (arr, e);
+        }
         char *s = json_dumps (arr, JSON_INDENT (1));
         printf ("%s\n", s);
         free (s);

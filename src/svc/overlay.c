@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "overlay.h"
+#include "members.h"
 #include "privdir.h"
 #include "errquote.h"
 #include <sys/file.h>
@@ -96,6 +97,11 @@ struct overlay {
     void *peer_arg;
     void **peer_socks;   /* direct DEALERs to other brokers, by rank (lazy) */
     int hb_timer;
+    uint32_t up;         /* the rank parent_sock goes to: the parent, or an ancestor
+                          * while the parent is down (doc/membership.md) */
+    int64_t up_since;    /* when we started trying `up` */
+    void *probe_sock;    /* while attached past the parent: a link to the parent,
+                          * to move back when it answers */
     int lock_fd;         /* flock'ed RUNDIR/lock, holding our pid */
     uid_t owner;         /* the instance owner: may use the local socket (and root) */
     zhashx_t *refused;   /* peer address -> struct refusal (log rate limit) */
@@ -161,6 +167,31 @@ const char *overlay_fatal (const overlay_t *ov)
     return ov->parent_refused_since ? ov->fatal : NULL;
 }
 bool overlay_parent_ok (const overlay_t *ov) { return ov->rank == 0 || ov->parent_state == PEER_ONLINE; }
+
+static void *mksock (overlay_t *ov, int type);
+static int poll_add (overlay_t *ov, void *sock, zloop_fn *fn);
+static void *up_sock_new (overlay_t *ov, uint32_t r, bool immediate);
+static void set_up (overlay_t *ov, uint32_t r, void *sock);
+static struct child *find_child (const overlay_t *ov, uint32_t rank);
+/* A descendant that attaches here because its parent (or a nearer
+ * ancestor) is down gets an entry like a child's. */
+static struct child *add_child (overlay_t *ov, uint32_t rank)
+{
+    struct child *v = realloc (ov->children, (ov->nchildren + 1) * sizeof *v);
+    if (!v)
+        return NULL;
+    ov->children = v;
+    struct child *c = &v[ov->nchildren++];
+    memset (c, 0, sizeof *c);
+    c->rank = rank;
+    return c;
+}
+
+static bool child_attached (uint32_t rank, void *arg)
+{
+    struct child *c = find_child (arg, rank);
+    return c && c->state == PEER_ONLINE;
+}
 
 static struct child *find_child (const overlay_t *ov, uint32_t rank)
 {
@@ -638,9 +669,19 @@ static void route (overlay_t *ov, struct raw *m, bool from_self)
             deliver_local (ov, m);
         return;
     }
-    uint32_t hop = topo_next_hop (ov->topo, ov->rank, dest);
+    /* down to the attached broker nearest dest, or up (doc/membership.md) */
+    uint32_t hop = members_next_hop (ov->topo, ov->rank, dest, child_attached, ov);
     h->hops++;
-    if (hop == topo_parent (ov->topo, ov->rank)) {
+    if (hop == TOPO_NONE) {
+        uint32_t first = topo_next_hop (ov->topo, ov->rank, dest);
+        struct child *c = find_child (ov, first);
+        char why[64];
+        snprintf (why, sizeof why, "rank %u is %s", first, c && c->state == PEER_LOST ? "lost" : "offline");
+        respond_unreachable (ov, h, EHOSTUNREACH, why);
+        return;
+    }
+    if (hop == MEMBERS_UP) {
+        hop = ov->up;
         if (ov->parent_state != PEER_ONLINE) {
             respond_unreachable (ov, h, EHOSTUNREACH, "parent link is down");
             return;
@@ -1008,6 +1049,10 @@ static int on_child (zloop_t *loop, zmq_pollitem_t *item, void *arg)
         }
         unsigned long r = strtoul (id, &end, 10);
         struct child *c = *end == '.' && end > id ? find_child (ov, r) : NULL;
+        if (!c && *end == '.' && end > id && r < ov->size && r != ov->rank
+            && topo_in_subtree (ov->topo, ov->rank, r) && m.hdr.type == CMSG_CONTROL
+            && strcmp (m.hdr.topic, "goodbye") != 0 && (c = add_child (ov, r)))
+            overlay_log (ov, "rank %lu attaches here: its parent %u is down", r, topo_parent (ov->topo, r));
         if (!c || (m.hdr.type != CMSG_CONTROL && m.hdr.src != r && m.hdr.type == CMSG_EVENT)) {
             overlay_log (ov, "dropped message from unexpected peer '%.16s'", id);
             raw_close (&m);
@@ -1100,11 +1145,13 @@ static int on_parent (zloop_t *loop, zmq_pollitem_t *item, void *arg)
         ov->parent_refused_since = 0;
         ov->parent_last_seen = now_ms ();
         if (ov->parent_state != PEER_ONLINE) {
-            overlay_log (ov, "parent %u online", topo_parent (ov->topo, ov->rank));
+            overlay_log (ov, ov->up == topo_parent (ov->topo, ov->rank) ? "parent %u online"
+                                                                         : "attached to ancestor %u (the parent is down)",
+                         ov->up);
             ov->parent_state = PEER_ONLINE;
             report_up (ov, true);
             if (ov->peer_cb)
-                ov->peer_cb (ov, topo_parent (ov->topo, ov->rank), "online", ov->peer_arg);
+                ov->peer_cb (ov, ov->up, "online", ov->peer_arg);
         }
         if (m.hdr.type == CMSG_CONTROL) {
             raw_close (&m);
@@ -1369,6 +1416,102 @@ static int ipc_in_use (const char *ep, char *err, size_t errlen)
     return 0;
 }
 
+/* ---- upstream: the parent link, re-attachment to an ancestor ---- */
+
+/* A DEALER to rank r's child endpoint with this process's routing id
+ * ("RANK.NONCE": the parent tells a restarted broker from a second live
+ * one, doc/protocol.md).  immediate: messages are not queued while the link
+ * is not up (the probe). */
+static void *up_sock_new (overlay_t *ov, uint32_t r, bool immediate)
+{
+    void *s = mksock (ov, ZMQ_DEALER);
+    if (!s)
+        return NULL;
+    char id[32];
+    int n = snprintf (id, sizeof id, "%u.%08x", ov->rank, ov->bootid);
+    int one = 1, ivl = 200, ivlmax = 2000;
+    zmq_setsockopt (s, ZMQ_ROUTING_ID, id, n);
+    if (immediate)
+        zmq_setsockopt (s, ZMQ_IMMEDIATE, &one, sizeof one);
+    /* else no ZMQ_IMMEDIATE: the hello must queue until connected */
+    zmq_setsockopt (s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt (s, ZMQ_RECONNECT_IVL_MAX, &ivlmax, sizeof ivlmax);
+    zmq_setsockopt (s, ZMQ_CURVE_SERVERKEY, zcert_public_key (ov->cert), 32);
+    zmq_setsockopt (s, ZMQ_CURVE_PUBLICKEY, zcert_public_key (ov->cert), 32);
+    zmq_setsockopt (s, ZMQ_CURVE_SECRETKEY, zcert_secret_key (ov->cert), 32);
+    if (zmq_connect (s, ov->cfg->hosts[r].connect) < 0) {
+        int e = errno;
+        zmq_close (s);
+        errno = e;
+        return NULL;
+    }
+    return s;
+}
+
+static void poll_end (overlay_t *ov, void *sock)
+{
+    zmq_pollitem_t item = { .socket = sock, .events = ZMQ_POLLIN };
+    zloop_poller_end (ov->loop, &item);
+}
+
+/* Make sock (connected to rank r) the upstream link.  Requests forwarded
+ * over the old link are not failed: their responses come back through
+ * whichever way the tree now routes to us. */
+static void set_up (overlay_t *ov, uint32_t r, void *sock)
+{
+    if (ov->parent_sock) {
+        if (ov->parent_state == PEER_ONLINE)
+            send_control (ov, ov->parent_sock, NULL, 0, "goodbye", 0);
+        poll_end (ov, ov->parent_sock);
+        zmq_close (ov->parent_sock);
+    }
+    ov->parent_sock = sock;
+    ov->up = r;
+    ov->up_since = now_ms ();
+    ov->parent_state = PEER_OFFLINE;
+    ov->last_reported_online = 0;
+    poll_add (ov, sock, on_parent);
+    report_up (ov, true);   /* hello */
+}
+
+/* The parent answered the probe: move back under it. */
+static int on_probe (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    overlay_t *ov = arg;
+    void *sock = ov->probe_sock;
+    ov->probe_sock = NULL;
+    poll_end (ov, sock);
+    overlay_log (ov, "parent %u is back: moving under it from ancestor %u", topo_parent (ov->topo, ov->rank),
+                 ov->up);
+    set_up (ov, topo_parent (ov->topo, ov->rank), sock);
+    return on_parent (loop, NULL, ov);   /* what it sent is ours to read */
+}
+
+/* Each heartbeat: an upstream that has not answered for the timeout is
+ * given up for its own parent (the nearest live ancestor is found in at
+ * most `depth` timeouts); while attached past the parent, say hello to the
+ * parent over the probe link. */
+static void upstream_tick (overlay_t *ov, int64_t now, int64_t timeout)
+{
+    uint32_t parent = topo_parent (ov->topo, ov->rank);
+    if (ov->parent_state != PEER_ONLINE && ov->up != 0 && now - ov->up_since > timeout
+        && !ov->parent_refused_since) {
+        uint32_t next = topo_parent (ov->topo, ov->up);
+        void *sock = up_sock_new (ov, next, false);
+        if (sock) {
+            overlay_log (ov, "%s %u does not answer: attaching to its parent %u",
+                         ov->up == parent ? "parent" : "ancestor", ov->up, next);
+            set_up (ov, next, sock);
+        }
+    }
+    if (ov->up != parent) {
+        if (!ov->probe_sock && (ov->probe_sock = up_sock_new (ov, parent, true)))
+            poll_add (ov, ov->probe_sock, on_probe);
+        if (ov->probe_sock)
+            send_control (ov, ov->probe_sock, NULL, 0, "heartbeat", overlay_online_count (ov));
+    }
+}
+
 static int on_heartbeat (zloop_t *loop, int timer_id, void *arg)
 {
     overlay_t *ov = arg;
@@ -1387,12 +1530,14 @@ static int on_heartbeat (zloop_t *loop, int timer_id, void *arg)
     }
     if (ov->rank != 0) {
         if (ov->parent_state == PEER_ONLINE && now - ov->parent_last_seen > timeout) {
-            overlay_log (ov, "parent %u lost", topo_parent (ov->topo, ov->rank));
+            overlay_log (ov, "%s %u lost", ov->up == topo_parent (ov->topo, ov->rank) ? "parent" : "ancestor",
+                         ov->up);
             ov->parent_state = PEER_LOST;
-            fail_inflight (ov, topo_parent (ov->topo, ov->rank));
+            fail_inflight (ov, ov->up);
             if (ov->peer_cb)
-                ov->peer_cb (ov, topo_parent (ov->topo, ov->rank), "lost", ov->peer_arg);
+                ov->peer_cb (ov, ov->up, "lost", ov->peer_arg);
         }
+        upstream_tick (ov, now, timeout);
         report_up (ov, true);
     }
     if (ov->rank == 0 && zlistx_size (ov->waiters))
@@ -1415,9 +1560,17 @@ static void svc_status (overlay_t *ov, const cmsg_t *msg, void *arg)
     json_t *ch = json_array ();
     for (uint32_t i = 0; i < ov->nchildren; i++) {
         struct child *c = &ov->children[i];
-        json_array_append_new (ch, json_pack ("{s:I s:s s:s s:I}", "rank", (json_int_t)c->rank,
-                                              "host", overlay_hostname (ov, c->rank), "state",
-                                              names[c->state], "online", (json_int_t)c->online));
+        json_t *e = json_pack ("{s:I s:s s:s s:I}", "rank", (json_int_t)c->rank, "host",
+                               overlay_hostname (ov, c->rank), "state", names[c->state], "online",
+                               (json_int_t)c->online);
+        if (topo_parent (ov->topo, c->rank) != ov->rank) {   /* attached past its parent */
+            if (c->state != PEER_ONLINE) {
+                json_decref (e);
+                continue;
+            }
+            json_object_set_new (e, "attached", json_true ());
+        }
+        json_array_append_new (ch, e);
     }
     json_t *o = json_pack ("{s:I s:s s:I s:s s:I s:o}", "rank", (json_int_t)ov->rank, "host",
                            overlay_hostname (ov, ov->rank), "size", (json_int_t)ov->size,
@@ -1606,26 +1759,13 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
     }
     /* parent */
     if (ov->rank != 0) {
-        uint32_t p = topo_parent (ov->topo, ov->rank);
-        ov->parent_sock = mksock (ov, ZMQ_DEALER);
-        /* a routing id of its own per process: the parent tells a restarted
-         * broker from a second live one of the same rank (doc/protocol.md) */
-        char id[32];
-        int n = snprintf (id, sizeof id, "%u.%08x", ov->rank, ov->bootid);
-        int one = 1, ivl = 200, ivlmax = 2000;
-        zmq_setsockopt (ov->parent_sock, ZMQ_ROUTING_ID, id, n);
-        (void)one; /* no ZMQ_IMMEDIATE: the hello must queue until connected */
-        zmq_setsockopt (ov->parent_sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
-        zmq_setsockopt (ov->parent_sock, ZMQ_RECONNECT_IVL_MAX, &ivlmax, sizeof ivlmax);
-        zmq_setsockopt (ov->parent_sock, ZMQ_CURVE_SERVERKEY, zcert_public_key (ov->cert), 32);
-        zmq_setsockopt (ov->parent_sock, ZMQ_CURVE_PUBLICKEY, zcert_public_key (ov->cert), 32);
-        zmq_setsockopt (ov->parent_sock, ZMQ_CURVE_SECRETKEY, zcert_secret_key (ov->cert), 32);
-        const char *ep = cfg->hosts[p].connect;
-        if (zmq_connect (ov->parent_sock, ep) < 0) {
-            snprintf (err, errlen, "cannot connect to parent %s: %s", ep, zmq_strerror (errno));
+        void *sock = up_sock_new (ov, topo_parent (ov->topo, ov->rank), false);
+        if (!sock) {
+            snprintf (err, errlen, "cannot connect to parent %s: %s",
+                      cfg->hosts[topo_parent (ov->topo, ov->rank)].connect, zmq_strerror (errno));
             goto fail;
         }
-        poll_add (ov, ov->parent_sock, on_parent);
+        set_up (ov, topo_parent (ov->topo, ov->rank), sock);
     }
     /* local clients (the run directory was checked and locked above) */
     if (asprintf (&ov->local_path, "%s/local", ov->rundir) < 0
@@ -1688,6 +1828,8 @@ void overlay_destroy (overlay_t **p)
     zloop_destroy (&ov->loop);
     if (ov->child_sock && ov->mon_sock)
         zmq_socket_monitor (ov->child_sock, NULL, 0);
+    if (ov->probe_sock)
+        zmq_close (ov->probe_sock);
     void *socks[] = { ov->parent_sock, ov->child_sock, ov->local_sock, ov->zap_sock,
                       ov->self_push, ov->self_pull, ov->mon_sock };
     for (size_t i = 0; i < sizeof socks / sizeof socks[0]; i++)

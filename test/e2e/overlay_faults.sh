@@ -62,15 +62,22 @@ export CANOPY_URI=ipc://$D/k0/local
 check "7 brokers from a hostlist config come online" wait_until 10 sh -c '[ $(canopy overlay status | grep -c ": online$") -eq 7 ]'
 kill -9 "${PIDS[1]}"
 check "killed rank 1 is noticed lost" wait_until 5 sh -c 'canopy overlay status | grep -q "1 n1: lost"'
+# its children re-attach to the nearest live ancestor (doc/membership.md)
+check "its subtree (3, 4) re-attaches to rank 0" wait_until 10 sh -c \
+    'canopy overlay status | grep -q "3 n3: online (attached to 0)" && canopy overlay status | grep -q "4 n4: online (attached to 0)"'
 status=$(canopy overlay status)
 echo "$status"
-check "its subtree (3) shows lost" grep -q '3 n3: lost' <<<"$status"
-check "its subtree (4) shows lost" grep -q '4 n4: lost' <<<"$status"
+check "the dead middle broker still shows lost" grep -q '1 n1: lost' <<<"$status"
 check "the other side stays online" grep -q '5 n5: online' <<<"$status"
-expect_fail "exec behind the lost broker fails with a clear error" "rank 3: .*(lost|unreachable|offline)" canopy exec -r 3 true
+out=$(canopy exec -r 3,4 sh -c 'echo $CANOPY_RANK' | sort | tr '\n' ' ')
+check "exec reaches ranks 3 and 4 past the dead broker (got: $out)" [ "$out" = "3 4 " ]
+check "overlay status --json says where they hang" sh -c "canopy overlay status --json | jq -e '.[3].state == \"online\" and .[3].attached_to == 0' >/dev/null"
+expect_fail "exec on the dead broker itself fails with a clear error" "rank 1: .*(lost|unreachable|offline)" canopy exec -r 1 true
 canopy-broker --config "$D/k.yaml" --rank 1 --rundir "$D/k1" >/dev/null 2>>"$D/klog1" &
 P1=$!; T_CLEANUP+=("kill $P1")
-check "restarted rank 1 and its subtree are online again" wait_until 10 sh -c '[ $(canopy overlay status | grep -c ": online$") -eq 7 ]'
+check "restarted rank 1 and its subtree are online again, under rank 1" \
+    wait_until 15 sh -c '[ $(canopy overlay status | grep -c ": online$") -eq 7 ]'
+check "rank 3 logged its move back" grep -q "parent 1 is back: moving under it" "$D/klog3"
 out=$(canopy exec -r 3 sh -c 'echo $CANOPY_RANK')
 check "exec reaches rank 3 again" [ "$out" = 3 ]
 kill -9 "${PIDS[0]}"
