@@ -26,7 +26,7 @@ static void usage (FILE *f)
 {
     fprintf (f,
              "Usage: canopy-broker --config FILE [--rank N] [--rundir DIR] [--statedir DIR]\n"
-             "                     [--cert PATH] [--join-timeout SECS]\n"
+             "                     [--cert PATH] [--join-timeout SECS] [--host NAME]\n"
              "       canopy-broker --version\n");
 }
 
@@ -85,7 +85,7 @@ static int on_signal (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 
 int main (int argc, char **argv)
 {
-    const char *cfgpath = NULL, *rundir = NULL, *statedir = NULL, *cert = NULL;
+    const char *cfgpath = NULL, *rundir = NULL, *statedir = NULL, *cert = NULL, *hostopt = NULL;
     long rank = -1;
     double join_timeout = 0;
     static struct option opts[] = {
@@ -93,6 +93,7 @@ int main (int argc, char **argv)
         { "rundir", required_argument, 0, 'd' }, { "statedir", required_argument, 0, 's' },
         { "cert", required_argument, 0, 'k' },   { "join-timeout", required_argument, 0, 'j' },
         { "help", no_argument, 0, 'h' },         { "version", no_argument, 0, 'V' },
+        { "host", required_argument, 0, 'H' },
         { 0, 0, 0, 0 },
     };
     int c;
@@ -110,6 +111,7 @@ int main (int argc, char **argv)
         case 'd': rundir = optarg; break;
         case 's': statedir = optarg; break;
         case 'k': cert = optarg; break;
+        case 'H': hostopt = optarg; break;
         case 'j': join_timeout = strtod (optarg, NULL); break;
         case 'h': usage (stdout); return 0;
         case 'V': printf ("canopy %s\n", CANOPY_VERSION); return 0;
@@ -133,25 +135,41 @@ int main (int argc, char **argv)
         fprintf (stderr, "%s: %s: %s\n", prog, cfgpath, err);
         return 1;
     }
-    if (rank < 0) {
-        char host[256] = "";
+    /* this broker's host: --host (on Kubernetes, the node name), else the
+     * host name, else its short form */
+    char host[256] = "";
+    if (hostopt)
+        snprintf (host, sizeof host, "%s", hostopt);
+    else {
         gethostname (host, sizeof host - 1);
+        char *dot = strchr (host, '.');
+        if (config_rank_of (cfg, host) < 0 && dot)
+            *dot = '\0';
+    }
+    json_t *members = NULL;
+    if (rank < 0) {
         rank = config_rank_of (cfg, host);
-        if (rank < 0) {
-            char *dot = strchr (host, '.');
-            if (dot) {
-                *dot = '\0';
-                rank = config_rank_of (cfg, host);
+        if (rank < 0 && cfg->size > cfg->nhosts) {   /* not listed: ask the lead for a rank */
+            rank = overlay_join (cfg, host, cert, join_timeout, &members, err, sizeof err);
+            if (rank < 0) {
+                fprintf (stderr, "%s: join as %s: %s\n", prog, host, err);
+                config_destroy (&cfg);
+                return 1;
             }
         }
-        if (rank < 0) {
+        else if (rank < 0) {
             fprintf (stderr, "%s: host '%s' is not in the config (use --rank)\n", prog, host);
             config_destroy (&cfg);
             return 1;
         }
     }
-    if (rank >= (long)cfg->nhosts) {
-        fprintf (stderr, "%s: rank %ld is not in the config (size %zu)\n", prog, rank, cfg->nhosts);
+    else if (rank >= (long)cfg->nhosts && rank < (long)cfg->size) {
+        fprintf (stderr, "%s: rank %ld has no host in the config: start without --rank to join\n", prog, rank);
+        config_destroy (&cfg);
+        return 1;
+    }
+    if (rank >= (long)cfg->size) {
+        fprintf (stderr, "%s: rank %ld is not in the config (size %zu)\n", prog, rank, cfg->size);
         config_destroy (&cfg);
         return 1;
     }
@@ -182,8 +200,10 @@ int main (int argc, char **argv)
     sigprocmask (SIG_BLOCK, &mask, NULL);
     int sfd = signalfd (-1, &mask, SFD_CLOEXEC);
 
-    overlay_opts_t oo = { .config = cfg, .rank = rank, .rundir = rundir, .cert_path = cert };
+    overlay_opts_t oo = { .config = cfg, .rank = rank, .rundir = rundir, .cert_path = cert,
+                          .host = host, .statedir = statedir, .members = members };
     overlay_t *ov = overlay_new (&oo, err, sizeof err);
+    json_decref (members);
     if (!ov) {
         fprintf (stderr, "%s: %s\n", prog, err);
         config_destroy (&cfg);

@@ -23,6 +23,8 @@ void config_destroy (config_t **p)
             free (c->hosts[i].connect);
         }
         free (c->hosts);
+        free (c->default_bind);
+        free (c->default_connect);
         free (c->curve_cert);
         free (c->topology);
         topo_destroy (&c->topo);
@@ -86,6 +88,19 @@ static const char *get_str (json_t *o, const char *key, int *bad)
     return json_string_value (v);
 }
 
+int config_host_endpoints (const config_t *c, const char *host, char **bind, char **connect)
+{
+    *bind = subst (c->default_bind, host, c->default_port);
+    *connect = subst (c->default_connect, host, c->default_port);
+    if (!*bind || !*connect) {
+        free (*bind);
+        free (*connect);
+        *bind = *connect = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 int config_rank_of (const config_t *c, const char *hostname)
 {
     for (size_t i = 0; i < c->nhosts; i++)
@@ -122,7 +137,7 @@ config_t *config_parse (const char *text, size_t len, char *err, size_t errlen)
 {
     static const char *const top_keys[] = { "curve_cert", "topology", "default_port",
                                             "default_bind", "default_connect", "heartbeat",
-                                            "timeout", "hosts", NULL };
+                                            "timeout", "hosts", "size", NULL };
     static const char *const host_keys[] = { "host", "bind", "connect", "parent", "port", NULL };
     char perr[200], q[65];
     config_t *c = NULL;
@@ -196,6 +211,10 @@ config_t *config_parse (const char *text, size_t len, char *err, size_t errlen)
         goto fail;
     }
     if (cert && !(c->curve_cert = strdup (cert)))
+        goto nomem;
+    c->default_port = dport;
+    if (!(c->default_bind = strdup (dbind ? dbind : "tcp://*:%p"))
+        || !(c->default_connect = strdup (dconn ? dconn : "tcp://%h:%p")))
         goto nomem;
     if (!(c->topology = strdup (topo ? topo : "kary:2")))
         goto nomem;
@@ -320,8 +339,26 @@ config_t *config_parse (const char *text, size_t len, char *err, size_t errlen)
             parents[r] = c->hosts[r].parent;
         }
     }
+    /* size: ranks beyond the listed hosts stay free until a broker joins
+     * (doc/membership.md) */
+    c->size = c->nhosts;
+    json_t *jsize = json_object_get (root, "size");
+    if (jsize) {
+        if (!json_is_integer (jsize) || json_integer_value (jsize) < (json_int_t)c->nhosts
+            || json_integer_value (jsize) > (1 << 20)) {
+            snprintf (err, errlen, "config: size must be an integer from the number of hosts (%zu) to %d",
+                      c->nhosts, 1 << 20);
+            goto fail;
+        }
+        c->size = (size_t)json_integer_value (jsize);
+        if (custom && c->size > c->nhosts) {
+            snprintf (err, errlen, "config: a custom topology cannot have ranks without hosts (size %zu, %zu hosts)",
+                      c->size, c->nhosts);
+            goto fail;
+        }
+    }
     char terr[160];
-    c->topo = topo_create (c->topology, c->nhosts, parents, terr, sizeof terr);
+    c->topo = topo_create (c->topology, c->size, parents, terr, sizeof terr);
     if (!c->topo) {
         snprintf (err, errlen, "config: topology: %s", terr);
         goto fail;

@@ -16,7 +16,11 @@ typedef struct config_host {
 
 typedef struct config {
     size_t nhosts;
-    config_host_t *hosts;    /* index = rank */
+    config_host_t *hosts;    /* index = rank, for the hosts listed */
+    size_t size;             /* ranks in the instance (>= nhosts; the rest join later) */
+    char *default_bind;      /* templates with %h and %p, for hosts that join */
+    char *default_connect;
+    long default_port;
     char *curve_cert;        /* path; NULL = none given */
     char *topology;          /* spec string */
     topo_t *topo;
@@ -29,5 +33,8 @@ void config_destroy (config_t **p);
 /* Rank whose host equals hostname, or -1.  If several match (a local
  * instance), the first. */
 int config_rank_of (const config_t *c, const char *hostname);
+/* The bind and connect endpoints of a host that is not listed (the default
+ * templates with its name); malloc'd, -1 if out of memory. */
+int config_host_endpoints (const config_t *c, const char *host, char **bind, char **connect);
 
 #endif

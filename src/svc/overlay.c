@@ -102,6 +102,10 @@ struct overlay {
     int64_t up_since;    /* when we started trying `up` */
     void *probe_sock;    /* while attached past the parent: a link to the parent,
                           * to move back when it answers */
+    char **ephost;       /* by rank: host and connect endpoint, from the config for */
+    char **epconn;       /* listed hosts, from the membership table for joined ones */
+    members_t *members;  /* rank 0: the membership table (doc/membership.md) */
+    char *members_path;  /* rank 0: where it is kept */
     int lock_fd;         /* flock'ed RUNDIR/lock, holding our pid */
     uid_t owner;         /* the instance owner: may use the local socket (and root) */
     zhashx_t *refused;   /* peer address -> struct refusal (log rate limit) */
@@ -155,7 +159,7 @@ zloop_t *overlay_loop (overlay_t *ov) { return ov->loop; }
 void *overlay_zctx (overlay_t *ov) { return ov->zctx; }
 const char *overlay_hostname (const overlay_t *ov, uint32_t r)
 {
-    return r < ov->cfg->nhosts ? ov->cfg->hosts[r].host : "?";
+    return r < ov->size && ov->ephost[r] ? ov->ephost[r] : "?";
 }
 void overlay_set_peer_cb (overlay_t *ov, overlay_peer_f cb, void *arg)
 {
@@ -756,7 +760,7 @@ static void *peer_sock (overlay_t *ov, uint32_t rank)
     zmq_setsockopt (s, ZMQ_CURVE_SERVERKEY, zcert_public_key (ov->cert), 32);
     zmq_setsockopt (s, ZMQ_CURVE_PUBLICKEY, zcert_public_key (ov->cert), 32);
     zmq_setsockopt (s, ZMQ_CURVE_SECRETKEY, zcert_secret_key (ov->cert), 32);
-    if (zmq_connect (s, ov->cfg->hosts[rank].connect) < 0) {
+    if (!ov->epconn[rank] || zmq_connect (s, ov->epconn[rank]) < 0) {
         zmq_close (s);
         return NULL;
     }
@@ -1024,6 +1028,240 @@ static bool child_takeover (overlay_t *ov, struct child *c, const char *id, size
     return true;
 }
 
+/* ---- membership: hosts that join, the table, its spread (doc/membership.md) ---- */
+
+static int set_endpoint (overlay_t *ov, uint32_t r, const char *host, const char *conn)
+{
+    char *h = strdup (host), *c = strdup (conn);
+    if (!h || !c) {
+        free (h);
+        free (c);
+        return -1;
+    }
+    free (ov->ephost[r]);
+    free (ov->epconn[r]);
+    ov->ephost[r] = h;
+    ov->epconn[r] = c;
+    return 0;
+}
+
+/* Take in a membership table (rank 0's, from the join answer or an event). */
+static void members_apply (overlay_t *ov, json_t *table)
+{
+    char err[160];
+    members_t *m = members_from_json (table, err, sizeof err);
+    if (!m || members_size (m) != ov->size) {
+        overlay_log (ov, "membership table refused: %s", m ? "another size" : err);
+        members_destroy (&m);
+        return;
+    }
+    for (uint32_t r = 0; r < ov->size; r++) {
+        const member_t *e = members_get (m, r);
+        if (e->state == MEMBER_HELD && r >= ov->cfg->nhosts)
+            set_endpoint (ov, r, e->host, e->endpoint);
+    }
+    members_destroy (&m);
+}
+
+static void on_members_event (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    if (ov->rank != 0)
+        members_apply (ov, msg->json);
+}
+
+/* The lead's table is written whole to a temp file and renamed, so a crash
+ * leaves the old one or the new one. */
+static void members_save (overlay_t *ov)
+{
+    if (!ov->members_path)
+        return;
+    char tmp[4200];
+    snprintf (tmp, sizeof tmp, "%s.tmp", ov->members_path);
+    json_t *j = members_to_json (ov->members);
+    if (json_dump_file (j, tmp, JSON_COMPACT) < 0 || rename (tmp, ov->members_path) < 0)
+        overlay_log (ov, "cannot save the membership table %s: %s", ov->members_path, strerror (errno));
+    json_decref (j);
+}
+
+static bool printable (const char *s, size_t max)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if ((unsigned char)s[n] <= 0x20 || (unsigned char)s[n] >= 0x7f || s[n] == '"' || s[n] == '\\')
+            return false;
+    return n > 0 && n <= max;
+}
+
+/* overlay.join {host, endpoint} from a joining broker (over CURVE: it holds
+ * the instance certificate): its rank by the rule of doc/membership.md. */
+static void lead_join (overlay_t *ov, const char *id, size_t idlen, struct raw *m)
+{
+    json_t *o = json_loadb (zmq_msg_data (&m->json), zmq_msg_size (&m->json), 0, NULL);
+    const char *host = NULL, *ep = NULL;
+    char err[200] = "";
+    long r = -1;
+    if (!o || json_unpack (o, "{s:s s:s}", "host", &host, "endpoint", &ep) < 0 || !printable (host, 253)
+        || !printable (ep, 1000) || (strncmp (ep, "tcp://", 6) && strncmp (ep, "ipc://", 6)))
+        snprintf (err, sizeof err, "overlay.join: needs {host, endpoint} (printable, tcp:// or ipc://)");
+    else if (config_rank_of (ov->cfg, host) >= 0)
+        snprintf (err, sizeof err, "host %s is listed in the config at rank %d: start it with that rank", host,
+                  config_rank_of (ov->cfg, host));
+    else
+        r = members_join (ov->members, host, ep, err, sizeof err);
+    cmsg_hdr_t h;
+    cmsg_hdr_make_response (&h, &m->hdr, ov->rank, r < 0 ? EINVAL : 0);
+    json_t *resp;
+    if (r < 0)
+        resp = json_pack ("{s:s}", "errstr", err);
+    else {
+        set_endpoint (ov, (uint32_t)r, host, ep);
+        members_save (ov);
+        overlay_log (ov, "host %s joins as rank %ld (%s)", host, r, ep);
+        resp = json_pack ("{s:I s:I s:o}", "rank", (json_int_t)r, "size", (json_int_t)ov->size, "members",
+                          members_to_json (ov->members));
+        overlay_event_publish (ov, "overlay.members", members_to_json (ov->members));
+    }
+    char *js = json_dumps (resp, JSON_COMPACT);
+    struct raw out;
+    raw_set (&out, &h, js, strlen (js), NULL, 0);
+    raw_send (ov->child_sock, id, idlen, &out);
+    raw_close (&out);
+    free (js);
+    json_decref (resp);
+    json_decref (o);
+}
+
+/* Rank 0's table: the saved one, with the config's hosts fixed. */
+static int members_load (overlay_t *ov, const char *statedir, char *err, size_t errlen)
+{
+    if (statedir && asprintf (&ov->members_path, "%s/members.json", statedir) < 0)
+        return errfail (err, errlen, "out of memory");
+    json_t *j = ov->members_path ? json_load_file (ov->members_path, 0, NULL) : NULL;
+    if (j) {
+        char e2[160];
+        ov->members = members_from_json (j, e2, sizeof e2);
+        json_decref (j);
+        if (ov->members && members_size (ov->members) != ov->size) {
+            overlay_log (ov, "membership table %s is for size %u, the config says %u: starting anew",
+                         ov->members_path, members_size (ov->members), ov->size);
+            members_destroy (&ov->members);
+        }
+        else if (!ov->members)
+            overlay_log (ov, "membership table %s: %s: starting anew", ov->members_path, e2);
+    }
+    if (!ov->members && !(ov->members = members_new (ov->size)))
+        return errfail (err, errlen, "out of memory");
+    for (uint32_t r = 0; r < ov->cfg->nhosts; r++)
+        if (members_fix (ov->members, r, ov->cfg->hosts[r].host, ov->cfg->hosts[r].connect, err, errlen) < 0)
+            return -1;
+    for (uint32_t r = ov->cfg->nhosts; r < ov->size; r++) {
+        const member_t *e = members_get (ov->members, r);
+        if (e->state == MEMBER_HELD && set_endpoint (ov, r, e->host, e->endpoint) < 0)
+            return errfail (err, errlen, "out of memory");
+    }
+    return 0;
+}
+
+long overlay_join (const config_t *cfg, const char *host, const char *cert_path, double timeout,
+                   json_t **members, char *err, size_t errlen)
+{
+    char *bind = NULL, *conn = NULL;
+    *members = NULL;
+    if (cfg->size <= cfg->nhosts)
+        return errfail (err, errlen, "host '%s' is not in the config, and the config has no free ranks (size)",
+                        host);
+    if (config_host_endpoints (cfg, host, &bind, &conn) < 0)
+        return errfail (err, errlen, "out of memory");
+    free (bind);
+    zcert_t *cert = zcert_load (cert_path ? cert_path : cfg->curve_cert ? cfg->curve_cert : "");
+    if (!cert) {
+        free (conn);
+        return errfail (err, errlen, "certificate %s: not a valid CURVE certificate",
+                        cert_path ? cert_path : cfg->curve_cert ? cfg->curve_cert : "(none)");
+    }
+    zsys_handler_set (NULL);
+    void *ctx = zsys_init ();
+    void *s = zmq_socket (ctx, ZMQ_DEALER);
+    uint32_t nonce = 0;
+    if (getrandom (&nonce, sizeof nonce, 0) != sizeof nonce)
+        nonce = (uint32_t)getpid ();
+    char id[32];
+    int n = snprintf (id, sizeof id, "j.%08x", nonce), linger = 0;
+    zmq_setsockopt (s, ZMQ_ROUTING_ID, id, n);
+    zmq_setsockopt (s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (s, ZMQ_CURVE_SERVERKEY, zcert_public_key (cert), 32);
+    zmq_setsockopt (s, ZMQ_CURVE_PUBLICKEY, zcert_public_key (cert), 32);
+    zmq_setsockopt (s, ZMQ_CURVE_SECRETKEY, zcert_secret_key (cert), 32);
+    zcert_destroy (&cert);
+    long rank = -1;
+    if (zmq_connect (s, cfg->hosts[0].connect) < 0) {
+        errfmt (err, errlen, "cannot connect to the lead %s: %s", cfg->hosts[0].connect, zmq_strerror (errno));
+        goto out;
+    }
+    cmsg_hdr_t h;
+    cmsg_hdr_init (&h, CMSG_REQUEST, "overlay.join");
+    h.dest = 0;
+    h.src = TOPO_NONE;
+    h.matchtag = nonce;
+    json_t *req = json_pack ("{s:s s:s}", "host", host, "endpoint", conn);
+    char *js = json_dumps (req, JSON_COMPACT);
+    json_decref (req);
+    uint8_t hbuf[CMSG_HDR_MAX];
+    size_t hlen = cmsg_hdr_encode (&h, hbuf);
+    double start = zclock_mono () / 1000.0;
+    int64_t next_send = 0;
+    for (;;) {
+        double now = zclock_mono () / 1000.0;
+        if (timeout > 0 && now - start > timeout) {
+            errfmt (err, errlen, "no answer from the lead %s in %.0f s", cfg->hosts[0].connect, timeout);
+            break;
+        }
+        if (zclock_mono () >= next_send) {   /* again every 2 s: the lead may have restarted */
+            zmq_send (s, hbuf, hlen, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+            zmq_send (s, js, strlen (js), ZMQ_DONTWAIT);
+            next_send = zclock_mono () + 2000;
+        }
+        zmq_pollitem_t it = { .socket = s, .events = ZMQ_POLLIN };
+        if (zmq_poll (&it, 1, 200) <= 0)
+            continue;
+        zmq_msg_t f[2];
+        zmq_msg_init (&f[0]);
+        zmq_msg_init (&f[1]);
+        int ok = zmq_msg_recv (&f[0], s, 0) >= 0 && zmq_msg_more (&f[0]) && zmq_msg_recv (&f[1], s, 0) >= 0;
+        cmsg_hdr_t rh;
+        const char *why;
+        json_t *o = NULL;
+        if (ok && cmsg_hdr_decode (&rh, zmq_msg_data (&f[0]), zmq_msg_size (&f[0]), &why) == 0
+            && rh.type == CMSG_RESPONSE && rh.matchtag == nonce)
+            o = json_loadb (zmq_msg_data (&f[1]), zmq_msg_size (&f[1]), 0, NULL);
+        zmq_msg_close (&f[0]);
+        zmq_msg_close (&f[1]);
+        if (!o)
+            continue;
+        json_int_t r = -1;
+        const char *es = NULL;
+        json_t *tab = NULL;
+        if (rh.errnum) {
+            json_unpack (o, "{s?s}", "errstr", &es);
+            errfmt (err, errlen, "the lead refused to give this host a rank: %s", es ? es : strerror (rh.errnum));
+        }
+        else if (json_unpack (o, "{s:I s:o}", "rank", &r, "members", &tab) < 0 || r < 1
+                 || (size_t)r >= cfg->size)
+            errfmt (err, errlen, "the lead's answer to overlay.join is malformed");
+        else {
+            rank = (long)r;
+            *members = json_incref (tab);
+        }
+        json_decref (o);
+        break;
+    }
+    free (js);
+out:
+    zmq_close (s);
+    free (conn);
+    return rank;
+}
+
 static int on_child (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     overlay_t *ov = arg;
@@ -1044,6 +1282,12 @@ static int on_child (zloop_t *loop, zmq_pollitem_t *item, void *arg)
                 m.hdr.src = pr;
                 deliver_local (ov, &m);
             }
+            raw_close (&m);
+            continue;
+        }
+        if (id[0] == 'j') {   /* a host asking the lead for a rank */
+            if (ov->rank == 0 && m.hdr.type == CMSG_REQUEST && !strcmp (m.hdr.topic, "overlay.join"))
+                lead_join (ov, id, idlen, &m);
             raw_close (&m);
             continue;
         }
@@ -1439,7 +1683,12 @@ static void *up_sock_new (overlay_t *ov, uint32_t r, bool immediate)
     zmq_setsockopt (s, ZMQ_CURVE_SERVERKEY, zcert_public_key (ov->cert), 32);
     zmq_setsockopt (s, ZMQ_CURVE_PUBLICKEY, zcert_public_key (ov->cert), 32);
     zmq_setsockopt (s, ZMQ_CURVE_SECRETKEY, zcert_secret_key (ov->cert), 32);
-    if (zmq_connect (s, ov->cfg->hosts[r].connect) < 0) {
+    if (!ov->epconn[r]) {   /* a free rank: no broker to connect to */
+        zmq_close (s);
+        errno = EHOSTUNREACH;
+        return NULL;
+    }
+    if (zmq_connect (s, ov->epconn[r]) < 0) {
         int e = errno;
         zmq_close (s);
         errno = e;
@@ -1497,6 +1746,8 @@ static void upstream_tick (overlay_t *ov, int64_t now, int64_t timeout)
     if (ov->parent_state != PEER_ONLINE && ov->up != 0 && now - ov->up_since > timeout
         && !ov->parent_refused_since) {
         uint32_t next = topo_parent (ov->topo, ov->up);
+        while (next != 0 && !ov->epconn[next])   /* free ranks have no broker */
+            next = topo_parent (ov->topo, next);
         void *sock = up_sock_new (ov, next, false);
         if (sock) {
             overlay_log (ov, "%s %u does not answer: attaching to its parent %u",
@@ -1504,7 +1755,7 @@ static void upstream_tick (overlay_t *ov, int64_t now, int64_t timeout)
             set_up (ov, next, sock);
         }
     }
-    if (ov->up != parent) {
+    if (ov->up != parent && ov->epconn[parent]) {
         if (!ov->probe_sock && (ov->probe_sock = up_sock_new (ov, parent, true)))
             poll_add (ov, ov->probe_sock, on_probe);
         if (ov->probe_sock)
@@ -1651,7 +1902,7 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
     ov->cfg = cfg;
     ov->topo = cfg->topo;
     ov->rank = o->rank;
-    ov->size = cfg->nhosts;
+    ov->size = cfg->size;
     if (o->rank >= ov->size) {
         snprintf (err, errlen, "rank %u is not in the config (size %u)", o->rank, ov->size);
         free (ov);
@@ -1705,6 +1956,17 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
         ov->next_matchtag = ov->bootid * 2654435761u;
     ov->rundir = strdup (o->rundir);
     ov->parent_state = PEER_OFFLINE;
+    ov->ephost = calloc (ov->size, sizeof *ov->ephost);
+    ov->epconn = calloc (ov->size, sizeof *ov->epconn);
+    if (!ov->ephost || !ov->epconn)
+        goto nomem;
+    for (uint32_t r = 0; r < cfg->nhosts; r++)
+        if (set_endpoint (ov, r, cfg->hosts[r].host, cfg->hosts[r].connect) < 0)
+            goto nomem;
+    if (o->members)
+        members_apply (ov, o->members);
+    if (ov->rank == 0 && members_load (ov, o->statedir, err, errlen) < 0)
+        goto fail;
     ov->lock_fd = -1;
     if (privdir_ensure (ov->rundir, err, errlen) < 0 || lock_rundir (ov, err, errlen) < 0)
         goto fail;
@@ -1748,25 +2010,33 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
             zmq_connect (ov->mon_sock, mon);
             poll_add (ov, ov->mon_sock, on_monitor);
         }
-        const char *ep = cfg->hosts[ov->rank].bind;
-        if (ipc_in_use (ep, err, errlen) < 0)
-            goto fail;
-        if (zmq_bind (ov->child_sock, ep) < 0) {
+        char *own_bind = NULL, *own_conn = NULL;
+        if (ov->rank >= cfg->nhosts
+            && (!o->host || config_host_endpoints (cfg, o->host, &own_bind, &own_conn) < 0))
+            goto nomem;
+        free (own_conn);
+        const char *ep = ov->rank < cfg->nhosts ? cfg->hosts[ov->rank].bind : own_bind;
+        int brc = ipc_in_use (ep, err, errlen);
+        if (brc == 0 && (brc = zmq_bind (ov->child_sock, ep)) < 0)
             snprintf (err, errlen, "cannot bind %s: %s", ep, zmq_strerror (errno));
+        free (own_bind);
+        if (brc < 0)
             goto fail;
-        }
         poll_add (ov, ov->child_sock, on_child);
     }
-    /* parent */
+    /* parent: or, when it is a free rank, the nearest ancestor that is not */
     if (ov->rank != 0) {
-        void *sock = up_sock_new (ov, topo_parent (ov->topo, ov->rank), false);
+        uint32_t p = topo_parent (ov->topo, ov->rank);
+        while (p != 0 && !ov->epconn[p])
+            p = topo_parent (ov->topo, p);
+        void *sock = up_sock_new (ov, p, false);
         if (!sock) {
-            snprintf (err, errlen, "cannot connect to parent %s: %s",
-                      cfg->hosts[topo_parent (ov->topo, ov->rank)].connect, zmq_strerror (errno));
+            snprintf (err, errlen, "cannot connect to parent %s: %s", ov->epconn[p], zmq_strerror (errno));
             goto fail;
         }
-        set_up (ov, topo_parent (ov->topo, ov->rank), sock);
+        set_up (ov, p, sock);
     }
+    overlay_event_subscribe (ov, "overlay.members", on_members_event, NULL);
     /* local clients (the run directory was checked and locked above) */
     if (asprintf (&ov->local_path, "%s/local", ov->rundir) < 0
         || asprintf (&ov->local_uri, "ipc://%s", ov->local_path) < 0)
@@ -1797,6 +2067,8 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
     if (ov->parent_sock)
         report_up (ov, true); /* hello */
     return ov;
+nomem:
+    snprintf (err, errlen, "out of memory");
 fail:
     overlay_destroy (&ov);
     return NULL;
@@ -1860,6 +2132,14 @@ void overlay_destroy (overlay_t **p)
         zlistx_destroy (&ov->waiters);
     }
     zcert_destroy (&ov->cert);
+    for (uint32_t r = 0; r < ov->size && ov->ephost; r++) {
+        free (ov->ephost[r]);
+        free (ov->epconn[r]);
+    }
+    free (ov->ephost);
+    free (ov->epconn);
+    members_destroy (&ov->members);
+    free (ov->members_path);
     free (ov->children);
     free (ov->rundir);
     free (ov->local_uri);

@@ -38,7 +38,16 @@ typedef struct overlay_opts {
     uint32_t rank;
     const char *rundir;     /* local socket lives here */
     const char *cert_path;  /* CURVE certificate (overrides config) */
+    const char *host;       /* this broker's host name (joined hosts: required) */
+    const char *statedir;   /* rank 0 keeps the membership table here */
+    json_t *members;        /* a joined broker: the table from the lead's answer */
 } overlay_opts_t;
+
+/* Ask the lead (rank 0) for a rank for `host`, which is not listed in the
+ * config (doc/membership.md); waits up to timeout seconds (0: forever).
+ * Returns the rank and the membership table in *members, or -1 with err. */
+long overlay_join (const config_t *cfg, const char *host, const char *cert_path, double timeout,
+                   json_t **members, char *err, size_t errlen);
 
 overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen);
 void overlay_destroy (overlay_t **p);

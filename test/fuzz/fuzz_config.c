@@ -16,7 +16,8 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
             abort (); /* one line naming the problem */
         return 0;
     }
-    if (c->nhosts == 0 || !c->topo || topo_size (c->topo) != c->nhosts || !c->topology)
+    if (c->nhosts == 0 || !c->topo || c->size < c->nhosts || topo_size (c->topo) != c->size || !c->topology
+        || !c->default_bind || !c->default_connect)
         abort ();
     if (!(c->timeout >= 2 * c->heartbeat) || c->heartbeat <= 0)
         abort ();

@@ -222,5 +222,25 @@ int main (void)
     ok (c && c->timeout == 1.0 && !strcmp (c->hosts[0].bind, "tcp://*:1"),
         "timeout == 2*heartbeat and port 1 accepted %s", err);
     config_destroy (&c);
+    /* ---- size: free ranks for hosts that join ---- */
+    c = parse ("size: 8\ndefault_connect: tcp://%h:%p\ndefault_port: 9000\nhosts: [{host: lead}]\n", err, sizeof err);
+    ok (c && c->nhosts == 1 && c->size == 8 && topo_size (c->topo) == 8, "size 8 with one listed host: %s", err);
+    if (c) {
+        char *b = NULL, *cn = NULL;
+        ok (config_host_endpoints (c, "n5", &b, &cn) == 0 && !strcmp (b, "tcp://*:9000")
+                && !strcmp (cn, "tcp://n5:9000"),
+            "endpoints of an unlisted host from the defaults (%s, %s)", b, cn);
+        free (b);
+        free (cn);
+    }
+    config_destroy (&c);
+    c = parse ("hosts: [{host: a}, {host: b}]\n", err, sizeof err);
+    ok (c && c->size == 2, "size defaults to the number of hosts");
+    config_destroy (&c);
+    bad ("size: 1\nhosts: [{host: a}, {host: b}]\n", "size must be an integer from the number of hosts (2)", NULL,
+         "size below the host count");
+    bad ("size: two\nhosts: [{host: a}]\n", "size must be an integer", NULL, "size not an integer");
+    bad ("size: 4\ntopology: custom\nhosts: [{host: a}, {host: b, parent: a}]\n",
+         "custom topology cannot have ranks without hosts", NULL, "size with custom");
     return done ();
 }
