@@ -26,7 +26,8 @@ static void usage (FILE *f)
 {
     fprintf (f,
              "Usage: canopy-broker --config FILE [--rank N] [--rundir DIR] [--statedir DIR]\n"
-             "                     [--cert PATH] [--join-timeout SECS] [--host NAME]\n"
+             "                     [--cert PATH] [--join-timeout SECS] [--host NAME] [--address ADDR]\n"
+             "                     [--kubernetes [--kube-selector LABELS] [--kube-control-plane]]\n"
              "       canopy-broker --version\n");
 }
 
@@ -86,6 +87,9 @@ static int on_signal (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 int main (int argc, char **argv)
 {
     const char *cfgpath = NULL, *rundir = NULL, *statedir = NULL, *cert = NULL, *hostopt = NULL;
+    const char *address = NULL;
+    bool kubernetes = false;
+    kube_svc_opts_t ko = { 0 };
     long rank = -1;
     double join_timeout = 0;
     static struct option opts[] = {
@@ -93,7 +97,9 @@ int main (int argc, char **argv)
         { "rundir", required_argument, 0, 'd' }, { "statedir", required_argument, 0, 's' },
         { "cert", required_argument, 0, 'k' },   { "join-timeout", required_argument, 0, 'j' },
         { "help", no_argument, 0, 'h' },         { "version", no_argument, 0, 'V' },
-        { "host", required_argument, 0, 'H' },
+        { "host", required_argument, 0, 'H' },   { "address", required_argument, 0, 'A' },
+        { "kubernetes", no_argument, 0, 'K' },   { "kube-selector", required_argument, 0, 'S' },
+        { "kube-control-plane", no_argument, 0, 'C' },
         { 0, 0, 0, 0 },
     };
     int c;
@@ -112,6 +118,10 @@ int main (int argc, char **argv)
         case 's': statedir = optarg; break;
         case 'k': cert = optarg; break;
         case 'H': hostopt = optarg; break;
+        case 'A': address = optarg; break;
+        case 'K': kubernetes = true; break;
+        case 'S': ko.selector = optarg; break;
+        case 'C': ko.include_control_plane = true; break;
         case 'j': join_timeout = strtod (optarg, NULL); break;
         case 'h': usage (stdout); return 0;
         case 'V': printf ("canopy %s\n", CANOPY_VERSION); return 0;
@@ -135,6 +145,11 @@ int main (int argc, char **argv)
         fprintf (stderr, "%s: %s: %s\n", prog, cfgpath, err);
         return 1;
     }
+    /* on Kubernetes the downward API gives the node's name and address */
+    if (kubernetes && !hostopt && getenv ("NODE_NAME") && *getenv ("NODE_NAME"))
+        hostopt = getenv ("NODE_NAME");
+    if (kubernetes && !address && getenv ("NODE_IP") && *getenv ("NODE_IP"))
+        address = getenv ("NODE_IP");
     /* this broker's host: --host (on Kubernetes, the node name), else the
      * host name, else its short form */
     char host[256] = "";
@@ -150,7 +165,7 @@ int main (int argc, char **argv)
     if (rank < 0) {
         rank = config_rank_of (cfg, host);
         if (rank < 0 && cfg->size > cfg->nhosts) {   /* not listed: ask the lead for a rank */
-            rank = overlay_join (cfg, host, cert, join_timeout, &members, err, sizeof err);
+            rank = overlay_join (cfg, host, address, cert, join_timeout, &members, err, sizeof err);
             if (rank < 0) {
                 fprintf (stderr, "%s: join as %s: %s\n", prog, host, err);
                 config_destroy (&cfg);
@@ -212,6 +227,13 @@ int main (int argc, char **argv)
     services_t *svcs = services_new (ov, statedir, err, sizeof err);
     if (!svcs) {
         fprintf (stderr, "%s: %s\n", prog, err);
+        overlay_destroy (&ov);
+        config_destroy (&cfg);
+        return 1;
+    }
+    if (kubernetes && services_watch_kube (svcs, ov, &ko, err, sizeof err) < 0) {
+        fprintf (stderr, "%s: %s\n", prog, err);
+        services_destroy (&svcs);
         overlay_destroy (&ov);
         config_destroy (&cfg);
         return 1;

@@ -18,7 +18,15 @@ struct services {
     resource_svc_t *resource;
     jobexec_t *jobexec;
     jobs_svc_t *jobs;
+    kube_svc_t *kube;
 };
+
+int services_watch_kube (services_t *s, overlay_t *ov, const kube_svc_opts_t *o, char *err, size_t errlen)
+{
+    if (overlay_rank (ov) != 0)
+        return 0;
+    return (s->kube = kube_svc_new (ov, s->resource, o, err, errlen)) ? 0 : -1;
+}
 
 services_t *services_new (overlay_t *ov, const char *statedir, char *err, size_t errlen)
 {
@@ -48,6 +56,7 @@ void services_destroy (services_t **p)
 {
     if (!p || !*p)
         return;
+    kube_svc_destroy (&(*p)->kube);
     jobs_svc_destroy (&(*p)->jobs);
     resource_svc_destroy (&(*p)->resource);
     jobexec_destroy (&(*p)->jobexec);

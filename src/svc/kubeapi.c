@@ -21,6 +21,7 @@
 #define PAGE_LIMIT 500
 
 struct kubeapi {
+    volatile int *abort;
     char *server;   /* https://host:port, no trailing slash */
     char *auth;     /* "Authorization: Bearer ..." */
     char *ca_path;
@@ -124,6 +125,15 @@ void kubeapi_destroy (kubeapi_t **p)
 
 const char *kubeapi_server (const kubeapi_t *k) { return k->server; }
 
+void kubeapi_set_abort (kubeapi_t *k, volatile int *flag) { k->abort = flag; }
+
+/* libcurl calls this about once a second even on an idle stream */
+static int progress_abort (void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    volatile int *flag = arg;
+    return flag && *flag;
+}
+
 struct body {
     char *buf;
     size_t len, cap, max;
@@ -167,6 +177,11 @@ static CURL *easy (kubeapi_t *k, const char *url, struct curl_slist **hdrs, char
     curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt (c, CURLOPT_ERRORBUFFER, ebuf);
+    if (k->abort) {
+        curl_easy_setopt (c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt (c, CURLOPT_XFERINFOFUNCTION, progress_abort);
+        curl_easy_setopt (c, CURLOPT_XFERINFODATA, (void *)k->abort);
+    }
     ebuf[0] = '\0';
     return c;
 }

@@ -17,6 +17,9 @@ kubeapi_t *kubeapi_new (const char *server, const char *token, const char *ca_pa
                         size_t errlen);
 void kubeapi_destroy (kubeapi_t **p);
 const char *kubeapi_server (const kubeapi_t *k);
+/* Requests in progress end (as errors) soon after *flag becomes non-zero:
+ * how a thread watching nodes is stopped. */
+void kubeapi_set_abort (kubeapi_t *k, volatile int *flag);
 
 /* List every node (pages of 500) matching selector (NULL: all) into s;
  * *rv gets the list's resourceVersion (malloc'd). */

@@ -1059,6 +1059,10 @@ static void members_apply (overlay_t *ov, json_t *table)
         const member_t *e = members_get (m, r);
         if (e->state == MEMBER_HELD && r >= ov->cfg->nhosts)
             set_endpoint (ov, r, e->host, e->endpoint);
+        else if (e->state == MEMBER_FREE && r >= ov->cfg->nhosts) {   /* its host left */
+            free (ov->epconn[r]);
+            ov->epconn[r] = NULL;
+        }
     }
     members_destroy (&m);
 }
@@ -1162,15 +1166,39 @@ static int members_load (overlay_t *ov, const char *statedir, char *err, size_t 
     return 0;
 }
 
-long overlay_join (const config_t *cfg, const char *host, const char *cert_path, double timeout,
-                   json_t **members, char *err, size_t errlen)
+long overlay_member_leave (overlay_t *ov, const char *host)
+{
+    long r = ov->members ? members_find (ov->members, host) : -1;
+    if (r < 0 || members_leave (ov->members, host) < 0)
+        return -1;
+    free (ov->epconn[r]);
+    ov->epconn[r] = NULL;
+    members_save (ov);
+    overlay_event_publish (ov, "overlay.members", members_to_json (ov->members));
+    return r;
+}
+
+char **overlay_member_hosts (overlay_t *ov)
+{
+    uint32_t n = ov->members ? members_size (ov->members) : 0, k = 0;
+    char **v = calloc (n + 1, sizeof *v);
+    for (uint32_t r = 0; v && r < n; r++) {
+        const member_t *e = members_get (ov->members, r);
+        if (e->state == MEMBER_HELD && !e->fixed)
+            v[k++] = strdup (e->host);
+    }
+    return v;
+}
+
+long overlay_join (const config_t *cfg, const char *host, const char *address, const char *cert_path,
+                   double timeout, json_t **members, char *err, size_t errlen)
 {
     char *bind = NULL, *conn = NULL;
     *members = NULL;
     if (cfg->size <= cfg->nhosts)
         return errfail (err, errlen, "host '%s' is not in the config, and the config has no free ranks (size)",
                         host);
-    if (config_host_endpoints (cfg, host, &bind, &conn) < 0)
+    if (config_host_endpoints (cfg, address ? address : host, &bind, &conn) < 0)
         return errfail (err, errlen, "out of memory");
     free (bind);
     zcert_t *cert = zcert_load (cert_path ? cert_path : cfg->curve_cert ? cfg->curve_cert : "");

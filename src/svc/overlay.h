@@ -44,10 +44,20 @@ typedef struct overlay_opts {
 } overlay_opts_t;
 
 /* Ask the lead (rank 0) for a rank for `host`, which is not listed in the
- * config (doc/membership.md); waits up to timeout seconds (0: forever).
+ * config (doc/membership.md); others will connect to it at the config's
+ * default_connect with address (or, if NULL, host) for %h; waits up to
+ * timeout seconds (0: forever).
  * Returns the rank and the membership table in *members, or -1 with err. */
-long overlay_join (const config_t *cfg, const char *host, const char *cert_path, double timeout,
-                   json_t **members, char *err, size_t errlen);
+/* Rank 0: host left the cluster for good (its node was deleted): its rank
+ * becomes free (doc/membership.md) and the table is spread.  Returns the
+ * rank it held, or -1 (not a member, or a host listed in the config). */
+long overlay_member_leave (overlay_t *ov, const char *host);
+/* Rank 0: the hosts that hold ranks they joined for (malloc'd array of
+ * strdup'd names, NULL-terminated). */
+char **overlay_member_hosts (overlay_t *ov);
+
+long overlay_join (const config_t *cfg, const char *host, const char *address, const char *cert_path,
+                   double timeout, json_t **members, char *err, size_t errlen);
 
 overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen);
 void overlay_destroy (overlay_t **p);

@@ -114,6 +114,12 @@ static void set_down (resource_svc_t *rs, uint32_t rank, const char *why)
         rs->change (rs, rank, false, why, rs->cb_arg);
 }
 
+void resource_set_down (resource_svc_t *rs, uint32_t rank, const char *why)
+{
+    if (rank < rs->size)
+        set_down (rs, rank, why);
+}
+
 /* A report from `rank` (hello or probe answer) */
 static int node_report (resource_svc_t *rs, const json_t *o, char *err, size_t errlen)
 {

@@ -36,6 +36,9 @@ bool resource_rank_up (const resource_svc_t *rs, uint32_t rank);
 /* Rank 0: the host name a rank reported (the config's if it never did). */
 const char *resource_hostname (const resource_svc_t *rs, uint32_t rank);
 /* Rank 0: callbacks for up/down changes and for becoming ready. */
+/* Mark rank down with a reason (rank 0), e.g. its node left the cluster:
+ * its running jobs fail with that reason. */
+void resource_set_down (resource_svc_t *rs, uint32_t rank, const char *why);
 void resource_set_notify (resource_svc_t *rs, resource_change_f change, resource_ready_f ready, void *arg);
 
 #endif

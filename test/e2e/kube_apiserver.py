@@ -19,6 +19,7 @@ Serves until killed; a test starts it and kills it. Loopback only.
 import argparse
 import copy
 import json
+import os
 import ssl
 import sys
 import threading
@@ -31,6 +32,7 @@ ap.add_argument("--cert", required=True)
 ap.add_argument("--key", required=True)
 ap.add_argument("--nodes", required=True)
 ap.add_argument("--events")
+ap.add_argument("--events-after", help="hold the scripted events until this file exists")
 ap.add_argument("--token", default="good-token")
 ap.add_argument("--forbidden-token", default="no-rbac-token")
 ap.add_argument("--port-file", required=True)
@@ -207,8 +209,17 @@ class H(BaseHTTPRequestHandler):
                     410, "Expired", "too old resource version: %d (%d)" % (rv, BASE_RV + 50))})
             else:
                 n = BASE_RV + 100
+                end = time.time() + timeout
+                while args.events_after and not os.path.exists(args.events_after) and time.time() < end:
+                    time.sleep(0.1)
+                if args.events_after and not os.path.exists(args.events_after):
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
+                    return
                 for ev in EVENTS:
                     n += 1
+                    if n <= rv:   # seen already by this client
+                        continue
                     obj = copy.deepcopy(ev["object"])
                     obj.setdefault("metadata", {})["resourceVersion"] = str(n)
                     if ev["type"] != "BOOKMARK":
@@ -231,6 +242,5 @@ ctx.load_cert_chain(args.cert, args.key)
 srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 with open(args.port_file + ".tmp", "w") as f:
     f.write(str(srv.server_port))
-import os
 os.rename(args.port_file + ".tmp", args.port_file)
 srv.serve_forever()

@@ -1,0 +1,109 @@
+#!/bin/bash
+# kube_lead.sh - canopy-broker --kubernetes as the lead of a growing
+# instance, against the loopback API server: it lists and watches the nodes;
+# unlisted hosts join; a node DELETED in the API frees its host's rank and
+# fails the job running there with the reason; a new host then takes a
+# never-held rank and the deleted one, back, its old rank; with the API
+# server gone the joined brokers keep working while the lead retries; a
+# cluster larger than the instance is reported with the limit.
+. "$(dirname "$0")/lib.sh"
+SERVER=$(dirname "$0")/kube_apiserver.py
+D=$T_TMP
+cd "$D"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ca -keyout ca.key -out ca.crt 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj /CN=api -keyout srv.key -out srv.csr 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' >san.ext
+openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out srv.crt 2>/dev/null
+mkdir -p sa && printf 'good-token' >sa/token && cp ca.crt sa/ca.crt
+# nodes lead, h1..h3 (and h1..h6 for the too-large cluster), from the kind fixture's worker
+python3 - "$(dirname "$0")/../data/kube/nodes-kind.json" <<'PY'
+import copy, json, sys
+base = json.load(open(sys.argv[1]))
+w = base["items"][1]
+def mk(names):
+    items = []
+    for i, n in enumerate(names):
+        x = copy.deepcopy(w)
+        x["metadata"]["name"] = n
+        x["metadata"]["labels"]["kubernetes.io/hostname"] = n
+        x["status"]["addresses"] = [{"type": "InternalIP", "address": "10.1.0.%d" % (i + 1)}, {"type": "Hostname", "address": n}]
+        items.append(x)
+    return {"kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": "500"}, "items": items}
+json.dump(mk(["lead", "h1", "h2", "h3"]), open("nodes.json", "w"))
+json.dump(mk(["lead"] + ["h%d" % i for i in range(1, 7)]), open("big.json", "w"))
+json.dump([{"type": "DELETED", "object": mk(["h2"])["items"][0]}], open("events.json", "w"))
+PY
+python3 "$SERVER" --cert srv.crt --key srv.key --nodes nodes.json --events events.json --events-after "$D/go" \
+    --port-file port.api --log log.api &
+API=$!; T_CLEANUP+=("kill $API")
+wait_until 10 test -s port.api
+canopy keygen "$D/c.cert"
+cat > "$D/g.yaml" <<EOC
+curve_cert: $D/c.cert
+topology: kary:2
+size: 5
+heartbeat: 0.2
+timeout: 1
+default_bind: ipc://$D/g-%h
+default_connect: ipc://$D/g-%h
+hosts:
+  - host: lead
+EOC
+declare -A PID
+start () {
+    local n=$1; shift
+    mkdir -p -m 0700 "$D/run-$n"
+    canopy-broker --config "$D/g.yaml" --host "$n" --rundir "$D/run-$n" "$@" >/dev/null 2>>"$D/log-$n" &
+    PID[$n]=$!
+    T_CLEANUP+=("kill ${PID[$n]}")
+}
+export KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$(cat port.api) CANOPY_KUBE_SA_DIR=$D/sa
+export CANOPY_FAKE_RESOURCES="cores=2"
+start lead --kubernetes
+export CANOPY_URI=ipc://$D/run-lead/local
+check "the lead watches the nodes" wait_until 10 grep -q "kube: watching nodes at https://127.0.0.1:$KUBERNETES_SERVICE_PORT" "$D/log-lead"
+check "the lead lists them" wait_until 10 grep -q "kube: 4 nodes listed, 4 eligible, instance size 5" "$D/log-lead"
+check "and watches from the list (relisting after 410)" wait_until 10 grep -q "watch=1.*resourceVersion=600" log.api
+for h in h1 h2 h3; do start $h; done
+check "three hosts join" wait_until 15 sh -c '[ $(canopy overlay status | grep -c ": online") -eq 4 ]'
+check "rank 2's resources are up" wait_until 15 sh -c 'canopy resource list | grep -q "free"'
+id=$(canopy submit --requires rank:2 sleep 120)
+check "a job runs on rank 2 ($id)" wait_until 15 sh -c "canopy jobs | grep -q '$id.* R '"
+touch "$D/go"   # the API server now says: node h2 DELETED
+check "the lead frees h2's rank" wait_until 20 grep -q "kube: node h2 was removed from the cluster: rank 2 is free again" "$D/log-lead"
+check "the job on rank 2 fails, naming the reason" \
+    wait_until 15 sh -c "canopy job info $id eventlog | grep -q 'node h2 was removed from the cluster'"
+kill -9 "${PID[h2]}"
+start h4
+check "a new host takes the never-held rank 4, not h2's" wait_until 15 sh -c 'canopy overlay status | grep -q "4 h4: online"'
+start h2
+check "h2, back, takes its old rank 2" wait_until 15 sh -c 'canopy overlay status | grep -q "2 h2: online"'
+# the API server goes away: joined brokers keep working, the lead retries
+kill $API
+check "the lead says it lost the API and retries" wait_until 15 grep -q "kube: .*brokers already joined keep working; retrying" "$D/log-lead"
+out=$(canopy exec -r 1-4 sh -c 'echo $CANOPY_RANK' | sort | tr '\n' ' ')
+check "exec still reaches every joined rank (got: $out)" [ "$out" = "1 2 3 4 " ]
+# a cluster larger than the instance
+python3 "$SERVER" --cert srv.crt --key srv.key --nodes big.json --port-file port.big --log log.big &
+T_CLEANUP+=("kill $!")
+wait_until 10 test -s port.big
+cat > "$D/b.yaml" <<EOC
+curve_cert: $D/c.cert
+size: 5
+default_bind: ipc://$D/b-%h
+default_connect: ipc://$D/b-%h
+hosts:
+  - host: lead
+EOC
+mkdir -p -m 0700 "$D/run-b"
+KUBERNETES_SERVICE_PORT=$(cat port.big) canopy-broker --config "$D/b.yaml" --host lead --rundir "$D/run-b" --kubernetes \
+    >/dev/null 2>"$D/log-b" &
+T_CLEANUP+=("kill $!")
+check "a cluster with more nodes than ranks is reported with the limit" \
+    wait_until 10 grep -q "the cluster has 7 eligible nodes but the instance has 5 ranks: 2 will not get a rank" "$D/log-b"
+sed "s#b-%h#x-%h#g" "$D/b.yaml" >"$D/x.yaml"
+mkdir -p -m 0700 "$D/run-x"
+expect_fail "--kubernetes outside a pod: one clear line" "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set" \
+    env -u KUBERNETES_SERVICE_HOST canopy-broker --config "$D/x.yaml" --host lead --rundir "$D/run-x" --statedir "$D/st-x" --kubernetes
+[ $T_FAIL -eq 0 ] || { echo "--- lead log"; tail -30 "$D/log-lead"; echo "--- api log"; tail -20 log.api; }
+finish
