@@ -7,7 +7,7 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config git ca-certificates \
   libzmq3-dev libczmq-dev libjansson-dev libyaml-dev libssl-dev \
-  libsqlite3-dev libhwloc-dev libxml2-dev libcurl4-openssl-dev \
+  libsqlite3-dev libhwloc-dev libxml2-dev libcurl4-openssl-dev libmicrohttpd-dev \
   clang libclang-rt-14-dev \
   iproute2 procps psmisc python3 util-linux e2fsprogs jq openssl \
   containerd runc umoci >/dev/null

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include "config.h"
 #include "exec.h"
+#include "health.h"
 #include "overlay.h"
 #include "privdir.h"
 #include "services.h"
@@ -28,6 +29,7 @@ static void usage (FILE *f)
              "Usage: canopy-broker --config FILE [--rank N] [--rundir DIR] [--statedir DIR]\n"
              "                     [--cert PATH] [--join-timeout SECS] [--host NAME] [--address ADDR]\n"
              "                     [--kubernetes [--kube-selector LABELS] [--kube-control-plane]]\n"
+             "                     [--health [ADDRESS:]PORT]\n"
              "       canopy-broker --version\n");
 }
 
@@ -84,10 +86,26 @@ static int on_signal (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     return -1;
 }
 
+/* Tell the health endpoints (--health) that the loop runs, and whether
+ * this broker is joined to the tree. */
+struct health_ctx {
+    health_t *h;
+    overlay_t *ov;
+};
+static int health_tick (zloop_t *loop, int id, void *arg)
+{
+    struct health_ctx *hc = arg;
+    if (!hc->h)
+        return 0;
+    bool ok = overlay_parent_ok (hc->ov);
+    health_update (hc->h, ok, ok ? "" : "the link to the tree (parent or ancestor) is not up");
+    return 0;
+}
+
 int main (int argc, char **argv)
 {
     const char *cfgpath = NULL, *rundir = NULL, *statedir = NULL, *cert = NULL, *hostopt = NULL;
-    const char *address = NULL;
+    const char *address = NULL, *health_addr = NULL;
     bool kubernetes = false;
     kube_svc_opts_t ko = { 0 };
     long rank = -1;
@@ -99,7 +117,7 @@ int main (int argc, char **argv)
         { "help", no_argument, 0, 'h' },         { "version", no_argument, 0, 'V' },
         { "host", required_argument, 0, 'H' },   { "address", required_argument, 0, 'A' },
         { "kubernetes", no_argument, 0, 'K' },   { "kube-selector", required_argument, 0, 'S' },
-        { "kube-control-plane", no_argument, 0, 'C' },
+        { "kube-control-plane", no_argument, 0, 'C' }, { "health", required_argument, 0, 'L' },
         { 0, 0, 0, 0 },
     };
     int c;
@@ -122,6 +140,7 @@ int main (int argc, char **argv)
         case 'K': kubernetes = true; break;
         case 'S': ko.selector = optarg; break;
         case 'C': ko.include_control_plane = true; break;
+        case 'L': health_addr = optarg; break;
         case 'j': join_timeout = strtod (optarg, NULL); break;
         case 'h': usage (stdout); return 0;
         case 'V': printf ("canopy %s\n", CANOPY_VERSION); return 0;
@@ -238,6 +257,21 @@ int main (int argc, char **argv)
         config_destroy (&cfg);
         return 1;
     }
+    health_t *health = NULL;
+    if (health_addr) {
+        /* the loop is dead for the probes after 3 heartbeat timeouts without a tick */
+        if (!(health = health_new (health_addr, 3 * cfg->timeout + 2, err, sizeof err))) {
+            fprintf (stderr, "%s: %s\n", prog, err);
+            services_destroy (&svcs);
+            overlay_destroy (&ov);
+            config_destroy (&cfg);
+            return 1;
+        }
+        static struct health_ctx hc;
+        hc.h = health;
+        hc.ov = ov;
+        zloop_timer (overlay_loop (ov), 500, 0, health_tick, &hc);
+    }
     zmq_pollitem_t it = { .fd = sfd, .events = ZMQ_POLLIN };
     zloop_poller (overlay_loop (ov), &it, on_signal, ov);
     struct joinwatch jw = { .ov = ov };
@@ -251,6 +285,7 @@ int main (int argc, char **argv)
         fprintf (stderr, "%s: %s\n", prog, overlay_fatal (ov));
         failed = 1;
     }
+    health_destroy (&health);
     services_destroy (&svcs);
     overlay_destroy (&ov);
     config_destroy (&cfg);
