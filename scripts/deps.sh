@@ -9,5 +9,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libzmq3-dev libczmq-dev libjansson-dev libyaml-dev libssl-dev \
   libsqlite3-dev libhwloc-dev libxml2-dev libcurl4-openssl-dev libmicrohttpd-dev \
   clang libclang-rt-14-dev \
-  iproute2 procps psmisc python3 util-linux e2fsprogs jq openssl \
+  iproute2 procps psmisc python3 python3-yaml util-linux e2fsprogs jq openssl curl \
   containerd runc umoci >/dev/null
