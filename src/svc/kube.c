@@ -137,6 +137,10 @@ static void leave (kube_svc_t *k, const char *host, const char *why)
     snprintf (reason, sizeof reason, "node %s %s", host, why);
     overlay_log (k->ov, "kube: %s: rank %ld is free again", reason, r);
     resource_set_down (k->rs, (uint32_t)r, reason);
+    /* its broker, if it still runs (the pod is going too), must not come
+     * back under that rank: tell it to stop */
+    overlay_rpc (k->ov, (uint32_t)r, "overlay.shutdown", json_pack ("{s:s}", "reason", reason), NULL, 0,
+                 CMSG_F_NORESPONSE, NULL, NULL);
 }
 
 static void on_list (kube_svc_t *k, json_t *nodes)
@@ -184,7 +188,7 @@ static int on_post (zloop_t *loop, zsock_t *sock, void *arg)
         on_list (k, json_object_get (o, "nodes"));
     else if (op && !strcmp (op, "error")) {
         json_t *retry = json_object_get (o, "retry");
-        overlay_log (k->ov, "kube: %s%s", json_string_value (json_object_get (o, "error")) ?: "?",
+        overlay_log (k->ov, "%s%s", json_string_value (json_object_get (o, "error")) ?: "?",
                      json_is_integer (retry) ? "; brokers already joined keep working; retrying" : "");
     }
     else if (op && !strcmp (op, "event")) {

@@ -1898,7 +1898,11 @@ static void svc_publish (overlay_t *ov, const cmsg_t *msg, void *arg)
 
 static void svc_shutdown (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
-    overlay_respond (ov, &msg->hdr, json_object (), NULL, 0);
+    const char *why = json_string_value (json_object_get (msg->json, "reason"));
+    if (why)
+        overlay_log (ov, "shutting down: %.200s", why);
+    if (!(msg->hdr.flags & CMSG_F_NORESPONSE))
+        overlay_respond (ov, &msg->hdr, json_object (), NULL, 0);
     overlay_stop (ov);
 }
 

@@ -64,16 +64,18 @@ export CANOPY_URI=ipc://$D/run-lead/local
 check "the lead watches the nodes" wait_until 10 grep -q "kube: watching nodes at https://127.0.0.1:$KUBERNETES_SERVICE_PORT" "$D/log-lead"
 check "the lead lists them" wait_until 10 grep -q "kube: 4 nodes listed, 4 eligible, instance size 5" "$D/log-lead"
 check "and watches from the list (relisting after 410)" wait_until 10 grep -q "watch=1.*resourceVersion=600" log.api
-for h in h1 h2 h3; do start $h; done
-check "three hosts join" wait_until 15 sh -c '[ $(canopy overlay status | grep -c ": online") -eq 4 ]'
+for r in 1 2 3; do   # one at a time, so that h<r> gets rank r
+    start h$r
+    check "h$r joins as rank $r" wait_until 15 sh -c "canopy overlay status | grep -q '$r h$r: online'"
+done
 check "rank 2's resources are up" wait_until 15 sh -c 'canopy resource list | grep -q "free"'
-id=$(canopy submit --requires rank:2 sleep 120)
-check "a job runs on rank 2 ($id)" wait_until 15 sh -c "canopy jobs | grep -q '$id.* R '"
+id=$(canopy submit -N2 --requires rank:1,2 sleep 120)
+check "a job spanning ranks 1 and 2 runs ($id)" wait_until 15 sh -c "canopy jobs | grep -q '$id.* R '"
 touch "$D/go"   # the API server now says: node h2 DELETED
 check "the lead frees h2's rank" wait_until 20 grep -q "kube: node h2 was removed from the cluster: rank 2 is free again" "$D/log-lead"
-check "the job on rank 2 fails, naming the reason" \
+check "the job spanning the removed node fails, naming the reason" \
     wait_until 15 sh -c "canopy job info $id eventlog | grep -q 'node h2 was removed from the cluster'"
-kill -9 "${PID[h2]}"
+check "h2's broker is told to stop" wait_until 10 grep -q "shutting down: node h2 was removed from the cluster" "$D/log-h2"
 start h4
 check "a new host takes the never-held rank 4, not h2's" wait_until 15 sh -c 'canopy overlay status | grep -q "4 h4: online"'
 start h2
