@@ -30,7 +30,7 @@ static const struct subcmd cmds[] = {
 
 static void usage (FILE *f)
 {
-    fprintf (f, "Usage: canopy COMMAND [ARGS...]\n\nCommands:\n");
+    fprintf (f, "Usage: canopy COMMAND [ARGS...]\n       canopy --version\n\nCommands:\n");
     for (const struct subcmd *c = cmds; c->name; c++)
         fprintf (f, "  %-10s %s\n", c->name, c->help);
 }
@@ -43,6 +43,10 @@ int main (int argc, char **argv)
     }
     if (!strcmp (argv[1], "-h") || !strcmp (argv[1], "--help") || !strcmp (argv[1], "help")) {
         usage (stdout);
+        return 0;
+    }
+    if (!strcmp (argv[1], "--version") || !strcmp (argv[1], "-V")) {
+        printf ("canopy %s\n", CANOPY_VERSION);
         return 0;
     }
     for (const struct subcmd *c = cmds; c->name; c++)

@@ -26,6 +26,9 @@ int cmd_kube (int argc, char **argv);
 /* follow a job's output (job.attach) until it ends; returns its exit code */
 int cmd_job_watch (client_t *c, const char *id);
 
+/* true if argv[1..] (up to a "--") holds -h or --help: for subcommands
+ * that take no command line of another program after their own */
+bool cmd_help_asked (int argc, char **argv);
 /* print "canopy: <msg>" to stderr and exit(1) */
 void die (const char *fmt, ...) __attribute__ ((noreturn, format (printf, 1, 2)));
 /* connect to $CANOPY_URI or die */

@@ -454,6 +454,10 @@ int cmd_archive (int argc, char **argv)
         return 1;
     }
     const char *verb = argv[1];
+    if (cmd_help_asked (argc, argv)) {   /* canopy archive VERB --help */
+        usage (stdout);
+        return 0;
+    }
     if (!strcmp (verb, "create"))
         return do_create (argc - 1, argv + 1);
     if (!strcmp (verb, "extract"))

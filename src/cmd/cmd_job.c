@@ -214,7 +214,7 @@ static int job_submit_file (int argc, char **argv)
 
 int cmd_job (int argc, char **argv)
 {
-    if (argc < 2 || !strcmp (argv[1], "-h") || !strcmp (argv[1], "--help")) {
+    if (argc < 2 || cmd_help_asked (argc, argv)) {   /* also canopy job SUB --help */
         fprintf (argc < 2 ? stderr : stdout,
                  "Usage: canopy job attach ID | last | info ID [jobspec|R|eventlog] | submit FILE | cancel ID...\n");
         return argc < 2;

@@ -11,6 +11,10 @@ int cmd_keygen (int argc, char **argv)
 {
     const char *path = NULL;
     bool force = false;
+    if (cmd_help_asked (argc, argv)) {
+        printf ("Usage: canopy keygen [--force] PATH\n");
+        return 0;
+    }
     for (int i = 1; i < argc; i++) {
         if (!strcmp (argv[i], "--force") || !strcmp (argv[i], "-f"))
             force = true;

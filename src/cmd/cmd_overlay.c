@@ -29,6 +29,10 @@ static const char *label (uint32_t r, void *arg)
 
 int cmd_overlay (int argc, char **argv)
 {
+    if (cmd_help_asked (argc, argv)) {
+        printf ("Usage: canopy overlay status [--json] [--timeout SECS]\n");
+        return 0;
+    }
     if (argc < 2 || strcmp (argv[1], "status"))
         die ("Usage: canopy overlay status [--json] [--timeout SECS]");
     bool as_json = false;

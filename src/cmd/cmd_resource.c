@@ -11,7 +11,7 @@ int cmd_resource (int argc, char **argv)
 {
     bool json = false, rout = false;
     int i = 1;
-    if (argc >= 2 && (!strcmp (argv[1], "-h") || !strcmp (argv[1], "--help"))) {
+    if (cmd_help_asked (argc, argv)) {   /* also canopy resource list --help */
         printf ("Usage: canopy resource list [--json]\n       canopy resource R\n");
         return 0;
     }

@@ -20,6 +20,17 @@ void die (const char *fmt, ...)
     exit (1);
 }
 
+bool cmd_help_asked (int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp (argv[i], "--"))
+            break;
+        if (!strcmp (argv[i], "-h") || !strcmp (argv[i], "--help"))
+            return true;
+    }
+    return false;
+}
+
 client_t *cmd_connect (void)
 {
     char err[256];

@@ -133,6 +133,53 @@ static int reserve (void **v, size_t *cap, size_t need, size_t elsize)
     return 0;
 }
 
+/* One broker's endpoint, for finding two that share a host and endpoint. */
+struct hostep {
+    const char *host, *ep;
+    size_t rank;
+};
+
+static int hostep_cmp (const void *a, const void *b)
+{
+    const struct hostep *x = a, *y = b;
+    int d = strcmp (x->host, y->host);
+    if (!d)
+        d = strcmp (x->ep, y->ep);
+    return d ? d : (x->rank > y->rank) - (x->rank < y->rank);
+}
+
+/* The same host twice is fine only as brokers with their own endpoints (a
+ * local instance): two brokers binding, or reached at, one endpoint of one
+ * host cannot both run.  Sorted, so n log n for big hostlists. */
+static int check_duplicates (const config_t *c, char *err, size_t errlen)
+{
+    struct hostep *v = malloc ((c->nhosts ? c->nhosts : 1) * sizeof *v);
+    if (!v) {
+        snprintf (err, errlen, "config: out of memory");
+        return -1;
+    }
+    int rc = 0;
+    for (int which = 0; which < 2 && rc == 0; which++) {
+        for (size_t r = 0; r < c->nhosts; r++)
+            v[r] = (struct hostep){ c->hosts[r].host, which ? c->hosts[r].connect : c->hosts[r].bind, r };
+        qsort (v, c->nhosts, sizeof *v, hostep_cmp);
+        for (size_t i = 1; i < c->nhosts; i++) {
+            if (strcmp (v[i].host, v[i - 1].host) || strcmp (v[i].ep, v[i - 1].ep))
+                continue;
+            char qh[65], qe[129];
+            snprintf (err, errlen,
+                      "config: host %s appears twice (ranks %zu and %zu) with the same %s "
+                      "endpoint %s: list it once, or give each its own port or bind/connect",
+                      errquote (qh, sizeof qh, v[i].host, (size_t)-1), v[i - 1].rank, v[i].rank,
+                      which ? "connect" : "bind", errquote (qe, sizeof qe, v[i].ep, (size_t)-1));
+            rc = -1;
+            break;
+        }
+    }
+    free (v);
+    return rc;
+}
+
 config_t *config_parse (const char *text, size_t len, char *err, size_t errlen)
 {
     static const char *const top_keys[] = { "curve_cert", "topology", "default_port",
@@ -260,6 +307,12 @@ config_t *config_parse (const char *text, size_t len, char *err, size_t errlen)
             snprintf (err, errlen, "config: hosts[%zu]: parent must be a host name or rank", idx);
             goto fail;
         }
+        if (jpar && !custom) {
+            snprintf (err, errlen,
+                      "config: hosts[%zu]: parent is only for 'topology: custom' (the topology is '%s')",
+                      idx, errquote (q, sizeof q, c->topology, (size_t)-1));
+            goto fail;
+        }
         char herr[160];
         if (!(names = hostlist_expand (expr, &nnames, herr, sizeof herr))) {
             nnames = 0;
@@ -307,6 +360,11 @@ config_t *config_parse (const char *text, size_t len, char *err, size_t errlen)
         names = NULL;
         nnames = 0;
     }
+    /* the same host twice: only as brokers with their own endpoints (a
+     * local instance); two brokers binding or connecting one endpoint of one
+     * host cannot both run */
+    if (check_duplicates (c, err, errlen) < 0)
+        goto fail;
     /* custom topology: resolve parents by name or rank */
     if (custom) {
         if (!(parents = calloc (c->nhosts, sizeof (uint32_t))))

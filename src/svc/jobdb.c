@@ -54,6 +54,14 @@ const char *job_result_name (job_result_t r)
     return (unsigned)r <= JOB_RESULT_LOST ? result_names[r] : "?";
 }
 
+const char *job_status_abbrev (job_state_t s, job_result_t r)
+{
+    static const char *abbrevs[] = { "I", "CD", "F", "CA", "TO", "F" };
+    if (s != JOB_INACTIVE)
+        return job_state_abbrev (s);
+    return (unsigned)r <= JOB_RESULT_LOST ? abbrevs[r] : "?";
+}
+
 int job_result_parse (const char *name, job_result_t *r)
 {
     for (int i = 1; name && i <= JOB_RESULT_LOST; i++)

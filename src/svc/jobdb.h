@@ -38,6 +38,10 @@ const char *job_state_name (job_state_t s);     /* "DEPEND" */
 const char *job_state_abbrev (job_state_t s);   /* "D" "S" "R" "C" "I" (flux jobs ST) */
 int job_state_parse (const char *name, job_state_t *s);
 const char *job_result_name (job_result_t r);   /* "COMPLETED", "" for NONE */
+/* What flux jobs shows in ST (its status_abbrev): the state letter while
+ * active (D S R C), the result once inactive: CD completed, F failed (and
+ * lost), CA canceled, TO timeout. */
+const char *job_status_abbrev (job_state_t s, job_result_t r);
 int job_result_parse (const char *name, job_result_t *r);
 
 /* A job's record.  Strings are malloc'd; jobdb_job_clear() frees them. */

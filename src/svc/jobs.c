@@ -886,7 +886,7 @@ static json_t *job_json (jobs_svc_t *js, const jobdb_job_t *r)
     info_of (js, r, info, sizeof info);
     return json_pack ("{s:s s:I s:s s:s s:s s:s s:i s:i s:f s:s s:f s:f s:f s:i s:s? s:s}", "id", f58,
                       "userid", (json_int_t)r->userid, "name", r->name ? r->name : "", "state",
-                      job_state_name (r->state), "st", job_state_abbrev (r->state), "result",
+                      job_state_name (r->state), "st", job_status_abbrev (r->state, r->result), "result",
                       job_result_name (r->result), "ntasks", r->ntasks, "nnodes", r->nnodes, "runtime", t,
                       "time", tbuf, "t_submit", r->t_submit, "t_run", r->t_run, "t_inactive", r->t_inactive,
                       "status", r->status, "exception", r->exception, "info", info);

@@ -1499,8 +1499,8 @@ static void log_refusal (overlay_t *ov, const char *who, const char *fmt, ...)
     vsnprintf (buf, sizeof buf, fmt, ap);
     va_end (ap);
     if (r->suppressed)
-        overlay_log (ov, "%s (%llu more refused from %s in the last %lld s)", buf,
-                     (unsigned long long)r->suppressed, who,
+        overlay_log (ov, "%s (%llu more refused like it in the last %lld s)", buf,
+                     (unsigned long long)r->suppressed,
                      (long long)((now - r->last_logged + 500) / 1000));
     else
         overlay_log (ov, "%s", buf);
@@ -1618,13 +1618,8 @@ static int on_monitor (zloop_t *loop, zmq_pollitem_t *item, void *arg)
         memcpy (&event, zmq_msg_data (&ev), 2);
         char who[256];
         snprintf (who, sizeof who, "%.*s", (int)zmq_msg_size (&addr), (char *)zmq_msg_data (&addr));
-        /* the monitor's address is the peer's with its port: key on the host */
-        char key[256];
-        snprintf (key, sizeof key, "%s", who);
-        char *colon = strrchr (key, ':');
-        if (colon && !strncmp (key, "tcp://", 6) && colon > key + 6)
-            *colon = '\0';
-        log_refusal (ov, key, "refused connection from %s: CURVE handshake failed (%s)", who,
+        /* the monitor names our endpoint, not the peer: one key per endpoint */
+        log_refusal (ov, who, "refused connection on %s: CURVE handshake failed (%s)", who,
                      event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "key not accepted"
                                                               : "not this instance's CURVE key");
     }

@@ -64,6 +64,7 @@ canopy cancel "$long"
 canopy job attach "$long" >/dev/null 2>&1
 check "cancel of a running job: attach exits 143 (SIGTERM)" [ $? -eq 143 ]
 check "cancelled running job is CANCELED" sh -c "canopy jobs -a | grep '^ *$long' | grep -q 'CANCELED cancel: canceled by user'"
+check "a canceled job shows ST CA, as flux jobs" sh -c "canopy jobs -a | grep '^ *$long' | grep -qE ' CA +3 '"
 
 # -- attributes, cwd, env, name, time limit
 mkdir -p "$T_TMP/work"
@@ -81,6 +82,11 @@ check "--env=X=42 sets, --env=-PATH removes (command still runs via sh)" [ "$out
 id=$(canopy submit --job-name myjob true)
 canopy job attach "$id"
 check "--job-name shows in canopy jobs" sh -c "canopy jobs -a | grep '^ *$id' | grep -q ' myjob '"
+check "a completed job shows ST CD" sh -c "canopy jobs -a | grep '^ *$id' | grep -qE ' myjob +CD +1 .* COMPLETED'"
+bad=$(canopy submit sh -c 'exit 3')
+canopy job attach "$bad" >/dev/null 2>&1
+check "a failed job shows ST F" sh -c "canopy jobs -a | grep '^ *$bad' | grep -qE ' F +1 .* FAILED'"
+check "--json: st, state and result" sh -c "canopy jobs -a --json | python3 -c 'import json,sys; j=[x for x in json.load(sys.stdin) if x[\"id\"]==\"$bad\"][0]; assert (j[\"st\"], j[\"state\"], j[\"result\"]) == (\"F\", \"INACTIVE\", \"FAILED\"), j'"
 id=$(canopy submit --setattr user.color=blue --setattr foo=17 true)
 spec=$(canopy job info "$id" jobspec)
 check "--setattr user.color=blue" grep -qE '^    color: blue$' <<<"$spec"
@@ -89,6 +95,7 @@ canopy run -t 1s sleep 10 2>"$T_TMP/e"
 rc=$?
 check "-t 1s: job killed, non-zero exit (rc=$rc)" [ $rc -ne 0 ]
 check "-t 1s: result TIMEOUT" sh -c "canopy jobs -a -n | head -1 | grep -q TIMEOUT"
+check "a timed-out job shows ST TO" sh -c "canopy jobs -a -n | head -1 | grep -qE ' TO +1 .* TIMEOUT'"
 check "-t: attach reports the timeout exception" grep -q "exception: timeout" "$T_TMP/e"
 
 # -- dry run
@@ -104,7 +111,7 @@ check "canopy jobs shows the pending job as S" sh -c "canopy jobs | grep '^ *$bl
 canopy cancel "$blocked"
 canopy job attach "$blocked" 2>"$T_TMP/e"
 check "cancel of a pending job: attach exits 1" [ $? -eq 1 ]
-check "cancel of a pending job: CANCELED without running" sh -c "canopy jobs -a | grep '^ *$blocked' | grep -qE ' I +4 +- .* CANCELED'"
+check "cancel of a pending job: CANCELED without running" sh -c "canopy jobs -a | grep '^ *$blocked' | grep -qE ' CA +4 +- .* CANCELED'"
 canopy cancel "$big"
 last=$(canopy job last)
 check "job last is the newest job" [ "$last" = "$blocked" ]

@@ -216,6 +216,26 @@ int main (void)
     bad ("topology: \"kary:1\\n\"\nhosts: [{host: a}]\n", "topology", NULL, "topology holding a newline");
     bad ("", "empty", NULL, "empty text");
 
+    /* the same host twice with the same endpoints: two brokers cannot both run */
+    bad ("hosts: [{host: a}, {host: b}, {host: a}]\n", "host a appears twice (ranks 0 and 2)",
+         "same bind endpoint tcp://*:8050", "duplicate host");
+    bad ("hosts: [{host: \"n[1-3]\"}, {host: n2}]\n", "host n2 appears twice (ranks 1 and 3)", NULL,
+         "duplicate host through a hostlist");
+    bad ("hosts: [{host: a, bind: \"ipc:///x/0\", connect: \"ipc:///x/0\"},\n"
+         "        {host: a, bind: \"ipc:///x/1\", connect: \"ipc:///x/0\"}]\n",
+         "host a appears twice", "same connect endpoint ipc:///x/0", "duplicate host, one connect endpoint");
+    /* ... but one host with endpoints of its own per broker is a local instance */
+    c = parse ("hosts: [{host: a, bind: \"ipc:///x/0\", connect: \"ipc:///x/0\"},\n"
+               "        {host: a, bind: \"ipc:///x/1\", connect: \"ipc:///x/1\"},\n"
+               "        {host: a, port: 8051}]\n", err, sizeof err);
+    ok (c && c->nhosts == 3, "one host with its own endpoints per broker is accepted %s", err);
+    config_destroy (&c);
+    /* parent: outside a custom topology */
+    bad ("hosts: [{host: a}, {host: b, parent: a}]\n", "hosts[1]",
+         "parent is only for 'topology: custom' (the topology is 'kary:2')", "parent without custom");
+    bad ("topology: binomial\nhosts: [{host: a}, {host: b, parent: 0}]\n", "hosts[1]",
+         "the topology is 'binomial'", "parent rank in a binomial topology");
+
     /* edge values that are fine */
     c = parse ("heartbeat: 0.5\ntimeout: 1\ndefault_port: 65535\nhosts: [{host: a, port: 1}]\n", err,
                sizeof err);
