@@ -75,13 +75,10 @@ static int set (members_t *m, uint32_t r, const char *host, const char *endpoint
 int members_fix (members_t *m, uint32_t rank, const char *host, const char *endpoint, char *err,
                  size_t errlen)
 {
-    char q[80];
+    /* one host may hold several fixed ranks (a local instance lists it once
+     * per broker, each with endpoints of its own) */
     if (rank >= m->size)
         return errfail (err, errlen, "members: rank %u is outside the instance (size %u)", rank, m->size);
-    long other = members_find (m, host);
-    if (other >= 0 && (uint32_t)other != rank)
-        return errfail (err, errlen, "members: host %s already holds rank %ld",
-                        errquote (q, sizeof q, host, (size_t)-1), other);
     if (set (m, rank, host, endpoint) < 0)
         return errfail (err, errlen, "members: out of memory");
     m->v[rank].fixed = true;
@@ -175,7 +172,7 @@ members_t *members_from_json (json_t *o, char *err, size_t errlen)
             members_destroy (&m);
             return NULL;
         }
-        if (!strcmp (st, "held") && members_find (m, host) >= 0) {
+        if (!strcmp (st, "held") && !fixed && members_find (m, host) >= 0) {
             errfmt (err, errlen, "members: host of entry %zu holds two ranks", i);
             members_destroy (&m);
             return NULL;
