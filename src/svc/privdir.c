@@ -27,17 +27,26 @@ static int check_parent (const char *path, char *err, size_t errlen)
         parent = p;
     }
     struct stat st;
+    uid_t me = geteuid ();
+    /* a parent that is a symlink (like /var/run) is fine if we or root own
+     * the link: nobody else can re-point it */
+    if (lstat (parent, &st) == 0 && S_ISLNK (st.st_mode) && st.st_uid != me && st.st_uid != 0) {
+        errfmt (err, errlen, "%s: refusing it: its parent %s is a symbolic link of uid %u", path,
+                parent, (unsigned)st.st_uid);
+        free (p);
+        return -1;
+    }
     if (stat (parent, &st) < 0) {
         int e = errno;
         free (p);
         return errfail (err, errlen, "%s: %s", path, strerror (e));
     }
-    uid_t me = geteuid ();
     int ok = S_ISDIR (st.st_mode) && (st.st_uid == me || st.st_uid == 0)
              && (!(st.st_mode & (S_IWGRP | S_IWOTH)) || (st.st_mode & S_ISVTX));
     if (!ok) {
         errfmt (err, errlen,
-                "%s: refusing it: its parent %s is writable by other users (owner uid %u, mode %04o)",
+                "%s: refusing it: its parent %s could be changed by other users (owner uid %u, "
+                "mode %04o)",
                 path, parent, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
         free (p);
         return -1;
@@ -46,10 +55,26 @@ static int check_parent (const char *path, char *err, size_t errlen)
     return 0;
 }
 
+static int ensure (const char *path, char *err, size_t errlen);
+
 int privdir_ensure (const char *path, char *err, size_t errlen)
 {
     if (!path || !path[0])
         return errfail (err, errlen, "empty directory name");
+    /* "dir/" would make lstat follow a symlink "dir": drop trailing slashes */
+    char *p = strdup (path);
+    if (!p)
+        return errfail (err, errlen, "%s: out of memory", path);
+    size_t n = strlen (p);
+    while (n > 1 && p[n - 1] == '/')
+        p[--n] = '\0';
+    int rc = ensure (p, err, errlen);
+    free (p);
+    return rc;
+}
+
+static int ensure (const char *path, char *err, size_t errlen)
+{
     if (check_parent (path, err, errlen) < 0)
         return -1;
     /* a umask of 077 leaves mkdir's 0700 exactly as asked; nothing is ever

@@ -63,6 +63,11 @@ int main (void)
     ok (rc < 0 && strstr (err, "symbolic link"), "a symlink is refused (%s)", err);
     ok (mode_of (at ("target")) == 0755, "and its target's mode is not changed (%04o)",
         mode_of (at ("target")));
+    char slashed[600];
+    snprintf (slashed, sizeof slashed, "%s/", at ("link"));
+    rc = privdir_ensure (slashed, err, sizeof err);
+    ok (rc < 0 && strstr (err, "symbolic link"), "a symlink named with a trailing slash is refused (%s)", err);
+    ok (mode_of (at ("target")) == 0755, "and its target is still not changed");
     /* a dangling symlink is refused too, and nothing is created at its target */
     symlink (at ("nowhere"), at ("dangling"));
     rc = privdir_ensure (at ("dangling"), err, sizeof err);
@@ -80,7 +85,7 @@ int main (void)
     mkdir (at ("pub"), 0777);
     chmod (at ("pub"), 0777);
     rc = privdir_ensure (at ("pub/sub"), err, sizeof err);
-    ok (rc < 0 && strstr (err, "writable by other users"), "a directory in a world-writable parent is refused (%s)", err);
+    ok (rc < 0 && strstr (err, "could be changed by other users"), "a directory in a world-writable parent is refused (%s)", err);
     ok (access (at ("pub/sub"), F_OK) < 0, "and is not created");
     /* a sticky world-writable parent (like /tmp) is fine */
     chmod (at ("pub"), 01777);
@@ -97,6 +102,11 @@ int main (void)
             "a directory owned by another user is refused (%s)", err);
         struct stat st;
         ok (stat (at ("theirs"), &st) == 0 && st.st_uid == 65534, "and its owner is not changed");
+        /* a private-looking directory inside another user's directory: they could swap it */
+        chmod (at ("theirs"), 0755);
+        rc = privdir_ensure (at ("theirs/mine"), err, sizeof err);
+        ok (rc < 0 && strstr (err, "could be changed by other users (owner uid 65534"),
+            "a directory inside another user's directory is refused (%s)", err);
     }
     else
         printf ("# skipped: wrong-owner case needs root\n");
