@@ -1735,6 +1735,10 @@ static void set_up (overlay_t *ov, uint32_t r, void *sock)
         if (ov->parent_state == PEER_ONLINE)
             send_control (ov, ov->parent_sock, NULL, 0, "goodbye", 0);
         poll_end (ov, ov->parent_sock);
+        /* what is still queued on a link that works goes out before it
+         * closes (a few seconds at most) */
+        int linger = 3000;
+        zmq_setsockopt (ov->parent_sock, ZMQ_LINGER, &linger, sizeof linger);
         zmq_close (ov->parent_sock);
     }
     ov->parent_sock = sock;
@@ -1766,7 +1770,10 @@ static int on_probe (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 static void upstream_tick (overlay_t *ov, int64_t now, int64_t timeout)
 {
     uint32_t parent = topo_parent (ov->topo, ov->rank);
-    if (ov->parent_state != PEER_ONLINE && ov->up != 0 && now - ov->up_since > timeout
+    /* give the upstream a second timeout after it is lost before leaving it:
+     * a busy broker that misses heartbeats for a moment keeps its children */
+    int64_t heard = ov->parent_last_seen > ov->up_since ? ov->parent_last_seen : ov->up_since;
+    if (ov->parent_state != PEER_ONLINE && ov->up != 0 && now - heard > 2 * timeout
         && !ov->parent_refused_since) {
         uint32_t next = topo_parent (ov->topo, ov->up);
         while (next != 0 && !ov->epconn[next])   /* free ranks have no broker */
