@@ -34,7 +34,10 @@ check "the lead comes up" wait_until 10 canopy overlay status
 status=$(canopy overlay status)
 echo "$status"
 check "the five free ranks show offline" bash -c "[ \$(grep -c ': offline' <<<'$status') = 5 ]"
-start h1; start h2; start h3
+for r in 1 2 3; do   # one at a time, so that h<r> gets rank r
+    start h$r
+    wait_until 20 sh -c "canopy overlay status | grep -q '$r h$r: online'"
+done
 check "three unlisted hosts join" wait_until 15 sh -c '[ $(canopy overlay status | grep -c ": online") -eq 4 ]'
 status=$(canopy overlay status)
 echo "$status"
