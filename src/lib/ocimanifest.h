@@ -24,7 +24,7 @@ enum ocim_kind { OCIM_MANIFEST = 1, OCIM_INDEX = 2 };
 
 typedef struct ocim_desc {
     char media_type[128];
-    char digest[72];
+    char digest[80];
     int64_t size;
     char os[32], arch[32], variant[32];   /* index entries; "" if absent */
 } ocim_desc_t;
