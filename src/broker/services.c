@@ -5,6 +5,7 @@
 #include "resource.h"
 #include "jobexec.h"
 #include "jobs.h"
+#include "image.h"
 #include <sys/stat.h>
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@ struct services {
     resource_svc_t *resource;
     jobexec_t *jobexec;
     jobs_svc_t *jobs;
+    image_svc_t *image;
 };
 
 services_t *services_new (overlay_t *ov, const char *statedir, char *err, size_t errlen)
@@ -29,6 +31,10 @@ services_t *services_new (overlay_t *ov, const char *statedir, char *err, size_t
         return NULL;
     }
     if (!(s->archive = archive_svc_new (ov, statedir, err, errlen))) {
+        services_destroy (&s);
+        return NULL;
+    }
+    if (!(s->image = image_svc_new (ov, statedir, err, errlen))) {
         services_destroy (&s);
         return NULL;
     }
@@ -45,6 +51,7 @@ void services_destroy (services_t **p)
 {
     if (!p || !*p)
         return;
+    image_svc_destroy (&(*p)->image);
     jobs_svc_destroy (&(*p)->jobs);
     resource_svc_destroy (&(*p)->resource);
     jobexec_destroy (&(*p)->jobexec);
