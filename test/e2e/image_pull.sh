@@ -102,10 +102,12 @@ p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 2] ^= 0xff; op
 PY
 truncate -s 5000 "$BLOBS/${TL:0:2}/$TL/data"
 
-# ---- a fake registry for what docker-registry will not serve: Bearer auth, an unknown media type
+# ---- a fake registry for what docker-registry will not do: Bearer auth, blobs
+# redirected to another path (as to object storage), a wrong
+# Docker-Content-Digest, an unknown media type.  It serves layout $L.
 cat > "$D/fake.py" <<'PY'
-import http.server, json, sys
-port = int(sys.argv[1])
+import http.server, json, sys, os
+port, L, logf = int(sys.argv[1]), sys.argv[2], open(sys.argv[3], "a", buffering=1)
 class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
     def send(self, code, body=b"", hdrs=()):
@@ -113,9 +115,12 @@ class H(http.server.BaseHTTPRequestHandler):
         for k, v in hdrs: self.send_header(k, v)
         self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
     def do_GET(self):
+        logf.write(self.path + "\n")
         if self.path.startswith("/token"):
-            ok = "scope=repository%3Atest%2Fweird%3Apull" in self.path and "service=fake" in self.path
+            ok = "%3Apull" in self.path and "service=fake" in self.path
             return self.send(200 if ok else 400, json.dumps({"token": "tok123"}).encode())
+        if self.path.startswith("/storage/"):   # no auth: a presigned URL
+            return self.send(200, open(L + "/blobs/sha256/" + os.path.basename(self.path), "rb").read())
         if self.headers.get("Authorization") != "Bearer tok123":
             return self.send(401, b"{}", [("WWW-Authenticate", 'Bearer realm="http://127.0.0.1:%d/token",service="fake"' % port)])
         if self.path == "/v2/":
@@ -123,11 +128,20 @@ class H(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/v2/test/weird/manifests/"):
             return self.send(200, b'{"schemaVersion":2,"mediaType":"application/vnd.example.thing+json"}',
                              [("Content-Type", "application/vnd.example.thing+json")])
+        if self.path.startswith("/v2/test/app/manifests/"):
+            tag = self.path.rsplit("/", 1)[1]
+            for m in json.load(open(L + "/index.json"))["manifests"]:
+                if m["annotations"]["org.opencontainers.image.ref.name"] == ("v1" if tag == "baddcd" else tag):
+                    body = open(L + "/blobs/sha256/" + m["digest"][7:], "rb").read()
+                    dcd = "sha256:" + "0" * 64 if tag == "baddcd" else m["digest"]
+                    return self.send(200, body, [("Content-Type", m["mediaType"]), ("Docker-Content-Digest", dcd)])
+        if self.path.startswith("/v2/test/app/blobs/sha256:"):
+            return self.send(307, b"", [("Location", "/storage/" + self.path.rsplit(":", 1)[1])])
         self.send(404, b"{}")
 http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
 PY
 P3=$(free_port)
-python3 "$D/fake.py" "$P3" & T_CLEANUP+=("kill $!")
+python3 "$D/fake.py" "$P3" "$L" "$D/fake.log" & T_CLEANUP+=("kill $!")
 wait_until 10 curl -s -o /dev/null "http://127.0.0.1:$P3/v2/"
 
 # ---- archives to import
@@ -140,6 +154,7 @@ cat > "$D/job.sh" <<'EOS'
 set -u
 S=$RUNDIR/0/state/images
 O=$D/out; mkdir -p $O
+canopy image pull --plain-http -r 1 127.0.0.1:$P3/test/app:v1 > $O/bearer.txt 2>&1 || echo "bearer pull failed" >> $O/fail
 gets () { grep -c 'GET /v2/test/app/blobs/' $D/reg1/log; }
 gets > $O/gets0
 canopy image pull --plain-http $R1/test/app:v1 > $O/pull1.txt 2>&1 || echo "pull1 failed" >> $O/fail
@@ -169,6 +184,7 @@ bad corrupt canopy image pull --plain-http $R1/test/corrupt:v1
 bad trunc canopy image pull --plain-http $R1/test/trunc:v1
 bad noauth canopy image pull --plain-http $R2/test/app:v1
 bad wrongpw canopy image pull --plain-http --user alice:wrong $R2/test/app:v1
+bad dcd canopy image pull --plain-http 127.0.0.1:$P3/test/app:baddcd
 bad weird canopy image pull --plain-http 127.0.0.1:$P3/test/weird:v1
 bad tls canopy image pull $R1/test/app:v1
 bad platform canopy image pull --plain-http --platform linux/s390x $R1/test/multi:v1
@@ -209,6 +225,8 @@ check "--user pulled from the htpasswd registry" grep -q "$DIG1" "$O/auth.txt"
 check "--authfile pulled from the htpasswd registry" grep -q "$DIG1" "$O/authfile.txt"
 check "oci-archive imported as example.com/imp/app:v2 with v2's digest" grep -q "imported example.com/imp/app:v2: $DIG2" "$O/imp1.txt"
 check "docker-archive imported under its RepoTag, 2 layers" grep -q "imported example.com/dock/app:d1: sha256:.*2 layers" "$O/imp2.txt"
+check "Bearer token pull (blobs redirected) gives v1's digest" grep -q "127.0.0.1:$P3/test/app:v1: $DIG1" "$O/bearer.txt"
+check "all 3 blobs came from the fake registry through the redirect" [ "$(grep -c '^/storage/' "$D/fake.log")" -eq 3 ]
 check "list shows 6 images with digest, size and layers" [ "$(jq '.images | length' "$O/list.json")" -eq 6 ]
 check "list table has app:v2 with 3 layers" grep -qE "^$R1/test/app:v2 +sha256:[0-9a-f]{12} .* 3$" "$O/list.txt"
 check "skopeo copies an image out of the store" [ -f "$O/back/index.json" ]
@@ -226,6 +244,7 @@ err_is corrupt "digest mismatch"
 err_is trunc "truncated"
 err_is noauth "requires authentication"
 err_is wrongpw "authentication failed for 127.0.0.1:$P2"
+err_is dcd "wrong digest from the registry: Docker-Content-Digest sha256:0{64}"
 err_is weird "unsupported manifest media type 'application/vnd.example.thing\+json'"
 err_is tls "SSL|TLS|https"
 err_is platform "no image for platform linux/s390x in the index \(it offers: linux/amd64, linux/arm64\)"
