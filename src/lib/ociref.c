@@ -171,6 +171,8 @@ int ociref_parse (const char *s, ociref_t *r, char *err, size_t errlen)
             break;
         p = e + 1;
     }
+    if (strlen (name) + 8 >= sizeof r->path)
+        return errfail (err, errlen, "image reference too long once normalised");
     if (!strcmp (r->domain, "docker.io") && ncomp == 0)
         snprintf (r->path, sizeof r->path, "library/%s", name);
     else

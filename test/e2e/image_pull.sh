@@ -6,14 +6,14 @@
 # resolved to a platform, oci-archive and docker-archive import, list and
 # remove; and bad input: unknown tag, wrong digest, auth failure, truncated
 # blob, unknown media type (one-line errors, nothing half-written).
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.sh" || exit 1
+D=${T_TMP:?lib.sh did not set T_TMP}
 for t in docker-registry skopeo umoci python3 jq; do
     command -v $t >/dev/null || { echo "ok - # SKIP $t not installed"; exit 0; }
 done
 BB=$(command -v busybox || true)
 [ -n "$BB" ] && file -L "$BB" 2>/dev/null | grep -q static || BB=/bin/busybox
 [ -x "$BB" ] || { echo "ok - # SKIP no busybox"; exit 0; }
-D=$T_TMP
 export TMPDIR=$D
 free_port () { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
@@ -204,7 +204,7 @@ exit 0
 EOS
 RUNDIR=$D/inst
 export RUNDIR
-canopy start --size 2 --rundir "$RUNDIR" bash "$D/job.sh"
+canopy start --size 2 --keep --rundir "$RUNDIR" bash "$D/job.sh"
 check "instance ran the job" [ $? -eq 0 ]
 O=$D/out
 check "no step of the good path failed" [ ! -s "$O/fail" ] || cat "$O/fail"
@@ -258,6 +258,8 @@ check "index.json unchanged by the failures" cmp -s "$O/index.before" "$O/index.
 check "no blob or temp file left by the failures" cmp -s "$O/blobs.before" "$O/blobs.after"
 check "remove v1 kept the layers v2 shares" grep -q "removed $R1/test/app:v1" "$O/rm1.txt"
 check "list no longer shows v1" sh -c "! grep -q '^$R1/test/app:v1 ' '$O/list2.txt' && grep -q '^$R1/test/app:v2 ' '$O/list2.txt'"
+check "the broker logged the failed pulls" grep -q "image pull .*test/app:nosuch failed: .*manifest not found" "$RUNDIR/broker-0.log"
+check "no sanitizer report in the broker logs" sh -c "[ -s '$RUNDIR/broker-1.log' ] && ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' '$RUNDIR'/broker-*.log"
 check "canopy image --help" sh -c "canopy image --help | grep -q 'canopy image pull'"
 expect_fail "image without a broker" "CANOPY_URI|connect|socket|broker" env -u CANOPY_URI canopy image list
 finish
