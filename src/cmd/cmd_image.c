@@ -16,8 +16,8 @@ static void usage (FILE *f)
 {
     fprintf (f,
              "Usage: canopy image pull REF [--plain-http] [--platform OS/ARCH[/VARIANT]]\n"
-             "                         [--user USER:PASS | --authfile FILE] [--rank R]\n"
-             "       canopy image import FILE|DIR [--name REF] [--platform OS/ARCH] [--rank R]\n"
+             "                         [--user USER:PASS | --authfile FILE] [--rank R] [--json]\n"
+             "       canopy image import FILE|DIR [--name REF] [--platform OS/ARCH] [--rank R] [--json]\n"
              "       canopy image list [--rank R] [--json]\n"
              "       canopy image remove REF [--rank R]\n"
              "REF is [REGISTRY/]REPO[:TAG][@sha256:HEX] (docker.io, library/ and :latest by default).\n"

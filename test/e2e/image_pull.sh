@@ -176,6 +176,7 @@ ls -a $S/blobs/sha256 | sort > $O/blobs.before
 for ref in $R1/test/app:v1 $R1/test/app:v2 $R1/test/multi:v1 example.com/imp/app:v2 example.com/dock/app:d1; do
     skopeo inspect --format '{{.Digest}}' "oci:$S:$ref" >> $O/skopeo.txt 2>&1 || echo "skopeo inspect $ref failed" >> $O/fail
 done
+canopy image import $D/layout --name example.com/dir/app -r 1 > $O/imp4.txt 2>&1 || echo "dir import failed" >> $O/fail
 skopeo copy -q "oci:$S:$R1/test/app:v2" "oci:$O/back:v2" >/dev/null 2>&1 || echo "skopeo copy out of the store failed" >> $O/fail
 # bad input: every one fails with one line, nothing changes
 bad () { local name=$1; shift; timeout 60 "$@" > /dev/null 2> $O/bad-$name.err; echo $? > $O/bad-$name.rc; }
@@ -229,6 +230,8 @@ check "Bearer token pull (blobs redirected) gives v1's digest" grep -q "127.0.0.
 check "all 3 blobs came from the fake registry through the redirect" [ "$(grep -c '^/storage/' "$D/fake.log")" -eq 3 ]
 check "list shows 6 images with digest, size and layers" [ "$(jq '.images | length' "$O/list.json")" -eq 6 ]
 check "list table has app:v2 with 3 layers" grep -qE "^$R1/test/app:v2 +sha256:[0-9a-f]{12} .* 3$" "$O/list.txt"
+check "a layout directory imported: each tag under --name REPO, its index resolved to amd64" \
+    sh -c "grep -q 'imported example.com/dir/app:multi: $AMDDIG' '$O/imp4.txt' && grep -q 'imported example.com/dir/app:v2: $DIG2' '$O/imp4.txt' && [ \$(wc -l < '$O/imp4.txt') -eq 6 ]"
 check "skopeo copies an image out of the store" [ -f "$O/back/index.json" ]
 err_is () {  # NAME PATTERN
     local rc; rc=$(cat "$O/bad-$1.rc")
