@@ -254,11 +254,9 @@ static int get_authed (reg_t *g, const char *url, const char *accept, int follow
         }
         if (r->status != 401 || attempt > 1)
             return 0;
+        /* a 401's body went to r->buf, never to a blob writer: retry as is */
         if (authenticate (g, r, errnum, err, errlen) < 0)
             return -1;
-        if (r->w) {
-            /* nothing was written for a 401; keep going with the same writer */
-        }
     }
 }
 

@@ -148,6 +148,17 @@ wait_until 10 curl -s -o /dev/null "http://127.0.0.1:$P3/v2/"
 skopeo copy -q "oci:$L:v2" "oci-archive:$D/v2.oci.tar:v2" >/dev/null
 skopeo copy -q "oci:$L:v1" "docker-archive:$D/v1.docker.tar:example.com/dock/app:d1" >/dev/null
 head -c 10000 "$D/v2.oci.tar" > "$D/cut.tar"
+# an oci-archive with a member that climbs out, and one whose blob is not what its name says
+python3 - "$D" <<'PY'
+import tarfile, io, sys
+D = sys.argv[1]
+def tar(path, members):
+    with tarfile.open(path, "w") as t:
+        for name, data in members:
+            i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
+tar(D + "/climb.tar", [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("../evil", b"x")])
+tar(D + "/liar.tar", [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("blobs/sha256/" + "ab" * 32, b"not that")])
+PY
 
 export R1 R2 P3 D DIG1 DIG2 ARMDIG AMDDIG
 cat > "$D/job.sh" <<'EOS'
@@ -191,6 +202,8 @@ bad tls canopy image pull $R1/test/app:v1
 bad platform canopy image pull --plain-http --platform linux/s390x $R1/test/multi:v1
 bad digest canopy image pull --plain-http "$R1/test/app@sha256:0000000000000000000000000000000000000000000000000000000000000000"
 bad cut canopy image import $D/cut.tar --name example.com/cut/app
+bad climb canopy image import $D/climb.tar --name example.com/climb/app
+bad liar canopy image import $D/liar.tar --name example.com/liar/app
 bad notar canopy image import $D/job.sh
 bad bareref canopy image import $D/v2.oci.tar
 bad badref canopy image pull 'Bad//Ref'
@@ -253,6 +266,8 @@ err_is tls "SSL|TLS|https"
 err_is platform "no image for platform linux/s390x in the index \(it offers: linux/amd64, linux/arm64\)"
 err_is digest "manifest not found"
 err_is cut "cannot read|truncated"
+err_is climb "member '../evil' climbs out of the archive"
+err_is liar "member blobs/sha256/(ab){32}: blob sha256:(ab){32}: digest mismatch"
 err_is notar "not a readable archive|neither"
 err_is bareref "only by the tag 'v2': give --name REPO"
 err_is badref "invalid"
