@@ -8,6 +8,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config git ca-certificates \
   libzmq3-dev libczmq-dev libjansson-dev libyaml-dev libssl-dev \
   libsqlite3-dev libhwloc-dev libxml2-dev libcurl4-openssl-dev libmicrohttpd-dev \
+  libarchive-dev skopeo docker-registry busybox-static \
   clang libclang-rt-14-dev \
   iproute2 procps psmisc python3 python3-yaml util-linux e2fsprogs jq openssl curl \
   containerd runc umoci >/dev/null

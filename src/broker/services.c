@@ -6,6 +6,7 @@
 #include "jobexec.h"
 #include "jobs.h"
 #include "privdir.h"
+#include "image.h"
 #include <sys/stat.h>
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@ struct services {
     jobexec_t *jobexec;
     jobs_svc_t *jobs;
     kube_svc_t *kube;
+    image_svc_t *image;
 };
 
 int services_watch_kube (services_t *s, overlay_t *ov, const kube_svc_opts_t *o, char *err, size_t errlen)
@@ -43,6 +45,10 @@ services_t *services_new (overlay_t *ov, const char *statedir, char *err, size_t
         services_destroy (&s);
         return NULL;
     }
+    if (!(s->image = image_svc_new (ov, statedir, err, errlen))) {
+        services_destroy (&s);
+        return NULL;
+    }
     s->jobexec = jobexec_new (ov);
     if (!(s->resource = resource_svc_new (ov, err, errlen))
         || (overlay_rank (ov) == 0 && !(s->jobs = jobs_svc_new (ov, s->resource, statedir, err, errlen)))) {
@@ -57,6 +63,7 @@ void services_destroy (services_t **p)
     if (!p || !*p)
         return;
     kube_svc_destroy (&(*p)->kube);
+    image_svc_destroy (&(*p)->image);
     jobs_svc_destroy (&(*p)->jobs);
     resource_svc_destroy (&(*p)->resource);
     jobexec_destroy (&(*p)->jobexec);

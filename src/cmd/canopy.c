@@ -17,6 +17,7 @@ static const struct subcmd cmds[] = {
     { "topo", cmd_topo, "draw or enumerate tree topologies" },
     { "keygen", cmd_keygen, "create the instance's CURVE certificate" },
     { "archive", cmd_archive, "create, distribute, extract, list and remove archives" },
+    { "image", cmd_image, "pull, import, list and remove container images (node-local store)" },
     { "submit", cmd_submit, "submit a job (prints its id)" },
     { "run", cmd_run, "run a job, follow its output, exit with its exit code" },
     { "jobs", cmd_jobs, "list jobs" },

@@ -16,6 +16,7 @@ int cmd_exec (int argc, char **argv);
 int cmd_ping (int argc, char **argv);
 int cmd_match (int argc, char **argv);
 int cmd_archive (int argc, char **argv);
+int cmd_image (int argc, char **argv);
 int cmd_submit (int argc, char **argv);
 int cmd_run (int argc, char **argv);
 int cmd_jobs (int argc, char **argv);

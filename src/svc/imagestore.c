@@ -1,0 +1,619 @@
+/* imagestore.c - the node-local image store, an OCI image layout on disk:
+ * blobs written to temp files, digest-checked, fsync'd and renamed;
+ * index.json replaced atomically under a flock; unreferenced blobs
+ * collected (doc/images.md). */
+#define _GNU_SOURCE
+#include "imagestore.h"
+#include "errquote.h"
+#include "ocimanifest.h"
+#include "ociref.h"
+#include "sha256.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define REF_ANNOTATION "org.opencontainers.image.ref.name"
+
+struct imagestore {
+    char *dir;
+    char *blobdir;
+};
+
+struct imagestore_writer {
+    imagestore_t *st;
+    char tmp[PATH_MAX];
+    char want[80];
+    int fd;
+    int64_t max, n;
+    sha256_ctx_t *h;
+};
+
+const char *imagestore_dir (const imagestore_t *st)
+{
+    return st->dir;
+}
+
+static int mkdir_private (const char *d, char *err, size_t errlen)
+{
+    if (mkdir (d, 0700) < 0 && errno != EEXIST)
+        return errfail (err, errlen, "cannot create %s: %s", d, strerror (errno));
+    struct stat sb;
+    if (lstat (d, &sb) < 0 || !S_ISDIR (sb.st_mode))
+        return errfail (err, errlen, "%s is not a directory", d);
+    if (sb.st_uid != geteuid ())
+        return errfail (err, errlen, "%s is not owned by us", d);
+    return 0;
+}
+
+static int fsync_dir (const char *d)
+{
+    int fd = open (d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync (fd);
+    close (fd);
+    return rc;
+}
+
+/* write data to dir/name atomically (temp + fsync + rename + fsync dir) */
+static int write_atomic (const char *dir, const char *name, const char *data, size_t len, char *err, size_t errlen)
+{
+    char tmp[PATH_MAX], dst[PATH_MAX];
+    snprintf (tmp, sizeof tmp, "%s/%s.tmp-XXXXXX", dir, name);
+    snprintf (dst, sizeof dst, "%s/%s", dir, name);
+    int fd = mkostemp (tmp, O_CLOEXEC);
+    if (fd < 0)
+        return errfail (err, errlen, "cannot create a temp file in %s: %s", dir, strerror (errno));
+    size_t off = 0;
+    while (off < len) {
+        ssize_t k = write (fd, data + off, len - off);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            close (fd);
+            unlink (tmp);
+            return errfail (err, errlen, "cannot write %s: %s", dst, strerror (e));
+        }
+        off += k;
+    }
+    if (fchmod (fd, 0644) < 0 || fsync (fd) < 0 || close (fd) < 0) {
+        int e = errno;
+        unlink (tmp);
+        return errfail (err, errlen, "cannot write %s: %s", dst, strerror (e));
+    }
+    if (rename (tmp, dst) < 0) {
+        int e = errno;
+        unlink (tmp);
+        return errfail (err, errlen, "cannot rename into %s: %s", dst, strerror (e));
+    }
+    fsync_dir (dir);
+    return 0;
+}
+
+static void remove_temps (const char *dir)
+{
+    DIR *d = opendir (dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir (d)))
+        if (strstr (e->d_name, ".tmp-"))
+            unlinkat (dirfd (d), e->d_name, 0);
+    closedir (d);
+}
+
+imagestore_t *imagestore_open (const char *dir, char *err, size_t errlen)
+{
+    char b[PATH_MAX], s[PATH_MAX];
+    snprintf (b, sizeof b, "%s/blobs", dir);
+    snprintf (s, sizeof s, "%s/blobs/sha256", dir);
+    if (mkdir_private (dir, err, errlen) < 0 || mkdir_private (b, err, errlen) < 0 || mkdir_private (s, err, errlen) < 0)
+        return NULL;
+    imagestore_t *st = calloc (1, sizeof *st);
+    st->dir = strdup (dir);
+    st->blobdir = strdup (s);
+    char p[PATH_MAX];
+    snprintf (p, sizeof p, "%s/oci-layout", dir);
+    if (access (p, F_OK) < 0) {
+        const char *l = "{\"imageLayoutVersion\":\"1.0.0\"}";
+        if (write_atomic (dir, "oci-layout", l, strlen (l), err, errlen) < 0)
+            goto fail;
+    }
+    snprintf (p, sizeof p, "%s/index.json", dir);
+    if (access (p, F_OK) < 0) {
+        const char *l = "{\"schemaVersion\":2,\"mediaType\":\"" OCIM_OCI_INDEX "\",\"manifests\":[]}";
+        if (write_atomic (dir, "index.json", l, strlen (l), err, errlen) < 0)
+            goto fail;
+    }
+    remove_temps (dir);
+    remove_temps (s);
+    return st;
+fail:
+    imagestore_close (&st);
+    return NULL;
+}
+
+void imagestore_close (imagestore_t **p)
+{
+    if (!p || !*p)
+        return;
+    free ((*p)->dir);
+    free ((*p)->blobdir);
+    free (*p);
+    *p = NULL;
+}
+
+char *imagestore_blob_path (const imagestore_t *st, const char *digest, char *buf, size_t len)
+{
+    snprintf (buf, len, "%s/%s", st->blobdir, digest + 7);
+    return buf;
+}
+
+int imagestore_has_blob (imagestore_t *st, const char *digest, int64_t size)
+{
+    if (!ociref_digest_valid (digest))
+        return 0;
+    char p[PATH_MAX];
+    struct stat sb;
+    if (stat (imagestore_blob_path (st, digest, p, sizeof p), &sb) < 0 || !S_ISREG (sb.st_mode))
+        return 0;
+    return size < 0 || sb.st_size == size;
+}
+
+imagestore_writer_t *imagestore_blob_begin (imagestore_t *st, const char *digest, int64_t max, char *err,
+                                            size_t errlen)
+{
+    if (digest && !ociref_digest_valid (digest)) {
+        errfail (err, errlen, "invalid digest");
+        return NULL;
+    }
+    imagestore_writer_t *w = calloc (1, sizeof *w);
+    w->st = st;
+    w->max = max;
+    if (digest)
+        snprintf (w->want, sizeof w->want, "%s", digest);
+    snprintf (w->tmp, sizeof w->tmp, "%s/.tmp-XXXXXX", st->blobdir);
+    w->fd = mkostemp (w->tmp, O_CLOEXEC);
+    if (w->fd < 0) {
+        errfail (err, errlen, "cannot create a temp file in %s: %s", st->blobdir, strerror (errno));
+        free (w);
+        return NULL;
+    }
+    w->h = sha256_ctx_new ();
+    return w;
+}
+
+int imagestore_blob_write (imagestore_writer_t *w, const void *data, size_t len, char *err, size_t errlen)
+{
+    if (w->max >= 0 && w->n + (int64_t)len > w->max)
+        return errfail (err, errlen, "blob %s is larger than its %lld bytes", w->want[0] ? w->want : "(new)",
+                        (long long)w->max);
+    sha256_ctx_update (w->h, data, len);
+    const char *p = data;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t k = write (w->fd, p + off, len - off);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return errfail (err, errlen, "cannot write blob: %s", strerror (errno));
+        }
+        off += k;
+    }
+    w->n += len;
+    return 0;
+}
+
+int64_t imagestore_blob_written (const imagestore_writer_t *w)
+{
+    return w->n;
+}
+
+void imagestore_blob_abort (imagestore_writer_t *w)
+{
+    if (!w)
+        return;
+    close (w->fd);
+    unlink (w->tmp);
+    sha256_ctx_destroy (&w->h);
+    free (w);
+}
+
+int imagestore_blob_commit (imagestore_writer_t *w, int64_t want_size, char digest_out[80], char *err, size_t errlen)
+{
+    uint8_t h[SHA256_LEN];
+    char hex[SHA256_HEXLEN + 1], got[80];
+    sha256_ctx_final (w->h, h);
+    sha256_hex (h, hex);
+    snprintf (got, sizeof got, "sha256:%s", hex);
+    const char *name = w->want[0] ? w->want : got;
+    if (want_size >= 0 && w->n != want_size) {
+        errfmt (err, errlen, "blob %s truncated: got %lld of %lld bytes", name, (long long)w->n, (long long)want_size);
+        imagestore_blob_abort (w);
+        return -1;
+    }
+    if (w->want[0] && strcmp (w->want, got)) {
+        errfmt (err, errlen, "blob %s: digest mismatch (the bytes hash to %s)", w->want, got);
+        imagestore_blob_abort (w);
+        return -1;
+    }
+    if (fchmod (w->fd, 0644) < 0 || fsync (w->fd) < 0) {
+        errfmt (err, errlen, "cannot write blob %s: %s", name, strerror (errno));
+        imagestore_blob_abort (w);
+        return -1;
+    }
+    char dst[PATH_MAX];
+    imagestore_blob_path (w->st, got, dst, sizeof dst);
+    if (rename (w->tmp, dst) < 0) {
+        errfmt (err, errlen, "cannot store blob %s: %s", name, strerror (errno));
+        imagestore_blob_abort (w);
+        return -1;
+    }
+    fsync_dir (w->st->blobdir);
+    if (digest_out)
+        strcpy (digest_out, got);
+    close (w->fd);
+    sha256_ctx_destroy (&w->h);
+    free (w);
+    return 0;
+}
+
+int imagestore_blob_put (imagestore_t *st, const char *digest, const void *data, size_t len, char digest_out[80],
+                         char *err, size_t errlen)
+{
+    imagestore_writer_t *w = imagestore_blob_begin (st, digest, (int64_t)len, err, errlen);
+    if (!w)
+        return -1;
+    if (imagestore_blob_write (w, data, len, err, errlen) < 0) {
+        imagestore_blob_abort (w);
+        return -1;
+    }
+    return imagestore_blob_commit (w, (int64_t)len, digest_out, err, errlen);
+}
+
+char *imagestore_blob_read (imagestore_t *st, const char *digest, size_t max, size_t *len, char *err, size_t errlen)
+{
+    char p[PATH_MAX];
+    if (!ociref_digest_valid (digest)) {
+        errfmt (err, errlen, "invalid digest");
+        return NULL;
+    }
+    int fd = open (imagestore_blob_path (st, digest, p, sizeof p), O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0 || fstat (fd, &sb) < 0) {
+        errfmt (err, errlen, "blob %s is not in the store", digest);
+        if (fd >= 0)
+            close (fd);
+        return NULL;
+    }
+    if ((size_t)sb.st_size > max) {
+        close (fd);
+        errfmt (err, errlen, "blob %s too large (%lld bytes)", digest, (long long)sb.st_size);
+        return NULL;
+    }
+    char *buf = malloc (sb.st_size + 1);
+    size_t off = 0;
+    while (off < (size_t)sb.st_size) {
+        ssize_t k = read (fd, buf + off, sb.st_size - off);
+        if (k <= 0) {
+            if (k < 0 && errno == EINTR)
+                continue;
+            break;
+        }
+        off += k;
+    }
+    close (fd);
+    if (off != (size_t)sb.st_size) {
+        free (buf);
+        errfmt (err, errlen, "cannot read blob %s", digest);
+        return NULL;
+    }
+    buf[off] = '\0';
+    *len = off;
+    return buf;
+}
+
+/* ---- index.json ---- */
+
+static int lock_index (imagestore_t *st, int op)
+{
+    char p[PATH_MAX];
+    snprintf (p, sizeof p, "%s/.lock", st->dir);
+    int fd = open (p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -1;
+    while (flock (fd, op) < 0) {
+        if (errno != EINTR) {
+            close (fd);
+            return -1;
+        }
+    }
+    return fd;
+}
+
+static void unlock_fd (int fd)
+{
+    if (fd >= 0)
+        close (fd);
+}
+
+static json_t *index_load (imagestore_t *st, char *err, size_t errlen)
+{
+    char p[PATH_MAX];
+    snprintf (p, sizeof p, "%s/index.json", st->dir);
+    json_error_t je;
+    json_t *o = json_load_file (p, 0, &je);
+    if (!o || !json_is_array (json_object_get (o, "manifests"))) {
+        errfmt (err, errlen, "%s: not a valid OCI index (%s)", p, o ? "no manifests array" : je.text);
+        json_decref (o);
+        return NULL;
+    }
+    return o;
+}
+
+static int index_save (imagestore_t *st, json_t *o, char *err, size_t errlen)
+{
+    char *s = json_dumps (o, JSON_COMPACT);
+    if (!s)
+        return errfail (err, errlen, "out of memory");
+    int rc = write_atomic (st->dir, "index.json", s, strlen (s), err, errlen);
+    free (s);
+    return rc;
+}
+
+static const char *entry_ref (json_t *e)
+{
+    return json_string_value (json_object_get (json_object_get (e, "annotations"), REF_ANNOTATION));
+}
+
+int imagestore_ref_set (imagestore_t *st, const char *ref, const char *media_type, const char *digest, int64_t size,
+                        char *err, size_t errlen)
+{
+    int lk = lock_index (st, LOCK_EX);
+    if (lk < 0)
+        return errfail (err, errlen, "cannot lock the image store: %s", strerror (errno));
+    json_t *o = index_load (st, err, errlen);
+    int rc = -1;
+    if (o) {
+        json_t *ms = json_object_get (o, "manifests");
+        size_t i;
+        json_t *e;
+        json_array_foreach (ms, i, e) {
+            const char *r = entry_ref (e);
+            if (r && !strcmp (r, ref)) {
+                json_array_remove (ms, i);
+                break;
+            }
+        }
+        json_array_append_new (ms, json_pack ("{s:s s:s s:I s:{s:s}}", "mediaType", media_type, "digest", digest,
+                                              "size", (json_int_t)size, "annotations", REF_ANNOTATION, ref));
+        rc = index_save (st, o, err, errlen);
+        json_decref (o);
+    }
+    unlock_fd (lk);
+    return rc;
+}
+
+int imagestore_ref_get (imagestore_t *st, const char *ref, char media_type[128], char digest[80], int64_t *size,
+                        char *err, size_t errlen)
+{
+    int lk = lock_index (st, LOCK_SH);
+    json_t *o = index_load (st, err, errlen);
+    unlock_fd (lk);
+    if (!o)
+        return -1;
+    int found = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach (json_object_get (o, "manifests"), i, e) {
+        const char *r = entry_ref (e);
+        if (r && !strcmp (r, ref)) {
+            snprintf (media_type, 128, "%s", json_string_value (json_object_get (e, "mediaType")) ?: "");
+            snprintf (digest, 80, "%s", json_string_value (json_object_get (e, "digest")) ?: "");
+            *size = json_integer_value (json_object_get (e, "size"));
+            found = 1;
+            break;
+        }
+    }
+    json_decref (o);
+    return found;
+}
+
+json_t *imagestore_list (imagestore_t *st, char *err, size_t errlen)
+{
+    int lk = lock_index (st, LOCK_SH);
+    json_t *o = index_load (st, err, errlen);
+    unlock_fd (lk);
+    if (!o)
+        return NULL;
+    json_t *out = json_array ();
+    size_t i;
+    json_t *e;
+    json_array_foreach (json_object_get (o, "manifests"), i, e) {
+        const char *r = entry_ref (e), *dg = json_string_value (json_object_get (e, "digest")),
+                   *mt = json_string_value (json_object_get (e, "mediaType"));
+        if (!dg || !mt)
+            continue;
+        json_int_t size = json_integer_value (json_object_get (e, "size"));
+        json_int_t layers = -1;
+        size_t len;
+        char e2[256];
+        char *body = imagestore_blob_read (st, dg, OCIM_MAX_MANIFEST, &len, e2, sizeof e2);
+        ocim_t *m = body ? ocim_parse (body, len, mt, e2, sizeof e2) : NULL;
+        if (m && m->kind == OCIM_MANIFEST) {
+            size += m->config.size;
+            layers = m->nlayers;
+            for (size_t k = 0; k < m->nlayers; k++)
+                size += m->layers[k].size;
+        }
+        ocim_destroy (&m);
+        free (body);
+        json_array_append_new (out, json_pack ("{s:s s:s s:s s:I s:I}", "ref", r ? r : "", "digest", dg, "mediaType",
+                                               mt, "size", size, "layers", layers));
+    }
+    json_decref (o);
+    return out;
+}
+
+int imagestore_ref_remove (imagestore_t *st, const char *ref, char *err, size_t errlen)
+{
+    int lk = lock_index (st, LOCK_EX);
+    if (lk < 0)
+        return errfail (err, errlen, "cannot lock the image store: %s", strerror (errno));
+    json_t *o = index_load (st, err, errlen);
+    int rc = -1;
+    if (o) {
+        json_t *ms = json_object_get (o, "manifests");
+        size_t i;
+        json_t *e;
+        rc = -ENOENT;
+        json_array_foreach (ms, i, e) {
+            const char *r = entry_ref (e);
+            if (r && !strcmp (r, ref)) {
+                json_array_remove (ms, i);
+                rc = index_save (st, o, err, errlen);
+                break;
+            }
+        }
+        if (rc == -ENOENT) {
+            char q[300];
+            errfmt (err, errlen, "no image %s in the store", errquote (q, sizeof q, ref, (size_t)-1));
+        }
+        json_decref (o);
+    }
+    unlock_fd (lk);
+    return rc;
+}
+
+/* ---- garbage collection ---- */
+
+struct marks {
+    char **v;
+    size_t n, cap;
+};
+
+static void mark (struct marks *m, const char *d)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (!strcmp (m->v[i], d))
+            return;
+    if (m->n == m->cap) {
+        m->cap = m->cap ? 2 * m->cap : 64;
+        m->v = realloc (m->v, m->cap * sizeof *m->v);
+    }
+    m->v[m->n++] = strdup (d);
+}
+
+static int marked (const struct marks *m, const char *hex)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (!strcmp (m->v[i] + 7, hex))
+            return 1;
+    return 0;
+}
+
+/* mark digest and what it reaches; -1 if a present manifest is unreadable */
+static int mark_tree (imagestore_t *st, struct marks *m, const char *mt, const char *dg, int depth, char *err,
+                      size_t errlen)
+{
+    mark (m, dg);
+    if (!imagestore_has_blob (st, dg, -1) || !ocim_type_kind (mt))
+        return 0;
+    if (depth > 4)
+        return errfail (err, errlen, "index nesting too deep at %s", dg);
+    size_t len;
+    char *body = imagestore_blob_read (st, dg, OCIM_MAX_MANIFEST, &len, err, errlen);
+    ocim_t *o = body ? ocim_parse (body, len, mt, err, errlen) : NULL;
+    free (body);
+    if (!o)
+        return -1;
+    int rc = 0;
+    if (o->kind == OCIM_MANIFEST) {
+        mark (m, o->config.digest);
+        for (size_t i = 0; i < o->nlayers; i++)
+            mark (m, o->layers[i].digest);
+    }
+    else
+        for (size_t i = 0; i < o->nmanifests && rc == 0; i++)
+            rc = mark_tree (st, m, o->manifests[i].media_type, o->manifests[i].digest, depth + 1, err, errlen);
+    ocim_destroy (&o);
+    return rc;
+}
+
+int imagestore_busy_begin (imagestore_t *st)
+{
+    char p[PATH_MAX];
+    snprintf (p, sizeof p, "%s/.pull.lock", st->dir);
+    int fd = open (p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -1;
+    while (flock (fd, LOCK_SH) < 0)
+        if (errno != EINTR) {
+            close (fd);
+            return -1;
+        }
+    return fd;
+}
+
+void imagestore_busy_end (int token)
+{
+    if (token >= 0)
+        close (token);
+}
+
+int imagestore_gc (imagestore_t *st, int *removed, char *err, size_t errlen)
+{
+    *removed = 0;
+    char p[PATH_MAX];
+    snprintf (p, sizeof p, "%s/.pull.lock", st->dir);
+    int busy = open (p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (busy < 0)
+        return errfail (err, errlen, "cannot open %s: %s", p, strerror (errno));
+    if (flock (busy, LOCK_EX | LOCK_NB) < 0) {
+        close (busy);
+        return 1;
+    }
+    int lk = lock_index (st, LOCK_EX);
+    json_t *o = index_load (st, err, errlen);
+    int rc = o ? 0 : -1;
+    struct marks m = { 0 };
+    size_t i;
+    json_t *e;
+    if (o)
+        json_array_foreach (json_object_get (o, "manifests"), i, e) {
+            const char *dg = json_string_value (json_object_get (e, "digest")),
+                       *mt = json_string_value (json_object_get (e, "mediaType"));
+            if (dg && ociref_digest_valid (dg) && mark_tree (st, &m, mt ? mt : "", dg, 0, err, errlen) < 0) {
+                rc = -1;   /* never delete what an unreadable manifest may need */
+                break;
+            }
+        }
+    if (rc == 0) {
+        DIR *d = opendir (st->blobdir);
+        struct dirent *de;
+        while (d && (de = readdir (d))) {
+            char q[300];
+            snprintf (q, sizeof q, "sha256:%s", de->d_name);
+            if (ociref_digest_valid (q) && !marked (&m, de->d_name) && unlinkat (dirfd (d), de->d_name, 0) == 0)
+                (*removed)++;
+        }
+        if (d)
+            closedir (d);
+        fsync_dir (st->blobdir);
+    }
+    for (size_t k = 0; k < m.n; k++)
+        free (m.v[k]);
+    free (m.v);
+    json_decref (o);
+    unlock_fd (lk);
+    close (busy);
+    return rc;
+}
