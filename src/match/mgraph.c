@@ -572,6 +572,31 @@ int mgraph_finalize (mgraph_t *g, char *err, size_t errlen)
         }
     }
     int cont = mg_subsys_lookup (g, "containment");
+    if (cont >= 0 && g->nv > 1) {
+        /* one containment root: every other vertex placed in containment
+         * (a path or an edge there) has a parent there */
+        int first = -1;
+        for (int v = 0; v < g->nv; v++) {
+            if (g->v[v].removed)
+                continue;
+            bool has_in = false, placed = mg_path (g, v, cont) != NULL;
+            for (int i = 0; i < g->v[v].nin && !has_in; i++)
+                has_in = g->e[g->v[v].in[i]].subsys == cont;
+            for (int i = 0; i < g->v[v].nout && !placed; i++)
+                placed = g->e[g->v[v].out[i]].subsys == cont;
+            if (has_in || !placed)
+                continue;
+            if (first >= 0) {
+                snprintf (err, errlen, "containment has two roots: %s and %s",
+                          mg_vname (g, first), mg_vname (g, v));
+                return -1;
+            }
+            first = v;
+        }
+    }
+    /* before paths are made: a chain too deep would make them quadratic */
+    if (validate (g, err, errlen) < 0)
+        return -1;
     if (cont >= 0 && g->roots[cont] < 0) {
         /* a lone vertex or a cycle: take vertex 0 */
         g->roots[cont] = 0;
@@ -619,29 +644,7 @@ int mgraph_finalize (mgraph_t *g, char *err, size_t errlen)
     }
     free (queue);
     free (seen);
-    if (cont >= 0 && g->nv > 1) {
-        /* one containment root: every other vertex placed in containment
-         * (a path or an edge there) has a parent there */
-        int first = -1;
-        for (int v = 0; v < g->nv; v++) {
-            if (g->v[v].removed)
-                continue;
-            bool has_in = false, placed = mg_path (g, v, cont) != NULL;
-            for (int i = 0; i < g->v[v].nin && !has_in; i++)
-                has_in = g->e[g->v[v].in[i]].subsys == cont;
-            for (int i = 0; i < g->v[v].nout && !placed; i++)
-                placed = g->e[g->v[v].out[i]].subsys == cont;
-            if (has_in || !placed)
-                continue;
-            if (first >= 0) {
-                snprintf (err, errlen, "containment has two roots: %s and %s",
-                          mg_vname (g, first), mg_vname (g, v));
-                return -1;
-            }
-            first = v;
-        }
-    }
-    return validate (g, err, errlen);
+    return 0;
 }
 
 /* detach vertex v: drop every edge touching it (edges keep their slot with
