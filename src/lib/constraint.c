@@ -87,10 +87,20 @@ static struct term *compile (const json_t *j, int depth, char *err, size_t errle
         t->ranks = idset_new ();
         json_array_foreach (args, i, a) {
             char e[128];
+            if (json_is_integer (a)) {   /* RFC 31 allows integer ranks as well as idsets */
+                json_int_t r = json_integer_value (a);
+                if (r < 0 || r >= IDSET_INVALID) {
+                    errfail (err, errlen, "invalid constraints: ranks: %lld is not a rank "
+                             "(0 to %u)", (long long)r, IDSET_INVALID - 1);
+                    goto error;
+                }
+                idset_set (t->ranks, (uint32_t)r);
+                continue;
+            }
             idset_t *ids = json_is_string (a) ? idset_decode (json_string_value (a), e, sizeof e) : NULL;
             if (!ids) {
                 errfail (err, errlen, "invalid constraints: ranks: %s",
-                      json_is_string (a) ? e : "values must be strings");
+                      json_is_string (a) ? e : "values must be strings or integers");
                 goto error;
             }
             for (uint32_t r = idset_first (ids); r != IDSET_INVALID; r = idset_next (ids, r))

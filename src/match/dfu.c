@@ -653,7 +653,7 @@ static int explore (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int
         mvtx_t *t = &g->v[tgt];
         if (t->gray == m->seq)
             continue;   /* cycle */
-        if (t->stamp == m->seq && (t->ndom_in <= 1 || m->visits > m->visit_budget))
+        if (t->stamp == m->seq && (!t->multi || m->visits > m->visit_budget))
             continue;   /* already visited */
         if (m->stop_on_1) {
             bool sat = false;
@@ -1257,7 +1257,7 @@ static void emit_full (matcher_t *m, int u, int level, int pedge, unsigned needs
     mgraph_t *g = m->g;
     mvtx_t *x = &g->v[u];
     int first = m->nrecs;
-    if (depth < 256) {
+    if (depth <= MG_MAXDEPTH) {   /* finalize refuses deeper graphs */
         for (int i = 0; i < x->nout; i++) {
             int e = x->out[i];
             if (!in_dom (m, e))
@@ -1606,44 +1606,67 @@ bool matcher_has_job (const matcher_t *m, int64_t jobid)
 
 /* ---------------- pruning filter setup ---------------- */
 
-static int64_t agg_fill (matcher_t *m, int u, int k, unsigned char *state, int64_t *memo)
+/* per dominant subsystem: in-edge counts, which vertices have several
+ * paths from the root, and the subtree totals of each prune type (a shared
+ * subtree counts under each parent); iterative, in topological order */
+static void dom_prepare (matcher_t *m)
 {
     mgraph_t *g = m->g;
-    if (state[u] == 2)
-        return memo[u];
-    if (state[u] == 1)
-        return 0;  /* cycle */
-    state[u] = 1;
-    int64_t sum = g->v[u].type == m->ptypes[k] ? g->v[u].size : 0;
-    int64_t below = 0;
-    for (int i = 0; i < g->v[u].nout; i++) {
-        int e = g->v[u].out[i];
-        if (!in_dom (m, e))
-            continue;
-        int64_t c = agg_fill (m, g->e[e].dst, k, state, memo);
-        if (below < INT64_MAX / 2)
-            below += c;
+    for (int v = 0; v < g->nv; v++) {
+        g->v[v].ndom_in = 0;
+        g->v[v].multi = false;
     }
-    sum += below;
-    memo[u] = sum;
-    state[u] = 2;
-    mvtx_t *x = &g->v[u];
-    bool anchored = m->panchor[k] < 0 || m->panchor[k] == x->type;
-    if (below > 0 && anchored) {
-        if (!x->agg) {
-            x->agg = calloc (m->nprune, sizeof (mplan_t));
-            x->aggtot = calloc (m->nprune, sizeof (int64_t));
-            for (int q = 0; q < m->nprune; q++)
-                x->aggtot[q] = -1;
+    for (int e = 0; e < g->ne; e++)
+        if (g->e[e].subsys == m->dom)
+            g->v[g->e[e].dst].ndom_in++;
+    int n = 0;
+    int *order = mg_topo (g, m->dom, &n, NULL);
+    if (!order)
+        return;   /* finalize refuses cycles; nothing to count */
+    for (int i = 0; i < n; i++) {
+        mvtx_t *x = &g->v[order[i]];
+        if (x->ndom_in > 1)
+            x->multi = true;
+        for (int k = 0; k < x->nout; k++) {
+            medge_t *e = &g->e[x->out[k]];
+            if (e->subsys == m->dom && x->multi)
+                g->v[e->dst].multi = true;
         }
-        x->aggtot[k] = below;
-        x->agg[k].total = below;
     }
-    else if (x->agg && anchored && x->aggtot[k] >= 0) {   /* the subtree shrank to nothing */
-        x->aggtot[k] = 0;
-        x->agg[k].total = 0;
+    int64_t *memo = m->nprune ? malloc (sizeof (int64_t) * (g->nv ? g->nv : 1)) : NULL;
+    for (int k = 0; k < m->nprune && memo; k++) {
+        for (int i = n - 1; i >= 0; i--) {
+            int u = order[i];
+            mvtx_t *x = &g->v[u];
+            int64_t below = 0;
+            for (int q = 0; q < x->nout; q++) {
+                medge_t *e = &g->e[x->out[q]];
+                if (e->subsys != m->dom)
+                    continue;
+                if (below < INT64_MAX / 2)
+                    below += memo[e->dst];
+            }
+            if (below > INT64_MAX / 2)
+                below = INT64_MAX / 2;
+            memo[u] = below + (x->type == m->ptypes[k] ? x->size : 0);
+            bool anchored = m->panchor[k] < 0 || m->panchor[k] == x->type;
+            if (below > 0 && anchored) {
+                if (!x->agg) {
+                    x->agg = calloc (m->nprune, sizeof (mplan_t));
+                    x->aggtot = calloc (m->nprune, sizeof (int64_t));
+                    for (int q = 0; q < m->nprune; q++)
+                        x->aggtot[q] = -1;
+                }
+                x->aggtot[k] = below;
+                x->agg[k].total = below;
+            } else if (x->agg && anchored && x->aggtot[k] >= 0) {   /* the subtree shrank */
+                x->aggtot[k] = 0;
+                x->agg[k].total = 0;
+            }
+        }
     }
-    return sum;
+    free (memo);
+    free (order);
 }
 
 static int setup_prune (matcher_t *m, const char *spec, char *err, size_t errlen)
@@ -1672,16 +1695,7 @@ static int setup_prune (matcher_t *m, const char *spec, char *err, size_t errlen
         m->nprune++;
     }
     free (s);
-    if (m->nprune) {
-        unsigned char *state = malloc (g->nv);
-        int64_t *memo = malloc (sizeof (int64_t) * g->nv);
-        for (int k = 0; k < m->nprune; k++) {
-            memset (state, 0, g->nv);
-            agg_fill (m, g->roots[m->dom], k, state, memo);
-        }
-        free (state);
-        free (memo);
-    }
+    dom_prepare (m);
     return 0;
 }
 
@@ -1797,11 +1811,6 @@ matcher_t *matcher_new (mgraph_t *g, const char *policy, const char *subsystems,
     }
     m->node_type = mg_intern_type (g, "node");
     m->slot_type = mg_intern_type (g, "slot");
-    for (int v = 0; v < g->nv; v++)
-        g->v[v].ndom_in = 0;
-    for (int e = 0; e < g->ne; e++)
-        if (g->e[e].subsys == m->dom)
-            g->v[g->e[e].dst].ndom_in++;
     if (setup_prune (m, prune_spec, err, errlen) < 0) {
         matcher_destroy (&m);
         return NULL;
@@ -1854,21 +1863,7 @@ int matcher_set_format (matcher_t *m, int fmt)
 void matcher_graph_changed (matcher_t *m)
 {
     mgraph_t *g = m->g;
-    for (int v = 0; v < g->nv; v++)
-        g->v[v].ndom_in = 0;
-    for (int e = 0; e < g->ne; e++)
-        if (g->e[e].subsys == m->dom)
-            g->v[g->e[e].dst].ndom_in++;
-    if (m->nprune) {
-        unsigned char *state = malloc (g->nv);
-        int64_t *memo = malloc (sizeof (int64_t) * g->nv);
-        for (int k = 0; k < m->nprune; k++) {
-            memset (state, 0, g->nv);
-            agg_fill (m, g->roots[m->dom], k, state, memo);
-        }
-        free (state);
-        free (memo);
-    }
+    dom_prepare (m);
     m->visit_budget = (unsigned)(8 * (int64_t)g->nv + 1024);
 }
 

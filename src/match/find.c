@@ -277,6 +277,7 @@ typedef struct {
     int *verts, *levels;
     int n, cap;
     unsigned char *seen;
+    unsigned visits, budget;
 } fout_t;
 
 static int find_dfv (matcher_t *m, const fnode_t *f, int u, int level, fover_t o, fout_t *out)
@@ -284,6 +285,7 @@ static int find_dfv (matcher_t *m, const fnode_t *f, int u, int level, fover_t o
     mgraph_t *g = m->g;
     mvtx_t *x = &g->v[u];
     out->seen[u] = 1;
+    out->visits++;
     if (!x->up)
         o.down = true;
     if (x->nalloc > 0)
@@ -293,7 +295,10 @@ static int find_dfv (matcher_t *m, const fnode_t *f, int u, int level, fover_t o
     int nchildren = 0;
     for (int i = 0; i < x->nout; i++) {
         medge_t *e = &g->e[x->out[i]];
-        if (e->subsys != m->dom || out->seen[e->dst])
+        /* a vertex with several parents is written under each (within a
+         * budget of visits, so a dense DAG cannot explode) */
+        if (e->subsys != m->dom
+            || (out->seen[e->dst] && (!g->v[e->dst].multi || out->visits > out->budget)))
             continue;
         nchildren += find_dfv (m, f, e->dst, level + 1, o, out);
     }
@@ -320,6 +325,7 @@ int matcher_find (matcher_t *m, const char *expr, char **out, char *err, size_t 
     }
     fout_t fo = {0};
     fo.seen = calloc (m->g->nv ? m->g->nv : 1, 1);
+    fo.budget = (unsigned)(8 * (int64_t)m->g->nv + 1024);
     fover_t o = {0};
     find_dfv (m, f, m->g->roots[m->dom], 0, o, &fo);
     *out = mw_write_find (m, fo.verts, fo.levels, fo.n);

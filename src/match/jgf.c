@@ -203,6 +203,12 @@ static int jgf_load (mgraph_t *g, const char *text, size_t len, bool attach, cha
                 int s = mg_intern_subsys (g, k);
                 if (s < 0 || mg_add_path (g, v, s, json_string_value (p)) < 0)
                     goto out;
+                int o = mgraph_find_path (g, json_string_value (p));
+                if (o != v) {
+                    snprintf (err, errlen, "jgf: nodes[%zu]: path %s is also the path of %s", i,
+                              json_string_value (p), o >= 0 ? g->v[o].name : "another vertex");
+                    goto out;
+                }
             }
         }
         json_t *props = json_object_get (md, "properties");

@@ -96,7 +96,7 @@ static int parse_res (json_t *o, mres_t *r, int depth, const char *where, char *
         if (!strcmp (key, "count")) {
             if (json_is_integer (val)) {
                 if (get_uint (val, &r->cmin) < 0 || r->cmin < 1) {
-                    snprintf (err, errlen, "jobspec: %s: %s \"count\" must be an integer >= 1",
+                    snprintf (err, errlen, "jobspec: %s: %s \"count\" must be an integer from 1 to 4294967295",
                               where, r->type);
                     return -1;
                 }
@@ -107,14 +107,15 @@ static int parse_res (json_t *o, mres_t *r, int depth, const char *where, char *
                 json_t *op = json_object_get (val, "operator");
                 json_t *od = json_object_get (val, "operand");
                 if (!mn || get_uint (mn, &r->cmin) < 0 || r->cmin < 1) {
-                    snprintf (err, errlen, "jobspec: %s: %s \"count.min\" must be an integer >= 1",
+                    snprintf (err, errlen, "jobspec: %s: %s \"count.min\" must be an integer from 1 to 4294967295",
                               where, r->type);
                     return -1;
                 }
                 if (mx) {
                     if (get_uint (mx, &r->cmax) < 0 || r->cmax < r->cmin) {
                         snprintf (err, errlen,
-                                  "jobspec: %s: %s \"count.max\" must be an integer >= min",
+                                  "jobspec: %s: %s \"count.max\" must be an integer from min to "
+                                  "4294967295",
                                   where, r->type);
                         return -1;
                     }
@@ -134,7 +135,7 @@ static int parse_res (json_t *o, mres_t *r, int depth, const char *where, char *
                     if (!json_is_integer (od) || json_integer_value (od) < 1
                         || json_integer_value (od) > 1000000) {
                         snprintf (err, errlen,
-                                  "jobspec: %s: %s \"count.operand\" must be a positive integer",
+                                  "jobspec: %s: %s \"count.operand\" must be an integer from 1 to 1000000",
                                   where, r->type);
                         return -1;
                     }
@@ -267,12 +268,16 @@ mjobspec_t *mjobspec_parse (const char *text, size_t len, char *err, size_t errl
     if (parse_res_list (res, &j->res, &j->nres, 0, "resources", err, errlen) < 0)
         goto fail;
     json_t *attrs = json_object_get (o, "attributes");
+    if (json_is_null (attrs))   /* "attributes:" left empty, as Fluxion accepts */
+        attrs = NULL;
     if (attrs) {
         if (!json_is_object (attrs)) {
             snprintf (err, errlen, "jobspec: \"attributes\" must be a mapping");
             goto fail;
         }
         json_t *sys = json_object_get (attrs, "system");
+        if (json_is_null (sys))
+            sys = NULL;
         if (sys && !json_is_object (sys)) {
             snprintf (err, errlen, "jobspec: \"attributes.system\" must be a mapping");
             goto fail;
@@ -281,8 +286,8 @@ mjobspec_t *mjobspec_parse (const char *text, size_t len, char *err, size_t errl
         if (d) {
             if (!json_is_number (d) || json_number_value (d) < 0
                 || json_number_value (d) > 9.2e18) {
-                snprintf (err, errlen,
-                          "jobspec: \"attributes.system.duration\" must be a number >= 0");
+                snprintf (err, errlen, "jobspec: \"attributes.system.duration\" must be a number "
+                                       "of seconds from 0 to 9.2e18");
                 goto fail;
             }
             j->duration = (int64_t)json_number_value (d);

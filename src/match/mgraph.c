@@ -168,7 +168,7 @@ static int hput (mgraph_t *g, const char *key, int val)
     return 0;
 }
 
-int mgraph_find_path (const mgraph_t *g, const char *path)
+static int hget (const mgraph_t *g, const char *path)
 {
     if (!g->hcap || !path)
         return -1;
@@ -179,6 +179,68 @@ int mgraph_find_path (const mgraph_t *g, const char *path)
         h = (h + 1) & (g->hcap - 1);
     }
     return -1;
+}
+
+/* the last component of v's path in s (else its name), and its length */
+static const char *last_comp (const mgraph_t *g, int v, int s, size_t *n)
+{
+    const char *p = mg_path (g, v, s);
+    if (!p) {
+        *n = strlen (g->v[v].name);
+        return g->v[v].name;
+    }
+    const char *sl = strrchr (p, '/');
+    p = sl ? sl + 1 : p;
+    *n = strlen (p);
+    return p;
+}
+
+/* A vertex with several parents has one path written in the graph, but
+ * every parent's path names it: walk the components down from the root of
+ * each subsystem, taking at each step the child whose own last component
+ * is the next one (iterative; at most one step per component). */
+static int walk_path (const mgraph_t *g, const char *path)
+{
+    if (path[0] != '/')
+        return -1;
+    for (int s = 0; s < g->nsubsys; s++) {
+        int cur = g->roots ? g->roots[s] : -1;
+        if (cur < 0)
+            continue;
+        const char *c = path + 1;
+        const char *e = strchr (c, '/');
+        size_t cl = e ? (size_t)(e - c) : strlen (c), ln;
+        const char *rc = last_comp (g, cur, s, &ln);
+        if (ln != cl || strncmp (rc, c, cl))
+            continue;
+        while (cur >= 0 && e) {
+            c = e + 1;
+            e = strchr (c, '/');
+            cl = e ? (size_t)(e - c) : strlen (c);
+            int next = -1;
+            const mvtx_t *x = &g->v[cur];
+            for (int i = 0; i < x->nout && next < 0; i++) {
+                const medge_t *ed = &g->e[x->out[i]];
+                if (ed->subsys != s)
+                    continue;
+                const char *lc = last_comp (g, ed->dst, s, &ln);
+                if (ln == cl && !strncmp (lc, c, cl))
+                    next = ed->dst;
+            }
+            cur = next;
+        }
+        if (cur >= 0)
+            return cur;
+    }
+    return -1;
+}
+
+int mgraph_find_path (const mgraph_t *g, const char *path)
+{
+    if (!path)
+        return -1;
+    int v = hget (g, path);
+    return v >= 0 ? v : walk_path (g, path);
 }
 
 int mg_add_path (mgraph_t *g, int v, int subsys, const char *path)
@@ -339,6 +401,150 @@ const char *mgraph_vertex_type (const mgraph_t *g, int v)
     return (v >= 0 && v < g->nv) ? g->types[g->v[v].type] : NULL;
 }
 
+const char *mg_vname (const mgraph_t *g, int v)
+{
+    for (int i = 0; i < g->v[v].npaths; i++)
+        if (g->v[v].paths[i].path)
+            return g->v[v].paths[i].path;
+    return g->v[v].name;
+}
+
+int *mg_topo (const mgraph_t *g, int s, int *n, int *cyc)
+{
+    int nv = g->nv;
+    int *indeg = calloc (nv ? nv : 1, sizeof (int));
+    int *order = malloc (sizeof (int) * (nv ? nv : 1));
+    *n = 0;
+    if (!indeg || !order) {
+        free (indeg);
+        free (order);
+        return NULL;
+    }
+    for (int e = 0; e < g->ne; e++)
+        if (g->e[e].subsys == s)
+            indeg[g->e[e].dst]++;
+    int k = 0;
+    for (int v = 0; v < nv; v++)
+        if (!g->v[v].removed && indeg[v] == 0)
+            order[k++] = v;
+    for (int h = 0; h < k; h++) {
+        const mvtx_t *x = &g->v[order[h]];
+        for (int i = 0; i < x->nout; i++) {
+            const medge_t *e = &g->e[x->out[i]];
+            if (e->subsys == s && --indeg[e->dst] == 0)
+                order[k++] = e->dst;
+        }
+    }
+    int left = -1;
+    for (int v = 0; v < nv && left < 0; v++)
+        if (!g->v[v].removed && indeg[v] > 0)
+            left = v;
+    if (left >= 0) {
+        /* walk back through unfinished parents: after nv steps we are on the cycle */
+        for (int step = 0; step < nv; step++) {
+            const mvtx_t *x = &g->v[left];
+            for (int i = 0; i < x->nin; i++) {
+                const medge_t *e = &g->e[x->in[i]];
+                if (e->subsys == s && indeg[e->src] > 0) {
+                    left = e->src;
+                    break;
+                }
+            }
+        }
+        if (cyc)
+            *cyc = left;
+        free (indeg);
+        free (order);
+        return NULL;
+    }
+    free (indeg);
+    *n = k;
+    return order;
+}
+
+typedef struct {
+    int64_t uniq;
+    int v;
+} uv_t;
+
+static int uniq_cmp (const void *a, const void *b)
+{
+    const uv_t *x = a, *y = b;
+    if (x->uniq != y->uniq)
+        return x->uniq < y->uniq ? -1 : 1;
+    return x->v - y->v;
+}
+
+/* refuse what the traversals cannot treat: sizes beyond 32 bits, a cycle,
+ * chains deeper than MG_MAXDEPTH, one uniq_id on two vertices; each error
+ * names a vertex (two containment roots: mgraph_finalize; one path written
+ * on two vertices: jgf.c) */
+static int validate (mgraph_t *g, char *err, size_t errlen)
+{
+    for (int v = 0; v < g->nv; v++) {
+        if (g->v[v].removed)
+            continue;
+        if (g->v[v].size > MG_MAXSIZE) {
+            snprintf (err, errlen, "vertex %s: size %lld is above the limit %lld",
+                      mg_vname (g, v), (long long)g->v[v].size, MG_MAXSIZE);
+            return -1;
+        }
+    }
+    uv_t *idx = malloc (sizeof (uv_t) * g->nv);
+    if (!idx)
+        return -1;
+    int ni = 0;
+    for (int v = 0; v < g->nv; v++)
+        if (!g->v[v].removed)
+            idx[ni++] = (uv_t){g->v[v].uniq_id, v};
+    qsort (idx, ni, sizeof (uv_t), uniq_cmp);
+    for (int i = 1; i < ni; i++) {
+        if (idx[i].uniq == idx[i - 1].uniq) {
+            snprintf (err, errlen, "uniq_id %lld is on two vertices (%s and %s)",
+                      (long long)idx[i].uniq, mg_vname (g, idx[i - 1].v), mg_vname (g, idx[i].v));
+            free (idx);
+            return -1;
+        }
+    }
+    free (idx);
+    int *depth = calloc (g->nv, sizeof (int));
+    if (!depth)
+        return -1;
+    for (int s = 0; s < g->nsubsys; s++) {
+        int n, cyc = -1;
+        int *order = mg_topo (g, s, &n, &cyc);
+        if (!order) {
+            if (cyc >= 0)
+                snprintf (err, errlen, "%s: the edges form a cycle through vertex %s",
+                          g->subsys[s], mg_vname (g, cyc));
+            else
+                snprintf (err, errlen, "out of memory");
+            free (depth);
+            return -1;
+        }
+        memset (depth, 0, sizeof (int) * g->nv);
+        for (int i = 0; i < n; i++) {
+            const mvtx_t *x = &g->v[order[i]];
+            for (int k = 0; k < x->nout; k++) {
+                const medge_t *e = &g->e[x->out[k]];
+                if (e->subsys != s || depth[e->dst] > depth[order[i]])
+                    continue;
+                depth[e->dst] = depth[order[i]] + 1;
+                if (depth[e->dst] > MG_MAXDEPTH) {
+                    snprintf (err, errlen, "%s: vertex %s is deeper than the limit of %d levels",
+                              g->subsys[s], mg_vname (g, e->dst), MG_MAXDEPTH);
+                    free (order);
+                    free (depth);
+                    return -1;
+                }
+            }
+        }
+        free (order);
+    }
+    free (depth);
+    return 0;
+}
+
 /* Give every vertex reachable from a root a path in each subsystem (if the
  * loader did not), and find each subsystem's root: a vertex with no in-edge
  * in that subsystem but with out-edges there (or the first vertex). */
@@ -366,6 +572,31 @@ int mgraph_finalize (mgraph_t *g, char *err, size_t errlen)
         }
     }
     int cont = mg_subsys_lookup (g, "containment");
+    if (cont >= 0 && g->nv > 1) {
+        /* one containment root: every other vertex placed in containment
+         * (a path or an edge there) has a parent there */
+        int first = -1;
+        for (int v = 0; v < g->nv; v++) {
+            if (g->v[v].removed)
+                continue;
+            bool has_in = false, placed = mg_path (g, v, cont) != NULL;
+            for (int i = 0; i < g->v[v].nin && !has_in; i++)
+                has_in = g->e[g->v[v].in[i]].subsys == cont;
+            for (int i = 0; i < g->v[v].nout && !placed; i++)
+                placed = g->e[g->v[v].out[i]].subsys == cont;
+            if (has_in || !placed)
+                continue;
+            if (first >= 0) {
+                snprintf (err, errlen, "containment has two roots: %s and %s",
+                          mg_vname (g, first), mg_vname (g, v));
+                return -1;
+            }
+            first = v;
+        }
+    }
+    /* before paths are made: a chain too deep would make them quadratic */
+    if (validate (g, err, errlen) < 0)
+        return -1;
     if (cont >= 0 && g->roots[cont] < 0) {
         /* a lone vertex or a cycle: take vertex 0 */
         g->roots[cont] = 0;
@@ -421,6 +652,7 @@ int mgraph_finalize (mgraph_t *g, char *err, size_t errlen)
 void mg_clear_vertex (mgraph_t *g, int v)
 {
     mvtx_t *x = &g->v[v];
+    x->removed = true;
     for (int i = 0; i < x->nout; i++)
         g->e[x->out[i]].subsys = -1;
     for (int i = 0; i < x->nin; i++)

@@ -77,6 +77,8 @@ typedef struct {
     unsigned stamp, gray;     /* traversal bookkeeping */
     unsigned emit_stamp;
     int emit_count;
+    bool removed;             /* detached by matcher_remove_* */
+    bool multi;               /* reachable from the dominant root by more than one path */
 } mvtx_t;
 
 typedef struct {
@@ -87,6 +89,11 @@ typedef struct {
 } medge_t;
 
 #define MG_MAXTYPES 4096
+/* Limits checked when a graph is finalized (doc/match.md): the longest
+ * chain of edges of one subsystem (the traversals recurse once per level)
+ * and a vertex's size (counts are carried in 32 bits). */
+#define MG_MAXDEPTH 1000
+#define MG_MAXSIZE 4294967295LL
 struct mgraph {
     mvtx_t *v;
     int nv, capv;
@@ -110,6 +117,12 @@ int mg_type_lookup (const mgraph_t *g, const char *type);
 int mg_intern_subsys (mgraph_t *g, const char *name);
 int mg_subsys_lookup (const mgraph_t *g, const char *name);
 int mg_add_path (mgraph_t *g, int v, int subsys, const char *path);
+/* every vertex not removed, parents before children in subsystem s
+ * (malloc'd, *n of them); NULL if the edges of s form a cycle, with
+ * *cyc (if given) set to a vertex on it */
+int *mg_topo (const mgraph_t *g, int s, int *n, int *cyc);
+/* a vertex's path in s for error messages: the path, else its name */
+const char *mg_vname (const mgraph_t *g, int v);
 const char *mg_path (const mgraph_t *g, int v, int subsys);
 int mg_set_prop (mgraph_t *g, int v, const char *k, const char *val);
 void mg_clear_vertex (mgraph_t *g, int v);

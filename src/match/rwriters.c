@@ -8,7 +8,7 @@
 
 /* one vertex as Fluxion's JGF writer prints it: type, basename when it is
  * not the type, id, rank, exclusive when true, size when not 1, paths */
-json_t *mw_jgf_vertex (matcher_t *m, int v, int64_t size, bool excl)
+json_t *mw_jgf_vertex (matcher_t *m, int v, int64_t size, bool excl, const char *dompath)
 {
     mgraph_t *g = m->g;
     mvtx_t *x = &g->v[v];
@@ -27,18 +27,55 @@ json_t *mw_jgf_vertex (matcher_t *m, int v, int64_t size, bool excl)
     json_t *paths = json_object ();
     for (int i = 0; i < x->npaths; i++)
         json_object_set_new (paths, g->subsys[x->paths[i].subsys],
-                             json_string (x->paths[i].path));
+                             json_string (dompath && x->paths[i].subsys == m->dom
+                                              ? dompath
+                                              : x->paths[i].path));
     json_object_set_new (md, "paths", paths);
     return json_pack ("{s:s s:o}", "id", idbuf, "metadata", md);
+}
+
+/* the path of record i in the dominant subsystem along the parents the
+ * match went through: a vertex with several parents is written with the
+ * path of the one it was reached by (its own path when that agrees) */
+static void rec_paths (matcher_t *m, const mrec_t *r, int n, char **paths)
+{
+    mgraph_t *g = m->g;
+    for (int i = n - 1; i >= 0; i--) {   /* post-order: parents come later */
+        const char *own = mg_path (g, r[i].v, m->dom);
+        int p = r[i].parent;
+        paths[i] = NULL;
+        if (p <= i || p >= n || !paths[p] || !own) {
+            paths[i] = own ? strdup (own) : NULL;
+            continue;
+        }
+        size_t pl = strlen (paths[p]);
+        if (!strncmp (own, paths[p], pl) && own[pl] == '/' && !strchr (own + pl + 1, '/')) {
+            paths[i] = strdup (own);
+            continue;
+        }
+        const char *last = strrchr (own, '/');
+        last = last ? last + 1 : own;
+        size_t len = pl + strlen (last) + 2;
+        paths[i] = malloc (len);
+        if (paths[i])
+            snprintf (paths[i], len, "%s/%s", paths[p], last);
+    }
 }
 
 json_t *mw_jgf (matcher_t *m, const mrec_t *r, int n)
 {
     mgraph_t *g = m->g;
     json_t *nodes = json_array (), *edges = json_array ();
+    char **paths = calloc (n ? n : 1, sizeof (char *));
+    if (paths)
+        rec_paths (m, r, n, paths);
     for (int i = 0; i < n; i++) {
-        json_array_append_new (nodes, mw_jgf_vertex (m, r[i].v, r[i].needs, r[i].excl));
+        json_array_append_new (nodes, mw_jgf_vertex (m, r[i].v, r[i].needs, r[i].excl,
+                                                     paths ? paths[i] : NULL));
+        if (paths)
+            free (paths[i]);
     }
+    free (paths);
     for (int i = 0; i < n; i++) {
         if (r[i].pedge < 0)
             continue;

@@ -165,8 +165,9 @@ static sched_req_t *req_new (uint32_t nnodes, uint32_t nslots, uint32_t cores_pe
         return errfail (err, errlen, "invalid request: counts above 1000000"), NULL;
     if (exclusive && !nnodes)
         return errfail (err, errlen, "invalid request: exclusive needs a node count"), NULL;
-    if (!(duration >= 0) || !isfinite (duration))
-        return errfail (err, errlen, "invalid request: duration must be a number >= 0"), NULL;
+    if (!(duration >= 0) || !isfinite (duration) || duration > 9.2e18)
+        return errfail (err, errlen, "invalid request: duration must be a number of seconds "
+                                     "from 0 to 9.2e18"), NULL;
     sched_req_t *r = calloc (1, sizeof *r);
     if (!r)
         return errfail (err, errlen, "out of memory"), NULL;

@@ -30,7 +30,7 @@ static void w_pretty (matcher_t *m, sbuf_t *b, const mrec_t *r, int n)
     }
 }
 
-json_t *mw_jgf_vertex (matcher_t *m, int v, int64_t size, bool excl);
+json_t *mw_jgf_vertex (matcher_t *m, int v, int64_t size, bool excl, const char *dompath);
 json_t *mw_jgf (matcher_t *m, const mrec_t *r, int n);
 json_t *mw_rlite (matcher_t *m, const mrec_t *r, int n);
 json_t *mw_rv1_execution (matcher_t *m, const mrec_t *r, int n, int64_t at, int64_t dur);

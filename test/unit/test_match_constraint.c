@@ -100,6 +100,15 @@ int main (void)
         "and: ranks 0-2 and host2/3");
     matcher_cancel (m, 10);
     ok (!strcmp (place (m, 1, "{\"ranks\":[\"7\"]}", S, 11), "unsat"), "a rank not in the graph: unsat");
+    /* RFC 31 integer ranks, alone or mixed with idset strings */
+    ok (!strcmp (place (m, 2, "{\"ranks\":[1, 3]}", A, 15), "1,3"), "integer ranks [1, 3]");
+    matcher_cancel (m, 15);
+    ok (!strcmp (place (m, 2, "{\"ranks\":[0, \"2\"]}", A, 16), "0,2"), "ranks [0, \"2\"]");
+    matcher_cancel (m, 16);
+    ok (js (1, "{\"ranks\":[-1]}", 10) == NULL && strstr (err, "-1 is not a rank"),
+        "a negative rank refused: %s", err);
+    ok (js (1, "{\"ranks\":[1.5]}", 10) == NULL && strstr (err, "strings or integers"),
+        "a real rank refused: %s", err);
 
     /* malformed constraints: refused at parse, naming the field */
     ok (js (1, "{\"colour\":[\"x\"]}", 10) == NULL && strstr (err, "constraints") && strstr (err, "colour"),
