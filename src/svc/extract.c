@@ -21,6 +21,10 @@
 #define STATE_HDR      256
 #define ENT_DONE       0x1   /* file/symlink renamed into place */
 #define ENT_CREATED    0x2   /* directory made by this extraction */
+#define ENT_SAVED      0x4   /* the file that was at this path is kept as o<entry> in the
+                              * state directory until extract_done (abort puts it back) */
+#define ENT_KEPT       0x8   /* an identical file was there already (EXTRACT_KEEP_SAME) */
+#define ENT_BITS       (ENT_DONE | ENT_CREATED | ENT_SAVED | ENT_KEPT)
 
 struct use {
     uint32_t entry;
@@ -138,6 +142,24 @@ static void state_wipe (extract_t *self)
     closedir (d);
 }
 
+/* Does the state directory hold a file set aside (o<N>)? */
+static bool state_holds_saved (extract_t *self)
+{
+    int fd = openat (self->statedirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir (fd) : NULL;
+    struct dirent *de;
+    bool found = false;
+    if (!d) {
+        if (fd >= 0)
+            close (fd);
+        return false;
+    }
+    while (!found && (de = readdir (d)))
+        found = de->d_name[0] == 'o' && de->d_name[1] >= '0' && de->d_name[1] <= '9';
+    closedir (d);
+    return found;
+}
+
 static void state_remove (extract_t *self)
 {
     if (self->statefd >= 0)
@@ -179,7 +201,7 @@ static int state_open (extract_t *self, char *err, size_t errlen)
                 for (size_t i = 0; i < self->m->nchunks; i++)
                     self->have[i] = buf[i] == 1;
                 for (size_t i = 0; i < self->m->nentries; i++)
-                    self->ent[i] = buf[self->m->nchunks + i] & (ENT_DONE | ENT_CREATED);
+                    self->ent[i] = buf[self->m->nchunks + i] & ENT_BITS;
                 self->destcreated = old[n - 1] == '1';
                 free (buf);
                 self->statefd = fd;
@@ -190,6 +212,13 @@ static int state_open (extract_t *self, char *err, size_t errlen)
     }
     if (fd >= 0)
         close (fd);
+    if (state_holds_saved (self)) {
+        seterr (err, errlen, "extract: %s/%s holds files set aside by an interrupted extraction of "
+                "another version of %s (o<N>: the files that were in %s before): resume that "
+                "extraction or move them back by hand", self->destdir, self->statename, self->m->name,
+                self->destdir);
+        return -1;
+    }
     state_wipe (self);   /* another archive's, or unreadable: start over */
     fd = openat (self->statedirfd, "state", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
                  0600);
@@ -256,6 +285,41 @@ static int fail_errno (char *err, size_t errlen, const extract_t *self, const ch
     return -e;
 }
 
+/* Rename the temporary `name` (in the state directory) to entry e's path.
+ * Whatever non-directory was at that path is first set aside as o<e> in the
+ * state directory (ENT_SAVED, recorded before the move), so extract_abort can
+ * put it back and only extract_done deletes it.  0 or -errno + err. */
+static int place (extract_t *self, uint32_t e, const char *name, char *err, size_t errlen)
+{
+    const manifest_entry_t *en = &self->m->entries[e];
+    int pfd = parent_fd (self, en->path);
+    if (pfd < 0)
+        return fail_errno (err, errlen, self, en->path, NULL);
+    const char *b = base_name (en->path);
+    struct stat sb;
+    if (!(self->ent[e] & ENT_SAVED) && fstatat (pfd, b, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (S_ISDIR (sb.st_mode)) {
+            seterr (err, errlen, "extract: %s/%s: exists and is a directory", self->destdir, en->path);
+            return -EISDIR;
+        }
+        char oname[32];
+        tmpname (oname, sizeof oname, 'o', e);
+        if (state_set_entry (self, e, ENT_SAVED) < 0)
+            return fail_errno (err, errlen, self, self->statename, "state");
+        if (renameat (pfd, b, self->statedirfd, oname) < 0) {
+            int rc = fail_errno (err, errlen, self, en->path, "set aside");
+            self->ent[e] &= ~ENT_SAVED;
+            state_set_entry (self, e, 0);
+            return rc;
+        }
+    }
+    if (renameat (self->statedirfd, name, pfd, b) < 0)
+        return fail_errno (err, errlen, self, en->path, NULL);
+    if (state_set_entry (self, e, ENT_DONE) < 0)
+        return fail_errno (err, errlen, self, self->statename, "state");
+    return 0;
+}
+
 /* Entry e (a file with all chunks, or an empty one) into place. */
 static int file_finish (extract_t *self, uint32_t e, char *err, size_t errlen)
 {
@@ -270,14 +334,9 @@ static int file_finish (extract_t *self, uint32_t e, char *err, size_t errlen)
         || ((self->flags & EXTRACT_FSYNC) && fsync (fd) < 0))
         return fail_errno (err, errlen, self, en->path, NULL);
     cur_close (self);
-    int pfd = parent_fd (self, en->path);
     char name[32];
     tmpname (name, sizeof name, 'f', e);
-    if (pfd < 0 || renameat (self->statedirfd, name, pfd, base_name (en->path)) < 0)
-        return fail_errno (err, errlen, self, en->path, NULL);
-    if (state_set_entry (self, e, ENT_DONE) < 0)
-        return fail_errno (err, errlen, self, self->statename, "state");
-    return 0;
+    return place (self, e, name, err, errlen);
 }
 
 static int symlink_finish (extract_t *self, uint32_t e, char *err, size_t errlen)
@@ -292,15 +351,10 @@ static int symlink_finish (extract_t *self, uint32_t e, char *err, size_t errlen
     if (symlinkat (en->target, self->statedirfd, name) < 0)
         return fail_errno (err, errlen, self, en->path, NULL);
     utimensat (self->statedirfd, name, ts, AT_SYMLINK_NOFOLLOW);   /* best effort */
-    int pfd = parent_fd (self, en->path);
-    if (pfd < 0 || renameat (self->statedirfd, name, pfd, base_name (en->path)) < 0) {
-        int rc = fail_errno (err, errlen, self, en->path, NULL);
+    int rc = place (self, e, name, err, errlen);
+    if (rc < 0)
         unlinkat (self->statedirfd, name, 0);
-        return rc;
-    }
-    if (state_set_entry (self, e, ENT_DONE) < 0)
-        return fail_errno (err, errlen, self, self->statename, "state");
-    return 0;
+    return rc;
 }
 
 static int dir_make (extract_t *self, uint32_t e, char *err, size_t errlen)
@@ -563,16 +617,26 @@ void extract_abort (extract_t **p)
         return;
     extract_t *self = *p;
     if (self->destfd >= 0) {
-        state_remove (self);
+        /* first put back what we set aside (the user's files), then remove
+         * what we made; only then the state directory */
         for (size_t i = self->m ? self->m->nentries : 0; i-- > 0;) {
             const manifest_entry_t *en = &self->m->entries[i];
-            if (!self->ent || !(self->ent[i] & (ENT_DONE | ENT_CREATED)))
+            if (!self->ent || !(self->ent[i] & (ENT_DONE | ENT_CREATED | ENT_SAVED))
+                || (self->ent[i] & ENT_KEPT))
                 continue;
             par_close (self);
             int pfd = parent_fd (self, en->path);
-            if (pfd >= 0)
+            if (pfd < 0)
+                continue;
+            char oname[32];
+            tmpname (oname, sizeof oname, 'o', i);
+            if ((self->ent[i] & ENT_SAVED) && self->statedirfd >= 0
+                && renameat (self->statedirfd, oname, pfd, base_name (en->path)) == 0)
+                continue;   /* the user's file is back (over ours, if placed) */
+            if (self->ent[i] & (ENT_DONE | ENT_CREATED))
                 unlinkat (pfd, base_name (en->path), en->type == MANIFEST_DIR ? AT_REMOVEDIR : 0);
         }
+        state_remove (self);
         par_close (self);
         if (self->destcreated && self->destdir)
             rmdir (self->destdir);
@@ -727,7 +791,10 @@ int extract_done (extract_t *self, char *err, size_t errlen)
         seterr (err, errlen, "extract: %zu of %zu chunks still missing", self->nmissing, m->nchunks);
         return -EAGAIN;
     }
-    state_remove (self);
+    /* directory modes and mtimes first, then the commit: removing the state
+     * directory deletes the files set aside (ENT_SAVED); a failure before
+     * that still lets extract_abort put them back */
+    cur_close (self);
     par_close (self);
     for (size_t i = m->nentries; i-- > 0;) {
         const manifest_entry_t *en = &m->entries[i];
@@ -747,6 +814,8 @@ int extract_done (extract_t *self, char *err, size_t errlen)
         }
         close (fd);
     }
+    par_close (self);
+    state_remove (self);
     return 0;
 }
 

@@ -1,7 +1,8 @@
 /* test_extract.c - the extract sink: create -> extract round trips (bytes,
  * modes, mtimes, symlinks, dirs, empty, many small files, a sparse file over
  * 4 GiB), corrupt chunks, no partial file visible, resume, abort, symlink
- * escape, ENOSPC / read-only targets (tmpfs, when we may mount). */
+ * escape, ENOSPC / read-only targets (tmpfs, when we may mount), a failed
+ * extraction over the user's files leaving them as they were. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -9,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "check.h"
@@ -374,6 +377,71 @@ int main (void)
         x = extract_new (r, dst, 0, err, sizeof err);
         ok (x == NULL && strstr (err, "reserved"), "reserved entry name refused");
         manifest_destroy (&r);
+    }
+
+    /* 10. a failed extraction over the user's files leaves them as they were:
+     * a.txt (also in the archive) and mine.txt; a.txt completes first, then
+     * the big file fails (an injected EFBIG from RLIMIT_FSIZE, then a real
+     * ENOSPC on a tiny tmpfs when we may mount) */
+    {
+        mk ("ow", 0755);
+        put_file ("ow/a.txt", "archive's a\n", 12, 0644);
+        put_file ("ow/zbig", data, big, 0644);
+        const char *owp[] = {"a.txt", "zbig"};
+        char owsrc[400];
+        path (owsrc, sizeof owsrc, "ow");
+        const manifest_t *mo = cstore_archive_create (cs, "ow", owsrc, owp, 2, 0, 65536, err, sizeof err);
+        ok (mo && mo->entries[0].nchunks == 1 && mo->entries[0].chunks[0] == 0, "archive ow: a.txt is chunk 0");
+        char cmp[1000], b[64];
+        for (int pass = 0; pass < 2; pass++) {
+            char mnt2[400], dd[500];
+            path (mnt2, sizeof mnt2, pass ? "tiny2" : "user");
+            mkdir (mnt2, 0755);
+            if (pass && mount ("tmpfs", mnt2, "tmpfs", 0, "size=64k") < 0) {
+                skip ("ENOSPC over the user's files: cannot mount tmpfs (%s; needs root)", strerror (errno));
+                break;
+            }
+            snprintf (dd, sizeof dd, "%s/a.txt", mnt2);
+            int fd = open (dd, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            write (fd, "the user's own a.txt\n", 21);
+            close (fd);
+            snprintf (dd, sizeof dd, "%s/mine.txt", mnt2);
+            fd = open (dd, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            write (fd, "mine\n", 5);
+            close (fd);
+            struct rlimit old, lim = {.rlim_cur = 100000, .rlim_max = RLIM_INFINITY};
+            void (*oldsig) (int) = signal (SIGXFSZ, SIG_IGN);
+            getrlimit (RLIMIT_FSIZE, &old);
+            lim.rlim_max = old.rlim_max;
+            if (!pass)
+                setrlimit (RLIMIT_FSIZE, &lim);   /* zbig (196 KiB) cannot be sized */
+            rc = extract_archive (cs, "ow", mnt2, 0, err, sizeof err);
+            if (!pass)
+                setrlimit (RLIMIT_FSIZE, &old);
+            signal (SIGXFSZ, oldsig);
+            ok (rc == (pass ? -ENOSPC : -EFBIG), "%s: extraction fails: %s", pass ? "tmpfs" : "EFBIG", err);
+            snprintf (dd, sizeof dd, "%s/a.txt", mnt2);
+            memset (b, 0, sizeof b);
+            fd = open (dd, O_RDONLY);
+            ssize_t n = fd >= 0 ? read (fd, b, sizeof b - 1) : -1;
+            struct stat asb;
+            fstat (fd, &asb);
+            close (fd);
+            ok (n == 21 && !strcmp (b, "the user's own a.txt\n") && (asb.st_mode & 07777) == 0600,
+                "%s: the user's a.txt is back as it was (%s)", pass ? "tmpfs" : "EFBIG", n < 0 ? strerror (errno) : b);
+            snprintf (dd, sizeof dd, "%s/mine.txt", mnt2);
+            ok (access (dd, F_OK) == 0, "mine.txt untouched");
+            ok (entries_in (mnt2) == 2, "only the user's 2 files are left (%d entries)", entries_in (mnt2));
+            if (pass)
+                umount (mnt2);
+        }
+        /* success over the user's files: replaced, set-aside copies gone */
+        char d3[400];
+        path (d3, sizeof d3, "user");
+        rc = extract_archive (cs, "ow", d3, 0, err, sizeof err);
+        snprintf (cmp, sizeof cmp, "cmp -s %s/ow/a.txt %s/a.txt", root, d3);
+        ok (rc == 0 && system (cmp) == 0 && entries_in (d3) == 3, "a good extraction replaces a.txt (%s)",
+            rc ? err : "ok");
     }
 
     free (buf);
