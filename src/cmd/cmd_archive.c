@@ -226,15 +226,19 @@ static int do_list (int argc, char **argv)
         free (s);
     }
     else {
-        printf ("%-32s %12s %8s %s\n", "NAME", "SIZE", "CHUNKS", "MODE");
+        printf ("%-32s %12s %8s %-9s %s\n", "NAME", "SIZE", "CHUNKS", "MODE", "STATE");
         size_t i;
         json_t *a;
         json_array_foreach (l, i, a) {
-            const char *name = "?", *mode = "";
+            const char *name = "?", *mode = "", *state = "ok", *damage = NULL;
             json_int_t size = 0, chunks = 0;
-            json_unpack (a, "{s?s s?I s?I s?s}", "name", &name, "size", &size, "chunks", &chunks,
-                         "mode", &mode);
-            printf ("%-32s %10.1fMi %8lld %s\n", name, size / 1048576.0, (long long)chunks, mode);
+            json_unpack (a, "{s?s s?I s?I s?s s?s s?s}", "name", &name, "size", &size, "chunks", &chunks,
+                         "mode", &mode, "state", &state, "damage", &damage);
+            const char *cut = damage ? strstr (damage, " is damaged: ") : NULL;
+            if (cut)
+                damage = cut + strlen (" is damaged: ");
+            printf ("%-32s %10.1fMi %8lld %-9s %s%s%s\n", name, size / 1048576.0, (long long)chunks, mode,
+                    state, damage ? ": " : "", damage ? damage : "");
         }
     }
     json_decref (o);

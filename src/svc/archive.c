@@ -42,8 +42,15 @@ struct archive_svc {
     zlistx_t *xfers;
     zlistx_t *dists;
     zlistx_t *bgjobs;
+    zhashx_t *failed;     /* archive name -> why its last transfer here failed */
     int tick;
 };
+
+static void free_str (void **p)
+{
+    free (*p);
+    *p = NULL;
+}
 
 static int64_t now_ms (void)
 {
@@ -174,6 +181,9 @@ static void xfer_finish (struct xfer *xf, int errnum, const char *errstr)
     zlistx_destroy (&keys);
     if (errnum) {
         fail_parked (xf, errstr);
+        /* later requests for it get this at once rather than "not here yet",
+         * so downstream targets move on without waiting for a stall */
+        zhashx_update (svc->failed, xf->name, strdup (errstr ? errstr : "failed"));
         extract_abort (&xf->x);
         overlay_log (ov, "archive %s: fetch failed: %s", xf->name, errstr);
         overlay_respond_error (ov, &xf->req, errnum, "%s", errstr);
@@ -239,6 +249,12 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
     if (msg->hdr.errnum) {
         const char *es = NULL;
         json_unpack (msg->json, "{s:s}", "errstr", &es);
+        if (msg->hdr.errnum == EBADMSG && xf->upi + 1 >= xf->nups) {
+            /* the last resort (the source) holds a damaged copy: no point
+             * in waiting, fail now with its message */
+            xfer_finish (xf, EBADMSG, es ? es : "damaged at the source");
+            return;
+        }
         xfer_switch_upstream (xf, es ? es : strerror (msg->hdr.errnum));
         return;
     }
@@ -358,6 +374,7 @@ static void svc_fetch (overlay_t *ov, const cmsg_t *msg, void *arg)
         overlay_respond_error (ov, &msg->hdr, EBUSY, "archive %s: a transfer is already running here", name);
         return;
     }
+    zhashx_delete (svc->failed, name);
     char err[512];
     manifest_t *m = manifest_decode (msg->data, msg->data_len, err, sizeof err);
     if (!m) {
@@ -445,7 +462,12 @@ static void svc_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
     char err[256];
     const manifest_t *m = cstore_archive_get (svc->cs, name, err, sizeof err);
     if (!m) {
-        overlay_respond_error (ov, &msg->hdr, EAGAIN, "archive %s not here yet", name);
+        const char *why = zhashx_lookup (svc->failed, name);
+        if (why)
+            overlay_respond_error (ov, &msg->hdr, EIO, "rank %u: its transfer failed: %s",
+                                   overlay_rank (ov), why);
+        else
+            overlay_respond_error (ov, &msg->hdr, EAGAIN, "archive %s not here yet", name);
         return;
     }
     if ((size_t)idx >= m->nchunks) {
@@ -458,11 +480,21 @@ static void svc_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
         overlay_respond_error (ov, &msg->hdr, ENOMEM, "rank %u: out of memory", overlay_rank (ov));
         return;
     }
-    ssize_t n = cstore_chunk_read (svc->cs, name, idx, buf, len, err, sizeof err);
-    if (n < 0) { /* e.g. a stale entry whose files are gone: "not here", so the
-                  * downstream retries (and its stall timer moves on if it lasts) */
+    char cerr[512];
+    ssize_t n = cstore_chunk_read (svc->cs, name, idx, buf, len, cerr, sizeof cerr);
+    if (n == -EBADMSG) {
+        /* what this store holds no longer matches its hash (a corrupt blob,
+         * a changed source or extracted file): the store marked the archive
+         * damaged; say so at once, so the target moves to another upstream
+         * or, when this is its last (the source), fails with this message */
         overlay_buf_free (buf);
-        overlay_respond_error (ov, &msg->hdr, EAGAIN, "rank %u: %s", overlay_rank (ov), err);
+        overlay_log (ov, "%s", cerr);
+        overlay_respond_error (ov, &msg->hdr, EBADMSG, "rank %u: %s", overlay_rank (ov), cerr);
+    }
+    else if (n < 0) { /* not here (yet): the downstream retries (and its
+                       * stall timer moves on if it lasts) */
+        overlay_buf_free (buf);
+        overlay_respond_error (ov, &msg->hdr, EAGAIN, "rank %u: %s", overlay_rank (ov), cerr);
     }
     else {
         /* fault injection for tests: CANOPY_TEST_CORRUPT=N flips a byte in
@@ -1036,6 +1068,8 @@ archive_svc_t *archive_svc_new (overlay_t *ov, const char *statedir, char *err, 
     svc->xfers = zlistx_new ();
     svc->dists = zlistx_new ();
     svc->bgjobs = zlistx_new ();
+    svc->failed = zhashx_new ();
+    zhashx_set_destructor (svc->failed, free_str);
     overlay_service_add (ov, "archive.create", svc_create, svc);
     overlay_service_add (ov, "archive.extract", svc_extract, svc);
     overlay_service_add (ov, "archive.list", svc_list, svc);
@@ -1067,6 +1101,7 @@ void archive_svc_destroy (archive_svc_t **p)
     zlistx_destroy (&svc->xfers);
     zlistx_destroy (&svc->dists);
     zlistx_destroy (&svc->bgjobs);
+    zhashx_destroy (&svc->failed);
     cstore_destroy (&svc->cs);
     free (svc->statedir);
     free (svc);

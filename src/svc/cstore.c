@@ -110,7 +110,12 @@ static const char *schema =
     "CREATE TABLE IF NOT EXISTS refs(archive TEXT NOT NULL, hash TEXT NOT NULL,"
     " len INTEGER NOT NULL, path TEXT NOT NULL, offset INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS refs_hash ON refs(hash, len);"
-    "CREATE INDEX IF NOT EXISTS refs_archive ON refs(archive);";
+    "CREATE INDEX IF NOT EXISTS refs_archive ON refs(archive);"
+    /* archives found damaged when read (a chunk that no longer matches its
+     * hash, or is gone): shown by list, cleared when the archive is recorded
+     * again (re-create, re-adopt) or removed */
+    "CREATE TABLE IF NOT EXISTS damaged(archive TEXT PRIMARY KEY, reason TEXT NOT NULL,"
+    " at INTEGER NOT NULL);";
 
 cstore_t *cstore_new (const char *statedir, char *err, size_t errlen)
 {
@@ -867,9 +872,9 @@ static int delete_rows (cstore_t *self, const char *name, char *err, size_t errl
 {
     const char *sqls[] = {
         "DELETE FROM achunks WHERE archive=?", "DELETE FROM refs WHERE archive=?",
-        "DELETE FROM archives WHERE name=?",
+        "DELETE FROM archives WHERE name=?", "DELETE FROM damaged WHERE archive=?",
     };
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         sqlite3_stmt *st = sql_prep (self, sqls[i], err, errlen);
         if (!st)
             return -1;
@@ -941,6 +946,16 @@ static int record (cstore_t *self, const manifest_t *m, const char *mode,
     sqlite3_bind_int64 (ins, 9, m->chunk_size);
     if (sqlite3_step (ins) != SQLITE_DONE)
         goto sqlerr;
+    {
+        sqlite3_stmt *dm = sql_prep (self, "DELETE FROM damaged WHERE archive=?", err, errlen);
+        if (!dm)
+            goto done;
+        sqlite3_bind_text (dm, 1, m->name, -1, SQLITE_STATIC);
+        int drc = sqlite3_step (dm);
+        sqlite3_finalize (dm);
+        if (drc != SQLITE_DONE)
+            goto sqlerr;
+    }
     for (size_t i = 0; i < m->nchunks; i++) {
         char hex[SHA256_HEXLEN + 1];
         sha256_hex (m->chunks[i].hash, hex);
@@ -1214,19 +1229,25 @@ out:
 json_t *cstore_archive_list (cstore_t *self, char *err, size_t errlen)
 {
     sqlite3_stmt *st = sql_prep (self, "SELECT name, size, nentries, nchunks, chunk_size, mode,"
-                                       " created FROM archives ORDER BY name", err, errlen);
+                                       " created, d.reason FROM archives a LEFT JOIN damaged d"
+                                       " ON d.archive=a.name ORDER BY name", err, errlen);
     if (!st)
         return NULL;
     json_t *a = json_array ();
     while (a && sqlite3_step (st) == SQLITE_ROW) {
-        json_array_append_new (a, json_pack ("{s:s s:I s:I s:I s:I s:s s:I}",
+        const char *reason = (const char *)sqlite3_column_text (st, 7);
+        json_t *o = json_pack ("{s:s s:I s:I s:I s:I s:s s:I s:s}",
             "name", (const char *)sqlite3_column_text (st, 0),
             "size", (json_int_t)sqlite3_column_int64 (st, 1),
             "entries", (json_int_t)sqlite3_column_int64 (st, 2),
             "chunks", (json_int_t)sqlite3_column_int64 (st, 3),
             "chunk_size", (json_int_t)sqlite3_column_int64 (st, 4),
             "mode", (const char *)sqlite3_column_text (st, 5),
-            "created", (json_int_t)sqlite3_column_int64 (st, 6)));
+            "created", (json_int_t)sqlite3_column_int64 (st, 6),
+            "state", reason ? "damaged" : "ok");
+        if (o && reason)
+            json_object_set_new (o, "damage", json_string (reason));
+        json_array_append_new (a, o);
     }
     sqlite3_finalize (st);
     return a;
@@ -1330,8 +1351,12 @@ ssize_t cstore_chunk_read_hash (cstore_t *self, const uint8_t hash[SHA256_LEN], 
     ssize_t rc = -ENOENT;
     if (access (bp, F_OK) == 0) {
         rc = read_verify (self, bp, 0, false, NULL, hash, len, buf, err, errlen);
-        if (rc == -EBADMSG)
-            unlink (bp);   /* corrupt: drop it so the next create rewrites it */
+        if (rc == -EBADMSG) {
+            /* corrupt: drop it so the next create rewrites it; the caller
+             * (cstore_chunk_read) marks the archive damaged */
+            seterr (err, errlen, "blob %s does not match its SHA-256 (deleted)", bp);
+            unlink (bp);
+        }
     }
     free (bp);
     if (rc >= 0)
@@ -1367,8 +1392,63 @@ ssize_t cstore_chunk_read (cstore_t *self, const char *archive, uint32_t idx, vo
         seterr (err, errlen, "archive %s: no chunk %" PRIu32 " (has %zu)", archive, idx, m->nchunks);
         return -ENOENT;
     }
-    return cstore_chunk_read_hash (self, m->chunks[idx].hash, m->chunks[idx].len, buf, buflen,
-                                   err, errlen);
+    char e[400];
+    ssize_t rc = cstore_chunk_read_hash (self, m->chunks[idx].hash, m->chunks[idx].len, buf, buflen,
+                                         e, sizeof e);
+    if (rc >= 0 || rc == -EINVAL || rc == -ENOMEM) {
+        if (rc < 0)
+            seterr (err, errlen, "%s", e);
+        return rc;
+    }
+    /* bytes that no longer match, or gone: the archive is damaged here */
+    const char *fpath = "?";
+    uint64_t foff = 0;
+    for (size_t i = 0; i < m->nentries && !strcmp (fpath, "?"); i++)
+        for (uint32_t k = 0; k < m->entries[i].nchunks; k++)
+            if (m->entries[i].chunks[k] == idx) {
+                fpath = m->entries[i].path;
+                foff = (uint64_t)k * m->chunk_size;
+                break;
+            }
+    char prev[512], head[MANIFEST_NAME_MAX + 64];
+    int hl = snprintf (head, sizeof head, "archive %s is damaged: chunk %" PRIu32 " ", archive, idx);
+    if (cstore_damage (self, archive, prev, sizeof prev) && !strncmp (prev, head, hl)) {
+        seterr (err, errlen, "%s", prev);   /* as first found (e.g. before the blob went) */
+        return -EBADMSG;
+    }
+    seterr (err, errlen, "archive %s is damaged: chunk %" PRIu32 " (file %s, offset %" PRIu64 "): %s",
+            archive, idx, fpath, foff, e);
+    cstore_mark_damaged (self, archive, err);
+    return -EBADMSG;
+}
+
+int cstore_mark_damaged (cstore_t *self, const char *archive, const char *reason)
+{
+    sqlite3_stmt *st = sql_prep (self, "INSERT OR REPLACE INTO damaged(archive, reason, at)"
+                                       " SELECT name, ?, ? FROM archives WHERE name=?", NULL, 0);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text (st, 1, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (st, 2, time (NULL));
+    sqlite3_bind_text (st, 3, archive, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (st);
+    sqlite3_finalize (st);
+    return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+const char *cstore_damage (cstore_t *self, const char *archive, char *buf, size_t len)
+{
+    sqlite3_stmt *st = sql_prep (self, "SELECT reason FROM damaged WHERE archive=?", NULL, 0);
+    const char *r = NULL;
+    if (!st)
+        return NULL;
+    sqlite3_bind_text (st, 1, archive, -1, SQLITE_STATIC);
+    if (sqlite3_step (st) == SQLITE_ROW) {
+        snprintf (buf, len, "%s", (const char *)sqlite3_column_text (st, 0));
+        r = buf;
+    }
+    sqlite3_finalize (st);
+    return r;
 }
 
 /* --- purge ----------------------------------------------------------- */
