@@ -129,10 +129,13 @@ struct xfer {
     bool finished;            /* done or failed: serve from the store */
     uint64_t fetched_chunks, corrupt_total;
     uint64_t served_mem, served_disk;   /* chunks served downstream: on arrival, read back */
+    int lockfd;               /* extract_lock on dest: one extraction per directory */
+    bool waiting;             /* for another broker of this host extracting into dest */
 };
 
 static void xfer_pump (struct xfer *xf);
 static void xfer_free (struct xfer *xf);
+static void xfer_begin (struct xfer *xf, bool listed);
 
 static struct xfer *find_xfer (archive_svc_t *svc, const char *name)
 {
@@ -354,6 +357,8 @@ static void xfer_free (struct xfer *xf)
     free (xf->ups);
     free (xf->name);
     free (xf->dest);
+    if (xf->lockfd >= 0)
+        close (xf->lockfd);   /* the next broker waiting for dest goes on */
     free (xf);
 }
 
@@ -400,26 +405,67 @@ static void svc_fetch (overlay_t *ov, const cmsg_t *msg, void *arg)
     xf->last_progress = now_ms ();
     for (size_t i = 0; i < m->nchunks; i++)
         xf->bytes_total += m->chunks[i].len;
+    xf->lockfd = -1;
     if (mkdir_p (d) < 0) {
         int e = errno;
         overlay_respond_error (ov, &msg->hdr, e, "rank %u: cannot create %s: %s", overlay_rank (ov), d, strerror (e));
         xfer_free (xf);
         return;
     }
-    xf->x = extract_new (m, d, 0, err, sizeof err);
-    if (!xf->x) {
-        overlay_respond_error (ov, &msg->hdr, errno == ENOSPC ? ENOSPC : EIO, "%s", err);
+    int lk = extract_lock (d, false, err, sizeof err);
+    if (lk == -EWOULDBLOCK) {
+        /* another broker of this host is extracting into d: wait (the tick
+         * retries the lock), then take what it left (xfer_begin) */
+        xf->waiting = true;
+        zlistx_add_end (svc->xfers, xf);
+        overlay_log (ov, "archive %s: %s is being extracted by another broker on this host; waiting",
+                     name, d);
+        overlay_respond (ov, &msg->hdr, json_pack ("{s:I s:b}", "have", (json_int_t)0, "waiting", 1),
+                         NULL, 0);
+        return;
+    }
+    if (lk < 0) {
+        overlay_respond_error (ov, &msg->hdr, EIO, "rank %u: %s", overlay_rank (ov), err);
         xfer_free (xf);
         return;
     }
+    xf->lockfd = lk;
+    xfer_begin (xf, false);
+}
+
+/* Start (or, after waiting for the lock, resume) target xf: the extraction
+ * (identical files already in dest are kept), then pull what is missing. */
+static void xfer_begin (struct xfer *xf, bool listed)
+{
+    archive_svc_t *svc = xf->svc;
+    overlay_t *ov = svc->ov;
+    manifest_t *m = xf->m;
+    const char *name = xf->name;
+    char err[512];
+    xf->waiting = false;
+    xf->last_progress = now_ms ();
+    xf->x = extract_new (m, xf->dest, EXTRACT_KEEP_SAME, err, sizeof err);
+    if (!xf->x) {
+        if (listed)
+            xfer_finish (xf, errno == ENOSPC ? ENOSPC : EIO, err);
+        else {
+            overlay_respond_error (ov, &xf->req, errno == ENOSPC ? ENOSPC : EIO, "%s", err);
+            xfer_free (xf);
+        }
+        return;
+    }
+    if (extract_kept (xf->x))
+        overlay_log (ov, "archive %s: %zu entries already in %s and identical (kept)", name,
+                     extract_kept (xf->x), xf->dest);
     for (size_t i = 0; i < m->nchunks; i++)
         if (extract_have (xf->x, i))
             xf->bytes_have += m->chunks[i].len;
-    zlistx_add_end (svc->xfers, xf);
+    if (!listed)
+        zlistx_add_end (svc->xfers, xf);
     if (extract_missing (xf->x) < m->nchunks)
         overlay_log (ov, "archive %s: resumed %zu of %zu chunks already here", name,
                      m->nchunks - extract_missing (xf->x), m->nchunks);
-    overlay_respond (ov, &msg->hdr, json_pack ("{s:I s:I}", "have", (json_int_t)xf->bytes_have,
+    overlay_respond (ov, &xf->req, json_pack ("{s:I s:I}", "have", (json_int_t)xf->bytes_have,
                                                "resumed", (json_int_t)(m->nchunks - extract_missing (xf->x))),
                      NULL, 0);
     if (extract_missing (xf->x) == 0) {
@@ -444,6 +490,13 @@ static void svc_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
         return;
     }
     struct xfer *xf = find_xfer (svc, name);
+    if (xf && !xf->finished && xf->waiting) {
+        /* nothing here until the other extraction into our dest is done:
+         * send the downstream on to its next upstream at once */
+        overlay_respond_error (ov, &msg->hdr, EBUSY, "rank %u: waiting for another extraction into %s",
+                               overlay_rank (ov), xf->dest);
+        return;
+    }
     if (xf && !xf->finished) {
         if ((size_t)idx >= xf->m->nchunks) {
             overlay_respond_error (ov, &msg->hdr, EINVAL, "archive %s: no chunk %lld", name, (long long)idx);
@@ -703,6 +756,8 @@ static void *bg_main (void *arg)
             b->result = json_pack ("{s:s s:I s:I s:I s:I}", "name", b->name, "entries",
                                    (json_int_t)m->nentries, "files", (json_int_t)files, "bytes",
                                    (json_int_t)m->total_size, "chunks", (json_int_t)m->nchunks);
+            if (cstore_warning (cs))
+                json_object_set_new (b->result, "warning", json_string (cstore_warning (cs)));
         }
     }
     else {
@@ -711,7 +766,7 @@ static void *bg_main (void *arg)
             snprintf (b->err, sizeof b->err, "cannot create %s: %s", b->dest, strerror (errno));
             b->rc = -1;
         }
-        else if (!m || extract_archive (cs, b->name, b->dest, 0, b->err, sizeof b->err) < 0)
+        else if (!m || extract_archive (cs, b->name, b->dest, EXTRACT_KEEP_SAME, b->err, sizeof b->err) < 0)
             b->rc = -1;
         else
             b->result = json_pack ("{s:s s:I s:s}", "name", b->name, "bytes", (json_int_t)m->total_size,
@@ -845,6 +900,10 @@ static void svc_extract (overlay_t *ov, const cmsg_t *msg, void *arg)
         overlay_respond_error (ov, &msg->hdr, EPROTO, "archive.extract: needs name and dest");
         return;
     }
+    if (!dest[0]) {
+        overlay_respond_error (ov, &msg->hdr, EINVAL, "archive.extract: empty destination directory");
+        return;
+    }
     char err[256];
     if (!cstore_archive_get (svc->cs, name, err, sizeof err)) {
         overlay_respond_error (ov, &msg->hdr, ENOENT, "rank %u: %s", overlay_rank (ov), err);
@@ -919,6 +978,10 @@ static void svc_distribute (overlay_t *ov, const cmsg_t *msg, void *arg)
     }
     if (window < 1 || window > 256) {
         overlay_respond_error (ov, &msg->hdr, EINVAL, "window must be 1-256");
+        return;
+    }
+    if (!dest[0]) {
+        overlay_respond_error (ov, &msg->hdr, EINVAL, "archive.distribute: empty destination directory");
         return;
     }
     char err[512];
@@ -1016,6 +1079,21 @@ static int on_tick (zloop_t *loop, int timer_id, void *arg)
         if (now - xf->last_report >= PROGRESS_MS) {
             xf->last_report = now;
             overlay_respond (svc->ov, &xf->req, json_pack ("{s:I}", "have", (json_int_t)xf->bytes_have), NULL, 0);
+        }
+        if (xf->waiting) {
+            char lerr[256];
+            int lk = extract_lock (xf->dest, false, lerr, sizeof lerr);
+            if (lk == -EWOULDBLOCK) {
+                xf = next;
+                continue;
+            }
+            if (lk < 0) {
+                xfer_finish (xf, EIO, lerr);
+                break;   /* the list changed */
+            }
+            xf->lockfd = lk;
+            xfer_begin (xf, true);
+            break;   /* xf may be gone: the next tick goes on */
         }
         if (now - xf->last_progress > STALL_MS && xf->upi + 1 >= xf->nups
             && now - xf->last_progress < SOURCE_GIVEUP_MS) {

@@ -38,6 +38,7 @@ struct cstore {
     int ref_fd;
     atomic_uint tmpseq;
     struct trusted **trust;   /* TRUST_BUCKETS chains, or NULL: see trust_ok */
+    char *warning;            /* of the last create: special files skipped */
 };
 
 /* Files whose chunks were all verified on arrival and written by this
@@ -272,6 +273,7 @@ void cstore_destroy (cstore_t **p)
     free (self->dir);
     free (self->blobdir);
     free (self->tmpdir);
+    free (self->warning);
     free (self);
     *p = NULL;
 }
@@ -279,6 +281,11 @@ void cstore_destroy (cstore_t **p)
 void cstore_set_threads (cstore_t *self, int n)
 {
     self->nthreads = n < 1 ? 1 : n > 16 ? 16 : n;
+}
+
+const char *cstore_warning (const cstore_t *self)
+{
+    return self->warning;
 }
 
 const char *cstore_dir (const cstore_t *self)
@@ -311,6 +318,8 @@ struct walk {
     size_t n, cap;
     uint32_t *seen;        /* open-addressing set of item indexes + 1, by rel */
     size_t seencap;
+    size_t nspecial;       /* devices, sockets, FIFOs skipped */
+    char special[512];     /* the first few of them */
     char *err;
     size_t errlen;
 };
@@ -438,8 +447,14 @@ static int walk_add (struct walk *w, const char *rel, const char *abs, bool recu
     }
     bool dup = rel[0] && seen_has (w, rel);
     if (!dup && rel[0]) {
-        if (!S_ISREG (sb.st_mode) && !S_ISDIR (sb.st_mode) && !S_ISLNK (sb.st_mode))
-            return 1;   /* fifos, sockets, devices are not archived */
+        if (!S_ISREG (sb.st_mode) && !S_ISDIR (sb.st_mode) && !S_ISLNK (sb.st_mode)) {
+            /* fifos, sockets, devices are not archived: counted, named in
+             * the create's warning (cstore_warning) */
+            size_t l = strlen (w->special);
+            if (++w->nspecial <= 4 && l + strlen (rel) + 3 < sizeof w->special)
+                snprintf (w->special + l, sizeof w->special - l, "%s%s", l ? ", " : "", rel);
+            return 1;
+        }
         if (!manifest_path_valid (rel)) {
             seterr (w->err, w->errlen, "%s: cannot be stored in an archive (path too long or odd)", abs);
             return -1;
@@ -1074,6 +1089,12 @@ const manifest_t *cstore_archive_create (cstore_t *self, const char *name, const
     for (size_t i = 0; i < n; i++)
         if (!paths[i] || walk_top (&w, base[0] ? base : "", paths[i]) < 0)
             goto out;
+    free (self->warning);
+    self->warning = NULL;
+    if (w.nspecial)
+        self->warning = xasprintf ("skipped %zu special file%s (devices, sockets, FIFOs): %s%s",
+                                   w.nspecial, w.nspecial > 1 ? "s" : "", w.special,
+                                   w.nspecial > 4 ? ", ..." : "");
     /* chunk jobs */
     uint64_t njobs = 0;
     for (size_t i = 0; i < w.n; i++) {

@@ -41,13 +41,18 @@ void cstore_set_threads (cstore_t *self, int n);
  * relative to dir, or absolute: stored without the leading '/'; dir NULL =
  * cwd) into chunks of chunk_size (0 = MANIFEST_CHUNK_DEFAULT) and record the
  * archive `name`.  Parent directories of a path are recorded as directory
- * entries.  Special files (fifos, sockets, devices) are skipped.  Memory is
+ * entries.  Special files (fifos, sockets, devices) are skipped, counted and
+ * named in cstore_warning afterwards.  Memory is
  * bounded: threads x chunk_size of buffers plus the manifest.
  * Returns the manifest, owned by the store and valid until the archive is
  * removed/replaced or the store destroyed; NULL + err. */
 const manifest_t *cstore_archive_create (cstore_t *self, const char *name, const char *dir,
                                          const char *const paths[], size_t n, int flags,
                                          uint32_t chunk_size, char *err, size_t errlen);
+
+/* After cstore_archive_create: "skipped N special files (devices, sockets,
+ * FIFOs): a/fifo, ..." or NULL if none were skipped.  Owned by the store. */
+const char *cstore_warning (const cstore_t *self);
 
 /* Record an archive whose chunks are already in place on disk: the files of
  * manifest m extracted under destdir (e.g. after extract_done on a receiving

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "cstore.h"
@@ -47,6 +48,7 @@ struct extract {
     uint32_t *use_start;  /* nchunks + 1: CSR index into uses */
     struct use *uses;
     size_t nmissing;
+    size_t nkept;                   /* EXTRACT_KEEP_SAME: entries found in place */
     int cur_entry, cur_fd;          /* one open temporary file */
     char *par_path;                 /* one open parent directory */
     int par_fd;
@@ -459,6 +461,89 @@ static int resume_verify (extract_t *self, char *err, size_t errlen)
     return 0;
 }
 
+/* EXTRACT_KEEP_SAME on a fresh extraction: mark the files and symlinks
+ * already in place and identical as done and kept (ENT_DONE | ENT_KEPT), and
+ * the chunks only such files use as present. */
+static int keep_same (extract_t *self, char *err, size_t errlen)
+{
+    manifest_t *m = self->m;
+    uint8_t *buf = malloc (m->chunk_size);
+    if (!buf) {
+        seterr (err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t e = 0; e < m->nentries; e++) {
+        const manifest_entry_t *en = &m->entries[e];
+        if (en->type == MANIFEST_DIR || self->ent[e])
+            continue;
+        int pfd = parent_fd (self, en->path);
+        struct stat sb;
+        if (pfd < 0 || fstatat (pfd, base_name (en->path), &sb, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        bool same = false;
+        if (en->type == MANIFEST_SYMLINK && S_ISLNK (sb.st_mode)) {
+            size_t tl = strlen (en->target);
+            char *t = malloc (tl + 2);
+            ssize_t n = t ? readlinkat (pfd, base_name (en->path), t, tl + 1) : -1;
+            same = n == (ssize_t)tl && !memcmp (t, en->target, tl);
+            free (t);
+        }
+        else if (en->type == MANIFEST_FILE && S_ISREG (sb.st_mode) && (uint64_t)sb.st_size == en->size
+                 && (sb.st_mode & 07777) == file_mode (en->mode)
+                 && (int64_t)sb.st_mtim.tv_sec * 1000000000LL + sb.st_mtim.tv_nsec == en->mtime_ns) {
+            self->ent[e] = ENT_DONE;   /* read_pos reads the file in place */
+            same = true;
+            for (uint32_t k = 0; k < en->nchunks && same; k++)
+                same = read_pos (self, e, k, en->chunks[k], buf, true) >= 0;
+            self->ent[e] = 0;
+        }
+        if (same) {
+            if (state_set_entry (self, e, ENT_DONE | ENT_KEPT) < 0) {
+                free (buf);
+                return fail_errno (err, errlen, self, self->statename, "state");
+            }
+            self->nkept++;
+        }
+    }
+    free (buf);
+    /* a chunk is present when every file that uses it is done */
+    for (size_t c = 0; c < m->nchunks; c++) {
+        bool all = self->use_start[c] < self->use_start[c + 1];
+        for (uint32_t u = self->use_start[c]; u < self->use_start[c + 1] && all; u++)
+            all = (self->ent[self->uses[u].entry] & ENT_DONE) != 0;
+        if (all && !self->have[c] && state_set_chunk (self, c) < 0)
+            return fail_errno (err, errlen, self, self->statename, "state");
+    }
+    return 0;
+}
+
+size_t extract_kept (const extract_t *self)
+{
+    return self->nkept;
+}
+
+int extract_lock (const char *destdir, bool wait, char *err, size_t errlen)
+{
+    int fd = open (destdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        seterr (err, errlen, "extract: %s: %s", destdir, strerror (e));
+        return -e;
+    }
+    int rc;
+    while ((rc = flock (fd, LOCK_EX | (wait ? 0 : LOCK_NB))) < 0 && errno == EINTR)
+        ;
+    if (rc < 0) {
+        int e = errno;
+        close (fd);
+        if (e == EWOULDBLOCK)
+            return -EWOULDBLOCK;
+        seterr (err, errlen, "extract: lock %s: %s", destdir, strerror (e));
+        return -e;
+    }
+    return fd;
+}
+
 /* --- public ------------------------------------------------------------- */
 
 extract_t *extract_new (const manifest_t *m, const char *destdir, int flags, char *err,
@@ -548,6 +633,8 @@ extract_t *extract_new (const manifest_t *m, const char *destdir, int flags, cha
     if (resumed < 0)
         goto fail;
     if (resumed && resume_verify (self, err, errlen) < 0)
+        goto fail;
+    if (!resumed && (flags & EXTRACT_KEEP_SAME) && keep_same (self, err, errlen) < 0)
         goto fail;
     /* directories, then what is complete already: empty files, symlinks */
     for (size_t i = 0; i < ne; i++) {
@@ -825,9 +912,31 @@ int extract_archive (struct cstore *cs, const char *name, const char *destdir, i
     const manifest_t *m = cstore_archive_get (cs, name, err, errlen);
     if (!m)
         return -ENOENT;
+    if (!destdir || !destdir[0]) {
+        seterr (err, errlen, "extract: no destination directory");
+        return -EINVAL;
+    }
+    /* one extraction per directory: wait for any other one here */
+    bool made = mkdir (destdir, 0755) == 0;
+    if (!made && errno != EEXIST) {
+        int e = errno;
+        seterr (err, errlen, "extract: %s: %s", destdir, strerror (e));
+        return -e;
+    }
+    int lockfd = extract_lock (destdir, true, err, errlen);
+    if (lockfd < 0) {
+        if (made)
+            rmdir (destdir);
+        return lockfd;
+    }
     extract_t *x = extract_new (m, destdir, flags, err, errlen);
-    if (!x)
+    if (!x) {
+        if (made)
+            rmdir (destdir);
+        close (lockfd);
         return -EIO;
+    }
+    x->destcreated = x->destcreated || made;
     uint8_t *buf = malloc (x->m->chunk_size);
     int rc = buf ? 0 : -ENOMEM;
     if (!buf)
@@ -848,5 +957,6 @@ int extract_archive (struct cstore *cs, const char *name, const char *destdir, i
         extract_abort (&x);
     else
         extract_destroy (&x);
+    close (lockfd);
     return rc;
 }
