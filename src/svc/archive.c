@@ -20,6 +20,7 @@
 #include "extract.h"
 #include "manifest.h"
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +136,15 @@ struct xfer {
 
 static void xfer_pump (struct xfer *xf);
 static void xfer_free (struct xfer *xf);
+
+/* A transfer's manifest copies, decode buffers and chunk messages are freed
+ * at its end, but glibc keeps freed heap (the broker sets a high
+ * M_TRIM_THRESHOLD so chunk buffers are reused): give it back to the
+ * system once a transfer, distribution or background job is over. */
+static void release_memory (void)
+{
+    malloc_trim (0);
+}
 static void xfer_begin (struct xfer *xf, bool listed);
 
 static struct xfer *find_xfer (archive_svc_t *svc, const char *name)
@@ -208,6 +218,7 @@ static void xfer_finish (struct xfer *xf, int errnum, const char *errstr)
     if (h)
         zlistx_detach (svc->xfers, h);
     xfer_free (xf);
+    release_memory ();
 }
 
 static void xfer_switch_upstream (struct xfer *xf, const char *why)
@@ -679,6 +690,7 @@ static void dist_check_end (struct dist *d)
     if (h)
         zlistx_detach (d->svc->dists, h);
     dist_free (d);
+    release_memory ();
 }
 
 static void on_fetch_resp (overlay_t *ov, const cmsg_t *msg, void *arg)
@@ -829,6 +841,7 @@ static int on_bg_done (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     if (h)
         zlistx_detach (svc->bgjobs, h);
     bg_free (b);
+    release_memory ();
     return 0;
 }
 

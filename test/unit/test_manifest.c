@@ -91,6 +91,43 @@ int main (void)
     ok (m2 != NULL, "decode own output (%s)", m2 ? "ok" : err);
     char *s2 = m2 ? manifest_encode (m2, NULL) : NULL;
     ok (s2 && !strcmp (s, s2), "re-encode is identical");
+    {
+        /* the streaming encoder writes exactly what dumping the whole tree
+         * does (the digest, an archive's identity, must not change) */
+        json_t *tree = manifest_to_json (m);
+        char *whole = tree ? json_dumps (tree, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        ok (whole && !strcmp (whole, s), "streamed encoding == whole-tree encoding");
+        free (whole);
+        json_decref (tree);
+        /* the streaming decoder: key order, whitespace, and errors */
+        const char *reordered =
+            " {\"chunks\" : [ [\"" "0000000000000000000000000000000000000000000000000000000000000000\", 5] ] ,"
+            "\"entries\":[{\"path\":\"f\",\"type\":\"file\",\"mode\":420,\"mtime\":0,\"size\":5,\"range\":[0,1]}],"
+            "\"total_size\":5,\"chunk_size\":4096,\"extra\":{\"x\":[1]},\"name\":\"r\",\"version\":1}\n";
+        manifest_t *r = manifest_decode (reordered, strlen (reordered), err, sizeof err);
+        ok (r && r->nentries == 1 && r->nchunks == 1, "decode: any key order, whitespace, unknown keys (%s)",
+            r ? "ok" : err);
+        manifest_destroy (&r);
+        const char *bad[][2] = {
+            {"{\"version\":1,\"version\":1}", "duplicate"},
+            {"{\"version\":1,\"name\":\"r\",\"chunk_size\":4096,\"total_size\":0,\"entries\":[],\"chunks\":[]} x",
+             "end of file expected"},
+            {"{\"version\":1,\"name\":\"r\",\"chunk_size\":4096,\"total_size\":0,\"entries\":[{]}", "JSON error"},
+            {"{\"version\":1,\"name\":\"r\",\"chunk_size\":4096,\"total_size\":0,\"entries\":[],\"chunks\":[[\"" "0000000000000000000000000000000000000000000000000000000000000000\",5] 2]}",
+             "',' or ']' expected"},
+            {"{\"version\":1,\"name\":\"r\",\"chunk_size\":4096,\"total_size\":0,\"entries\":{},\"chunks\":[]}", "entries: must be an array"},
+            {"{\"version\":1,\"name\":\"r\",\"chunk_size\":4096,\"total_size\":0,\"entries\":[]}", "chunks: missing"},
+            {"[1]", "must be a JSON object"},
+            {"", "JSON error"},
+            {"{\"entries\":[\"\\", "JSON error"},
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            err[0] = 0;
+            r = manifest_decode (bad[i][0], strlen (bad[i][0]), err, sizeof err);
+            ok (!r && strstr (err, bad[i][1]) && !strchr (err, '\n'), "decode rejects %s: %s", bad[i][0], err);
+            manifest_destroy (&r);
+        }
+    }
     ok (m2 && m2->entries[1].nchunks == 3 && m2->entries[2].chunks[1] == 0
         && m2->entries[0].mtime_ns == 1700000000123456789LL && m2->entries[4].type == MANIFEST_SYMLINK
         && !strcmp (m2->entries[4].target, "../empty"), "fields survive");
