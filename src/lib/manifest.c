@@ -354,6 +354,33 @@ int manifest_add_symlink (manifest_t *m, const char *path, const char *target,
     return 0;
 }
 
+int manifest_add_hardlink (manifest_t *m, const char *path, const char *target,
+                           char *err, size_t errlen)
+{
+    if (!target || path_problem (target)) {
+        seterr (err, errlen, "target: %s", target ? path_problem (target) : "missing");
+        return -1;
+    }
+    int64_t t = ptab_find (m, target, strlen (target));
+    if (t < 0 || m->entries[t].type != MANIFEST_FILE) {
+        seterr (err, errlen, "target: \"%.200s\" is not an earlier file entry", target);
+        return -1;
+    }
+    manifest_entry_t *e = entry_add (m, path, MANIFEST_HARDLINK, err, errlen);
+    if (!e)
+        return -1;
+    if (!(e->target = strdup (target))) {
+        free (e->path);
+        seterr (err, errlen, "out of memory");
+        return -1;
+    }
+    e->link = t;
+    e->mode = m->entries[t].mode;
+    e->mtime_ns = m->entries[t].mtime_ns;
+    entry_commit (m);
+    return 0;
+}
+
 int manifest_add_file (manifest_t *m, const char *path, uint32_t mode, int64_t mtime_ns,
                        uint64_t size, const uint32_t *chunk_idx, uint32_t n,
                        char *err, size_t errlen)
@@ -415,7 +442,18 @@ int manifest_add_file (manifest_t *m, const char *path, uint32_t mode, int64_t m
 
 static const char *type_name (manifest_type_t t)
 {
-    return t == MANIFEST_DIR ? "dir" : t == MANIFEST_SYMLINK ? "symlink" : "file";
+    return t == MANIFEST_DIR ? "dir" : t == MANIFEST_SYMLINK ? "symlink"
+         : t == MANIFEST_HARDLINK ? "hardlink" : "file";
+}
+
+/* Version 2 only when it is needed, so archives without hard links stay
+ * readable by version-1 readers (and keep their digest). */
+static int version_of (const manifest_t *m)
+{
+    for (size_t i = 0; i < m->nentries; i++)
+        if (m->entries[i].type == MANIFEST_HARDLINK)
+            return MANIFEST_VERSION;
+    return MANIFEST_VERSION_MIN;
 }
 
 /* One entry as its JSON object (the encoding's key order). */
@@ -426,6 +464,10 @@ static json_t *entry_to_json (const manifest_entry_t *e)
         return NULL;
     json_object_set_new (je, "path", json_string (e->path));
     json_object_set_new (je, "type", json_string (type_name (e->type)));
+    if (e->type == MANIFEST_HARDLINK) {
+        json_object_set_new (je, "target", json_string (e->target));
+        return je;
+    }
     if (e->type != MANIFEST_SYMLINK)
         json_object_set_new (je, "mode", json_integer (e->mode));
     json_object_set_new (je, "mtime", json_integer (e->mtime_ns));
@@ -457,7 +499,7 @@ json_t *manifest_to_json (const manifest_t *m)
     json_t *chunks = json_array ();
     if (!o || !ents || !chunks)
         goto fail;
-    json_object_set_new (o, "version", json_integer (MANIFEST_VERSION));
+    json_object_set_new (o, "version", json_integer (version_of (m)));
     json_object_set_new (o, "name", json_string (m->name));
     json_object_set_new (o, "chunk_size", json_integer (m->chunk_size));
     json_object_set_new (o, "total_size", json_integer ((json_int_t)m->total_size));
@@ -527,7 +569,7 @@ char *manifest_encode (const manifest_t *m, size_t *lenp)
     json_decref (js);
     if (!name)
         return NULL;
-    snprintf (num, sizeof num, "{\"version\":%d,\"name\":", MANIFEST_VERSION);
+    snprintf (num, sizeof num, "{\"version\":%d,\"name\":", version_of (m));
     tb_str (&b, num);
     tb_str (&b, name);
     free (name);
@@ -617,9 +659,20 @@ static int decode_entry (manifest_t *m, const json_t *je, size_t i, char *err, s
     if (!type)
         return -1;
     uint64_t mode = 0, mtime = 0, size = 0;
+    int rc;
+    if (!strcmp (type, "hardlink")) {
+        const char *target = get_str (je, "target", where, err, errlen);
+        if (!target)
+            return -1;
+        rc = manifest_add_hardlink (m, path, target, sub, sizeof sub);
+        if (rc < 0) {
+            seterr (err, errlen, "%s%s", where, sub);
+            return -1;
+        }
+        return 0;
+    }
     if (get_uint (je, "mtime", where, INT64_MAX, &mtime, err, errlen) < 0)
         return -1;
-    int rc;
     if (!strcmp (type, "dir")) {
         if (get_uint (je, "mode", where, 07777, &mode, err, errlen) < 0)
             return -1;
@@ -685,7 +738,7 @@ static int decode_entry (manifest_t *m, const json_t *je, size_t i, char *err, s
         free (idx);
     }
     else {
-        seterr (err, errlen, "%stype: unknown \"%.40s\" (file, dir, symlink)", where, type);
+        seterr (err, errlen, "%stype: unknown \"%.40s\" (file, dir, symlink, hardlink)", where, type);
         return -1;
     }
     if (rc < 0) {
@@ -700,16 +753,19 @@ nomem:
 
 /* Header fields (version, name, chunk_size, total_size) of object o: a new
  * empty manifest, or NULL + err. */
-static manifest_t *decode_header (const json_t *o, uint64_t *total, char *err, size_t errlen)
+static manifest_t *decode_header (const json_t *o, uint64_t *total, uint64_t *vout, char *err,
+                                  size_t errlen)
 {
     uint64_t version, chunk_size;
     if (get_uint (o, "version", "", 1000, &version, err, errlen) < 0)
         return NULL;
-    if (version != MANIFEST_VERSION) {
-        seterr (err, errlen, "version: %llu not supported (want %d)", (unsigned long long)version,
-                MANIFEST_VERSION);
+    if (version < MANIFEST_VERSION_MIN || version > MANIFEST_VERSION) {
+        seterr (err, errlen, "version: %llu not supported (want %d..%d)", (unsigned long long)version,
+                MANIFEST_VERSION_MIN, MANIFEST_VERSION);
         return NULL;
     }
+    if (vout)
+        *vout = version;
     const char *name = get_str (o, "name", "", err, errlen);
     if (!name || get_uint (o, "chunk_size", "", MANIFEST_CHUNK_MAX, &chunk_size, err, errlen) < 0
         || get_uint (o, "total_size", "", MANIFEST_TOTAL_MAX, total, err, errlen) < 0)
@@ -781,6 +837,19 @@ static int check_whole (const manifest_t *m, uint64_t total, char *err, size_t e
     return 0;
 }
 
+/* The version a manifest says must be the one its content needs (so the
+ * encoding, hence the digest, is unique). */
+static int check_version (const manifest_t *m, uint64_t version, char *err, size_t errlen)
+{
+    if ((int)version != version_of (m)) {
+        seterr (err, errlen, "version: %llu, but %s", (unsigned long long)version,
+                version_of (m) == MANIFEST_VERSION ? "hard links need version 2"
+                                                   : "an archive without hard links is version 1");
+        return -1;
+    }
+    return 0;
+}
+
 manifest_t *manifest_from_json (const json_t *o, char *err, size_t errlen)
 {
     manifest_t *m = NULL;
@@ -789,7 +858,8 @@ manifest_t *manifest_from_json (const json_t *o, char *err, size_t errlen)
         seterr (err, errlen, "manifest: must be a JSON object");
         return NULL;
     }
-    if (!(m = decode_header (o, &total, err, errlen)))
+    uint64_t version = 0;
+    if (!(m = decode_header (o, &total, &version, err, errlen)))
         return NULL;
     json_t *chunks = json_object_get (o, "chunks");
     json_t *ents = json_object_get (o, "entries");
@@ -811,7 +881,7 @@ manifest_t *manifest_from_json (const json_t *o, char *err, size_t errlen)
     for (size_t i = 0; i < json_array_size (ents); i++)
         if (decode_entry (m, json_array_get (ents, i), i, err, errlen) < 0)
             goto fail;
-    if (check_whole (m, total, err, errlen) < 0)
+    if (check_whole (m, total, err, errlen) < 0 || check_version (m, version, err, errlen) < 0)
         goto fail;
     return m;
 fail:
@@ -1029,7 +1099,8 @@ manifest_t *manifest_decode (const char *text, size_t len, char *err, size_t err
     }
     /* pass 2: in the order the rules need (the chunk table before the files) */
     uint64_t total;
-    if (!(m = decode_header (hdr, &total, err, errlen)))
+    uint64_t version = 0;
+    if (!(m = decode_header (hdr, &total, &version, err, errlen)))
         goto fail;
     if (!have_chunks || !have_ents) {
         const char *k = !have_chunks ? "chunks" : "entries";
@@ -1038,7 +1109,7 @@ manifest_t *manifest_decode (const char *text, size_t len, char *err, size_t err
     }
     if (tl_array (&t, chunks_off, "chunks", m, MANIFEST_CHUNKS_MAX, decode_chunk) < 0
         || tl_array (&t, ents_off, "entries", m, MANIFEST_ENTRIES_MAX, decode_entry_fn) < 0
-        || check_whole (m, total, err, errlen) < 0)
+        || check_whole (m, total, err, errlen) < 0 || check_version (m, version, err, errlen) < 0)
         goto fail;
     json_decref (hdr);
     return m;
@@ -1088,6 +1159,9 @@ static manifest_t *rebuild (const manifest_t *m, char *err, size_t errlen)
         }
         if (e->type == MANIFEST_DIR)
             rc = manifest_add_dir (n, e->path, e->mode, e->mtime_ns, sub, sizeof sub);
+        else if (e->type == MANIFEST_HARDLINK)
+            rc = e->target ? manifest_add_hardlink (n, e->path, e->target, sub, sizeof sub)
+                           : (snprintf (sub, sizeof sub, "target: missing"), -1);
         else if (e->type == MANIFEST_SYMLINK)
             rc = e->target ? manifest_add_symlink (n, e->path, e->target, e->mtime_ns, sub, sizeof sub)
                            : (snprintf (sub, sizeof sub, "target: missing"), -1);

@@ -316,6 +316,9 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
             return;
         }
         char aerr[256];
+        if (extract_setid_dropped (xf->x))
+            overlay_log (ov, "archive %s: dropped setuid/setgid bits of %zu files (never restored)",
+                         xf->name, extract_setid_dropped (xf->x));
         extract_destroy (&xf->x);
         if (cstore_archive_adopt (xf->svc->cs, xf->m, xf->dest, CSTORE_REPLACE | CSTORE_VERIFIED, aerr, sizeof aerr) < 0)
             overlay_log (ov, "archive %s: cannot record in content store: %s", xf->name, aerr);

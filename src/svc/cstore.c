@@ -313,12 +313,21 @@ struct item {
     uint64_t first_job;    /* files: index of the first chunk job */
 };
 
+/* A file with several names: the item that named it first. */
+struct inode {
+    dev_t dev;
+    ino_t ino;
+    size_t item;           /* + 1; 0 = empty slot */
+};
+
 struct walk {
     struct item *items;
     size_t n, cap;
     uint32_t *seen;        /* open-addressing set of item indexes + 1, by rel */
     size_t seencap;
     size_t nspecial;       /* devices, sockets, FIFOs skipped */
+    struct inode *inodes;  /* open addressing: files with st_nlink > 1, by (dev, ino) */
+    size_t ninodes, inodecap;
     char special[512];     /* the first few of them */
     char *err;
     size_t errlen;
@@ -380,6 +389,35 @@ static int seen_add (struct walk *w)
         s = (s + 1) & (w->seencap - 1);
     w->seen[s] = w->n + 1;
     return 0;
+}
+
+/* The item that first named inode (dev, ino), recording item if none did.
+ * (size_t)-1 on ENOMEM. */
+static size_t inode_find_add (struct walk *w, dev_t dev, ino_t ino, size_t item)
+{
+    if ((w->ninodes + 1) * 2 > w->inodecap) {
+        size_t ncap = w->inodecap ? w->inodecap * 2 : 64;
+        struct inode *ni = calloc (ncap, sizeof *ni);
+        if (!ni)
+            return (size_t)-1;
+        for (size_t i = 0; i < w->inodecap; i++)
+            if (w->inodes[i].item) {
+                size_t s = (w->inodes[i].ino * 11400714819323198485ull + w->inodes[i].dev) & (ncap - 1);
+                while (ni[s].item)
+                    s = (s + 1) & (ncap - 1);
+                ni[s] = w->inodes[i];
+            }
+        free (w->inodes);
+        w->inodes = ni;
+        w->inodecap = ncap;
+    }
+    size_t s = (ino * 11400714819323198485ull + dev) & (w->inodecap - 1);
+    for (; w->inodes[s].item; s = (s + 1) & (w->inodecap - 1))
+        if (w->inodes[s].dev == dev && w->inodes[s].ino == ino)
+            return w->inodes[s].item - 1;
+    w->inodes[s] = (struct inode){dev, ino, item + 1};
+    w->ninodes++;
+    return item;
 }
 
 static int walk_dir (struct walk *w, const char *rel, const char *abs)
@@ -495,6 +533,21 @@ static int walk_add (struct walk *w, const char *rel, const char *abs, bool recu
         } else {
             it->type = MANIFEST_FILE;
             it->size = sb.st_size;
+            /* a further name of a file already in: a hard link to it */
+            if (sb.st_nlink > 1) {
+                size_t first = inode_find_add (w, sb.st_dev, sb.st_ino, w->n);
+                if (first == (size_t)-1) {
+                    seterr (w->err, w->errlen, "out of memory");
+                    free (it->rel);
+                    free (it->abs);
+                    return -1;
+                }
+                if (first != w->n) {
+                    it->type = MANIFEST_HARDLINK;
+                    it->size = 0;
+                    it->target = strdup (w->items[first].rel);
+                }
+            }
         }
         if (!it->rel || !it->abs || seen_add (w) < 0) {
             free (it->rel);
@@ -1144,6 +1197,8 @@ const manifest_t *cstore_archive_create (cstore_t *self, const char *name, const
             rc = manifest_add_dir (m, it->rel, it->mode, it->mtime_ns, e, sizeof e);
         else if (it->type == MANIFEST_SYMLINK)
             rc = manifest_add_symlink (m, it->rel, it->target, it->mtime_ns, e, sizeof e);
+        else if (it->type == MANIFEST_HARDLINK)
+            rc = manifest_add_hardlink (m, it->rel, it->target, e, sizeof e);
         else {
             uint32_t c = (it->size + m->chunk_size - 1) / m->chunk_size;
             rc = 0;
@@ -1188,6 +1243,7 @@ out:
     manifest_destroy (&m);
     items_free (w.items, w.n);
     free (w.seen);
+    free (w.inodes);
     free (jobs);
     free (locs);
     free (idx);

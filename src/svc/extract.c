@@ -49,6 +49,9 @@ struct extract {
     struct use *uses;
     size_t nmissing;
     size_t nkept;                   /* EXTRACT_KEEP_SAME: entries found in place */
+    size_t nsetid;                  /* files whose setuid/setgid bits were dropped */
+    uint32_t *links;                /* nentries: first hard link to this file + 1, and
+                                     * for a hard link, the next one to the same file + 1 */
     int cur_entry, cur_fd;          /* one open temporary file */
     char *par_path;                 /* one open parent directory */
     int par_fd;
@@ -322,6 +325,8 @@ static int place (extract_t *self, uint32_t e, const char *name, char *err, size
     return 0;
 }
 
+static int links_finish (extract_t *self, uint32_t e, char *err, size_t errlen);
+
 /* Entry e (a file with all chunks, or an empty one) into place. */
 static int file_finish (extract_t *self, uint32_t e, char *err, size_t errlen)
 {
@@ -338,7 +343,10 @@ static int file_finish (extract_t *self, uint32_t e, char *err, size_t errlen)
     cur_close (self);
     char name[32];
     tmpname (name, sizeof name, 'f', e);
-    return place (self, e, name, err, errlen);
+    int rc = place (self, e, name, err, errlen);
+    if (rc == 0 && (en->mode & 06000))
+        self->nsetid++;
+    return rc < 0 ? rc : links_finish (self, e, err, errlen);
 }
 
 static int symlink_finish (extract_t *self, uint32_t e, char *err, size_t errlen)
@@ -357,6 +365,37 @@ static int symlink_finish (extract_t *self, uint32_t e, char *err, size_t errlen
     if (rc < 0)
         unlinkat (self->statedirfd, name, 0);
     return rc;
+}
+
+/* Hard link h, once its file is in place: linked under a temporary name in
+ * the state directory, then placed like any other entry. */
+static int link_finish (extract_t *self, uint32_t h, char *err, size_t errlen)
+{
+    const manifest_entry_t *en = &self->m->entries[h];
+    const manifest_entry_t *te = &self->m->entries[en->link];
+    if ((self->ent[h] & ENT_DONE) || !(self->ent[en->link] & ENT_DONE))
+        return 0;
+    char name[32];
+    tmpname (name, sizeof name, 'h', h);
+    unlinkat (self->statedirfd, name, 0);
+    int tfd = parent_fd (self, te->path);
+    if (tfd < 0 || linkat (tfd, base_name (te->path), self->statedirfd, name, 0) < 0)
+        return fail_errno (err, errlen, self, en->path, "hard link");
+    int rc = place (self, h, name, err, errlen);
+    if (rc < 0)
+        unlinkat (self->statedirfd, name, 0);
+    return rc;
+}
+
+/* Every hard link to file e (now in place). */
+static int links_finish (extract_t *self, uint32_t e, char *err, size_t errlen)
+{
+    for (uint32_t h = self->links[e]; h; h = self->links[h - 1]) {
+        int rc = link_finish (self, h - 1, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
 }
 
 static int dir_make (extract_t *self, uint32_t e, char *err, size_t errlen)
@@ -522,6 +561,11 @@ size_t extract_kept (const extract_t *self)
     return self->nkept;
 }
 
+size_t extract_setid_dropped (const extract_t *self)
+{
+    return self->nsetid;
+}
+
 int extract_lock (const char *destdir, bool wait, char *err, size_t errlen)
 {
     int fd = open (destdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -595,11 +639,12 @@ extract_t *extract_new (const manifest_t *m, const char *destdir, int flags, cha
     self->ent = calloc (ne ? ne : 1, 1);
     self->remaining = calloc (ne ? ne : 1, sizeof *self->remaining);
     self->use_start = calloc (nc + 1, sizeof *self->use_start);
+    self->links = calloc (ne ? ne : 1, sizeof *self->links);
     if (self->statedirfd < 0) {
         seterr (err, errlen, "extract: %s/%s: %s", self->destdir, self->statename, strerror (errno));
         goto fail;
     }
-    if (!self->have || !self->ent || !self->remaining || !self->use_start) {
+    if (!self->have || !self->ent || !self->remaining || !self->use_start || !self->links) {
         seterr (err, errlen, "out of memory");
         goto fail;
     }
@@ -629,6 +674,13 @@ extract_t *extract_new (const manifest_t *m, const char *destdir, int flags, cha
             }
         free (fill);
     }
+    /* hard links: a chain per file, in entry order */
+    for (size_t i = ne; i-- > 0;)
+        if (m->entries[i].type == MANIFEST_HARDLINK) {
+            uint32_t t = m->entries[i].link;
+            self->links[i] = self->links[t];   /* next link to t */
+            self->links[t] = i + 1;
+        }
     int resumed = state_open (self, err, errlen);
     if (resumed < 0)
         goto fail;
@@ -660,6 +712,10 @@ extract_t *extract_new (const manifest_t *m, const char *destdir, int flags, cha
         if (m->entries[i].type == MANIFEST_FILE && !(self->ent[i] & ENT_DONE)
             && self->remaining[i] == 0 && file_finish (self, i, err, errlen) < 0)
             goto fail;
+    /* links to files in place already (resumed, kept) */
+    for (size_t i = 0; i < ne; i++)
+        if (m->entries[i].type == MANIFEST_HARDLINK && link_finish (self, i, err, errlen) < 0)
+            goto fail;
     return self;
 fail:
     extract_abort (&self);
@@ -687,6 +743,7 @@ static void free_self (extract_t *self)
     free (self->remaining);
     free (self->use_start);
     free (self->uses);
+    free (self->links);
     free (self);
 }
 

@@ -11,7 +11,9 @@
  * recorded there are re-verified, the rest reported missing).
  * extract_done sets directory modes/mtimes and removes the state directory.
  *
- * setuid/setgid bits are dropped; ownership is not restored.  Not
+ * Hard links (manifest version 2) are made as links once their file is in
+ * place.  setuid/setgid bits are always dropped (counted:
+ * extract_setid_dropped); ownership is not restored.  Not
  * thread-safe.  Errors: int/ssize_t results are >= 0 on success, negative
  * errno on failure with a one-line message in err.  After a failure other
  * than EXTRACT_ECORRUPT, call extract_abort (or extract_destroy to keep the
@@ -85,6 +87,8 @@ int extract_done (extract_t *self, char *err, size_t errlen);
 int extract_lock (const char *destdir, bool wait, char *err, size_t errlen);
 /* How many entries EXTRACT_KEEP_SAME found already in place. */
 size_t extract_kept (const extract_t *self);
+/* How many files had setuid/setgid in the archive, dropped (doc/archive.md). */
+size_t extract_setid_dropped (const extract_t *self);
 
 /* Local convenience (`canopy archive extract` on the broker holding it):
  * extract archive `name` of cs into destdir (holding extract_lock on it; with

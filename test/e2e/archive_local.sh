@@ -1,7 +1,8 @@
 #!/bin/bash
 # Archives in one local instance (one host): several brokers extracting into
 # one directory take turns (one extraction per directory, the others find the
-# result and keep it), -C '' is refused, special files are counted at create.
+# result and keep it), hard links stay links, -C '' is refused, special files
+# are counted at create.
 . "$(dirname "$0")/lib.sh"
 D=$T_TMP
 export TMPDIR=$D
@@ -9,6 +10,7 @@ S=$D/src/data
 mkdir -p "$S/many" "$S/sub"
 for i in $(seq 1 200); do echo "file $i $RANDOM" > "$S/many/f$i"; done
 head -c 6M /dev/urandom > "$S/sub/big"
+ln "$S/sub/big" "$S/sub/big.hardlink"
 mkfifo "$S/fifo1" "$S/sub/fifo2"
 python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])" "$S/sock"
 export S OUT=$D/out LIB=$(dirname "$0")/lib.sh
@@ -41,6 +43,7 @@ for i in 1 2 3; do
     check "round $i: every rank ok" [ "$(grep -cE '^[0-3] +ok' "$OUT/shared$i.txt")" -eq 4 ]
     check "round $i: files identical" diff -r "$S/many" "$OUT/shared$i/data/many"
     check "round $i: big identical" cmp -s "$S/sub/big" "$OUT/shared$i/data/sub/big"
+    check "round $i: the hard link is a link" [ "$(stat -c %i "$OUT/shared$i/data/sub/big")" = "$(stat -c %i "$OUT/shared$i/data/sub/big.hardlink")" ]
     check "round $i: no state left" [ -z "$(ls -A "$OUT/shared$i" | grep -v '^data$')" ]
 done
 check "brokers waited for each other" grep -q 'is being extracted by another broker on this host; waiting' "$OUT/logs.txt"

@@ -444,6 +444,42 @@ int main (void)
             rc ? err : "ok");
     }
 
+    /* 11. hard links stay links; setuid/setgid are dropped */
+    {
+        mk ("hl", 0755);
+        mk ("hl/a", 0755);
+        mk ("hl/b", 0755);
+        put_file ("hl/a/one", "linked content\n", 15, 0640);
+        char p1[600], p2[600];
+        path (p1, sizeof p1, "hl/a/one");
+        path (p2, sizeof p2, "hl/b/two");
+        link (p1, p2);
+        path (p2, sizeof p2, "hl/three");
+        link (p1, p2);
+        put_file ("hl/suid", "#!/bin/sh\n", 10, 06755);
+        char hsrc[400];
+        path (hsrc, sizeof hsrc, "hl");
+        const char *hp[] = {"."};
+        const manifest_t *mh = cstore_archive_create (cs, "hl", hsrc, hp, 1, 0, 65536, err, sizeof err);
+        size_t nlinks = 0;
+        for (size_t i = 0; mh && i < mh->nentries; i++)
+            nlinks += mh->entries[i].type == MANIFEST_HARDLINK;
+        ok (mh && nlinks == 2, "create records 2 hard links (%s)", mh ? "ok" : err);
+        path (dst, sizeof dst, "out11");
+        rc = mh ? extract_archive (cs, "hl", dst, 0, err, sizeof err) : -1;
+        ok (rc == 0, "extract with hard links (%s)", rc ? err : "ok");
+        struct stat s1, s2, s3, s4;
+        snprintf (p1, sizeof p1, "%s/a/one", dst);
+        snprintf (p2, sizeof p2, "%s/b/two", dst);
+        char p3[600], p4[600];
+        snprintf (p3, sizeof p3, "%s/three", dst);
+        snprintf (p4, sizeof p4, "%s/suid", dst);
+        ok (stat (p1, &s1) == 0 && stat (p2, &s2) == 0 && stat (p3, &s3) == 0 && s1.st_ino == s2.st_ino
+            && s1.st_ino == s3.st_ino && s1.st_nlink == 3 && (s1.st_mode & 07777) == 0640,
+            "one file with 3 names, mode kept (nlink %d)", (int)s1.st_nlink);
+        ok (stat (p4, &s4) == 0 && (s4.st_mode & 07777) == 0755, "setuid/setgid dropped (%o)", s4.st_mode & 07777);
+    }
+
     free (buf);
     free (rb);
     free (data);

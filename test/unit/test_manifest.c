@@ -131,6 +131,48 @@ int main (void)
     ok (m2 && m2->entries[1].nchunks == 3 && m2->entries[2].chunks[1] == 0
         && m2->entries[0].mtime_ns == 1700000000123456789LL && m2->entries[4].type == MANIFEST_SYMLINK
         && !strcmp (m2->entries[4].target, "../empty"), "fields survive");
+    {
+        /* hard links (version 2): to an earlier file only */
+        char e2[256];
+        manifest_t *h = manifest_new ("hl", 4096, e2, sizeof e2);
+        uint8_t hh[SHA256_LEN] = {1};
+        uint32_t c0 = manifest_chunk_add (h, hh, 10);
+        manifest_add_dir (h, "d", 0755, 0, e2, sizeof e2);
+        ok (manifest_add_hardlink (h, "d/early", "d/f", e2, sizeof e2) < 0 && strstr (e2, "not an earlier file"),
+            "hard link to a later/missing entry refused: %s", e2);
+        manifest_add_file (h, "d/f", 0644, 5, 10, &c0, 1, e2, sizeof e2);
+        ok (manifest_add_hardlink (h, "d/l1", "d", e2, sizeof e2) < 0, "hard link to a directory refused");
+        ok (manifest_add_hardlink (h, "d/l2", "../etc/passwd", e2, sizeof e2) < 0 && strstr (e2, "target"),
+            "hard link outside the archive refused: %s", e2);
+        ok (manifest_add_hardlink (h, "d/l3", "/etc/passwd", e2, sizeof e2) < 0, "absolute hard link target refused");
+        ok (manifest_add_hardlink (h, "d/link", "d/f", e2, sizeof e2) == 0 && h->entries[2].link == 1,
+            "hard link to an earlier file");
+        size_t hl = 0;
+        char *ht = manifest_encode (h, &hl);
+        ok (ht && strstr (ht, "\"version\":2") && strstr (ht, "{\"path\":\"d/link\",\"type\":\"hardlink\",\"target\":\"d/f\"}"),
+            "encoded as version 2 with a hardlink entry");
+        manifest_t *h2 = ht ? manifest_decode (ht, hl, e2, sizeof e2) : NULL;
+        ok (h2 && h2->entries[2].type == MANIFEST_HARDLINK && h2->entries[2].link == 1 && h2->total_size == 10,
+            "hard link decodes (%s)", h2 ? "ok" : e2);
+        manifest_t *h3 = h2 ? manifest_dup (h2) : NULL;
+        ok (h3 && h3->entries[2].type == MANIFEST_HARDLINK, "dup keeps it");
+        manifest_destroy (&h2);
+        manifest_destroy (&h3);
+        char *v1 = ht ? strdup (ht) : NULL;
+        if (v1)
+            memcpy (strstr (v1, "\"version\":2"), "\"version\":1", 11);
+        h2 = v1 ? manifest_decode (v1, hl, e2, sizeof e2) : NULL;
+        ok (!h2 && strstr (e2, "hard links need version 2"), "version 1 with a hard link refused: %s", e2);
+        const char *fwd = "{\"version\":2,\"name\":\"x\",\"chunk_size\":4096,\"total_size\":0,\"entries\":["
+                          "{\"path\":\"a\",\"type\":\"hardlink\",\"target\":\"b\"},"
+                          "{\"path\":\"b\",\"type\":\"file\",\"mode\":420,\"mtime\":0,\"size\":0,\"range\":[0,0]}],\"chunks\":[]}";
+        h2 = manifest_decode (fwd, strlen (fwd), e2, sizeof e2);
+        ok (!h2 && strstr (e2, "entries[0]") && strstr (e2, "not an earlier file"), "decode: link to a later entry refused: %s", e2);
+        free (v1);
+        free (ht);
+        manifest_destroy (&h);
+        ok (s && strstr (s, "\"version\":1,"), "an archive without hard links stays version 1");
+    }
     uint8_t d1[SHA256_LEN], d2[SHA256_LEN];
     manifest_digest (m, d1);
     manifest_digest (m2, d2);
