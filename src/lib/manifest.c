@@ -524,17 +524,24 @@ fail:
     return NULL;
 }
 
-/* A growing text buffer for the streaming encoder. */
+/* Where the streaming encoder's bytes go: a growing text buffer, or (sha
+ * set) straight into a SHA-256 (manifest_digest: no text at all). */
 struct tbuf {
     char *s;
     size_t n, cap;
     bool oom;
+    sha256_ctx_t *sha;
 };
 
 static void tb_add (struct tbuf *b, const char *p, size_t n)
 {
     if (b->oom)
         return;
+    if (b->sha) {
+        sha256_ctx_update (b->sha, p, n);
+        b->n += n;
+        return;
+    }
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->n + n + 1)
@@ -560,15 +567,32 @@ static void tb_str (struct tbuf *b, const char *p)
 /* The same bytes as json_dumps (manifest_to_json (m), JSON_COMPACT |
  * JSON_PRESERVE_ORDER), without building the whole tree: one entry's tree
  * at a time, so memory is the text plus one entry. */
+static void encode_to (const manifest_t *m, struct tbuf *b);
+
 char *manifest_encode (const manifest_t *m, size_t *lenp)
 {
     struct tbuf b = {0};
+    encode_to (m, &b);
+    if (b.oom || !b.s) {
+        free (b.s);
+        return NULL;
+    }
+    if (lenp)
+        *lenp = b.n;
+    return b.s;
+}
+
+static void encode_to (const manifest_t *m, struct tbuf *bp)
+{
+    struct tbuf b = *bp;
     char num[96];
     json_t *js = json_string (m->name);
     char *name = js ? json_dumps (js, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
     json_decref (js);
-    if (!name)
-        return NULL;
+    if (!name) {
+        bp->oom = true;
+        return;
+    }
     snprintf (num, sizeof num, "{\"version\":%d,\"name\":", version_of (m));
     tb_str (&b, num);
     tb_str (&b, name);
@@ -597,21 +621,19 @@ char *manifest_encode (const manifest_t *m, size_t *lenp)
         tb_str (&b, num);
     }
     tb_str (&b, "]}");
-    if (b.oom) {
-        free (b.s);
-        return NULL;
-    }
-    if (lenp)
-        *lenp = b.n;
-    return b.s;
+    *bp = b;
 }
 
 void manifest_digest (const manifest_t *m, uint8_t out[SHA256_LEN])
 {
-    size_t len = 0;
-    char *s = manifest_encode (m, &len);
-    sha256_hash (s ? s : "", s ? len : 0, out);
-    free (s);
+    struct tbuf b = {.sha = sha256_ctx_new ()};
+    if (!b.sha) {
+        sha256_hash ("", 0, out);
+        return;
+    }
+    encode_to (m, &b);
+    sha256_ctx_final (b.sha, out);
+    sha256_ctx_destroy (&b.sha);
 }
 
 /* --- decoding -------------------------------------------------------- */

@@ -602,7 +602,11 @@ extract_t *extract_new (const manifest_t *m, const char *destdir, int flags, cha
     self->destfd = self->statedirfd = self->statefd = self->cur_fd = self->par_fd = -1;
     self->cur_entry = -1;
     self->flags = flags;
-    if (!m || manifest_validate (m, e, sizeof e) < 0 || !(self->m = manifest_dup (m))) {
+    /* manifest_dup rebuilds through the builders, so it validates too; ask
+     * for the reason only when it fails (one copy in memory at a time) */
+    if (!m || !(self->m = manifest_dup (m))) {
+        if (m && manifest_validate (m, e, sizeof e) == 0)
+            snprintf (e, sizeof e, "out of memory");
         seterr (err, errlen, "extract: invalid manifest: %s", m ? e : "missing");
         goto fail_nothing;
     }

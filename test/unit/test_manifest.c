@@ -177,6 +177,11 @@ int main (void)
     manifest_digest (m, d1);
     manifest_digest (m2, d2);
     ok (!memcmp (d1, d2, SHA256_LEN), "digest stable");
+    {
+        uint8_t d3[SHA256_LEN];
+        sha256_hash (s, len, d3);
+        ok (!memcmp (d1, d3, SHA256_LEN), "streamed digest == SHA-256 of the encoding");
+    }
     manifest_t *m3 = manifest_dup (m);
     ok (m3 && m3->nchunks == 3 && manifest_find (m3, "d/big") == 1, "dup");
     ok (manifest_validate (m, err, sizeof err) == 0, "validate good manifest");
