@@ -26,6 +26,7 @@ done
 # into one directory again: everything is there already
 canopy archive distribute --name loc -C "$OUT/shared1" > "$OUT/again.txt" 2>&1
 echo "rc=$?" >> "$OUT/again.txt"
+cd "$OUT"   # a -C '' that meant "here" must not write into the caller's directory
 . "$LIB"
 expect_fail "extract -C '' is refused" "must not be empty" canopy archive extract --name loc -C ''
 expect_fail "distribute -C '' is refused" "must not be empty" canopy archive distribute --name loc -C ''
