@@ -1459,6 +1459,19 @@ ssize_t cstore_chunk_read_hash (cstore_t *self, const uint8_t hash[SHA256_LEN], 
     return rc;
 }
 
+static bool archive_is_copy (cstore_t *self, const char *name)
+{
+    sqlite3_stmt *st = sql_prep (self, "SELECT mode FROM archives WHERE name=?", NULL, 0);
+    bool copy = false;
+    if (!st)
+        return false;
+    sqlite3_bind_text (st, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step (st) == SQLITE_ROW)
+        copy = !strcmp ((const char *)sqlite3_column_text (st, 0), "copy");
+    sqlite3_finalize (st);
+    return copy;
+}
+
 ssize_t cstore_chunk_read (cstore_t *self, const char *archive, uint32_t idx, void *buf,
                            size_t buflen, char *err, size_t errlen)
 {
@@ -1477,7 +1490,17 @@ ssize_t cstore_chunk_read (cstore_t *self, const char *archive, uint32_t idx, vo
             seterr (err, errlen, "%s", e);
         return rc;
     }
-    /* bytes that no longer match, or gone: the archive is damaged here */
+    /* bytes that no longer match, or gone: the archive is damaged here.
+     * Except a referenced file that is gone without a trace of damage: a
+     * stale adopted copy (its extraction deleted), "not here", so the caller
+     * answers EAGAIN and a downstream retries rather than switching away
+     * (doc/benchmarks.md, "Stale content-store entry") */
+    char prevd[512];
+    if (rc != -EBADMSG && !cstore_damage (self, archive, prevd, sizeof prevd)
+        && !archive_is_copy (self, archive)) {
+        seterr (err, errlen, "%s", e);
+        return rc;
+    }
     const char *fpath = "?";
     uint64_t foff = 0;
     for (size_t i = 0; i < m->nentries && !strcmp (fpath, "?"); i++)

@@ -77,9 +77,9 @@ json_t *cstore_archive_list (cstore_t *self, char *err, size_t errlen);
 int cstore_archive_remove (cstore_t *self, const char *name, char *err, size_t errlen);
 
 /* Read chunk idx of archive into buf (buflen >= its length), verifying its
- * SHA-256.  Returns the length, or -ENOENT (no such archive/chunk) /
- * -EBADMSG (source changed, blob corrupt or gone: the archive is marked
- * damaged) / -EINVAL. */
+ * SHA-256.  Returns the length, or -ENOENT (no such archive/chunk, or a
+ * referenced file gone: a stale adopted copy) / -EBADMSG (bytes changed, a
+ * blob corrupt or gone: the archive is marked damaged) / -EINVAL. */
 ssize_t cstore_chunk_read (cstore_t *self, const char *archive, uint32_t idx, void *buf,
                            size_t buflen, char *err, size_t errlen);
 /* A read that finds a chunk changed or gone (-EBADMSG) marks the archive
