@@ -1040,10 +1040,11 @@ static void svc_distribute (overlay_t *ov, const cmsg_t *msg, void *arg)
     d->req = msg->hdr;
     d->name = strdup (name);
     d->schedule = strdup (staged ? "staged" : schedule);
-    d->m = manifest_dup (m);
-    d->menc = manifest_encode (d->m, &d->menclen);
-    for (size_t i = 0; i < d->m->nchunks; i++)
-        d->total += d->m->chunks[i].len;
+    /* only the encoding and the total are needed: no second copy of the
+     * manifest (memory grows with the number of files) */
+    d->menc = manifest_encode (m, &d->menclen);
+    for (size_t i = 0; i < m->nchunks; i++)
+        d->total += m->chunks[i].len;
     d->n = k + (local ? 1 : 0);
     d->t = calloc (d->n ? d->n : 1, sizeof (struct target));
     d->t0 = zclock_usecs () / 1e6;
