@@ -126,7 +126,11 @@ static int do_create (int argc, char **argv)
         die ("archive create: %s", err);
     double dt = cmd_now () - t0;
     json_int_t files = 0, bytes = 0, chunks = 0;
-    json_unpack (o, "{s:I s:I s:I}", "files", &files, "bytes", &bytes, "chunks", &chunks);
+    const char *warning = NULL;
+    json_unpack (o, "{s:I s:I s:I s?s}", "files", &files, "bytes", &bytes, "chunks", &chunks,
+                 "warning", &warning);
+    if (warning)
+        fprintf (stderr, "canopy: warning: archive %s: %s\n", name, warning);
     printf ("archive %s: %lld files, %.1f MiB, %lld chunks, created in %.3f s (%.2f GB/s)%s\n", name,
             (long long)files, bytes / 1048576.0, (long long)chunks, dt, dt > 0 ? bytes / dt / 1e9 : 0.0,
             reference ? ", referenced in place" : "");
@@ -157,6 +161,8 @@ static int do_extract (int argc, char **argv)
     }
     if (!name || !dest)
         die ("archive extract: --name and -C DIR are required");
+    if (!dest[0])
+        die ("archive extract: -C DIR must not be empty (use -C . for the current directory)");
     char absdest[PATH_MAX];
     dest = absolute (dest, absdest, sizeof absdest, "extract");
     client_t *cl = cmd_connect ();
@@ -226,15 +232,19 @@ static int do_list (int argc, char **argv)
         free (s);
     }
     else {
-        printf ("%-32s %12s %8s %s\n", "NAME", "SIZE", "CHUNKS", "MODE");
+        printf ("%-32s %12s %8s %-9s %s\n", "NAME", "SIZE", "CHUNKS", "MODE", "STATE");
         size_t i;
         json_t *a;
         json_array_foreach (l, i, a) {
-            const char *name = "?", *mode = "";
+            const char *name = "?", *mode = "", *state = "ok", *damage = NULL;
             json_int_t size = 0, chunks = 0;
-            json_unpack (a, "{s?s s?I s?I s?s}", "name", &name, "size", &size, "chunks", &chunks,
-                         "mode", &mode);
-            printf ("%-32s %10.1fMi %8lld %s\n", name, size / 1048576.0, (long long)chunks, mode);
+            json_unpack (a, "{s?s s?I s?I s?s s?s s?s}", "name", &name, "size", &size, "chunks", &chunks,
+                         "mode", &mode, "state", &state, "damage", &damage);
+            const char *cut = damage ? strstr (damage, " is damaged: ") : NULL;
+            if (cut)
+                damage = cut + strlen (" is damaged: ");
+            printf ("%-32s %10.1fMi %8lld %-9s %s%s%s\n", name, size / 1048576.0, (long long)chunks, mode,
+                    state, damage ? ": " : "", damage ? damage : "");
         }
     }
     json_decref (o);
@@ -381,6 +391,8 @@ static int do_distribute (int argc, char **argv)
     }
     if (!name || !dest)
         die ("archive distribute: --name and -C DIR are required");
+    if (!dest[0])
+        die ("archive distribute: -C DIR must not be empty (use -C . for the current directory)");
     if ((rspec != NULL) + leaves + (level >= 0) > 1)
         die ("archive distribute: use only one of -r, --leaves and --level");
     char absdest[PATH_MAX];

@@ -354,6 +354,33 @@ int manifest_add_symlink (manifest_t *m, const char *path, const char *target,
     return 0;
 }
 
+int manifest_add_hardlink (manifest_t *m, const char *path, const char *target,
+                           char *err, size_t errlen)
+{
+    if (!target || path_problem (target)) {
+        seterr (err, errlen, "target: %s", target ? path_problem (target) : "missing");
+        return -1;
+    }
+    int64_t t = ptab_find (m, target, strlen (target));
+    if (t < 0 || m->entries[t].type != MANIFEST_FILE) {
+        seterr (err, errlen, "target: \"%.200s\" is not an earlier file entry", target);
+        return -1;
+    }
+    manifest_entry_t *e = entry_add (m, path, MANIFEST_HARDLINK, err, errlen);
+    if (!e)
+        return -1;
+    if (!(e->target = strdup (target))) {
+        free (e->path);
+        seterr (err, errlen, "out of memory");
+        return -1;
+    }
+    e->link = t;
+    e->mode = m->entries[t].mode;
+    e->mtime_ns = m->entries[t].mtime_ns;
+    entry_commit (m);
+    return 0;
+}
+
 int manifest_add_file (manifest_t *m, const char *path, uint32_t mode, int64_t mtime_ns,
                        uint64_t size, const uint32_t *chunk_idx, uint32_t n,
                        char *err, size_t errlen)
@@ -415,7 +442,54 @@ int manifest_add_file (manifest_t *m, const char *path, uint32_t mode, int64_t m
 
 static const char *type_name (manifest_type_t t)
 {
-    return t == MANIFEST_DIR ? "dir" : t == MANIFEST_SYMLINK ? "symlink" : "file";
+    return t == MANIFEST_DIR ? "dir" : t == MANIFEST_SYMLINK ? "symlink"
+         : t == MANIFEST_HARDLINK ? "hardlink" : "file";
+}
+
+/* Version 2 only when it is needed, so archives without hard links stay
+ * readable by version-1 readers (and keep their digest). */
+static int version_of (const manifest_t *m)
+{
+    for (size_t i = 0; i < m->nentries; i++)
+        if (m->entries[i].type == MANIFEST_HARDLINK)
+            return MANIFEST_VERSION;
+    return MANIFEST_VERSION_MIN;
+}
+
+/* One entry as its JSON object (the encoding's key order). */
+static json_t *entry_to_json (const manifest_entry_t *e)
+{
+    json_t *je = json_object ();
+    if (!je)
+        return NULL;
+    json_object_set_new (je, "path", json_string (e->path));
+    json_object_set_new (je, "type", json_string (type_name (e->type)));
+    if (e->type == MANIFEST_HARDLINK) {
+        json_object_set_new (je, "target", json_string (e->target));
+        return je;
+    }
+    if (e->type != MANIFEST_SYMLINK)
+        json_object_set_new (je, "mode", json_integer (e->mode));
+    json_object_set_new (je, "mtime", json_integer (e->mtime_ns));
+    if (e->type == MANIFEST_FILE) {
+        json_object_set_new (je, "size", json_integer ((json_int_t)e->size));
+        bool consecutive = true;
+        for (uint32_t k = 1; k < e->nchunks && consecutive; k++)
+            consecutive = e->chunks[k] == e->chunks[0] + k;
+        if (consecutive) {
+            json_object_set_new (je, "range",
+                                 json_pack ("[II]", (json_int_t)(e->nchunks ? e->chunks[0] : 0),
+                                            (json_int_t)e->nchunks));
+        } else {
+            json_t *l = json_array ();
+            for (uint32_t k = 0; k < e->nchunks; k++)
+                json_array_append_new (l, json_integer (e->chunks[k]));
+            json_object_set_new (je, "chunks", l);
+        }
+    }
+    else if (e->type == MANIFEST_SYMLINK)
+        json_object_set_new (je, "target", json_string (e->target));
+    return je;
 }
 
 json_t *manifest_to_json (const manifest_t *m)
@@ -425,39 +499,13 @@ json_t *manifest_to_json (const manifest_t *m)
     json_t *chunks = json_array ();
     if (!o || !ents || !chunks)
         goto fail;
-    json_object_set_new (o, "version", json_integer (MANIFEST_VERSION));
+    json_object_set_new (o, "version", json_integer (version_of (m)));
     json_object_set_new (o, "name", json_string (m->name));
     json_object_set_new (o, "chunk_size", json_integer (m->chunk_size));
     json_object_set_new (o, "total_size", json_integer ((json_int_t)m->total_size));
     for (size_t i = 0; i < m->nentries; i++) {
-        const manifest_entry_t *e = &m->entries[i];
-        json_t *je = json_object ();
-        if (!je)
-            goto fail;
-        json_object_set_new (je, "path", json_string (e->path));
-        json_object_set_new (je, "type", json_string (type_name (e->type)));
-        if (e->type != MANIFEST_SYMLINK)
-            json_object_set_new (je, "mode", json_integer (e->mode));
-        json_object_set_new (je, "mtime", json_integer (e->mtime_ns));
-        if (e->type == MANIFEST_FILE) {
-            json_object_set_new (je, "size", json_integer ((json_int_t)e->size));
-            bool consecutive = true;
-            for (uint32_t k = 1; k < e->nchunks && consecutive; k++)
-                consecutive = e->chunks[k] == e->chunks[0] + k;
-            if (consecutive) {
-                json_object_set_new (je, "range",
-                                     json_pack ("[II]", (json_int_t)(e->nchunks ? e->chunks[0] : 0),
-                                                (json_int_t)e->nchunks));
-            } else {
-                json_t *l = json_array ();
-                for (uint32_t k = 0; k < e->nchunks; k++)
-                    json_array_append_new (l, json_integer (e->chunks[k]));
-                json_object_set_new (je, "chunks", l);
-            }
-        }
-        else if (e->type == MANIFEST_SYMLINK)
-            json_object_set_new (je, "target", json_string (e->target));
-        if (json_array_append_new (ents, je) < 0)
+        json_t *je = entry_to_json (&m->entries[i]);
+        if (!je || json_array_append_new (ents, je) < 0)
             goto fail;
     }
     for (size_t i = 0; i < m->nchunks; i++) {
@@ -476,24 +524,116 @@ fail:
     return NULL;
 }
 
+/* Where the streaming encoder's bytes go: a growing text buffer, or (sha
+ * set) straight into a SHA-256 (manifest_digest: no text at all). */
+struct tbuf {
+    char *s;
+    size_t n, cap;
+    bool oom;
+    sha256_ctx_t *sha;
+};
+
+static void tb_add (struct tbuf *b, const char *p, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->sha) {
+        sha256_ctx_update (b->sha, p, n);
+        b->n += n;
+        return;
+    }
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        char *ns = realloc (b->s, cap);
+        if (!ns) {
+            b->oom = true;
+            return;
+        }
+        b->s = ns;
+        b->cap = cap;
+    }
+    memcpy (b->s + b->n, p, n);
+    b->n += n;
+    b->s[b->n] = '\0';
+}
+
+static void tb_str (struct tbuf *b, const char *p)
+{
+    tb_add (b, p, strlen (p));
+}
+
+/* The same bytes as json_dumps (manifest_to_json (m), JSON_COMPACT |
+ * JSON_PRESERVE_ORDER), without building the whole tree: one entry's tree
+ * at a time, so memory is the text plus one entry. */
+static void encode_to (const manifest_t *m, struct tbuf *b);
+
 char *manifest_encode (const manifest_t *m, size_t *lenp)
 {
-    json_t *o = manifest_to_json (m);
-    if (!o)
+    struct tbuf b = {0};
+    encode_to (m, &b);
+    if (b.oom || !b.s) {
+        free (b.s);
         return NULL;
-    char *s = json_dumps (o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref (o);
-    if (s && lenp)
-        *lenp = strlen (s);
-    return s;
+    }
+    if (lenp)
+        *lenp = b.n;
+    return b.s;
+}
+
+static void encode_to (const manifest_t *m, struct tbuf *bp)
+{
+    struct tbuf b = *bp;
+    char num[96];
+    json_t *js = json_string (m->name);
+    char *name = js ? json_dumps (js, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    json_decref (js);
+    if (!name) {
+        bp->oom = true;
+        return;
+    }
+    snprintf (num, sizeof num, "{\"version\":%d,\"name\":", version_of (m));
+    tb_str (&b, num);
+    tb_str (&b, name);
+    free (name);
+    snprintf (num, sizeof num, ",\"chunk_size\":%" PRIu32 ",\"total_size\":%" PRIu64 ",\"entries\":[",
+              m->chunk_size, m->total_size);
+    tb_str (&b, num);
+    for (size_t i = 0; i < m->nentries && !b.oom; i++) {
+        json_t *je = entry_to_json (&m->entries[i]);
+        char *t = je ? json_dumps (je, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref (je);
+        if (!t) {
+            b.oom = true;
+            break;
+        }
+        if (i)
+            tb_add (&b, ",", 1);
+        tb_str (&b, t);
+        free (t);
+    }
+    tb_str (&b, "],\"chunks\":[");
+    for (size_t i = 0; i < m->nchunks && !b.oom; i++) {
+        char hex[SHA256_HEXLEN + 1];
+        sha256_hex (m->chunks[i].hash, hex);
+        snprintf (num, sizeof num, "%s[\"%s\",%" PRIu32 "]", i ? "," : "", hex, m->chunks[i].len);
+        tb_str (&b, num);
+    }
+    tb_str (&b, "]}");
+    *bp = b;
 }
 
 void manifest_digest (const manifest_t *m, uint8_t out[SHA256_LEN])
 {
-    size_t len = 0;
-    char *s = manifest_encode (m, &len);
-    sha256_hash (s ? s : "", s ? len : 0, out);
-    free (s);
+    struct tbuf b = {.sha = sha256_ctx_new ()};
+    if (!b.sha) {
+        sha256_hash ("", 0, out);
+        return;
+    }
+    encode_to (m, &b);
+    sha256_ctx_final (b.sha, out);
+    sha256_ctx_destroy (&b.sha);
 }
 
 /* --- decoding -------------------------------------------------------- */
@@ -541,9 +681,20 @@ static int decode_entry (manifest_t *m, const json_t *je, size_t i, char *err, s
     if (!type)
         return -1;
     uint64_t mode = 0, mtime = 0, size = 0;
+    int rc;
+    if (!strcmp (type, "hardlink")) {
+        const char *target = get_str (je, "target", where, err, errlen);
+        if (!target)
+            return -1;
+        rc = manifest_add_hardlink (m, path, target, sub, sizeof sub);
+        if (rc < 0) {
+            seterr (err, errlen, "%s%s", where, sub);
+            return -1;
+        }
+        return 0;
+    }
     if (get_uint (je, "mtime", where, INT64_MAX, &mtime, err, errlen) < 0)
         return -1;
-    int rc;
     if (!strcmp (type, "dir")) {
         if (get_uint (je, "mode", where, 07777, &mode, err, errlen) < 0)
             return -1;
@@ -609,7 +760,7 @@ static int decode_entry (manifest_t *m, const json_t *je, size_t i, char *err, s
         free (idx);
     }
     else {
-        seterr (err, errlen, "%stype: unknown \"%.40s\" (file, dir, symlink)", where, type);
+        seterr (err, errlen, "%stype: unknown \"%.40s\" (file, dir, symlink, hardlink)", where, type);
         return -1;
     }
     if (rc < 0) {
@@ -622,30 +773,115 @@ nomem:
     return -1;
 }
 
-manifest_t *manifest_from_json (const json_t *o, char *err, size_t errlen)
+/* Header fields (version, name, chunk_size, total_size) of object o: a new
+ * empty manifest, or NULL + err. */
+static manifest_t *decode_header (const json_t *o, uint64_t *total, uint64_t *vout, char *err,
+                                  size_t errlen)
 {
-    manifest_t *m = NULL;
-    uint64_t version, chunk_size, total;
-    if (!json_is_object (o)) {
-        seterr (err, errlen, "manifest: must be a JSON object");
-        return NULL;
-    }
+    uint64_t version, chunk_size;
     if (get_uint (o, "version", "", 1000, &version, err, errlen) < 0)
         return NULL;
-    if (version != MANIFEST_VERSION) {
-        seterr (err, errlen, "version: %llu not supported (want %d)", (unsigned long long)version,
-                MANIFEST_VERSION);
+    if (version < MANIFEST_VERSION_MIN || version > MANIFEST_VERSION) {
+        seterr (err, errlen, "version: %llu not supported (want %d..%d)", (unsigned long long)version,
+                MANIFEST_VERSION_MIN, MANIFEST_VERSION);
         return NULL;
     }
+    if (vout)
+        *vout = version;
     const char *name = get_str (o, "name", "", err, errlen);
     if (!name || get_uint (o, "chunk_size", "", MANIFEST_CHUNK_MAX, &chunk_size, err, errlen) < 0
-        || get_uint (o, "total_size", "", MANIFEST_TOTAL_MAX, &total, err, errlen) < 0)
+        || get_uint (o, "total_size", "", MANIFEST_TOTAL_MAX, total, err, errlen) < 0)
         return NULL;
     if (chunk_size == 0) {
         seterr (err, errlen, "chunk_size: must not be 0");
         return NULL;
     }
-    if (!(m = manifest_new (name, chunk_size, err, errlen)))
+    return manifest_new (name, chunk_size, err, errlen);
+}
+
+/* chunks[i] from its JSON form into m's table. */
+static int decode_chunk (manifest_t *m, const json_t *c, size_t i, char *err, size_t errlen)
+{
+    json_t *h = json_array_get (c, 0), *l = json_array_get (c, 1);
+    uint8_t hash[SHA256_LEN];
+    if (i >= MANIFEST_CHUNKS_MAX) {
+        seterr (err, errlen, "chunks: more than %u", MANIFEST_CHUNKS_MAX);
+        return -1;
+    }
+    if (!json_is_array (c) || json_array_size (c) != 2 || !json_is_string (h)
+        || sha256_parse_hex (json_string_value (h), hash) < 0) {
+        seterr (err, errlen, "chunks[%zu]: must be [\"<64 hex digits>\", length]", i);
+        return -1;
+    }
+    if (!json_is_integer (l) || json_integer_value (l) <= 0
+        || json_integer_value (l) > (json_int_t)m->chunk_size) {
+        seterr (err, errlen, "chunks[%zu]: length must be in 1..chunk_size", i);
+        return -1;
+    }
+    int64_t idx = manifest_chunk_add (m, hash, json_integer_value (l));
+    if (idx < 0) {
+        seterr (err, errlen, "chunks[%zu]: out of memory", i);
+        return -1;
+    }
+    if ((size_t)idx != i) {
+        seterr (err, errlen, "chunks[%zu]: duplicate of chunks[%lld]", i, (long long)idx);
+        return -1;
+    }
+    return 0;
+}
+
+/* What holds for the whole manifest once every entry is in. */
+static int check_whole (const manifest_t *m, uint64_t total, char *err, size_t errlen)
+{
+    if (m->total_size != total) {
+        seterr (err, errlen, "total_size: %llu but files add up to %llu", (unsigned long long)total,
+                (unsigned long long)m->total_size);
+        return -1;
+    }
+    /* every chunk must be used by some file */
+    if (m->nchunks) {
+        uint8_t *used = calloc (m->nchunks, 1);
+        if (!used) {
+            seterr (err, errlen, "out of memory");
+            return -1;
+        }
+        for (size_t i = 0; i < m->nentries; i++)
+            for (uint32_t k = 0; k < m->entries[i].nchunks; k++)
+                used[m->entries[i].chunks[k]] = 1;
+        for (size_t i = 0; i < m->nchunks; i++)
+            if (!used[i]) {
+                free (used);
+                seterr (err, errlen, "chunks[%zu]: used by no file", i);
+                return -1;
+            }
+        free (used);
+    }
+    return 0;
+}
+
+/* The version a manifest says must be the one its content needs (so the
+ * encoding, hence the digest, is unique). */
+static int check_version (const manifest_t *m, uint64_t version, char *err, size_t errlen)
+{
+    if ((int)version != version_of (m)) {
+        seterr (err, errlen, "version: %llu, but %s", (unsigned long long)version,
+                version_of (m) == MANIFEST_VERSION ? "hard links need version 2"
+                                                   : "an archive without hard links is version 1");
+        return -1;
+    }
+    return 0;
+}
+
+manifest_t *manifest_from_json (const json_t *o, char *err, size_t errlen)
+{
+    manifest_t *m = NULL;
+    uint64_t total;
+    if (!json_is_object (o)) {
+        seterr (err, errlen, "manifest: must be a JSON object");
+        return NULL;
+    }
+    uint64_t version = 0;
+    if (!(m = decode_header (o, &total, &version, err, errlen)))
         return NULL;
     json_t *chunks = json_object_get (o, "chunks");
     json_t *ents = json_object_get (o, "entries");
@@ -657,34 +893,9 @@ manifest_t *manifest_from_json (const json_t *o, char *err, size_t errlen)
         seterr (err, errlen, "entries: %s", ents ? "must be an array" : "missing");
         goto fail;
     }
-    if (json_array_size (chunks) > MANIFEST_CHUNKS_MAX) {
-        seterr (err, errlen, "chunks: more than %u", MANIFEST_CHUNKS_MAX);
-        goto fail;
-    }
-    for (size_t i = 0; i < json_array_size (chunks); i++) {
-        json_t *c = json_array_get (chunks, i);
-        json_t *h = json_array_get (c, 0), *l = json_array_get (c, 1);
-        uint8_t hash[SHA256_LEN];
-        if (!json_is_array (c) || json_array_size (c) != 2 || !json_is_string (h)
-            || sha256_parse_hex (json_string_value (h), hash) < 0) {
-            seterr (err, errlen, "chunks[%zu]: must be [\"<64 hex digits>\", length]", i);
+    for (size_t i = 0; i < json_array_size (chunks); i++)
+        if (decode_chunk (m, json_array_get (chunks, i), i, err, errlen) < 0)
             goto fail;
-        }
-        if (!json_is_integer (l) || json_integer_value (l) <= 0
-            || json_integer_value (l) > (json_int_t)chunk_size) {
-            seterr (err, errlen, "chunks[%zu]: length must be in 1..chunk_size", i);
-            goto fail;
-        }
-        int64_t idx = manifest_chunk_add (m, hash, json_integer_value (l));
-        if (idx < 0) {
-            seterr (err, errlen, "chunks[%zu]: out of memory", i);
-            goto fail;
-        }
-        if ((size_t)idx != i) {
-            seterr (err, errlen, "chunks[%zu]: duplicate of chunks[%lld]", i, (long long)idx);
-            goto fail;
-        }
-    }
     if (json_array_size (ents) > MANIFEST_ENTRIES_MAX) {
         seterr (err, errlen, "entries: more than %u", MANIFEST_ENTRIES_MAX);
         goto fail;
@@ -692,62 +903,320 @@ manifest_t *manifest_from_json (const json_t *o, char *err, size_t errlen)
     for (size_t i = 0; i < json_array_size (ents); i++)
         if (decode_entry (m, json_array_get (ents, i), i, err, errlen) < 0)
             goto fail;
-    if (m->total_size != total) {
-        seterr (err, errlen, "total_size: %llu but files add up to %llu", (unsigned long long)total,
-                (unsigned long long)m->total_size);
+    if (check_whole (m, total, err, errlen) < 0 || check_version (m, version, err, errlen) < 0)
         goto fail;
-    }
-    /* every chunk must be used by some file */
-    if (m->nchunks) {
-        uint8_t *used = calloc (m->nchunks, 1);
-        if (!used) {
-            seterr (err, errlen, "out of memory");
-            goto fail;
-        }
-        for (size_t i = 0; i < m->nentries; i++)
-            for (uint32_t k = 0; k < m->entries[i].nchunks; k++)
-                used[m->entries[i].chunks[k]] = 1;
-        for (size_t i = 0; i < m->nchunks; i++)
-            if (!used[i]) {
-                free (used);
-                seterr (err, errlen, "chunks[%zu]: used by no file", i);
-                goto fail;
-            }
-        free (used);
-    }
     return m;
 fail:
     manifest_destroy (&m);
     return NULL;
 }
 
-manifest_t *manifest_decode (const char *text, size_t len, char *err, size_t errlen)
+/* --- streaming decoder ------------------------------------------------
+ * The manifest text is walked at its top level by hand and each element of
+ * "entries" and "chunks" is parsed on its own (jansson, JSON_DISABLE_EOF_CHECK),
+ * so memory is the manifest being built plus one element's tree, never a
+ * tree of the whole text (which costs several times the text). */
+struct tl {
+    const char *s;
+    size_t len, pos;
+    char *err;
+    size_t errlen;
+};
+
+static void tl_ws (struct tl *t)
+{
+    while (t->pos < t->len && (t->s[t->pos] == ' ' || t->s[t->pos] == '\t' || t->s[t->pos] == '\n'
+                               || t->s[t->pos] == '\r'))
+        t->pos++;
+}
+
+static int tl_fail (struct tl *t, size_t at, const char *what)
+{
+    int line = 1, col = 1;
+    for (size_t i = 0; i < at && i < t->len; i++) {
+        if (t->s[i] == '\n') {
+            line++;
+            col = 1;
+        } else
+            col++;
+    }
+    seterr (t->err, t->errlen, "manifest: JSON error at line %d column %d: %s", line, col, what);
+    return -1;
+}
+
+/* One JSON value at pos (advanced past it), or NULL + err. */
+static json_t *tl_value (struct tl *t)
 {
     json_error_t je;
-    json_t *o = json_loadb (text, len, JSON_REJECT_DUPLICATES, &je);
-    if (!o) {
-        seterr (err, errlen, "manifest: JSON error at line %d column %d: %s", je.line, je.column,
-                je.text);
+    json_t *v = json_loadb (t->s + t->pos, t->len - t->pos,
+                            JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    if (!v) {
+        tl_fail (t, t->pos + (je.position > 0 ? (size_t)je.position : 0), je.text);
         return NULL;
     }
-    manifest_t *m = manifest_from_json (o, err, errlen);
-    json_decref (o);
+    t->pos += je.position;
+    return v;
+}
+
+/* Skip an array or object at pos by its brackets (strings respected); its
+ * content is checked when it is parsed.  0 or -1. */
+static int tl_skip (struct tl *t)
+{
+    size_t start = t->pos;
+    int depth = 0;
+    while (t->pos < t->len) {
+        char c = t->s[t->pos++];
+        if (c == '"') {
+            while (t->pos < t->len && t->s[t->pos] != '"')
+                t->pos += t->s[t->pos] == '\\' ? 2 : 1;
+            if (t->pos >= t->len)
+                break;
+            t->pos++;
+        }
+        else if (c == '[' || c == '{')
+            depth++;
+        else if ((c == ']' || c == '}') && --depth == 0)
+            return 0;
+    }
+    return tl_fail (t, start, "unterminated array or object");
+}
+
+typedef int (*tl_elem_fn) (manifest_t *m, const json_t *el, size_t i, char *err, size_t errlen);
+
+/* The array at offset off, element by element into fn.  0 or -1. */
+static int tl_array (struct tl *t, size_t off, const char *key, manifest_t *m, size_t max,
+                     tl_elem_fn fn)
+{
+    t->pos = off;
+    if (t->pos >= t->len || t->s[t->pos] != '[') {
+        seterr (t->err, t->errlen, "%s: must be an array", key);
+        return -1;
+    }
+    t->pos++;
+    tl_ws (t);
+    if (t->pos < t->len && t->s[t->pos] == ']')
+        return 0;
+    for (size_t i = 0;; i++) {
+        if (i >= max) {
+            seterr (t->err, t->errlen, "%s: more than %zu", key, max);
+            return -1;
+        }
+        tl_ws (t);
+        json_t *el = tl_value (t);
+        if (!el)
+            return -1;
+        int rc = fn (m, el, i, t->err, t->errlen);
+        json_decref (el);
+        if (rc < 0)
+            return -1;
+        tl_ws (t);
+        if (t->pos < t->len && t->s[t->pos] == ',') {
+            t->pos++;
+            continue;
+        }
+        if (t->pos < t->len && t->s[t->pos] == ']')
+            return 0;
+        return tl_fail (t, t->pos, "',' or ']' expected");
+    }
+}
+
+static int decode_entry_fn (manifest_t *m, const json_t *el, size_t i, char *err, size_t errlen)
+{
+    return decode_entry (m, el, i, err, errlen);
+}
+
+manifest_t *manifest_decode (const char *text, size_t len, char *err, size_t errlen)
+{
+    struct tl t = {.s = text, .len = len, .err = err, .errlen = errlen};
+    json_t *hdr = json_object ();
+    manifest_t *m = NULL;
+    size_t ents_off = 0, chunks_off = 0;
+    bool have_ents = false, have_chunks = false;
+    if (!hdr) {
+        seterr (err, errlen, "out of memory");
+        return NULL;
+    }
+    /* pass 1: the top-level object; header fields parsed, the two big
+     * arrays located */
+    tl_ws (&t);
+    if (t.pos >= t.len || (text[t.pos] != '{' && text[t.pos] != '[' && text[t.pos] != '"'
+                           && text[t.pos] != '-' && (text[t.pos] < '0' || text[t.pos] > '9')
+                           && text[t.pos] != 't' && text[t.pos] != 'f' && text[t.pos] != 'n')) {
+        tl_fail (&t, t.pos, t.pos >= t.len ? "'[' or '{' expected near end of file"
+                                           : "'[' or '{' expected");
+        goto fail;
+    }
+    if (text[t.pos] != '{') {
+        json_t *v = tl_value (&t);   /* valid JSON, but not an object */
+        if (v)
+            seterr (err, errlen, "manifest: must be a JSON object");
+        json_decref (v);
+        goto fail;
+    }
+    t.pos++;
+    tl_ws (&t);
+    if (t.pos < t.len && text[t.pos] == '}')
+        t.pos++;
+    else
+        for (;;) {
+            tl_ws (&t);
+            if (t.pos >= t.len || text[t.pos] != '"') {
+                tl_fail (&t, t.pos, "string or '}' expected");
+                goto fail;
+            }
+            json_t *k = tl_value (&t);
+            if (!k)
+                goto fail;
+            char key[64];
+            snprintf (key, sizeof key, "%s", json_string_value (k));
+            bool dup = json_object_get (hdr, json_string_value (k))
+                       || (!strcmp (json_string_value (k), "entries") && have_ents)
+                       || (!strcmp (json_string_value (k), "chunks") && have_chunks);
+            json_decref (k);
+            if (dup) {
+                tl_fail (&t, t.pos, "duplicate object key");
+                goto fail;
+            }
+            tl_ws (&t);
+            if (t.pos >= t.len || text[t.pos] != ':') {
+                tl_fail (&t, t.pos, "':' expected");
+                goto fail;
+            }
+            t.pos++;
+            tl_ws (&t);
+            bool big = !strcmp (key, "entries") || !strcmp (key, "chunks");
+            if (big && t.pos < t.len && text[t.pos] == '[') {
+                if (!strcmp (key, "entries")) {
+                    ents_off = t.pos;
+                    have_ents = true;
+                } else {
+                    chunks_off = t.pos;
+                    have_chunks = true;
+                }
+                if (tl_skip (&t) < 0)
+                    goto fail;
+            }
+            else {
+                json_t *v = tl_value (&t);
+                if (!v)
+                    goto fail;
+                json_object_set_new (hdr, key, v);
+            }
+            tl_ws (&t);
+            if (t.pos < t.len && text[t.pos] == ',') {
+                t.pos++;
+                continue;
+            }
+            if (t.pos < t.len && text[t.pos] == '}') {
+                t.pos++;
+                break;
+            }
+            tl_fail (&t, t.pos, "',' or '}' expected");
+            goto fail;
+        }
+    tl_ws (&t);
+    if (t.pos < t.len) {
+        tl_fail (&t, t.pos, "end of file expected");
+        goto fail;
+    }
+    /* pass 2: in the order the rules need (the chunk table before the files) */
+    uint64_t total;
+    uint64_t version = 0;
+    if (!(m = decode_header (hdr, &total, &version, err, errlen)))
+        goto fail;
+    if (!have_chunks || !have_ents) {
+        const char *k = !have_chunks ? "chunks" : "entries";
+        seterr (err, errlen, "%s: %s", k, json_object_get (hdr, k) ? "must be an array" : "missing");
+        goto fail;
+    }
+    if (tl_array (&t, chunks_off, "chunks", m, MANIFEST_CHUNKS_MAX, decode_chunk) < 0
+        || tl_array (&t, ents_off, "entries", m, MANIFEST_ENTRIES_MAX, decode_entry_fn) < 0
+        || check_whole (m, total, err, errlen) < 0 || check_version (m, version, err, errlen) < 0)
+        goto fail;
+    json_decref (hdr);
     return m;
+fail:
+    json_decref (hdr);
+    manifest_destroy (&m);
+    return NULL;
+}
+
+/* Rebuild m through the builders (so every rule is checked again) without
+ * going through JSON.  The copy, or NULL + err. */
+static manifest_t *rebuild (const manifest_t *m, char *err, size_t errlen)
+{
+    if (!m) {
+        seterr (err, errlen, "manifest: missing");
+        return NULL;
+    }
+    manifest_t *n = manifest_new (m->name ? m->name : "", m->chunk_size, err, errlen);
+    if (!n)
+        return NULL;
+    char sub[200];
+    if (m->nchunks > MANIFEST_CHUNKS_MAX) {
+        seterr (err, errlen, "chunks: more than %u", MANIFEST_CHUNKS_MAX);
+        goto fail;
+    }
+    for (size_t i = 0; i < m->nchunks; i++) {
+        if (m->chunks[i].len == 0 || m->chunks[i].len > m->chunk_size) {
+            seterr (err, errlen, "chunks[%zu]: length must be in 1..chunk_size", i);
+            goto fail;
+        }
+        int64_t idx = manifest_chunk_add (n, m->chunks[i].hash, m->chunks[i].len);
+        if (idx < 0 || (size_t)idx != i) {
+            seterr (err, errlen, "chunks[%zu]: %s", i, idx < 0 ? "out of memory" : "duplicate");
+            goto fail;
+        }
+    }
+    if (m->nentries > MANIFEST_ENTRIES_MAX) {
+        seterr (err, errlen, "entries: more than %u", MANIFEST_ENTRIES_MAX);
+        goto fail;
+    }
+    for (size_t i = 0; i < m->nentries; i++) {
+        const manifest_entry_t *e = &m->entries[i];
+        int rc;
+        if (!e->path) {
+            seterr (err, errlen, "entries[%zu].path: missing", i);
+            goto fail;
+        }
+        if (e->type == MANIFEST_DIR)
+            rc = manifest_add_dir (n, e->path, e->mode, e->mtime_ns, sub, sizeof sub);
+        else if (e->type == MANIFEST_HARDLINK)
+            rc = e->target ? manifest_add_hardlink (n, e->path, e->target, sub, sizeof sub)
+                           : (snprintf (sub, sizeof sub, "target: missing"), -1);
+        else if (e->type == MANIFEST_SYMLINK)
+            rc = e->target ? manifest_add_symlink (n, e->path, e->target, e->mtime_ns, sub, sizeof sub)
+                           : (snprintf (sub, sizeof sub, "target: missing"), -1);
+        else if (e->type == MANIFEST_FILE) {
+            for (uint32_t k = 0; k < e->nchunks; k++)
+                if (e->chunks[k] >= m->nchunks) {
+                    seterr (err, errlen, "entries[%zu].chunks[%u]: not an index into the chunk table",
+                            i, k);
+                    goto fail;
+                }
+            rc = manifest_add_file (n, e->path, e->mode, e->mtime_ns, e->size, e->chunks, e->nchunks,
+                                    sub, sizeof sub);
+        }
+        else {
+            snprintf (sub, sizeof sub, "type: unknown");
+            rc = -1;
+        }
+        if (rc < 0) {
+            seterr (err, errlen, "entries[%zu].%s", i, sub);
+            goto fail;
+        }
+    }
+    if (check_whole (n, m->total_size, err, errlen) < 0)
+        goto fail;
+    return n;
+fail:
+    manifest_destroy (&n);
+    return NULL;
 }
 
 int manifest_validate (const manifest_t *m, char *err, size_t errlen)
 {
-    if (!m) {
-        seterr (err, errlen, "manifest: missing");
-        return -1;
-    }
-    json_t *o = manifest_to_json (m);
-    if (!o) {
-        seterr (err, errlen, "manifest: out of memory");
-        return -1;
-    }
-    manifest_t *copy = manifest_from_json (o, err, errlen);
-    json_decref (o);
+    manifest_t *copy = rebuild (m, err, errlen);
     if (!copy)
         return -1;
     manifest_destroy (&copy);
@@ -756,10 +1225,5 @@ int manifest_validate (const manifest_t *m, char *err, size_t errlen)
 
 manifest_t *manifest_dup (const manifest_t *m)
 {
-    json_t *o = manifest_to_json (m);
-    if (!o)
-        return NULL;
-    manifest_t *copy = manifest_from_json (o, NULL, 0);
-    json_decref (o);
-    return copy;
+    return rebuild (m, NULL, 0);
 }

@@ -14,7 +14,8 @@
 #include <stdint.h>
 #include "sha256.h"
 
-#define MANIFEST_VERSION            1
+#define MANIFEST_VERSION            2            /* written when there are hard links */
+#define MANIFEST_VERSION_MIN        1            /* written otherwise; both are read */
 #define MANIFEST_CHUNK_DEFAULT      (1u << 20)   /* 1 MiB: see doc/archive.md */
 #define MANIFEST_CHUNK_MIN          4096u
 #define MANIFEST_CHUNK_MAX          (64u << 20)
@@ -28,6 +29,7 @@ typedef enum {
     MANIFEST_FILE = 0,
     MANIFEST_DIR = 1,
     MANIFEST_SYMLINK = 2,
+    MANIFEST_HARDLINK = 3,   /* another name for an earlier file entry (version 2) */
 } manifest_type_t;
 
 typedef struct {
@@ -36,7 +38,8 @@ typedef struct {
     uint32_t mode;        /* permission bits, <= 07777 (0777 for symlinks) */
     int64_t mtime_ns;     /* nanoseconds since the epoch */
     uint64_t size;        /* files: byte count; 0 otherwise */
-    char *target;         /* symlinks: link text; NULL otherwise */
+    char *target;         /* symlinks: link text; hard links: the file's path; NULL otherwise */
+    uint32_t link;        /* hard links: index of that (earlier, MANIFEST_FILE) entry */
     uint32_t nchunks;     /* files: chunk positions (ceil(size / chunk_size)) */
     uint32_t *chunks;     /* files: global chunk index of each position, in order */
 } manifest_entry_t;
@@ -79,6 +82,10 @@ int manifest_add_dir (manifest_t *m, const char *path, uint32_t mode, int64_t mt
                       char *err, size_t errlen);
 int manifest_add_symlink (manifest_t *m, const char *path, const char *target,
                           int64_t mtime_ns, char *err, size_t errlen);
+/* A hard link: path is another name for target, the path of an earlier
+ * file entry (the file's mode, mtime and contents are the target's). */
+int manifest_add_hardlink (manifest_t *m, const char *path, const char *target,
+                           char *err, size_t errlen);
 int manifest_add_file (manifest_t *m, const char *path, uint32_t mode, int64_t mtime_ns,
                        uint64_t size, const uint32_t *chunk_idx, uint32_t n,
                        char *err, size_t errlen);

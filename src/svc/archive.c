@@ -20,6 +20,7 @@
 #include "extract.h"
 #include "manifest.h"
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,8 +43,15 @@ struct archive_svc {
     zlistx_t *xfers;
     zlistx_t *dists;
     zlistx_t *bgjobs;
+    zhashx_t *failed;     /* archive name -> why its last transfer here failed */
     int tick;
 };
+
+static void free_str (void **p)
+{
+    free (*p);
+    *p = NULL;
+}
 
 static int64_t now_ms (void)
 {
@@ -122,10 +130,22 @@ struct xfer {
     bool finished;            /* done or failed: serve from the store */
     uint64_t fetched_chunks, corrupt_total;
     uint64_t served_mem, served_disk;   /* chunks served downstream: on arrival, read back */
+    int lockfd;               /* extract_lock on dest: one extraction per directory */
+    bool waiting;             /* for another broker of this host extracting into dest */
 };
 
 static void xfer_pump (struct xfer *xf);
 static void xfer_free (struct xfer *xf);
+
+/* A transfer's manifest copies, decode buffers and chunk messages are freed
+ * at its end, but glibc keeps freed heap (the broker sets a high
+ * M_TRIM_THRESHOLD so chunk buffers are reused): give it back to the
+ * system once a transfer, distribution or background job is over. */
+static void release_memory (void)
+{
+    malloc_trim (0);
+}
+static void xfer_begin (struct xfer *xf, bool listed);
 
 static struct xfer *find_xfer (archive_svc_t *svc, const char *name)
 {
@@ -174,6 +194,9 @@ static void xfer_finish (struct xfer *xf, int errnum, const char *errstr)
     zlistx_destroy (&keys);
     if (errnum) {
         fail_parked (xf, errstr);
+        /* later requests for it get this at once rather than "not here yet",
+         * so downstream targets move on without waiting for a stall */
+        zhashx_update (svc->failed, xf->name, strdup (errstr ? errstr : "failed"));
         extract_abort (&xf->x);
         overlay_log (ov, "archive %s: fetch failed: %s", xf->name, errstr);
         overlay_respond_error (ov, &xf->req, errnum, "%s", errstr);
@@ -195,6 +218,7 @@ static void xfer_finish (struct xfer *xf, int errnum, const char *errstr)
     if (h)
         zlistx_detach (svc->xfers, h);
     xfer_free (xf);
+    release_memory ();
 }
 
 static void xfer_switch_upstream (struct xfer *xf, const char *why)
@@ -239,6 +263,12 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
     if (msg->hdr.errnum) {
         const char *es = NULL;
         json_unpack (msg->json, "{s:s}", "errstr", &es);
+        if (msg->hdr.errnum == EBADMSG && xf->upi + 1 >= xf->nups) {
+            /* the last resort (the source) holds a damaged copy: no point
+             * in waiting, fail now with its message */
+            xfer_finish (xf, EBADMSG, es ? es : "damaged at the source");
+            return;
+        }
         xfer_switch_upstream (xf, es ? es : strerror (msg->hdr.errnum));
         return;
     }
@@ -286,6 +316,9 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
             return;
         }
         char aerr[256];
+        if (extract_setid_dropped (xf->x))
+            overlay_log (ov, "archive %s: dropped setuid/setgid bits of %zu files (never restored)",
+                         xf->name, extract_setid_dropped (xf->x));
         extract_destroy (&xf->x);
         if (cstore_archive_adopt (xf->svc->cs, xf->m, xf->dest, CSTORE_REPLACE | CSTORE_VERIFIED, aerr, sizeof aerr) < 0)
             overlay_log (ov, "archive %s: cannot record in content store: %s", xf->name, aerr);
@@ -338,6 +371,8 @@ static void xfer_free (struct xfer *xf)
     free (xf->ups);
     free (xf->name);
     free (xf->dest);
+    if (xf->lockfd >= 0)
+        close (xf->lockfd);   /* the next broker waiting for dest goes on */
     free (xf);
 }
 
@@ -358,6 +393,7 @@ static void svc_fetch (overlay_t *ov, const cmsg_t *msg, void *arg)
         overlay_respond_error (ov, &msg->hdr, EBUSY, "archive %s: a transfer is already running here", name);
         return;
     }
+    zhashx_delete (svc->failed, name);
     char err[512];
     manifest_t *m = manifest_decode (msg->data, msg->data_len, err, sizeof err);
     if (!m) {
@@ -383,26 +419,67 @@ static void svc_fetch (overlay_t *ov, const cmsg_t *msg, void *arg)
     xf->last_progress = now_ms ();
     for (size_t i = 0; i < m->nchunks; i++)
         xf->bytes_total += m->chunks[i].len;
+    xf->lockfd = -1;
     if (mkdir_p (d) < 0) {
         int e = errno;
         overlay_respond_error (ov, &msg->hdr, e, "rank %u: cannot create %s: %s", overlay_rank (ov), d, strerror (e));
         xfer_free (xf);
         return;
     }
-    xf->x = extract_new (m, d, 0, err, sizeof err);
-    if (!xf->x) {
-        overlay_respond_error (ov, &msg->hdr, errno == ENOSPC ? ENOSPC : EIO, "%s", err);
+    int lk = extract_lock (d, false, err, sizeof err);
+    if (lk == -EWOULDBLOCK) {
+        /* another broker of this host is extracting into d: wait (the tick
+         * retries the lock), then take what it left (xfer_begin) */
+        xf->waiting = true;
+        zlistx_add_end (svc->xfers, xf);
+        overlay_log (ov, "archive %s: %s is being extracted by another broker on this host; waiting",
+                     name, d);
+        overlay_respond (ov, &msg->hdr, json_pack ("{s:I s:b}", "have", (json_int_t)0, "waiting", 1),
+                         NULL, 0);
+        return;
+    }
+    if (lk < 0) {
+        overlay_respond_error (ov, &msg->hdr, EIO, "rank %u: %s", overlay_rank (ov), err);
         xfer_free (xf);
         return;
     }
+    xf->lockfd = lk;
+    xfer_begin (xf, false);
+}
+
+/* Start (or, after waiting for the lock, resume) target xf: the extraction
+ * (identical files already in dest are kept), then pull what is missing. */
+static void xfer_begin (struct xfer *xf, bool listed)
+{
+    archive_svc_t *svc = xf->svc;
+    overlay_t *ov = svc->ov;
+    manifest_t *m = xf->m;
+    const char *name = xf->name;
+    char err[512];
+    xf->waiting = false;
+    xf->last_progress = now_ms ();
+    xf->x = extract_new (m, xf->dest, EXTRACT_KEEP_SAME, err, sizeof err);
+    if (!xf->x) {
+        if (listed)
+            xfer_finish (xf, errno == ENOSPC ? ENOSPC : EIO, err);
+        else {
+            overlay_respond_error (ov, &xf->req, errno == ENOSPC ? ENOSPC : EIO, "%s", err);
+            xfer_free (xf);
+        }
+        return;
+    }
+    if (extract_kept (xf->x))
+        overlay_log (ov, "archive %s: %zu entries already in %s and identical (kept)", name,
+                     extract_kept (xf->x), xf->dest);
     for (size_t i = 0; i < m->nchunks; i++)
         if (extract_have (xf->x, i))
             xf->bytes_have += m->chunks[i].len;
-    zlistx_add_end (svc->xfers, xf);
+    if (!listed)
+        zlistx_add_end (svc->xfers, xf);
     if (extract_missing (xf->x) < m->nchunks)
         overlay_log (ov, "archive %s: resumed %zu of %zu chunks already here", name,
                      m->nchunks - extract_missing (xf->x), m->nchunks);
-    overlay_respond (ov, &msg->hdr, json_pack ("{s:I s:I}", "have", (json_int_t)xf->bytes_have,
+    overlay_respond (ov, &xf->req, json_pack ("{s:I s:I}", "have", (json_int_t)xf->bytes_have,
                                                "resumed", (json_int_t)(m->nchunks - extract_missing (xf->x))),
                      NULL, 0);
     if (extract_missing (xf->x) == 0) {
@@ -427,6 +504,13 @@ static void svc_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
         return;
     }
     struct xfer *xf = find_xfer (svc, name);
+    if (xf && !xf->finished && xf->waiting) {
+        /* nothing here until the other extraction into our dest is done:
+         * send the downstream on to its next upstream at once */
+        overlay_respond_error (ov, &msg->hdr, EBUSY, "rank %u: waiting for another extraction into %s",
+                               overlay_rank (ov), xf->dest);
+        return;
+    }
     if (xf && !xf->finished) {
         if ((size_t)idx >= xf->m->nchunks) {
             overlay_respond_error (ov, &msg->hdr, EINVAL, "archive %s: no chunk %lld", name, (long long)idx);
@@ -445,7 +529,12 @@ static void svc_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
     char err[256];
     const manifest_t *m = cstore_archive_get (svc->cs, name, err, sizeof err);
     if (!m) {
-        overlay_respond_error (ov, &msg->hdr, EAGAIN, "archive %s not here yet", name);
+        const char *why = zhashx_lookup (svc->failed, name);
+        if (why)
+            overlay_respond_error (ov, &msg->hdr, EIO, "rank %u: its transfer failed: %s",
+                                   overlay_rank (ov), why);
+        else
+            overlay_respond_error (ov, &msg->hdr, EAGAIN, "archive %s not here yet", name);
         return;
     }
     if ((size_t)idx >= m->nchunks) {
@@ -458,11 +547,21 @@ static void svc_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
         overlay_respond_error (ov, &msg->hdr, ENOMEM, "rank %u: out of memory", overlay_rank (ov));
         return;
     }
-    ssize_t n = cstore_chunk_read (svc->cs, name, idx, buf, len, err, sizeof err);
-    if (n < 0) { /* e.g. a stale entry whose files are gone: "not here", so the
-                  * downstream retries (and its stall timer moves on if it lasts) */
+    char cerr[512];
+    ssize_t n = cstore_chunk_read (svc->cs, name, idx, buf, len, cerr, sizeof cerr);
+    if (n == -EBADMSG) {
+        /* what this store holds no longer matches its hash (a corrupt blob,
+         * a changed source or extracted file): the store marked the archive
+         * damaged; say so at once, so the target moves to another upstream
+         * or, when this is its last (the source), fails with this message */
         overlay_buf_free (buf);
-        overlay_respond_error (ov, &msg->hdr, EAGAIN, "rank %u: %s", overlay_rank (ov), err);
+        overlay_log (ov, "%s", cerr);
+        overlay_respond_error (ov, &msg->hdr, EBADMSG, "rank %u: %s", overlay_rank (ov), cerr);
+    }
+    else if (n < 0) { /* not here (yet): the downstream retries (and its
+                       * stall timer moves on if it lasts) */
+        overlay_buf_free (buf);
+        overlay_respond_error (ov, &msg->hdr, EAGAIN, "rank %u: %s", overlay_rank (ov), cerr);
     }
     else {
         /* fault injection for tests: CANOPY_TEST_CORRUPT=N flips a byte in
@@ -594,6 +693,7 @@ static void dist_check_end (struct dist *d)
     if (h)
         zlistx_detach (d->svc->dists, h);
     dist_free (d);
+    release_memory ();
 }
 
 static void on_fetch_resp (overlay_t *ov, const cmsg_t *msg, void *arg)
@@ -671,6 +771,8 @@ static void *bg_main (void *arg)
             b->result = json_pack ("{s:s s:I s:I s:I s:I}", "name", b->name, "entries",
                                    (json_int_t)m->nentries, "files", (json_int_t)files, "bytes",
                                    (json_int_t)m->total_size, "chunks", (json_int_t)m->nchunks);
+            if (cstore_warning (cs))
+                json_object_set_new (b->result, "warning", json_string (cstore_warning (cs)));
         }
     }
     else {
@@ -679,7 +781,7 @@ static void *bg_main (void *arg)
             snprintf (b->err, sizeof b->err, "cannot create %s: %s", b->dest, strerror (errno));
             b->rc = -1;
         }
-        else if (!m || extract_archive (cs, b->name, b->dest, 0, b->err, sizeof b->err) < 0)
+        else if (!m || extract_archive (cs, b->name, b->dest, EXTRACT_KEEP_SAME, b->err, sizeof b->err) < 0)
             b->rc = -1;
         else
             b->result = json_pack ("{s:s s:I s:s}", "name", b->name, "bytes", (json_int_t)m->total_size,
@@ -742,6 +844,7 @@ static int on_bg_done (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     if (h)
         zlistx_detach (svc->bgjobs, h);
     bg_free (b);
+    release_memory ();
     return 0;
 }
 
@@ -811,6 +914,10 @@ static void svc_extract (overlay_t *ov, const cmsg_t *msg, void *arg)
     const char *name = NULL, *dest = NULL;
     if (json_unpack (msg->json, "{s:s s:s}", "name", &name, "dest", &dest) < 0) {
         overlay_respond_error (ov, &msg->hdr, EPROTO, "archive.extract: needs name and dest");
+        return;
+    }
+    if (!dest[0]) {
+        overlay_respond_error (ov, &msg->hdr, EINVAL, "archive.extract: empty destination directory");
         return;
     }
     char err[256];
@@ -889,6 +996,10 @@ static void svc_distribute (overlay_t *ov, const cmsg_t *msg, void *arg)
         overlay_respond_error (ov, &msg->hdr, EINVAL, "window must be 1-256");
         return;
     }
+    if (!dest[0]) {
+        overlay_respond_error (ov, &msg->hdr, EINVAL, "archive.distribute: empty destination directory");
+        return;
+    }
     char err[512];
     const manifest_t *m = cstore_archive_get (svc->cs, name, err, sizeof err);
     if (!m) {
@@ -929,10 +1040,11 @@ static void svc_distribute (overlay_t *ov, const cmsg_t *msg, void *arg)
     d->req = msg->hdr;
     d->name = strdup (name);
     d->schedule = strdup (staged ? "staged" : schedule);
-    d->m = manifest_dup (m);
-    d->menc = manifest_encode (d->m, &d->menclen);
-    for (size_t i = 0; i < d->m->nchunks; i++)
-        d->total += d->m->chunks[i].len;
+    /* only the encoding and the total are needed: no second copy of the
+     * manifest (memory grows with the number of files) */
+    d->menc = manifest_encode (m, &d->menclen);
+    for (size_t i = 0; i < m->nchunks; i++)
+        d->total += m->chunks[i].len;
     d->n = k + (local ? 1 : 0);
     d->t = calloc (d->n ? d->n : 1, sizeof (struct target));
     d->t0 = zclock_usecs () / 1e6;
@@ -985,6 +1097,21 @@ static int on_tick (zloop_t *loop, int timer_id, void *arg)
             xf->last_report = now;
             overlay_respond (svc->ov, &xf->req, json_pack ("{s:I}", "have", (json_int_t)xf->bytes_have), NULL, 0);
         }
+        if (xf->waiting) {
+            char lerr[256];
+            int lk = extract_lock (xf->dest, false, lerr, sizeof lerr);
+            if (lk == -EWOULDBLOCK) {
+                xf = next;
+                continue;
+            }
+            if (lk < 0) {
+                xfer_finish (xf, EIO, lerr);
+                break;   /* the list changed */
+            }
+            xf->lockfd = lk;
+            xfer_begin (xf, true);
+            break;   /* xf may be gone: the next tick goes on */
+        }
         if (now - xf->last_progress > STALL_MS && xf->upi + 1 >= xf->nups
             && now - xf->last_progress < SOURCE_GIVEUP_MS) {
             /* the source is the last resort: a slow share of its link is
@@ -1036,6 +1163,8 @@ archive_svc_t *archive_svc_new (overlay_t *ov, const char *statedir, char *err, 
     svc->xfers = zlistx_new ();
     svc->dists = zlistx_new ();
     svc->bgjobs = zlistx_new ();
+    svc->failed = zhashx_new ();
+    zhashx_set_destructor (svc->failed, free_str);
     overlay_service_add (ov, "archive.create", svc_create, svc);
     overlay_service_add (ov, "archive.extract", svc_extract, svc);
     overlay_service_add (ov, "archive.list", svc_list, svc);
@@ -1067,6 +1196,7 @@ void archive_svc_destroy (archive_svc_t **p)
     zlistx_destroy (&svc->xfers);
     zlistx_destroy (&svc->dists);
     zlistx_destroy (&svc->bgjobs);
+    zhashx_destroy (&svc->failed);
     cstore_destroy (&svc->cs);
     free (svc->statedir);
     free (svc);

@@ -38,6 +38,7 @@ struct cstore {
     int ref_fd;
     atomic_uint tmpseq;
     struct trusted **trust;   /* TRUST_BUCKETS chains, or NULL: see trust_ok */
+    char *warning;            /* of the last create: special files skipped */
 };
 
 /* Files whose chunks were all verified on arrival and written by this
@@ -110,7 +111,12 @@ static const char *schema =
     "CREATE TABLE IF NOT EXISTS refs(archive TEXT NOT NULL, hash TEXT NOT NULL,"
     " len INTEGER NOT NULL, path TEXT NOT NULL, offset INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS refs_hash ON refs(hash, len);"
-    "CREATE INDEX IF NOT EXISTS refs_archive ON refs(archive);";
+    "CREATE INDEX IF NOT EXISTS refs_archive ON refs(archive);"
+    /* archives found damaged when read (a chunk that no longer matches its
+     * hash, or is gone): shown by list, cleared when the archive is recorded
+     * again (re-create, re-adopt) or removed */
+    "CREATE TABLE IF NOT EXISTS damaged(archive TEXT PRIMARY KEY, reason TEXT NOT NULL,"
+    " at INTEGER NOT NULL);";
 
 cstore_t *cstore_new (const char *statedir, char *err, size_t errlen)
 {
@@ -267,6 +273,7 @@ void cstore_destroy (cstore_t **p)
     free (self->dir);
     free (self->blobdir);
     free (self->tmpdir);
+    free (self->warning);
     free (self);
     *p = NULL;
 }
@@ -274,6 +281,11 @@ void cstore_destroy (cstore_t **p)
 void cstore_set_threads (cstore_t *self, int n)
 {
     self->nthreads = n < 1 ? 1 : n > 16 ? 16 : n;
+}
+
+const char *cstore_warning (const cstore_t *self)
+{
+    return self->warning;
 }
 
 const char *cstore_dir (const cstore_t *self)
@@ -301,11 +313,22 @@ struct item {
     uint64_t first_job;    /* files: index of the first chunk job */
 };
 
+/* A file with several names: the item that named it first. */
+struct inode {
+    dev_t dev;
+    ino_t ino;
+    size_t item;           /* + 1; 0 = empty slot */
+};
+
 struct walk {
     struct item *items;
     size_t n, cap;
     uint32_t *seen;        /* open-addressing set of item indexes + 1, by rel */
     size_t seencap;
+    size_t nspecial;       /* devices, sockets, FIFOs skipped */
+    struct inode *inodes;  /* open addressing: files with st_nlink > 1, by (dev, ino) */
+    size_t ninodes, inodecap;
+    char special[512];     /* the first few of them */
     char *err;
     size_t errlen;
 };
@@ -366,6 +389,35 @@ static int seen_add (struct walk *w)
         s = (s + 1) & (w->seencap - 1);
     w->seen[s] = w->n + 1;
     return 0;
+}
+
+/* The item that first named inode (dev, ino), recording item if none did.
+ * (size_t)-1 on ENOMEM. */
+static size_t inode_find_add (struct walk *w, dev_t dev, ino_t ino, size_t item)
+{
+    if ((w->ninodes + 1) * 2 > w->inodecap) {
+        size_t ncap = w->inodecap ? w->inodecap * 2 : 64;
+        struct inode *ni = calloc (ncap, sizeof *ni);
+        if (!ni)
+            return (size_t)-1;
+        for (size_t i = 0; i < w->inodecap; i++)
+            if (w->inodes[i].item) {
+                size_t s = (w->inodes[i].ino * 11400714819323198485ull + w->inodes[i].dev) & (ncap - 1);
+                while (ni[s].item)
+                    s = (s + 1) & (ncap - 1);
+                ni[s] = w->inodes[i];
+            }
+        free (w->inodes);
+        w->inodes = ni;
+        w->inodecap = ncap;
+    }
+    size_t s = (ino * 11400714819323198485ull + dev) & (w->inodecap - 1);
+    for (; w->inodes[s].item; s = (s + 1) & (w->inodecap - 1))
+        if (w->inodes[s].dev == dev && w->inodes[s].ino == ino)
+            return w->inodes[s].item - 1;
+    w->inodes[s] = (struct inode){dev, ino, item + 1};
+    w->ninodes++;
+    return item;
 }
 
 static int walk_dir (struct walk *w, const char *rel, const char *abs)
@@ -433,8 +485,14 @@ static int walk_add (struct walk *w, const char *rel, const char *abs, bool recu
     }
     bool dup = rel[0] && seen_has (w, rel);
     if (!dup && rel[0]) {
-        if (!S_ISREG (sb.st_mode) && !S_ISDIR (sb.st_mode) && !S_ISLNK (sb.st_mode))
-            return 1;   /* fifos, sockets, devices are not archived */
+        if (!S_ISREG (sb.st_mode) && !S_ISDIR (sb.st_mode) && !S_ISLNK (sb.st_mode)) {
+            /* fifos, sockets, devices are not archived: counted, named in
+             * the create's warning (cstore_warning) */
+            size_t l = strlen (w->special);
+            if (++w->nspecial <= 4 && l + strlen (rel) + 3 < sizeof w->special)
+                snprintf (w->special + l, sizeof w->special - l, "%s%s", l ? ", " : "", rel);
+            return 1;
+        }
         if (!manifest_path_valid (rel)) {
             seterr (w->err, w->errlen, "%s: cannot be stored in an archive (path too long or odd)", abs);
             return -1;
@@ -475,6 +533,21 @@ static int walk_add (struct walk *w, const char *rel, const char *abs, bool recu
         } else {
             it->type = MANIFEST_FILE;
             it->size = sb.st_size;
+            /* a further name of a file already in: a hard link to it */
+            if (sb.st_nlink > 1) {
+                size_t first = inode_find_add (w, sb.st_dev, sb.st_ino, w->n);
+                if (first == (size_t)-1) {
+                    seterr (w->err, w->errlen, "out of memory");
+                    free (it->rel);
+                    free (it->abs);
+                    return -1;
+                }
+                if (first != w->n) {
+                    it->type = MANIFEST_HARDLINK;
+                    it->size = 0;
+                    it->target = strdup (w->items[first].rel);
+                }
+            }
         }
         if (!it->rel || !it->abs || seen_add (w) < 0) {
             free (it->rel);
@@ -867,9 +940,9 @@ static int delete_rows (cstore_t *self, const char *name, char *err, size_t errl
 {
     const char *sqls[] = {
         "DELETE FROM achunks WHERE archive=?", "DELETE FROM refs WHERE archive=?",
-        "DELETE FROM archives WHERE name=?",
+        "DELETE FROM archives WHERE name=?", "DELETE FROM damaged WHERE archive=?",
     };
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         sqlite3_stmt *st = sql_prep (self, sqls[i], err, errlen);
         if (!st)
             return -1;
@@ -941,6 +1014,16 @@ static int record (cstore_t *self, const manifest_t *m, const char *mode,
     sqlite3_bind_int64 (ins, 9, m->chunk_size);
     if (sqlite3_step (ins) != SQLITE_DONE)
         goto sqlerr;
+    {
+        sqlite3_stmt *dm = sql_prep (self, "DELETE FROM damaged WHERE archive=?", err, errlen);
+        if (!dm)
+            goto done;
+        sqlite3_bind_text (dm, 1, m->name, -1, SQLITE_STATIC);
+        int drc = sqlite3_step (dm);
+        sqlite3_finalize (dm);
+        if (drc != SQLITE_DONE)
+            goto sqlerr;
+    }
     for (size_t i = 0; i < m->nchunks; i++) {
         char hex[SHA256_HEXLEN + 1];
         sha256_hex (m->chunks[i].hash, hex);
@@ -1059,6 +1142,12 @@ const manifest_t *cstore_archive_create (cstore_t *self, const char *name, const
     for (size_t i = 0; i < n; i++)
         if (!paths[i] || walk_top (&w, base[0] ? base : "", paths[i]) < 0)
             goto out;
+    free (self->warning);
+    self->warning = NULL;
+    if (w.nspecial)
+        self->warning = xasprintf ("skipped %zu special file%s (devices, sockets, FIFOs): %s%s",
+                                   w.nspecial, w.nspecial > 1 ? "s" : "", w.special,
+                                   w.nspecial > 4 ? ", ..." : "");
     /* chunk jobs */
     uint64_t njobs = 0;
     for (size_t i = 0; i < w.n; i++) {
@@ -1108,6 +1197,8 @@ const manifest_t *cstore_archive_create (cstore_t *self, const char *name, const
             rc = manifest_add_dir (m, it->rel, it->mode, it->mtime_ns, e, sizeof e);
         else if (it->type == MANIFEST_SYMLINK)
             rc = manifest_add_symlink (m, it->rel, it->target, it->mtime_ns, e, sizeof e);
+        else if (it->type == MANIFEST_HARDLINK)
+            rc = manifest_add_hardlink (m, it->rel, it->target, e, sizeof e);
         else {
             uint32_t c = (it->size + m->chunk_size - 1) / m->chunk_size;
             rc = 0;
@@ -1152,6 +1243,7 @@ out:
     manifest_destroy (&m);
     items_free (w.items, w.n);
     free (w.seen);
+    free (w.inodes);
     free (jobs);
     free (locs);
     free (idx);
@@ -1214,19 +1306,25 @@ out:
 json_t *cstore_archive_list (cstore_t *self, char *err, size_t errlen)
 {
     sqlite3_stmt *st = sql_prep (self, "SELECT name, size, nentries, nchunks, chunk_size, mode,"
-                                       " created FROM archives ORDER BY name", err, errlen);
+                                       " created, d.reason FROM archives a LEFT JOIN damaged d"
+                                       " ON d.archive=a.name ORDER BY name", err, errlen);
     if (!st)
         return NULL;
     json_t *a = json_array ();
     while (a && sqlite3_step (st) == SQLITE_ROW) {
-        json_array_append_new (a, json_pack ("{s:s s:I s:I s:I s:I s:s s:I}",
+        const char *reason = (const char *)sqlite3_column_text (st, 7);
+        json_t *o = json_pack ("{s:s s:I s:I s:I s:I s:s s:I s:s}",
             "name", (const char *)sqlite3_column_text (st, 0),
             "size", (json_int_t)sqlite3_column_int64 (st, 1),
             "entries", (json_int_t)sqlite3_column_int64 (st, 2),
             "chunks", (json_int_t)sqlite3_column_int64 (st, 3),
             "chunk_size", (json_int_t)sqlite3_column_int64 (st, 4),
             "mode", (const char *)sqlite3_column_text (st, 5),
-            "created", (json_int_t)sqlite3_column_int64 (st, 6)));
+            "created", (json_int_t)sqlite3_column_int64 (st, 6),
+            "state", reason ? "damaged" : "ok");
+        if (o && reason)
+            json_object_set_new (o, "damage", json_string (reason));
+        json_array_append_new (a, o);
     }
     sqlite3_finalize (st);
     return a;
@@ -1330,8 +1428,12 @@ ssize_t cstore_chunk_read_hash (cstore_t *self, const uint8_t hash[SHA256_LEN], 
     ssize_t rc = -ENOENT;
     if (access (bp, F_OK) == 0) {
         rc = read_verify (self, bp, 0, false, NULL, hash, len, buf, err, errlen);
-        if (rc == -EBADMSG)
-            unlink (bp);   /* corrupt: drop it so the next create rewrites it */
+        if (rc == -EBADMSG) {
+            /* corrupt: drop it so the next create rewrites it; the caller
+             * (cstore_chunk_read) marks the archive damaged */
+            seterr (err, errlen, "blob %s does not match its SHA-256 (deleted)", bp);
+            unlink (bp);
+        }
     }
     free (bp);
     if (rc >= 0)
@@ -1357,6 +1459,19 @@ ssize_t cstore_chunk_read_hash (cstore_t *self, const uint8_t hash[SHA256_LEN], 
     return rc;
 }
 
+static bool archive_is_copy (cstore_t *self, const char *name)
+{
+    sqlite3_stmt *st = sql_prep (self, "SELECT mode FROM archives WHERE name=?", NULL, 0);
+    bool copy = false;
+    if (!st)
+        return false;
+    sqlite3_bind_text (st, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step (st) == SQLITE_ROW)
+        copy = !strcmp ((const char *)sqlite3_column_text (st, 0), "copy");
+    sqlite3_finalize (st);
+    return copy;
+}
+
 ssize_t cstore_chunk_read (cstore_t *self, const char *archive, uint32_t idx, void *buf,
                            size_t buflen, char *err, size_t errlen)
 {
@@ -1367,8 +1482,73 @@ ssize_t cstore_chunk_read (cstore_t *self, const char *archive, uint32_t idx, vo
         seterr (err, errlen, "archive %s: no chunk %" PRIu32 " (has %zu)", archive, idx, m->nchunks);
         return -ENOENT;
     }
-    return cstore_chunk_read_hash (self, m->chunks[idx].hash, m->chunks[idx].len, buf, buflen,
-                                   err, errlen);
+    char e[400];
+    ssize_t rc = cstore_chunk_read_hash (self, m->chunks[idx].hash, m->chunks[idx].len, buf, buflen,
+                                         e, sizeof e);
+    if (rc >= 0 || rc == -EINVAL || rc == -ENOMEM) {
+        if (rc < 0)
+            seterr (err, errlen, "%s", e);
+        return rc;
+    }
+    /* bytes that no longer match, or gone: the archive is damaged here.
+     * Except a referenced file that is gone without a trace of damage: a
+     * stale adopted copy (its extraction deleted), "not here", so the caller
+     * answers EAGAIN and a downstream retries rather than switching away
+     * (doc/benchmarks.md, "Stale content-store entry") */
+    char prevd[512];
+    if (rc != -EBADMSG && !cstore_damage (self, archive, prevd, sizeof prevd)
+        && !archive_is_copy (self, archive)) {
+        seterr (err, errlen, "%s", e);
+        return rc;
+    }
+    const char *fpath = "?";
+    uint64_t foff = 0;
+    for (size_t i = 0; i < m->nentries && !strcmp (fpath, "?"); i++)
+        for (uint32_t k = 0; k < m->entries[i].nchunks; k++)
+            if (m->entries[i].chunks[k] == idx) {
+                fpath = m->entries[i].path;
+                foff = (uint64_t)k * m->chunk_size;
+                break;
+            }
+    char prev[512], head[MANIFEST_NAME_MAX + 64];
+    int hl = snprintf (head, sizeof head, "archive %s is damaged: chunk %" PRIu32 " ", archive, idx);
+    if (cstore_damage (self, archive, prev, sizeof prev) && !strncmp (prev, head, hl)) {
+        seterr (err, errlen, "%s", prev);   /* as first found (e.g. before the blob went) */
+        return -EBADMSG;
+    }
+    seterr (err, errlen, "archive %s is damaged: chunk %" PRIu32 " (file %s, offset %" PRIu64 "): %s",
+            archive, idx, fpath, foff, e);
+    cstore_mark_damaged (self, archive, err);
+    return -EBADMSG;
+}
+
+int cstore_mark_damaged (cstore_t *self, const char *archive, const char *reason)
+{
+    sqlite3_stmt *st = sql_prep (self, "INSERT OR REPLACE INTO damaged(archive, reason, at)"
+                                       " SELECT name, ?, ? FROM archives WHERE name=?", NULL, 0);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text (st, 1, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (st, 2, time (NULL));
+    sqlite3_bind_text (st, 3, archive, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (st);
+    sqlite3_finalize (st);
+    return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+const char *cstore_damage (cstore_t *self, const char *archive, char *buf, size_t len)
+{
+    sqlite3_stmt *st = sql_prep (self, "SELECT reason FROM damaged WHERE archive=?", NULL, 0);
+    const char *r = NULL;
+    if (!st)
+        return NULL;
+    sqlite3_bind_text (st, 1, archive, -1, SQLITE_STATIC);
+    if (sqlite3_step (st) == SQLITE_ROW) {
+        snprintf (buf, len, "%s", (const char *)sqlite3_column_text (st, 0));
+        r = buf;
+    }
+    sqlite3_finalize (st);
+    return r;
 }
 
 /* --- purge ----------------------------------------------------------- */

@@ -41,13 +41,18 @@ void cstore_set_threads (cstore_t *self, int n);
  * relative to dir, or absolute: stored without the leading '/'; dir NULL =
  * cwd) into chunks of chunk_size (0 = MANIFEST_CHUNK_DEFAULT) and record the
  * archive `name`.  Parent directories of a path are recorded as directory
- * entries.  Special files (fifos, sockets, devices) are skipped.  Memory is
+ * entries.  Special files (fifos, sockets, devices) are skipped, counted and
+ * named in cstore_warning afterwards.  Memory is
  * bounded: threads x chunk_size of buffers plus the manifest.
  * Returns the manifest, owned by the store and valid until the archive is
  * removed/replaced or the store destroyed; NULL + err. */
 const manifest_t *cstore_archive_create (cstore_t *self, const char *name, const char *dir,
                                          const char *const paths[], size_t n, int flags,
                                          uint32_t chunk_size, char *err, size_t errlen);
+
+/* After cstore_archive_create: "skipped N special files (devices, sockets,
+ * FIFOs): a/fifo, ..." or NULL if none were skipped.  Owned by the store. */
+const char *cstore_warning (const cstore_t *self);
 
 /* Record an archive whose chunks are already in place on disk: the files of
  * manifest m extracted under destdir (e.g. after extract_done on a receiving
@@ -64,17 +69,26 @@ int cstore_archive_adopt (cstore_t *self, const manifest_t *m, const char *destd
 const manifest_t *cstore_archive_get (cstore_t *self, const char *name, char *err, size_t errlen);
 
 /* [{"name":..,"size":..,"entries":..,"chunks":..,"chunk_size":..,
- *   "mode":"copy"|"reference","created":<unix seconds>}, ...] sorted by name. */
+ *   "mode":"copy"|"reference","created":<unix seconds>,
+ *   "state":"ok"|"damaged", "damage"?:reason}, ...] sorted by name. */
 json_t *cstore_archive_list (cstore_t *self, char *err, size_t errlen);
 
 /* Forget an archive and delete the blobs no other archive uses.  0 or -errno. */
 int cstore_archive_remove (cstore_t *self, const char *name, char *err, size_t errlen);
 
 /* Read chunk idx of archive into buf (buflen >= its length), verifying its
- * SHA-256.  Returns the length, or -ENOENT / -EBADMSG (source changed or blob
- * corrupt) / -EIO / -EINVAL. */
+ * SHA-256.  Returns the length, or -ENOENT (no such archive/chunk, or a
+ * referenced file gone: a stale adopted copy) / -EBADMSG (bytes changed, a
+ * blob corrupt or gone: the archive is marked damaged) / -EINVAL. */
 ssize_t cstore_chunk_read (cstore_t *self, const char *archive, uint32_t idx, void *buf,
                            size_t buflen, char *err, size_t errlen);
+/* A read that finds a chunk changed or gone (-EBADMSG) marks the archive
+ * damaged (persisted in the index; err names the chunk, its file and offset). */
+/* Mark archive damaged for reason (persisted; cleared when it is recorded
+ * again by create/adopt, or removed).  0 or -EIO. */
+int cstore_mark_damaged (cstore_t *self, const char *archive, const char *reason);
+/* The damage reason of archive (copied into buf), or NULL if not damaged. */
+const char *cstore_damage (cstore_t *self, const char *archive, char *buf, size_t len);
 /* The same, addressed by hash+length (any archive holding it). */
 ssize_t cstore_chunk_read_hash (cstore_t *self, const uint8_t hash[SHA256_LEN], uint32_t len,
                                 void *buf, size_t buflen, char *err, size_t errlen);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "cstore.h"
@@ -21,6 +22,10 @@
 #define STATE_HDR      256
 #define ENT_DONE       0x1   /* file/symlink renamed into place */
 #define ENT_CREATED    0x2   /* directory made by this extraction */
+#define ENT_SAVED      0x4   /* the file that was at this path is kept as o<entry> in the
+                              * state directory until extract_done (abort puts it back) */
+#define ENT_KEPT       0x8   /* an identical file was there already (EXTRACT_KEEP_SAME) */
+#define ENT_BITS       (ENT_DONE | ENT_CREATED | ENT_SAVED | ENT_KEPT)
 
 struct use {
     uint32_t entry;
@@ -43,6 +48,10 @@ struct extract {
     uint32_t *use_start;  /* nchunks + 1: CSR index into uses */
     struct use *uses;
     size_t nmissing;
+    size_t nkept;                   /* EXTRACT_KEEP_SAME: entries found in place */
+    size_t nsetid;                  /* files whose setuid/setgid bits were dropped */
+    uint32_t *links;                /* nentries: first hard link to this file + 1, and
+                                     * for a hard link, the next one to the same file + 1 */
     int cur_entry, cur_fd;          /* one open temporary file */
     char *par_path;                 /* one open parent directory */
     int par_fd;
@@ -138,6 +147,24 @@ static void state_wipe (extract_t *self)
     closedir (d);
 }
 
+/* Does the state directory hold a file set aside (o<N>)? */
+static bool state_holds_saved (extract_t *self)
+{
+    int fd = openat (self->statedirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir (fd) : NULL;
+    struct dirent *de;
+    bool found = false;
+    if (!d) {
+        if (fd >= 0)
+            close (fd);
+        return false;
+    }
+    while (!found && (de = readdir (d)))
+        found = de->d_name[0] == 'o' && de->d_name[1] >= '0' && de->d_name[1] <= '9';
+    closedir (d);
+    return found;
+}
+
 static void state_remove (extract_t *self)
 {
     if (self->statefd >= 0)
@@ -179,7 +206,7 @@ static int state_open (extract_t *self, char *err, size_t errlen)
                 for (size_t i = 0; i < self->m->nchunks; i++)
                     self->have[i] = buf[i] == 1;
                 for (size_t i = 0; i < self->m->nentries; i++)
-                    self->ent[i] = buf[self->m->nchunks + i] & (ENT_DONE | ENT_CREATED);
+                    self->ent[i] = buf[self->m->nchunks + i] & ENT_BITS;
                 self->destcreated = old[n - 1] == '1';
                 free (buf);
                 self->statefd = fd;
@@ -190,6 +217,13 @@ static int state_open (extract_t *self, char *err, size_t errlen)
     }
     if (fd >= 0)
         close (fd);
+    if (state_holds_saved (self)) {
+        seterr (err, errlen, "extract: %s/%s holds files set aside by an interrupted extraction of "
+                "another version of %s (o<N>: the files that were in %s before): resume that "
+                "extraction or move them back by hand", self->destdir, self->statename, self->m->name,
+                self->destdir);
+        return -1;
+    }
     state_wipe (self);   /* another archive's, or unreadable: start over */
     fd = openat (self->statedirfd, "state", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
                  0600);
@@ -256,6 +290,43 @@ static int fail_errno (char *err, size_t errlen, const extract_t *self, const ch
     return -e;
 }
 
+/* Rename the temporary `name` (in the state directory) to entry e's path.
+ * Whatever non-directory was at that path is first set aside as o<e> in the
+ * state directory (ENT_SAVED, recorded before the move), so extract_abort can
+ * put it back and only extract_done deletes it.  0 or -errno + err. */
+static int place (extract_t *self, uint32_t e, const char *name, char *err, size_t errlen)
+{
+    const manifest_entry_t *en = &self->m->entries[e];
+    int pfd = parent_fd (self, en->path);
+    if (pfd < 0)
+        return fail_errno (err, errlen, self, en->path, NULL);
+    const char *b = base_name (en->path);
+    struct stat sb;
+    if (!(self->ent[e] & ENT_SAVED) && fstatat (pfd, b, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (S_ISDIR (sb.st_mode)) {
+            seterr (err, errlen, "extract: %s/%s: exists and is a directory", self->destdir, en->path);
+            return -EISDIR;
+        }
+        char oname[32];
+        tmpname (oname, sizeof oname, 'o', e);
+        if (state_set_entry (self, e, ENT_SAVED) < 0)
+            return fail_errno (err, errlen, self, self->statename, "state");
+        if (renameat (pfd, b, self->statedirfd, oname) < 0) {
+            int rc = fail_errno (err, errlen, self, en->path, "set aside");
+            self->ent[e] &= ~ENT_SAVED;
+            state_set_entry (self, e, 0);
+            return rc;
+        }
+    }
+    if (renameat (self->statedirfd, name, pfd, b) < 0)
+        return fail_errno (err, errlen, self, en->path, NULL);
+    if (state_set_entry (self, e, ENT_DONE) < 0)
+        return fail_errno (err, errlen, self, self->statename, "state");
+    return 0;
+}
+
+static int links_finish (extract_t *self, uint32_t e, char *err, size_t errlen);
+
 /* Entry e (a file with all chunks, or an empty one) into place. */
 static int file_finish (extract_t *self, uint32_t e, char *err, size_t errlen)
 {
@@ -270,14 +341,12 @@ static int file_finish (extract_t *self, uint32_t e, char *err, size_t errlen)
         || ((self->flags & EXTRACT_FSYNC) && fsync (fd) < 0))
         return fail_errno (err, errlen, self, en->path, NULL);
     cur_close (self);
-    int pfd = parent_fd (self, en->path);
     char name[32];
     tmpname (name, sizeof name, 'f', e);
-    if (pfd < 0 || renameat (self->statedirfd, name, pfd, base_name (en->path)) < 0)
-        return fail_errno (err, errlen, self, en->path, NULL);
-    if (state_set_entry (self, e, ENT_DONE) < 0)
-        return fail_errno (err, errlen, self, self->statename, "state");
-    return 0;
+    int rc = place (self, e, name, err, errlen);
+    if (rc == 0 && (en->mode & 06000))
+        self->nsetid++;
+    return rc < 0 ? rc : links_finish (self, e, err, errlen);
 }
 
 static int symlink_finish (extract_t *self, uint32_t e, char *err, size_t errlen)
@@ -292,14 +361,40 @@ static int symlink_finish (extract_t *self, uint32_t e, char *err, size_t errlen
     if (symlinkat (en->target, self->statedirfd, name) < 0)
         return fail_errno (err, errlen, self, en->path, NULL);
     utimensat (self->statedirfd, name, ts, AT_SYMLINK_NOFOLLOW);   /* best effort */
-    int pfd = parent_fd (self, en->path);
-    if (pfd < 0 || renameat (self->statedirfd, name, pfd, base_name (en->path)) < 0) {
-        int rc = fail_errno (err, errlen, self, en->path, NULL);
+    int rc = place (self, e, name, err, errlen);
+    if (rc < 0)
         unlinkat (self->statedirfd, name, 0);
-        return rc;
+    return rc;
+}
+
+/* Hard link h, once its file is in place: linked under a temporary name in
+ * the state directory, then placed like any other entry. */
+static int link_finish (extract_t *self, uint32_t h, char *err, size_t errlen)
+{
+    const manifest_entry_t *en = &self->m->entries[h];
+    const manifest_entry_t *te = &self->m->entries[en->link];
+    if ((self->ent[h] & ENT_DONE) || !(self->ent[en->link] & ENT_DONE))
+        return 0;
+    char name[32];
+    tmpname (name, sizeof name, 'h', h);
+    unlinkat (self->statedirfd, name, 0);
+    int tfd = parent_fd (self, te->path);
+    if (tfd < 0 || linkat (tfd, base_name (te->path), self->statedirfd, name, 0) < 0)
+        return fail_errno (err, errlen, self, en->path, "hard link");
+    int rc = place (self, h, name, err, errlen);
+    if (rc < 0)
+        unlinkat (self->statedirfd, name, 0);
+    return rc;
+}
+
+/* Every hard link to file e (now in place). */
+static int links_finish (extract_t *self, uint32_t e, char *err, size_t errlen)
+{
+    for (uint32_t h = self->links[e]; h; h = self->links[h - 1]) {
+        int rc = link_finish (self, h - 1, err, errlen);
+        if (rc < 0)
+            return rc;
     }
-    if (state_set_entry (self, e, ENT_DONE) < 0)
-        return fail_errno (err, errlen, self, self->statename, "state");
     return 0;
 }
 
@@ -405,6 +500,94 @@ static int resume_verify (extract_t *self, char *err, size_t errlen)
     return 0;
 }
 
+/* EXTRACT_KEEP_SAME on a fresh extraction: mark the files and symlinks
+ * already in place and identical as done and kept (ENT_DONE | ENT_KEPT), and
+ * the chunks only such files use as present. */
+static int keep_same (extract_t *self, char *err, size_t errlen)
+{
+    manifest_t *m = self->m;
+    uint8_t *buf = malloc (m->chunk_size);
+    if (!buf) {
+        seterr (err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t e = 0; e < m->nentries; e++) {
+        const manifest_entry_t *en = &m->entries[e];
+        if (en->type == MANIFEST_DIR || self->ent[e])
+            continue;
+        int pfd = parent_fd (self, en->path);
+        struct stat sb;
+        if (pfd < 0 || fstatat (pfd, base_name (en->path), &sb, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        bool same = false;
+        if (en->type == MANIFEST_SYMLINK && S_ISLNK (sb.st_mode)) {
+            size_t tl = strlen (en->target);
+            char *t = malloc (tl + 2);
+            ssize_t n = t ? readlinkat (pfd, base_name (en->path), t, tl + 1) : -1;
+            same = n == (ssize_t)tl && !memcmp (t, en->target, tl);
+            free (t);
+        }
+        else if (en->type == MANIFEST_FILE && S_ISREG (sb.st_mode) && (uint64_t)sb.st_size == en->size
+                 && (sb.st_mode & 07777) == file_mode (en->mode)
+                 && (int64_t)sb.st_mtim.tv_sec * 1000000000LL + sb.st_mtim.tv_nsec == en->mtime_ns) {
+            self->ent[e] = ENT_DONE;   /* read_pos reads the file in place */
+            same = true;
+            for (uint32_t k = 0; k < en->nchunks && same; k++)
+                same = read_pos (self, e, k, en->chunks[k], buf, true) >= 0;
+            self->ent[e] = 0;
+        }
+        if (same) {
+            if (state_set_entry (self, e, ENT_DONE | ENT_KEPT) < 0) {
+                free (buf);
+                return fail_errno (err, errlen, self, self->statename, "state");
+            }
+            self->nkept++;
+        }
+    }
+    free (buf);
+    /* a chunk is present when every file that uses it is done */
+    for (size_t c = 0; c < m->nchunks; c++) {
+        bool all = self->use_start[c] < self->use_start[c + 1];
+        for (uint32_t u = self->use_start[c]; u < self->use_start[c + 1] && all; u++)
+            all = (self->ent[self->uses[u].entry] & ENT_DONE) != 0;
+        if (all && !self->have[c] && state_set_chunk (self, c) < 0)
+            return fail_errno (err, errlen, self, self->statename, "state");
+    }
+    return 0;
+}
+
+size_t extract_kept (const extract_t *self)
+{
+    return self->nkept;
+}
+
+size_t extract_setid_dropped (const extract_t *self)
+{
+    return self->nsetid;
+}
+
+int extract_lock (const char *destdir, bool wait, char *err, size_t errlen)
+{
+    int fd = open (destdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        seterr (err, errlen, "extract: %s: %s", destdir, strerror (e));
+        return -e;
+    }
+    int rc;
+    while ((rc = flock (fd, LOCK_EX | (wait ? 0 : LOCK_NB))) < 0 && errno == EINTR)
+        ;
+    if (rc < 0) {
+        int e = errno;
+        close (fd);
+        if (e == EWOULDBLOCK)
+            return -EWOULDBLOCK;
+        seterr (err, errlen, "extract: lock %s: %s", destdir, strerror (e));
+        return -e;
+    }
+    return fd;
+}
+
 /* --- public ------------------------------------------------------------- */
 
 extract_t *extract_new (const manifest_t *m, const char *destdir, int flags, char *err,
@@ -419,7 +602,11 @@ extract_t *extract_new (const manifest_t *m, const char *destdir, int flags, cha
     self->destfd = self->statedirfd = self->statefd = self->cur_fd = self->par_fd = -1;
     self->cur_entry = -1;
     self->flags = flags;
-    if (!m || manifest_validate (m, e, sizeof e) < 0 || !(self->m = manifest_dup (m))) {
+    /* manifest_dup rebuilds through the builders, so it validates too; ask
+     * for the reason only when it fails (one copy in memory at a time) */
+    if (!m || !(self->m = manifest_dup (m))) {
+        if (m && manifest_validate (m, e, sizeof e) == 0)
+            snprintf (e, sizeof e, "out of memory");
         seterr (err, errlen, "extract: invalid manifest: %s", m ? e : "missing");
         goto fail_nothing;
     }
@@ -456,11 +643,12 @@ extract_t *extract_new (const manifest_t *m, const char *destdir, int flags, cha
     self->ent = calloc (ne ? ne : 1, 1);
     self->remaining = calloc (ne ? ne : 1, sizeof *self->remaining);
     self->use_start = calloc (nc + 1, sizeof *self->use_start);
+    self->links = calloc (ne ? ne : 1, sizeof *self->links);
     if (self->statedirfd < 0) {
         seterr (err, errlen, "extract: %s/%s: %s", self->destdir, self->statename, strerror (errno));
         goto fail;
     }
-    if (!self->have || !self->ent || !self->remaining || !self->use_start) {
+    if (!self->have || !self->ent || !self->remaining || !self->use_start || !self->links) {
         seterr (err, errlen, "out of memory");
         goto fail;
     }
@@ -490,10 +678,19 @@ extract_t *extract_new (const manifest_t *m, const char *destdir, int flags, cha
             }
         free (fill);
     }
+    /* hard links: a chain per file, in entry order */
+    for (size_t i = ne; i-- > 0;)
+        if (m->entries[i].type == MANIFEST_HARDLINK) {
+            uint32_t t = m->entries[i].link;
+            self->links[i] = self->links[t];   /* next link to t */
+            self->links[t] = i + 1;
+        }
     int resumed = state_open (self, err, errlen);
     if (resumed < 0)
         goto fail;
     if (resumed && resume_verify (self, err, errlen) < 0)
+        goto fail;
+    if (!resumed && (flags & EXTRACT_KEEP_SAME) && keep_same (self, err, errlen) < 0)
         goto fail;
     /* directories, then what is complete already: empty files, symlinks */
     for (size_t i = 0; i < ne; i++) {
@@ -518,6 +715,10 @@ extract_t *extract_new (const manifest_t *m, const char *destdir, int flags, cha
     for (size_t i = 0; i < ne; i++)
         if (m->entries[i].type == MANIFEST_FILE && !(self->ent[i] & ENT_DONE)
             && self->remaining[i] == 0 && file_finish (self, i, err, errlen) < 0)
+            goto fail;
+    /* links to files in place already (resumed, kept) */
+    for (size_t i = 0; i < ne; i++)
+        if (m->entries[i].type == MANIFEST_HARDLINK && link_finish (self, i, err, errlen) < 0)
             goto fail;
     return self;
 fail:
@@ -546,6 +747,7 @@ static void free_self (extract_t *self)
     free (self->remaining);
     free (self->use_start);
     free (self->uses);
+    free (self->links);
     free (self);
 }
 
@@ -563,16 +765,26 @@ void extract_abort (extract_t **p)
         return;
     extract_t *self = *p;
     if (self->destfd >= 0) {
-        state_remove (self);
+        /* first put back what we set aside (the user's files), then remove
+         * what we made; only then the state directory */
         for (size_t i = self->m ? self->m->nentries : 0; i-- > 0;) {
             const manifest_entry_t *en = &self->m->entries[i];
-            if (!self->ent || !(self->ent[i] & (ENT_DONE | ENT_CREATED)))
+            if (!self->ent || !(self->ent[i] & (ENT_DONE | ENT_CREATED | ENT_SAVED))
+                || (self->ent[i] & ENT_KEPT))
                 continue;
             par_close (self);
             int pfd = parent_fd (self, en->path);
-            if (pfd >= 0)
+            if (pfd < 0)
+                continue;
+            char oname[32];
+            tmpname (oname, sizeof oname, 'o', i);
+            if ((self->ent[i] & ENT_SAVED) && self->statedirfd >= 0
+                && renameat (self->statedirfd, oname, pfd, base_name (en->path)) == 0)
+                continue;   /* the user's file is back (over ours, if placed) */
+            if (self->ent[i] & (ENT_DONE | ENT_CREATED))
                 unlinkat (pfd, base_name (en->path), en->type == MANIFEST_DIR ? AT_REMOVEDIR : 0);
         }
+        state_remove (self);
         par_close (self);
         if (self->destcreated && self->destdir)
             rmdir (self->destdir);
@@ -727,7 +939,10 @@ int extract_done (extract_t *self, char *err, size_t errlen)
         seterr (err, errlen, "extract: %zu of %zu chunks still missing", self->nmissing, m->nchunks);
         return -EAGAIN;
     }
-    state_remove (self);
+    /* directory modes and mtimes first, then the commit: removing the state
+     * directory deletes the files set aside (ENT_SAVED); a failure before
+     * that still lets extract_abort put them back */
+    cur_close (self);
     par_close (self);
     for (size_t i = m->nentries; i-- > 0;) {
         const manifest_entry_t *en = &m->entries[i];
@@ -747,6 +962,8 @@ int extract_done (extract_t *self, char *err, size_t errlen)
         }
         close (fd);
     }
+    par_close (self);
+    state_remove (self);
     return 0;
 }
 
@@ -756,9 +973,31 @@ int extract_archive (struct cstore *cs, const char *name, const char *destdir, i
     const manifest_t *m = cstore_archive_get (cs, name, err, errlen);
     if (!m)
         return -ENOENT;
+    if (!destdir || !destdir[0]) {
+        seterr (err, errlen, "extract: no destination directory");
+        return -EINVAL;
+    }
+    /* one extraction per directory: wait for any other one here */
+    bool made = mkdir (destdir, 0755) == 0;
+    if (!made && errno != EEXIST) {
+        int e = errno;
+        seterr (err, errlen, "extract: %s: %s", destdir, strerror (e));
+        return -e;
+    }
+    int lockfd = extract_lock (destdir, true, err, errlen);
+    if (lockfd < 0) {
+        if (made)
+            rmdir (destdir);
+        return lockfd;
+    }
     extract_t *x = extract_new (m, destdir, flags, err, errlen);
-    if (!x)
+    if (!x) {
+        if (made)
+            rmdir (destdir);
+        close (lockfd);
         return -EIO;
+    }
+    x->destcreated = x->destcreated || made;
     uint8_t *buf = malloc (x->m->chunk_size);
     int rc = buf ? 0 : -ENOMEM;
     if (!buf)
@@ -779,5 +1018,6 @@ int extract_archive (struct cstore *cs, const char *name, const char *destdir, i
         extract_abort (&x);
     else
         extract_destroy (&x);
+    close (lockfd);
     return rc;
 }

@@ -11,7 +11,9 @@
  * recorded there are re-verified, the rest reported missing).
  * extract_done sets directory modes/mtimes and removes the state directory.
  *
- * setuid/setgid bits are dropped; ownership is not restored.  Not
+ * Hard links (manifest version 2) are made as links once their file is in
+ * place.  setuid/setgid bits are always dropped (counted:
+ * extract_setid_dropped); ownership is not restored.  Not
  * thread-safe.  Errors: int/ssize_t results are >= 0 on success, negative
  * errno on failure with a one-line message in err.  After a failure other
  * than EXTRACT_ECORRUPT, call extract_abort (or extract_destroy to keep the
@@ -32,6 +34,10 @@ struct cstore;
 /* extract_new flags */
 #define EXTRACT_FSYNC      0x1   /* fsync each file before renaming it into place */
 #define EXTRACT_NO_RESUME  0x2   /* discard any previous partial state */
+#define EXTRACT_KEEP_SAME  0x4   /* a fresh extraction keeps a file or symlink already at
+                                  * its path when it is identical (type, size, mode, mtime,
+                                  * and every chunk verified by hash, or the link text):
+                                  * nothing to fetch for it, and abort leaves it alone */
 
 typedef struct extract extract_t;
 
@@ -74,9 +80,21 @@ ssize_t extract_read (extract_t *self, uint32_t idx, void *buf, size_t buflen,
  * directory.  -EAGAIN if chunks are missing. */
 int extract_done (extract_t *self, char *err, size_t errlen);
 
+/* One extraction per directory on a host: lock destdir (flock on the
+ * directory itself, so every path to it, and every process, shares the one
+ * lock).  wait: block until free.  Returns the lock fd (close it to unlock),
+ * -EWOULDBLOCK if another holds it and !wait, or -errno + err. */
+int extract_lock (const char *destdir, bool wait, char *err, size_t errlen);
+/* How many entries EXTRACT_KEEP_SAME found already in place. */
+size_t extract_kept (const extract_t *self);
+/* How many files had setuid/setgid in the archive, dropped (doc/archive.md). */
+size_t extract_setid_dropped (const extract_t *self);
+
 /* Local convenience (`canopy archive extract` on the broker holding it):
- * extract archive `name` of cs into destdir.  On failure nothing partial is
- * left behind.  0 or -errno. */
+ * extract archive `name` of cs into destdir (holding extract_lock on it; with
+ * EXTRACT_KEEP_SAME identical files already there are kept).  On failure
+ * nothing partial is left behind and every file that was there before is as
+ * it was.  0 or -errno. */
 int extract_archive (struct cstore *cs, const char *name, const char *destdir, int flags,
                      char *err, size_t errlen);
 

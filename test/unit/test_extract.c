@@ -1,7 +1,8 @@
 /* test_extract.c - the extract sink: create -> extract round trips (bytes,
  * modes, mtimes, symlinks, dirs, empty, many small files, a sparse file over
  * 4 GiB), corrupt chunks, no partial file visible, resume, abort, symlink
- * escape, ENOSPC / read-only targets (tmpfs, when we may mount). */
+ * escape, ENOSPC / read-only targets (tmpfs, when we may mount), a failed
+ * extraction over the user's files leaving them as they were. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -9,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "check.h"
@@ -374,6 +377,107 @@ int main (void)
         x = extract_new (r, dst, 0, err, sizeof err);
         ok (x == NULL && strstr (err, "reserved"), "reserved entry name refused");
         manifest_destroy (&r);
+    }
+
+    /* 10. a failed extraction over the user's files leaves them as they were:
+     * a.txt (also in the archive) and mine.txt; a.txt completes first, then
+     * the big file fails (an injected EFBIG from RLIMIT_FSIZE, then a real
+     * ENOSPC on a tiny tmpfs when we may mount) */
+    {
+        mk ("ow", 0755);
+        put_file ("ow/a.txt", "archive's a\n", 12, 0644);
+        put_file ("ow/zbig", data, big, 0644);
+        const char *owp[] = {"a.txt", "zbig"};
+        char owsrc[400];
+        path (owsrc, sizeof owsrc, "ow");
+        const manifest_t *mo = cstore_archive_create (cs, "ow", owsrc, owp, 2, 0, 65536, err, sizeof err);
+        ok (mo && mo->entries[0].nchunks == 1 && mo->entries[0].chunks[0] == 0, "archive ow: a.txt is chunk 0");
+        char cmp[1000], b[64];
+        for (int pass = 0; pass < 2; pass++) {
+            char mnt2[400], dd[500];
+            path (mnt2, sizeof mnt2, pass ? "tiny2" : "user");
+            mkdir (mnt2, 0755);
+            if (pass && mount ("tmpfs", mnt2, "tmpfs", 0, "size=64k") < 0) {
+                skip ("ENOSPC over the user's files: cannot mount tmpfs (%s; needs root)", strerror (errno));
+                break;
+            }
+            snprintf (dd, sizeof dd, "%s/a.txt", mnt2);
+            int fd = open (dd, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            write (fd, "the user's own a.txt\n", 21);
+            close (fd);
+            snprintf (dd, sizeof dd, "%s/mine.txt", mnt2);
+            fd = open (dd, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            write (fd, "mine\n", 5);
+            close (fd);
+            struct rlimit old, lim = {.rlim_cur = 100000, .rlim_max = RLIM_INFINITY};
+            void (*oldsig) (int) = signal (SIGXFSZ, SIG_IGN);
+            getrlimit (RLIMIT_FSIZE, &old);
+            lim.rlim_max = old.rlim_max;
+            if (!pass)
+                setrlimit (RLIMIT_FSIZE, &lim);   /* zbig (196 KiB) cannot be sized */
+            rc = extract_archive (cs, "ow", mnt2, 0, err, sizeof err);
+            if (!pass)
+                setrlimit (RLIMIT_FSIZE, &old);
+            signal (SIGXFSZ, oldsig);
+            ok (rc == (pass ? -ENOSPC : -EFBIG), "%s: extraction fails: %s", pass ? "tmpfs" : "EFBIG", err);
+            snprintf (dd, sizeof dd, "%s/a.txt", mnt2);
+            memset (b, 0, sizeof b);
+            fd = open (dd, O_RDONLY);
+            ssize_t n = fd >= 0 ? read (fd, b, sizeof b - 1) : -1;
+            struct stat asb;
+            fstat (fd, &asb);
+            close (fd);
+            ok (n == 21 && !strcmp (b, "the user's own a.txt\n") && (asb.st_mode & 07777) == 0600,
+                "%s: the user's a.txt is back as it was (%s)", pass ? "tmpfs" : "EFBIG", n < 0 ? strerror (errno) : b);
+            snprintf (dd, sizeof dd, "%s/mine.txt", mnt2);
+            ok (access (dd, F_OK) == 0, "mine.txt untouched");
+            ok (entries_in (mnt2) == 2, "only the user's 2 files are left (%d entries)", entries_in (mnt2));
+            if (pass)
+                umount (mnt2);
+        }
+        /* success over the user's files: replaced, set-aside copies gone */
+        char d3[400];
+        path (d3, sizeof d3, "user");
+        rc = extract_archive (cs, "ow", d3, 0, err, sizeof err);
+        snprintf (cmp, sizeof cmp, "cmp -s %s/ow/a.txt %s/a.txt", root, d3);
+        ok (rc == 0 && system (cmp) == 0 && entries_in (d3) == 3, "a good extraction replaces a.txt (%s)",
+            rc ? err : "ok");
+    }
+
+    /* 11. hard links stay links; setuid/setgid are dropped */
+    {
+        mk ("hl", 0755);
+        mk ("hl/a", 0755);
+        mk ("hl/b", 0755);
+        put_file ("hl/a/one", "linked content\n", 15, 0640);
+        char p1[600], p2[600];
+        path (p1, sizeof p1, "hl/a/one");
+        path (p2, sizeof p2, "hl/b/two");
+        link (p1, p2);
+        path (p2, sizeof p2, "hl/three");
+        link (p1, p2);
+        put_file ("hl/suid", "#!/bin/sh\n", 10, 06755);
+        char hsrc[400];
+        path (hsrc, sizeof hsrc, "hl");
+        const char *hp[] = {"."};
+        const manifest_t *mh = cstore_archive_create (cs, "hl", hsrc, hp, 1, 0, 65536, err, sizeof err);
+        size_t nlinks = 0;
+        for (size_t i = 0; mh && i < mh->nentries; i++)
+            nlinks += mh->entries[i].type == MANIFEST_HARDLINK;
+        ok (mh && nlinks == 2, "create records 2 hard links (%s)", mh ? "ok" : err);
+        path (dst, sizeof dst, "out11");
+        rc = mh ? extract_archive (cs, "hl", dst, 0, err, sizeof err) : -1;
+        ok (rc == 0, "extract with hard links (%s)", rc ? err : "ok");
+        struct stat s1, s2, s3, s4;
+        snprintf (p1, sizeof p1, "%s/a/one", dst);
+        snprintf (p2, sizeof p2, "%s/b/two", dst);
+        char p3[600], p4[600];
+        snprintf (p3, sizeof p3, "%s/three", dst);
+        snprintf (p4, sizeof p4, "%s/suid", dst);
+        ok (stat (p1, &s1) == 0 && stat (p2, &s2) == 0 && stat (p3, &s3) == 0 && s1.st_ino == s2.st_ino
+            && s1.st_ino == s3.st_ino && s1.st_nlink == 3 && (s1.st_mode & 07777) == 0640,
+            "one file with 3 names, mode kept (nlink %d)", (int)s1.st_nlink);
+        ok (stat (p4, &s4) == 0 && (s4.st_mode & 07777) == 0755, "setuid/setgid dropped (%o)", s4.st_mode & 07777);
     }
 
     free (buf);

@@ -91,13 +91,97 @@ int main (void)
     ok (m2 != NULL, "decode own output (%s)", m2 ? "ok" : err);
     char *s2 = m2 ? manifest_encode (m2, NULL) : NULL;
     ok (s2 && !strcmp (s, s2), "re-encode is identical");
+    {
+        /* the streaming encoder writes exactly what dumping the whole tree
+         * does (the digest, an archive's identity, must not change) */
+        json_t *tree = manifest_to_json (m);
+        char *whole = tree ? json_dumps (tree, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        ok (whole && !strcmp (whole, s), "streamed encoding == whole-tree encoding");
+        free (whole);
+        json_decref (tree);
+        /* the streaming decoder: key order, whitespace, and errors */
+        const char *reordered =
+            " {\"chunks\" : [ [\"" "0000000000000000000000000000000000000000000000000000000000000000\", 5] ] ,"
+            "\"entries\":[{\"path\":\"f\",\"type\":\"file\",\"mode\":420,\"mtime\":0,\"size\":5,\"range\":[0,1]}],"
+            "\"total_size\":5,\"chunk_size\":4096,\"extra\":{\"x\":[1]},\"name\":\"r\",\"version\":1}\n";
+        manifest_t *r = manifest_decode (reordered, strlen (reordered), err, sizeof err);
+        ok (r && r->nentries == 1 && r->nchunks == 1, "decode: any key order, whitespace, unknown keys (%s)",
+            r ? "ok" : err);
+        manifest_destroy (&r);
+        const char *bad[][2] = {
+            {"{\"version\":1,\"version\":1}", "duplicate"},
+            {"{\"version\":1,\"name\":\"r\",\"chunk_size\":4096,\"total_size\":0,\"entries\":[],\"chunks\":[]} x",
+             "end of file expected"},
+            {"{\"version\":1,\"name\":\"r\",\"chunk_size\":4096,\"total_size\":0,\"entries\":[{]}", "JSON error"},
+            {"{\"version\":1,\"name\":\"r\",\"chunk_size\":4096,\"total_size\":0,\"entries\":[],\"chunks\":[[\"" "0000000000000000000000000000000000000000000000000000000000000000\",5] 2]}",
+             "',' or ']' expected"},
+            {"{\"version\":1,\"name\":\"r\",\"chunk_size\":4096,\"total_size\":0,\"entries\":{},\"chunks\":[]}", "entries: must be an array"},
+            {"{\"version\":1,\"name\":\"r\",\"chunk_size\":4096,\"total_size\":0,\"entries\":[]}", "chunks: missing"},
+            {"[1]", "must be a JSON object"},
+            {"", "JSON error"},
+            {"{\"entries\":[\"\\", "JSON error"},
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            err[0] = 0;
+            r = manifest_decode (bad[i][0], strlen (bad[i][0]), err, sizeof err);
+            ok (!r && strstr (err, bad[i][1]) && !strchr (err, '\n'), "decode rejects %s: %s", bad[i][0], err);
+            manifest_destroy (&r);
+        }
+    }
     ok (m2 && m2->entries[1].nchunks == 3 && m2->entries[2].chunks[1] == 0
         && m2->entries[0].mtime_ns == 1700000000123456789LL && m2->entries[4].type == MANIFEST_SYMLINK
         && !strcmp (m2->entries[4].target, "../empty"), "fields survive");
+    {
+        /* hard links (version 2): to an earlier file only */
+        char e2[256];
+        manifest_t *h = manifest_new ("hl", 4096, e2, sizeof e2);
+        uint8_t hh[SHA256_LEN] = {1};
+        uint32_t c0 = manifest_chunk_add (h, hh, 10);
+        manifest_add_dir (h, "d", 0755, 0, e2, sizeof e2);
+        ok (manifest_add_hardlink (h, "d/early", "d/f", e2, sizeof e2) < 0 && strstr (e2, "not an earlier file"),
+            "hard link to a later/missing entry refused: %s", e2);
+        manifest_add_file (h, "d/f", 0644, 5, 10, &c0, 1, e2, sizeof e2);
+        ok (manifest_add_hardlink (h, "d/l1", "d", e2, sizeof e2) < 0, "hard link to a directory refused");
+        ok (manifest_add_hardlink (h, "d/l2", "../etc/passwd", e2, sizeof e2) < 0 && strstr (e2, "target"),
+            "hard link outside the archive refused: %s", e2);
+        ok (manifest_add_hardlink (h, "d/l3", "/etc/passwd", e2, sizeof e2) < 0, "absolute hard link target refused");
+        ok (manifest_add_hardlink (h, "d/link", "d/f", e2, sizeof e2) == 0 && h->entries[2].link == 1,
+            "hard link to an earlier file");
+        size_t hl = 0;
+        char *ht = manifest_encode (h, &hl);
+        ok (ht && strstr (ht, "\"version\":2") && strstr (ht, "{\"path\":\"d/link\",\"type\":\"hardlink\",\"target\":\"d/f\"}"),
+            "encoded as version 2 with a hardlink entry");
+        manifest_t *h2 = ht ? manifest_decode (ht, hl, e2, sizeof e2) : NULL;
+        ok (h2 && h2->entries[2].type == MANIFEST_HARDLINK && h2->entries[2].link == 1 && h2->total_size == 10,
+            "hard link decodes (%s)", h2 ? "ok" : e2);
+        manifest_t *h3 = h2 ? manifest_dup (h2) : NULL;
+        ok (h3 && h3->entries[2].type == MANIFEST_HARDLINK, "dup keeps it");
+        manifest_destroy (&h2);
+        manifest_destroy (&h3);
+        char *v1 = ht ? strdup (ht) : NULL;
+        if (v1)
+            memcpy (strstr (v1, "\"version\":2"), "\"version\":1", 11);
+        h2 = v1 ? manifest_decode (v1, hl, e2, sizeof e2) : NULL;
+        ok (!h2 && strstr (e2, "hard links need version 2"), "version 1 with a hard link refused: %s", e2);
+        const char *fwd = "{\"version\":2,\"name\":\"x\",\"chunk_size\":4096,\"total_size\":0,\"entries\":["
+                          "{\"path\":\"a\",\"type\":\"hardlink\",\"target\":\"b\"},"
+                          "{\"path\":\"b\",\"type\":\"file\",\"mode\":420,\"mtime\":0,\"size\":0,\"range\":[0,0]}],\"chunks\":[]}";
+        h2 = manifest_decode (fwd, strlen (fwd), e2, sizeof e2);
+        ok (!h2 && strstr (e2, "entries[0]") && strstr (e2, "not an earlier file"), "decode: link to a later entry refused: %s", e2);
+        free (v1);
+        free (ht);
+        manifest_destroy (&h);
+        ok (s && strstr (s, "\"version\":1,"), "an archive without hard links stays version 1");
+    }
     uint8_t d1[SHA256_LEN], d2[SHA256_LEN];
     manifest_digest (m, d1);
     manifest_digest (m2, d2);
     ok (!memcmp (d1, d2, SHA256_LEN), "digest stable");
+    {
+        uint8_t d3[SHA256_LEN];
+        sha256_hash (s, len, d3);
+        ok (!memcmp (d1, d3, SHA256_LEN), "streamed digest == SHA-256 of the encoding");
+    }
     manifest_t *m3 = manifest_dup (m);
     ok (m3 && m3->nchunks == 3 && manifest_find (m3, "d/big") == 1, "dup");
     ok (manifest_validate (m, err, sizeof err) == 0, "validate good manifest");
