@@ -16,4 +16,20 @@
 json_t *distplan_build (const topo_t *t, uint32_t source, const uint32_t *targets, size_t n,
                         const char *schedule, int staged_level, char *err, size_t errlen);
 
+/* Stripes of a schedule: 2 for "twotree", 1 for chain, tree, flat; 0 if
+ * unknown.  Chunk i travels stripe i mod nstripes. */
+int distplan_nstripes (const char *schedule);
+
+/* For each target, an array of nstripes upstream lists (each like one list
+ * of distplan_build: the upstream in that stripe's tree, then fallbacks, the
+ * source last).  schedule: chain, tree, flat (one stripe: distplan_build)
+ * or "twotree" (two binary trees; see distplan.c).  NULL + err. */
+json_t *distplan_stripes (const topo_t *t, uint32_t source, const uint32_t *targets, size_t n,
+                          const char *schedule, int staged_level, char *err, size_t errlen);
+
+/* From this many targets the default schedule is twotree, below it chain. */
+#define DISTPLAN_TWOTREE_MIN 8
+/* The schedule used when none is forced. */
+const char *distplan_default (size_t ntargets);
+
 #endif
