@@ -10,6 +10,7 @@
  * moving one step toward the source.
  */
 #include "distplan.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,10 +225,17 @@ json_t *distplan_stripes (const topo_t *t, uint32_t source, const uint32_t *targ
     return out;
 }
 
-const char *distplan_default (size_t ntargets)
+const char *distplan_default (size_t ntargets, size_t nchunks)
 {
-    /* the chain's fill grows with the node count (n - 1 chunk times), the
-     * two-tree's with 2 log2 n; below 8 targets the chain is as fast and
-     * each node has one upstream (doc/distribution.md, "Schedules") */
-    return ntargets >= DISTPLAN_TWOTREE_MIN ? "twotree" : "chain";
+    /* Time in chunk-times c/B.  chain: nchunks + (p - 2)(1 + H), its fill
+     * growing with the node count; twotree: (nchunks + 2 depth) / ETA +
+     * depth H, where ETA is the throughput a node keeps when its egress
+     * carries two flows and H the per-hop cost in chunk-times (both fitted
+     * on the 64-host emulation, doc/benchmarks.md). */
+    if (ntargets < 3)
+        return "chain";
+    double p = (double)ntargets + 1, depth = floor (log2 ((double)ntargets)) + 1;
+    double chain = (double)nchunks + (p - 2) * (1 + DISTPLAN_HOP_COST);
+    double twotree = ((double)nchunks + 2 * depth) / DISTPLAN_TWOTREE_ETA + depth * DISTPLAN_HOP_COST;
+    return chain < twotree ? "chain" : "twotree";
 }

@@ -27,9 +27,13 @@ int distplan_nstripes (const char *schedule);
 json_t *distplan_stripes (const topo_t *t, uint32_t source, const uint32_t *targets, size_t n,
                           const char *schedule, int staged_level, char *err, size_t errlen);
 
-/* From this many targets the default schedule is twotree, below it chain. */
-#define DISTPLAN_TWOTREE_MIN 8
-/* The schedule used when none is forced. */
-const char *distplan_default (size_t ntargets);
+/* The throughput a node keeps when its egress carries the two-tree's two
+ * flows, relative to the chain's one (fitted on the emulation runs). */
+#define DISTPLAN_TWOTREE_ETA 0.785
+/* A relay's per-hop cost, in chunk-times c/B (fitted likewise). */
+#define DISTPLAN_HOP_COST 0.3
+/* The schedule used when none is forced: the faster of chain and twotree
+ * for this many targets and chunks by the model of doc/distribution.md. */
+const char *distplan_default (size_t ntargets, size_t nchunks);
 
 #endif

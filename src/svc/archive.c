@@ -36,7 +36,7 @@
 #define SOURCE_GIVEUP_MS 60000   /* no data from the source for this long: fail */
 #define CORRUPT_MAX 3
 #define PROGRESS_MS 250
-#define TARGET_SILENT_MS 4000
+#define TARGET_SILENT_MS 10000   /* loaded hosts on saturated links can be silent for seconds */
 #define MAX_STRIPES 2
 
 struct archive_svc {
@@ -1043,7 +1043,7 @@ static void svc_distribute (overlay_t *ov, const cmsg_t *msg, void *arg)
             tl[u++] = tl[i];
     k = u;
     if (!schedule)   /* not forced: the model's choice for this many targets */
-        schedule = distplan_default (k);
+        schedule = distplan_default (k, m->nchunks);
     json_t *plan = distplan_stripes (overlay_topo (ov), me, tl, k, schedule, staged, err, sizeof err);
     if (!plan) {
         free (tl);

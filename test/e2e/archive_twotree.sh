@@ -49,7 +49,7 @@ d = json.load(open('$OUT/all.json'))
 assert d['schedule'] == 'twotree', d['schedule']
 st = d['ranks']['9']['stripes']
 assert len(st) == 2 and st[0][-1] == 0 and st[1][-1] == 0, st"
-check "the default for 14 remote targets is twotree" grep -q 'twotree)' "$OUT/default.txt"
+check "the default for 14 remote targets and ~90 chunks is the chain (distplan_default)" grep -q 'chain)' "$OUT/default.txt"
 
 # ---- slow relays, short stall timer: a deep target waits longer than the
 # stall timer for its first chunk, but its upstream is alive and filling

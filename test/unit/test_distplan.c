@@ -266,9 +266,19 @@ static void test_one_stripe (void)
     uint32_t withsrc[2] = { 0, 3 };
     p = distplan_stripes (t, 0, withsrc, 2, "twotree", 0, err, sizeof err);
     ok (!p, "twotree: the source among the targets refused");
-    ok (!strcmp (distplan_default (DISTPLAN_TWOTREE_MIN - 1), "chain")
-        && !strcmp (distplan_default (DISTPLAN_TWOTREE_MIN), "twotree"), "default: chain below %d targets, "
-        "twotree from there", DISTPLAN_TWOTREE_MIN);
+    /* the default: the chain while its fill (p - 2 chunk times) is below the
+     * two-tree's throughput loss; the cases measured in doc/benchmarks.md */
+    ok (!strcmp (distplan_default (1, 10), "chain") && !strcmp (distplan_default (2, 1), "chain"),
+        "default: chain for one or two targets");
+    ok (!strcmp (distplan_default (63, 256), "chain"), "default: 63 targets, 256 chunks: chain (%s)",
+        distplan_default (63, 256));
+    ok (!strcmp (distplan_default (63, 64), "twotree") && !strcmp (distplan_default (63, 16), "twotree"),
+        "default: 63 targets, 16 or 64 chunks: twotree");
+    ok (!strcmp (distplan_default (15, 256), "chain"), "default: 15 targets, 256 chunks: chain");
+    ok (!strcmp (distplan_default (4095, 1024), "twotree") && !strcmp (distplan_default (4095, 10240), "twotree")
+        && !strcmp (distplan_default (255, 1024), "twotree"),
+        "default: 256 and 4096 nodes, 1 GiB and 10 GiB of 1 MiB chunks: twotree");
+    ok (!strcmp (distplan_default (127, 100000), "chain"), "default: very many chunks per node: chain");
     free (tg);
     topo_destroy (&t);
 }
