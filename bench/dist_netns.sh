@@ -11,7 +11,7 @@
 # Usage (root): bench/dist_netns.sh [--hosts N] [--rate 200mbit] [--sizes "256M 1G"]
 #         [--topos "kary:1 kary:2 binomial flat"] [--full] [--no-flat] [--csv FILE]
 #         [--window W] [--repeat R] [--no-flat | --flat-all-sizes]
-#         [--schedules "chain twotree"] [--chunk-size 256K] [--prefix cnpb]
+#         [--schedules "chain twotree"] [--chunk-size 256K] [--prefix cnpb] [--keep-logs DIR]
 # --schedules: only distribute to all ranks, once with each schedule named
 # (the depth runs: chain against twotree on the same brokers, alternating);
 # --chunk-size: the archive's chunk size (archive create --chunk-size);
@@ -41,6 +41,7 @@ CSV=$HERE/dist_netns.csv
 PREFIX=cnpb
 SCHEDULES=""
 CHUNK=""
+KEEP=""
 while [ $# -gt 0 ]; do
     case $1 in
     --hosts) N=$2; shift ;;
@@ -56,6 +57,7 @@ while [ $# -gt 0 ]; do
     --schedules) SCHEDULES=$2; shift ;;
     --chunk-size) CHUNK=$2; shift ;;
     --prefix) PREFIX=$2; shift ;;
+    --keep-logs) KEEP=$2; shift ;;
     -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "dist_netns.sh: unknown argument '$1' (try --help)" >&2; exit 1 ;;
     esac
@@ -96,6 +98,7 @@ stop_brokers () {
 }
 cleanup () {
     stop_brokers
+    [ -n "$KEEP" ] && mkdir -p "$KEEP" && cp "$D"/log* "$KEEP"/ 2>/dev/null
     local f
     for f in "${T_CLEANUP[@]+"${T_CLEANUP[@]}"}"; do eval "$f" >/dev/null 2>&1 || true; done
     umount "$DST" 2>/dev/null
@@ -208,19 +211,23 @@ print(" ".join(k for k, v in json.load(sys.stdin)["ranks"].items() if not v["ok"
             echo "  $topo $size $set $sched: rank $last's copy differs from the source" >&2
             exit 1
         fi
+        local sw
+        sw=$(cat "$D"/log* 2>/dev/null | grep -c 'now pulling from')
+        sw=$((sw - SWITCHES)); SWITCHES=$((SWITCHES + sw))
         local eff busy bcpu
         eff=$(awk -v b="$bytes" -v r="$RATE_BPS" -v s="$secs" 'BEGIN{ printf "%.3f", b * 8 / r / s }')
         busy=$(awk -v a="$c0" -v b="$c1" -v x="$t0" -v y="$t1" 'BEGIN{ printf "%.2f", (b - a) / (y - x) }')
         bcpu=$(awk -v a="$b0" -v b="$b1" -v hz="$HZ" 'BEGIN{ printf "%.1f", (b - a) / hz }')
-        printf '  %-9s %5s %-7s %-6s %3s targets: %8.2f s  efficiency %.3f  CPU busy %3.0f%% of %d, brokers %s CPU-s\n' \
+        printf '  %-9s %5s %-7s %-6s %3s targets: %8.2f s  efficiency %.3f  CPU busy %3.0f%% of %d, brokers %s CPU-s, %s upstream switches\n' \
             "$topo" "$size" "$set" "$sched" "$ntargets" "$secs" "$eff" "$(awk -v b="$busy" 'BEGIN{print b*100}')" \
-            "$NCPU" "$bcpu"
+            "$NCPU" "$bcpu" "$sw"
         echo "$N,$RATE_BPS,$topo,$size,$bytes,$set,$ntargets,$nremote,$sched,$WINDOW,$secs,$eff,$busy,$bcpu,${CREATED[$size]:-},$failed" >> "$CSV"
         canopy archive remove --name "d$size" -r "1-$((N - 1))" >/dev/null 2>&1
         rm -rf "${DST:?}"/*
     done
 }
 
+SWITCHES=0
 declare -A CREATED
 first=1
 export CANOPY_URI=ipc://$D/run0/local

@@ -60,7 +60,8 @@ static int64_t stall_ms (void)
     return v;
 }
 
-/* a request parked this long gets a progress note */
+/* a request parked this long gets a progress note (at most one per
+ * downstream and stripe this often) */
 static int64_t note_ms (void)
 {
     return stall_ms () / 5;
@@ -162,6 +163,7 @@ struct xfer {
     uint8_t *requested;       /* per chunk: a request is outstanding */
     zhashx_t *tags;           /* matchtag -> idx+1 */
     zlistx_t *parked;
+    zhashx_t *noted;          /* "downstream:stripe" -> time of its last progress note */
     uint64_t bytes_have, bytes_total;
     int64_t last_report;
     double t0;
@@ -419,6 +421,7 @@ static void xfer_free (struct xfer *xf)
     while ((p = zlistx_detach (xf->parked, NULL)))
         free (p);
     zlistx_destroy (&xf->parked);
+    zhashx_destroy (&xf->noted);
     zhashx_destroy (&xf->tags);
     if (xf->x)
         extract_destroy (&xf->x);
@@ -495,6 +498,7 @@ static void svc_fetch (overlay_t *ov, const cmsg_t *msg, void *arg)
     }
     xf->tags = zhashx_new ();
     xf->parked = zlistx_new ();
+    xf->noted = zhashx_new ();
     xf->requested = calloc (m->nchunks ? m->nchunks : 1, 1);
     xf->t0 = zclock_usecs () / 1e6;
     for (size_t i = 0; i < m->nchunks; i++)
@@ -1106,19 +1110,29 @@ static void svc_distribute (overlay_t *ov, const cmsg_t *msg, void *arg)
  * knows it is alive and filling; the downstream asks again. */
 static void xfer_note_parked (struct xfer *xf, int64_t now)
 {
-    for (;;) {
-        struct parked *p = zlistx_first (xf->parked);
-        while (p && now - p->since < note_ms ())
-            p = zlistx_next (xf->parked);
-        if (!p)
-            return;
-        zlistx_detach (xf->parked, zlistx_find (xf->parked, p));
-        struct stripe *st = stripe_of (xf, p->idx);
-        overlay_respond (xf->svc->ov, &p->req,
-                         json_pack ("{s:b s:I s:I}", "filling", 1, "have", (json_int_t)xf->bytes_have,
-                                    "idle_ms", (json_int_t)(now - st->last_progress)),
-                         NULL, 0);
-        free (p);
+    /* at most one note per downstream and stripe every note_ms: one live
+     * note is enough to keep that stripe's stall timer going, and each
+     * note costs a message and a request again on both sides */
+    struct parked *p = zlistx_first (xf->parked);
+    while (p) {
+        struct parked *next = zlistx_next (xf->parked);
+        if (now - p->since >= note_ms ()) {
+            char key[32];
+            snprintf (key, sizeof key, "%u:%u", p->req.src, p->idx % xf->nst);
+            int64_t last = (int64_t)(intptr_t)zhashx_lookup (xf->noted, key);
+            if (!last || now - last >= note_ms ()) {
+                zhashx_update (xf->noted, key, (void *)(intptr_t)now);
+                zlistx_detach (xf->parked, zlistx_find (xf->parked, p));
+                struct stripe *st = stripe_of (xf, p->idx);
+                overlay_respond (xf->svc->ov, &p->req,
+                                 json_pack ("{s:b s:I s:I}", "filling", 1, "have", (json_int_t)xf->bytes_have,
+                                            "idle_ms", (json_int_t)(now - st->last_progress)),
+                                 NULL, 0);
+                free (p);
+                next = zlistx_first (xf->parked);   /* the list changed: walk again */
+            }
+        }
+        p = next;
     }
 }
 

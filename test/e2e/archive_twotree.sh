@@ -79,7 +79,7 @@ canopy archive distribute --name k2 -C "$OUT/kill/{rank}" --schedule twotree --w
 echo "rc=$?" > "$OUT/kill.rc"
 canopy-broker --config "$CANOPY_RUNDIR/canopy.yaml" --rank 1 --rundir "$CANOPY_RUNDIR/1" >/dev/null 2>"$OUT/r1.log" &
 echo $! > "$OUT/r1.pid"
-for i in $(seq 50); do canopy overlay status | grep -q '1 .*: online' && break; sleep 0.2; done
+for i in $(seq 150); do canopy overlay status | grep -q '1 .*: online' && break; sleep 0.2; done
 canopy archive distribute --name k2 -C "$OUT/kill/{rank}" -r 1 --schedule twotree > "$OUT/resume.txt"
 echo "rc=$?" >> "$OUT/resume.txt"
 kill $(cat "$OUT/r1.pid")
