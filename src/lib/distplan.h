@@ -32,6 +32,9 @@ json_t *distplan_stripes (const topo_t *t, uint32_t source, const uint32_t *targ
 #define DISTPLAN_TWOTREE_ETA 0.785
 /* A relay's per-hop cost, in chunk-times c/B (fitted likewise). */
 #define DISTPLAN_HOP_COST 0.3
+/* The default takes the two-tree only when the model gives it less than this
+ * fraction of the chain's time. */
+#define DISTPLAN_TWOTREE_MARGIN 0.6
 /* The schedule used when none is forced: the faster of chain and twotree
  * for this many targets and chunks by the model of doc/distribution.md. */
 const char *distplan_default (size_t ntargets, size_t nchunks);

@@ -272,12 +272,14 @@ static void test_one_stripe (void)
         "default: chain for one or two targets");
     ok (!strcmp (distplan_default (63, 256), "chain"), "default: 63 targets, 256 chunks: chain (%s)",
         distplan_default (63, 256));
-    ok (!strcmp (distplan_default (63, 64), "twotree") && !strcmp (distplan_default (63, 16), "twotree"),
-        "default: 63 targets, 16 or 64 chunks: twotree");
+    ok (!strcmp (distplan_default (63, 16), "twotree") && !strcmp (distplan_default (63, 64), "chain"),
+        "default: 63 targets, 16 chunks: twotree; 64 chunks: chain (within the margin)");
     ok (!strcmp (distplan_default (15, 256), "chain"), "default: 15 targets, 256 chunks: chain");
-    ok (!strcmp (distplan_default (4095, 1024), "twotree") && !strcmp (distplan_default (4095, 10240), "twotree")
-        && !strcmp (distplan_default (255, 1024), "twotree"),
-        "default: 256 and 4096 nodes, 1 GiB and 10 GiB of 1 MiB chunks: twotree");
+    ok (!strcmp (distplan_default (127, 256), "chain"), "default: 127 targets, 256 chunks: chain (measured)");
+    ok (!strcmp (distplan_default (4095, 1024), "twotree") && !strcmp (distplan_default (1023, 256), "twotree"),
+        "default: 4096 nodes with 1 GiB of 1 MiB chunks, 1024 nodes with 256 chunks: twotree");
+    ok (!strcmp (distplan_default (255, 1024), "chain") && !strcmp (distplan_default (4095, 10240), "chain"),
+        "default: 256 nodes with 1024 chunks, 4096 with 10240: chain (within the margin)");
     ok (!strcmp (distplan_default (127, 100000), "chain"), "default: very many chunks per node: chain");
     free (tg);
     topo_destroy (&t);
