@@ -17,7 +17,11 @@ e_1..e_h is then a flow shop of identical jobs:
     T = t0 + sum_e (s_e + L) + (n - 1) * max_e s_e
 
 (the last chunk follows the first through every hop; the slowest link sets
-the pace of the rest).  `--des` also runs a chunk-level discrete-event
+the pace of the rest).  twotree (two stripes, chunk i on stripe i mod 2):
+each stripe is a flow shop of n/2 chunks over its own tree, a node's egress
+shared by its links in both stripes (the source: one per stripe; an
+interior node: two children in one stripe), and a target is done when both
+stripes are.  `--des` also runs a chunk-level discrete-event
 simulation (per-link request queues, window, latency) to check the formula.
 
 L (and t0, fixed at the measured start cost) is calibrated on the measured
@@ -114,6 +118,53 @@ def plan(par, targets, schedule, staged=0):
     else:
         raise SystemExit(f"dist_model.py: unknown schedule {schedule}")
     return up
+
+
+def twotree(targets):
+    """the two stripes' upstreams (dicts), as distplan.c's distplan_stripes"""
+    n = len(targets)
+    h = n // 2
+    oa = list(range(n))
+    ob = list(range(h, 2 * h)) + list(range(h)) + ([n - 1] if n % 2 else [])
+    ups = []
+    for order in (oa, ob):
+        up = {}
+        for pos, i in enumerate(order):
+            up[targets[i]] = 0 if pos == 0 else targets[order[(pos - 1) // 2]]
+        ups.append(up)
+    return ups
+
+
+ETA2 = [1.0]   # throughput a node keeps when its egress carries two flows (fitted in main)
+
+
+def closed_form_stripes(ups, m, c, Bp, L, t0):
+    """like closed_form, for len(ups) stripes sharing each node's egress"""
+    Bp = Bp * ETA2[0]
+    k = len(ups)
+    fan = {}
+    for up in ups:
+        for u in up.values():
+            fan[u] = fan.get(u, 0) + 1
+    n = math.ceil(m / c)
+    done = {}
+    for si, up in enumerate(ups):
+        ns = len(range(si, n, k))
+        memo = {}
+        for t in up:
+            stack = []
+            v = t
+            while v != 0 and v not in memo:
+                stack.append(v)
+                v = up[v]
+            acc, mx = memo[v] if v != 0 else (0.0, 0.0)
+            for v in reversed(stack):
+                sv = fan[up[v]] * c / Bp
+                acc, mx = acc + sv + L, max(mx, sv)
+                memo[v] = (acc, mx)
+            a, x = memo[t]
+            done[t] = max(done.get(t, 0.0), t0 + a + max(ns - 1, 0) * x)
+    return done, max(done.values()) if done else 0.0
 
 
 # ---------------------------------------------------------------- the model
@@ -225,10 +276,18 @@ def des(up, m, c, Bp, L, t0, window):
 
 def case_plan(topo, p, which, schedule):
     par = parents(topo, p)
+    if schedule == "twotree":
+        return twotree(targets_of(par, which))
     if which == "staged":
         tg = targets_of(par, "all")
         return plan(par, tg, "chain", staged=1)
     return plan(par, targets_of(par, which), schedule)
+
+
+def predict(plan_, m, c, Bp, L, t0):
+    if isinstance(plan_, list):
+        return closed_form_stripes(plan_, m, c, Bp, L, t0)
+    return closed_form(plan_, m, c, Bp, L, t0)
 
 
 # ---------------------------------------------------------------- main
@@ -244,6 +303,11 @@ def main():
     ap.add_argument("--t0", type=float, default=0.05, help="start cost in seconds (default 0.05)")
     ap.add_argument("--des", action="store_true", help="also run the discrete-event simulation (slow at 4096)")
     ap.add_argument("--sizes", default="256M,1G", help="sizes to predict (default 256M,1G)")
+    ap.add_argument("--fit-hosts", type=lambda x: [int(v) for v in x.split(",")], default=None,
+                    help="fit L and eta2 only on runs with these host counts (e.g. 64,128)")
+    ap.add_argument("--headline-rate", type=float, default=10e9, help="link rate of the last table (default 10e9)")
+    ap.add_argument("--headline-chunk", type=parse_size, default=256 << 10,
+                    help="second chunk size of the last table (default 256K)")
     a = ap.parse_args()
     c = parse_size(a.chunk)
     rows = []
@@ -275,13 +339,17 @@ def main():
     # cluster all brokers share the host's CPUs, so L grows with the load: rho = sum over links
     # of the share of B' each carries (chain to all: N-1).  Fit L = L1 + b*(rho - 1).
     def plan_load(up):
+        ups = up if isinstance(up, list) else [up]
         fan = {}
-        for u in up.values():
-            fan[u] = fan.get(u, 0) + 1
-        return sum(1 / fan[u] for u in up.values())
+        for x in ups:
+            for u in x.values():
+                fan[u] = fan.get(u, 0) + 1
+        return sum(1 / fan[u] for x in ups for u in x.values()) / len(ups)
     pts = []
     for r in rows:
         if r["schedule"] != "chain" or r["targets"] not in ("all", "leaves") or int(r["nremote"]) < 3:
+            continue
+        if a.fit_hosts and int(r["hosts"]) not in a.fit_hosts:
             continue
         m, h, T = int(r["bytes"]), int(r["nremote"]), float(r["seconds"])
         n = math.ceil(m / c)
@@ -304,33 +372,49 @@ def main():
     def L_of(up, contended=True):
         return L1 + (slope * (plan_load(up) - 1) if contended else 0.0)
     L = L1
+    # eta2 from the measured two-tree runs: the link-time part of the model against the measured time
+    tw = [r for r in rows if r["schedule"] == "twotree" and r["targets"] == "all"
+          and (not a.fit_hosts or int(r["hosts"]) in a.fit_hosts)]
+    if tw:
+        ests = []
+        for r in tw:
+            hp = int(r["hosts"])
+            up = case_plan(r["topology"], hp, "all", "twotree")
+            depth = max(len(bin(len(up[0]))) - 2, 1)
+            _, pred = predict(up, int(r["bytes"]), c, Bp, 0.0, t0)
+            Lr = L_of(up)
+            ests.append((pred - t0) / (float(r["seconds"]) - t0 - depth * Lr))
+        ETA2[0] = min(1.0, sum(ests) / len(ests))
+        print(f"eta2 (two flows per egress) from {len(tw)} measured two-tree runs: {ETA2[0]:.3f}  ("
+              + ", ".join(f"{x:.3f}" for x in ests) + ")")
     print(f"chunk {c >> 10} KiB, window {a.window}, link {rate / 1e6:.0f} Mbit/s, goodput B' = {Bp / 1e6:.2f} MB/s, "
           f"t0 = {t0 * 1e3:.0f} ms")
 
     # measured vs predicted at the measured size
     if rows:
-        print(f"\n== measured vs predicted at {hosts} hosts")
-        print(f'{"topology":9} {"size":>5} {"targets":7} {"schedule":8} {"measured":>9} {"model":>8} {"error":>7}'
+        print(f"\n== measured vs predicted")
+        print(f'{"hosts":5} {"topology":9} {"size":>5} {"targets":7} {"schedule":8} {"measured":>9} {"model":>8} {"error":>7}'
               + (f' {"DES":>8}' if a.des else ""))
         seen = {}
         for r in rows:
             which = "staged" if r["targets"] == "staged" else r["targets"]
             sched = "staged" if which == "staged" else r["schedule"]
-            key = (r["topology"], r["size"], which, sched)
+            key = (int(r["hosts"]), r["topology"], r["size"], which, sched)
             seen.setdefault(key, []).append(float(r["seconds"]))
         errs = []
-        for (topo, size, which, sched), ts in seen.items():
+        for (hp, topo, size, which, sched), ts in seen.items():
             T = sum(ts) / len(ts)
-            up = case_plan(topo, hosts, which, sched)
-            _, pred = closed_form(up, parse_size(size), c, Bp, L_of(up), t0)
+            up = case_plan(topo, hp, which, sched)
+            cc = int(rows[0].get("chunk") or 0) or c
+            _, pred = predict(up, parse_size(size), cc, Bp, L_of(up), t0)
             err = (pred - T) / T
             errs.append(abs(err))
             extra = ""
-            if a.des:
+            if a.des and not isinstance(up, list):
                 _, d = des(up, parse_size(size), c, Bp, L_of(up), t0, a.window)
                 extra = f" {d:8.2f}"
             tg = "all" if which == "staged" else which
-            print(f"{topo:9} {size:>5} {tg:7} {sched:8} {T:9.2f} {pred:8.2f} {err * 100:+6.1f}%{extra}")
+            print(f"{hp:5} {topo:9} {size:>5} {tg:7} {sched:8} {T:9.2f} {pred:8.2f} {err * 100:+6.1f}%{extra}")
         print(f"mean |error| {sum(errs) / len(errs) * 100:.1f}%, max {max(errs) * 100:.1f}%")
 
     # predictions at 256 and 4096 nodes
@@ -343,17 +427,17 @@ def main():
             m = parse_size(size)
             for topo in ("kary:1", "kary:2", "binomial", "flat"):
                 for which, sched in (("all", "chain"), ("all", "tree"), ("leaves", "chain"), ("staged", "staged"),
-                                     ("all", "flat")):
-                    if sched == "flat" and topo != "kary:1":
-                        continue  # flat does not depend on the control topology
+                                     ("all", "flat"), ("all", "twotree")):
+                    if sched in ("flat", "twotree") and topo != "kary:1":
+                        continue  # flat and twotree do not depend on the control topology
                     up = case_plan(topo, p, which, sched)
-                    _, pred = closed_form(up, m, c, Bp, L, t0)
+                    _, pred = predict(up, m, c, Bp, L, t0)
                     extra = ""
-                    if a.des and p * math.ceil(m / c) <= 300000:
+                    if a.des and not isinstance(up, list) and p * math.ceil(m / c) <= 300000:
                         _, d = des(up, m, c, Bp, L, t0, a.window)
                         extra = f" {d:8.2f}"
                     tg = "all" if which == "staged" else which
-                    tp = "-" if sched == "flat" else topo
+                    tp = "-" if sched in ("flat", "twotree") else topo
                     print(f"{p:5} {tp:9} {size:>5} {tg:7} {sched:8} {pred:9.1f} {m * 8 / rate / pred:6.3f}{extra}")
 
     # the chain's fill cost is (p - 2) * c / B': what smaller chunks would buy at scale
@@ -371,6 +455,24 @@ def main():
                 _, pred = closed_form(up, m, cc, bp, L, t0)
                 cells.append(f"{pred:7.1f}s {m * 8 / rate / pred:5.3f}")
             print(f"{p:5} {size:>5} " + " ".join(f"{x:>14}" for x in cells))
+
+    # the issue's headline: 256 and 4096 nodes, 1 and 10 GiB, 10 Gbit/s links, every host on its own
+    # CPU (per-hop cost L as fitted at load 1), against the chain and Flux's measured 0.04 at 256
+    hr = a.headline_rate
+    hB = eta * hr / 8
+    print(f"\n== predicted at {hr / 1e9:.0f} Gbit/s per host (L = {L * 1e3:.1f} ms per hop, "
+          f"chunk {c >> 10} KiB and {a.headline_chunk >> 10} KiB); efficiency = (size / link rate) / time")
+    print(f'{"nodes":>5} {"size":>5} {"chain":>16} {"twotree":>16} {"twotree c=" + str(a.headline_chunk >> 10) + "K":>16} {"Flux (measured)":>16}')
+    for p in (256, 4096):
+        for size in ("1G", "10G"):
+            m = parse_size(size)
+            cells = []
+            for sched, cc in (("chain", c), ("twotree", c), ("twotree", a.headline_chunk)):
+                up = case_plan("kary:1", p, "all", sched)
+                _, pred = predict(up, m, cc, hB, L, t0)
+                cells.append(f"{pred:7.2f}s {m * 8 / hr / pred:5.3f}")
+            flux = "0.04" if p == 256 else "-"
+            print(f"{p:5} {size:>5} " + " ".join(f"{x:>16}" for x in cells) + f" {flux:>16}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,11 @@
 # Usage (root): bench/dist_netns.sh [--hosts N] [--rate 200mbit] [--sizes "256M 1G"]
 #         [--topos "kary:1 kary:2 binomial flat"] [--full] [--no-flat] [--csv FILE]
 #         [--window W] [--repeat R] [--no-flat | --flat-all-sizes]
+#         [--schedules "chain twotree"] [--chunk-size 256K] [--prefix cnpb] [--keep-logs DIR]
+# --schedules: only distribute to all ranks, once with each schedule named
+# (the depth runs: chain against twotree on the same brokers, alternating);
+# --chunk-size: the archive's chunk size (archive create --chunk-size);
+# --prefix: the namespace name prefix (one of your own on a shared machine).
 # Default: a quick subset (256M only, about 8 minutes).  --full: 256M and 1G,
 # every topology (about 30 minutes at 200mbit).  The naive baseline runs at
 # the first size only (it takes N-1 times longer): --flat-all-sizes for all.
@@ -34,6 +39,9 @@ WINDOW=8
 REPEAT=1
 CSV=$HERE/dist_netns.csv
 PREFIX=cnpb
+SCHEDULES=""
+CHUNK=""
+KEEP=""
 while [ $# -gt 0 ]; do
     case $1 in
     --hosts) N=$2; shift ;;
@@ -46,6 +54,10 @@ while [ $# -gt 0 ]; do
     --csv) CSV=$2; shift ;;
     --window) WINDOW=$2; shift ;;
     --repeat) REPEAT=$2; shift ;;
+    --schedules) SCHEDULES=$2; shift ;;
+    --chunk-size) CHUNK=$2; shift ;;
+    --prefix) PREFIX=$2; shift ;;
+    --keep-logs) KEEP=$2; shift ;;
     -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "dist_netns.sh: unknown argument '$1' (try --help)" >&2; exit 1 ;;
     esac
@@ -86,6 +98,7 @@ stop_brokers () {
 }
 cleanup () {
     stop_brokers
+    [ -n "$KEEP" ] && mkdir -p "$KEEP" && cp "$D"/log* "$KEEP"/ 2>/dev/null
     local f
     for f in "${T_CLEANUP[@]+"${T_CLEANUP[@]}"}"; do eval "$f" >/dev/null 2>&1 || true; done
     umount "$DST" 2>/dev/null
@@ -185,26 +198,36 @@ print(r["seconds"], len(ranks), len([k for k in ranks if k != 0]), ok[-1] if ok 
             echo "  $topo $size $set $sched: $failed ranks FAILED: $(echo "$out" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
-print("; ".join(f"rank {k}: {v.get(\"error\")}" for k, v in r["ranks"].items() if not v["ok"]))')"
+print("; ".join("rank %s: %s" % (k, v.get("error")) for k, v in r["ranks"].items() if not v["ok"]))')"
+            local fr
+            for fr in $(echo "$out" | python3 -c '
+import json, sys
+print(" ".join(k for k, v in json.load(sys.stdin)["ranks"].items() if not v["ok"]))'); do
+                grep -h 'archive' "$D/log$fr" 2>/dev/null | tail -4 | sed "s/^/    rank $fr log: /"
+            done
         fi
         # the farthest target's copy must be identical to the source
         if [ "$last" -ge 0 ] && ! cmp -s "$D/src/d$size" "$DST/$last/d$size"; then
             echo "  $topo $size $set $sched: rank $last's copy differs from the source" >&2
             exit 1
         fi
+        local sw
+        sw=$(cat "$D"/log* 2>/dev/null | grep -c 'now pulling from')
+        sw=$((sw - SWITCHES)); SWITCHES=$((SWITCHES + sw))
         local eff busy bcpu
         eff=$(awk -v b="$bytes" -v r="$RATE_BPS" -v s="$secs" 'BEGIN{ printf "%.3f", b * 8 / r / s }')
         busy=$(awk -v a="$c0" -v b="$c1" -v x="$t0" -v y="$t1" 'BEGIN{ printf "%.2f", (b - a) / (y - x) }')
         bcpu=$(awk -v a="$b0" -v b="$b1" -v hz="$HZ" 'BEGIN{ printf "%.1f", (b - a) / hz }')
-        printf '  %-9s %5s %-7s %-6s %3s targets: %8.2f s  efficiency %.3f  CPU busy %3.0f%% of %d, brokers %s CPU-s\n' \
+        printf '  %-9s %5s %-7s %-6s %3s targets: %8.2f s  efficiency %.3f  CPU busy %3.0f%% of %d, brokers %s CPU-s, %s upstream switches\n' \
             "$topo" "$size" "$set" "$sched" "$ntargets" "$secs" "$eff" "$(awk -v b="$busy" 'BEGIN{print b*100}')" \
-            "$NCPU" "$bcpu"
+            "$NCPU" "$bcpu" "$sw"
         echo "$N,$RATE_BPS,$topo,$size,$bytes,$set,$ntargets,$nremote,$sched,$WINDOW,$secs,$eff,$busy,$bcpu,${CREATED[$size]:-},$failed" >> "$CSV"
         canopy archive remove --name "d$size" -r "1-$((N - 1))" >/dev/null 2>&1
         rm -rf "${DST:?}"/*
     done
 }
 
+SWITCHES=0
 declare -A CREATED
 first=1
 export CANOPY_URI=ipc://$D/run0/local
@@ -214,12 +237,18 @@ for topo in $TOPOS; do
     echo "-- topology $topo: $N brokers online"
     for size in $SIZES; do
         if [ -z "${CREATED[$size]:-}" ]; then
-            line=$(canopy archive create --name "d$size" --dir "$D/src" --replace "d$size") || exit 1
+            line=$(canopy archive create --name "d$size" --dir "$D/src" --replace ${CHUNK:+--chunk-size "$CHUNK"} "d$size") || exit 1
             CREATED[$size]=$(echo "$line" | sed -nE 's/.*\(([0-9.]+) GB\/s\).*/\1/p')
             echo "  $line"
         fi
         if [ $first -eq 1 ] && { [ $FLAT -eq 2 ] || { [ $FLAT -eq 1 ] && [ "$size" = "${SIZES%% *}" ]; }; }; then
             run_case "$topo" "$size" all flat   # naive baseline: independent of the control topology
+        fi
+        if [ -n "$SCHEDULES" ]; then
+            for rep in $(seq 1 "$REPEAT"); do
+                for sc in $SCHEDULES; do REPEAT=1 run_case "$topo" "$size" all "$sc"; done
+            done
+            continue
         fi
         run_case "$topo" "$size" all chain
         [ "$topo" != flat ] && run_case "$topo" "$size" all tree   # on flat, tree = the baseline

@@ -21,7 +21,7 @@ static void usage (FILE *f)
              "Usage: canopy archive create --name NAME [--dir DIR] [--reference] [--replace]\n"
              "                             [--chunk-size SIZE] PATH...\n"
              "       canopy archive distribute --name NAME -C DIR [-r IDSET | --leaves | --level N]\n"
-             "                             [--staged LEVEL] [--schedule chain|tree|flat] [--from RANK]\n"
+             "                             [--staged LEVEL] [--schedule chain|tree|flat|twotree] [--from RANK]\n"
              "                             [--window N] [--json] [--no-progress]\n"
              "       canopy archive extract --name NAME -C DIR [--rank R] [--from RANK]\n"
              "       canopy archive list [--rank R] [--json]\n"
@@ -356,7 +356,7 @@ static int do_distribute (int argc, char **argv)
         { "window", required_argument, 0, 'w' },   { "json", no_argument, 0, 'j' },
         { "no-progress", no_argument, 0, 'q' },    { 0, 0, 0, 0 },
     };
-    const char *name = NULL, *dest = NULL, *rspec = NULL, *schedule = "chain";
+    const char *name = NULL, *dest = NULL, *rspec = NULL, *schedule = NULL;
     bool leaves = false, as_json = false, quiet = false;
     long level = -1, staged = 0, from = -1, window = 8;
     int c;
@@ -375,8 +375,9 @@ static int do_distribute (int argc, char **argv)
             break;
         case 'S':
             schedule = optarg;
-            if (strcmp (schedule, "chain") && strcmp (schedule, "tree") && strcmp (schedule, "flat"))
-                die ("archive distribute: unknown schedule '%s' (chain, tree or flat)", schedule);
+            if (strcmp (schedule, "chain") && strcmp (schedule, "tree") && strcmp (schedule, "flat")
+                && strcmp (schedule, "twotree"))
+                die ("archive distribute: unknown schedule '%s' (chain, tree, flat or twotree)", schedule);
             break;
         case 'F': from = parse_rank (optarg, "rank"); break;
         case 'w':
@@ -421,7 +422,7 @@ static int do_distribute (int argc, char **argv)
         json_array_append_new (targets, json_integer (r));
     bool tty = isatty (2) && !quiet && !as_json;
     json_t *result = run_distribute (cl, from < 0 ? CANOPY_RANK_ANY : (uint32_t)from,
-                                     json_pack ("{s:s s:s s:o s:s s:I s:I}", "name", name, "dest", dest,
+                                     json_pack ("{s:s s:s s:o s:s* s:I s:I}", "name", name, "dest", dest,
                                                 "targets", targets, "schedule", schedule, "window",
                                                 (json_int_t)window, "staged", (json_int_t)staged),
                                      tty, "distribute");
@@ -448,9 +449,11 @@ static int do_distribute (int argc, char **argv)
             json_unpack (e, "{s:b s:F s?s}", "ok", &okv, "seconds", &s, "error", &error);
             printf ("%-6u %-6s %9.3f  %s\n", r, okv ? "ok" : "FAILED", s, error ? error : "");
         }
-        printf ("distributed %s (%.1f MiB) to %lld of %lld ranks in %.3f s (%.1f MiB/s per rank)%s\n", name,
-                bytes / 1048576.0, (long long)okn, (long long)(okn + failed), secs,
-                secs > 0 ? bytes / secs / 1048576.0 : 0.0, failed ? "; some ranks FAILED" : "");
+        const char *used = NULL;
+        json_unpack (result, "{s:s}", "schedule", &used);
+        printf ("distributed %s (%.1f MiB) to %lld of %lld ranks in %.3f s (%.1f MiB/s per rank, %s)%s\n",
+                name, bytes / 1048576.0, (long long)okn, (long long)(okn + failed), secs,
+                secs > 0 ? bytes / secs / 1048576.0 : 0.0, used ? used : "?", failed ? "; some ranks FAILED" : "");
     }
     json_decref (result);
     idset_destroy (&ranks);

@@ -2,10 +2,15 @@
  *
  * chain: targets in rank order, each pulling from the one before; tree: each
  * pulls from its nearest target ancestor in the control tree; flat: all
- * from the source.  A target's fallbacks are its upstream's own list, so a
- * dead broker is skipped by moving one step toward the source.
+ * from the source; twotree: two binary trees over the targets, each carrying
+ * the chunks of one stripe (chunk i travels stripe i mod 2), the interior
+ * nodes of one being leaves of the other, so every node forwards at most one
+ * copy and depth is floor(log2 n) + 1.  A target's fallbacks are its
+ * upstream's own list (in the same stripe), so a dead broker is skipped by
+ * moving one step toward the source.
  */
 #include "distplan.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +49,7 @@ json_t *distplan_build (const topo_t *t, uint32_t source, const uint32_t *target
                         const char *schedule, int staged_level, char *err, size_t errlen)
 {
     if (strcmp (schedule, "chain") && strcmp (schedule, "tree") && strcmp (schedule, "flat")) {
-        snprintf (err, errlen, "unknown schedule '%.32s' (expected chain, tree or flat)", schedule);
+        snprintf (err, errlen, "unknown schedule '%.32s' (expected chain, tree, flat or twotree)", schedule);
         return NULL;
     }
     for (size_t i = 0; i < n; i++) {
@@ -134,4 +139,106 @@ json_t *distplan_build (const topo_t *t, uint32_t source, const uint32_t *target
     free (lists);
     json_decref (src_only);
     return out;
+}
+
+int distplan_nstripes (const char *schedule)
+{
+    if (!strcmp (schedule, "twotree"))
+        return 2;
+    if (!strcmp (schedule, "chain") || !strcmp (schedule, "tree") || !strcmp (schedule, "flat"))
+        return 1;
+    return 0;
+}
+
+/* One tree of the two-tree broadcast: order[] lists the n targets in the
+ * breadth-first positions of a complete binary tree (the parent of position
+ * p is (p-1)/2, the source feeds position 0).  lists[] is indexed like
+ * targets[] (pos_of maps a position to that index). */
+static void bfs_tree (uint32_t source, const uint32_t *targets, const size_t *order, size_t n,
+                      json_t **lists, json_t *src_only)
+{
+    for (size_t p = 0; p < n; p++) {
+        size_t i = order[p];
+        if (p == 0)
+            lists[i] = json_incref (src_only);
+        else {
+            size_t par = order[(p - 1) / 2];
+            lists[i] = with_fallbacks (targets[par], lists[par]);
+        }
+    }
+    (void)source;
+}
+
+json_t *distplan_stripes (const topo_t *t, uint32_t source, const uint32_t *targets, size_t n,
+                          const char *schedule, int staged_level, char *err, size_t errlen)
+{
+    int ns = distplan_nstripes (schedule);
+    if (ns == 1 || staged_level > 0) {
+        json_t *one = distplan_build (t, source, targets, n, staged_level > 0 ? "chain" : schedule,
+                                      staged_level, err, errlen);
+        if (!one)
+            return NULL;
+        json_t *out = json_array ();
+        size_t i;
+        json_t *l;
+        json_array_foreach (one, i, l)
+            json_array_append_new (out, json_pack ("[O]", l));
+        json_decref (one);
+        return out;
+    }
+    if (ns != 2) {
+        snprintf (err, errlen, "unknown schedule '%.32s' (expected chain, tree, flat or twotree)",
+                  schedule);
+        return NULL;
+    }
+    /* validate like distplan_build */
+    json_t *chk = distplan_build (t, source, targets, n, "flat", 0, err, errlen);
+    if (!chk)
+        return NULL;
+    json_decref (chk);
+    /* tree A: targets in rank order, interior = targets[0..h-1];
+     * tree B: targets[h..2h-1] first (its interior), then targets[0..h-1],
+     * then (n odd) the last target, a leaf in both */
+    size_t h = n / 2;
+    size_t *oa = calloc (n ? n : 1, sizeof (size_t)), *ob = calloc (n ? n : 1, sizeof (size_t));
+    for (size_t p = 0; p < n; p++)
+        oa[p] = p;
+    size_t k = 0;
+    for (size_t i = h; i < 2 * h; i++)
+        ob[k++] = i;
+    for (size_t i = 0; i < h; i++)
+        ob[k++] = i;
+    if (n % 2)
+        ob[k++] = n - 1;
+    json_t *src_only = json_pack ("[I]", (json_int_t)source);
+    json_t **la = calloc (n ? n : 1, sizeof (json_t *)), **lb = calloc (n ? n : 1, sizeof (json_t *));
+    bfs_tree (source, targets, oa, n, la, src_only);
+    bfs_tree (source, targets, ob, n, lb, src_only);
+    json_t *out = json_array ();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new (out, json_pack ("[o o]", la[i], lb[i]));
+    json_decref (src_only);
+    free (la);
+    free (lb);
+    free (oa);
+    free (ob);
+    return out;
+}
+
+const char *distplan_default (size_t ntargets, size_t nchunks)
+{
+    /* Time in chunk-times c/B.  chain: nchunks + (p - 2)(1 + H), its fill
+     * growing with the node count; twotree: (nchunks + 2 depth) / ETA +
+     * depth H, where ETA is the throughput a node keeps when its egress
+     * carries two flows and H the per-hop cost in chunk-times (both fitted
+     * on the 64-host emulation, doc/benchmarks.md). */
+    if (ntargets < 3)
+        return "chain";
+    double p = (double)ntargets + 1, depth = floor (log2 ((double)ntargets)) + 1;
+    double chain = (double)nchunks + (p - 2) * (1 + DISTPLAN_HOP_COST);
+    double twotree = ((double)nchunks + 2 * depth) / DISTPLAN_TWOTREE_ETA + depth * DISTPLAN_HOP_COST;
+    /* the two-tree only where it wins by a margin: at 128 emulated hosts on
+     * 2 vCPUs it collapsed where the model gave it 0.82 of the chain's time
+     * (doc/benchmarks.md) */
+    return twotree < DISTPLAN_TWOTREE_MARGIN * chain ? "twotree" : "chain";
 }

@@ -16,4 +16,27 @@
 json_t *distplan_build (const topo_t *t, uint32_t source, const uint32_t *targets, size_t n,
                         const char *schedule, int staged_level, char *err, size_t errlen);
 
+/* Stripes of a schedule: 2 for "twotree", 1 for chain, tree, flat; 0 if
+ * unknown.  Chunk i travels stripe i mod nstripes. */
+int distplan_nstripes (const char *schedule);
+
+/* For each target, an array of nstripes upstream lists (each like one list
+ * of distplan_build: the upstream in that stripe's tree, then fallbacks, the
+ * source last).  schedule: chain, tree, flat (one stripe: distplan_build)
+ * or "twotree" (two binary trees; see distplan.c).  NULL + err. */
+json_t *distplan_stripes (const topo_t *t, uint32_t source, const uint32_t *targets, size_t n,
+                          const char *schedule, int staged_level, char *err, size_t errlen);
+
+/* The throughput a node keeps when its egress carries the two-tree's two
+ * flows, relative to the chain's one (fitted on the emulation runs). */
+#define DISTPLAN_TWOTREE_ETA 0.785
+/* A relay's per-hop cost, in chunk-times c/B (fitted likewise). */
+#define DISTPLAN_HOP_COST 0.3
+/* The default takes the two-tree only when the model gives it less than this
+ * fraction of the chain's time. */
+#define DISTPLAN_TWOTREE_MARGIN 0.6
+/* The schedule used when none is forced: the faster of chain and twotree
+ * for this many targets and chunks by the model of doc/distribution.md. */
+const char *distplan_default (size_t ntargets, size_t nchunks);
+
 #endif

@@ -6,8 +6,11 @@
  *    store or from a transfer in progress (parking requests for chunks that
  *    have not arrived yet);
  *  - target (struct xfer): pulls the chunks it lacks from its upstream with
- *    a window of requests, verifies and writes them (extract.c), moves to a
- *    fallback upstream on errors or stalls;
+ *    a window of requests (one upstream per stripe: chunk i travels stripe
+ *    i mod nstripes), verifies and writes them (extract.c), moves to a
+ *    fallback upstream of that stripe on errors or stalls; an upstream that
+ *    parks a request answers it after NOTE_MS with a progress note, so an
+ *    upstream alive and still filling never counts as stalled;
  *  - controller (struct dist): plans the schedule, starts every target,
  *    aggregates progress and the per-rank result.
  * Long local work (create, local extract) runs in a thread so heartbeats and
@@ -34,7 +37,8 @@
 #define SOURCE_GIVEUP_MS 60000   /* no data from the source for this long: fail */
 #define CORRUPT_MAX 3
 #define PROGRESS_MS 250
-#define TARGET_SILENT_MS 4000
+#define TARGET_SILENT_MS 10000   /* loaded hosts on saturated links can be silent for seconds */
+#define MAX_STRIPES 2
 
 struct archive_svc {
     overlay_t *ov;
@@ -51,6 +55,39 @@ static void free_str (void **p)
 {
     free (*p);
     *p = NULL;
+}
+
+/* the stall timer; CANOPY_TEST_STALL_MS shortens it for tests */
+static int64_t stall_ms (void)
+{
+    static int64_t v;
+    if (!v) {
+        const char *e = getenv ("CANOPY_TEST_STALL_MS");
+        v = e && atol (e) > 0 ? atol (e) : STALL_MS;
+    }
+    return v;
+}
+
+/* a request parked this long gets a progress note (at most one per
+ * downstream and stripe this often) */
+static int64_t note_ms (void)
+{
+    return stall_ms () / 5;
+}
+
+/* Fault injection for tests: CANOPY_TEST_SLOW=MS or RANK:MS makes every
+ * target (or only RANK) take MS per received chunk, like a slow disk. */
+static void test_slow (overlay_t *ov)
+{
+    static long ms = -1, rank = -1;
+    if (ms < 0) {
+        const char *e = getenv ("CANOPY_TEST_SLOW");
+        const char *c = e ? strchr (e, ':') : NULL;
+        ms = c ? atol (c + 1) : e ? atol (e) : 0;
+        rank = c ? atol (e) : -1;
+    }
+    if (ms > 0 && (rank < 0 || (uint32_t)rank == overlay_rank (ov)))
+        usleep (ms * 1000);
 }
 
 static int64_t now_ms (void)
@@ -108,6 +145,18 @@ static int mkdir_p (const char *path)
 struct parked {
     cmsg_hdr_t req;
     uint32_t idx;
+    int64_t since;            /* parked (or last noted) at */
+};
+
+/* one stripe of a target's transfer: the chunks idx with idx % nstripes ==
+ * this stripe's number, pulled from ups[upi] */
+struct stripe {
+    uint32_t *ups;
+    size_t nups, upi;
+    uint32_t inflight;
+    int64_t last_progress;    /* data, a live progress note, or a switch */
+    int corrupt;
+    size_t missing;           /* chunks of this stripe not here yet */
 };
 
 struct xfer {
@@ -116,17 +165,16 @@ struct xfer {
     manifest_t *m;
     extract_t *x;
     cmsg_hdr_t req;           /* the archive.fetch request */
-    uint32_t *ups;
-    size_t nups, upi;
-    uint32_t window, inflight;
+    struct stripe st[MAX_STRIPES];
+    int nst;
+    uint32_t window;          /* requests outstanding per stripe */
     uint8_t *requested;       /* per chunk: a request is outstanding */
     zhashx_t *tags;           /* matchtag -> idx+1 */
     zlistx_t *parked;
+    zhashx_t *noted;          /* "downstream:stripe" -> time of its last progress note */
     uint64_t bytes_have, bytes_total;
-    int64_t last_progress, last_report;
+    int64_t last_report;
     double t0;
-    int corrupt;
-    int retry_timer;
     bool finished;            /* done or failed: serve from the store */
     uint64_t fetched_chunks, corrupt_total;
     uint64_t served_mem, served_disk;   /* chunks served downstream: on arrival, read back */
@@ -146,6 +194,10 @@ static void release_memory (void)
     malloc_trim (0);
 }
 static void xfer_begin (struct xfer *xf, bool listed);
+static struct stripe *stripe_of (struct xfer *xf, uint32_t idx)
+{
+    return &xf->st[idx % xf->nst];
+}
 
 static struct xfer *find_xfer (archive_svc_t *svc, const char *name)
 {
@@ -221,28 +273,51 @@ static void xfer_finish (struct xfer *xf, int errnum, const char *errstr)
     release_memory ();
 }
 
-static void xfer_switch_upstream (struct xfer *xf, const char *why)
+/* Stripe s's upstream failed or stalled: cancel that stripe's requests and
+ * move one step along its fallbacks (its upstream's upstream ... the source). */
+static void xfer_switch_upstream (struct xfer *xf, int s, const char *why)
 {
     overlay_t *ov = xf->svc->ov;
-    uint32_t old = xf->ups[xf->upi];
+    struct stripe *st = &xf->st[s];
+    uint32_t old = st->ups[st->upi];
     zlistx_t *keys = zhashx_keys (xf->tags);
-    for (char *k = zlistx_first (keys); k; k = zlistx_next (keys))
+    for (char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
+        uint32_t idx = (uintptr_t)zhashx_lookup (xf->tags, k) - 1;
+        if ((int)(idx % xf->nst) != s)
+            continue;
         overlay_rpc_cancel (ov, strtoul (k, NULL, 10));
+        xf->requested[idx] = 0;
+        zhashx_delete (xf->tags, k);
+    }
     zlistx_destroy (&keys);
-    zhashx_purge (xf->tags);
-    memset (xf->requested, 0, xf->m->nchunks);
-    xf->inflight = 0;
-    xf->corrupt = 0;
-    if (++xf->upi >= xf->nups) {
+    st->inflight = 0;
+    st->corrupt = 0;
+    if (++st->upi >= st->nups) {
         char msg[300];
         snprintf (msg, sizeof msg, "no upstream left (last: rank %u: %s)", old, why);
         xfer_finish (xf, EHOSTUNREACH, msg);
         return;
     }
-    overlay_log (ov, "archive %s: upstream rank %u failed (%s); now pulling from rank %u", xf->name,
-                 old, why, xf->ups[xf->upi]);
-    xf->last_progress = now_ms ();
+    if (xf->nst > 1)
+        overlay_log (ov, "archive %s: stripe %d: upstream rank %u failed (%s); now pulling from rank %u",
+                     xf->name, s, old, why, st->ups[st->upi]);
+    else
+        overlay_log (ov, "archive %s: upstream rank %u failed (%s); now pulling from rank %u", xf->name,
+                     old, why, st->ups[st->upi]);
+    st->last_progress = now_ms ();
     xfer_pump (xf);
+}
+
+/* A progress note instead of a chunk: the upstream parked the request for
+ * NOTE_MS and says how far it is.  It counts as progress while the upstream
+ * itself is not stalled (its own stripe had progress within STALL_MS). */
+static void on_note (struct xfer *xf, struct stripe *st, const cmsg_t *msg)
+{
+    json_int_t idle = stall_ms ();
+    json_unpack (msg->json, "{s:I}", "idle_ms", &idle);
+    if (idle < stall_ms ())
+        st->last_progress = now_ms ();
+    xfer_pump (xf);   /* ask again: it parks again until the chunk comes */
 }
 
 static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
@@ -254,8 +329,10 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
     if (!v)
         return;
     uint32_t idx = v - 1;
+    struct stripe *st = stripe_of (xf, idx);
+    int s = idx % xf->nst;
     zhashx_delete (xf->tags, key);
-    xf->inflight--;
+    st->inflight--;
     xf->requested[idx] = 0;
     if (msg->hdr.errnum == EAGAIN)
         return; /* upstream has no such transfer (yet): the tick retries, and
@@ -263,25 +340,30 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
     if (msg->hdr.errnum) {
         const char *es = NULL;
         json_unpack (msg->json, "{s:s}", "errstr", &es);
-        if (msg->hdr.errnum == EBADMSG && xf->upi + 1 >= xf->nups) {
+        if (msg->hdr.errnum == EBADMSG && st->upi + 1 >= st->nups) {
             /* the last resort (the source) holds a damaged copy: no point
              * in waiting, fail now with its message */
             xfer_finish (xf, EBADMSG, es ? es : "damaged at the source");
             return;
         }
-        xfer_switch_upstream (xf, es ? es : strerror (msg->hdr.errnum));
+        xfer_switch_upstream (xf, s, es ? es : strerror (msg->hdr.errnum));
+        return;
+    }
+    if (!msg->data && json_object_get (msg->json, "filling")) {
+        on_note (xf, st, msg);
         return;
     }
     char err[256];
-    int rc = extract_have (xf->x, idx) ? 0 : extract_put (xf->x, idx, msg->data, msg->data_len, err, sizeof err);
+    bool had = extract_have (xf->x, idx);
+    int rc = had ? 0 : extract_put (xf->x, idx, msg->data, msg->data_len, err, sizeof err);
     if (rc == EXTRACT_ECORRUPT) {
         xf->corrupt_total++;
         overlay_log (ov, "archive %s: chunk %u from rank %u is corrupt, fetching again", xf->name, idx,
-                     xf->ups[xf->upi]);
+                     st->ups[st->upi]);
         /* several corrupt chunks in a row: try the next upstream (the
          * source, last in the list, is retried for as long as it answers) */
-        if (++xf->corrupt > CORRUPT_MAX && xf->upi + 1 < xf->nups) {
-            xfer_switch_upstream (xf, "too many corrupt chunks");
+        if (++st->corrupt > CORRUPT_MAX && st->upi + 1 < st->nups) {
+            xfer_switch_upstream (xf, s, "too many corrupt chunks");
             return;
         }
         xfer_pump (xf);
@@ -291,10 +373,13 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
         xfer_finish (xf, -rc, err);
         return;
     }
+    test_slow (ov);
+    if (!had && st->missing)
+        st->missing--;
     xf->fetched_chunks++;
-    xf->corrupt = 0;
+    st->corrupt = 0;
     xf->bytes_have += msg->data_len;
-    xf->last_progress = now_ms ();
+    st->last_progress = now_ms ();
     /* serve downstream requests parked on this chunk */
     struct parked *p = zlistx_first (xf->parked);
     while (p) {
@@ -328,30 +413,35 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
     xfer_pump (xf);
 }
 
+/* Keep `window` requests outstanding on each stripe, lowest missing chunks
+ * of that stripe first. */
 static void xfer_pump (struct xfer *xf)
 {
     overlay_t *ov = xf->svc->ov;
-    int64_t from = 0;
-    while (xf->inflight < xf->window) {
-        int64_t idx = extract_next_missing (xf->x, from);
-        while (idx >= 0 && xf->requested[idx])
-            idx = extract_next_missing (xf->x, idx + 1);
-        if (idx < 0)
-            break;
-        uint32_t up = xf->ups[xf->upi];
-        uint32_t tag = overlay_peer_rpc (ov, up, "archive.chunk",
-                                         json_pack ("{s:s s:I}", "name", xf->name, "idx", (json_int_t)idx),
-                                         NULL, 0, 0, on_chunk, xf);
-        if (!tag) {
-            xfer_switch_upstream (xf, "cannot open a peer link");
-            return;
+    for (int s = 0; s < xf->nst; s++) {
+        struct stripe *st = &xf->st[s];
+        int64_t from = s;
+        while (st->inflight < xf->window) {
+            int64_t idx = extract_next_missing (xf->x, from);
+            while (idx >= 0 && (xf->requested[idx] || idx % xf->nst != s))
+                idx = extract_next_missing (xf->x, idx + 1);
+            if (idx < 0)
+                break;
+            uint32_t up = st->ups[st->upi];
+            uint32_t tag = overlay_peer_rpc (ov, up, "archive.chunk",
+                                             json_pack ("{s:s s:I}", "name", xf->name, "idx", (json_int_t)idx),
+                                             NULL, 0, 0, on_chunk, xf);
+            if (!tag) {
+                xfer_switch_upstream (xf, s, "cannot open a peer link");
+                return; /* it pumped again (or xf is gone) */
+            }
+            char key[16];
+            snprintf (key, sizeof key, "%u", tag);
+            zhashx_update (xf->tags, key, (void *)(uintptr_t)(idx + 1));
+            xf->requested[idx] = 1;
+            st->inflight++;
+            from = idx + 1;
         }
-        char key[16];
-        snprintf (key, sizeof key, "%u", tag);
-        zhashx_update (xf->tags, key, (void *)(uintptr_t)(idx + 1));
-        xf->requested[idx] = 1;
-        xf->inflight++;
-        from = idx + 1;
     }
 }
 
@@ -363,12 +453,14 @@ static void xfer_free (struct xfer *xf)
     while ((p = zlistx_detach (xf->parked, NULL)))
         free (p);
     zlistx_destroy (&xf->parked);
+    zhashx_destroy (&xf->noted);
     zhashx_destroy (&xf->tags);
     if (xf->x)
         extract_destroy (&xf->x);
     manifest_destroy (&xf->m);
     free (xf->requested);
-    free (xf->ups);
+    for (int s = 0; s < MAX_STRIPES; s++)
+        free (xf->st[s].ups);
     free (xf->name);
     free (xf->dest);
     if (xf->lockfd >= 0)
@@ -376,16 +468,37 @@ static void xfer_free (struct xfer *xf)
     free (xf);
 }
 
+/* upstreams: one list (single) or 1..MAX_STRIPES lists of ranks < size */
+static bool stripes_valid (json_t *v, bool single, uint32_t size)
+{
+    if (!json_is_array (v))
+        return false;
+    size_t ns = single ? 1 : json_array_size (v);
+    if (ns < 1 || ns > MAX_STRIPES)
+        return false;
+    for (size_t s = 0; s < ns; s++) {
+        json_t *l = single ? v : json_array_get (v, s);
+        if (!json_is_array (l) || json_array_size (l) == 0)
+            return false;
+        size_t i;
+        json_t *r;
+        json_array_foreach (l, i, r)
+            if (!json_is_integer (r) || json_integer_value (r) < 0 || json_integer_value (r) >= size)
+                return false;
+    }
+    return true;
+}
+
 static void svc_fetch (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     archive_svc_t *svc = arg;
     const char *name = NULL, *dest = NULL;
-    json_t *ups = NULL;
+    json_t *ups = NULL, *stripes = NULL;
     json_int_t window = DEFAULT_WINDOW;
-    if (json_unpack (msg->json, "{s:s s:s s:o s?I}", "name", &name, "dest", &dest, "upstreams", &ups,
-                     "window", &window) < 0
-        || !json_is_array (ups) || json_array_size (ups) == 0 || window < 1 || window > 256
-        || !msg->data) {
+    if (json_unpack (msg->json, "{s:s s:s s:o s?I s?o}", "name", &name, "dest", &dest, "upstreams", &ups,
+                     "window", &window, "stripes", &stripes) < 0
+        || !stripes_valid (stripes ? stripes : ups, !stripes, overlay_size (ov)) || window < 1
+        || window > 256 || !msg->data) {
         overlay_respond_error (ov, &msg->hdr, EPROTO, "archive.fetch: malformed request");
         return;
     }
@@ -408,15 +521,21 @@ static void svc_fetch (overlay_t *ov, const cmsg_t *msg, void *arg)
     xf->m = m;
     xf->req = msg->hdr;
     xf->window = window;
-    xf->nups = json_array_size (ups);
-    xf->ups = calloc (xf->nups, sizeof (uint32_t));
-    for (size_t i = 0; i < xf->nups; i++)
-        xf->ups[i] = json_integer_value (json_array_get (ups, i));
+    xf->nst = stripes ? json_array_size (stripes) : 1;
+    for (int s = 0; s < xf->nst; s++) {
+        json_t *l = stripes ? json_array_get (stripes, s) : ups;
+        struct stripe *st = &xf->st[s];
+        st->nups = json_array_size (l);
+        st->ups = calloc (st->nups, sizeof (uint32_t));
+        for (size_t i = 0; i < st->nups; i++)
+            st->ups[i] = json_integer_value (json_array_get (l, i));
+        st->last_progress = now_ms ();
+    }
     xf->tags = zhashx_new ();
     xf->parked = zlistx_new ();
+    xf->noted = zhashx_new ();
     xf->requested = calloc (m->nchunks ? m->nchunks : 1, 1);
     xf->t0 = zclock_usecs () / 1e6;
-    xf->last_progress = now_ms ();
     for (size_t i = 0; i < m->nchunks; i++)
         xf->bytes_total += m->chunks[i].len;
     xf->lockfd = -1;
@@ -457,7 +576,8 @@ static void xfer_begin (struct xfer *xf, bool listed)
     const char *name = xf->name;
     char err[512];
     xf->waiting = false;
-    xf->last_progress = now_ms ();
+    for (int s = 0; s < xf->nst; s++)
+        xf->st[s].last_progress = now_ms ();
     xf->x = extract_new (m, xf->dest, EXTRACT_KEEP_SAME, err, sizeof err);
     if (!xf->x) {
         if (listed)
@@ -471,9 +591,12 @@ static void xfer_begin (struct xfer *xf, bool listed)
     if (extract_kept (xf->x))
         overlay_log (ov, "archive %s: %zu entries already in %s and identical (kept)", name,
                      extract_kept (xf->x), xf->dest);
-    for (size_t i = 0; i < m->nchunks; i++)
+    for (size_t i = 0; i < m->nchunks; i++) {
         if (extract_have (xf->x, i))
             xf->bytes_have += m->chunks[i].len;
+        else
+            xf->st[i % xf->nst].missing++;
+    }
     if (!listed)
         zlistx_add_end (svc->xfers, xf);
     if (extract_missing (xf->x) < m->nchunks)
@@ -523,6 +646,7 @@ static void svc_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
         struct parked *p = calloc (1, sizeof *p);
         p->req = msg->hdr;
         p->idx = idx;
+        p->since = now_ms ();
         zlistx_add_end (xf->parked, p);
         return;
     }
@@ -586,7 +710,8 @@ struct target {
     double seconds;
     uint64_t have;
     char *error;
-    json_t *upstreams;
+    json_t *upstreams;     /* stripe 0's list */
+    json_t *stripes;       /* every stripe's list */
 };
 
 struct dist {
@@ -636,6 +761,7 @@ static void dist_free (struct dist *d)
     for (size_t i = 0; i < d->n; i++) {
         free (d->t[i].error);
         json_decref (d->t[i].upstreams);
+        json_decref (d->t[i].stripes);
     }
     free (d->t);
     free (d->name);
@@ -672,6 +798,8 @@ static void dist_check_end (struct dist *d)
         snprintf (key, sizeof key, "%u", t->rank);
         json_t *o = json_pack ("{s:b s:f s:O}", "ok", t->state == 1, "seconds", t->seconds, "upstreams",
                                t->upstreams ? t->upstreams : json_null ());
+        if (t->stripes && json_array_size (t->stripes) > 1)
+            json_object_set (o, "stripes", t->stripes);
         if (t->error)
             json_object_set_new (o, "error", json_string (t->error));
         json_object_set_new (ranks, key, o);
@@ -983,7 +1111,7 @@ static int cmp_u32 (const void *a, const void *b)
 static void svc_distribute (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     archive_svc_t *svc = arg;
-    const char *name = NULL, *dest = NULL, *schedule = "chain";
+    const char *name = NULL, *dest = NULL, *schedule = NULL;
     json_t *targets = NULL;
     json_int_t window = DEFAULT_WINDOW, staged = 0;
     if (json_unpack (msg->json, "{s:s s:s s:o s?s s?I s?I}", "name", &name, "dest", &dest, "targets",
@@ -1029,7 +1157,9 @@ static void svc_distribute (overlay_t *ov, const cmsg_t *msg, void *arg)
         if (!u || tl[u - 1] != tl[i])
             tl[u++] = tl[i];
     k = u;
-    json_t *plan = distplan_build (overlay_topo (ov), me, tl, k, schedule, staged, err, sizeof err);
+    if (!schedule)   /* not forced: the model's choice for this many targets */
+        schedule = distplan_default (k, m->nchunks);
+    json_t *plan = distplan_stripes (overlay_topo (ov), me, tl, k, schedule, staged, err, sizeof err);
     if (!plan) {
         free (tl);
         overlay_respond_error (ov, &msg->hdr, EINVAL, "%s", err);
@@ -1055,13 +1185,14 @@ static void svc_distribute (overlay_t *ov, const cmsg_t *msg, void *arg)
     for (size_t i = 0; i < k; i++) {
         struct target *t = &d->t[i];
         t->rank = tl[i];
-        t->upstreams = json_incref (json_array_get (plan, i));
+        t->stripes = json_incref (json_array_get (plan, i));
+        t->upstreams = json_incref (json_array_get (t->stripes, 0));
         /* over a direct peer link, not the tree: a target below a dead
          * broker still gets its orders and reports back */
         t->last_heard = now_ms ();
         t->tag = overlay_peer_rpc (ov, tl[i], "archive.fetch",
-                              json_pack ("{s:s s:s s:O s:I}", "name", name, "dest", dest, "upstreams",
-                                         t->upstreams, "window", window),
+                              json_pack ("{s:s s:s s:O s:O s:I}", "name", name, "dest", dest, "upstreams",
+                                         t->upstreams, "stripes", t->stripes, "window", window),
                               d->menc, d->menclen, CMSG_F_STREAMING, on_fetch_resp, d);
         if (!t->tag)
             target_end (d, t, false, "cannot send request");
@@ -1083,6 +1214,38 @@ static void svc_distribute (overlay_t *ov, const cmsg_t *msg, void *arg)
     }
     if (d->n == 0)
         dist_check_end (d);
+}
+
+/* Requests parked for NOTE_MS get a progress note instead of the chunk
+ * (doc/distribution.md, "Stall rule"): how many bytes this relay has and
+ * how long since its own stripe last made progress, so the downstream
+ * knows it is alive and filling; the downstream asks again. */
+static void xfer_note_parked (struct xfer *xf, int64_t now)
+{
+    /* at most one note per downstream and stripe every note_ms: one live
+     * note is enough to keep that stripe's stall timer going, and each
+     * note costs a message and a request again on both sides */
+    struct parked *p = zlistx_first (xf->parked);
+    while (p) {
+        struct parked *next = zlistx_next (xf->parked);
+        if (now - p->since >= note_ms ()) {
+            char key[32];
+            snprintf (key, sizeof key, "%u:%u", p->req.src, p->idx % xf->nst);
+            int64_t last = (int64_t)(intptr_t)zhashx_lookup (xf->noted, key);
+            if (!last || now - last >= note_ms ()) {
+                zhashx_update (xf->noted, key, (void *)(intptr_t)now);
+                zlistx_detach (xf->parked, zlistx_find (xf->parked, p));
+                struct stripe *st = stripe_of (xf, p->idx);
+                overlay_respond (xf->svc->ov, &p->req,
+                                 json_pack ("{s:b s:I s:I}", "filling", 1, "have", (json_int_t)xf->bytes_have,
+                                            "idle_ms", (json_int_t)(now - st->last_progress)),
+                                 NULL, 0);
+                free (p);
+                next = zlistx_first (xf->parked);   /* the list changed: walk again */
+            }
+        }
+        p = next;
+    }
 }
 
 static int on_tick (zloop_t *loop, int timer_id, void *arg)
@@ -1112,19 +1275,25 @@ static int on_tick (zloop_t *loop, int timer_id, void *arg)
             xfer_begin (xf, true);
             break;   /* xf may be gone: the next tick goes on */
         }
-        if (now - xf->last_progress > STALL_MS && xf->upi + 1 >= xf->nups
-            && now - xf->last_progress < SOURCE_GIVEUP_MS) {
-            /* the source is the last resort: a slow share of its link is
-             * no reason to fail; ask again */
-            if (xf->inflight == 0)
-                xfer_pump (xf);
+        xfer_note_parked (xf, now);
+        bool gone = false;
+        for (int s = 0; s < xf->nst && !gone; s++) {
+            struct stripe *st = &xf->st[s];
+            if (st->missing == 0)
+                continue;   /* this stripe is complete: nothing to wait for */
+            if (now - st->last_progress > stall_ms () && st->upi + 1 >= st->nups
+                && now - st->last_progress < SOURCE_GIVEUP_MS) {
+                /* the source is the last resort: a slow share of its link is
+                 * no reason to fail; ask again */
+            }
+            else if (now - st->last_progress > stall_ms ()) {
+                xfer_switch_upstream (xf, s, "no data (stalled)");
+                gone = true; /* xf may be gone and the list changed: the next tick goes on */
+            }
         }
-        else if (now - xf->last_progress > STALL_MS) {
-            xfer_switch_upstream (xf, "no data (stalled)");
-            break; /* xf may be gone and the list changed: the next tick goes on */
-        }
-        if (xf->inflight < xf->window)
-            xfer_pump (xf);
+        if (gone)
+            break;
+        xfer_pump (xf);
         xf = next;
     }
     /* controllers: a target silent for too long is lost (targets report
