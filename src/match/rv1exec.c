@@ -4,6 +4,7 @@
  * its host, id from the host's numeric suffix) -> one vertex per child id
  * ("core": "0-3" gives core0..core3), in the order R lists them.  Also
  * parses the rank set of an R for partial cancel.  Text in, no I/O. */
+#include "errquote.h"
 #include "mint.h"
 #include "hostlist.h"
 #include "idset.h"
@@ -68,7 +69,7 @@ int mgraph_rv1exec_ranks (const char *text, size_t len, int64_t **ranks, int *n,
     *ranks = NULL;
     *n = 0;
     if (!root) {
-        snprintf (err, errlen, "rv1exec: JSON error at line %d: %s", je.line, je.text);
+        errfmt (err, errlen, "rv1exec: JSON error at line %d: %s", je.line, je.text);
         return -1;
     }
     json_t *rl = get_rlite (root, err, errlen);
@@ -99,7 +100,7 @@ int mgraph_load_rv1exec (mgraph_t *g, const char *text, size_t len, char *err, s
     json_error_t je;
     json_t *root = json_loadb (text, len, 0, &je);
     if (!root) {
-        snprintf (err, errlen, "rv1exec: JSON error at line %d: %s", je.line, je.text);
+        errfmt (err, errlen, "rv1exec: JSON error at line %d: %s", je.line, je.text);
         return -1;
     }
     int rc = -1;
@@ -251,7 +252,7 @@ int mgraph_rv1exec_mark (mgraph_t *g, const char *text, size_t len, unsigned cha
     json_error_t je;
     json_t *root = json_loadb (text, len, 0, &je);
     if (!root) {
-        snprintf (err, errlen, "rv1exec: JSON error at line %d: %s", je.line, je.text);
+        errfmt (err, errlen, "rv1exec: JSON error at line %d: %s", je.line, je.text);
         return -1;
     }
     int rc = -1;
