@@ -3,13 +3,15 @@
 # under libFuzzer with ASan+UBSan for N minutes from its corpus, then one
 # table of executions, coverage and findings; non-zero exit on any finding.
 #
-#   bench/fuzz.sh [-m MINUTES] [-j PARALLEL] [-B BUILDDIR] [-a ARTIFACTS]
+#   bench/fuzz.sh [-m MINUTES] [-j PARALLEL] [-t SECONDS] [-B BUILDDIR] [-a ARTIFACTS]
 #                 [--merge] [--merge-kb KB] [--keep] [TARGET...]
 #
 #   -m MINUTES   per target (default 10; fractions allowed: -m 0.5)
 #   -j PARALLEL  targets fuzzed at once (default 1; 2 fits this machine)
 #   -B BUILDDIR  clang build with -DCANOPY_FUZZ=ON -DCANOPY_SANITIZE=ON
 #                (default build-fuzz; configured and built if needed)
+#   -t SECONDS   libFuzzer -timeout: one input running longer is a finding
+#                (default 60: a loaded machine at nice 19 is slow)
 #   -a DIR       crash/leak/timeout/oom artifacts (default: a temp dir,
 #                kept when there is a finding), one subdir per target
 #   --merge      after a clean run, merge the inputs that add coverage
@@ -22,18 +24,19 @@
 # only written by --merge).  Be kind to a shared machine: nice -n 19 bench/fuzz.sh.
 set -u -o pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-minutes=10 par=1 bdir="$here/build-fuzz" art="" merge=0 merge_kb=32 keep=0
+minutes=10 par=1 tmo=60 bdir="$here/build-fuzz" art="" merge=0 merge_kb=32 keep=0
 targets=()
 while [ $# -gt 0 ]; do
     case "$1" in
     -m) minutes=$2; shift 2 ;;
     -j) par=$2; shift 2 ;;
+    -t) tmo=$2; shift 2 ;;
     -B) bdir=$2; shift 2 ;;
     -a) art=$2; shift 2 ;;
     --merge) merge=1; shift ;;
     --merge-kb) merge_kb=$2; shift 2 ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) t=${1#fuzz_}; targets+=("fuzz_$t"); shift ;;
     esac
@@ -69,7 +72,7 @@ run_one () {    # target: fuzz a work copy of its corpus for $secs
     mkdir -p "$d/corpus" "$art/$t"
     cp "$here/test/fuzz/corpus/$t"/* "$d/corpus/" 2>/dev/null
     (cd "$d" && "$bdir/test/$t" -max_total_time="$secs" -print_final_stats=1 \
-        -timeout=25 -rss_limit_mb=2048 -artifact_prefix="$art/$t/" "$d/corpus" \
+        -timeout="$tmo" -rss_limit_mb=2048 -artifact_prefix="$art/$t/" "$d/corpus" \
         >"$d/log" 2>&1)
     echo $? >"$d/rc"
 }
@@ -86,7 +89,7 @@ wait
 
 # one row per target, from libFuzzer's final stats and last status line
 findings_total=0
-printf '# libFuzzer + ASan/UBSan, %s min per target, started %s\n' "$minutes" "$start"
+printf '# libFuzzer + ASan/UBSan, %s min per target, -timeout=%s, started %s\n' "$minutes" "$tmo" "$start"
 printf '%-16s %12s %9s %6s %7s %8s %9s  %s\n' target executions exec/s cov ft corpus rss_mb findings
 for t in "${targets[@]}"; do
     d="$work/$t" log="$work/$t/log"
@@ -121,7 +124,7 @@ if [ "$merge" = 1 ]; then    # coverage-adding inputs only, capped
         mkdir -p "$stage"
         cp "$repo"/* "$stage/" 2>/dev/null
         ls "$stage" | sort >"$work/$t/before"
-        (cd "$work/$t" && "$bdir/test/$t" -merge=1 -timeout=25 -rss_limit_mb=2048 \
+        (cd "$work/$t" && "$bdir/test/$t" -merge=1 -timeout="$tmo" -rss_limit_mb=2048 \
             "$stage" "$work/$t/corpus" >"$work/$t/merge.log" 2>&1) ||
             { echo "fuzz.sh: merge failed for $t (see $work/$t/merge.log)" >&2; keep=1; continue; }
         budget=$((merge_kb * 1024)) added=0 bytes=0

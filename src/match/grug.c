@@ -337,6 +337,7 @@ int mgraph_load_grug (mgraph_t *g, const char *text, size_t len, char *err, size
             for (xmlNode *d = n->children; d; d = d->next) {
                 if (d->type == XML_ELEMENT_NODE && !strcmp ((const char *)d->name, "default")) {
                     xmlChar *t = xmlNodeGetContent (d);
+                    free (keys[nkeys].dflt); /* the last of several <default> wins */
                     keys[nkeys].dflt = xstr (t);
                     xmlFree (t);
                 }
