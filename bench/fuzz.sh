@@ -4,7 +4,8 @@
 # table of executions, coverage and findings; non-zero exit on any finding.
 #
 #   bench/fuzz.sh [-m MINUTES] [-j PARALLEL] [-t SECONDS] [-B BUILDDIR] [-a ARTIFACTS]
-#                 [--merge] [--merge-kb KB] [--merge-from WORKDIR] [--keep] [TARGET...]
+#                 [--merge] [--merge-kb KB] [--merge-files N] [--merge-from WORKDIR]
+#                 [--keep] [TARGET...]
 #
 #   -m MINUTES   per target (default 10; fractions allowed: -m 0.5)
 #   -j PARALLEL  targets fuzzed at once (default 1; 2 fits this machine)
@@ -16,7 +17,8 @@
 #                kept when there is a finding), one subdir per target
 #   --merge      after a clean run, merge the inputs that add coverage
 #                (libFuzzer -merge=1) into test/fuzz/corpus/TARGET, at most
-#                --merge-kb KB (default 32) and 4 KiB a file per target
+#                --merge-kb KB (default 16) in --merge-files N files (default 40)
+#                of at most 4 KiB per target, smallest first
 #   --merge-from WORKDIR   no fuzzing: merge (as --merge) the work corpora of
 #                an earlier --keep run, WORKDIR/TARGET/corpus, for the targets
 #                named (a run with a finding on one target merges nothing)
@@ -27,7 +29,7 @@
 # only written by --merge).  Be kind to a shared machine: nice -n 19 bench/fuzz.sh.
 set -u -o pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-minutes=10 par=1 tmo=60 bdir="$here/build-fuzz" art="" merge=0 merge_kb=32 merge_from="" keep=0
+minutes=10 par=1 tmo=60 bdir="$here/build-fuzz" art="" merge=0 merge_kb=16 merge_files=40 merge_from="" keep=0
 targets=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -38,9 +40,10 @@ while [ $# -gt 0 ]; do
     -a) art=$2; shift 2 ;;
     --merge) merge=1; shift ;;
     --merge-kb) merge_kb=$2; shift 2 ;;
+    --merge-files) merge_files=$2; shift 2 ;;
     --merge-from) merge_from=$2; merge=1 keep=1; shift 2 ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) t=${1#fuzz_}; targets+=("fuzz_$t"); shift ;;
     esac
@@ -141,6 +144,7 @@ if [ "$merge" = 1 ]; then    # coverage-adding inputs only, capped
         budget=$((merge_kb * 1024)) added=0 bytes=0
         # smallest first, 4 KiB a file at most, until the budget is spent
         while read -r sz f; do
+            [ "$added" -lt "$merge_files" ] || break
             [ "$sz" -le 4096 ] && [ $((bytes + sz)) -le "$budget" ] || continue
             cp "$stage/$f" "$repo/$f" && added=$((added + 1)) bytes=$((bytes + sz))
         done < <(ls "$stage" | sort | comm -13 "$work/$t/before" - |
