@@ -53,7 +53,12 @@ static int add_names (struct term *t, char **v, size_t n)
     return 0;
 }
 
-static struct term *compile (const json_t *j, int depth, char *err, size_t errlen)
+/* names a constraint may list in all, so that a short one cannot expand
+ * ("n[0-999999]" many times over) past any instance into gigabytes */
+#define CONSTRAINT_MAX_NAMES 1000000
+
+static struct term *compile (const json_t *j, int depth, size_t *names_left, char *err,
+                             size_t errlen)
 {
     if (depth > 32)
         return errfail (err, errlen, "invalid constraints: nested too deeply"), NULL;
@@ -76,7 +81,7 @@ static struct term *compile (const json_t *j, int depth, char *err, size_t errle
             goto error;
         }
         json_array_foreach (args, i, a) {
-            if (!(t->kids[t->nkids] = compile (a, depth + 1, err, errlen)))
+            if (!(t->kids[t->nkids] = compile (a, depth + 1, names_left, err, errlen)))
                 goto error;
             t->nkids++;
         }
@@ -103,9 +108,12 @@ static struct term *compile (const json_t *j, int depth, char *err, size_t errle
                       json_is_string (a) ? e : "values must be strings or integers");
                 goto error;
             }
-            for (uint32_t r = idset_first (ids); r != IDSET_INVALID; r = idset_next (ids, r))
-                idset_set (t->ranks, r);
+            int urc = idset_union (t->ranks, ids); /* word-wise: "0-16000000" is quick */
             idset_destroy (&ids);
+            if (urc < 0) {
+                errfail (err, errlen, "out of memory");
+                goto error;
+            }
         }
         return t;
     }
@@ -120,6 +128,13 @@ static struct term *compile (const json_t *j, int depth, char *err, size_t errle
                       json_is_string (a) ? e : "values must be strings");
                 goto error;
             }
+            if (n > *names_left) {
+                hostlist_free (h, n);
+                errfail (err, errlen, "invalid constraints: hostlist: more than %d names in all",
+                         CONSTRAINT_MAX_NAMES);
+                goto error;
+            }
+            *names_left -= n;
             if (add_names (t, h, n) < 0) {
                 hostlist_free (h, n);
                 errfail (err, errlen, "out of memory");
@@ -160,7 +175,8 @@ constraint_t *constraint_compile (const json_t *j, char *err, size_t errlen)
     constraint_t *c = calloc (1, sizeof *c);
     if (!c)
         return errfail (err, errlen, "out of memory"), NULL;
-    if (!(c->root = compile (j, 0, err, errlen)) || !(c->text = json_dumps (j, JSON_COMPACT))) {
+    size_t names_left = CONSTRAINT_MAX_NAMES;
+    if (!(c->root = compile (j, 0, &names_left, err, errlen)) || !(c->text = json_dumps (j, JSON_COMPACT))) {
         if (c->root)
             errfail (err, errlen, "out of memory");
         constraint_destroy (&c);

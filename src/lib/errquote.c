@@ -17,6 +17,30 @@ char *errquote (char *buf, size_t size, const char *s, size_t len)
     return buf;
 }
 
+char *errline (char *buf, size_t size, const char *msg)
+{
+    size_t o = 0;
+    int space = 0;
+    if (size == 0)
+        return buf;
+    for (const char *p = msg; p && *p && o + 1 < size; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f') {
+            space = o > 0;
+            continue;
+        }
+        if (space) {
+            if (o + 2 >= size)
+                break;
+            buf[o++] = ' ';
+            space = 0;
+        }
+        buf[o++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
 static void verrfmt (char *err, size_t errlen, const char *fmt, va_list ap)
 {
     if (!err || !errlen)

@@ -15,6 +15,13 @@
  * straight to a "%s".  Pass len = (size_t)-1 for a NUL-terminated string. */
 char *errquote (char *buf, size_t size, const char *s, size_t len);
 
+/* Flatten a library's message (libxml2, jansson, libyaml...) into one line
+ * for quoting: each run of whitespace, newlines included, becomes one space,
+ * other control bytes '?', leading and trailing whitespace dropped.  At most
+ * size-1 bytes; always NUL-terminates when size > 0.  Returns buf ("" for a
+ * NULL msg). */
+char *errline (char *buf, size_t size, const char *msg);
+
 /* snprintf into err (if err and errlen), then replace control bytes so
  * the message stays one line whatever the arguments held. */
 void errfmt (char *err, size_t errlen, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));

@@ -150,6 +150,20 @@ void idset_subtract (idset_t *s, const idset_t *o)
         idset_clear (s, i);
 }
 
+int idset_union (idset_t *s, const idset_t *o)
+{
+    uint32_t last = idset_last (o);
+    if (last == IDSET_INVALID)
+        return 0;
+    if (grow (s, last) < 0)
+        return -1;
+    for (size_t wi = 0; wi <= last / 64; wi++) {
+        s->count += __builtin_popcountll (o->w[wi] & ~s->w[wi]);
+        s->w[wi] |= o->w[wi];
+    }
+    return 0;
+}
+
 bool idset_equal (const idset_t *a, const idset_t *b)
 {
     if (a->count != b->count)

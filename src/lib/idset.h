@@ -28,6 +28,8 @@ uint32_t idset_first (const idset_t *s);
 uint32_t idset_next (const idset_t *s, uint32_t prev);
 uint32_t idset_last (const idset_t *s);
 void idset_subtract (idset_t *s, const idset_t *other);
+/* s |= other, a word at a time.  -1 (s unchanged) if out of memory. */
+int idset_union (idset_t *s, const idset_t *other);
 bool idset_equal (const idset_t *a, const idset_t *b);
 
 #endif

@@ -29,10 +29,10 @@ static void fail (struct ctx *c, const yaml_mark_t *m, const char *what)
         return;
     c->failed = 1;
     if (m)
-        snprintf (c->err, c->errlen, "line %zu column %zu: %s",
-                  (size_t)m->line + 1, (size_t)m->column + 1, what);
+        errfmt (c->err, c->errlen, "line %zu column %zu: %s", (size_t)m->line + 1,
+                (size_t)m->column + 1, what);
     else
-        snprintf (c->err, c->errlen, "%s", what);
+        errfmt (c->err, c->errlen, "%s", what);
 }
 
 static int next (struct ctx *c, yaml_event_t *ev)

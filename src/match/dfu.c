@@ -2098,7 +2098,7 @@ static int64_t *candidate_times (matcher_t *m, int64_t at, int *np)
 static int select_emit (matcher_t *m, const mjobspec_t *js, const jmeta_t *j)
 {
     mgraph_t *g = m->g;
-    if (m->nbanned_cap < g->ne) {
+    if (!m->banned || m->nbanned_cap < g->ne) { /* a graph without edges too: never memset NULL */
         free (m->banned);
         m->banned = calloc (g->ne ? g->ne : 1, 1);
         m->nbanned_cap = g->ne;

@@ -5,6 +5,7 @@
  * depth-first walk of the recipe from its root vertices, numbering ids by
  * id_scope/id_start/id_stride as Fluxion's reader does.  Text in, no I/O. */
 #include "mint.h"
+#include "errquote.h"
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <stdio.h>
@@ -301,10 +302,9 @@ int mgraph_load_grug (mgraph_t *g, const char *text, size_t len, char *err, size
                                  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (!doc) {
         const xmlError *xe = xmlGetLastError ();
+        char msg[200]; /* libxml2's message may span lines ("...!\nBytes: 0xFF"): one line */
         snprintf (err, errlen, "grug: XML parse error%s%s", xe && xe->message ? ": " : "",
-                  xe && xe->message ? xe->message : "");
-        if (errlen && err[strlen (err) - 1] == '\n')
-            err[strlen (err) - 1] = '\0';
+                  errline (msg, sizeof msg, xe ? xe->message : NULL));
         return -1;
     }
     int rc = -1;
@@ -337,6 +337,7 @@ int mgraph_load_grug (mgraph_t *g, const char *text, size_t len, char *err, size
             for (xmlNode *d = n->children; d; d = d->next) {
                 if (d->type == XML_ELEMENT_NODE && !strcmp ((const char *)d->name, "default")) {
                     xmlChar *t = xmlNodeGetContent (d);
+                    free (keys[nkeys].dflt); /* the last of several <default> wins */
                     keys[nkeys].dflt = xstr (t);
                     xmlFree (t);
                 }

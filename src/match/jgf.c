@@ -4,6 +4,7 @@
  * graph.edges[] with a subsystem (metadata.subsystem, or the older
  * metadata.name {subsystem: relation}).  Text in, no I/O.  Unlike Fluxion,
  * a vertex may be the target of several containment edges. */
+#include "errquote.h"
 #include "mint.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,7 +100,7 @@ static int jgf_load (mgraph_t *g, const char *text, size_t len, bool attach, cha
     json_error_t je;
     json_t *root = json_loadb (text, len, 0, &je);
     if (!root) {
-        snprintf (err, errlen, "jgf: JSON error at line %d: %s", je.line, je.text);
+        errfmt (err, errlen, "jgf: JSON error at line %d: %s", je.line, je.text);
         return -1;
     }
     int rc = -1;
@@ -286,7 +287,7 @@ int mgraph_jgf_ranks (const char *text, size_t len, int64_t **ranks, int *n, cha
     *ranks = NULL;
     *n = 0;
     if (!root) {
-        snprintf (err, errlen, "jgf: JSON error at line %d: %s", je.line, je.text);
+        errfmt (err, errlen, "jgf: JSON error at line %d: %s", je.line, je.text);
         return -1;
     }
     json_t *nodes = json_object_get (json_object_get (root, "graph"), "nodes");

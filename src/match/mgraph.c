@@ -354,12 +354,15 @@ int mgraph_add_edge (mgraph_t *g, int src, int dst, const char *subsystem)
     int s = mg_intern_subsys (g, subsystem ? subsystem : "containment");
     if (s < 0)
         return -1;
-    /* one edge per (src, dst, subsystem) */
-    mvtx_t *x = &g->v[src];
-    for (int i = 0; i < x->nout; i++) {
-        medge_t *e = &g->e[x->out[i]];
-        if (e->dst == dst && e->subsys == s)
-            return x->out[i];
+    /* one edge per (src, dst, subsystem): look through the shorter of src's
+     * out-edges and dst's in-edges (a wide node's children have one parent) */
+    mvtx_t *x = &g->v[src], *y = &g->v[dst];
+    bool by_in = y->nin < x->nout;
+    for (int i = 0; i < (by_in ? y->nin : x->nout); i++) {
+        int ei = by_in ? y->in[i] : x->out[i];
+        medge_t *e = &g->e[ei];
+        if (e->src == src && e->dst == dst && e->subsys == s)
+            return ei;
     }
     if (g->ne == g->cape) {
         int nc = g->cape ? g->cape * 2 : 64;

@@ -4,6 +4,7 @@
  * its host, id from the host's numeric suffix) -> one vertex per child id
  * ("core": "0-3" gives core0..core3), in the order R lists them.  Also
  * parses the rank set of an R for partial cancel.  Text in, no I/O. */
+#include "errquote.h"
 #include "mint.h"
 #include "hostlist.h"
 #include "idset.h"
@@ -11,6 +12,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* bounds on what one R may make, like grug's: hosts named, vertices made */
+#define RV1_MAX_HOSTS 1000000
+#define RV1_MAX_VERTICES 4000000
+
+static int cmp_u32 (const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
 
 /* split "node12" into basename "node" and id 12 (-1 without digits) */
 static void host_split (const char *host, char *base, size_t blen, int64_t *id)
@@ -68,7 +79,7 @@ int mgraph_rv1exec_ranks (const char *text, size_t len, int64_t **ranks, int *n,
     *ranks = NULL;
     *n = 0;
     if (!root) {
-        snprintf (err, errlen, "rv1exec: JSON error at line %d: %s", je.line, je.text);
+        errfmt (err, errlen, "rv1exec: JSON error at line %d: %s", je.line, je.text);
         return -1;
     }
     json_t *rl = get_rlite (root, err, errlen);
@@ -99,13 +110,15 @@ int mgraph_load_rv1exec (mgraph_t *g, const char *text, size_t len, char *err, s
     json_error_t je;
     json_t *root = json_loadb (text, len, 0, &je);
     if (!root) {
-        snprintf (err, errlen, "rv1exec: JSON error at line %d: %s", je.line, je.text);
+        errfmt (err, errlen, "rv1exec: JSON error at line %d: %s", je.line, je.text);
         return -1;
     }
     int rc = -1;
     char **hosts = NULL;
     size_t nhosts = 0;
     idset_t *all = NULL;
+    uint32_t *order = NULL;
+    size_t norder = 0;
     json_t *rl = get_rlite (root, err, errlen);
     if (!rl)
         goto out;
@@ -134,6 +147,11 @@ int mgraph_load_rv1exec (mgraph_t *g, const char *text, size_t len, char *err, s
             snprintf (err, errlen, "rv1exec: nodelist[%zu]: %s", i, e2);
             goto out;
         }
+        if (nhosts + k > RV1_MAX_HOSTS) {
+            hostlist_free (part, k);
+            snprintf (err, errlen, "rv1exec: nodelist names more than %d hosts", RV1_MAX_HOSTS);
+            goto out;
+        }
         hosts = realloc (hosts, sizeof (char *) * (nhosts + k + 1));
         memcpy (hosts + nhosts, part, sizeof (char *) * k);
         nhosts += k;
@@ -146,6 +164,12 @@ int mgraph_load_rv1exec (mgraph_t *g, const char *text, size_t len, char *err, s
                   idset_count (all), nhosts);
         goto out;
     }
+    norder = idset_count (all);
+    if (!(order = malloc (sizeof *order * (norder ? norder : 1))))
+        goto oom;
+    norder = 0;
+    for (uint32_t r = idset_first (all); r != IDSET_INVALID; r = idset_next (all, r))
+        order[norder++] = r;
     json_t *props = json_object_get (ex, "properties");
     int cont = mg_intern_subsys (g, "containment");
     int cl = mgraph_add_vertex_full (g, "cluster", "cluster", NULL, 0, -1, 1, "", -1);
@@ -167,11 +191,9 @@ int mgraph_load_rv1exec (mgraph_t *g, const char *text, size_t len, char *err, s
                                     sizeof (e2));
         for (uint32_t rank = idset_first (rs); rank != IDSET_INVALID;
              rank = idset_next (rs, rank)) {
-            /* host index = position of rank among all ranks */
-            size_t pos = 0;
-            for (uint32_t r = idset_first (all); r != IDSET_INVALID && r != rank;
-                 r = idset_next (all, r))
-                pos++;
+            /* host index = position of rank among all ranks (sorted) */
+            size_t pos = (size_t)((uint32_t *)bsearch (&rank, order, norder, sizeof *order, cmp_u32)
+                                  - order);
             char base[256];
             int64_t nid;
             host_split (hosts[pos], base, sizeof (base), &nid);
@@ -211,6 +233,15 @@ int mgraph_load_rv1exec (mgraph_t *g, const char *text, size_t len, char *err, s
                 }
                 for (uint32_t id = idset_first (cs); id != IDSET_INVALID;
                      id = idset_next (cs, id)) {
+                    if (g->nv >= RV1_MAX_VERTICES) {
+                        snprintf (err, errlen, "rv1exec: R describes more than %d resources",
+                                  RV1_MAX_VERTICES);
+                        idset_destroy (&cs);
+                        free (np);
+                        idset_destroy (&rs);
+                        free (clp);
+                        goto out;
+                    }
                     int cv = mgraph_add_vertex_full (g, ctype, ctype, NULL, id, -1, 1, "",
                                                      (int)rank);
                     if (cv < 0 || mgraph_add_edge (g, nv, cv, "containment") < 0) {
@@ -236,6 +267,7 @@ int mgraph_load_rv1exec (mgraph_t *g, const char *text, size_t len, char *err, s
 oom:
     snprintf (err, errlen, "rv1exec: out of memory");
 out:
+    free (order);
     idset_destroy (&all);
     hostlist_free (hosts, nhosts);
     json_decref (root);
@@ -251,7 +283,7 @@ int mgraph_rv1exec_mark (mgraph_t *g, const char *text, size_t len, unsigned cha
     json_error_t je;
     json_t *root = json_loadb (text, len, 0, &je);
     if (!root) {
-        snprintf (err, errlen, "rv1exec: JSON error at line %d: %s", je.line, je.text);
+        errfmt (err, errlen, "rv1exec: JSON error at line %d: %s", je.line, je.text);
         return -1;
     }
     int rc = -1;

@@ -172,5 +172,21 @@ int main (void)
         idset_destroy (&d);
         idset_destroy (&s);
     }
+    {   /* union: word-wise, counts the new ids only, grows to the other's last id */
+        char err[128];
+        idset_t *a = idset_decode ("0-3,100", err, sizeof err);
+        idset_t *b = idset_decode ("2-5,64,16000000", err, sizeof err);
+        idset_t *e = idset_new ();
+        ok (a && b && e && idset_union (a, b) == 0, "union succeeds");
+        char *t = a ? idset_encode (a) : NULL;
+        ok (t && !strcmp (t, "0-5,64,100,16000000") && idset_count (a) == 9,
+            "union 0-3,100 | 2-5,64,16000000 = %s (count %zu)", t ? t : "NULL", a ? idset_count (a) : 0);
+        free (t);
+        ok (idset_union (a, e) == 0 && idset_count (a) == 9, "union with an empty set changes nothing");
+        ok (idset_union (e, a) == 0 && idset_equal (e, a), "union into an empty set copies it");
+        idset_destroy (&a);
+        idset_destroy (&b);
+        idset_destroy (&e);
+    }
     return done ();
 }
