@@ -33,6 +33,7 @@ BYTES=$((SZ * 1048576))
 HZ=$(getconf CLK_TCK)
 now () { date +%s.%N; }
 
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 # CPU seconds (user+sys) and wall of a command, from /usr/bin/time
 timed () { /usr/bin/time -f '%e %U %S' -o "$D/time.out" "$@" || echo "command failed: $*" >&2; awk '{ printf "%s %.3f\n", $1, $2 + $3 }' "$D/time.out"; }
 
@@ -45,11 +46,11 @@ W=$(awk -v c="$wcpu" -v b=$BYTES 'BEGIN { printf "%.3f", c * 1e9 / b }')
 rawport=$((20000 + RANDOM % 20000))
 raw_copy () {   # raw_copy OUT: prints "wall cpu"
     local out=$1 p=$((rawport++))
-    /usr/bin/time -f '%U %S' -o "$D/rx.time" socat -u TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr OPEN:"$out",creat,trunc &
+    /usr/bin/time -f '%U %S' -o "$D/rx.time" socat -b 1048576 -u TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr OPEN:"$out",creat,trunc &
     local rx=$!
     for _ in $(seq 50); do ss -ltn 2>/dev/null | grep -q ":$p " && break; sleep 0.05; done
     local t0; t0=$(now)
-    /usr/bin/time -f '%U %S' -o "$D/tx.time" socat -u OPEN:"$D/src/f" TCP:127.0.0.1:$p
+    /usr/bin/time -f '%U %S' -o "$D/tx.time" socat -b 1048576 -u OPEN:"$D/src/f" TCP:127.0.0.1:$p
     wait $rx
     local t1; t1=$(now)
     awk -v a="$t0" -v b="$t1" '{ c += $1 + $2 } END { printf "%.3f %.3f\n", b - a, c }' "$D/rx.time" "$D/tx.time"
@@ -111,13 +112,15 @@ read -r c1_wall c1_cpu c1_ok < <(dist curve 1 1)
 read -r s7_wall s7_cpu s7_ok < <(dist sealed 1-7 7)
 read -r c7_wall c7_cpu c7_ok < <(dist curve 1-7 7)
 
-echo "dist_loopback: $SZ MiB, output on /dev/shm, $N brokers kary:1 on tcp://127.0.0.10-17 (config file), raw = socat"
+echo "dist_loopback: $SZ MiB, output on /dev/shm, $N brokers kary:1 on tcp://127.0.0.10-17 (config file), raw = socat -b 1M"
+echo "load average before / after: $load0 / $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs"
 echo "kernel write of one target's file (dd /dev/zero -> fresh tmpfs): $W ns/B"
+RAWNS=$(awk -v c="$raw1_cpu" -v b=$BYTES 'BEGIN { printf "%.3f", c * 1e9 / b }')
 row () {   # row NAME WALL REFWALL CPU HOPS OK
-    awk -v n="$1" -v w="$2" -v r="$3" -v c="$4" -v h="$5" -v ok="$6" -v b=$BYTES -v W="$W" 'BEGIN {
+    awk -v n="$1" -v w="$2" -v r="$3" -v c="$4" -v h="$5" -v ok="$6" -v b=$BYTES -v W="$W" -v R="$RAWNS" 'BEGIN {
         nsb = c * 1e9 / (b * h)
-        printf "%-22s wall %7.2f s  x%5.2f of raw  cpu %7.2f s  %5.2f ns/B/hop  beyond write %5.2f ns/B/hop  ok=%d\n",
-            n, w, w / r, c, nsb, nsb - W, ok }'
+        printf "%-22s wall %7.2f s  x%5.2f of raw  cpu %7.2f s  %5.2f ns/B/hop  beyond write %5.2f  beyond raw tcp %5.2f  ok=%d\n",
+            n, w, w / r, c, nsb, nsb - W, nsb - R, ok }'
 }
 row "raw tcp, 1 hop" "$raw1_wall" "$raw1_wall" "$raw1_cpu" 1 "$ok_raw"
 row "sealed, 1 hop" "$s1_wall" "$raw1_wall" "$s1_cpu" 1 "$s1_ok"

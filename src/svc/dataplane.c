@@ -49,6 +49,7 @@ struct dist {
     int64_t last_used;
     struct cached cache[DP_CACHE];
     size_t cache_next;
+    uint64_t n_opened, n_cached, n_forwarded, n_sealed, n_logged;   /* chunks, logged when idle */
 };
 
 struct creq {                        /* a request of ours, waiting for its answer */
@@ -408,6 +409,7 @@ static void handle_request (dataplane_t *dp, zmq_msg_t *f, int n)
     d->last_used = now_ms ();
     zmq_msg_t *c = cache_get (d, idx);
     if (c) {
+        d->n_cached++;
         zmq_msg_t copy;
         zmq_msg_init (&copy);
         zmq_msg_copy (&copy, c);
@@ -478,6 +480,7 @@ static void seal_plain (dataplane_t *dp, struct dist *d, uint32_t idx, const voi
     if (good && chunkseal_seal (d->seal, idx, p, len, buf, err, sizeof err) == 0) {
         zmq_msg_init_data (out, buf, len + CHUNKSEAL_TAGLEN, buf_free_cb, NULL);
         cache_put (d, idx, out);
+        d->n_sealed++;
         return;
     }
     overlay_log (dp->ov, "archive %s: chunk %u does not match its manifest here; sent as corrupt",
@@ -513,6 +516,7 @@ static void on_respond (void *arg, const cmsg_hdr_t *resp, const char *json, siz
     if (share && share == dp->cur_frame && !strcmp (dp->cur_id, s->idhex) && dp->cur_idx == s->idx) {
         zmq_msg_init (&out);   /* the verified sealed frame just received: forward it */
         zmq_msg_copy (&out, share);
+        d->n_forwarded++;
     }
     else if (share)
         seal_plain (dp, d, s->idx, zmq_msg_data (share), zmq_msg_size (share), &out);
@@ -712,6 +716,7 @@ static void handle_response (dataplane_t *dp, struct peer *p, zmq_msg_t *f, int 
                                        err, sizeof err)
                      : CHUNKSEAL_EBADLEN;
         if (rc == 0 && len == d->len[idx]) {
+            d->n_opened++;
             msg.hdr.flags |= CMSG_F_DATA;
             msg.data = buf;
             msg.data_len = len;
@@ -787,6 +792,14 @@ static int on_timer (zloop_t *loop, int timer_id, void *arg)
     keys = zhashx_keys (dp->dists);
     for (char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
         struct dist *d = zhashx_lookup (dp->dists, k);
+        uint64_t n = d->n_opened + d->n_cached + d->n_forwarded + d->n_sealed;
+        if (n != d->n_logged && now - d->last_used > 2000) {
+            d->n_logged = n;
+            overlay_log (dp->ov, "archive %s: sealed distribution %s: %llu chunks opened here; served "
+                         "%llu from the cache, %llu forwarded on arrival, %llu sealed here", d->name,
+                         d->idhex, (unsigned long long)d->n_opened, (unsigned long long)d->n_cached,
+                         (unsigned long long)d->n_forwarded, (unsigned long long)d->n_sealed);
+        }
         if (now - d->last_used > DP_IDLE_MS)
             zhashx_delete (dp->dists, k);
     }
