@@ -20,7 +20,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${CANOPY_BIN:-$HERE/../build/bin}
 SZ=${1:-1024}; PERF=${PERF:-}
 N=8
-command -v socat >/dev/null || { echo "dist_loopback.sh: needs socat (apt-get install -y socat)" >&2; exit 1; }
+# the benchmark's own dependency (not CI's: scripts/deps.sh leaves it out)
+if ! command -v socat >/dev/null; then
+    SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    $SUDO apt-get install -y -qq socat >/dev/null || { echo "dist_loopback.sh: needs socat" >&2; exit 1; }
+fi
 export PATH="$BIN:$PATH"
 D=$(mktemp -d /dev/shm/canopy-loop-XXXXXX)
 PIDS=()
