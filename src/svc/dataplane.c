@@ -32,6 +32,8 @@
 #define DP_HWM 200000
 #define DP_LOG_MS 60000              /* at most one refusal line per minute */
 #define DP_SREQ_MAX 4096             /* requests handed to the archive service, waiting */
+#define DP_SILENT_MS 10000           /* a peer silent this long with requests out: ask its
+                                      * endpoint again (it may have restarted elsewhere) */
 
 struct cached {
     bool used;
@@ -77,6 +79,8 @@ struct peer {
     int state;
     void *sock;
     zlistx_t *queue;                 /* matchtags waiting for the endpoint */
+    int64_t last_rx;                 /* last answer on sock */
+    bool stale;
 };
 
 struct dataplane {
@@ -541,6 +545,7 @@ static void on_respond (void *arg, const cmsg_hdr_t *resp, const char *json, siz
 /* ---- client side ---- */
 
 static int on_dealer (zloop_t *loop, zmq_pollitem_t *item, void *arg);
+static void on_endpoint (overlay_t *ov, const cmsg_t *msg, void *arg);
 
 static void deliver_error (dataplane_t *dp, uint32_t tag, int errnum, const char *why)
 {
@@ -635,6 +640,7 @@ static void on_endpoint (overlay_t *ov, const cmsg_t *msg, void *arg)
     zloop_poller (overlay_loop (ov), &item, on_dealer, p);
     p->sock = s;
     p->state = P_READY;
+    p->last_rx = now_ms ();
     for (void *t = zlistx_first (p->queue); t; t = zlistx_next (p->queue)) {
         char key[16];
         keyfmt (key, sizeof key, (uint32_t)(uintptr_t)t);
@@ -690,6 +696,7 @@ uint32_t dataplane_chunk_rpc (dataplane_t *dp, const char *dist, uint32_t rank, 
 static void handle_response (dataplane_t *dp, struct peer *p, zmq_msg_t *f, int n)
 {
     overlay_t *ov = dp->ov;
+    p->last_rx = now_ms ();
     cmsg_hdr_t h;
     const char *why = NULL;
     if (n < 2 || cmsg_hdr_decode (&h, zmq_msg_data (&f[0]), zmq_msg_size (&f[0]), &why) < 0
@@ -787,10 +794,33 @@ static int on_timer (zloop_t *loop, int timer_id, void *arg)
     zlistx_t *keys = zhashx_keys (dp->creqs);
     for (char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
         struct creq *c = zhashx_lookup (dp->creqs, k);
-        if (now - c->t > DP_REQ_MAX_MS || !overlay_rpc_pending (dp->ov, c->tag))
+        struct peer *p = &dp->peers[c->rank];
+        bool pending = overlay_rpc_pending (dp->ov, c->tag);
+        if (pending && p->state == P_READY && now - c->t > DP_SILENT_MS && now - p->last_rx > DP_SILENT_MS)
+            p->stale = true;
+        if (now - c->t > DP_REQ_MAX_MS || !pending)
             zhashx_delete (dp->creqs, k);   /* a queued tag without its creq is skipped */
     }
     zlistx_destroy (&keys);
+    for (uint32_t r = 0; r < overlay_size (dp->ov); r++) {
+        struct peer *p = &dp->peers[r];
+        if (!p->stale)
+            continue;
+        p->stale = false;
+        zmq_pollitem_t item = { .socket = p->sock };
+        zloop_poller_end (overlay_loop (dp->ov), &item);
+        zmq_close (p->sock);
+        p->sock = NULL;
+        p->state = P_NONE;
+        /* ask again and send what is still wanted on the new connection */
+        for (struct creq *c = zhashx_first (dp->creqs); c; c = zhashx_next (dp->creqs))
+            if (c->rank == r)
+                zlistx_add_end (p->queue, (void *)(uintptr_t)c->tag);
+        if (overlay_peer_rpc (dp->ov, r, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp))
+            p->state = P_ASKING;
+        overlay_log (dp->ov, "data plane: rank %u silent for %d s with requests out; asking for its "
+                     "endpoint again", r, DP_SILENT_MS / 1000);
+    }
     keys = zhashx_keys (dp->sreqs);
     for (char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
         struct sreq *s = zhashx_lookup (dp->sreqs, k);
