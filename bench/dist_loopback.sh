@@ -101,8 +101,8 @@ dist () {   # dist PLANE RANKS HOPS: prints "wall cpu ok"
     fi
     local c0 t0 t1 c1 ok=1
     c0=$(ticks); t0=$(now)
-    canopy archive distribute --name a -C "$out/{rank}" -r "$ranks" --data-plane "$plane" --no-progress >/dev/null \
-        || { echo "distribute $plane $ranks failed" >&2; ok=0; }
+    canopy archive distribute --name a -C "$out/{rank}" -r "$ranks" --data-plane "$plane" --no-progress \
+        >"$D/dist.out" 2>&1 || { echo "distribute $plane $ranks failed: $(grep -v ' ok ' "$D/dist.out" | tail -3 | tr '\n' ' ')" >&2; ok=0; }
     t1=$(now); c1=$(ticks)
     [ -n "$pp" ] && { kill -INT "$pp"; wait "$pp"; }
     for r in $(seq 1 "$hops"); do
