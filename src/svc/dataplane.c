@@ -492,7 +492,10 @@ static void seal_plain (dataplane_t *dp, struct dist *d, uint32_t idx, const voi
     }
     if (good && chunkseal_seal (d->seal, idx, p, len, buf, err, sizeof err) == 0) {
         zmq_msg_init_data (out, buf, len + CHUNKSEAL_TAGLEN, buf_free_cb, NULL);
-        cache_put (d, idx, out);
+        /* cache only what was hashed here: a bad read must not be served
+         * again from memory (the next request reads and seals afresh) */
+        if (!checked)
+            cache_put (d, idx, out);
         d->n_sealed++;
         return;
     }
