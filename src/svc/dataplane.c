@@ -215,7 +215,7 @@ static struct dist *dist_add (dataplane_t *dp, const char *name, const manifest_
     d->last_used = now_ms ();
     dists_trim (dp, DP_MAX_DISTS - 1);
     zhashx_insert (dp->dists, d->idhex, d);
-    overlay_log (dp->ov, "archive %s: sealed distribution %s on the data plane", name, d->idhex);
+    overlay_log (dp->ov, "archive %s: sealed distribution %s on data plane %s", name, d->idhex, dp->uri);
     /* test hook: tokens (never keys) for a raw client of the data endpoint */
     const char *tf = getenv ("CANOPY_TEST_DP_TOKENS");
     FILE *f = tf ? fopen (tf, "a") : NULL;
@@ -913,7 +913,6 @@ dataplane_t *dataplane_new (overlay_t *ov, char *err, size_t errlen)
     dp->timer = zloop_timer (overlay_loop (ov), 1000, 0, on_timer, dp);
     overlay_set_data_responder (ov, on_respond, dp);
     overlay_service_add (ov, "dataplane.endpoint", svc_endpoint, dp);
-    overlay_log (ov, "data plane on %s", dp->uri);
     return dp;
 }
 

@@ -24,7 +24,7 @@ canopy archive distribute --name s1 -C "$OUT/tree/{rank}" --schedule tree > "$OU
 canopy archive distribute --name s1 -C "$OUT/curve/{rank}" --data-plane curve > "$OUT/curve.txt" || exit 1
 canopy archive distribute --name s1 -C "$OUT/bad/{rank}" --data-plane nope 2> "$OUT/badplane.txt" && exit 1
 # a raw client, no certificate, on the source's data endpoint
-ep=$(sed -n 's/.*data plane on \(ipc:[^ ]*\).*/\1/p' "$CANOPY_RUNDIR"/broker-0.log | head -1)
+ep=$(sed -n 's/.*sealed distribution .* on data plane \(ipc:[^ ]*\).*/\1/p' "$CANOPY_RUNDIR"/broker-0.log | head -1)
 echo "$ep" > "$OUT/ep"
 read -r _ _ dist tok < <(grep '^0 s1 ' "$OUT/tokens" | head -1)
 bad=$(echo "$tok" | tr '0-9a-f' '1-9a-f0')
