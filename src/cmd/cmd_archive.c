@@ -22,7 +22,8 @@ static void usage (FILE *f)
              "                             [--chunk-size SIZE] PATH...\n"
              "       canopy archive distribute --name NAME -C DIR [-r IDSET | --leaves | --level N]\n"
              "                             [--staged LEVEL] [--schedule chain|tree|flat|twotree] [--from RANK]\n"
-             "                             [--window N] [--json] [--no-progress]\n"
+             "                             [--window N] [--data-plane sealed|curve] [--json]\n"
+             "                             [--no-progress]\n"
              "       canopy archive extract --name NAME -C DIR [--rank R] [--from RANK]\n"
              "       canopy archive list [--rank R] [--json]\n"
              "       canopy archive remove --name NAME [-r IDSET]\n"
@@ -354,9 +355,10 @@ static int do_distribute (int argc, char **argv)
         { "level", required_argument, 0, 'l' },    { "staged", required_argument, 0, 's' },
         { "schedule", required_argument, 0, 'S' }, { "from", required_argument, 0, 'F' },
         { "window", required_argument, 0, 'w' },   { "json", no_argument, 0, 'j' },
-        { "no-progress", no_argument, 0, 'q' },    { 0, 0, 0, 0 },
+        { "no-progress", no_argument, 0, 'q' },    { "data-plane", required_argument, 0, 'D' },
+        { 0, 0, 0, 0 },
     };
-    const char *name = NULL, *dest = NULL, *rspec = NULL, *schedule = NULL;
+    const char *name = NULL, *dest = NULL, *rspec = NULL, *schedule = NULL, *plane = "sealed";
     bool leaves = false, as_json = false, quiet = false;
     long level = -1, staged = 0, from = -1, window = 8;
     int c;
@@ -387,6 +389,11 @@ static int do_distribute (int argc, char **argv)
             break;
         case 'j': as_json = true; break;
         case 'q': quiet = true; break;
+        case 'D':
+            plane = optarg;
+            if (strcmp (plane, "sealed") && strcmp (plane, "curve"))
+                die ("archive distribute: unknown data plane '%s' (sealed or curve)", plane);
+            break;
         default: usage (stderr); return 1;
         }
     }
@@ -422,9 +429,10 @@ static int do_distribute (int argc, char **argv)
         json_array_append_new (targets, json_integer (r));
     bool tty = isatty (2) && !quiet && !as_json;
     json_t *result = run_distribute (cl, from < 0 ? CANOPY_RANK_ANY : (uint32_t)from,
-                                     json_pack ("{s:s s:s s:o s:s* s:I s:I}", "name", name, "dest", dest,
+                                     json_pack ("{s:s s:s s:o s:s* s:I s:I s:s}", "name", name, "dest", dest,
                                                 "targets", targets, "schedule", schedule, "window",
-                                                (json_int_t)window, "staged", (json_int_t)staged),
+                                                (json_int_t)window, "staged", (json_int_t)staged,
+                                                "data_plane", plane),
                                      tty, "distribute");
     if (tty)
         fprintf (stderr, "\n");

@@ -22,6 +22,9 @@ enum cmsg_flags {
     CMSG_F_STREAMING = 1,   /* request: many responses, ended by errnum ENODATA */
     CMSG_F_NORESPONSE = 2,  /* request: no response is wanted */
     CMSG_F_PEER = 4,        /* request sent over a direct peer link, answered on it */
+    CMSG_F_DATA = 8,        /* local only, never on the wire: a request the data plane handed
+                             * to a service (answered through it), or a response whose data
+                             * the data plane opened and verified (src/svc/dataplane.c) */
 };
 
 /* control messages (link keep-alive and membership) */

@@ -19,6 +19,7 @@
 #define _GNU_SOURCE
 #include "archive.h"
 #include "cstore.h"
+#include "dataplane.h"
 #include "distplan.h"
 #include "extract.h"
 #include "manifest.h"
@@ -49,6 +50,7 @@ struct archive_svc {
     zlistx_t *bgjobs;
     zhashx_t *failed;     /* archive name -> why its last transfer here failed */
     int tick;
+    dataplane_t *dp;          /* sealed data plane (NULL: cannot bind, CURVE only) */
 };
 
 static void free_str (void **p)
@@ -180,6 +182,7 @@ struct xfer {
     uint64_t served_mem, served_disk;   /* chunks served downstream: on arrival, read back */
     int lockfd;               /* extract_lock on dest: one extraction per directory */
     bool waiting;             /* for another broker of this host extracting into dest */
+    char *seal;               /* sealed data plane: the distribution id; NULL: CURVE peer links */
 };
 
 static void xfer_pump (struct xfer *xf);
@@ -355,7 +358,10 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
     }
     char err[256];
     bool had = extract_have (xf->x, idx);
-    int rc = had ? 0 : extract_put (xf->x, idx, msg->data, msg->data_len, err, sizeof err);
+    /* CMSG_F_DATA: the data plane opened it and checked its SHA-256 already */
+    int rc = had ? 0
+             : (msg->hdr.flags & CMSG_F_DATA) ? extract_put_verified (xf->x, idx, msg->data, msg->data_len, err, sizeof err)
+                                             : extract_put (xf->x, idx, msg->data, msg->data_len, err, sizeof err);
     if (rc == EXTRACT_ECORRUPT) {
         xf->corrupt_total++;
         overlay_log (ov, "archive %s: chunk %u from rank %u is corrupt, fetching again", xf->name, idx,
@@ -428,9 +434,10 @@ static void xfer_pump (struct xfer *xf)
             if (idx < 0)
                 break;
             uint32_t up = st->ups[st->upi];
-            uint32_t tag = overlay_peer_rpc (ov, up, "archive.chunk",
-                                             json_pack ("{s:s s:I}", "name", xf->name, "idx", (json_int_t)idx),
-                                             NULL, 0, 0, on_chunk, xf);
+            uint32_t tag = xf->seal ? dataplane_chunk_rpc (xf->svc->dp, xf->seal, up, idx, on_chunk, xf)
+                           : overlay_peer_rpc (ov, up, "archive.chunk",
+                                               json_pack ("{s:s s:I}", "name", xf->name, "idx", (json_int_t)idx),
+                                               NULL, 0, 0, on_chunk, xf);
             if (!tag) {
                 xfer_switch_upstream (xf, s, "cannot open a peer link");
                 return; /* it pumped again (or xf is gone) */
@@ -459,6 +466,7 @@ static void xfer_free (struct xfer *xf)
         extract_destroy (&xf->x);
     manifest_destroy (&xf->m);
     free (xf->requested);
+    free (xf->seal);
     for (int s = 0; s < MAX_STRIPES; s++)
         free (xf->st[s].ups);
     free (xf->name);
@@ -513,8 +521,17 @@ static void svc_fetch (overlay_t *ov, const cmsg_t *msg, void *arg)
         overlay_respond_error (ov, &msg->hdr, EPROTO, "archive %s: bad manifest: %s", name, err);
         return;
     }
+    json_t *seal = json_object_get (msg->json, "seal");
+    char *sealid = NULL;
+    if (seal && !(sealid = svc->dp ? dataplane_dist_join (svc->dp, name, m, seal, err, sizeof err) : NULL)) {
+        overlay_respond_error (ov, &msg->hdr, svc->dp ? EPROTO : ENOTSUP, "rank %u: %s", overlay_rank (ov),
+                               svc->dp ? err : "no data plane here (see its log)");
+        manifest_destroy (&m);
+        return;
+    }
     char *d = archive_dest_subst (dest, overlay_rank (ov));
     struct xfer *xf = calloc (1, sizeof *xf);
+    xf->seal = sealid;
     xf->svc = svc;
     xf->name = strdup (name);
     xf->dest = d;
@@ -1111,13 +1128,18 @@ static int cmp_u32 (const void *a, const void *b)
 static void svc_distribute (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     archive_svc_t *svc = arg;
-    const char *name = NULL, *dest = NULL, *schedule = NULL;
+    const char *name = NULL, *dest = NULL, *schedule = NULL, *plane = "sealed";
     json_t *targets = NULL;
     json_int_t window = DEFAULT_WINDOW, staged = 0;
-    if (json_unpack (msg->json, "{s:s s:s s:o s?s s?I s?I}", "name", &name, "dest", &dest, "targets",
-                     &targets, "schedule", &schedule, "window", &window, "staged", &staged) < 0
+    if (json_unpack (msg->json, "{s:s s:s s:o s?s s?I s?I s?s}", "name", &name, "dest", &dest, "targets",
+                     &targets, "schedule", &schedule, "window", &window, "staged", &staged,
+                     "data_plane", &plane) < 0
         || !json_is_array (targets) || !(msg->hdr.flags & CMSG_F_STREAMING)) {
         overlay_respond_error (ov, &msg->hdr, EPROTO, "archive.distribute: malformed request");
+        return;
+    }
+    if (strcmp (plane, "sealed") && strcmp (plane, "curve")) {
+        overlay_respond_error (ov, &msg->hdr, EINVAL, "unknown data plane '%s' (sealed or curve)", plane);
         return;
     }
     if (window < 1 || window > 256) {
@@ -1165,6 +1187,15 @@ static void svc_distribute (overlay_t *ov, const cmsg_t *msg, void *arg)
         overlay_respond_error (ov, &msg->hdr, EINVAL, "%s", err);
         return;
     }
+    json_t *seal = NULL;   /* sealed data plane: the distribution's id and key, for archive.fetch */
+    if (!strcmp (plane, "sealed") && k > 0
+        && !(seal = svc->dp ? dataplane_dist_create (svc->dp, name, m, err, sizeof err) : NULL)) {
+        json_decref (plan);
+        free (tl);
+        overlay_respond_error (ov, &msg->hdr, svc->dp ? EIO : ENOTSUP, "rank %u: %s", me,
+                               svc->dp ? err : "no data plane here (see its log); use --data-plane curve");
+        return;
+    }
     struct dist *d = calloc (1, sizeof *d);
     d->svc = svc;
     d->req = msg->hdr;
@@ -1190,14 +1221,17 @@ static void svc_distribute (overlay_t *ov, const cmsg_t *msg, void *arg)
         /* over a direct peer link, not the tree: a target below a dead
          * broker still gets its orders and reports back */
         t->last_heard = now_ms ();
-        t->tag = overlay_peer_rpc (ov, tl[i], "archive.fetch",
-                              json_pack ("{s:s s:s s:O s:O s:I}", "name", name, "dest", dest, "upstreams",
-                                         t->upstreams, "stripes", t->stripes, "window", window),
-                              d->menc, d->menclen, CMSG_F_STREAMING, on_fetch_resp, d);
+        json_t *fj = json_pack ("{s:s s:s s:O s:O s:I}", "name", name, "dest", dest, "upstreams",
+                                t->upstreams, "stripes", t->stripes, "window", window);
+        if (seal)
+            json_object_set (fj, "seal", seal);
+        t->tag = overlay_peer_rpc (ov, tl[i], "archive.fetch", fj, d->menc, d->menclen,
+                                   CMSG_F_STREAMING, on_fetch_resp, d);
         if (!t->tag)
             target_end (d, t, false, "cannot send request");
     }
     json_decref (plan);
+    json_decref (seal);
     free (tl);
     if (local) {
         struct target *t = &d->t[k];
@@ -1343,6 +1377,9 @@ archive_svc_t *archive_svc_new (overlay_t *ov, const char *statedir, char *err, 
     overlay_service_add (ov, "archive.fetch", svc_fetch, svc);
     overlay_service_add (ov, "archive.chunk", svc_chunk, svc);
     svc->tick = zloop_timer (overlay_loop (ov), 100, 0, on_tick, svc);
+    char derr[256];
+    if (!(svc->dp = dataplane_new (ov, derr, sizeof derr)))
+        overlay_log (ov, "%s: sealed distributions refused", derr);
     return svc;
 }
 
@@ -1366,6 +1403,7 @@ void archive_svc_destroy (archive_svc_t **p)
     zlistx_destroy (&svc->dists);
     zlistx_destroy (&svc->bgjobs);
     zhashx_destroy (&svc->failed);
+    dataplane_destroy (&svc->dp);
     cstore_destroy (&svc->cs);
     free (svc->statedir);
     free (svc);

@@ -884,6 +884,12 @@ int extract_put (extract_t *self, uint32_t idx, const void *data, size_t len, ch
     return put (self, idx, data, len, true, err, errlen);
 }
 
+int extract_put_verified (extract_t *self, uint32_t idx, const void *data, size_t len,
+                          char *err, size_t errlen)
+{
+    return put (self, idx, data, len, false, err, errlen);
+}
+
 bool extract_have (const extract_t *self, uint32_t idx)
 {
     return idx < self->m->nchunks && self->have[idx];

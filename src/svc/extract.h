@@ -60,6 +60,12 @@ const manifest_t *extract_manifest (const extract_t *self);
 int extract_put (extract_t *self, uint32_t idx, const void *data, size_t len,
                  char *err, size_t errlen);
 
+/* The same for a chunk whose SHA-256 the caller has just checked against this
+ * manifest (the sealed data plane verifies while it decrypts): length
+ * checked, no second hash. */
+int extract_put_verified (extract_t *self, uint32_t idx, const void *data, size_t len,
+                          char *err, size_t errlen);
+
 bool extract_have (const extract_t *self, uint32_t idx);
 /* m->nchunks bytes, 1 where the chunk is present. */
 const uint8_t *extract_bitmap (const extract_t *self);

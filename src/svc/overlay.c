@@ -111,6 +111,8 @@ struct overlay {
     zhashx_t *refused;   /* peer address -> struct refusal (log rate limit) */
     int64_t parent_refused_since;   /* the parent refuses us as a duplicate (0: no) */
     char fatal[512];     /* why the loop stopped, if it was an error */
+    overlay_data_respond_f data_respond;   /* answers CMSG_F_DATA requests */
+    void *data_arg;
 };
 
 #define LOCAL_ZAP_DOMAIN "canopy-local"
@@ -393,6 +395,7 @@ static int raw_recv (overlay_t *ov, void *sock, char *id, size_t *idlen, struct 
     const char *why = NULL;
     int rc = cmsg_hdr_decode (&m->hdr, zmq_msg_data (&hf), zmq_msg_size (&hf), &why);
     zmq_msg_close (&hf);
+    m->hdr.flags &= ~CMSG_F_DATA;   /* local only: nobody outside may claim it */
     if (rc < 0 || !rcvmore (sock)) {
         overlay_log (ov, "dropped malformed message: %s", why ? why : "missing payload frame");
         drain (sock);
@@ -841,6 +844,15 @@ static int respond_frame (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, co
     cmsg_hdr_make_response (&h, req, ov->rank, 0);
     char *s = json ? json_dumps (json, JSON_COMPACT) : NULL;
     json_decref (json);
+    if (req->flags & CMSG_F_DATA) {
+        if (ov->data_respond)
+            ov->data_respond (ov->data_arg, &h, s ? s : "", s ? strlen (s) : 0, data, len, give,
+                              glen, share);
+        else
+            overlay_buf_free (give);
+        free (s);
+        return 0;
+    }
     struct raw m;
     if (give || share)
         raw_set_frame (&m, &h, s ? s : "", s ? strlen (s) : 0, give, glen, share);
@@ -887,6 +899,12 @@ int overlay_respond_error (overlay_t *ov, const cmsg_hdr_t *req, int errnum, con
     json_t *o = json_pack ("{s:s}", "errstr", buf);
     char *s = json_dumps (o, JSON_COMPACT);
     json_decref (o);
+    if (req->flags & CMSG_F_DATA) {
+        if (ov->data_respond)
+            ov->data_respond (ov->data_arg, &h, s, strlen (s), NULL, 0, NULL, 0, NULL);
+        free (s);
+        return 0;
+    }
     struct raw m;
     raw_set (&m, &h, s, strlen (s), NULL, 0);
     free (s);
@@ -926,6 +944,66 @@ uint32_t overlay_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *j
     route (ov, &m, true);
     raw_close (&m);
     return h.matchtag;
+}
+
+uint32_t overlay_rpc_expect (overlay_t *ov, overlay_msg_f cb, void *arg, bool streaming)
+{
+    if (++ov->next_matchtag == 0)
+        ov->next_matchtag = 1;
+    struct pending *p = calloc (1, sizeof *p);
+    if (!p)
+        return 0;
+    p->cb = cb;
+    p->arg = arg;
+    p->streaming = streaming;
+    char key[16];
+    snprintf (key, sizeof key, "%u", ov->next_matchtag);
+    zhashx_update (ov->rpcs, key, p);
+    return ov->next_matchtag;
+}
+
+bool overlay_rpc_pending (overlay_t *ov, uint32_t matchtag)
+{
+    char key[16];
+    snprintf (key, sizeof key, "%u", matchtag);
+    return zhashx_lookup (ov->rpcs, key) != NULL;
+}
+
+bool overlay_deliver (overlay_t *ov, const cmsg_t *msg)
+{
+    if (msg->hdr.type == CMSG_REQUEST) {
+        struct service *best = NULL;
+        for (size_t i = 0; i < ov->nsvcs; i++) {
+            struct service *s = &ov->svcs[i];
+            if (s->prefix ? !strncmp (msg->hdr.topic, s->topic, s->len) : !strcmp (msg->hdr.topic, s->topic))
+                if (!best || s->len > best->len)
+                    best = s;
+        }
+        if (!best) {
+            overlay_respond_error (ov, &msg->hdr, ENOSYS, "no service for topic '%s'", msg->hdr.topic);
+            return false;
+        }
+        best->cb (ov, msg, best->arg);
+        return true;
+    }
+    if (msg->hdr.type != CMSG_RESPONSE)
+        return false;
+    char key[16];
+    snprintf (key, sizeof key, "%u", msg->hdr.matchtag);
+    struct pending *p = zhashx_lookup (ov->rpcs, key);
+    if (!p)
+        return false;
+    struct pending copy = *p;
+    if (!copy.streaming || msg->hdr.errnum != 0)
+        zhashx_delete (ov->rpcs, key);
+    copy.cb (ov, msg, copy.arg);
+    return true;
+}
+
+void overlay_set_data_responder (overlay_t *ov, overlay_data_respond_f fn, void *arg)
+{
+    ov->data_respond = fn;
+    ov->data_arg = arg;
 }
 
 void overlay_rpc_cancel (overlay_t *ov, uint32_t matchtag)

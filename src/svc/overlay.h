@@ -113,6 +113,23 @@ uint32_t overlay_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *j
 uint32_t overlay_peer_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *json,
                            const void *data, size_t len, int flags, overlay_msg_f cb, void *arg);
 
+/* For a transport outside the overlay (src/svc/dataplane.c): register a
+ * pending RPC and get its matchtag (overlay_rpc_cancel forgets it as any
+ * other); overlay_rpc_pending says whether it is still wanted. */
+uint32_t overlay_rpc_expect (overlay_t *ov, overlay_msg_f cb, void *arg, bool streaming);
+bool overlay_rpc_pending (overlay_t *ov, uint32_t matchtag);
+/* Hand a message received elsewhere to this broker: a request to its
+ * service, a response to its pending RPC.  False if nobody took it. */
+bool overlay_deliver (overlay_t *ov, const cmsg_t *msg);
+/* Responses to requests flagged CMSG_F_DATA go to this hook instead of a
+ * socket: resp is the response header, json its payload text, and its data
+ * frame is `data` (copied, may be NULL), or `give` (from overlay_buf_new,
+ * owned by the hook from now on) or `share` (a received frame, referenced). */
+typedef void (*overlay_data_respond_f) (void *arg, const cmsg_hdr_t *resp, const char *json,
+                                        size_t jlen, const void *data, size_t len, void *give,
+                                        size_t glen, zmq_msg_t *share);
+void overlay_set_data_responder (overlay_t *ov, overlay_data_respond_f fn, void *arg);
+
 /* Forget a pending RPC (its later responses are dropped). */
 void overlay_rpc_cancel (overlay_t *ov, uint32_t matchtag);
 

@@ -1,0 +1,958 @@
+/* dataplane.c - sealed chunks on their own sockets (doc/distribution.md,
+ * "Sealed data plane").
+ *
+ * One ROUTER per broker (NULL mechanism) serves `archive.chunk {dist, token,
+ * idx}`; one DEALER per upstream asks.  Every request must show the
+ * distribution's token, else it gets no answer.  A request is answered from
+ * the distribution's cache of verified sealed frames, else handed to the
+ * archive service as a CMSG_F_DATA request; its response comes back through
+ * the overlay's data responder, where plaintext is checked against the
+ * manifest's SHA-256 and sealed (deterministically, so a re-seal equals the
+ * source's seal) and a sealed frame being forwarded goes out untouched.
+ * Received frames are opened and verified before anyone sees them.
+ */
+#define _GNU_SOURCE
+#include "dataplane.h"
+#include "chunkseal.h"
+#include "sha256.h"
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define DP_CACHE 32                  /* verified sealed chunks kept per distribution */
+#define DP_MAX_DISTS 64
+#define DP_IDLE_MS (10 * 60 * 1000)  /* a distribution unused this long is forgotten */
+#define DP_REQ_MAX_MS (10 * 60 * 1000)
+#define DP_HWM 200000
+#define DP_LOG_MS 60000              /* at most one refusal line per minute */
+#define DP_SREQ_MAX 4096             /* requests handed to the archive service, waiting */
+#define DP_SILENT_MS 10000           /* a peer silent this long with requests out: ask its
+                                      * endpoint again (it may have restarted elsewhere) */
+
+struct cached {
+    bool used;
+    uint32_t idx;
+    zmq_msg_t msg;
+};
+
+struct dist {
+    char idhex[2 * CHUNKSEAL_IDLEN + 1];
+    char *name;
+    uint8_t id[CHUNKSEAL_IDLEN], key[CHUNKSEAL_KEYLEN], token[CHUNKSEAL_TOKENLEN];
+    chunkseal_t *seal;
+    size_t nchunks;
+    uint8_t (*hash)[SHA256_LEN];
+    uint32_t *len;
+    int64_t last_used;
+    struct cached cache[DP_CACHE];
+    size_t cache_next;
+    uint64_t n_opened, n_cached, n_forwarded, n_sealed, n_logged;   /* chunks, logged when idle */
+};
+
+struct creq {                        /* a request of ours, waiting for its answer */
+    uint32_t tag, rank, idx;
+    char idhex[2 * CHUNKSEAL_IDLEN + 1];
+    int64_t t;
+};
+
+struct sreq {                        /* a request to us, handed to the archive service */
+    uint32_t stag;
+    uint8_t rid[256];
+    size_t ridlen;
+    cmsg_hdr_t req;                  /* the requester's header */
+    char idhex[2 * CHUNKSEAL_IDLEN + 1];
+    uint32_t idx;
+    int64_t t;
+};
+
+enum { P_NONE, P_ASKING, P_READY };
+
+struct peer {
+    dataplane_t *dp;
+    uint32_t rank;
+    int state;
+    void *sock;
+    zlistx_t *queue;                 /* matchtags waiting for the endpoint */
+    int64_t last_rx;                 /* last answer on sock */
+    bool stale;
+};
+
+struct dataplane {
+    overlay_t *ov;
+    void *router;
+    char *uri;
+    zhashx_t *dists;                 /* idhex -> struct dist */
+    struct peer *peers;              /* by rank */
+    zhashx_t *creqs;                 /* tag -> struct creq */
+    zhashx_t *sreqs;                 /* stag -> struct sreq */
+    uint32_t next_stag;
+    int64_t last_refusal_log;
+    uint64_t refused;
+    int timer;
+    zmq_msg_t *cur_frame;            /* sealed frame being delivered (verified) */
+    char cur_id[2 * CHUNKSEAL_IDLEN + 1];
+    uint32_t cur_idx;
+    long corrupt_every, nsent;       /* CANOPY_TEST_CORRUPT_SEALED */
+};
+
+static int64_t now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void hex (const uint8_t *b, size_t n, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hx[b[i] >> 4];
+        out[2 * i + 1] = hx[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int unhex (const char *s, uint8_t *out, size_t n)
+{
+    if (!s || strlen (s) != 2 * n)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        if (sscanf (s + 2 * i, "%2x", &v) != 1 || !strchr ("0123456789abcdefABCDEF", s[2 * i])
+            || !strchr ("0123456789abcdefABCDEF", s[2 * i + 1]))
+            return -1;
+        out[i] = v;
+    }
+    return 0;
+}
+
+static void keyfmt (char *key, size_t len, uint32_t v)
+{
+    snprintf (key, len, "%u", v);
+}
+
+/* ---- distributions ---- */
+
+static void dist_free (void **item)
+{
+    struct dist *d = *item;
+    if (!d)
+        return;
+    for (size_t i = 0; i < DP_CACHE; i++)
+        if (d->cache[i].used)
+            zmq_msg_close (&d->cache[i].msg);
+    chunkseal_destroy (&d->seal);
+    OPENSSL_cleanse (d->key, sizeof d->key);
+    free (d->hash);
+    free (d->len);
+    free (d->name);
+    free (d);
+    *item = NULL;
+}
+
+static struct dist *dist_find (dataplane_t *dp, const char *idhex)
+{
+    return idhex ? zhashx_lookup (dp->dists, idhex) : NULL;
+}
+
+/* forget the least recently used distributions beyond the cap */
+static void dists_trim (dataplane_t *dp, size_t keep)
+{
+    while (zhashx_size (dp->dists) > keep) {
+        struct dist *old = NULL;
+        for (struct dist *d = zhashx_first (dp->dists); d; d = zhashx_next (dp->dists))
+            if (!old || d->last_used < old->last_used)
+                old = d;
+        zhashx_delete (dp->dists, old->idhex);
+    }
+}
+
+static struct dist *dist_add (dataplane_t *dp, const char *name, const manifest_t *m,
+                              const uint8_t id[CHUNKSEAL_IDLEN], const uint8_t key[CHUNKSEAL_KEYLEN],
+                              char *err, size_t errlen)
+{
+    char idhex[2 * CHUNKSEAL_IDLEN + 1];
+    hex (id, CHUNKSEAL_IDLEN, idhex);
+    struct dist *d = dist_find (dp, idhex);
+    if (d) {   /* the same distribution again (e.g. source and target): keep one */
+        if (CRYPTO_memcmp (d->key, key, CHUNKSEAL_KEYLEN) || d->nchunks != m->nchunks) {
+            snprintf (err, errlen, "data plane: distribution %s registered with another key", idhex);
+            return NULL;
+        }
+        d->last_used = now_ms ();
+        return d;
+    }
+    d = calloc (1, sizeof *d);
+    if (!d || !(d->hash = calloc (m->nchunks ? m->nchunks : 1, SHA256_LEN))
+        || !(d->len = calloc (m->nchunks ? m->nchunks : 1, sizeof (uint32_t)))
+        || !(d->name = strdup (name))) {
+        void *p = d;
+        dist_free (&p);
+        snprintf (err, errlen, "data plane: out of memory");
+        return NULL;
+    }
+    memcpy (d->idhex, idhex, sizeof idhex);
+    memcpy (d->id, id, CHUNKSEAL_IDLEN);
+    memcpy (d->key, key, CHUNKSEAL_KEYLEN);
+    chunkseal_token (key, d->token);
+    d->nchunks = m->nchunks;
+    for (size_t i = 0; i < m->nchunks; i++) {
+        memcpy (d->hash[i], m->chunks[i].hash, SHA256_LEN);
+        d->len[i] = m->chunks[i].len;
+    }
+    d->seal = chunkseal_new (key, id, err, errlen);
+    if (!d->seal) {
+        void *p = d;
+        dist_free (&p);
+        return NULL;
+    }
+    d->last_used = now_ms ();
+    dists_trim (dp, DP_MAX_DISTS - 1);
+    zhashx_insert (dp->dists, d->idhex, d);
+    overlay_log (dp->ov, "archive %s: sealed distribution %s on data plane %s", name, d->idhex, dp->uri);
+    /* test hook: tokens (never keys) for a raw client of the data endpoint */
+    const char *tf = getenv ("CANOPY_TEST_DP_TOKENS");
+    FILE *f = tf ? fopen (tf, "a") : NULL;
+    if (f) {
+        char tok[2 * CHUNKSEAL_TOKENLEN + 1];
+        hex (d->token, CHUNKSEAL_TOKENLEN, tok);
+        fprintf (f, "%u %s %s %s\n", overlay_rank (dp->ov), name, d->idhex, tok);
+        fclose (f);
+    }
+    return d;
+}
+
+static zmq_msg_t *cache_get (struct dist *d, uint32_t idx)
+{
+    for (size_t i = 0; i < DP_CACHE; i++)
+        if (d->cache[i].used && d->cache[i].idx == idx)
+            return &d->cache[i].msg;
+    return NULL;
+}
+
+static void cache_put (struct dist *d, uint32_t idx, zmq_msg_t *frame)
+{
+    if (cache_get (d, idx))
+        return;
+    struct cached *c = &d->cache[d->cache_next];
+    d->cache_next = (d->cache_next + 1) % DP_CACHE;
+    if (c->used)
+        zmq_msg_close (&c->msg);
+    zmq_msg_init (&c->msg);
+    c->used = zmq_msg_copy (&c->msg, frame) == 0;
+    c->idx = idx;
+}
+
+json_t *dataplane_dist_create (dataplane_t *dp, const char *name, const manifest_t *m,
+                               char *err, size_t errlen)
+{
+    uint8_t id[CHUNKSEAL_IDLEN], key[CHUNKSEAL_KEYLEN];
+    if (getrandom (id, sizeof id, 0) != sizeof id || getrandom (key, sizeof key, 0) != sizeof key) {
+        snprintf (err, errlen, "data plane: no random bytes: %s", strerror (errno));
+        return NULL;
+    }
+    struct dist *d = dist_add (dp, name, m, id, key, err, errlen);
+    OPENSSL_cleanse (key, sizeof key);
+    if (!d)
+        return NULL;
+    char khex[2 * CHUNKSEAL_KEYLEN + 1];
+    hex (d->key, CHUNKSEAL_KEYLEN, khex);
+    json_t *o = json_pack ("{s:s s:s}", "dist", d->idhex, "key", khex);
+    OPENSSL_cleanse (khex, sizeof khex);
+    return o;
+}
+
+char *dataplane_dist_join (dataplane_t *dp, const char *name, const manifest_t *m, const json_t *seal,
+                           char *err, size_t errlen)
+{
+    const char *ids = NULL, *ks = NULL;
+    uint8_t id[CHUNKSEAL_IDLEN], key[CHUNKSEAL_KEYLEN];
+    if (json_unpack ((json_t *)seal, "{s:s s:s}", "dist", &ids, "key", &ks) < 0
+        || unhex (ids, id, sizeof id) < 0 || unhex (ks, key, sizeof key) < 0) {
+        snprintf (err, errlen, "archive.fetch: malformed seal (needs dist: 16 and key: 64 hex digits)");
+        return NULL;
+    }
+    struct dist *d = dist_add (dp, name, m, id, key, err, errlen);
+    OPENSSL_cleanse (key, sizeof key);
+    return d ? strdup (d->idhex) : NULL;
+}
+
+/* ---- frames ---- */
+
+static void buf_free_cb (void *data, void *hint)
+{
+    (void)hint;
+    overlay_buf_free (data);
+}
+
+/* Receive one multipart message into f[0..max-1]; returns the frame count, or
+ * -1 if it had more than max frames (dropped). */
+static int recv_multi (void *sock, zmq_msg_t *f, int max)
+{
+    int n = 0, more = 1;
+    size_t sz = sizeof more;
+    while (more) {
+        zmq_msg_t tmp, *m = n < max ? &f[n] : &tmp;
+        zmq_msg_init (m);
+        if (zmq_msg_recv (m, sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (m);
+            break;
+        }
+        if (zmq_getsockopt (sock, ZMQ_RCVMORE, &more, &sz) < 0)
+            more = 0;
+        if (m == &tmp)
+            zmq_msg_close (m);
+        n++;
+    }
+    if (n > max) {
+        for (int i = 0; i < max; i++)
+            zmq_msg_close (&f[i]);
+        return -1;
+    }
+    return n;
+}
+
+static bool readable (void *sock)
+{
+    int ev = 0;
+    size_t sz = sizeof ev;
+    zmq_getsockopt (sock, ZMQ_EVENTS, &ev, &sz);
+    return ev & ZMQ_POLLIN;
+}
+
+/* [rid?][hdr][json][data?]; data (if any) is moved out of *data */
+static int send_msg (void *sock, const uint8_t *rid, size_t ridlen, const cmsg_hdr_t *h,
+                     const char *json, size_t jlen, zmq_msg_t *data)
+{
+    uint8_t hb[CMSG_HDR_MAX];
+    size_t hl = cmsg_hdr_encode (h, hb);
+    if (rid && zmq_send (sock, rid, ridlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -1;
+    if (zmq_send (sock, hb, hl, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -1;
+    if (zmq_send (sock, json, jlen, (data ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0)
+        return -1;
+    if (data && zmq_msg_send (data, sock, ZMQ_DONTWAIT) < 0)
+        return -1;
+    return 0;
+}
+
+/* ---- server side ---- */
+
+static void refuse (dataplane_t *dp, zmq_msg_t *frame, const char *why)
+{
+    dp->refused++;
+    int64_t now = now_ms ();
+    if (now - dp->last_refusal_log < DP_LOG_MS)
+        return;
+    dp->last_refusal_log = now;
+    const char *addr = zmq_msg_gets (frame, "Peer-Address");
+    overlay_log (dp->ov, "data plane: refused a request from %s: %s (%llu refused so far)",
+                 addr ? addr : "?", why, (unsigned long long)dp->refused);
+}
+
+static void send_to_requester (dataplane_t *dp, const uint8_t *rid, size_t ridlen,
+                               const cmsg_hdr_t *req, int errnum, const char *json, size_t jlen,
+                               zmq_msg_t *data)
+{
+    cmsg_hdr_t h;
+    cmsg_hdr_make_response (&h, req, overlay_rank (dp->ov), errnum);
+    if (data && dp->corrupt_every > 0 && ++dp->nsent % dp->corrupt_every == 0
+        && zmq_msg_size (data) > 0) {
+        /* fault injection: a private copy with one byte flipped (the shared
+         * and cached frames stay intact) */
+        zmq_msg_t bad;
+        zmq_msg_init_size (&bad, zmq_msg_size (data));
+        memcpy (zmq_msg_data (&bad), zmq_msg_data (data), zmq_msg_size (data));
+        ((uint8_t *)zmq_msg_data (&bad))[zmq_msg_size (data) / 2] ^= 0x5a;
+        overlay_log (dp->ov, "test: corrupting a sealed chunk sent to rank %u", req->src);
+        zmq_msg_move (data, &bad);   /* releases the shared reference */
+        zmq_msg_close (&bad);
+    }
+    send_msg (dp->router, rid, ridlen, &h, json, jlen, data); /* a vanished peer: dropped */
+}
+
+static void handle_request (dataplane_t *dp, zmq_msg_t *f, int n)
+{
+    cmsg_hdr_t h;
+    const char *why = NULL;
+    if (n < 3 || n > 4 || zmq_msg_size (&f[0]) > sizeof ((struct sreq *)0)->rid
+        || cmsg_hdr_decode (&h, zmq_msg_data (&f[1]), zmq_msg_size (&f[1]), &why) < 0
+        || h.type != CMSG_REQUEST || strcmp (h.topic, "archive.chunk")) {
+        refuse (dp, &f[n > 1 ? 1 : 0], "not a chunk request");
+        return;
+    }
+    h.flags &= CMSG_F_PEER;
+    json_error_t jerr;
+    json_t *o = json_loadb (zmq_msg_data (&f[2]), zmq_msg_size (&f[2]), 0, &jerr);
+    const char *ids = NULL, *ts = NULL;
+    json_int_t idx = -1;
+    uint8_t tok[CHUNKSEAL_TOKENLEN];
+    struct dist *d = NULL;
+    if (!o || json_unpack (o, "{s:s s:s s:I}", "dist", &ids, "token", &ts, "idx", &idx) < 0
+        || !(d = dist_find (dp, ids)) || unhex (ts, tok, sizeof tok) < 0
+        || CRYPTO_memcmp (tok, d->token, sizeof tok)) {
+        json_decref (o);
+        refuse (dp, &f[1], d ? "bad token" : "unknown distribution or malformed request");
+        return;
+    }
+    json_decref (o);
+    const uint8_t *rid = zmq_msg_data (&f[0]);
+    size_t ridlen = zmq_msg_size (&f[0]);
+    if (idx < 0 || (size_t)idx >= d->nchunks) {
+        char js[128];
+        int jl = snprintf (js, sizeof js, "{\"errstr\":\"no chunk %lld\"}", (long long)idx);
+        send_to_requester (dp, rid, ridlen, &h, EINVAL, js, jl, NULL);
+        return;
+    }
+    d->last_used = now_ms ();
+    zmq_msg_t *c = cache_get (d, idx);
+    if (c) {
+        d->n_cached++;
+        zmq_msg_t copy;
+        zmq_msg_init (&copy);
+        zmq_msg_copy (&copy, c);
+        send_to_requester (dp, rid, ridlen, &h, 0, "", 0, &copy);
+        zmq_msg_close (&copy);
+        return;
+    }
+    if (zhashx_size (dp->sreqs) >= DP_SREQ_MAX) {   /* bounded, whoever asks */
+        static const char busy[] = "{\"errstr\":\"too many requests waiting here\"}";
+        send_to_requester (dp, rid, ridlen, &h, EAGAIN, busy, sizeof busy - 1, NULL);
+        return;
+    }
+    struct sreq *s = calloc (1, sizeof *s);
+    if (!s)
+        return;
+    if (++dp->next_stag == 0)
+        dp->next_stag = 1;
+    s->stag = dp->next_stag;
+    memcpy (s->rid, rid, ridlen);
+    s->ridlen = ridlen;
+    s->req = h;
+    memcpy (s->idhex, d->idhex, sizeof s->idhex);
+    s->idx = idx;
+    s->t = now_ms ();
+    char key[16];
+    keyfmt (key, sizeof key, s->stag);
+    zhashx_update (dp->sreqs, key, s);
+    /* hand it to the archive service; the answer comes to on_respond */
+    cmsg_t msg = { .hdr = h };
+    msg.hdr.matchtag = s->stag;
+    msg.hdr.flags = CMSG_F_DATA;
+    msg.hdr.src = msg.hdr.dest = overlay_rank (dp->ov);
+    msg.hdr.sender_len = 0;
+    msg.json = json_pack ("{s:s s:I}", "name", d->name, "idx", idx);
+    overlay_deliver (dp->ov, &msg);
+    json_decref (msg.json);
+}
+
+static int on_router (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    dataplane_t *dp = arg;
+    (void)loop;
+    for (int k = 0; k < 256 && readable (dp->router); k++) {
+        zmq_msg_t f[4];
+        int n = recv_multi (dp->router, f, 4);
+        if (n < 0)
+            continue;
+        handle_request (dp, f, n);
+        for (int i = 0; i < n; i++)
+            zmq_msg_close (&f[i]);
+    }
+    return 0;
+}
+
+/* Seal plaintext p of chunk idx into *out (a fresh frame).  `checked`: p
+ * comes from the archive service's own reads (the content store verifies or
+ * trusts by stat identity, an extraction reads back what it verified), the
+ * same bytes the CURVE path would send unhashed; anything else is hashed
+ * first.  A chunk that is not the manifest's becomes a frame that fails the
+ * tag check, so no (key, nonce) seals a stranger's bytes. */
+static void seal_plain (dataplane_t *dp, struct dist *d, uint32_t idx, const void *p, size_t len,
+                        bool checked, zmq_msg_t *out)
+{
+    uint8_t h[SHA256_LEN];
+    char err[256];
+    bool good = len == d->len[idx];
+    if (good && !checked) {
+        sha256_hash (p, len, h);
+        good = !memcmp (h, d->hash[idx], SHA256_LEN);
+    }
+    uint8_t *buf = overlay_buf_new (len + CHUNKSEAL_TAGLEN);
+    if (!buf) {
+        zmq_msg_init (out);
+        return;
+    }
+    if (good && chunkseal_seal (d->seal, idx, p, len, buf, err, sizeof err) == 0) {
+        zmq_msg_init_data (out, buf, len + CHUNKSEAL_TAGLEN, buf_free_cb, NULL);
+        /* cache only what was hashed here: a bad read must not be served
+         * again from memory (the next request reads and seals afresh) */
+        if (!checked)
+            cache_put (d, idx, out);
+        d->n_sealed++;
+        return;
+    }
+    overlay_log (dp->ov, "archive %s: chunk %u does not match its manifest here; sent as corrupt",
+                 d->name, idx);
+    memset (buf, 0, len + CHUNKSEAL_TAGLEN);
+    zmq_msg_init_data (out, buf, len + CHUNKSEAL_TAGLEN, buf_free_cb, NULL);
+}
+
+static void on_respond (void *arg, const cmsg_hdr_t *resp, const char *json, size_t jlen,
+                        const void *data, size_t len, void *give, size_t glen, zmq_msg_t *share)
+{
+    dataplane_t *dp = arg;
+    char key[16];
+    keyfmt (key, sizeof key, resp->matchtag);
+    struct sreq *sp = zhashx_lookup (dp->sreqs, key);
+    if (!sp) {
+        overlay_buf_free (give);
+        return;
+    }
+    struct sreq sv = *sp, *s = &sv;
+    zhashx_delete (dp->sreqs, key);
+    struct dist *d = dist_find (dp, s->idhex);
+    if (resp->errnum || !d || !(give || share || data)) {
+        overlay_buf_free (give);
+        static const char gone[] = "{\"errstr\":\"distribution forgotten here\"}";
+        int e = resp->errnum ? resp->errnum : d ? EPROTO : EAGAIN;
+        send_to_requester (dp, s->ridlen ? s->rid : NULL, s->ridlen, &s->req, e,
+                           resp->errnum || d ? json : gone, resp->errnum || d ? jlen : sizeof gone - 1,
+                           NULL);
+        return;
+    }
+    zmq_msg_t out;
+    if (share && share == dp->cur_frame && !strcmp (dp->cur_id, s->idhex) && dp->cur_idx == s->idx) {
+        zmq_msg_init (&out);   /* the verified sealed frame just received: forward it */
+        zmq_msg_copy (&out, share);
+        d->n_forwarded++;
+    }
+    else if (share)   /* a plaintext frame from elsewhere (a CURVE transfer) */
+        seal_plain (dp, d, s->idx, zmq_msg_data (share), zmq_msg_size (share), false, &out);
+    else if (give)    /* read by svc_chunk from the store or the extraction */
+        seal_plain (dp, d, s->idx, give, glen, true, &out);
+    else
+        seal_plain (dp, d, s->idx, data, len, false, &out);
+    overlay_buf_free (give);
+    send_to_requester (dp, s->rid, s->ridlen, &s->req, 0, json, jlen, &out);
+    zmq_msg_close (&out);
+}
+
+/* ---- client side ---- */
+
+static int on_dealer (zloop_t *loop, zmq_pollitem_t *item, void *arg);
+static void on_endpoint (overlay_t *ov, const cmsg_t *msg, void *arg);
+
+static void deliver_error (dataplane_t *dp, uint32_t tag, int errnum, const char *why)
+{
+    if (!overlay_rpc_pending (dp->ov, tag))
+        return;
+    cmsg_t msg = { 0 };
+    cmsg_hdr_init (&msg.hdr, CMSG_RESPONSE, "archive.chunk");
+    msg.hdr.matchtag = tag;
+    msg.hdr.errnum = errnum;
+    msg.hdr.dest = overlay_rank (dp->ov);
+    msg.json = json_pack ("{s:s}", "errstr", why);
+    overlay_deliver (dp->ov, &msg);
+    json_decref (msg.json);
+}
+
+static int send_creq (dataplane_t *dp, struct peer *p, struct creq *c)
+{
+    struct dist *d = dist_find (dp, c->idhex);
+    if (!d)
+        return -1;
+    cmsg_hdr_t h;
+    cmsg_hdr_init (&h, CMSG_REQUEST, "archive.chunk");
+    h.matchtag = c->tag;
+    h.src = overlay_rank (dp->ov);
+    h.dest = p->rank;
+    h.flags = CMSG_F_PEER;
+    char tok[2 * CHUNKSEAL_TOKENLEN + 1], js[160];
+    hex (d->token, CHUNKSEAL_TOKENLEN, tok);
+    int jl = snprintf (js, sizeof js, "{\"dist\":\"%s\",\"token\":\"%s\",\"idx\":%u}", d->idhex, tok, c->idx);
+    return send_msg (p->sock, NULL, 0, &h, js, jl, NULL);
+}
+
+static void fail_queue (dataplane_t *dp, struct peer *p, const char *why)
+{
+    zlistx_t *q = p->queue;
+    p->queue = zlistx_new ();
+    for (void *t = zlistx_first (q); t; t = zlistx_next (q)) {
+        uint32_t tag = (uintptr_t)t;
+        char key[16];
+        keyfmt (key, sizeof key, tag);
+        zhashx_delete (dp->creqs, key);
+        deliver_error (dp, tag, EHOSTUNREACH, why);
+    }
+    zlistx_destroy (&q);
+}
+
+static void on_endpoint (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    dataplane_t *dp = arg;
+    uint32_t rank = msg->hdr.src;
+    if (rank >= overlay_size (ov))
+        return;
+    struct peer *p = &dp->peers[rank];
+    if (p->state != P_ASKING)
+        return;
+    const char *uri = NULL;
+    char why[1200];
+    if (msg->hdr.errnum || json_unpack (msg->json, "{s:s}", "uri", &uri) < 0) {
+        const char *es = NULL;
+        json_unpack (msg->json, "{s:s}", "errstr", &es);
+        snprintf (why, sizeof why, "rank %u has no data endpoint (%s)", rank,
+                  es ? es : msg->hdr.errnum ? strerror (msg->hdr.errnum) : "malformed answer");
+        p->state = P_NONE;
+        fail_queue (dp, p, why);
+        return;
+    }
+    /* tcp: the peer's port on the host we reach it at; ipc: as given */
+    char ep[512];
+    const char *conn = overlay_config (ov)->hosts[rank].connect;
+    const char *port = strrchr (uri, ':');
+    const char *hend = strrchr (conn, ':');
+    if (!strncmp (uri, "tcp://", 6) && !strncmp (conn, "tcp://", 6) && port && hend)
+        snprintf (ep, sizeof ep, "%.*s%s", (int)(hend - conn), conn, port);
+    else
+        snprintf (ep, sizeof ep, "%s", uri);
+    void *s = zmq_socket (overlay_zctx (ov), ZMQ_DEALER);
+    int hwm = DP_HWM, linger = 0, ivl = 200, ivlmax = 2000;
+    zmq_setsockopt (s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt (s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt (s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt (s, ZMQ_RECONNECT_IVL_MAX, &ivlmax, sizeof ivlmax);
+    if (zmq_connect (s, ep) < 0) {
+        snprintf (why, sizeof why, "rank %u: cannot connect to data endpoint %s: %s", rank, ep,
+                  zmq_strerror (errno));
+        zmq_close (s);
+        p->state = P_NONE;
+        fail_queue (dp, p, why);
+        return;
+    }
+    zmq_pollitem_t item = { .socket = s, .events = ZMQ_POLLIN };
+    zloop_poller (overlay_loop (ov), &item, on_dealer, p);
+    p->sock = s;
+    p->state = P_READY;
+    p->last_rx = now_ms ();
+    for (void *t = zlistx_first (p->queue); t; t = zlistx_next (p->queue)) {
+        char key[16];
+        keyfmt (key, sizeof key, (uint32_t)(uintptr_t)t);
+        struct creq *c = zhashx_lookup (dp->creqs, key);
+        if (c && overlay_rpc_pending (ov, c->tag))
+            send_creq (dp, p, c);
+    }
+    zlistx_purge (p->queue);
+}
+
+uint32_t dataplane_chunk_rpc (dataplane_t *dp, const char *dist, uint32_t rank, uint32_t idx,
+                              overlay_msg_f cb, void *arg)
+{
+    overlay_t *ov = dp->ov;
+    struct dist *d = dist_find (dp, dist);
+    if (!d || rank >= overlay_size (ov))
+        return 0;
+    d->last_used = now_ms ();
+    struct peer *p = &dp->peers[rank];
+    if (p->state == P_NONE) {
+        if (!overlay_peer_rpc (ov, rank, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp))
+            return 0;
+        p->state = P_ASKING;
+    }
+    uint32_t tag = overlay_rpc_expect (ov, cb, arg, false);
+    struct creq *c = calloc (1, sizeof *c);
+    if (!tag || !c) {
+        free (c);
+        if (tag)
+            overlay_rpc_cancel (ov, tag);
+        return 0;
+    }
+    c->tag = tag;
+    c->rank = rank;
+    c->idx = idx;
+    memcpy (c->idhex, d->idhex, sizeof c->idhex);
+    c->t = now_ms ();
+    char key[16];
+    keyfmt (key, sizeof key, tag);
+    zhashx_update (dp->creqs, key, c);
+    if (p->state == P_READY) {
+        if (send_creq (dp, p, c) < 0) {
+            zhashx_delete (dp->creqs, key);
+            overlay_rpc_cancel (ov, tag);
+            return 0;
+        }
+    }
+    else
+        zlistx_add_end (p->queue, (void *)(uintptr_t)tag);
+    return tag;
+}
+
+static void handle_response (dataplane_t *dp, struct peer *p, zmq_msg_t *f, int n)
+{
+    overlay_t *ov = dp->ov;
+    p->last_rx = now_ms ();
+    cmsg_hdr_t h;
+    const char *why = NULL;
+    if (n < 2 || cmsg_hdr_decode (&h, zmq_msg_data (&f[0]), zmq_msg_size (&f[0]), &why) < 0
+        || h.type != CMSG_RESPONSE)
+        return;
+    h.flags &= ~CMSG_F_DATA;
+    char key[16];
+    keyfmt (key, sizeof key, h.matchtag);
+    struct creq *c = zhashx_lookup (dp->creqs, key);
+    if (!c || c->rank != p->rank)
+        return;
+    uint32_t idx = c->idx;
+    char idhex[sizeof c->idhex];
+    memcpy (idhex, c->idhex, sizeof idhex);
+    zhashx_delete (dp->creqs, key);
+    if (!overlay_rpc_pending (ov, h.matchtag))
+        return;   /* cancelled: nobody wants it, do not even open it */
+    cmsg_t msg = { .hdr = h };
+    json_error_t jerr;
+    msg.json = zmq_msg_size (&f[1]) ? json_loadb (zmq_msg_data (&f[1]), zmq_msg_size (&f[1]), 0, &jerr)
+                                    : json_object ();
+    if (!msg.json || !json_is_object (msg.json)) {
+        json_decref (msg.json);
+        msg.json = json_object ();
+    }
+    struct dist *d = dist_find (dp, idhex);
+    if (!h.errnum && n == 3 && d) {
+        size_t slen = zmq_msg_size (&f[2]);
+        size_t len = slen >= CHUNKSEAL_TAGLEN ? slen - CHUNKSEAL_TAGLEN : 0;
+        uint8_t *buf = overlay_buf_new (len);
+        char err[256];
+        int rc = buf ? chunkseal_open (d->seal, idx, zmq_msg_data (&f[2]), slen, buf, d->hash[idx],
+                                       err, sizeof err)
+                     : CHUNKSEAL_EBADLEN;
+        if (rc == 0 && len == d->len[idx]) {
+            d->n_opened++;
+            msg.hdr.flags |= CMSG_F_DATA;
+            msg.data = buf;
+            msg.data_len = len;
+            msg.frame = &f[2];
+            cache_put (d, idx, &f[2]);
+            dp->cur_frame = &f[2];
+            memcpy (dp->cur_id, idhex, sizeof dp->cur_id);
+            dp->cur_idx = idx;
+            overlay_deliver (ov, &msg);
+            dp->cur_frame = NULL;
+        }
+        else {
+            overlay_log (ov, "archive %s: sealed chunk from rank %u rejected: %s", d->name, p->rank,
+                         buf ? err : "out of memory");
+            overlay_deliver (ov, &msg);   /* no data: counted as a corrupt chunk */
+        }
+        overlay_buf_free (buf);
+    }
+    else if (!h.errnum && !d) {
+        msg.hdr.errnum = EIO;
+        json_object_set_new (msg.json, "errstr", json_string ("data plane: distribution forgotten"));
+        overlay_deliver (ov, &msg);
+    }
+    else
+        overlay_deliver (ov, &msg);
+    json_decref (msg.json);
+}
+
+static int on_dealer (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    struct peer *p = arg;
+    (void)loop;
+    for (int k = 0; k < 256 && p->sock && readable (p->sock); k++) {
+        zmq_msg_t f[3];
+        int n = recv_multi (p->sock, f, 3);
+        if (n < 0)
+            continue;
+        handle_response (p->dp, p, f, n);
+        for (int i = 0; i < n; i++)
+            zmq_msg_close (&f[i]);
+    }
+    return 0;
+}
+
+/* ---- setup ---- */
+
+static void svc_endpoint (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    dataplane_t *dp = arg;
+    overlay_respond (ov, &msg->hdr, json_pack ("{s:s}", "uri", dp->uri), NULL, 0);
+}
+
+static int on_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    dataplane_t *dp = arg;
+    (void)loop;
+    (void)timer_id;
+    int64_t now = now_ms ();
+    zlistx_t *keys = zhashx_keys (dp->creqs);
+    for (char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
+        struct creq *c = zhashx_lookup (dp->creqs, k);
+        struct peer *p = &dp->peers[c->rank];
+        bool pending = overlay_rpc_pending (dp->ov, c->tag);
+        if (pending && p->state == P_READY && now - c->t > DP_SILENT_MS && now - p->last_rx > DP_SILENT_MS)
+            p->stale = true;
+        if (now - c->t > DP_REQ_MAX_MS || !pending)
+            zhashx_delete (dp->creqs, k);   /* a queued tag without its creq is skipped */
+    }
+    zlistx_destroy (&keys);
+    for (uint32_t r = 0; r < overlay_size (dp->ov); r++) {
+        struct peer *p = &dp->peers[r];
+        if (!p->stale)
+            continue;
+        p->stale = false;
+        zmq_pollitem_t item = { .socket = p->sock };
+        zloop_poller_end (overlay_loop (dp->ov), &item);
+        zmq_close (p->sock);
+        p->sock = NULL;
+        p->state = P_NONE;
+        /* ask again and send what is still wanted on the new connection */
+        for (struct creq *c = zhashx_first (dp->creqs); c; c = zhashx_next (dp->creqs))
+            if (c->rank == r)
+                zlistx_add_end (p->queue, (void *)(uintptr_t)c->tag);
+        if (overlay_peer_rpc (dp->ov, r, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp))
+            p->state = P_ASKING;
+        overlay_log (dp->ov, "data plane: rank %u silent for %d s with requests out; asking for its "
+                     "endpoint again", r, DP_SILENT_MS / 1000);
+    }
+    keys = zhashx_keys (dp->sreqs);
+    for (char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
+        struct sreq *s = zhashx_lookup (dp->sreqs, k);
+        if (now - s->t > DP_REQ_MAX_MS)
+            zhashx_delete (dp->sreqs, k);
+    }
+    zlistx_destroy (&keys);
+    keys = zhashx_keys (dp->dists);
+    for (char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
+        struct dist *d = zhashx_lookup (dp->dists, k);
+        uint64_t n = d->n_opened + d->n_cached + d->n_forwarded + d->n_sealed;
+        if (n != d->n_logged && now - d->last_used > 2000) {
+            d->n_logged = n;
+            overlay_log (dp->ov, "archive %s: sealed distribution %s: %llu chunks opened here; served "
+                         "%llu from the cache, %llu forwarded on arrival, %llu sealed here", d->name,
+                         d->idhex, (unsigned long long)d->n_opened, (unsigned long long)d->n_cached,
+                         (unsigned long long)d->n_forwarded, (unsigned long long)d->n_sealed);
+        }
+        if (now - d->last_used > DP_IDLE_MS)
+            zhashx_delete (dp->dists, k);
+    }
+    zlistx_destroy (&keys);
+    return 0;
+}
+
+static void free_item (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+dataplane_t *dataplane_new (overlay_t *ov, char *err, size_t errlen)
+{
+    const config_t *cfg = overlay_config (ov);
+    const char *bind = cfg->hosts[overlay_rank (ov)].bind;
+    char ep[512];
+    if (!strncmp (bind, "tcp://", 6) && strrchr (bind, ':') > bind + 5)
+        snprintf (ep, sizeof ep, "%.*s:*", (int)(strrchr (bind, ':') - bind), bind);
+    else if (!strncmp (bind, "ipc://", 6))
+        snprintf (ep, sizeof ep, "ipc://%s/data", overlay_rundir (ov));
+    else {
+        snprintf (err, errlen, "data plane: cannot derive a data endpoint from %s", bind);
+        return NULL;
+    }
+    dataplane_t *dp = calloc (1, sizeof *dp);
+    if (!dp) {
+        snprintf (err, errlen, "data plane: out of memory");
+        return NULL;
+    }
+    dp->ov = ov;
+    dp->router = zmq_socket (overlay_zctx (ov), ZMQ_ROUTER);
+    int hwm = DP_HWM, linger = 0, one = 1;
+    int64_t maxmsg = 4096;   /* requests are small: never buffer a stranger's megabytes */
+    zmq_setsockopt (dp->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt (dp->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt (dp->router, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (dp->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt (dp->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (!strncmp (ep, "ipc://", 6))
+        unlink (ep + 6);
+    if (zmq_bind (dp->router, ep) < 0) {
+        snprintf (err, errlen, "data plane: cannot bind %s: %s", ep, zmq_strerror (errno));
+        zmq_close (dp->router);
+        free (dp);
+        return NULL;
+    }
+    char last[512] = "";
+    size_t ll = sizeof last;
+    zmq_getsockopt (dp->router, ZMQ_LAST_ENDPOINT, last, &ll);
+    dp->uri = strdup (last);
+    dp->dists = zhashx_new ();
+    zhashx_set_destructor (dp->dists, dist_free);
+    dp->creqs = zhashx_new ();
+    zhashx_set_destructor (dp->creqs, free_item);
+    dp->sreqs = zhashx_new ();
+    zhashx_set_destructor (dp->sreqs, free_item);
+    dp->peers = calloc (overlay_size (ov), sizeof *dp->peers);
+    for (uint32_t r = 0; r < overlay_size (ov); r++) {
+        dp->peers[r].dp = dp;
+        dp->peers[r].rank = r;
+        dp->peers[r].queue = zlistx_new ();
+    }
+    const char *ce = getenv ("CANOPY_TEST_CORRUPT_SEALED");
+    dp->corrupt_every = ce ? atol (ce) : 0;
+    zmq_pollitem_t item = { .socket = dp->router, .events = ZMQ_POLLIN };
+    zloop_poller (overlay_loop (ov), &item, on_router, dp);
+    dp->timer = zloop_timer (overlay_loop (ov), 1000, 0, on_timer, dp);
+    overlay_set_data_responder (ov, on_respond, dp);
+    overlay_service_add (ov, "dataplane.endpoint", svc_endpoint, dp);
+    return dp;
+}
+
+const char *dataplane_uri (const dataplane_t *dp)
+{
+    return dp->uri;
+}
+
+void dataplane_destroy (dataplane_t **pp)
+{
+    if (!pp || !*pp)
+        return;
+    dataplane_t *dp = *pp;
+    overlay_t *ov = dp->ov;
+    overlay_set_data_responder (ov, NULL, NULL);
+    zloop_t *loop = overlay_loop (ov);
+    if (loop) {
+        zmq_pollitem_t item = { .socket = dp->router };
+        zloop_poller_end (loop, &item);
+        zloop_timer_end (loop, dp->timer);
+    }
+    for (uint32_t r = 0; r < overlay_size (ov); r++) {
+        struct peer *p = &dp->peers[r];
+        if (p->sock) {
+            if (loop) {
+                zmq_pollitem_t item = { .socket = p->sock };
+                zloop_poller_end (loop, &item);
+            }
+            zmq_close (p->sock);
+        }
+        zlistx_destroy (&p->queue);
+    }
+    free (dp->peers);
+    zmq_close (dp->router);
+    if (dp->uri && !strncmp (dp->uri, "ipc://", 6))
+        unlink (dp->uri + 6);
+    zhashx_destroy (&dp->dists);
+    zhashx_destroy (&dp->creqs);
+    zhashx_destroy (&dp->sreqs);
+    free (dp->uri);
+    free (dp);
+    *pp = NULL;
+}

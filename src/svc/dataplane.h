@@ -1,0 +1,47 @@
+/* dataplane.h - the sealed data plane: archive chunks travel sealed
+ * (AES-256-GCM, src/lib/chunkseal.h) on their own NULL-mechanism ZeroMQ
+ * sockets, forwarded untouched by relays, opened and checked against the
+ * manifest's SHA-256 only by each target for its own copy
+ * (doc/distribution.md, "Sealed data plane").
+ *
+ * The control plane (CURVE) carries each distribution's id and key; the
+ * data plane never carries a key.  Requests that pass the token check are
+ * answered from a small cache of verified sealed chunks, or handed to the
+ * `archive.chunk` service as CMSG_F_DATA requests whose responses come back
+ * here (overlay_set_data_responder) to be sealed. */
+#ifndef CANOPY_DATAPLANE_H
+#define CANOPY_DATAPLANE_H
+#include "overlay.h"
+#include "manifest.h"
+
+typedef struct dataplane dataplane_t;
+
+/* Bind this broker's data endpoint (tcp://HOST:* for a tcp bind endpoint,
+ * ipc://RUNDIR/data for ipc) and register `dataplane.endpoint`.  NULL + err
+ * if it cannot bind (sealed distributions are then refused). */
+dataplane_t *dataplane_new (overlay_t *ov, char *err, size_t errlen);
+void dataplane_destroy (dataplane_t **p);
+const char *dataplane_uri (const dataplane_t *dp);
+
+/* Controller: a new sealed distribution of archive `name` (manifest m):
+ * draws its id and key, registers them here (the source serves) and returns
+ * the `seal` object for archive.fetch ({dist, key}, hex), or NULL + err. */
+json_t *dataplane_dist_create (dataplane_t *dp, const char *name, const manifest_t *m,
+                               char *err, size_t errlen);
+/* Target: register the `seal` object of an archive.fetch for manifest m.
+ * Returns the distribution id (hex, caller frees) for dataplane_chunk_rpc,
+ * or NULL + err. */
+char *dataplane_dist_join (dataplane_t *dp, const char *name, const manifest_t *m,
+                           const json_t *seal, char *err, size_t errlen);
+
+/* Ask `rank` for chunk idx of distribution `dist` on its data endpoint.  cb
+ * gets one response like an overlay_peer_rpc one, except that on success
+ * msg->data is the plaintext, already opened and checked against the
+ * manifest's SHA-256 (msg->hdr.flags has CMSG_F_DATA), and msg->frame the
+ * sealed frame (overlay_respond_share forwards it untouched); a chunk that
+ * failed its checks arrives with no data and no flag.  Returns the matchtag
+ * (overlay_rpc_cancel forgets it), 0 if the distribution is unknown. */
+uint32_t dataplane_chunk_rpc (dataplane_t *dp, const char *dist, uint32_t rank, uint32_t idx,
+                              overlay_msg_f cb, void *arg);
+
+#endif
