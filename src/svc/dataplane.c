@@ -519,6 +519,12 @@ static void on_respond (void *arg, const cmsg_hdr_t *resp, const char *json, siz
     struct sreq sv = *sp, *s = &sv;
     zhashx_delete (dp->sreqs, key);
     struct dist *d = dist_find (dp, s->idhex);
+    if (!resp->errnum && d && !(give || share || data) && jlen > 2) {
+        /* a progress note ({filling, have, idle_ms}, doc/distribution.md):
+         * passed on as it is, without data */
+        send_to_requester (dp, s->ridlen ? s->rid : NULL, s->ridlen, &s->req, 0, json, jlen, NULL);
+        return;
+    }
     if (resp->errnum || !d || !(give || share || data)) {
         overlay_buf_free (give);
         static const char gone[] = "{\"errstr\":\"distribution forgotten here\"}";
@@ -617,7 +623,13 @@ static void on_endpoint (overlay_t *ov, const cmsg_t *msg, void *arg)
     }
     /* tcp: the peer's port on the host we reach it at; ipc: as given */
     char ep[512];
-    const char *conn = overlay_config (ov)->hosts[rank].connect;
+    const char *conn = overlay_connect_endpoint (ov, rank);
+    if (!conn) {   /* its host left the instance meanwhile */
+        snprintf (why, sizeof why, "rank %u has no endpoint (a free rank)", rank);
+        p->state = P_NONE;
+        fail_queue (dp, p, why);
+        return;
+    }
     const char *port = strrchr (uri, ':');
     const char *hend = strrchr (conn, ':');
     if (!strncmp (uri, "tcp://", 6) && !strncmp (conn, "tcp://", 6) && port && hend)
@@ -857,8 +869,11 @@ static void free_item (void **item)
 
 dataplane_t *dataplane_new (overlay_t *ov, char *err, size_t errlen)
 {
-    const config_t *cfg = overlay_config (ov);
-    const char *bind = cfg->hosts[overlay_rank (ov)].bind;
+    const char *bind = overlay_bind_endpoint (ov);
+    if (!bind) {
+        snprintf (err, errlen, "data plane: this broker has no bound endpoint");
+        return NULL;
+    }
     char ep[512];
     if (!strncmp (bind, "tcp://", 6) && strrchr (bind, ':') > bind + 5)
         snprintf (ep, sizeof ep, "%.*s:*", (int)(strrchr (bind, ':') - bind), bind);

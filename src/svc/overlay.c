@@ -106,6 +106,7 @@ struct overlay {
     char **epconn;       /* listed hosts, from the membership table for joined ones */
     members_t *members;  /* rank 0: the membership table (doc/membership.md) */
     char *members_path;  /* rank 0: where it is kept */
+    char *bind_ep;       /* the endpoint this broker bound */
     int lock_fd;         /* flock'ed RUNDIR/lock, holding our pid */
     uid_t owner;         /* the instance owner: may use the local socket (and root) */
     zhashx_t *refused;   /* peer address -> struct refusal (log rate limit) */
@@ -163,6 +164,8 @@ const char *overlay_hostname (const overlay_t *ov, uint32_t r)
 {
     return r < ov->size && ov->ephost[r] ? ov->ephost[r] : "?";
 }
+const char *overlay_connect_endpoint (const overlay_t *ov, uint32_t r) { return r < ov->size ? ov->epconn[r] : NULL; }
+const char *overlay_bind_endpoint (const overlay_t *ov) { return ov->bind_ep; }
 void overlay_set_peer_cb (overlay_t *ov, overlay_peer_f cb, void *arg)
 {
     ov->peer_cb = cb;
@@ -2131,6 +2134,8 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
         int brc = ipc_in_use (ep, err, errlen);
         if (brc == 0 && (brc = zmq_bind (ov->child_sock, ep)) < 0)
             snprintf (err, errlen, "cannot bind %s: %s", ep, zmq_strerror (errno));
+        if (brc == 0 && !(ov->bind_ep = strdup (ep)))
+            brc = -1;
         free (own_bind);
         if (brc < 0)
             goto fail;
@@ -2252,6 +2257,7 @@ void overlay_destroy (overlay_t **p)
     free (ov->epconn);
     members_destroy (&ov->members);
     free (ov->members_path);
+    free (ov->bind_ep);
     free (ov->children);
     free (ov->rundir);
     free (ov->local_uri);

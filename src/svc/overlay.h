@@ -75,6 +75,11 @@ const char *overlay_local_uri (const overlay_t *ov);
 zloop_t *overlay_loop (overlay_t *ov);
 void *overlay_zctx (overlay_t *ov);
 const char *overlay_hostname (const overlay_t *ov, uint32_t rank);
+/* Where others connect to rank (NULL for a free rank), and the endpoint
+ * this broker bound (config hosts for listed ranks, the membership table
+ * and the config's defaults for joined ones). */
+const char *overlay_connect_endpoint (const overlay_t *ov, uint32_t rank);
+const char *overlay_bind_endpoint (const overlay_t *ov);
 int overlay_child_state (const overlay_t *ov, uint32_t child);
 bool overlay_parent_ok (const overlay_t *ov);
 /* Why the broker must stop with an error (the parent refuses it as a second
