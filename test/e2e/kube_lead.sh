@@ -49,23 +49,16 @@ default_connect: ipc://$D/g-%h
 hosts:
   - host: lead
 EOC
-declare -A PID
-start () {
-    local n=$1; shift
-    mkdir -p -m 0700 "$D/run-$n"
-    canopy-broker --config "$D/g.yaml" --host "$n" --rundir "$D/run-$n" "$@" >/dev/null 2>>"$D/log-$n" &
-    PID[$n]=$!
-    T_CLEANUP+=("kill ${PID[$n]}")
-}
+CONFIG=$D/g.yaml
 export KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$(cat port.api) CANOPY_KUBE_SA_DIR=$D/sa
 export CANOPY_FAKE_RESOURCES="cores=2"
-start lead --kubernetes
+start_host lead --kubernetes
 export CANOPY_URI=ipc://$D/run-lead/local
 check "the lead watches the nodes" wait_until 10 grep -q "kube: watching nodes at https://127.0.0.1:$KUBERNETES_SERVICE_PORT" "$D/log-lead"
 check "the lead lists them" wait_until 10 grep -q "kube: 4 nodes listed, 4 eligible, instance size 5" "$D/log-lead"
 check "and watches from the list (relisting after 410)" wait_until 10 grep -q "watch=1.*resourceVersion=600" log.api
 for r in 1 2 3; do   # one at a time, so that h<r> gets rank r
-    start h$r
+    start_host h$r
     check "h$r joins as rank $r" wait_until 15 sh -c "canopy overlay status | grep -q '$r h$r: online'"
 done
 check "rank 2's resources are up" wait_until 15 sh -c 'canopy resource list | grep -q "free"'
@@ -76,9 +69,9 @@ check "the lead frees h2's rank" wait_until 20 grep -q "kube: node h2 was remove
 check "the job spanning the removed node fails, naming the reason" \
     wait_until 15 sh -c "canopy job info $id eventlog | grep -q 'node h2 was removed from the cluster'"
 check "h2's broker is told to stop" wait_until 10 grep -q "shutting down: node h2 was removed from the cluster" "$D/log-h2"
-start h4
+start_host h4
 check "a new host takes the never-held rank 4, not h2's" wait_until 15 sh -c 'canopy overlay status | grep -q "4 h4: online"'
-start h2
+start_host h2
 check "h2, back, takes its old rank 2" wait_until 15 sh -c 'canopy overlay status | grep -q "2 h2: online"'
 # the API server goes away: joined brokers keep working, the lead retries
 kill $API

@@ -45,3 +45,13 @@ wait_until () {
     done
     return 1
 }
+# start_host NAME [args...]: a broker for host NAME from the config $CONFIG
+# (run directory $T_TMP/run-NAME, log $T_TMP/log-NAME); its pid in PID[NAME]
+declare -A PID
+start_host () {
+    local n=$1; shift
+    mkdir -p -m 0700 "$T_TMP/run-$n"
+    canopy-broker --config "$CONFIG" --host "$n" --rundir "$T_TMP/run-$n" "$@" >/dev/null 2>>"$T_TMP/log-$n" &
+    PID[$n]=$!
+    T_CLEANUP+=("kill ${PID[$n]}")
+}

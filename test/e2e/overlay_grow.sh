@@ -19,23 +19,15 @@ default_connect: ipc://$D/g-%h
 hosts:
   - host: lead
 EOC
-declare -A PID
-start () {   # start NAME [args...]: a broker for host NAME
-    local n=$1; shift
-    mkdir -p -m 0700 "$D/run-$n"
-    canopy-broker --config "$D/g.yaml" --host "$n" --rundir "$D/run-$n" "$@" >/dev/null 2>>"$D/log-$n" &
-    PID[$n]=$!
-    T_CLEANUP+=("kill ${PID[$n]}")
-}
-online () { canopy overlay status | grep -c ': online' ; }
-start lead
+CONFIG=$D/g.yaml
+start_host lead
 export CANOPY_URI=ipc://$D/run-lead/local
 check "the lead comes up" wait_until 10 canopy overlay status
 status=$(canopy overlay status)
 echo "$status"
 check "the five free ranks show offline" bash -c "[ \$(grep -c ': offline' <<<'$status') = 5 ]"
 for r in 1 2 3; do   # one at a time, so that h<r> gets rank r
-    start h$r
+    start_host h$r
     wait_until 20 sh -c "canopy overlay status | grep -q '$r h$r: online'"
 done
 check "three unlisted hosts join" wait_until 15 sh -c '[ $(canopy overlay status | grep -c ": online") -eq 4 ]'
@@ -51,21 +43,21 @@ check "rank 3 reached its parent rank 1 by the endpoint it learned from the lead
     bash -c "canopy overlay status --json | jq -e '.[3].state == \"online\" and (.[3].attached_to // null) == null' >/dev/null"
 kill -9 "${PID[h2]}"
 check "h2's rank is lost" wait_until 10 sh -c 'canopy overlay status | grep -q "2 h2: lost"'
-start h2
+start_host h2
 check "h2 comes back" wait_until 15 sh -c 'canopy overlay status | grep -q "2 h2: online"'
 check "... to its old rank 2" bash -c "[ \$(grep -c 'host h2 joins as rank 2' '$D/log-lead') = 2 ]"
 # the lead restarts: the table survives, so ranks stay stable
 kill -9 "${PID[lead]}"
 sleep 1
-start lead
+start_host lead
 check "the lead is back with the joined ranks" wait_until 20 sh -c '[ $(canopy overlay status | grep -c ": online") -eq 4 ]'
 kill "${PID[h1]}"
 wait "${PID[h1]}" 2>/dev/null
-start h4
+start_host h4
 check "a new host after the lead's restart takes a never-held rank (4)" wait_until 15 sh -c 'canopy overlay status | grep -q "4 h4: online"'
-start h1
+start_host h1
 check "h1 comes back to rank 1 after the lead's restart" wait_until 15 sh -c 'canopy overlay status | grep -q "1 h1: online"'
-start h5
+start_host h5
 check "h5 takes the last rank" wait_until 15 sh -c 'canopy overlay status | grep -q "5 h5: online"'
 mkdir -p -m 0700 "$D/run-h6"
 expect_fail "a host joining a full instance is refused" "join as h6: the lead refused.*instance is full: all 6 ranks are held" \
