@@ -1335,14 +1335,17 @@ static int on_tick (zloop_t *loop, int timer_id, void *arg)
     zlistx_t *ds = zlistx_dup (svc->dists);
     for (struct dist *d = zlistx_first (ds); d; d = zlistx_next (ds)) {
         bool ended = false;
-        for (size_t i = 0; i < d->n && !ended; i++) {
+        for (size_t i = 0; !ended && i < d->n; i++) {   /* ended first: d may be freed */
             struct target *t = &d->t[i];
             if (t->state == 0 && t->rank != overlay_rank (svc->ov) && now - t->last_heard > TARGET_SILENT_MS) {
                 overlay_rpc_cancel (svc->ov, t->tag);
                 char why[128];
                 snprintf (why, sizeof why, "rank %u: no word for %d s (lost)", t->rank, TARGET_SILENT_MS / 1000);
-                ended = d->ndone + d->nfailed + 1 >= d->n;
                 target_end (d, t, false, why);
+                /* the last target's end frees the distribution: ask the
+                 * list, not the counts (they need not agree with when
+                 * dist_check_end ends it) */
+                ended = !zlistx_find (svc->dists, d);
             }
         }
         if (!ended)
