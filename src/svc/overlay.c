@@ -1877,6 +1877,12 @@ static void upstream_tick (overlay_t *ov, int64_t now, int64_t timeout)
 static int on_heartbeat (zloop_t *loop, int timer_id, void *arg)
 {
     overlay_t *ov = arg;
+    /* read what peers sent before judging their silence: after this loop
+     * was busy for longer than the timeout (a slow start, a loaded host),
+     * their heartbeats are queued, not missing */
+    on_child (loop, NULL, ov);
+    if (ov->parent_sock)
+        on_parent (loop, NULL, ov);
     int64_t now = now_ms ();
     int64_t timeout = (int64_t)(ov->cfg->timeout * 1000);
     for (uint32_t i = 0; i < ov->nchildren; i++) {
