@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include "archive.h"
+#include "clock.h"
 #include "cstore.h"
 #include "dataplane.h"
 #include "distplan.h"
@@ -90,13 +91,6 @@ static void test_slow (overlay_t *ov)
     }
     if (ms > 0 && (rank < 0 || (uint32_t)rank == overlay_rank (ov)))
         usleep (ms * 1000);
-}
-
-static int64_t now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 char *archive_dest_subst (const char *tmpl, uint32_t rank)
@@ -497,7 +491,7 @@ static bool stripes_valid (json_t *v, bool single, uint32_t size)
     return true;
 }
 
-static void svc_fetch (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void archive_fetch_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     archive_svc_t *svc = arg;
     const char *name = NULL, *dest = NULL;
@@ -634,7 +628,7 @@ static void xfer_begin (struct xfer *xf, bool listed)
 
 /* ================= server side ================= */
 
-static void svc_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void archive_chunk_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     archive_svc_t *svc = arg;
     const char *name = NULL;
@@ -1011,7 +1005,7 @@ static int bg_start (archive_svc_t *svc, struct bgjob *b)
 
 /* ================= request handlers ================= */
 
-static void svc_create (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void archive_create_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     archive_svc_t *svc = arg;
     const char *name = NULL, *dir = NULL;
@@ -1053,7 +1047,7 @@ static void svc_create (overlay_t *ov, const cmsg_t *msg, void *arg)
     }
 }
 
-static void svc_extract (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void archive_extract_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     archive_svc_t *svc = arg;
     const char *name = NULL, *dest = NULL;
@@ -1081,7 +1075,7 @@ static void svc_extract (overlay_t *ov, const cmsg_t *msg, void *arg)
     }
 }
 
-static void svc_list (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void archive_list_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     archive_svc_t *svc = arg;
     char err[256];
@@ -1092,7 +1086,7 @@ static void svc_list (overlay_t *ov, const cmsg_t *msg, void *arg)
         overlay_respond (ov, &msg->hdr, json_pack ("{s:o s:I}", "archives", l, "rank", (json_int_t)overlay_rank (ov)), NULL, 0);
 }
 
-static void svc_remove (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void archive_remove_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     archive_svc_t *svc = arg;
     const char *name = NULL;
@@ -1108,7 +1102,7 @@ static void svc_remove (overlay_t *ov, const cmsg_t *msg, void *arg)
         overlay_respond (ov, &msg->hdr, json_object (), NULL, 0);
 }
 
-static void svc_purge (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void archive_purge_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     archive_svc_t *svc = arg;
     char err[256];
@@ -1125,7 +1119,7 @@ static int cmp_u32 (const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void svc_distribute (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void archive_distribute_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     archive_svc_t *svc = arg;
     const char *name = NULL, *dest = NULL, *schedule = NULL, *plane = "sealed";
@@ -1354,6 +1348,18 @@ static int on_tick (zloop_t *loop, int timer_id, void *arg)
     zlistx_destroy (&ds);
     return 0;
 }
+static const overlay_handler_t handlers[] = {
+    { "archive.create", archive_create_request },
+    { "archive.extract", archive_extract_request },
+    { "archive.list", archive_list_request },
+    { "archive.remove", archive_remove_request },
+    { "archive.purge", archive_purge_request },
+    { "archive.distribute", archive_distribute_request },
+    { "archive.fetch", archive_fetch_request },
+    { "archive.chunk", archive_chunk_request },
+    OVERLAY_HANDLER_END,
+};
+
 
 archive_svc_t *archive_svc_new (overlay_t *ov, const char *statedir, char *err, size_t errlen)
 {
@@ -1371,14 +1377,10 @@ archive_svc_t *archive_svc_new (overlay_t *ov, const char *statedir, char *err, 
     svc->bgjobs = zlistx_new ();
     svc->failed = zhashx_new ();
     zhashx_set_destructor (svc->failed, free_str);
-    overlay_service_add (ov, "archive.create", svc_create, svc);
-    overlay_service_add (ov, "archive.extract", svc_extract, svc);
-    overlay_service_add (ov, "archive.list", svc_list, svc);
-    overlay_service_add (ov, "archive.remove", svc_remove, svc);
-    overlay_service_add (ov, "archive.purge", svc_purge, svc);
-    overlay_service_add (ov, "archive.distribute", svc_distribute, svc);
-    overlay_service_add (ov, "archive.fetch", svc_fetch, svc);
-    overlay_service_add (ov, "archive.chunk", svc_chunk, svc);
+    if (overlay_handlers_add (ov, handlers, svc, err, errlen) < 0) {
+        archive_svc_destroy (&svc);
+        return NULL;
+    }
     svc->tick = zloop_timer (overlay_loop (ov), 100, 0, on_tick, svc);
     char derr[256];
     if (!(svc->dp = dataplane_new (ov, derr, sizeof derr)))
