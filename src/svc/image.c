@@ -3,9 +3,13 @@
  * registry), list and remove answer at once (doc/images.md). */
 #define _GNU_SOURCE
 #include "image.h"
+#include "imagectr.h"
 #include "imageimport.h"
 #include "imagestore.h"
+#include "errquote.h"
+#include "ociref.h"
 #include "registry.h"
+#include "xalloc.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -20,7 +24,7 @@ struct image_svc {
     zlistx_t *jobs;
 };
 
-enum { JOB_PULL, JOB_IMPORT };
+enum { JOB_PULL, JOB_IMPORT, JOB_MANIFEST, JOB_ADOPT };
 
 struct job {
     image_svc_t *svc;
@@ -28,12 +32,90 @@ struct job {
     cmsg_hdr_t req;
     char *ref, *path, *name, *platform, *user, *password;
     int plain_http;
+    json_t *args;        /* manifest, adopt: the request */
     int fd[2];
     pthread_t th;
     json_t *result;
     int errnum;
     char err[512];
 };
+
+/* image.manifest: the image's blobs, each re-hashed when verify is set
+ * (the source of a distribution checks what it is about to send) */
+static json_t *do_manifest (image_svc_t *svc, json_t *args, int *errnum, char *err, size_t errlen)
+{
+    const char *ref = json_string_value (json_object_get (args, "ref"));
+    int verify = json_is_true (json_object_get (args, "verify"));
+    char mt[128], dg[80];
+    int64_t size = 0;
+    json_t *blobs = imagestore_image_blobs (svc->st, ref, mt, dg, &size, errnum, err, errlen);
+    if (!blobs)
+        return NULL;
+    json_int_t total = 0;
+    size_t i;
+    json_t *b;
+    json_array_foreach (blobs, i, b) {
+        const char *d = json_string_value (json_object_get (b, "digest"));
+        json_int_t sz = json_integer_value (json_object_get (b, "size"));
+        total += sz;
+        if (verify && imagestore_blob_verify (svc->st, d, sz, err, errlen) < 0) {
+            *errnum = EBADMSG;
+            json_decref (blobs);
+            return NULL;
+        }
+    }
+    return json_pack ("{s:s s:s s:s s:I s:o s:I s:s s:I}", "ref", ref, "digest", dg, "mediaType", mt, "size",
+                      (json_int_t)size, "blobs", blobs, "total", total, "dir", imagestore_dir (svc->st), "rank",
+                      (json_int_t)overlay_rank (svc->ov));
+}
+
+/* image.adopt: after a distribution put the blobs in place, check every one
+ * is here at its size, point ref at the manifest, and maybe hand the image
+ * to containerd */
+static json_t *do_adopt (image_svc_t *svc, json_t *args, int *errnum, char *err, size_t errlen)
+{
+    const char *ref = NULL, *mt = NULL, *dg = NULL, *addr = NULL, *ns = NULL;
+    json_int_t size = 0;
+    json_t *blobs = NULL, *ctr = NULL;
+    *errnum = EPROTO;
+    if (json_unpack (args, "{s:s s:s s:s s:I s:o s?o}", "ref", &ref, "mediaType", &mt, "digest", &dg, "size", &size,
+                     "blobs", &blobs, "containerd", &ctr)
+            < 0
+        || !json_is_array (blobs)) {
+        errfmt (err, errlen, "image.adopt: needs ref, mediaType, digest, size and blobs");
+        return NULL;
+    }
+    if (ctr && json_unpack (ctr, "{s:s s:s}", "address", &addr, "namespace", &ns) < 0) {
+        errfmt (err, errlen, "image.adopt: containerd needs address and namespace");
+        return NULL;
+    }
+    *errnum = EIO;
+    size_t i;
+    json_t *b;
+    json_array_foreach (blobs, i, b) {
+        const char *d = json_string_value (json_object_get (b, "digest"));
+        json_int_t sz = json_integer_value (json_object_get (b, "size"));
+        if (!d || !imagestore_has_blob (svc->st, d, sz)) {
+            errfmt (err, errlen, "rank %u: blob %s of %s is missing after the distribution", overlay_rank (svc->ov),
+                    d ? d : "?", ref);
+            return NULL;
+        }
+    }
+    if (imagestore_ref_set (svc->st, ref, mt, dg, size, err, errlen) < 0)
+        return NULL;
+    json_t *res = json_pack ("{s:s s:s s:I}", "ref", ref, "digest", dg, "rank", (json_int_t)overlay_rank (svc->ov));
+    if (ctr) {
+        char e2[768];
+        if (imagectr_import (svc->st, ref, mt, dg, size, blobs, addr, ns, e2, sizeof e2) < 0) {
+            errfmt (err, errlen, "rank %u: %s", overlay_rank (svc->ov), e2);
+            *errnum = EHOSTUNREACH;
+            json_decref (res);
+            return NULL;
+        }
+        json_object_set_new (res, "containerd", json_pack ("{s:s s:s}", "address", addr, "namespace", ns));
+    }
+    return res;
+}
 
 static void *job_main (void *arg)
 {
@@ -43,8 +125,12 @@ static void *job_main (void *arg)
                                    .password = j->password };
         j->result = registry_pull (j->svc->st, j->ref, &o, &j->errnum, j->err, sizeof j->err);
     }
-    else
+    else if (j->kind == JOB_IMPORT)
         j->result = image_import (j->svc->st, j->path, j->name, j->platform, &j->errnum, j->err, sizeof j->err);
+    else if (j->kind == JOB_MANIFEST)
+        j->result = do_manifest (j->svc, j->args, &j->errnum, j->err, sizeof j->err);
+    else
+        j->result = do_adopt (j->svc, j->args, &j->errnum, j->err, sizeof j->err);
     if (write (j->fd[1], "x", 1) < 0) {
     }
     return NULL;
@@ -61,6 +147,7 @@ static void job_free (struct job *j)
     free (j->user);
     free (j->password);
     json_decref (j->result);
+    json_decref (j->args);
     if (j->fd[0] >= 0)
         close (j->fd[0]);
     if (j->fd[1] >= 0)
@@ -78,9 +165,10 @@ static int on_job_done (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     pthread_join (j->th, NULL);
     zmq_pollitem_t it = { .fd = j->fd[0] };
     zloop_poller_end (loop, &it);
-    const char *what = j->kind == JOB_PULL ? "pull" : "import";
+    const char *what = j->kind == JOB_PULL ? "pull" : j->kind == JOB_IMPORT ? "import" : j->kind == JOB_MANIFEST ? "manifest" : "adopt";
     if (!j->result) {
-        overlay_log (svc->ov, "image %s %s failed: %s", what, j->ref ? j->ref : j->path, j->err);
+        overlay_log (svc->ov, "image %s %s failed: %s", what,
+                     j->ref ? j->ref : j->path ? j->path : json_string_value (json_object_get (j->args, "ref")), j->err);
         overlay_respond_error (svc->ov, &j->req, j->errnum ? j->errnum : EIO, "%s", j->err);
     }
     else {
@@ -89,6 +177,9 @@ static int on_job_done (zloop_t *loop, zmq_pollitem_t *item, void *arg)
                          (long long)json_integer_value (json_object_get (j->result, "fetched")),
                          (long long)json_integer_value (json_object_get (j->result, "present")),
                          (long long)json_integer_value (json_object_get (j->result, "bytes")));
+        else if (j->kind == JOB_ADOPT)
+            overlay_log (svc->ov, "image %s: adopted from a distribution%s", json_string_value (json_object_get (j->result, "ref")),
+                         json_object_get (j->result, "containerd") ? " and imported into containerd" : "");
         overlay_respond (svc->ov, &j->req, json_incref (j->result), NULL, 0);
     }
     void *h = zlistx_find (svc->jobs, j);
@@ -121,7 +212,7 @@ static void job_start (image_svc_t *svc, struct job *j, const cmsg_t *msg)
 
 static char *dup_or_null (const char *s)
 {
-    return s && *s ? strdup (s) : NULL;
+    return s && *s ? xstrdup (s) : NULL;
 }
 
 static void image_pull_request (overlay_t *ov, const cmsg_t *msg, void *arg)
@@ -134,12 +225,12 @@ static void image_pull_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         overlay_respond_error (ov, &msg->hdr, EPROTO, "image.pull: needs ref");
         return;
     }
-    struct job *j = calloc (1, sizeof *j);
+    struct job *j = xcalloc (1, sizeof *j);
     j->kind = JOB_PULL;
-    j->ref = strdup (ref);
+    j->ref = xstrdup (ref);
     j->platform = dup_or_null (platform);
     j->user = dup_or_null (user);
-    j->password = password ? strdup (password) : NULL;
+    j->password = password ? xstrdup (password) : NULL;
     j->plain_http = plain;
     job_start (arg, j, msg);
 }
@@ -152,12 +243,65 @@ static void image_import_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         overlay_respond_error (ov, &msg->hdr, EPROTO, "image.import: needs an absolute path");
         return;
     }
-    struct job *j = calloc (1, sizeof *j);
+    struct job *j = xcalloc (1, sizeof *j);
     j->kind = JOB_IMPORT;
-    j->path = strdup (path);
+    j->path = xstrdup (path);
     j->name = dup_or_null (name);
     j->platform = dup_or_null (platform);
     job_start (arg, j, msg);
+}
+
+static void image_manifest_request (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    if (!json_is_string (json_object_get (msg->json, "ref"))) {
+        overlay_respond_error (ov, &msg->hdr, EPROTO, "image.manifest: needs ref");
+        return;
+    }
+    struct job *j = xcalloc (1, sizeof *j);
+    j->kind = JOB_MANIFEST;
+    j->args = json_incref (msg->json);
+    job_start (arg, j, msg);
+}
+
+static void image_adopt_request (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    (void)ov;
+    struct job *j = xcalloc (1, sizeof *j);
+    j->kind = JOB_ADOPT;
+    j->args = json_incref (msg->json);
+    job_start (arg, j, msg);
+}
+
+/* image.prepare: which of these blobs this store lacks, and where it is */
+static void image_prepare_request (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    image_svc_t *svc = arg;
+    json_t *blobs = json_object_get (msg->json, "blobs");
+    if (!json_is_array (blobs)) {
+        overlay_respond_error (ov, &msg->hdr, EPROTO, "image.prepare: needs blobs");
+        return;
+    }
+    json_t *missing = json_array ();
+    json_int_t have = 0;
+    size_t i;
+    json_t *b;
+    json_array_foreach (blobs, i, b) {
+        const char *d = json_string_value (json_object_get (b, "digest"));
+        json_int_t sz = json_integer_value (json_object_get (b, "size"));
+        if (!d || !ociref_digest_valid (d)) {
+            json_decref (missing);
+            overlay_respond_error (ov, &msg->hdr, EPROTO, "image.prepare: blobs[%zu]: invalid digest", i);
+            return;
+        }
+        if (imagestore_has_blob (svc->st, d, sz))
+            have += sz;
+        else
+            json_array_append_new (missing, json_string (d));
+    }
+    overlay_respond (ov, &msg->hdr,
+                     json_pack ("{s:s s:o s:I s:I}", "dir", imagestore_dir (svc->st), "missing", missing, "have", have,
+                                "rank", (json_int_t)overlay_rank (ov)),
+                     NULL, 0);
 }
 
 static void image_list_request (overlay_t *ov, const cmsg_t *msg, void *arg)
@@ -198,6 +342,9 @@ static const overlay_handler_t handlers[] = {
     { "image.import", image_import_request },
     { "image.list", image_list_request },
     { "image.remove", image_remove_request },
+    { "image.manifest", image_manifest_request },
+    { "image.prepare", image_prepare_request },
+    { "image.adopt", image_adopt_request },
     OVERLAY_HANDLER_END,
 };
 
@@ -207,7 +354,7 @@ image_svc_t *image_svc_new (overlay_t *ov, const char *statedir, char *err, size
     char dir[4096];
     snprintf (dir, sizeof dir, "%s/images", statedir);
     registry_global_init ();
-    image_svc_t *svc = calloc (1, sizeof *svc);
+    image_svc_t *svc = xcalloc (1, sizeof *svc);
     svc->ov = ov;
     if (!(svc->st = imagestore_open (dir, err, errlen))) {
         free (svc);
