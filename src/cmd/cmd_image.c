@@ -20,16 +20,21 @@ static void usage (FILE *f)
              "Usage: canopy image pull REF [--plain-http] [--platform OS/ARCH[/VARIANT]]\n"
              "                         [--user USER:PASS | --authfile FILE] [--rank R] [--json]\n"
              "       canopy image import FILE|DIR [--name REF] [--platform OS/ARCH] [--rank R] [--json]\n"
-             "       canopy image list [--rank R] [--json]\n"
+             "       canopy image list [--rank R] [--json] [--mirror-stats]\n"
              "       canopy image remove REF [--rank R]\n"
              "       canopy image distribute REF [-r IDSET | --leaves] [--from R] [--schedule S] [--window N]\n"
              "                         [--containerd [--namespace NS] [--address SOCK]] [--json] [--no-progress]\n"
+             "       canopy image mirror --containerd [--config-path DIR] [--listen [ADDR:]PORT] [--plain-http]\n"
+             "                         [-r IDSET] [--remove] REGISTRY...\n"
              "REF is [REGISTRY/]REPO[:TAG][@sha256:HEX] (docker.io, library/ and :latest by default).\n"
              "pull fetches from a registry (TLS verified; --plain-http for a registry on http://);\n"
              "import reads an OCI layout directory, an oci-archive or a docker-archive.\n"
              "distribute sends the image from rank R's store (the local broker's by default) to every target's\n"
              "store through the archive distribution (blobs a target holds are not sent); --containerd also\n"
              "imports it into each target's containerd (default socket " "/run/containerd/containerd.sock" ", namespace k8s.io).\n"
+             "mirror serves each selected broker's store read-only over the registry API (port 5050 by default)\n"
+             "and writes containerd's DIR/REGISTRY/hosts.toml (DIR default /etc/containerd/certs.d) to use it,\n"
+             "keeping a backup of the previous file; --remove puts it back.\n"
              "--authfile is Docker's config.json format ({\"auths\":{HOST:{\"auth\":base64(user:pass)}}}).\n");
 }
 
@@ -58,17 +63,19 @@ static void human (double b, char *buf, size_t len)
     snprintf (buf, len, i ? "%.1f %s" : "%.0f %s", b, u[i]);
 }
 
-enum { O_PLAIN = 1000, O_PLATFORM, O_USER, O_AUTHFILE, O_NAME, O_RANK, O_JSON, O_HELP };
+enum { O_PLAIN = 1000, O_PLATFORM, O_USER, O_AUTHFILE, O_NAME, O_RANK, O_JSON, O_HELP, O_MSTATS };
 
 static struct option opts[] = {
     { "plain-http", no_argument, 0, O_PLAIN },      { "platform", required_argument, 0, O_PLATFORM },
     { "user", required_argument, 0, O_USER },       { "authfile", required_argument, 0, O_AUTHFILE },
     { "name", required_argument, 0, O_NAME },       { "rank", required_argument, 0, O_RANK },
     { "json", no_argument, 0, O_JSON },             { "help", no_argument, 0, O_HELP },
+    { "mirror-stats", no_argument, 0, O_MSTATS },
     { 0, 0, 0, 0 },
 };
 
 static int do_distribute (int argc, char **argv);
+static int do_mirror (int argc, char **argv);
 
 int cmd_image (int argc, char **argv)
 {
@@ -83,9 +90,11 @@ int cmd_image (int argc, char **argv)
     }
     if (!strcmp (verb, "distribute"))
         return do_distribute (argc - 1, argv + 1);
+    if (!strcmp (verb, "mirror"))
+        return do_mirror (argc - 1, argv + 1);
     if (strcmp (verb, "pull") && strcmp (verb, "import") && strcmp (verb, "list") && strcmp (verb, "remove"))
         die ("image: unknown verb '%s' (pull, import, list, remove, distribute; see canopy image --help)", verb);
-    int plain = 0, json = 0;
+    int plain = 0, json = 0, mstats = 0;
     const char *platform = NULL, *userpass = NULL, *authfile = NULL, *name = NULL;
     long rank = -1;
     int c;
@@ -100,6 +109,7 @@ int cmd_image (int argc, char **argv)
         case O_NAME: name = optarg; break;
         case 'r': case O_RANK: rank = parse_rank (optarg); break;
         case O_JSON: json = 1; break;
+        case O_MSTATS: mstats = 1; break;
         case 'h': case O_HELP: usage (stdout); return 0;
         default:
             die ("image %s: unknown or incomplete option '%s' (see canopy image --help)", verb,
@@ -193,7 +203,27 @@ int cmd_image (int argc, char **argv)
         o = client_call (cl, rank_of (rank), "image.list", json_object (), 30000, err, sizeof err);
         if (!o)
             die ("image list: %s", err);
-        if (json)
+        json_t *ms = json_object_get (o, "mirror");
+        if (mstats && !ms)
+            die ("image list: rank %lld serves no mirror (canopy image mirror starts it)",
+                 (long long)json_integer_value (json_object_get (o, "rank")));
+        if (mstats && json)
+            json_dumpf (ms, stdout, JSON_INDENT (2)), putchar ('\n');
+        else if (mstats) {
+            const char *last = json_string_value (json_object_get (ms, "last_fallthrough"));
+            printf ("mirror %s: %lld requests, %lld manifests and %lld blobs served (%lld bytes), %lld fell through "
+                    "to the registry%s%s\n",
+                    json_string_value (json_object_get (ms, "url")),
+                    (long long)json_integer_value (json_object_get (ms, "requests")),
+                    (long long)json_integer_value (json_object_get (ms, "manifests")),
+                    (long long)json_integer_value (json_object_get (ms, "blobs")),
+                    (long long)json_integer_value (json_object_get (ms, "bytes")),
+                    (long long)json_integer_value (json_object_get (ms, "fallthrough")), last && *last ? " (last: " : "",
+                    last && *last ? last : "");
+            if (last && *last)
+                printf (")\n");
+        }
+        else if (json)
             json_dumpf (o, stdout, JSON_INDENT (2)), putchar ('\n');
         else {
             printf ("%-50s %-19s %10s %6s\n", "REFERENCE", "DIGEST", "SIZE", "LAYERS");
@@ -717,4 +747,100 @@ static int do_distribute (int argc, char **argv)
     idset_destroy (&adopt);
     client_destroy (&cl);
     return nok == nt ? 0 : 1;
+}
+
+/* ================= mirror ================= */
+
+static int do_mirror (int argc, char **argv)
+{
+    enum { M_CTR = 3000, M_CPATH, M_LISTEN, M_PLAIN, M_REMOVE, M_JSON };
+    static struct option mopts[] = {
+        { "containerd", no_argument, 0, M_CTR },      { "config-path", required_argument, 0, M_CPATH },
+        { "listen", required_argument, 0, M_LISTEN }, { "plain-http", no_argument, 0, M_PLAIN },
+        { "rank", required_argument, 0, 'r' },        { "remove", no_argument, 0, M_REMOVE },
+        { "json", no_argument, 0, M_JSON },           { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    const char *cpath = "/etc/containerd/certs.d", *listen = NULL, *rspec = NULL;
+    bool ctr = false, plain = false, remove = false, as_json = false;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long (argc, argv, "r:h", mopts, NULL)) != -1) {
+        switch (c) {
+        case M_CTR: ctr = true; break;
+        case M_CPATH: cpath = optarg; break;
+        case M_LISTEN: listen = optarg; break;
+        case M_PLAIN: plain = true; break;
+        case 'r': rspec = optarg; break;
+        case M_REMOVE: remove = true; break;
+        case M_JSON: as_json = true; break;
+        case 'h': usage (stdout); return 0;
+        default:
+            die ("image mirror: unknown or incomplete option '%s' (see canopy image --help)",
+                 argv[optind - 1 > 0 ? optind - 1 : 1]);
+        }
+    }
+    if (!ctr)
+        die ("image mirror: --containerd is required (the only client configured so far)");
+    if (optind >= argc)
+        die ("image mirror: name at least one REGISTRY (host[:port], e.g. docker.io)");
+    char abs[PATH_MAX];
+    if (cpath[0] != '/') {
+        char cwd[PATH_MAX];
+        if (!getcwd (cwd, sizeof cwd) || (size_t)snprintf (abs, sizeof abs, "%s/%s", cwd, cpath) >= sizeof abs)
+            die ("image mirror: cannot make %s absolute", cpath);
+        cpath = abs;
+    }
+    json_t *regs = json_array ();
+    for (int i = optind; i < argc; i++)
+        json_array_append_new (regs, json_string (argv[i]));
+    json_t *req = json_pack ("{s:o s:s s:b s:b}", "registries", regs, "config_path", cpath, "plain_http", plain,
+                             "remove", remove);
+    if (listen)
+        json_object_set_new (req, "listen", json_string (listen));
+    client_t *cl = cmd_connect ();
+    char err[1024];
+    int failed = 0;
+    json_t *all = json_array ();
+    if (!rspec) {
+        json_t *o = client_call (cl, CANOPY_RANK_ANY, "image.mirror", req, 30000, err, sizeof err);
+        if (!o)
+            die ("image mirror: %s", err);
+        json_array_append_new (all, o);
+    }
+    else {
+        idset_t *ranks = cmd_ranks (rspec, cmd_instance_size (cl));
+        json_t **out = xcalloc ((size_t)idset_last (ranks) + 1, sizeof *out);
+        char **errs = xcalloc ((size_t)idset_last (ranks) + 1, sizeof *errs);
+        fanout (cl, ranks, "image.mirror", req, out, errs, 30000);
+        for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r)) {
+            if (out[r])
+                json_array_append_new (all, out[r]);
+            else {
+                fprintf (stderr, "canopy: image mirror: rank %u: %s\n", r, errs[r] ? errs[r] : "failed");
+                failed = 1;
+            }
+            free (errs[r]);
+        }
+        free (out);
+        free (errs);
+        idset_destroy (&ranks);
+    }
+    if (as_json)
+        json_dumpf (all, stdout, JSON_INDENT (1)), putchar ('\n');
+    else {
+        size_t i, k;
+        json_t *o, *w;
+        json_array_foreach (all, i, o) {
+            const char *url = json_string_value (json_object_get (o, "url"));
+            json_array_foreach (json_object_get (o, remove ? "restored" : "written"), k, w)
+                printf ("rank %lld: %s%s%s%s\n", (long long)json_integer_value (json_object_get (o, "rank")),
+                        remove ? "" : "wrote ", json_string_value (w), remove || !url ? "" : " for the mirror at ",
+                        remove || !url ? "" : url);
+        }
+    }
+    json_decref (all);
+    client_destroy (&cl);
+    return failed;
 }

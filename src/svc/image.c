@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #include "image.h"
 #include "imagectr.h"
+#include "imagehosts.h"
+#include "imagemirror.h"
 #include "imageimport.h"
 #include "imagestore.h"
 #include "errquote.h"
@@ -22,7 +24,35 @@ struct image_svc {
     overlay_t *ov;
     imagestore_t *st;
     zlistx_t *jobs;
+    imagemirror_t *mirror;
 };
+
+#define MIRROR_DEFAULT_PORT "5050"
+
+/* the node's address: the host of this broker's tcp:// connect endpoint,
+ * 127.0.0.1 for ipc:// */
+static void node_address (overlay_t *ov, char *buf, size_t len)
+{
+    const char *ep = overlay_connect_endpoint (ov, overlay_rank (ov));
+    snprintf (buf, len, "127.0.0.1");
+    if (!ep || strncmp (ep, "tcp://", 6))
+        return;
+    const char *h = ep + 6, *colon = strrchr (h, ':');
+    if (*h == '[' || !colon || colon == h || *h == '*')
+        return;
+    snprintf (buf, len, "%.*s", (int)(colon - h), h);
+}
+
+static int mirror_ensure (image_svc_t *svc, const char *listen, char *err, size_t errlen)
+{
+    if (svc->mirror)
+        return 0;
+    char addr[256];
+    node_address (svc->ov, addr, sizeof addr);
+    svc->mirror = imagemirror_start (svc->st, svc->ov, listen && *listen ? listen : MIRROR_DEFAULT_PORT, addr, err,
+                                     errlen);
+    return svc->mirror ? 0 : -1;
+}
 
 enum { JOB_PULL, JOB_IMPORT, JOB_MANIFEST, JOB_ADOPT };
 
@@ -311,9 +341,12 @@ static void image_list_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     json_t *l = imagestore_list (svc->st, err, sizeof err);
     if (!l)
         overlay_respond_error (ov, &msg->hdr, EIO, "rank %u: %s", overlay_rank (ov), err);
-    else
-        overlay_respond (ov, &msg->hdr, json_pack ("{s:o s:I}", "images", l, "rank", (json_int_t)overlay_rank (ov)),
-                         NULL, 0);
+    else {
+        json_t *o = json_pack ("{s:o s:I}", "images", l, "rank", (json_int_t)overlay_rank (ov));
+        if (svc->mirror)
+            json_object_set_new (o, "mirror", imagemirror_stats (svc->mirror));
+        overlay_respond (ov, &msg->hdr, o, NULL, 0);
+    }
 }
 
 static void image_remove_request (overlay_t *ov, const cmsg_t *msg, void *arg)
@@ -337,6 +370,57 @@ static void image_remove_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     overlay_respond (ov, &msg->hdr,
                      json_pack ("{s:s s:i s:b}", "ref", ref, "blobs_removed", removed, "gc_deferred", g == 1), NULL, 0);
 }
+/* image.mirror: start the mirror if needed, then write (or undo)
+ * containerd's hosts.toml of each registry */
+static void image_mirror_request (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    image_svc_t *svc = arg;
+    const char *listen = NULL, *cpath = NULL;
+    json_t *regs = NULL;
+    int plain = 0, remove = 0;
+    if (json_unpack (msg->json, "{s?s s:o s:s s?b s?b}", "listen", &listen, "registries", &regs, "config_path", &cpath,
+                     "plain_http", &plain, "remove", &remove)
+            < 0
+        || !json_is_array (regs) || json_array_size (regs) == 0) {
+        overlay_respond_error (ov, &msg->hdr, EPROTO, "image.mirror: needs registries and config_path");
+        return;
+    }
+    char err[768];
+    size_t i;
+    json_t *r;
+    json_array_foreach (regs, i, r) {
+        if (!json_is_string (r) || !imagehosts_registry_ok (json_string_value (r))) {
+            char q[200];
+            overlay_respond_error (ov, &msg->hdr, EINVAL, "rank %u: invalid registry name '%s' (host[:port])",
+                                   overlay_rank (ov),
+                                   errquote (q, sizeof q, json_is_string (r) ? json_string_value (r) : "?", (size_t)-1));
+            return;
+        }
+    }
+    if (!remove && mirror_ensure (svc, listen, err, sizeof err) < 0) {
+        overlay_respond_error (ov, &msg->hdr, EADDRINUSE, "rank %u: %s", overlay_rank (ov), err);
+        return;
+    }
+    json_t *done = json_array ();
+    json_array_foreach (regs, i, r) {
+        char what[PATH_MAX + 160];
+        int rc = remove ? imagehosts_remove (cpath, json_string_value (r), what, sizeof what, err, sizeof err)
+                        : imagehosts_write (cpath, json_string_value (r), imagemirror_url (svc->mirror), plain, what,
+                                            sizeof what, err, sizeof err);
+        if (rc < 0) {
+            json_decref (done);
+            overlay_respond_error (ov, &msg->hdr, EIO, "rank %u: %s", overlay_rank (ov), err);
+            return;
+        }
+        overlay_log (ov, "image mirror: %s%s", remove ? "" : "wrote ", what);
+        json_array_append_new (done, json_string (what));
+    }
+    overlay_respond (ov, &msg->hdr,
+                     json_pack ("{s:s? s:o s:I}", "url", svc->mirror ? imagemirror_url (svc->mirror) : NULL,
+                                remove ? "restored" : "written", done, "rank", (json_int_t)overlay_rank (ov)),
+                     NULL, 0);
+}
+
 static const overlay_handler_t handlers[] = {
     { "image.pull", image_pull_request },
     { "image.import", image_import_request },
@@ -345,6 +429,7 @@ static const overlay_handler_t handlers[] = {
     { "image.manifest", image_manifest_request },
     { "image.prepare", image_prepare_request },
     { "image.adopt", image_adopt_request },
+    { "image.mirror", image_mirror_request },
     OVERLAY_HANDLER_END,
 };
 
@@ -361,6 +446,11 @@ image_svc_t *image_svc_new (overlay_t *ov, const char *statedir, char *err, size
         return NULL;
     }
     svc->jobs = zlistx_new ();
+    const char *ml = getenv ("CANOPY_IMAGE_MIRROR");
+    if (ml && *ml && mirror_ensure (svc, ml, err, errlen) < 0) {
+        image_svc_destroy (&svc);
+        return NULL;
+    }
     if (overlay_handlers_add (ov, handlers, svc, err, errlen) < 0) {
         image_svc_destroy (&svc);
         return NULL;
@@ -379,6 +469,7 @@ void image_svc_destroy (image_svc_t **p)
         job_free (j);
     }
     zlistx_destroy (&svc->jobs);
+    imagemirror_stop (&svc->mirror);
     imagestore_close (&svc->st);
     free (svc);
     *p = NULL;

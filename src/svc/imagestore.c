@@ -495,6 +495,27 @@ int imagestore_ref_remove (imagestore_t *st, const char *ref, char *err, size_t 
     return rc;
 }
 
+json_t *imagestore_entries (imagestore_t *st, char *err, size_t errlen)
+{
+    int lk = lock_index (st, LOCK_SH);
+    json_t *o = index_load (st, err, errlen);
+    unlock_fd (lk);
+    if (!o)
+        return NULL;
+    json_t *out = json_array ();
+    size_t i;
+    json_t *e;
+    json_array_foreach (json_object_get (o, "manifests"), i, e) {
+        const char *r = entry_ref (e), *dg = json_string_value (json_object_get (e, "digest")),
+                   *mt = json_string_value (json_object_get (e, "mediaType"));
+        if (r && dg && mt)
+            json_array_append_new (out, json_pack ("{s:s s:s s:s s:I}", "ref", r, "digest", dg, "mediaType", mt, "size",
+                                                   json_integer_value (json_object_get (e, "size"))));
+    }
+    json_decref (o);
+    return out;
+}
+
 int imagestore_blob_verify (imagestore_t *st, const char *digest, int64_t size, char *err, size_t errlen)
 {
     char p[PATH_MAX];

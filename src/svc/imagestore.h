@@ -45,6 +45,10 @@ char *imagestore_blob_path (const imagestore_t *st, const char *digest, char *bu
  * distribution's extraction keeps a blob a target already holds. */
 #define IMAGESTORE_BLOB_MTIME 315532800
 
+/* The index's entries, [{ref, digest, mediaType, size}] (a cheap read of
+ * index.json; nothing else). */
+json_t *imagestore_entries (imagestore_t *st, char *err, size_t errlen);
+
 /* Re-hash a stored blob: 0, or -1 with err if absent, of another size or
  * damaged. */
 int imagestore_blob_verify (imagestore_t *st, const char *digest, int64_t size, char *err, size_t errlen);
