@@ -16,6 +16,10 @@ check "the registry answers /v2/" img_registry "$D/reg" "$R"
 check "images built offline" img_layout "$D/layout"
 img_push "oci:$D/layout:v1" "docker://$R/test/app:v1"
 img_push "oci:$D/layout:v2" "docker://$R/test/app:v2"
+umoci tag --image "$D/layout:v1" v3 >/dev/null
+img_add_layer "$D/layout" v3 'head -c 200000 /dev/urandom > $b/rootfs/random-v3'
+img_push "oci:$D/layout:v3" "docker://$R/test/app:v3"
+V3L=$(skopeo inspect --tls-verify=false --raw "docker://$R/test/app:v3" | jq -r '.layers[-1].digest' | cut -c8-)
 DIG1=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$R/test/app:v1")
 DIG2=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$R/test/app:v2")
 check "both images are in the registry" test -n "$DIG1" -a -n "$DIG2"
@@ -27,7 +31,7 @@ NEW2_N=$(echo "$NEW2" | wc -l)
 NEW2_B=$(echo "$NEW2" | awk '{s += $2} END {print s}')
 ALL1_B=$(awk '{s += $2} END {print s}' "$D/blobs1")
 
-export R D
+export R D V3L
 cat > "$D/job.sh" <<'EOS'
 set -u
 O=$D/out; mkdir -p $O
@@ -53,6 +57,19 @@ bad badref canopy image distribute 'Bad//Ref'
 bad noctr canopy image distribute $R/test/app:v1 -r 1-2 --containerd --address $D/no-such.sock
 bad onlysrc canopy image distribute $R/test/app:v1 -r 0
 bad nsalone canopy image distribute $R/test/app:v1 --namespace x
+# a target that cannot take a blob (a directory where v3's new layer goes):
+# it fails, the other target gets v3, and its store has nothing half-written
+S8=$RUNDIR/8/state/images
+mkdir $S8/blobs/sha256/$V3L
+cp $S8/index.json $O/index8.before; ls -a $S8 $S8/blobs/sha256 > $O/ls8.before
+canopy image pull --plain-http $R/test/app:v3 > /dev/null 2>&1 || echo "pull v3 failed" >> $O/fail
+canopy image distribute $R/test/app:v3 -r 7-8 > $O/d4.txt 2> $O/d4.err; echo $? > $O/d4.rc
+cp $S8/index.json $O/index8.after; ls -a $S8 $S8/blobs/sha256 > $O/ls8.after
+skopeo inspect --format '{{.Digest}}' "oci:$RUNDIR/7/state/images:$R/test/app:v3" > $O/skopeo7.txt 2>&1
+# a damaged blob in the source's store (same size, other bytes) is caught before anything is sent
+L2=$RUNDIR/0/state/images/blobs/sha256/$V3L
+python3 -c 'import sys; p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 2] ^= 0xff; open(p, "wb").write(b)' $L2
+bad damaged canopy image distribute $R/test/app:v3 -r 6
 exit 0
 EOS
 RUNDIR=$D/inst
@@ -97,5 +114,13 @@ err_is nsalone "go with --containerd"
 rc=$(cat "$O/bad-noctr.rc")
 check "--containerd with no containerd fails (rc=$rc) naming the socket on each rank" \
     sh -c "[ $rc -ne 0 ] && [ \$(grep -c 'FAILED.*containerd is not reachable at $D/no-such.sock' '$O/bad-noctr.out') -eq 2 ]"
+rc=$(cat "$O/d4.rc")
+echo "# d4: $(cat "$O/d4.txt" "$O/d4.err" | tr '\n' '|' | head -c 600)"
+check "a target that cannot store a blob fails (rc=$rc), naming the path; the other one succeeds" \
+    sh -c "[ $rc -ne 0 ] && grep -qE '^8 +FAILED .*$V3L' '$O/d4.txt' && grep -qE '^7 +ok ' '$O/d4.txt'"
+check "rank 7 has v3" [ -n "$(grep sha256 "$O/skopeo7.txt")" ]
+check "rank 8's index.json is unchanged by its failure" cmp -s "$O/index8.before" "$O/index8.after"
+check "rank 8's store has no file or temp file more than before" cmp -s "$O/ls8.before" "$O/ls8.after"
+err_is damaged "rank 0: blob sha256:$V3L in the store is damaged \(its bytes hash to sha256:[0-9a-f]{64}\)"
 check "no sanitizer report in the broker logs" sh -c "! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' '$RUNDIR'/broker-*.log"
 finish
