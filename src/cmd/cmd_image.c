@@ -582,10 +582,9 @@ static int do_distribute (int argc, char **argv)
         char *tmpl = dest_template (dirs, need);
         if (!tmpl) {
             uint32_t a = idset_first (need), b = idset_next (need, a);
-            die ("image distribute: the targets' image stores are not at one path (rank %u: %s%s%s%s); every node "
-                 "needs the same state directory, or one differing only by its rank",
-                 a, dirs[a], b != IDSET_INVALID ? ", rank " : "", b != IDSET_INVALID ? "" : "",
-                 b != IDSET_INVALID ? dirs[b] : "");
+            die ("image distribute: the targets' image stores are not at one path (rank %u: %s; rank %u: %s): every "
+                 "node needs the same state directory, or one differing only by its rank",
+                 a, dirs[a], b, b != IDSET_INVALID ? dirs[b] : "");
         }
         const char *dg = json_string_value (json_object_get (man, "digest"));
         unsigned rnd = 0;
