@@ -123,5 +123,12 @@ check "mirror-stats on a broker without a mirror: one-line error" \
     sh -c "[ \$(cat '$O/nomirror.rc') -ne 0 ] && grep -q 'serves no mirror' '$O/nomirror.err' && [ \$(wc -l < '$O/nomirror.err') -eq 1 ]"
 check "a bad registry name: one-line error" \
     sh -c "[ \$(cat '$O/badreg.rc') -ne 0 ] && grep -q 'invalid registry name' '$O/badreg.err' && [ \$(wc -l < '$O/badreg.err') -eq 1 ]"
+# CANOPY_IMAGE_MIRROR starts the mirror with the broker (port 0: any free one)
+cat > "$D/job2.sh" <<'EOS'
+canopy image list --mirror-stats --json > $D/out/env-stats.json && curl -sf "$(jq -r .url $D/out/env-stats.json)/v2/" > $D/out/env-v2.txt
+EOS
+CANOPY_IMAGE_MIRROR=127.0.0.1:0 canopy start --size 1 --rundir "$D/inst2" bash "$D/job2.sh"
+check "CANOPY_IMAGE_MIRROR=127.0.0.1:0 starts the mirror with the broker on a free port" \
+    sh -c "jq -r .url '$O/env-stats.json' | grep -qE '^http://127.0.0.1:[1-9][0-9]*$' && [ \"\$(cat '$O/env-v2.txt')\" = '{}' ]"
 check "no sanitizer report in the broker logs" sh -c "! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' '$RUNDIR'/broker-*.log"
 finish
