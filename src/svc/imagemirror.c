@@ -6,6 +6,7 @@
 #include "imagemirror.h"
 #include "errquote.h"
 #include "ocimanifest.h"
+#include "ocipath.h"
 #include "ociref.h"
 #include "xalloc.h"
 #include <arpa/inet.h>
@@ -75,32 +76,6 @@ static enum MHD_Result not_here (imagemirror_t *m, struct MHD_Connection *c, con
     return send_buf (c, MHD_HTTP_NOT_FOUND, body, strlen (body), "application/json", NULL);
 }
 
-static int name_ok (const char *s, size_t len)
-{
-    if (len == 0 || len > 255)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-' || ch == '/'))
-            return 0;
-    }
-    return s[0] != '/' && s[len - 1] != '/' && !strstr (s, "//") && !strstr (s, "..");
-}
-
-static int tag_ok (const char *s)
-{
-    size_t n = strlen (s);
-    if (n == 0 || n > 128)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_'
-              || (i > 0 && (ch == '.' || ch == '-'))))
-            return 0;
-    }
-    return 1;
-}
-
 /* the repository part of a full reference (after the domain, before :tag) */
 static int ref_matches (const char *ref, const char *name, const char *tag)
 {
@@ -126,14 +101,6 @@ static enum MHD_Result serve_manifest (imagemirror_t *m, struct MHD_Connection *
     size_t nhit = 0, i;
     json_t *e;
     int by_digest = !strncmp (reference, "sha256:", 7);
-    if (by_digest && !ociref_digest_valid (reference)) {
-        json_decref (ents);
-        return not_here (m, c, method, url, ns, "MANIFEST_UNKNOWN", "not a valid digest");
-    }
-    if (!by_digest && !tag_ok (reference)) {
-        json_decref (ents);
-        return not_here (m, c, method, url, ns, "MANIFEST_UNKNOWN", "not a valid tag");
-    }
     json_array_foreach (ents, i, e) {
         const char *r = json_string_value (json_object_get (e, "ref"));
         const char *dg = json_string_value (json_object_get (e, "digest"));
@@ -232,28 +199,14 @@ static enum MHD_Result answer (void *cls, struct MHD_Connection *c, const char *
         return send_buf (c, MHD_HTTP_METHOD_NOT_ALLOWED, "{\"errors\":[{\"code\":\"UNSUPPORTED\"}]}", 34,
                          "application/json", NULL);
     const char *ns = MHD_lookup_connection_value (c, MHD_GET_ARGUMENT_KIND, "ns");
-    if (!strcmp (url, "/v2/") || !strcmp (url, "/v2"))
-        return send_buf (c, MHD_HTTP_OK, "{}", 2, "application/json", NULL);
-    if (strncmp (url, "/v2/", 4))
-        return not_here (m, c, method, url, ns, "NAME_UNKNOWN", "not a distribution API path");
-    const char *rest = url + 4;
-    const char *mk = NULL, *bk = NULL;
-    for (const char *p = strstr (rest, "/manifests/"); p; p = strstr (p + 1, "/manifests/"))
-        mk = p;
-    for (const char *p = strstr (rest, "/blobs/"); p; p = strstr (p + 1, "/blobs/"))
-        bk = p;
-    const char *cut = mk && (!bk || mk > bk) ? mk : bk;
-    if (!cut)
-        return not_here (m, c, method, url, ns, "NAME_UNKNOWN", "not a manifest or blob path");
-    size_t nl = (size_t)(cut - rest);
-    const char *obj = cut + (cut == mk ? strlen ("/manifests/") : strlen ("/blobs/"));
-    if (!name_ok (rest, nl) || strchr (obj, '/'))
-        return not_here (m, c, method, url, ns, "NAME_INVALID", "not a valid repository name");
-    char name[256];
-    snprintf (name, sizeof name, "%.*s", (int)nl, rest);
-    if (cut == mk)
-        return serve_manifest (m, c, method, url, ns, name, obj);
-    return serve_blob (m, c, method, url, ns, obj);
+    ocipath_t p;
+    char why[128];
+    switch (ocipath_parse (url, &p, why, sizeof why)) {
+    case OCIPATH_ROOT: return send_buf (c, MHD_HTTP_OK, "{}", 2, "application/json", NULL);
+    case OCIPATH_MANIFEST: return serve_manifest (m, c, method, url, ns, p.name, p.reference);
+    case OCIPATH_BLOB: return serve_blob (m, c, method, url, ns, p.reference);
+    default: return not_here (m, c, method, url, ns, "NAME_UNKNOWN", why);
+    }
 }
 
 static int resolve4 (const char *host, struct in_addr *out)
