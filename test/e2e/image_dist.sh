@@ -42,6 +42,7 @@ for r in 1 2 3 4 5 6 7 8; do
 done
 canopy image pull --plain-http $R/test/app:v2 > $O/pull2.txt 2>&1 || echo "pull v2 failed" >> $O/fail
 canopy image distribute $R/test/app:v2 --json > $O/d2.json 2> $O/d2.err || echo "distribute v2 failed: $(cat $O/d2.err)" >> $O/fail
+cat $RUNDIR/broker-*.log > $O/logs-d2.txt
 for r in 1 2 3 4 5 6 7 8; do
     skopeo inspect --format '{{.Digest}}' "oci:$RUNDIR/$r/state/images:$R/test/app:v2" >> $O/skopeo2.txt 2>> $O/skopeo.err
     ls -a $RUNDIR/$r/state/images > $O/top-$r.txt
@@ -50,6 +51,12 @@ canopy image distribute $R/test/app:v1 > $O/d3.txt 2>&1 || echo "distribute v1 a
 canopy image list -r 5 > $O/list5.txt
 canopy archive list --json > $O/archives0.json
 canopy archive list --json -r 4 > $O/archives4.json
+# --leaves (kary:2 of 9: ranks 4-8) with the two-tree schedule, after the leaves dropped v2
+for r in 4 5 6 7 8; do canopy image remove -r $r $R/test/app:v2 > /dev/null || echo "remove v2 on $r failed" >> $O/fail; done
+canopy image distribute $R/test/app:v2 --leaves --schedule twotree --json > $O/d5.json 2> $O/d5.err || echo "distribute --leaves failed: $(cat $O/d5.err)" >> $O/fail
+for r in 4 5 6 7 8; do
+    skopeo inspect --format '{{.Digest}}' "oci:$RUNDIR/$r/state/images:$R/test/app:v2" >> $O/skopeo5.txt 2>> $O/skopeo.err
+done
 # bad input
 bad () { local name=$1; shift; timeout 120 "$@" > $O/bad-$name.out 2> $O/bad-$name.err; echo $? > $O/bad-$name.rc; }
 bad nosuch canopy image distribute $R/test/app:nosuch -r 1-2
@@ -89,7 +96,7 @@ check "every target's store gives v2's manifest digest" \
 echo "# v2 sent: $(jq -c '{blobs_sent, bytes_sent, blobs, size}' "$O/d2.json"); new blobs: $NEW2_N ($NEW2_B bytes)"
 check "v2 shares 2 layers: only its $NEW2_N new blobs ($NEW2_B bytes) were sent" \
     [ "$(jq -r '[.blobs_sent, .bytes_sent] | @csv' "$O/d2.json")" = "$NEW2_N,$NEW2_B" ]
-N2=$(cat "$RUNDIR"/broker-*.log | grep -cE "archive image-${DIG2:7:12}-[0-9a-f]{8}: complete in [0-9.]+ s \($NEW2_B bytes;")
+N2=$(grep -cE "archive image-${DIG2:7:12}-[0-9a-f]{8}: complete in [0-9.]+ s \($NEW2_B bytes;" "$O/logs-d2.txt")
 check "the archive service of each of the 8 targets fetched just $NEW2_B bytes for v2 (saw $N2)" [ "$N2" -eq 8 ]
 check "each target lacked exactly those $NEW2_N blobs" [ "$(jq '[.ranks[].missing] | unique | @csv' -r "$O/d2.json")" = "$NEW2_N" ]
 check "v1 again: nothing sent, every rank had every blob" \
@@ -114,6 +121,9 @@ err_is nsalone "go with --containerd"
 rc=$(cat "$O/bad-noctr.rc")
 check "--containerd with no containerd fails (rc=$rc) naming the socket on each rank" \
     sh -c "[ $rc -ne 0 ] && [ \$(grep -c 'FAILED.*containerd is not reachable at $D/no-such.sock' '$O/bad-noctr.out') -eq 2 ]"
+check "--leaves --schedule twotree: ranks 4-8, 3 blobs each, two-tree, all ok" \
+    [ "$(jq -r '[(.ranks | keys | join(" ")), .targets_sent, .blobs_sent, .schedule, .ok] | @csv' "$O/d5.json")" = '"4 5 6 7 8",5,3,"twotree",5' ]
+check "and every leaf's store gives v2's digest again" [ "$(sort -u "$O/skopeo5.txt")" = "$DIG2" -a "$(wc -l < "$O/skopeo5.txt")" -eq 5 ]
 rc=$(cat "$O/d4.rc")
 echo "# d4: $(cat "$O/d4.txt" "$O/d4.err" | tr '\n' '|' | head -c 600)"
 check "a target that cannot store a blob fails (rc=$rc), naming the path; the other one succeeds" \
