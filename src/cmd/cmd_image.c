@@ -522,10 +522,13 @@ static int do_distribute (int argc, char **argv)
         ranks = cmd_ranks (rspec ? rspec : "all", (uint32_t)size);
     json_decref (st);
     json_decref (st0);
-    idset_clear (ranks, src);   /* the source has it */
-    if (idset_count (ranks) == 0)
+    /* the source has it: not a target, but with --containerd its own
+     * containerd gets it too when it was named */
+    bool src_ctr = ctr && idset_test (ranks, src);
+    idset_clear (ranks, src);
+    if (idset_count (ranks) == 0 && !src_ctr)
         die ("image distribute: no target rank other than the source (rank %u)", src);
-    size_t nt = idset_count (ranks);
+    size_t nt = idset_count (ranks) + (src_ctr ? 1 : 0);
 
     /* 1. the image at the source, each blob re-hashed there */
     json_t *man = client_call (cl, src, "image.manifest", json_pack ("{s:s s:b}", "ref", ref, "verify", 1), -1, err,
@@ -638,6 +641,8 @@ static int do_distribute (int argc, char **argv)
         }
         idset_set (adopt, r);
     }
+    if (src_ctr)
+        idset_set (adopt, src);
     json_t *areq = json_pack ("{s:s s:O s:O s:O s:O}", "ref", ref, "mediaType", json_object_get (man, "mediaType"),
                               "digest", json_object_get (man, "digest"), "size", json_object_get (man, "size"), "blobs",
                               blobs);
@@ -668,6 +673,8 @@ static int do_distribute (int argc, char **argv)
         idset_destroy (&rm);
     }
     double secs = cmd_now () - t0;
+    if (src_ctr)
+        idset_set (ranks, src);   /* reported with the targets */
 
     /* 6. the report */
     size_t nok = 0;
@@ -709,7 +716,9 @@ static int do_distribute (int argc, char **argv)
         for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r)) {
             const char *e = perr[r] ? perr[r] : derr[r] ? derr[r] : aerr[r];
             char note[64] = "";
-            if (!e && !idset_test (need, r))
+            if (!e && r == src)
+                snprintf (note, sizeof note, "the source (imported into its containerd)");
+            else if (!e && !idset_test (need, r))
                 snprintf (note, sizeof note, "had every blob");
             printf ("%-6u %-6s %9.3f  %s\n", r, e ? "FAILED" : "ok", dsecs[r], e ? e : note);
         }

@@ -1,7 +1,7 @@
 #!/bin/bash
 # image_ctr.sh - canopy image distribute --containerd into a containerd this
 # test starts (root, state and socket under a temp dir): the image, pulled
-# from a real registry into rank 0, reaches ranks 1-2 and their containerd;
+# from a real registry into rank 0, reaches ranks 1-2, and ranks 0-2 import it into containerd;
 # ctr run of it prints what the image's command prints.
 . "$(dirname "$0")/lib.sh" || exit 1
 . "$(dirname "$0")/imagelib.bash" || exit 1
@@ -42,7 +42,7 @@ cat > "$D/job.sh" <<'EOS'
 set -u
 O=$D/out; mkdir -p $O
 canopy image pull --plain-http $R/test/app:v1 > $O/pull.txt 2>&1 || echo "pull failed: $(cat $O/pull.txt)" >> $O/fail
-canopy image distribute $R/test/app:v1 -r 1-2 --containerd --address $C/containerd.sock --namespace canopy-test \
+canopy image distribute $R/test/app:v1 -r 0-2 --containerd --address $C/containerd.sock --namespace canopy-test \
     > $O/dist.txt 2>&1 || echo "distribute --containerd failed: $(cat $O/dist.txt)" >> $O/fail
 exit 0
 EOS
@@ -53,11 +53,11 @@ check "instance ran the job" [ $? -eq 0 ]
 O=$D/out
 check "no step failed" [ ! -s "$O/fail" ]
 [ -s "$O/fail" ] && cat "$O/fail"
-check "distribute says both ranks imported into containerd" \
-    sh -c "grep -q 'to 2 of 2 ranks.*imported into containerd' '$O/dist.txt'"
+check "distribute says ranks 0-2 (the source too) imported into containerd" \
+    sh -c "grep -q 'to 3 of 3 ranks.*imported into containerd' '$O/dist.txt'"
 check "containerd lists the image under its registry name with the registry's digest" \
     sh -c "$CTR images ls | grep -q '^$R/test/app:v1 .*$DIG1'"
-check "the broker logs say they imported it" [ "$(grep -c 'adopted from a distribution and imported into containerd' "$RUNDIR"/broker-*.log | awk -F: '{s+=$2} END {print s}')" -eq 2 ]
+check "the broker logs say they imported it" [ "$(grep -c 'adopted from a distribution and imported into containerd' "$RUNDIR"/broker-*.log | awk -F: '{s+=$2} END {print s}')" -eq 3 ]
 out=$(timeout 120 $CTR run --rm "$R/test/app:v1" t-hello 2>&1)
 check "ctr run of the image prints hello-v1 (got: $out)" test "$out" = hello-v1
 check "no sanitizer report in the broker logs" sh -c "! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' '$RUNDIR'/broker-*.log"
