@@ -59,6 +59,12 @@ int ocipath_parse (const char *path, ocipath_t *p, char *err, size_t errlen)
     if (strncmp (path, "/v2/", 4))
         return errfail (err, errlen, "not a distribution API path");
     const char *rest = path + 4, *mk = NULL, *bk = NULL;
+    size_t rl = strlen (rest), tl = strlen ("/tags/list");
+    if (rl > tl && !strcmp (rest + rl - tl, "/tags/list") && ocipath_name_valid (rest, rl - tl)) {
+        memcpy (p->name, rest, rl - tl);
+        p->name[rl - tl] = '\0';
+        return p->kind = OCIPATH_TAGS;
+    }
     for (const char *q = strstr (rest, "/manifests/"); q; q = strstr (q + 1, "/manifests/"))
         mk = q;
     for (const char *q = strstr (rest, "/blobs/"); q; q = strstr (q + 1, "/blobs/"))

@@ -1,11 +1,12 @@
 /* ocipath.h - the request paths of the pull side of the OCI distribution
- * API (/v2/, /v2/NAME/manifests/REF, /v2/NAME/blobs/DIGEST), parsed and
+ * API (/v2/, /v2/NAME/manifests/REF, /v2/NAME/blobs/DIGEST, /v2/NAME/tags/list),
+ * parsed and
  * validated for the mirror (doc/images.md, "Mirror").  Pure: no I/O. */
 #ifndef CANOPY_OCIPATH_H
 #define CANOPY_OCIPATH_H
 #include <stddef.h>
 
-enum { OCIPATH_ROOT = 1, OCIPATH_MANIFEST = 2, OCIPATH_BLOB = 3 };
+enum { OCIPATH_ROOT = 1, OCIPATH_MANIFEST = 2, OCIPATH_BLOB = 3, OCIPATH_TAGS = 4 };
 
 typedef struct ocipath {
     int kind;

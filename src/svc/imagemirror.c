@@ -147,6 +147,39 @@ static enum MHD_Result serve_manifest (imagemirror_t *m, struct MHD_Connection *
     return rc;
 }
 
+/* tags/list: the tags of the stored references of repository name (of
+ * registry ns when given, of any otherwise) */
+static enum MHD_Result serve_tags (imagemirror_t *m, struct MHD_Connection *c, const char *method, const char *url,
+                                   const char *ns, const char *name)
+{
+    char err[512];
+    json_t *ents = imagestore_entries (m->st, err, sizeof err);
+    if (!ents)
+        return send_buf (c, MHD_HTTP_INTERNAL_SERVER_ERROR, "{}", 2, "application/json", NULL);
+    const char *domain = imagemirror_domain (ns);
+    json_t *tags = json_array ();
+    size_t i, nl = strlen (name);
+    json_t *e;
+    json_array_foreach (ents, i, e) {
+        const char *r = json_string_value (json_object_get (e, "ref")), *slash = strchr (r, '/');
+        if (!slash || (domain && ((size_t)(slash - r) != strlen (domain) || strncmp (r, domain, strlen (domain)))))
+            continue;
+        if (!strncmp (slash + 1, name, nl) && slash[1 + nl] == ':')
+            json_array_append_new (tags, json_string (slash + 2 + nl));
+    }
+    json_decref (ents);
+    if (json_array_size (tags) == 0) {
+        json_decref (tags);
+        return not_here (m, c, method, url, ns, "NAME_UNKNOWN", "no image of this name in this node's store");
+    }
+    json_t *o = json_pack ("{s:s s:o}", "name", name, "tags", tags);
+    char *body = json_dumps (o, JSON_COMPACT);
+    json_decref (o);
+    enum MHD_Result rc = send_buf (c, MHD_HTTP_OK, body, strlen (body), "application/json", NULL);
+    free (body);
+    return rc;
+}
+
 static enum MHD_Result serve_blob (imagemirror_t *m, struct MHD_Connection *c, const char *method, const char *url,
                                    const char *ns, const char *digest)
 {
@@ -205,6 +238,7 @@ static enum MHD_Result answer (void *cls, struct MHD_Connection *c, const char *
     case OCIPATH_ROOT: return send_buf (c, MHD_HTTP_OK, "{}", 2, "application/json", NULL);
     case OCIPATH_MANIFEST: return serve_manifest (m, c, method, url, ns, p.name, p.reference);
     case OCIPATH_BLOB: return serve_blob (m, c, method, url, ns, p.reference);
+    case OCIPATH_TAGS: return serve_tags (m, c, method, url, ns, p.name);
     default: return not_here (m, c, method, url, ns, "NAME_UNKNOWN", why);
     }
 }

@@ -58,7 +58,7 @@ curl -s "$M/v2/test/app/manifests/v2?ns=$R" -o /dev/null -w '%{http_code}\n' > $
 curl -s "$M/v2/test/app/blobs/sha256:$(printf '%064d' 0)" -o /dev/null -w '%{http_code}\n' > $O/missblob.code
 curl -s -X DELETE "$M/v2/test/app/manifests/v1" -o /dev/null -w '%{http_code}\n' > $O/delete.code
 curl -s "$M/v2/../../etc/passwd/blobs/x" -o /dev/null -w '%{http_code}\n' > $O/climb.code
-skopeo inspect --no-tags --tls-verify=false --format "{{.Digest}}" docker://127.0.0.1:$MP/test/app:v1 > $O/skopeo.txt 2>&1
+skopeo inspect --tls-verify=false --format "{{.Digest}} {{.RepoTags}}" docker://127.0.0.1:$MP/test/app:v1 > $O/skopeo.txt 2>&1
 skopeo copy -q --src-tls-verify=false docker://127.0.0.1:$MP/test/app:v1 oci:$O/copy:v1 > /dev/null 2>&1 || echo "skopeo copy from the mirror failed" >> $O/fail
 if [ "$CTRD" = 1 ]; then
     CTR="ctr -a $C/containerd.sock -n canopy-test"
@@ -99,7 +99,7 @@ check "a tag the node lacks is 404" [ "$(cat "$O/miss.code")" = 404 ]
 check "a blob the node lacks is 404" [ "$(cat "$O/missblob.code")" = 404 ]
 check "DELETE is refused (405): the mirror is read-only" [ "$(cat "$O/delete.code")" = 405 ]
 check "a path with .. is 404" [ "$(cat "$O/climb.code")" = 404 ]
-check "skopeo inspect through the mirror gives v1's digest" [ "$(cat "$O/skopeo.txt")" = "$DIG1" ]
+check "skopeo inspect through the mirror gives v1's digest and the node's tags (tags/list)" [ "$(cat "$O/skopeo.txt")" = "$DIG1 [v1]" ]
 check "skopeo copies v1 out of the mirror" [ -f "$O/copy/index.json" ]
 check "the broker logged the fallthrough of test/app:v2" \
     grep -q "image mirror: cannot serve GET /v2/test/app/manifests/v2 (ns $R): not in this node's store; the client falls through to the registry" "$RUNDIR/broker-1.log"

@@ -25,6 +25,8 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         return 0;
     if (!ocipath_name_valid (p.name, strlen (p.name)) || strstr (p.name, "..") || strchr (p.reference, '/'))
         abort ();
+    if (k == OCIPATH_TAGS && p.reference[0])
+        abort ();
     if (k == OCIPATH_BLOB && !ociref_digest_valid (p.reference))
         abort ();
     if (k == OCIPATH_MANIFEST && !ociref_digest_valid (p.reference) && !ociref_tag_valid (p.reference))

@@ -25,11 +25,13 @@ int main (void)
     ok (ocipath_parse ("/v2/x/manifests/y/manifests/v1", &p, err, sizeof err) == OCIPATH_MANIFEST
             && !strcmp (p.name, "x/manifests/y"),
         "a repository named .../manifests/...: the last one splits");
+    ok (ocipath_parse ("/v2/test/app/tags/list", &p, err, sizeof err) == OCIPATH_TAGS && !strcmp (p.name, "test/app"),
+        "tags/list");
     const char *bad[] = {
         "/", "/v1/x/manifests/a", "/v2/x", "/v2//manifests/a", "/v2/X/manifests/a", "/v2/a//b/manifests/t",
         "/v2/../etc/manifests/a", "/v2/a/../b/manifests/t", "/v2/-a/manifests/t", "/v2/a-/manifests/t",
         "/v2/a___b/manifests/t", "/v2/a/manifests/", "/v2/a/manifests/.t", "/v2/a/manifests/t/x",
-        "/v2/a/blobs/sha256:00", "/v2/a/blobs/latest", "/v2/a/manifests/sha256:XYZ", "/v2/a/tags/list",
+        "/v2/a/blobs/sha256:00", "/v2/a/blobs/latest", "/v2/a/manifests/sha256:XYZ", "/v2/A/tags/list", "/v2/tags/list", "/v2/a/tags/list/x",
         "/v2/a/blobs/uploads/", "/v2/a b/manifests/t", "/v2/a/manifests/" D64 "0",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
