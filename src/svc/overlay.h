@@ -86,16 +86,15 @@ bool overlay_parent_ok (const overlay_t *ov);
  * live broker of its rank), or NULL. */
 const char *overlay_fatal (const overlay_t *ov);
 
-/* Services: topic is exact ("exec.run") or a prefix ending in '.' ("job."). */
-int overlay_service_add (overlay_t *ov, const char *topic, overlay_msg_f cb, void *arg);
-
 /* A service's handlers, declared once as a static table ending with
  * OVERLAY_HANDLER_END:
  *     static const overlay_handler_t handlers[] = {
  *         { "exec.run", exec_run_request },
  *         OVERLAY_HANDLER_END,
  *     };
- * and registered with one call whose result the constructor checks. */
+ * and registered with one call whose result the constructor checks.  A
+ * topic is exact ("exec.run") or a prefix ending in '.' ("job."); a request
+ * goes to the exact topic, else to the longest prefix. */
 typedef struct overlay_handler {
     const char *topic;
     overlay_msg_f cb;
@@ -115,7 +114,7 @@ int overlay_respond (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, const v
 int overlay_respond_error (overlay_t *ov, const cmsg_hdr_t *req, int errnum, const char *fmt, ...);
 /* A buffer of len bytes for overlay_respond_give, from a small pool of
  * recycled buffers (a 1 MiB chunk buffer freshly from malloc costs page
- * faults); NULL if out of memory.  overlay_buf_free returns one unused. */
+ * faults); never NULL (xalloc.h).  overlay_buf_free returns one unused. */
 void *overlay_buf_new (size_t len);
 void overlay_buf_free (void *buf);
 /* Respond with a data frame that is not copied: data (from overlay_buf_new)
@@ -156,11 +155,6 @@ void overlay_set_data_responder (overlay_t *ov, overlay_data_respond_f fn, void 
 
 /* Forget a pending RPC (its later responses are dropped). */
 void overlay_rpc_cancel (overlay_t *ov, uint32_t matchtag);
-
-/* Events (rank 0 broadcasts down the tree; elsewhere the event is sent to
- * rank 0 first).  Subscribers match topic prefixes. */
-int overlay_event_publish (overlay_t *ov, const char *topic, json_t *json);
-int overlay_event_subscribe (overlay_t *ov, const char *prefix, overlay_msg_f cb, void *arg);
 
 /* Peer state changes (children and parent) */
 void overlay_set_peer_cb (overlay_t *ov, overlay_peer_f cb, void *arg);
