@@ -141,7 +141,7 @@ static void leave (kube_svc_t *k, const char *host, const char *why)
     /* its broker, if it still runs (the pod is going too), must not come
      * back under that rank: tell it to stop */
     overlay_rpc (k->ov, (uint32_t)r, "overlay.shutdown", json_pack ("{s:s}", "reason", reason), NULL, 0,
-                 CMSG_F_NORESPONSE, NULL, NULL);
+                 CMSG_F_NORESPONSE, NULL, NULL, NULL, NULL, 0);
 }
 
 static void on_list (kube_svc_t *k, json_t *nodes)

@@ -410,13 +410,14 @@ int overlay_respond_error (overlay_t *ov, const cmsg_hdr_t *req, int errnum, con
     return 0;
 }
 
-uint32_t overlay_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *json,
-                      const void *data, size_t len, int flags, overlay_msg_f cb, void *arg)
+int overlay_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *json, const void *data,
+                 size_t len, int flags, overlay_msg_f cb, void *arg, uint32_t *tag, char *err,
+                 size_t errlen)
 {
     cmsg_hdr_t h;
     if (cmsg_hdr_init (&h, CMSG_REQUEST, topic) < 0) {
         json_decref (json);
-        return 0;
+        return errfail (err, errlen, "request topic is longer than %d bytes", CMSG_TOPIC_MAX);
     }
     h.matchtag = ov_next_matchtag (ov);
     h.flags = flags;
@@ -431,7 +432,9 @@ uint32_t overlay_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *j
     free (s);
     ov_route (ov, &m, true);
     raw_close (&m);
-    return h.matchtag;
+    if (tag)
+        *tag = h.matchtag;
+    return 0;
 }
 
 uint32_t ov_next_matchtag (overlay_t *ov)
@@ -490,8 +493,8 @@ int ov_event_publish (overlay_t *ov, const char *topic, json_t *json)
 {
     if (ov->rank != 0) {
         json_t *o = json_pack ("{s:s s:o}", "topic", topic, "payload", json ? json : json_object ());
-        overlay_rpc (ov, 0, "overlay.publish", o, NULL, 0, CMSG_F_NORESPONSE, NULL, NULL);
-        return 0;
+        return overlay_rpc (ov, 0, "overlay.publish", o, NULL, 0, CMSG_F_NORESPONSE, NULL, NULL, NULL,
+                            NULL, 0);
     }
     cmsg_hdr_t h;
     if (cmsg_hdr_init (&h, CMSG_EVENT, topic) < 0) {

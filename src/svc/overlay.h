@@ -126,19 +126,26 @@ int overlay_respond_give (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, vo
 int overlay_respond_share (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, const cmsg_t *msg);
 
 /* Send a request from this broker to rank; cb gets every response (for
- * streaming requests until errnum ENODATA or another error).  Returns the
- * matchtag, or 0 on failure.  json is stolen. */
-uint32_t overlay_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *json,
-                      const void *data, size_t len, int flags, overlay_msg_f cb, void *arg);
+ * streaming requests until errnum ENODATA or another error).  A request the
+ * tree cannot carry (an unknown or unreachable rank) is answered like any
+ * other, with its error response to cb.  The request's matchtag goes to
+ * *tag (if tag is not NULL).  Returns 0, or -1 with err (a topic longer than
+ * CMSG_TOPIC_MAX; cb is not called).  json is stolen. */
+int overlay_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *json, const void *data,
+                 size_t len, int flags, overlay_msg_f cb, void *arg, uint32_t *tag, char *err,
+                 size_t errlen);
 /* Like overlay_rpc, but sent straight to `rank` over a direct peer link
  * (a DEALER to its endpoint, opened on first use), not through the tree.
- * For bulk data between any two brokers (doc/distribution.md). */
-uint32_t overlay_peer_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *json,
-                           const void *data, size_t len, int flags, overlay_msg_f cb, void *arg);
+ * For bulk data between any two brokers (doc/distribution.md).  Also -1
+ * with err when rank is out of range or has no endpoint (a free rank), or
+ * the link cannot take the message. */
+int overlay_peer_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *json,
+                      const void *data, size_t len, int flags, overlay_msg_f cb, void *arg,
+                      uint32_t *tag, char *err, size_t errlen);
 
 /* For a transport outside the overlay (src/svc/dataplane.c): register a
- * pending RPC and get its matchtag (overlay_rpc_cancel forgets it as any
- * other); overlay_rpc_pending says whether it is still wanted. */
+ * pending RPC and get its matchtag (never 0; overlay_rpc_cancel forgets it
+ * as any other); overlay_rpc_pending says whether it is still wanted. */
 uint32_t overlay_rpc_expect (overlay_t *ov, overlay_msg_f cb, void *arg, bool streaming);
 bool overlay_rpc_pending (overlay_t *ov, uint32_t matchtag);
 /* Hand a message received elsewhere to this broker: a request to its

@@ -7,6 +7,8 @@
  */
 #define _GNU_SOURCE
 #include "overlay_int.h"
+#include "errquote.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,17 +47,19 @@ static int on_peer (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     return 0;
 }
 
-uint32_t overlay_peer_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *json,
-                           const void *data, size_t len, int flags, overlay_msg_f cb, void *arg)
+int overlay_peer_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *json,
+                      const void *data, size_t len, int flags, overlay_msg_f cb, void *arg,
+                      uint32_t *tag, char *err, size_t errlen)
 {
     if (rank >= ov->size) {
         json_decref (json);
-        return 0;
+        return errfail (err, errlen, "%s: rank %u is not in this instance (size %u)", topic, rank,
+                        ov->size);
     }
     cmsg_hdr_t h;
     if (cmsg_hdr_init (&h, CMSG_REQUEST, topic) < 0) {
         json_decref (json);
-        return 0;
+        return errfail (err, errlen, "request topic is longer than %d bytes", CMSG_TOPIC_MAX);
     }
     h.matchtag = ov_next_matchtag (ov);
     h.flags = flags | CMSG_F_PEER;
@@ -68,14 +72,22 @@ uint32_t overlay_peer_rpc (overlay_t *ov, uint32_t rank, const char *topic, json
     raw_set (&m, &h, s ? s : "", s ? strlen (s) : 0, data, len);
     free (s);
     void *sock = rank == ov->rank ? ov->self_push : peer_sock (ov, rank);
-    if (!sock || raw_send (sock, NULL, 0, &m) < 0) {
+    if (!sock) {
         raw_close (&m);
-        return 0;
+        return errfail (err, errlen, "%s: no peer link to rank %u (%s)", topic, rank,
+                        ov->epconn[rank] ? zmq_strerror (errno) : "no broker holds it");
+    }
+    if (raw_send (sock, NULL, 0, &m) < 0) {
+        int e = errno;
+        raw_close (&m);
+        return errfail (err, errlen, "%s: cannot send to rank %u: %s", topic, rank, zmq_strerror (e));
     }
     raw_close (&m);
     if (cb && !(flags & CMSG_F_NORESPONSE))
         ov_pending_add (ov, h.matchtag, cb, arg, flags & CMSG_F_STREAMING);
-    return h.matchtag;
+    if (tag)
+        *tag = h.matchtag;
+    return 0;
 }
 
 void ov_peer_close_all (overlay_t *ov)
