@@ -53,8 +53,7 @@ char **exec_env_from_json (json_t *env)
     json_object_foreach (env, k, v) {
         if (!json_is_string (v))
             continue;
-        if (asprintf (&e[n], "%s=%s", k, json_string_value (v)) >= 0)
-            n++;
+        e[n++] = xasprintf ("%s=%s", k, json_string_value (v));
     }
     return e;
 }
