@@ -2,12 +2,14 @@
  *
  * Every request, response, event and control message that crosses a link
  * (broker to broker, or client to broker) is one of these, carried as a
- * ZeroMQ multipart message: [header][json][data?].  This file only encodes
- * and decodes the header frame; see doc/protocol.md for the wire format.
+ * ZeroMQ multipart message: [header][json][data?].  This file encodes and
+ * decodes the header frame and names the decoded message (cmsg_t); see
+ * doc/protocol.md for the wire format.
  * Pure: no I/O.
  */
 #ifndef CANOPY_MSG_H
 #define CANOPY_MSG_H
+#include <jansson.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -56,6 +58,18 @@ typedef struct cmsg_hdr {
     uint8_t sender[CMSG_SENDER_MAX];
     char topic[CMSG_TOPIC_MAX + 1];
 } cmsg_hdr_t;
+
+/* A received message, decoded: its header, its payload parsed, its data
+ * frame.  The overlay hands one to services and RPC continuations (valid
+ * during the callback only); the client library returns them to commands
+ * (src/client/client.h, freed with client_msg_clear). */
+typedef struct cmsg {
+    cmsg_hdr_t hdr;
+    json_t *json;        /* parsed payload (never NULL: {} if empty) */
+    const void *data;    /* optional data frame */
+    size_t data_len;
+    void *frame;         /* the overlay's: the frame holding data (NULL in a client) */
+} cmsg_t;
 
 /* Fill a header; topic is truncated-proof (returns -1 if too long). */
 int cmsg_hdr_init (cmsg_hdr_t *h, uint8_t type, const char *topic);

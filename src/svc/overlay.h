@@ -17,15 +17,8 @@
 
 typedef struct overlay overlay_t;
 
-/* A received message as handed to services and RPC continuations.  Valid
- * only during the callback; copy `hdr` to respond later. */
-typedef struct cmsg {
-    cmsg_hdr_t hdr;
-    json_t *json;        /* parsed payload (never NULL: {} if empty) */
-    const void *data;    /* optional data frame */
-    size_t data_len;
-    void *frame;         /* overlay internal: the frame holding data */
-} cmsg_t;
+/* Services and RPC continuations get a cmsg_t (msg.h), valid only during
+ * the callback; copy its `hdr` to respond later. */
 
 typedef void (*overlay_msg_f) (overlay_t *ov, const cmsg_t *msg, void *arg);
 /* Called when a child (or the parent) changes state. */
