@@ -29,12 +29,10 @@ enum cmsg_flags {
                              * the data plane opened and verified (src/svc/dataplane.c) */
 };
 
-/* control messages (link keep-alive and membership) */
-enum cmsg_control {
-    CMSG_CTL_HELLO = 1,     /* child -> parent: I am up (matchtag = boot id) */
-    CMSG_CTL_HEARTBEAT = 2, /* both ways, every heartbeat period */
-    CMSG_CTL_GOODBYE = 3,   /* child -> parent: clean shutdown */
-};
+/* Control messages (CMSG_CONTROL: link keep-alive) are told apart by topic:
+ * "heartbeat" (both ways; a child's first one is its hello), "goodbye"
+ * (child -> parent: clean shutdown), "refused" (parent -> a second broker
+ * of a running rank).  Their matchtag is the sender's boot id. */
 
 #define CANOPY_RANK_ANY   0xFFFFFFFFu  /* the broker the client is attached to */
 #define CANOPY_RANK_UP    0xFFFFFFFEu  /* unused on the wire; reserved */

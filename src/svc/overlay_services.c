@@ -104,12 +104,27 @@ static void overlay_wait_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     zlistx_add_end (ov->waiters, w);
 }
 
+/* Rank 0 broadcasts {topic, payload} as an event (how a broker of another
+ * rank publishes); answered only if a response is wanted. */
 static void overlay_publish_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     const char *topic = NULL;
     json_t *payload = NULL;
-    if (ov->rank == 0 && json_unpack (msg->json, "{s:s s:o}", "topic", &topic, "payload", &payload) == 0)
-        ov_event_publish (ov, topic, json_incref (payload));
+    if (ov->rank != 0) {
+        overlay_respond_error (ov, &msg->hdr, EINVAL, "overlay.publish runs on rank 0");
+        return;
+    }
+    if (json_unpack (msg->json, "{s:s s:o}", "topic", &topic, "payload", &payload) < 0
+        || !json_is_object (payload)) {
+        overlay_respond_error (ov, &msg->hdr, EINVAL, "overlay.publish: needs {topic, payload: {...}}");
+        return;
+    }
+    if (ov_event_publish (ov, topic, json_incref (payload)) < 0) {
+        overlay_respond_error (ov, &msg->hdr, EINVAL, "overlay.publish: topic longer than %d bytes",
+                               CMSG_TOPIC_MAX);
+        return;
+    }
+    overlay_respond (ov, &msg->hdr, json_object (), NULL, 0);
 }
 
 static void overlay_shutdown_request (overlay_t *ov, const cmsg_t *msg, void *arg)
