@@ -34,6 +34,9 @@ typedef struct overlay_opts {
     const char *host;       /* this broker's host name (joined hosts: required) */
     const char *statedir;   /* rank 0 keeps the membership table here */
     json_t *members;        /* a joined broker: the table from the lead's answer */
+    void *zctx;             /* ZeroMQ context, kept by the caller (NULL: czmq's, zsys_init).
+                             * Brokers sharing a process need one each: each binds its
+                             * own ZAP handler (test/unit/test_overlay.c) */
 } overlay_opts_t;
 
 /* Ask the lead (rank 0) for a rank for `host`, which is not listed in the

@@ -153,10 +153,10 @@ static int load_cert (overlay_t *ov, const char *certpath, char *err, size_t err
 }
 
 /* The loop, the tables, and this incarnation's boot id and first matchtag. */
-static void init_state (overlay_t *ov)
+static void init_state (overlay_t *ov, void *zctx)
 {
     zsys_handler_set (NULL);
-    ov->zctx = zsys_init ();
+    ov->zctx = zctx ? zctx : zsys_init ();
     ov->loop = zloop_new ();
     zloop_set_nonstop (ov->loop, true);
     ov->inflight = zhashx_new ();
@@ -271,7 +271,7 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
     ov->rundir = xstrdup (o->rundir);
     if (load_cert (ov, o->cert_path ? o->cert_path : cfg->curve_cert, err, errlen) < 0)
         goto fail;
-    init_state (ov);
+    init_state (ov, o->zctx);
     ov_children_init (ov);
     if (ov_members_init (ov, o, err, errlen) < 0)
         goto fail;
