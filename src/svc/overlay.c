@@ -102,7 +102,6 @@ static void untrack (overlay_t *ov, const cmsg_hdr_t *resp)
     zhashx_delete (ov->inflight, key);
 }
 
-
 /* Answer, with EHOSTUNREACH, every request we forwarded to `hop`. */
 void ov_fail_inflight (overlay_t *ov, uint32_t hop)
 {
@@ -123,6 +122,7 @@ void ov_fail_inflight (overlay_t *ov, uint32_t hop)
     }
     zlistx_destroy (&keys);
 }
+
 /* ---- dispatch to this broker ---- */
 
 /* The service for a topic: the exact one, else the longest prefix. */
@@ -307,6 +307,7 @@ void ov_route (overlay_t *ov, struct raw *m, bool from_self)
             untrack (ov, &saved);
     }
 }
+
 /* ---- responses and requests ---- */
 
 /* A response goes back the way its request came: over the peer link it
@@ -594,6 +595,7 @@ int ov_on_self (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     }
     return 0;
 }
+
 /* ---- the heartbeat tick ---- */
 int ov_on_heartbeat (zloop_t *loop, int timer_id, void *arg)
 {

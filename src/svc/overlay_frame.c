@@ -198,6 +198,7 @@ int raw_recv (overlay_t *ov, void *sock, char *id, size_t *idlen, struct raw *m)
     }
     return 0;
 }
+
 /* A control message (heartbeat, goodbye, refused); the json says how many
  * brokers of our subtree are online and who we are (pid, host), so that a
  * parent refusing a duplicate can name the broker that runs. */

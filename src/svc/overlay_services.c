@@ -88,10 +88,11 @@ static void overlay_wait_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     json_int_t want = ov->size;
     double timeout = 30;
+    const char *why = NULL;
     json_unpack (msg->json, "{s?I s?F}", "online", &want, "timeout", &timeout);
     if (ov->rank != 0) {
-        overlay_respond_error (ov, &msg->hdr, EINVAL, "overlay.wait runs on rank 0");
-        return;
+        why = "overlay.wait runs on rank 0";
+        goto error;
     }
     if (overlay_online_count (ov) >= want) {
         overlay_respond (ov, &msg->hdr, json_pack ("{s:I}", "online", (json_int_t)overlay_online_count (ov)), NULL, 0);
@@ -102,29 +103,34 @@ static void overlay_wait_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     w->want = want;
     w->deadline = now_ms () + (int64_t)(timeout * 1000);
     zlistx_add_end (ov->waiters, w);
+    return;
+error:
+    overlay_respond_error (ov, &msg->hdr, EINVAL, "%s", why);
 }
 
 /* Rank 0 broadcasts {topic, payload} as an event (how a broker of another
  * rank publishes); answered only if a response is wanted. */
 static void overlay_publish_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
-    const char *topic = NULL;
+    const char *topic = NULL, *why = NULL;
     json_t *payload = NULL;
     if (ov->rank != 0) {
-        overlay_respond_error (ov, &msg->hdr, EINVAL, "overlay.publish runs on rank 0");
-        return;
+        why = "overlay.publish runs on rank 0";
+        goto error;
     }
     if (json_unpack (msg->json, "{s:s s:o}", "topic", &topic, "payload", &payload) < 0
         || !json_is_object (payload)) {
-        overlay_respond_error (ov, &msg->hdr, EINVAL, "overlay.publish: needs {topic, payload: {...}}");
-        return;
+        why = "overlay.publish: needs {topic, payload: {...}}";
+        goto error;
     }
     if (ov_event_publish (ov, topic, json_incref (payload)) < 0) {
-        overlay_respond_error (ov, &msg->hdr, EINVAL, "overlay.publish: topic longer than %d bytes",
-                               CMSG_TOPIC_MAX);
-        return;
+        why = "overlay.publish: the topic is too long";
+        goto error;
     }
     overlay_respond (ov, &msg->hdr, json_object (), NULL, 0);
+    return;
+error:
+    overlay_respond_error (ov, &msg->hdr, EINVAL, "%s", why);
 }
 
 static void overlay_shutdown_request (overlay_t *ov, const cmsg_t *msg, void *arg)

@@ -131,6 +131,7 @@ static int ipc_in_use (const char *ep, char *err, size_t errlen)
         return errfail (err, errlen, "cannot bind %s: another broker is listening there", ep);
     return 0;
 }
+
 /* ---- the steps of overlay_new ---- */
 
 /* The certificate: ours alone (not world-readable) and with a secret key. */
