@@ -131,8 +131,9 @@ int raw_send (void *sock, const void *id, size_t idlen, struct raw *m);
 int raw_recv (overlay_t *ov, void *sock, char *id, size_t *idlen, struct raw *m);
 /* A message is waiting (handlers drain up to 256 per wakeup) */
 bool ov_readable (void *sock);
-/* A control message (heartbeat, goodbye, hello) saying how many brokers of
- * our subtree are online and who we are (pid, host); _json sends js as is. */
+/* A control message (heartbeat, goodbye) saying how many brokers of our
+ * subtree are online and who we are (pid, host); _json sends js as is
+ * (refused). */
 int ov_send_control (overlay_t *ov, void *sock, const void *id, size_t idlen, const char *topic,
                      uint32_t online);
 int ov_send_control_json (overlay_t *ov, void *sock, const void *id, size_t idlen,
