@@ -94,7 +94,7 @@ static config_t *make_config (int n, const char *cert)
         json_array_append_new (hosts, json_pack ("{s:s s:s s:s}", "host", host, "bind", ep, "connect", ep));
     }
     json_t *o = json_pack ("{s:s s:s s:f s:f s:o}", "curve_cert", cert, "topology", "kary:2", "heartbeat",
-                           0.2, "timeout", 2.0, "hosts", hosts);
+                           0.25, "timeout", 3.0, "hosts", hosts);
     char *text = json_dumps (o, 0);
     char err[256] = "";
     config_t *cfg = config_parse (text, strlen (text), err, sizeof err);
