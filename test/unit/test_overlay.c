@@ -71,8 +71,19 @@ static void test_rpc_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     }
 }
 
+/* test.count {n}: a stream of n responses {i}, then the end (ENODATA) */
+static void test_count_request (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    json_int_t n = 0;
+    json_unpack (msg->json, "{s?I}", "n", &n);
+    for (json_int_t i = 0; i < n; i++)
+        overlay_respond (ov, &msg->hdr, json_pack ("{s:I}", "i", i), NULL, 0);
+    overlay_respond_error (ov, &msg->hdr, ENODATA, NULL);
+}
+
 static const overlay_handler_t test_handlers[] = {
     { "test.hold", test_hold_request },
+    { "test.count", test_count_request },
     { "test.rpc", test_rpc_request },
     OVERLAY_HANDLER_END,
 };
@@ -240,6 +251,33 @@ static void test_single (const char *cert)
                 && geti (r, "errnum") == 0 && geti (r, "rank") == 0,
             "single: the broker's own RPC to itself is answered");
         json_decref (r);
+        /* a stream, read after a client_call that set its items aside */
+        uint32_t t = client_send (b.cl, 0, "test.count", json_pack ("{s:i}", "n", 3), NULL, 0, CMSG_F_STREAMING);
+        r = client_call (b.cl, 0, "overlay.ping", json_object (), 10000, err, sizeof err);
+        ok (r != NULL, "single: a call while a stream is open");
+        json_decref (r);
+        int got[4] = { -2, -2, -2, -2 };
+        json_int_t seq[3] = { -1, -1, -1 };
+        for (int i = 0; i < 4; i++) {
+            cmsg_t m;
+            got[i] = client_stream_next (b.cl, t, &m, 10000, err, sizeof err);
+            if (got[i] < 0)
+                break;
+            if (i < 3)
+                seq[i] = geti (m.json, "i");
+            client_msg_clear (&m);
+        }
+        ok (got[0] == 1 && got[1] == 1 && got[2] == 1 && got[3] == 0 && seq[0] == 0 && seq[1] == 1 && seq[2] == 2,
+            "client_stream_next: three items in order, then 0 at the end of the stream");
+        t = client_send (b.cl, 0, "test.count", json_pack ("{s:i}", "n", 0), NULL, 0, CMSG_F_STREAMING);
+        cmsg_t m;
+        int rc = client_stream_next (b.cl, 0, &m, 10000, err, sizeof err);
+        ok (rc == 0 && m.hdr.matchtag == t, "client_stream_next: tag 0 takes any request's response");
+        if (rc >= 0)
+            client_msg_clear (&m);
+        errno = 0;
+        ok (client_stream_next (b.cl, 0, &m, 200, err, sizeof err) == -1 && errno == ETIMEDOUT && strstr (err, "timed out"),
+            "client_stream_next: nothing pending: -1, ETIMEDOUT, said in err (%s)", err);
     }
     finish (&b);
     config_destroy (&cfg);
