@@ -4,7 +4,8 @@
  * client ROUTER), routes requests/responses/events through the tree
  * (doc/protocol.md), and dispatches requests addressed to this broker to
  * services registered by topic.  Services (exec, content, jobs) are written
- * against this interface only.
+ * against this interface only.  The implementation is split by role over
+ * src/svc/overlay*.c (overlay_int.h lists the files).
  */
 #ifndef CANOPY_OVERLAY_H
 #define CANOPY_OVERLAY_H
@@ -44,6 +45,9 @@ typedef struct overlay_opts {
  * default_connect with address (or, if NULL, host) for %h; waits up to
  * timeout seconds (0: forever).
  * Returns the rank and the membership table in *members, or -1 with err. */
+long overlay_join (const config_t *cfg, const char *host, const char *address, const char *cert_path,
+                   double timeout, json_t **members, char *err, size_t errlen);
+
 /* Rank 0: host left the cluster for good (its node was deleted): its rank
  * becomes free (doc/membership.md) and the table is spread.  Returns the
  * rank it held, or -1 (not a member, or a host listed in the config). */
@@ -51,9 +55,6 @@ long overlay_member_leave (overlay_t *ov, const char *host);
 /* Rank 0: the hosts that hold ranks they joined for (malloc'd array of
  * strdup'd names, NULL-terminated). */
 char **overlay_member_hosts (overlay_t *ov);
-
-long overlay_join (const config_t *cfg, const char *host, const char *address, const char *cert_path,
-                   double timeout, json_t **members, char *err, size_t errlen);
 
 overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen);
 void overlay_destroy (overlay_t **p);
