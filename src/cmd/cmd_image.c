@@ -280,7 +280,13 @@ static void fanout (client_t *cl, const idset_t *ranks, const char *topic, json_
     json_decref (payload);
     for (size_t i = 0; i < n; i++) {
         cmsg_t m;
-        if (client_recv (cl, &m, timeout_ms) < 0) {
+        int rc = client_stream_next (cl, 0, &m, timeout_ms, NULL, 0);
+        if (rc == 0) {   /* the end of some stream: not an answer */
+            client_msg_clear (&m);
+            i--;
+            continue;
+        }
+        if (rc < 0) {
             for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r))
                 if (!out[r] && !errs[r])
                     errs[r] = xasprintf ("no answer to %s", topic);
@@ -393,16 +399,14 @@ static json_t *follow_distribute (client_t *cl, uint32_t src, json_t *req, bool 
     json_t *result = NULL;
     for (;;) {
         cmsg_t m;
-        if (client_recv (cl, &m, -1) < 0) {
+        char err[256];
+        int rc = client_stream_next (cl, tag, &m, -1, err, sizeof err);
+        if (rc < 0) {
             if (errno == EINTR)
                 continue;
-            die ("image distribute: lost the broker: %s", strerror (errno));
+            die ("image distribute: lost the broker: %s", err);
         }
-        if (m.hdr.matchtag != tag) {
-            client_msg_clear (&m);
-            continue;
-        }
-        if (m.hdr.errnum == ENODATA) {
+        if (rc == 0) {
             client_msg_clear (&m);
             break;
         }
