@@ -37,6 +37,7 @@ static void vtx_free (mvtx_t *v, int nprune)
         free (v->agg);
     }
     free (v->aggtot);
+    free (v->bb);
 }
 
 void mgraph_destroy (mgraph_t **gp)

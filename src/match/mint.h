@@ -73,6 +73,7 @@ typedef struct {
     mplan_t xchk;             /* exclusive holders over time (total 1<<30) */
     mplan_t *agg;             /* per prune type: units of that type below, used */
     int64_t *aggtot;          /* per prune type: total units below (incl. self) */
+    struct mbb *bb;           /* per prune type, where agg is: bounds for the best-bound search */
     int nalloc, nresv;        /* jobs holding this vertex (allocated/reserved) */
     unsigned stamp, gray;     /* traversal bookkeeping */
     unsigned emit_stamp;
@@ -80,6 +81,16 @@ typedef struct {
     bool removed;             /* detached by matcher_remove_* */
     bool multi;               /* reachable from the dominant root by more than one path */
 } mvtx_t;
+
+/* What the best-bound search (dfu.c) knows of the vertices of one prune
+ * type strictly below a vertex: the least and greatest id among those with
+ * no span at all (clean) and among all of them, and the units of the ones
+ * holding a span (dirty).  Empty sets have min > max. */
+typedef struct mbb {
+    int64_t cmin, cmax;
+    int64_t amin, amax;
+    int64_t dunits;
+} mbb_t;
 
 typedef struct {
     int src, dst;
@@ -110,6 +121,8 @@ struct mgraph {
     int *roots;        /* per subsystem: root vertex or -1 */
     int64_t next_uniq;
     unsigned seq;      /* traversal sequence, shared by matchers */
+    int nmatchers;     /* matchers made on this graph and not destroyed */
+    unsigned bb_epoch; /* bumped when a matcher makes or frees the vertex bounds */
 };
 
 int mg_intern_type (mgraph_t *g, const char *type);
