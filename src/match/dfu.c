@@ -13,6 +13,9 @@
  * through several parents (a node in two containers) is judged per path;
  * if one exclusive vertex ends up chosen through two parents, the second
  * path's entry edge is banned and the match is redone (see doc/match.md).
+ *
+ * For low/high and one exact slot on a tree, a best-bound search makes the
+ * same selection without scoring every candidate (bb_select, below).
  */
 #include "mdfu.h"
 #include "xalloc.h"
@@ -1328,7 +1331,7 @@ static bool is_ptype (const matcher_t *m, int t)
     return false;
 }
 
-static bool bb_dirty (const mvtx_t *c)
+static bool has_span (const mvtx_t *c)
 {
     return c->plan.n > 0 || c->xchk.n > 0;
 }
@@ -1350,7 +1353,7 @@ static void bb_recount (matcher_t *m, int u)
         for (int k = 0; k < m->nprune; k++) {
             mbb_t *b = &x->bb[k];
             if (c->type == m->ptypes[k]) {
-                if (bb_dirty (c))
+                if (has_span (c))
                     b->dunits += c->size;
                 else {
                     b->cmin = c->id < b->cmin ? c->id : b->cmin;
@@ -1371,12 +1374,28 @@ static void bb_recount (matcher_t *m, int u)
     }
 }
 
-/* are the bounds kept up to date?  (After a job is applied or cancelled,
- * the vertices it touched are recounted, children first: records and job
- * vertices are in post-order.) */
-static bool bb_live (const matcher_t *m)
+/* a job came or went on u: its bounds (and so its ancestors', also on
+ * the job's path) are recounted when the search next looks at them */
+static void bb_touch (mvtx_t *x)
 {
-    return m->bb_graph && !m->bb_stale;
+    if (x->bb)
+        x->bb_old = true;
+}
+
+/* recount u's bounds if a job came or went below, children first */
+static void bb_fresh (matcher_t *m, int u, unsigned depth)
+{
+    mgraph_t *g = m->g;
+    mvtx_t *x = &g->v[u];
+    if (!x->bb_old)
+        return;
+    for (int i = 0; i < x->nout && depth < MG_MAXDEPTH; i++) {
+        const medge_t *e = &g->e[x->out[i]];
+        if (e->subsys == m->dom && g->v[e->dst].bb_old)
+            bb_fresh (m, e->dst, depth + 1);
+    }
+    bb_recount (m, u);
+    x->bb_old = false;
 }
 
 /* every vertex's bounds, children first; and which prune types the search
@@ -1414,6 +1433,7 @@ static void bb_prepare (matcher_t *m, const int *order, int n)
         if (x->agg && !x->bb)
             x->bb = xcalloc (m->nprune, sizeof (mbb_t));
         bb_recount (m, order[i]);
+        x->bb_old = false;
     }
     m->bb_stale = false;
     m->bb_epoch = ++g->bb_epoch;
@@ -1537,9 +1557,8 @@ static int apply (matcher_t *m, int64_t jobid, int64_t at, int64_t dur, bool res
     free (acc);
     if (jb->bb_unsafe)
         m->nunsafe++;
-    if (bb_live (m))
-        for (int i = 0; i < m->nrecs; i++)
-            bb_recount (m, m->recs[i].v);
+    for (int i = 0; i < m->nrecs; i++)
+        bb_touch (&g->v[m->recs[i].v]);
     if (m->stop_on_1)
         update_weights (m);
     return 0;
@@ -1566,9 +1585,8 @@ int matcher_cancel (matcher_t *m, int64_t jobid)
             for (int k = 0; k < m->nprune; k++)
                 mplan_rem (&x->agg[k], jobid);
     }
-    if (bb_live (m))
-        for (int i = 0; i < jb->nverts; i++)
-            bb_recount (m, jb->verts[i]);
+    for (int i = 0; i < jb->nverts; i++)
+        bb_touch (&g->v[jb->verts[i]]);
     if (jb->bb_unsafe)
         m->nunsafe--;
     free (jb->verts);
@@ -1966,7 +1984,6 @@ void matcher_destroy (matcher_t **mp)
     if (!mp || !*mp)
         return;
     matcher_t *m = *mp;
-    m->bb_stale = true;   /* no recounts while the jobs go */
     while (m->njobs > 0)
         matcher_cancel (m, m->jobs[0].jobid);
     free (m->jobs);
@@ -2363,6 +2380,8 @@ static bool bb_offer (bbs_t *s, int64_t score, visit_t *sv, bbelem_t *el, int ne
 static bool bb_cut (const bbs_t *s, int u)
 {
     const mvtx_t *x = &s->m->g->v[u];
+    if (x->bb_old)
+        bb_fresh (s->m, u, 0);
     int k = s->k;
     if (!x->agg || !x->bb || x->aggtot[k] <= 0)
         return true;   /* nothing of the element type below */

@@ -74,6 +74,7 @@ typedef struct {
     mplan_t *agg;             /* per prune type: units of that type below, used */
     int64_t *aggtot;          /* per prune type: total units below (incl. self) */
     struct mbb *bb;           /* per prune type, where agg is: bounds for the best-bound search */
+    bool bb_old;              /* a job below came or went: recount bb before use */
     int nalloc, nresv;        /* jobs holding this vertex (allocated/reserved) */
     unsigned stamp, gray;     /* traversal bookkeeping */
     unsigned emit_stamp;
