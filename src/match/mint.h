@@ -1,29 +1,20 @@
 /* mint.h - internal structures shared by the matcher's files.
  *
  * Not installed, not for callers: the graph's vertex and edge records, the
- * span planner, the parsed jobspec tree, and a growable string buffer.
+ * span planner, the parsed jobspec tree.
  */
 #ifndef CANOPY_MINT_H
 #define CANOPY_MINT_H
 #include "match.h"
 #include "constraint.h"
+#include "sbuf.h"
 #include <stdint.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #define MT_INF INT64_MAX
 
-/* ---- string buffer (sbuf.c) ---- */
-typedef struct {
-    char *s;
-    size_t len, cap;
-} sbuf_t;
-void sb_init (sbuf_t *b);
-void sb_free (sbuf_t *b);
-void sb_add (sbuf_t *b, const char *s);
-void sb_addn (sbuf_t *b, const char *s, size_t n);
-void sb_printf (sbuf_t *b, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
-char *sb_take (sbuf_t *b);   /* returns the string (never NULL); b is reset */
+/* the string buffer is src/lib/sbuf.h */
 
 /* ---- span planner (mplan.c): amounts used over time, per vertex ---- */
 typedef struct {
