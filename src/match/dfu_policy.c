@@ -266,8 +266,6 @@ matcher_t *matcher_new (mgraph_t *g, const char *policy, const char *subsystems,
         return NULL;
     }
     matcher_t *m = xcalloc (1, sizeof (*m));
-    if (!m)
-        return NULL;
     m->g = g;
     if (parse_policy (m, policy ? policy : "first", err, errlen) < 0) {
         free (m);

@@ -67,8 +67,6 @@ int dfu_apply (matcher_t *m, int64_t jobid, int64_t at, int64_t dur, bool reserv
     if (m->njobs == m->capjobs) {
         int nc = m->capjobs ? m->capjobs * 2 : 16;
         mjob_t *p = xrealloc (m->jobs, sizeof (*p) * nc);
-        if (!p)
-            return -1;
         m->jobs = p;
         m->capjobs = nc;
     }
@@ -432,8 +430,6 @@ int matcher_set_status (matcher_t *m, const char *path, bool up)
     if (v < 0)
         return -1;
     unsigned char *seen = xcalloc (m->g->nv, 1);
-    if (!seen)
-        return -1;
     mark_sub (m, v, up, seen);
     free (seen);
     return 0;

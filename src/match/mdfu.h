@@ -1,5 +1,6 @@
 /* mdfu.h - the matcher object and its emission records, shared by the
- * traverser (dfu.c), the writers (writers.c) and find (find.c). */
+ * traverser (dfu*.c; its own records are in dfu_impl.h), the writers
+ * (writers.c, rwriters.c) and find (find.c). */
 #ifndef CANOPY_MDFU_H
 #define CANOPY_MDFU_H
 #include "mint.h"
