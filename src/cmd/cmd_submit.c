@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cmd.h"
+#include "xalloc.h"
 #include "jobspec_build.h"
 
 extern char **environ;
@@ -22,7 +23,7 @@ struct strv {
 
 static void strv_add (struct strv *s, const char *x)
 {
-    s->v = realloc (s->v, (s->n + 2) * sizeof *s->v);
+    s->v = xreallocarray (s->v, s->n + 2, sizeof *s->v);
     s->v[s->n++] = x;
     s->v[s->n] = NULL;
 }

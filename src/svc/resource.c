@@ -5,6 +5,7 @@
 #include "hostlist.h"
 #include "hwres.h"
 #include "idset.h"
+#include "xalloc.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,12 +180,12 @@ static void resource_hello_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 static char *nodelist_of (resource_svc_t *rs, const idset_t *ranks)
 {
     size_t n = idset_count (ranks), k = 0;
-    char **hosts = calloc (n + 1, sizeof *hosts);
+    char **hosts = xcalloc (n + 1, sizeof *hosts);
     for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r))
         hosts[k++] = rs->nodes[r].known ? rs->nodes[r].host : (char *)overlay_hostname (rs->ov, r);
     char *s = hostlist_compress (hosts, k);
     free (hosts);
-    return s ? s : strdup ("");
+    return s ? s : xstrdup ("");
 }
 
 static void resource_list_request (overlay_t *ov, const cmsg_t *msg, void *arg)
@@ -195,7 +196,7 @@ static void resource_list_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         return;
     }
     if (!rs->ready) {   /* answer once every rank reported (or the grace ran out) */
-        cmsg_hdr_t *h = malloc (sizeof *h);
+        cmsg_hdr_t *h = xmalloc (sizeof *h);
         *h = msg->hdr;
         zlistx_add_end (rs->waiting, h);
         return;
@@ -323,12 +324,15 @@ static int on_hello_timer (zloop_t *loop, int id, void *arg)
 
 /* -- life --------------------------------------------------------------- */
 
-static int discover (uint32_t rank, hwres_t *h, char *err, size_t errlen)
+/* This node's report.  A broker that joined (its host is not in the
+ * config) reports the host name it joined as (--host), not the kernel's:
+ * that is the name the instance knows it by. */
+static int discover (overlay_t *ov, uint32_t rank, hwres_t *h, char *err, size_t errlen)
 {
     const char *fake = getenv ("CANOPY_FAKE_RESOURCES");
     char *saved = NULL;
     if (fake && strstr (fake, "%r")) {
-        saved = strdup (fake);
+        saved = xstrdup (fake);
         char buf[1024];
         size_t o = 0;
         for (const char *p = fake; *p && o < sizeof buf - 16; p++) {
@@ -347,6 +351,10 @@ static int discover (uint32_t rank, hwres_t *h, char *err, size_t errlen)
         setenv ("CANOPY_FAKE_RESOURCES", saved, 1);
         free (saved);
     }
+    const char *joined_as = overlay_hostname (ov, rank);
+    if (rc == 0 && rank >= overlay_config (ov)->nhosts && joined_as && *joined_as && strcmp (joined_as, "?")
+        && !(fake && strstr (fake, "host=")))
+        snprintf (h->hostname, sizeof h->hostname, "%s", joined_as);
     return rc;
 }
 static const overlay_handler_t handlers[] = {
@@ -359,12 +367,12 @@ static const overlay_handler_t handlers[] = {
 
 resource_svc_t *resource_svc_new (overlay_t *ov, char *err, size_t errlen)
 {
-    resource_svc_t *rs = calloc (1, sizeof *rs);
+    resource_svc_t *rs = xcalloc (1, sizeof *rs);
     rs->ov = ov;
     rs->rank = overlay_rank (ov);
     rs->size = overlay_size (ov);
     rs->hello_timer = rs->probe_timer = -1;
-    if (discover (rs->rank, &rs->self, err, errlen) < 0) {
+    if (discover (ov, rs->rank, &rs->self, err, errlen) < 0) {
         free (rs);
         return NULL;
     }
@@ -379,7 +387,7 @@ resource_svc_t *resource_svc_new (overlay_t *ov, char *err, size_t errlen)
     }
     if (rs->rank == 0) {
         rs->sched = sched_new ();
-        rs->nodes = calloc (rs->size, sizeof *rs->nodes);
+        rs->nodes = xcalloc (rs->size, sizeof *rs->nodes);
         rs->waiting = zlistx_new ();
         rs->t_start = now_s ();
         json_t *me = report (rs);
