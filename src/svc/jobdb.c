@@ -58,7 +58,10 @@ static const char *schema =
     "  stream TEXT NOT NULL,"
     "  rank INTEGER NOT NULL,"
     "  data BLOB NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS output_id ON output (id, seq);";
+    "CREATE INDEX IF NOT EXISTS output_id ON output (id, seq);"
+    "CREATE TABLE IF NOT EXISTS kv ("
+    "  key TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL);";
 
 static const char *cols =
     "id, userid, name, jobspec, state, result, status, ntasks, nnodes, t_submit, t_depend, "
@@ -491,4 +494,39 @@ error:
     *pending = NULL;
     *npending = 0;
     return -1;
+}
+
+/* -- other state of the job manager (burst pools) ----------------------- */
+
+int jobdb_kv_put (jobdb_t *db, const char *key, const json_t *value, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    char *text = value ? json_dumps (value, JSON_COMPACT) : NULL;
+    const char *sql = value ? "INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)" : "DELETE FROM kv WHERE key = ?";
+    if ((value && !text) || sqlite3_prepare_v2 (db->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        free (text);
+        return errfail (err, errlen, "job store: %s", sqlite3_errmsg (db->db));
+    }
+    sqlite3_bind_text (st, 1, key, -1, SQLITE_STATIC);
+    if (text)
+        sqlite3_bind_text (st, 2, text, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (st);
+    sqlite3_finalize (st);
+    free (text);
+    if (rc != SQLITE_DONE)
+        return errfail (err, errlen, "job store: %s", sqlite3_errmsg (db->db));
+    return 0;
+}
+
+json_t *jobdb_kv_get (jobdb_t *db, const char *key)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2 (db->db, "SELECT value FROM kv WHERE key = ?", -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    sqlite3_bind_text (st, 1, key, -1, SQLITE_STATIC);
+    json_t *v = NULL;
+    if (sqlite3_step (st) == SQLITE_ROW)
+        v = json_loads ((const char *)sqlite3_column_text (st, 0), 0, NULL);
+    sqlite3_finalize (st);
+    return v;
 }

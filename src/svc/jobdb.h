@@ -65,4 +65,10 @@ int jobdb_output_read (jobdb_t *db, uint64_t id, int64_t after_seq, jobdb_output
 int jobdb_recover (jobdb_t *db, double now, uint64_t **pending, size_t *npending,
                    char *err, size_t errlen);
 
+/* Other state the job manager keeps with the jobs (the burst manager's
+ * pools, doc/bursting.md): a JSON value by key, written in one transaction
+ * (value NULL: delete).  jobdb_kv_get: new reference, NULL if absent. */
+int jobdb_kv_put (jobdb_t *db, const char *key, const json_t *value, char *err, size_t errlen);
+json_t *jobdb_kv_get (jobdb_t *db, const char *key);
+
 #endif

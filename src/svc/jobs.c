@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include "jobs.h"
+#include "burst.h"
 #include "jobdb.h"
 #include "jobdeps.h"
 #include "idset.h"
@@ -61,6 +62,9 @@ struct job {
     bool have_status;
     int kill_timer, expire_timer;
     zlistx_t *watchers;         /* cmsg_hdr_t * of job.attach requests */
+    bool burstable;             /* may use burst pools' nodes (doc/bursting.md) */
+    burst_need_t need;          /* whole nodes it asks for (0: not by nodes) */
+    char reason[200];           /* why it waits in SCHED (the burst manager's), "" if nothing to say */
 };
 
 struct deferred {
@@ -81,6 +85,7 @@ struct jobs_svc {
     json_t *orphans;            /* [{id, ranks}] of jobs LOST at restart: kill their tasks */
     int sched_timer;
     bool going;                 /* ready work done */
+    burst_t *burst;             /* the burst manager, when the config has pools */
 };
 
 static void job_finish (struct job *j);
@@ -121,6 +126,8 @@ static struct job *job_new (jobs_svc_t *js, jobid_t id, json_t *jobspec)
     jobid_encode (id, JOBID_F58, j->f58, sizeof j->f58);
     j->jobspec = jobspec;
     j->kill_timer = j->expire_timer = -1;
+    j->burstable = burst_is_burstable (jobspec);
+    burst_need_of (jobspec, &j->need);
     j->watchers = zlistx_new ();
     zlistx_set_destructor (j->watchers, NULL);
     char k[32];
@@ -315,13 +322,36 @@ static void dep_target (jobs_svc_t *js, jobid_t id, jobdep_target_t *t)
         jobdb_job_clear (&r);
 }
 
+/* The scheduler's request for a jobspec.  With burst pools, a job that is
+ * not burstable is kept to the instance's own ranks. */
+static sched_req_t *sched_req_of (jobs_svc_t *js, const json_t *spec, char *err, size_t errlen)
+{
+    const config_t *cfg = overlay_config (js->ov);
+    if (!cfg->burst.n || burst_is_burstable (spec))
+        return sched_req_from_jobspec (spec, err, errlen);
+    json_t *copy = json_deep_copy (spec);
+    json_t *sys = json_object_get (json_object_get (copy, "attributes"), "system");
+    if (!json_is_object (sys)) {
+        json_decref (copy);
+        return sched_req_from_jobspec (spec, err, errlen);
+    }
+    char ranks[32];
+    snprintf (ranks, sizeof ranks, "0-%zu", cfg->base_size - 1);
+    json_t *own = json_pack ("{s:[s]}", "ranks", ranks);
+    json_t *c = json_object_get (sys, "constraints");
+    json_object_set_new (sys, "constraints", c ? json_pack ("{s:[O o]}", "and", c, own) : own);
+    sched_req_t *req = sched_req_from_jobspec (copy, err, errlen);
+    json_decref (copy);
+    return req;
+}
+
 /* Queue a job whose dependencies are all met.  May free j. */
 static void job_enqueue (struct job *j)
 {
     jobs_svc_t *js = j->js;
     char err[256];
     if (!j->req) {
-        j->req = sched_req_from_jobspec (j->jobspec, err, sizeof err);
+        j->req = sched_req_of (js, j->jobspec, err, sizeof err);
         if (!j->req) {
             job_exception (j, "alloc", "%s", err);
             return;
@@ -558,6 +588,7 @@ static void request_sched (jobs_svc_t *js)
 static void on_resource_change (resource_svc_t *rs, uint32_t rank, bool up, const char *why, void *arg)
 {
     jobs_svc_t *js = arg;
+    burst_node_change (js->burst, rank, up);
     if (up) {
         request_sched (js);
         return;
@@ -644,6 +675,28 @@ static int check_jobspec (const json_t *js, char *err, size_t errlen)
     return 0;
 }
 
+/* With burst pools: a job larger than the instance's own nodes (or, when
+ * burstable, than those and the pools' together) is refused, with the
+ * numbers (doc/bursting.md). */
+static bool burst_reject (jobs_svc_t *js, const json_t *spec, char *err, size_t errlen)
+{
+    const config_t *cfg = overlay_config (js->ov);
+    burst_need_t need;
+    burst_need_of (spec, &need);
+    if (!cfg->burst.n || need.nodes == 0)
+        return false;
+    uint32_t *zero = xcalloc (cfg->burst.n, sizeof *zero);
+    burst_state_t st = { .local_total = (uint32_t)cfg->base_size, .local_free = 0, .pool_free = zero,
+                         .pool_starting = zero, .pool_idle = zero };
+    burst_decision_t d;
+    burst_decide (&cfg->burst, &need, burst_is_burstable (spec), &st, &d);
+    free (zero);
+    if (d.verdict != BURST_REJECT)
+        return false;
+    snprintf (err, errlen, "%s", d.reason);
+    return true;
+}
+
 static int dep_find_known (jobs_svc_t *js, const jobspec_dep_t *d)
 {
     if (job_lookup (js, d->id))
@@ -666,9 +719,14 @@ static void do_submit (jobs_svc_t *js, const cmsg_hdr_t *hdr, json_t *in)
         overlay_respond_error (ov, hdr, EINVAL, "%s", err);
         return;
     }
-    sched_req_t *req = sched_req_from_jobspec (spec, err, sizeof err);
+    sched_req_t *req = sched_req_of (js, spec, err, sizeof err);
     if (!req) {
         overlay_respond_error (ov, hdr, EINVAL, "%s", err);
+        return;
+    }
+    if (burst_reject (js, spec, err, sizeof err)) {
+        sched_req_destroy (&req);
+        overlay_respond_error (ov, hdr, ENOSPC, "%s", err);
         return;
     }
     jobdeps_t deps;
@@ -774,6 +832,8 @@ static json_t *job_json (jobs_svc_t *js, const jobdb_job_t *r)
             json_object_set_new (o, "queue_position", json_integer (pos + 1));
         if (pos == 0 && est > 0)
             json_object_set_new (o, "t_estimate", json_real (est));
+        if (j && j->reason[0])
+            json_object_set_new (o, "reason", json_string (j->reason));
     }
     if ((r->state == JOB_RUN || r->state == JOB_CLEANUP) && r->R) {
         json_t *R = json_loads (r->R, 0, NULL);
@@ -1018,6 +1078,39 @@ static int orphan_cb (const jobdb_job_t *j, void *arg)
     json_decref (R);
     return 0;
 }
+/* -- the burst manager's view of the queue ------------------------------ */
+
+static int job_id_cmp (const void *a, const void *b)
+{
+    const burst_job_t *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static size_t burst_waiting (void *arg, burst_job_t *out, size_t max)
+{
+    jobs_svc_t *js = arg;
+    size_t n = 0;
+    for (struct job *j = zhashx_first (js->active); j && n < max; j = zhashx_next (js->active))
+        if (j->rec.state == JOB_SCHED && j->in_queue && j->burstable && j->need.nodes > 0)
+            out[n++] = (burst_job_t){ j->id, j->need };
+    qsort (out, n, sizeof *out, job_id_cmp);   /* ids grow with submit time: queue order */
+    return n;
+}
+
+static void burst_reason (void *arg, uint64_t id, const char *reason)
+{
+    struct job *j = job_lookup (arg, id);
+    if (j)
+        snprintf (j->reason, sizeof j->reason, "%s", reason);
+}
+
+static void burst_fail (void *arg, uint64_t id, const char *note)
+{
+    struct job *j = job_lookup (arg, id);
+    if (j && !j->fatal)
+        job_exception (j, "burst", "%s", note);
+}
+
 static const overlay_handler_t handlers[] = {
     { "job.submit", job_submit_request },
     { "job.list", job_list_request },
@@ -1061,6 +1154,13 @@ jobs_svc_t *jobs_svc_new (overlay_t *ov, resource_svc_t *rs, const char *statedi
         jobs_svc_destroy (&js);
         return NULL;
     }
+    if (overlay_config (ov)->burst.n) {
+        burst_hooks_t h = { burst_waiting, burst_reason, burst_fail, js };
+        if (!(js->burst = burst_new (ov, rs, js->db, statedir, &h, err, errlen))) {
+            jobs_svc_destroy (&js);
+            return NULL;
+        }
+    }
     resource_set_notify (rs, on_resource_change, on_ready, js);
     if (resource_ready (rs))
         on_ready (rs, js);
@@ -1076,6 +1176,7 @@ void jobs_svc_destroy (jobs_svc_t **p)
         resource_set_notify (js->rs, NULL, NULL, NULL);
     if (js->sched_timer >= 0)
         zloop_timer_end (overlay_loop (js->ov), js->sched_timer);
+    burst_destroy (&js->burst);
     struct job *j;
     while ((j = zhashx_first (js->active))) {
         for (cmsg_hdr_t *h = zlistx_first (j->watchers); h; h = zlistx_next (j->watchers))

@@ -4,6 +4,7 @@
 #include "resource.h"
 #include "hostlist.h"
 #include "hwres.h"
+#include "errquote.h"
 #include "idset.h"
 #include "xalloc.h"
 #include <errno.h>
@@ -20,6 +21,7 @@
 
 struct rnode {
     bool known, up;
+    enum resource_pool_state pool;   /* RES_POOL_NONE: not a burst pool's rank */
     uint32_t bootid;
     uint32_t probe_tag;     /* resource.get in flight, 0 if none */
     double probe_sent;
@@ -68,7 +70,7 @@ bool resource_rank_up (const resource_svc_t *rs, uint32_t rank)
 
 const char *resource_hostname (const resource_svc_t *rs, uint32_t rank)
 {
-    if (rs->nodes && rank < rs->size && rs->nodes[rank].known)
+    if (rs->nodes && rank < rs->size && (rs->nodes[rank].known || rs->nodes[rank].pool))
         return rs->nodes[rank].host;
     return overlay_hostname (rs->ov, rank);
 }
@@ -86,13 +88,16 @@ static void check_ready (resource_svc_t *rs)
 {
     if (rs->ready)
         return;
-    uint32_t up = 0;
+    uint32_t up = 0, want = 0;   /* burst pools' ranks come later, on demand */
     for (uint32_t r = 0; r < rs->size; r++)
-        up += rs->nodes[r].up;
-    if (up == rs->size || now_s () - rs->t_start >= READY_GRACE_S) {
+        if (!rs->nodes[r].pool) {
+            up += rs->nodes[r].up;
+            want++;
+        }
+    if (up == want || now_s () - rs->t_start >= READY_GRACE_S) {
         rs->ready = true;
-        if (up < rs->size)
-            overlay_log (rs->ov, "resource: %u of %u ranks reported; going ahead without the rest", up, rs->size);
+        if (up < want)
+            overlay_log (rs->ov, "resource: %u of %u ranks reported; going ahead without the rest", up, want);
         cmsg_hdr_t *h;
         while ((h = zlistx_detach (rs->waiting, NULL))) {
             list_respond (rs, h);
@@ -182,7 +187,7 @@ static char *nodelist_of (resource_svc_t *rs, const idset_t *ranks)
     size_t n = idset_count (ranks), k = 0;
     char **hosts = xcalloc (n + 1, sizeof *hosts);
     for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r))
-        hosts[k++] = rs->nodes[r].known ? rs->nodes[r].host : (char *)overlay_hostname (rs->ov, r);
+        hosts[k++] = rs->nodes[r].known || rs->nodes[r].pool ? rs->nodes[r].host : (char *)overlay_hostname (rs->ov, r);
     char *s = hostlist_compress (hosts, k);
     free (hosts);
     return s ? s : xstrdup ("");
@@ -204,6 +209,78 @@ static void resource_list_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     list_respond (rs, &msg->hdr);
 }
 
+/* Burst pools' ranks that are not up: `burst` (can be started) and
+ * `starting` rows of their own instead of `down` (doc/bursting.md). */
+static void pool_rows (resource_svc_t *rs, json_t *l)
+{
+    json_t *down = json_object_get (l, "down");
+    idset_t *dr = idset_decode (json_string_value (json_object_get (down, "ranks")), NULL, 0);
+    static const char *names[] = { [RES_POOL_BURST] = "burst", [RES_POOL_STARTING] = "starting" };
+    const burst_pools_t *bp = &overlay_config (rs->ov)->burst;
+    json_int_t dn = 0, dc = 0, dg = 0;
+    json_unpack (down, "{s?I s?I s?I}", "nnodes", &dn, "ncores", &dc, "ngpus", &dg);
+    for (int st = RES_POOL_BURST; st <= RES_POOL_STARTING; st++) {
+        idset_t *ids = idset_new ();
+        json_int_t n = 0, c = 0, g = 0;
+        for (uint32_t r = 0; r < rs->size; r++) {
+            const burst_pool_t *p = burst_pool_of_rank (bp, r);
+            if (rs->nodes[r].pool != (enum resource_pool_state)st || rs->nodes[r].up || !p)
+                continue;
+            idset_set (ids, r);
+            n++;
+            c += p->cores;
+            g += p->gpus;
+            if (dr && idset_test (dr, r)) {
+                idset_clear (dr, r);
+                dn--;
+                dc -= p->cores;
+                dg -= p->gpus;
+            }
+        }
+        char *rk = idset_encode (ids);
+        json_object_set_new (l, names[st], json_pack ("{s:I s:I s:I s:s}", "nnodes", n, "ncores", c, "ngpus", g,
+                                                      "ranks", rk ? rk : ""));
+        free (rk);
+        idset_destroy (&ids);
+    }
+    if (dr && down) {
+        char *rk = idset_encode (dr);
+        json_object_set_new (down, "ranks", json_string (rk ? rk : ""));
+        json_object_set_new (down, "nnodes", json_integer (dn < 0 ? 0 : dn));
+        json_object_set_new (down, "ncores", json_integer (dc < 0 ? 0 : dc));
+        json_object_set_new (down, "ngpus", json_integer (dg < 0 ? 0 : dg));
+        free (rk);
+    }
+    idset_destroy (&dr);
+}
+
+void resource_set_pool_state (resource_svc_t *rs, uint32_t rank, enum resource_pool_state st)
+{
+    if (rs->nodes && rank < rs->size && rs->nodes[rank].pool)
+        rs->nodes[rank].pool = st;
+}
+
+/* Rank 0: every burst pool's node is known before it joins, down, with the
+ * pool's cores and GPUs and its name <cluster>-<index>, so a burstable job
+ * that needs it is feasible (doc/bursting.md). */
+static int pool_nodes_add (resource_svc_t *rs, char *err, size_t errlen)
+{
+    const burst_pools_t *bp = &overlay_config (rs->ov)->burst;
+    for (size_t i = 0; i < bp->n; i++)
+        for (uint32_t k = 0; k < bp->v[i].size; k++) {
+            uint32_t r = bp->v[i].first_rank + k;
+            if (r >= rs->size)
+                return errfail (err, errlen, "resource: burst pool %s: rank %u outside the instance", bp->v[i].name, r);
+            struct rnode *n = &rs->nodes[r];
+            snprintf (n->host, sizeof n->host, "%s-%u", bp->v[i].cluster, k);
+            n->pool = RES_POOL_BURST;
+            if (sched_node_add (rs->sched, r, n->host, (int)bp->v[i].cores, (int)bp->v[i].gpus, err, errlen) < 0)
+                return -1;
+            sched_node_set_up (rs->sched, r, false);
+        }
+    return 0;
+}
+
 static void list_respond (resource_svc_t *rs, const cmsg_hdr_t *hdr)
 {
     overlay_t *ov = rs->ov;
@@ -215,7 +292,7 @@ static void list_respond (resource_svc_t *rs, const cmsg_hdr_t *hdr)
         dr = idset_new ();
     int extra = 0;
     for (uint32_t r = 0; r < rs->size; r++)
-        if (!rs->nodes[r].known && !idset_test (dr, r)) {
+        if (!rs->nodes[r].known && !rs->nodes[r].pool && !idset_test (dr, r)) {
             idset_set (dr, r);
             extra++;
         }
@@ -228,6 +305,7 @@ static void list_respond (resource_svc_t *rs, const cmsg_hdr_t *hdr)
         free (s);
     }
     idset_destroy (&dr);
+    pool_rows (rs, l);
     /* node lists from the reported host names (config names if unknown) */
     const char *key;
     json_t *row;
@@ -397,6 +475,10 @@ resource_svc_t *resource_svc_new (overlay_t *ov, char *err, size_t errlen)
             return NULL;
         }
         json_decref (me);
+        if (pool_nodes_add (rs, err, errlen) < 0) {
+            resource_svc_destroy (&rs);
+            return NULL;
+        }
         rs->probe_timer = zloop_timer (overlay_loop (ov), PROBE_FAST_MS, 0, on_probe_timer, rs);
     }
     else

@@ -41,4 +41,11 @@ const char *resource_hostname (const resource_svc_t *rs, uint32_t rank);
 void resource_set_down (resource_svc_t *rs, uint32_t rank, const char *why);
 void resource_set_notify (resource_svc_t *rs, resource_change_f change, resource_ready_f ready, void *arg);
 
+/* Burst pools' ranks (doc/bursting.md) are known from the config at start,
+ * down until their brokers join; resource.list shows those not up as
+ * `burst` (can be started) or `starting`, and `down` after a failure.
+ * The burst manager says which. */
+enum resource_pool_state { RES_POOL_NONE = 0, RES_POOL_BURST, RES_POOL_STARTING, RES_POOL_UP, RES_POOL_DOWN };
+void resource_set_pool_state (resource_svc_t *rs, uint32_t rank, enum resource_pool_state st);
+
 #endif
