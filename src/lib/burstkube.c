@@ -27,7 +27,7 @@ json_t *burst_kube_render (const burst_pool_t *p, uint32_t replicas, const char 
     if (p->gpus)
         json_object_set_new (res, "limits", json_pack ("{s:I}", "nvidia.com/gpu", (json_int_t)p->gpus));
     json_t *container = json_pack (
-        "{s:s s:s s:[s s s s s s s s s s s s] s:[{s:s s:{s:{s:s}}} {s:s s:{s:{s:s}}}] s:[{s:s s:s s:b}] s:o}", "name",
+        "{s:s s:s s:[s s s s s s s s s s s s s] s:[{s:s s:{s:{s:s}}} {s:s s:{s:{s:s}}}] s:[{s:s s:s s:b}] s:o}", "name",
         "broker", "image", image, "command", "canopy-broker", "--config", "/etc/canopy/canopy.yaml", "--cert",
         "/etc/canopy/curve.cert", "--host", "$(POD_NAME)", "--address", "$(POD_IP)", "--rundir", "/run/canopy",
         "--statedir", "/run/canopy/state", "env", "name", "POD_NAME", "valueFrom", "fieldRef", "fieldPath",

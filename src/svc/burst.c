@@ -132,6 +132,8 @@ static void set_state (burst_t *b, struct bnode *n, enum bstate st)
 {
     n->st = st;
     resource_set_pool_state (b->rs, n->rank, res_state[st]);
+    if (st == BN_IDLE || st == BN_DOWN)   /* no job is placed on it from now on */
+        resource_set_down (b->rs, n->rank, st == BN_IDLE ? "released" : "burst node down");
 }
 
 static void stop_nodes (burst_t *b, struct bpool *p, uint32_t *idx, size_t k, const char *why)
@@ -264,48 +266,73 @@ static void decide (burst_t *b)
     idset_t *fr = idset_decode (json_string_value (json_object_get (json_object_get (l, "free"), "ranks")), NULL, 0);
     idset_t *al = idset_decode (json_string_value (json_object_get (json_object_get (l, "allocated"), "ranks")), NULL, 0);
     json_decref (l);
-    uint32_t local_free = 0;
-    for (uint32_t r = 0; r < b->base; r++)
-        local_free += resource_rank_up (b->rs, r) && fully_free (fr, al, r);
+    /* nodes starting count for the job they were asked for; those asked for
+     * a job that no longer waits (it ran, or was canceled) for anyone */
     uint32_t *pfree = xcalloc (b->np + 1, sizeof *pfree), *pstart = xcalloc (b->np + 1, sizeof *pstart),
-             *pidle = xcalloc (b->np + 1, sizeof *pidle);
+             *pidle = xcalloc (b->np + 1, sizeof *pidle), *spare = xcalloc (b->np + 1, sizeof *spare);
     for (size_t i = 0; i < b->np; i++)
         for (uint32_t k = 0; k < b->p[i].cfg->size; k++) {
             struct bnode *n = &b->p[i].n[k];
             pfree[i] += n->st == BN_UP && resource_rank_up (b->rs, n->rank) && fully_free (fr, al, n->rank);
-            pstart[i] += n->st == BN_STARTING;
             pidle[i] += n->st == BN_IDLE || n->st == BN_DOWN;
+            if (n->st == BN_STARTING) {
+                bool claimed = false;
+                for (size_t j = 0; j < nj && !claimed; j++)
+                    claimed = jobs[j].id == n->job;
+                spare[i] += !claimed;
+            }
         }
-    idset_destroy (&fr);
-    idset_destroy (&al);
     const burst_pools_t *bp = &overlay_config (b->ov)->burst;
+    /* the instance's own nodes free now, by the cores and GPUs jobs ask for */
+    bool *taken = xcalloc (b->base + 1, sizeof *taken);
     for (size_t j = 0; j < nj; j++) {
-        burst_state_t st = { .local_total = b->base, .local_free = local_free, .pool_free = pfree,
+        uint32_t local_total = 0, local_free = 0;
+        for (uint32_t r = 0; r < b->base; r++)
+            if (resource_node_fits (b->rs, r, jobs[j].need.cores, jobs[j].need.gpus)) {
+                local_total++;
+                local_free += !taken[r] && resource_rank_up (b->rs, r) && fully_free (fr, al, r);
+            }
+        for (size_t i = 0; i < b->np; i++) {
+            pstart[i] = spare[i];
+            for (uint32_t k = 0; k < b->p[i].cfg->size; k++)
+                pstart[i] += b->p[i].n[k].st == BN_STARTING && b->p[i].n[k].job == jobs[j].id;
+        }
+        burst_state_t st = { .local_total = local_total, .local_free = local_free, .pool_free = pfree,
                              .pool_starting = pstart, .pool_idle = pidle };
         burst_decision_t d;
         burst_decide (bp, &jobs[j].need, true, &st, &d);
         if (d.verdict == BURST_WAIT && d.pool >= 0 && d.start > 0) {
             start_nodes (b, &b->p[d.pool], d.start, jobs[j].id);
-            pstart[d.pool] += d.start;
             pidle[d.pool] -= d.start;
         }
         b->h.reason (b->h.arg, jobs[j].id, d.verdict == BURST_RUN ? "" : d.reason);
         /* what this job will take is not there for the next one */
-        uint32_t need = jobs[j].need.nodes, take = need < local_free ? need : local_free;
-        local_free -= take;
-        need -= take;
+        uint32_t need = jobs[j].need.nodes, take;
+        for (uint32_t r = 0; need && r < b->base; r++)
+            if (!taken[r] && resource_node_fits (b->rs, r, jobs[j].need.cores, jobs[j].need.gpus)
+                && resource_rank_up (b->rs, r) && fully_free (fr, al, r)) {
+                taken[r] = true;
+                need--;
+            }
         for (size_t i = 0; need && i < b->np; i++) {
             take = need < pfree[i] ? need : pfree[i];
             pfree[i] -= take;
             need -= take;
-            take = need < pstart[i] ? need : pstart[i];
-            pstart[i] -= take;
+            uint32_t own = pstart[i] - spare[i];   /* its own starting nodes first, then spare ones */
+            take = need < own ? need : own;
+            need -= take;
+            take = need < spare[i] ? need : spare[i];
+            spare[i] -= take;
             need -= take;
         }
     }
+    idset_destroy (&fr);
+    idset_destroy (&al);
+    free (taken);
     free (pfree);
     free (pstart);
     free (pidle);
+    free (spare);
     free (jobs);
 }
 

@@ -8,6 +8,7 @@
  *   CANOPY_BURST_POOL     the pool's name
  *   CANOPY_BURST_CLUSTER  <pool>-<hash>, the external cluster's name
  *   CANOPY_BURST_HOSTS    the hostlist (also $1)
+ *   CANOPY_BURST_HOSTNAMES the same names, separated by spaces
  *   CANOPY_BURST_RANKS    the ranks they take (an idset, in hostlist order)
  *   CANOPY_BURST_LEAD     the lead's endpoint
  *   CANOPY_BURST_CONFIG   the instance config's path
@@ -32,6 +33,15 @@ static pid_t run (const burst_ctx_t *c, const char *which, burst_ref_t *nodes, s
         idset_set (ranks, nodes[i].rank);
     }
     char *hl = hostlist_compress (hosts, n);
+    size_t total = 1;
+    for (size_t i = 0; i < n; i++)
+        total += strlen (hosts[i]) + 1;
+    char *names = xcalloc (total, 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            strcat (names, " ");
+        strcat (names, hosts[i]);
+    }
     char *rk = idset_encode (ranks);
     free (hosts);
     idset_destroy (&ranks);
@@ -39,7 +49,8 @@ static pid_t run (const burst_ctx_t *c, const char *which, burst_ref_t *nodes, s
         xasprintf ("CANOPY_BURST_POOL=%s", c->pool->name), xasprintf ("CANOPY_BURST_CLUSTER=%s", c->cluster),
         xasprintf ("CANOPY_BURST_HOSTS=%s", hl ? hl : ""),  xasprintf ("CANOPY_BURST_RANKS=%s", rk ? rk : ""),
         xasprintf ("CANOPY_BURST_LEAD=%s", c->lead),       xasprintf ("CANOPY_BURST_CONFIG=%s", c->config),
-        xasprintf ("CANOPY_BURST_CERT=%s", c->cert),       NULL,
+        xasprintf ("CANOPY_BURST_CERT=%s", c->cert),       xasprintf ("CANOPY_BURST_HOSTNAMES=%s", names),
+        NULL,
     };
     char log[4200];
     snprintf (log, sizeof log, "%s/%s.%s.log", c->workdir, c->cluster, which);
@@ -50,6 +61,7 @@ static pid_t run (const burst_ctx_t *c, const char *which, burst_ref_t *nodes, s
         free (env[i]);
     free (hl);
     free (rk);
+    free (names);
     return pid;
 }
 

@@ -22,6 +22,7 @@
 struct rnode {
     bool known, up;
     enum resource_pool_state pool;   /* RES_POOL_NONE: not a burst pool's rank */
+    int ncores, ngpus;               /* as last reported */
     uint32_t bootid;
     uint32_t probe_tag;     /* resource.get in flight, 0 if none */
     double probe_sent;
@@ -66,6 +67,12 @@ bool resource_ready (const resource_svc_t *rs) { return rs->ready; }
 bool resource_rank_up (const resource_svc_t *rs, uint32_t rank)
 {
     return rs->nodes && rank < rs->size && rs->nodes[rank].up;
+}
+
+bool resource_node_fits (const resource_svc_t *rs, uint32_t rank, uint32_t cores, uint32_t gpus)
+{
+    return rs->nodes && rank < rs->size && rs->nodes[rank].known && (uint32_t)rs->nodes[rank].ncores >= cores
+           && (uint32_t)rs->nodes[rank].ngpus >= gpus;
 }
 
 const char *resource_hostname (const resource_svc_t *rs, uint32_t rank)
@@ -141,6 +148,10 @@ static int node_report (resource_svc_t *rs, const json_t *o, char *err, size_t e
     if (hwres_from_json (hw, &h, err, errlen) < 0)
         return -1;
     struct rnode *n = &rs->nodes[rank];
+    /* a burst pool's node counts only while asked for (a released or
+     * failed one may still answer for a moment before it stops) */
+    if (n->pool && n->pool != RES_POOL_STARTING && n->pool != RES_POOL_UP)
+        return 0;
     if (n->up && n->bootid != (uint32_t)bootid)
         set_down (rs, rank, "broker restarted");
     if (n->up)
@@ -150,6 +161,8 @@ static int node_report (resource_svc_t *rs, const json_t *o, char *err, size_t e
     bool back = n->known;
     n->known = n->up = true;
     n->bootid = (uint32_t)bootid;
+    n->ncores = h.ncores;
+    n->ngpus = h.ngpus;
     snprintf (n->host, sizeof n->host, "%s", h.hostname);
     overlay_log (rs->ov, "resource: rank %u (%s) %s: %d cores, %d gpus", rank, h.hostname,
                  back ? "back up" : "up", h.ncores, h.ngpus);

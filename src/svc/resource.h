@@ -33,6 +33,8 @@ void resource_svc_destroy (resource_svc_t **p);
 sched_t *resource_sched (resource_svc_t *rs);
 bool resource_ready (const resource_svc_t *rs);
 bool resource_rank_up (const resource_svc_t *rs, uint32_t rank);
+/* Rank 0: the node reported at least this many cores and GPUs. */
+bool resource_node_fits (const resource_svc_t *rs, uint32_t rank, uint32_t cores, uint32_t gpus);
 /* Rank 0: the host name a rank reported (the config's if it never did). */
 const char *resource_hostname (const resource_svc_t *rs, uint32_t rank);
 /* Rank 0: callbacks for up/down changes and for becoming ready. */
