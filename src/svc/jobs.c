@@ -330,11 +330,12 @@ static sched_req_t *sched_req_of (jobs_svc_t *js, const json_t *spec, char *err,
     if (!cfg->burst.n || burst_is_burstable (spec))
         return sched_req_from_jobspec (spec, err, errlen);
     json_t *copy = json_deep_copy (spec);
-    json_t *sys = json_object_get (json_object_get (copy, "attributes"), "system");
-    if (!json_is_object (sys)) {
-        json_decref (copy);
-        return sched_req_from_jobspec (spec, err, errlen);
-    }
+    json_t *attrs = json_object_get (copy, "attributes");
+    if (!json_is_object (attrs))
+        json_object_set_new (copy, "attributes", (attrs = json_object ()));
+    json_t *sys = json_object_get (attrs, "system");
+    if (!json_is_object (sys))
+        json_object_set_new (attrs, "system", (sys = json_object ()));
     char ranks[32];
     snprintf (ranks, sizeof ranks, "0-%zu", cfg->base_size - 1);
     json_t *own = json_pack ("{s:[s]}", "ranks", ranks);
