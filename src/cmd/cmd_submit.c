@@ -155,6 +155,11 @@ static int submit_main (int argc, char **argv, bool run)
         fputs (y ? y : "", stdout);
         free (y);
         json_decref (js);
+        idset_destroy (&cc);
+        free (req.v);
+        free (dep.v);
+        free (set.v);
+        free (env.v);
         return 0;
     }
     if (cc && run)

@@ -110,9 +110,11 @@ int main (void)
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         reach (&j, JOB_RUN, false);
-        if (cases[k].type)
-            job_state_apply (&j, 20, "exception",
-                             json_pack ("{s:s s:s}", "type", cases[k].type, "note", "n"), err, sizeof err);
+        if (cases[k].type) {
+            json_t *x = json_pack ("{s:s s:s}", "type", cases[k].type, "note", "n");
+            job_state_apply (&j, 20, "exception", x, err, sizeof err);
+            json_decref (x);
+        }
         else {
             json_t *c = json_pack ("{s:i}", "status", cases[k].status);
             job_state_apply (&j, 20, "finish", c, err, sizeof err);
