@@ -428,10 +428,13 @@ static void xfer_pump (struct xfer *xf)
             if (idx < 0)
                 break;
             uint32_t up = st->ups[st->upi];
-            uint32_t tag = xf->seal ? dataplane_chunk_rpc (xf->svc->dp, xf->seal, up, idx, on_chunk, xf)
-                           : overlay_peer_rpc (ov, up, "archive.chunk",
-                                               json_pack ("{s:s s:I}", "name", xf->name, "idx", (json_int_t)idx),
-                                               NULL, 0, 0, on_chunk, xf);
+            uint32_t tag = 0;
+            if (xf->seal)
+                tag = dataplane_chunk_rpc (xf->svc->dp, xf->seal, up, idx, on_chunk, xf);
+            else
+                overlay_peer_rpc (ov, up, "archive.chunk",
+                                  json_pack ("{s:s s:I}", "name", xf->name, "idx", (json_int_t)idx), NULL, 0, 0,
+                                  on_chunk, xf, &tag, NULL, 0);
             if (!tag) {
                 xfer_switch_upstream (xf, s, "cannot open a peer link");
                 return; /* it pumped again (or xf is gone) */
@@ -1219,9 +1222,9 @@ static void archive_distribute_request (overlay_t *ov, const cmsg_t *msg, void *
                                 t->upstreams, "stripes", t->stripes, "window", window);
         if (seal)
             json_object_set (fj, "seal", seal);
-        t->tag = overlay_peer_rpc (ov, tl[i], "archive.fetch", fj, d->menc, d->menclen,
-                                   CMSG_F_STREAMING, on_fetch_resp, d);
-        if (!t->tag)
+        t->tag = 0;
+        if (overlay_peer_rpc (ov, tl[i], "archive.fetch", fj, d->menc, d->menclen, CMSG_F_STREAMING,
+                              on_fetch_resp, d, &t->tag, NULL, 0) < 0)
             target_end (d, t, false, "cannot send request");
     }
     json_decref (plan);
