@@ -302,6 +302,14 @@ static void decide (burst_t *b)
         burst_decision_t d;
         burst_decide (bp, &jobs[j].need, true, &st, &d);
         if (d.verdict == BURST_WAIT && d.pool >= 0 && d.start > 0) {
+            /* max_starting caps the pool's nodes starting at once, whoever they are for */
+            uint32_t all = 0;
+            for (uint32_t k = 0; k < b->p[d.pool].cfg->size; k++)
+                all += b->p[d.pool].n[k].st == BN_STARTING;
+            uint32_t cap = b->p[d.pool].cfg->max_starting;
+            d.start = all >= cap ? 0 : d.start < cap - all ? d.start : cap - all;
+        }
+        if (d.verdict == BURST_WAIT && d.pool >= 0 && d.start > 0) {
             start_nodes (b, &b->p[d.pool], d.start, jobs[j].id);
             pidle[d.pool] -= d.start;
         }
