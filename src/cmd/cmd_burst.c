@@ -20,12 +20,20 @@ static void fsd (double s, char *buf, size_t len)
         snprintf (buf, len, "%.3gh", s / 3600);
 }
 
+/* The instance has no pools: no burst service on rank 0. */
+static void no_pools (const char *sub, const char *err)
+{
+    if (strstr (err, "no service for topic"))
+        die ("burst %s: this instance has no burst pools (config key burst, or canopy start --burst local:M)", sub);
+    die ("burst %s: %s", sub, err);
+}
+
 static int list (client_t *cl, bool json)
 {
     char err[512];
     json_t *r = client_call (cl, 0, "burst.list", json_object (), 30000, err, sizeof err);
     if (!r)
-        die ("burst list: %s", err);
+        no_pools ("list", err);
     json_t *pools = json_object_get (r, "pools");
     if (json) {
         char *s = json_dumps (pools, JSON_INDENT (2));
@@ -84,7 +92,7 @@ int cmd_burst (int argc, char **argv)
     snprintf (topic, sizeof topic, "burst.%s", sub);
     json_t *r = client_call (cl, 0, topic, json_pack ("{s:s}", "pool", argv[2]), 60000, err, sizeof err);
     if (!r)
-        die ("burst %s: %s", sub, err);
+        no_pools (sub, err);
     if (!strcmp (sub, "stop"))
         printf ("released %lld node(s) of %s\n", (long long)json_integer_value (json_object_get (r, "released")),
                 json_string_value (json_object_get (r, "cluster")));
