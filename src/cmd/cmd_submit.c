@@ -106,8 +106,7 @@ static int submit_main (int argc, char **argv, bool run)
         case OPT_ENV: strv_add (&env, optarg); break;
         case OPT_ENVRM: {
             char *r;
-            if (asprintf (&r, "-%s", optarg) < 0)
-                die ("out of memory");
+            r = xasprintf ("-%s", optarg);
             strv_add (&env, r);
             break;
         }
@@ -178,11 +177,9 @@ static int submit_main (int argc, char **argv, bool run)
             json_array_foreach (cmd, i, a) {
                 const char *t = json_string_value (a), *p = t ? strstr (t, "{cc}") : NULL;
                 if (p) {
-                    char *n;
-                    if (asprintf (&n, "%.*s%u%s", (int)(p - t), t, k, p + 4) >= 0) {
-                        json_array_set_new (cmd, i, json_string (n));
-                        free (n);
-                    }
+                    char *n = xasprintf ("%.*s%u%s", (int)(p - t), t, k, p + 4);
+                    json_array_set_new (cmd, i, json_string (n));
+                    free (n);
                 }
             }
         }

@@ -149,7 +149,7 @@ static int check_duplicates (const config_t *c, char *err, size_t errlen)
             if (strcmp (v[i].host, v[i - 1].host) || strcmp (v[i].ep, v[i - 1].ep))
                 continue;
             char qh[65], qe[129];
-            snprintf (err, errlen,
+            errfmt (err, errlen,
                       "config: host %s appears twice (ranks %zu and %zu) with the same %s "
                       "endpoint %s: list it once, or give each its own port or bind/connect",
                       errquote (qh, sizeof qh, v[i].host, (size_t)-1), v[i - 1].rank, v[i].rank,

@@ -122,9 +122,8 @@ static void jobexec_start_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     if (cwd && !is_dir (cwd)) {
         const char *tmp = json_string_value (json_object_get (envc, "TMPDIR"));
         dir = is_dir (tmp) ? tmp : "/tmp";
-        if (asprintf (&warning, "canopy-shell[%u]: warning: working directory %s: %s; using %s instead\n",
-                      overlay_rank (ov), cwd, strerror (errno ? errno : ENOENT), dir) < 0)
-            warning = NULL;
+        warning = xasprintf ("canopy-shell[%u]: warning: working directory %s: %s; using %s instead\n",
+                             overlay_rank (ov), cwd, strerror (errno ? errno : ENOENT), dir);
     }
     struct shell *sh = xcalloc (1, sizeof *sh);
     sh->je = je;

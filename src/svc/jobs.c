@@ -16,6 +16,7 @@
 #include "burst.h"
 #include "jobdb.h"
 #include "jobdeps.h"
+#include "errquote.h"
 #include "idset.h"
 #include "jobid.h"
 #include "jobspec_build.h"
@@ -634,44 +635,44 @@ static int check_jobspec (const json_t *js, char *err, size_t errlen)
 {
     json_t *v;
     if (!json_is_object (js))
-        return snprintf (err, errlen, "invalid jobspec: must be a mapping"), -1;
+        return errfail (err, errlen, "invalid jobspec: must be a mapping");
     v = json_object_get (js, "version");
     if (!json_is_integer (v) || json_integer_value (v) != 1)
-        return snprintf (err, errlen, "invalid jobspec: version must be 1"), -1;
+        return errfail (err, errlen, "invalid jobspec: version must be 1");
     json_t *tasks = json_object_get (js, "tasks");
     if (!json_is_array (tasks) || json_array_size (tasks) != 1)
-        return snprintf (err, errlen, "invalid jobspec: tasks must be a list of one entry"), -1;
+        return errfail (err, errlen, "invalid jobspec: tasks must be a list of one entry");
     json_t *t = json_array_get (tasks, 0);
     json_t *cmd = json_object_get (t, "command");
     if (!json_is_array (cmd) || json_array_size (cmd) == 0)
-        return snprintf (err, errlen, "invalid jobspec: tasks[0].command must be a non-empty list"), -1;
+        return errfail (err, errlen, "invalid jobspec: tasks[0].command must be a non-empty list");
     size_t i;
     json_array_foreach (cmd, i, v)
         if (!json_is_string (v))
-            return snprintf (err, errlen, "invalid jobspec: tasks[0].command[%zu] is not a string", i), -1;
+            return errfail (err, errlen, "invalid jobspec: tasks[0].command[%zu] is not a string", i);
     json_t *count = json_object_get (t, "count");
     json_t *ps = json_object_get (count, "per_slot"), *tot = json_object_get (count, "total");
     if (!json_is_object (count) || (!ps == !tot) || (ps && (!json_is_integer (ps) || json_integer_value (ps) < 1))
         || (tot && (!json_is_integer (tot) || json_integer_value (tot) < 1 || json_integer_value (tot) > 1000000)))
-        return snprintf (err, errlen, "invalid jobspec: tasks[0].count needs per_slot or total (an integer >= 1)"), -1;
+        return errfail (err, errlen, "invalid jobspec: tasks[0].count needs per_slot or total (an integer >= 1)");
     json_t *sys = json_object_get (json_object_get (js, "attributes"), "system");
     if (sys && !json_is_object (sys))
-        return snprintf (err, errlen, "invalid jobspec: attributes.system must be a mapping"), -1;
+        return errfail (err, errlen, "invalid jobspec: attributes.system must be a mapping");
     v = json_object_get (sys, "duration");
     if (v && (!json_is_number (v) || json_number_value (v) < 0 || !isfinite (json_number_value (v))))
-        return snprintf (err, errlen, "invalid jobspec: attributes.system.duration must be a number >= 0"), -1;
+        return errfail (err, errlen, "invalid jobspec: attributes.system.duration must be a number >= 0");
     v = json_object_get (sys, "cwd");
     if (v && !json_is_string (v))
-        return snprintf (err, errlen, "invalid jobspec: attributes.system.cwd must be a string"), -1;
+        return errfail (err, errlen, "invalid jobspec: attributes.system.cwd must be a string");
     v = json_object_get (sys, "environment");
     if (v) {
         const char *k;
         json_t *e;
         if (!json_is_object (v))
-            return snprintf (err, errlen, "invalid jobspec: attributes.system.environment must be a mapping"), -1;
+            return errfail (err, errlen, "invalid jobspec: attributes.system.environment must be a mapping");
         json_object_foreach (v, k, e)
             if (!json_is_string (e))
-                return snprintf (err, errlen, "invalid jobspec: environment %.40s is not a string", k), -1;
+                return errfail (err, errlen, "invalid jobspec: environment %.40s is not a string", k);
     }
     return 0;
 }
@@ -694,7 +695,7 @@ static bool burst_reject (jobs_svc_t *js, const json_t *spec, char *err, size_t 
     free (zero);
     if (d.verdict != BURST_REJECT)
         return false;
-    snprintf (err, errlen, "%s", d.reason);
+    errfmt (err, errlen, "%s", d.reason);
     return true;
 }
 

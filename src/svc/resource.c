@@ -142,8 +142,7 @@ static int node_report (resource_svc_t *rs, const json_t *o, char *err, size_t e
     hwres_t h;
     if (json_unpack ((json_t *)o, "{s:i s:I s:o}", "rank", &rank, "bootid", &bootid, "hwres", &hw) < 0
         || rank < 0 || (uint32_t)rank >= rs->size) {
-        snprintf (err, errlen, "resource report: needs rank (< size), bootid and hwres");
-        return -1;
+        return errfail (err, errlen, "resource report: needs rank (< size), bootid and hwres");
     }
     if (hwres_from_json (hw, &h, err, errlen) < 0)
         return -1;
