@@ -2,6 +2,7 @@
  * deterministic JSON encoding and a strict decoder for untrusted input.
  * Decoding is done through the builders, so the rules live in one place.
  * Format and rules: doc/archive.md.  Pure: no I/O. */
+#include "xalloc.h"
 #include "errquote.h"
 #include "fnv.h"
 #include "manifest.h"
@@ -92,7 +93,7 @@ static int ctab_grow (manifest_t *m)
 {
     struct priv *pv = m->priv_;
     size_t ncap = pv->ccap ? pv->ccap * 2 : 64;
-    uint32_t *ns = calloc (ncap, sizeof *ns);
+    uint32_t *ns = xcalloc (ncap, sizeof *ns);
     if (!ns)
         return -1;
     for (size_t i = 0; i < m->nchunks; i++) {
@@ -111,7 +112,7 @@ static int ptab_grow (manifest_t *m)
 {
     struct priv *pv = m->priv_;
     size_t ncap = pv->pcap ? pv->pcap * 2 : 64;
-    uint32_t *ns = calloc (ncap, sizeof *ns);
+    uint32_t *ns = xcalloc (ncap, sizeof *ns);
     if (!ns)
         return -1;
     for (size_t i = 0; i < m->nentries; i++) {
@@ -164,9 +165,9 @@ manifest_t *manifest_new (const char *name, uint32_t chunk_size, char *err, size
                 MANIFEST_CHUNK_MIN, MANIFEST_CHUNK_MAX);
         return NULL;
     }
-    manifest_t *m = calloc (1, sizeof *m);
-    struct priv *pv = calloc (1, sizeof *pv);
-    if (!m || !pv || !(m->name = strdup (name))) {
+    manifest_t *m = xcalloc (1, sizeof *m);
+    struct priv *pv = xcalloc (1, sizeof *pv);
+    if (!m || !pv || !(m->name = xstrdup (name))) {
         free (m ? m->name : NULL);
         free (m);
         free (pv);
@@ -219,7 +220,7 @@ int64_t manifest_chunk_add (manifest_t *m, const uint8_t hash[SHA256_LEN], uint3
         return -1;
     if (m->nchunks == pv->kcap) {
         size_t ncap = pv->kcap ? pv->kcap * 2 : 64;
-        manifest_chunk_t *nc = realloc (m->chunks, ncap * sizeof *nc);
+        manifest_chunk_t *nc = xrealloc (m->chunks, ncap * sizeof *nc);
         if (!nc)
             return -1;
         m->chunks = nc;
@@ -266,7 +267,7 @@ static manifest_entry_t *entry_add (manifest_t *m, const char *path, manifest_ty
         goto nomem;
     if (m->nentries == pv->ecap) {
         size_t ncap = pv->ecap ? pv->ecap * 2 : 16;
-        manifest_entry_t *ne = realloc (m->entries, ncap * sizeof *ne);
+        manifest_entry_t *ne = xrealloc (m->entries, ncap * sizeof *ne);
         if (!ne)
             goto nomem;
         m->entries = ne;
@@ -274,7 +275,7 @@ static manifest_entry_t *entry_add (manifest_t *m, const char *path, manifest_ty
     }
     manifest_entry_t *e = &m->entries[m->nentries];
     memset (e, 0, sizeof *e);
-    if (!(e->path = strdup (path)))
+    if (!(e->path = xstrdup (path)))
         goto nomem;
     e->type = type;
     return e;
@@ -334,7 +335,7 @@ int manifest_add_symlink (manifest_t *m, const char *path, const char *target,
     manifest_entry_t *e = entry_add (m, path, MANIFEST_SYMLINK, err, errlen);
     if (!e)
         return -1;
-    if (!(e->target = strdup (target))) {
+    if (!(e->target = xstrdup (target))) {
         free (e->path);
         seterr (err, errlen, "out of memory");
         return -1;
@@ -360,7 +361,7 @@ int manifest_add_hardlink (manifest_t *m, const char *path, const char *target,
     manifest_entry_t *e = entry_add (m, path, MANIFEST_HARDLINK, err, errlen);
     if (!e)
         return -1;
-    if (!(e->target = strdup (target))) {
+    if (!(e->target = xstrdup (target))) {
         free (e->path);
         seterr (err, errlen, "out of memory");
         return -1;
@@ -412,7 +413,7 @@ int manifest_add_file (manifest_t *m, const char *path, uint32_t mode, int64_t m
     manifest_entry_t *e = entry_add (m, path, MANIFEST_FILE, err, errlen);
     if (!e)
         return -1;
-    if (n && !(e->chunks = malloc (n * sizeof *e->chunks))) {
+    if (n && !(e->chunks = xmalloc (n * sizeof *e->chunks))) {
         free (e->path);
         seterr (err, errlen, "out of memory");
         return -1;
@@ -537,7 +538,7 @@ static void tb_add (struct tbuf *b, const char *p, size_t n)
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->n + n + 1)
             cap *= 2;
-        char *ns = realloc (b->s, cap);
+        char *ns = xrealloc (b->s, cap);
         if (!ns) {
             b->oom = true;
             return;
@@ -719,7 +720,7 @@ static int decode_entry (manifest_t *m, const json_t *je, size_t i, char *err, s
                 return -1;
             }
             n = json_integer_value (c);
-            if (n && !(idx = malloc (n * sizeof *idx)))
+            if (n && !(idx = xmalloc (n * sizeof *idx)))
                 goto nomem;
             for (uint64_t k = 0; k < n; k++)
                 idx[k] = json_integer_value (f) + k;
@@ -733,7 +734,7 @@ static int decode_entry (manifest_t *m, const json_t *je, size_t i, char *err, s
                 seterr (err, errlen, "%schunks: too many", where);
                 return -1;
             }
-            if (n && !(idx = malloc (n * sizeof *idx)))
+            if (n && !(idx = xmalloc (n * sizeof *idx)))
                 goto nomem;
             for (uint64_t k = 0; k < n; k++) {
                 json_t *v = json_array_get (list, k);
@@ -831,7 +832,7 @@ static int check_whole (const manifest_t *m, uint64_t total, char *err, size_t e
     }
     /* every chunk must be used by some file */
     if (m->nchunks) {
-        uint8_t *used = calloc (m->nchunks, 1);
+        uint8_t *used = xcalloc (m->nchunks, 1);
         if (!used) {
             seterr (err, errlen, "out of memory");
             return -1;
