@@ -74,7 +74,6 @@ void cstore_destroy (cstore_t **p)
     while (self->cache)
         cs_cache_drop (self, self->cache->name);
     cs_trust_drop (self, NULL);
-    free (self->trust);
     cs_ref_close (self);
     if (self->db)
         sqlite3_close (self->db);
@@ -241,7 +240,7 @@ const manifest_t *cstore_archive_create (cstore_t *self, const char *name, const
                 }
                 idx[k] = x;
                 if (locs)
-                    locs[nlocs++] = (struct refloc){x, it->abs, j->off};
+                    locs[nlocs++] = (struct refloc){x, NULL, it->abs, j->off};
             }
             if (rc == 0)
                 rc = manifest_add_file (m, it->rel, it->mode, it->mtime_ns, it->size, idx, c, e,
@@ -295,37 +294,29 @@ int cstore_archive_adopt (cstore_t *self, const manifest_t *m, const char *destd
     size_t npos = 0;
     for (size_t i = 0; i < m->nentries; i++)
         npos += m->entries[i].nchunks;
+    /* every place a chunk is, as base + the entry's path (no string a file) */
     struct refloc *locs = xcalloc (npos ? npos : 1, sizeof *locs);
-    char **paths = xcalloc (m->nentries ? m->nentries : 1, sizeof *paths);
     size_t nlocs = 0;
-    int rc = -ENOMEM;
-    if (!locs || !paths) {
-        seterr (err, errlen, "out of memory");
-        goto out;
-    }
     for (size_t i = 0; i < m->nentries; i++) {
         const manifest_entry_t *en = &m->entries[i];
         if (en->type != MANIFEST_FILE || !en->nchunks)
             continue;
-        if (!(paths[i] = xasprintf ("%s/%s", base, en->path))) {
-            seterr (err, errlen, "out of memory");
-            goto out;
-        }
         for (uint32_t k = 0; k < en->nchunks; k++)
-            locs[nlocs++] = (struct refloc){en->chunks[k], paths[i], (uint64_t)k * m->chunk_size};
+            locs[nlocs++] = (struct refloc){en->chunks[k], base, en->path, (uint64_t)k * m->chunk_size};
     }
-    rc = cs_record (self, m, "reference", locs, nlocs, flags, err, errlen);
-    if (rc == 0 && (flags & CSTORE_VERIFIED))
+    int rc = cs_record (self, m, "reference", locs, nlocs, flags, err, errlen);
+    free (locs);
+    if (rc == 0 && (flags & CSTORE_VERIFIED)) {
+        char *path = xmalloc (2 * PATH_MAX + 2);
         for (size_t i = 0; i < m->nentries; i++)
-            if (paths[i])
-                cs_trust_add (self, m->name, paths[i]);
+            if (m->entries[i].type == MANIFEST_FILE && m->entries[i].nchunks) {
+                snprintf (path, 2 * PATH_MAX + 2, "%s/%s", base, m->entries[i].path);
+                cs_trust_add (self, m->name, path);
+            }
+        free (path);
+    }
     if (rc == 0)
         cs_gc_blobs (self, NULL, 0);
-out:
-    for (size_t i = 0; paths && i < m->nentries; i++)
-        free (paths[i]);
-    free (paths);
-    free (locs);
     free (base);
     return rc;
 }

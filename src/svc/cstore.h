@@ -68,6 +68,14 @@ int cstore_archive_adopt (cstore_t *self, const manifest_t *m, const char *destd
 /* The manifest (owned by the store, as above), or NULL + err (-ENOENT). */
 const manifest_t *cstore_archive_get (cstore_t *self, const char *name, char *err, size_t errlen);
 
+/* The archive's manifest head (doc/archive.md, "Manifest pages"; malloc'd,
+ * *lenp its length), or NULL + err. */
+char *cstore_archive_head (cstore_t *self, const char *name, size_t *lenp, char *err, size_t errlen);
+/* Page `page` of its manifest (malloc'd), or NULL + err.  Straight from the
+ * index: the manifest is not decoded for it. */
+char *cstore_manifest_page (cstore_t *self, const char *name, size_t page, size_t *lenp, char *err,
+                            size_t errlen);
+
 /* [{"name":..,"size":..,"entries":..,"chunks":..,"chunk_size":..,
  *   "mode":"copy"|"reference","created":<unix seconds>,
  *   "state":"ok"|"damaged", "damage"?:reason}, ...] sorted by name. */

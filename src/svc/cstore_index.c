@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <time.h>
+#include <limits.h>
 
 int cs_sql_exec (cstore_t *self, const char *sql, char *err, size_t errlen)
 {
@@ -56,7 +57,11 @@ static const char *schema =
      * hash, or is gone): shown by list, cleared when the archive is recorded
      * again (re-create, re-adopt) or removed */
     "CREATE TABLE IF NOT EXISTS damaged(archive TEXT PRIMARY KEY, reason TEXT NOT NULL,"
-    " at INTEGER NOT NULL);";
+    " at INTEGER NOT NULL);"
+    /* the pages of each manifest (archives.manifest holds its head; rows
+     * written by older brokers hold the whole manifest and no pages) */
+    "CREATE TABLE IF NOT EXISTS mpages(archive TEXT NOT NULL, idx INTEGER NOT NULL,"
+    " data TEXT NOT NULL, PRIMARY KEY(archive, idx));";
 
 
 int cs_index_open (cstore_t *self, char *err, size_t errlen)
@@ -75,6 +80,39 @@ int cs_index_open (cstore_t *self, char *err, size_t errlen)
     return cs_sql_exec (self, schema, err, errlen);
 }
 
+/* Assemble name's manifest from its head and pages (one page in memory at
+ * a time).  NULL + err. */
+static manifest_t *load_pages (cstore_t *self, const char *name, const char *head, size_t hl,
+                               char *err, size_t errlen)
+{
+    char e[512];
+    manifest_asm_t *a = manifest_asm_new (head, hl, e, sizeof e);
+    sqlite3_stmt *st = a ? cs_sql_prep (self, "SELECT data FROM mpages WHERE archive=? ORDER BY idx", err,
+                                        errlen)
+                         : NULL;
+    manifest_t *m = NULL;
+    if (!a)
+        seterr (err, errlen, "archive %s: stored manifest invalid: %s", name, e);
+    if (!st)
+        goto out;
+    sqlite3_bind_text (st, 1, name, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step (st)) == SQLITE_ROW)
+        if (manifest_asm_page (a, (const char *)sqlite3_column_text (st, 0), sqlite3_column_bytes (st, 0), e,
+                               sizeof e) < 0) {
+            seterr (err, errlen, "archive %s: stored manifest invalid: %s", name, e);
+            goto out;
+        }
+    if (rc != SQLITE_DONE)
+        seterr (err, errlen, "content store: %s", sqlite3_errmsg (self->db));
+    else if (!(m = manifest_asm_finish (a, e, sizeof e)))
+        seterr (err, errlen, "archive %s: stored manifest invalid: %s", name, e);
+out:
+    sqlite3_finalize (st);
+    manifest_asm_destroy (&a);
+    return m;
+}
+
 manifest_t *cs_load_manifest (cstore_t *self, const char *name, char *err, size_t errlen)
 {
     sqlite3_stmt *st = cs_sql_prep (self, "SELECT manifest FROM archives WHERE name=?", err, errlen);
@@ -85,9 +123,11 @@ manifest_t *cs_load_manifest (cstore_t *self, const char *name, char *err, size_
     int rc = sqlite3_step (st);
     if (rc == SQLITE_ROW) {
         const char *txt = (const char *)sqlite3_column_text (st, 0);
+        size_t tl = sqlite3_column_bytes (st, 0);
         char e[256];
-        m = manifest_decode (txt, sqlite3_column_bytes (st, 0), e, sizeof e);
-        if (!m)
+        if (manifest_is_head (txt, tl))
+            m = load_pages (self, name, txt, tl, err, errlen);
+        else if (!(m = manifest_decode (txt, tl, e, sizeof e)))   /* an older broker's row */
             seterr (err, errlen, "archive %s: stored manifest invalid: %s", name, e);
     } else if (rc == SQLITE_DONE) {
         seterr (err, errlen, "archive %s: not found", name);
@@ -98,6 +138,56 @@ manifest_t *cs_load_manifest (cstore_t *self, const char *name, char *err, size_
     return m;
 }
 
+char *cstore_archive_head (cstore_t *self, const char *name, size_t *lenp, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = cs_sql_prep (self, "SELECT manifest FROM archives WHERE name=?", err, errlen);
+    if (!st)
+        return NULL;
+    sqlite3_bind_text (st, 1, name, -1, SQLITE_STATIC);
+    char *head = NULL;
+    int rc = sqlite3_step (st);
+    if (rc == SQLITE_ROW && manifest_is_head ((const char *)sqlite3_column_text (st, 0),
+                                              sqlite3_column_bytes (st, 0))) {
+        *lenp = sqlite3_column_bytes (st, 0);
+        head = xstrndup ((const char *)sqlite3_column_text (st, 0), *lenp);
+    }
+    sqlite3_finalize (st);
+    if (head || rc == SQLITE_ROW) {
+        if (!head) {   /* an older broker's row: cut the manifest now */
+            const manifest_t *m = cstore_archive_get (self, name, err, errlen);
+            head = m ? manifest_head_encode (m, lenp) : NULL;
+        }
+        return head;
+    }
+    seterr (err, errlen, rc == SQLITE_DONE ? "archive %s: not found" : "archive %s: content store error", name);
+    return NULL;
+}
+
+char *cstore_manifest_page (cstore_t *self, const char *name, size_t page, size_t *lenp, char *err,
+                            size_t errlen)
+{
+    sqlite3_stmt *st = cs_sql_prep (self, "SELECT data FROM mpages WHERE archive=? AND idx=?", err, errlen);
+    if (!st)
+        return NULL;
+    sqlite3_bind_text (st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (st, 2, page);
+    char *text = NULL;
+    if (sqlite3_step (st) == SQLITE_ROW) {
+        *lenp = sqlite3_column_bytes (st, 0);
+        text = xstrndup ((const char *)sqlite3_column_text (st, 0), *lenp);
+    }
+    sqlite3_finalize (st);
+    if (text)
+        return text;
+    const manifest_t *m = cstore_archive_get (self, name, err, errlen);
+    if (!m)
+        return NULL;
+    if (page >= manifest_npages (m)) {
+        seterr (err, errlen, "archive %s: no manifest page %zu (has %zu)", name, page, manifest_npages (m));
+        return NULL;
+    }
+    return manifest_page_encode (m, page, lenp);   /* an older broker's row */
+}
 
 bool cs_archive_exists (cstore_t *self, const char *name)
 {
@@ -141,8 +231,9 @@ int cs_delete_rows (cstore_t *self, const char *name, char *err, size_t errlen)
     const char *sqls[] = {
         "DELETE FROM achunks WHERE archive=?", "DELETE FROM refs WHERE archive=?",
         "DELETE FROM archives WHERE name=?", "DELETE FROM damaged WHERE archive=?",
+        "DELETE FROM mpages WHERE archive=?",
     };
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         sqlite3_stmt *st = cs_sql_prep (self, sqls[i], err, errlen);
         if (!st)
             return -1;
@@ -163,22 +254,21 @@ int cs_delete_rows (cstore_t *self, const char *name, char *err, size_t errlen)
 int cs_record (cstore_t *self, const manifest_t *m, const char *mode,
                    const struct refloc *locs, size_t nlocs, int flags, char *err, size_t errlen)
 {
+    /* the head in the archives row, the pages in mpages, one at a time: the
+     * manifest is never one piece of text (doc/archive.md, "Manifest pages") */
     size_t len;
-    char *text = manifest_encode (m, &len);
+    char *text = manifest_head_encode (m, &len);
     uint8_t dg[SHA256_LEN];
     char dhex[SHA256_HEXLEN + 1];
-    if (!text) {
-        seterr (err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    sha256_hash (text, len, dg);
+    manifest_digest (m, dg);
     sha256_hex (dg, dhex);
     if (cs_sql_exec (self, "BEGIN IMMEDIATE", err, errlen) < 0) {
         free (text);
         return -EIO;
     }
     int rc = -EIO;
-    sqlite3_stmt *ins = NULL, *ach = NULL, *blob = NULL, *ref = NULL;
+    sqlite3_stmt *ins = NULL, *ach = NULL, *blob = NULL, *ref = NULL, *pg = NULL;
+    char *path = NULL;
     if (cs_archive_exists (self, m->name)) {
         if (!(flags & CSTORE_REPLACE)) {
             seterr (err, errlen, "archive %s: already exists", m->name);
@@ -194,7 +284,8 @@ int cs_record (cstore_t *self, const manifest_t *m, const char *mode,
     blob = cs_sql_prep (self, "INSERT OR IGNORE INTO blobs(hash, len) VALUES(?,?)", err, errlen);
     ref = cs_sql_prep (self, "INSERT INTO refs(archive, hash, len, path, offset) VALUES(?,?,?,?,?)",
                     err, errlen);
-    if (!ins || !ach || !blob || !ref)
+    pg = cs_sql_prep (self, "INSERT INTO mpages(archive, idx, data) VALUES(?,?,?)", err, errlen);
+    if (!ins || !ach || !blob || !ref || !pg)
         goto done;
     sqlite3_bind_text (ins, 1, m->name, -1, SQLITE_STATIC);
     sqlite3_bind_text (ins, 2, text, len, SQLITE_STATIC);
@@ -234,6 +325,17 @@ int cs_record (cstore_t *self, const manifest_t *m, const char *mode,
                 goto sqlerr;
         }
     }
+    for (size_t i = 0; i < manifest_npages (m); i++) {
+        size_t pl;
+        char *pt = manifest_page_encode (m, i, &pl);
+        sqlite3_reset (pg);
+        sqlite3_bind_text (pg, 1, m->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64 (pg, 2, i);
+        sqlite3_bind_text (pg, 3, pt, pl, free);
+        if (sqlite3_step (pg) != SQLITE_DONE)
+            goto sqlerr;
+    }
+    path = xmalloc (2 * PATH_MAX + 2);
     for (size_t i = 0; locs && i < nlocs; i++) {
         char hex[SHA256_HEXLEN + 1];
         sha256_hex (m->chunks[locs[i].chunk].hash, hex);
@@ -241,7 +343,11 @@ int cs_record (cstore_t *self, const manifest_t *m, const char *mode,
         sqlite3_bind_text (ref, 1, m->name, -1, SQLITE_STATIC);
         sqlite3_bind_text (ref, 2, hex, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64 (ref, 3, m->chunks[locs[i].chunk].len);
-        sqlite3_bind_text (ref, 4, locs[i].path, -1, SQLITE_STATIC);
+        if (locs[i].dir)
+            snprintf (path, 2 * PATH_MAX + 2, "%s/%s", locs[i].dir, locs[i].rel);
+        else
+            snprintf (path, 2 * PATH_MAX + 2, "%s", locs[i].rel);
+        sqlite3_bind_text (ref, 4, path, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64 (ref, 5, locs[i].off);
         if (sqlite3_step (ref) != SQLITE_DONE)
             goto sqlerr;
@@ -255,6 +361,8 @@ done:
     sqlite3_finalize (ach);
     sqlite3_finalize (blob);
     sqlite3_finalize (ref);
+    sqlite3_finalize (pg);
+    free (path);
     if (rc == 0 && cs_sql_exec (self, "COMMIT", err, errlen) < 0)
         rc = -EIO;
     if (rc < 0)

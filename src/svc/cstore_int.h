@@ -27,25 +27,30 @@ struct cstore {
     char *ref_path;      /* one open reference source, for sequential reads */
     int ref_fd;
     atomic_uint tmpseq;
-    struct trusted **trust;   /* TRUST_BUCKETS chains, or NULL: see trust_ok */
+    struct trustset *trust;   /* see trust_ok (cstore_read.c) */
     char *warning;            /* of the last create: special files skipped */
 };
 
 /* Files whose chunks were all verified on arrival and written by this
- * process (cstore_archive_adopt with CSTORE_VERIFIED), with the identity
- * they had when recorded.  A read from such a file whose identity is
- * unchanged (same inode, size, mtime and ctime: any write or truncate
- * changes ctime) skips the re-hash; anything else is verified as usual.
- * In memory only: after a restart every read verifies again. */
-struct trusted {
-    char *archive, *path;
+ * process (cstore_archive_adopt with CSTORE_VERIFIED), per archive, by
+ * identity: a read from such a file whose identity is unchanged (same
+ * inode, size, mtime and ctime) skips the re-hash; anything else is
+ * verified as usual.  In memory only (40 bytes a file): after a restart
+ * every read verifies again. */
+struct tid {
     dev_t dev;
     ino_t ino;
     off_t size;
-    struct timespec mtime, ctime;
-    struct trusted *next;
+    int64_t mtime_ns, ctime_ns;
+    bool used;
 };
-#define TRUST_BUCKETS 1024
+struct trustset {
+    char *archive;
+    struct tid *slots;    /* open addressing by (dev, ino) */
+    size_t cap, n;
+    struct trustset *next;
+};
+
 
 #define seterr errfmt /* one-line errors: src/lib/errquote.h */
 
@@ -125,7 +130,8 @@ int cs_delete_rows (cstore_t *self, const char *name, char *err, size_t errlen);
 /* Where a chunk can be read in place (reference mode). */
 struct refloc {
     uint32_t chunk;
-    const char *path;
+    const char *dir;   /* the path is dir/rel, or rel if dir is NULL */
+    const char *rel;
     uint64_t off;
 };
 

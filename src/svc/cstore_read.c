@@ -16,28 +16,49 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "fnv.h"
-
-static size_t trust_bucket (const char *path)
-{
-    return fnv1a_str (path) % TRUST_BUCKETS;
-}
 
 /* Forget the trusted files of archive name (NULL: all). */
 void cs_trust_drop (cstore_t *self, const char *name)
 {
-    for (size_t b = 0; self->trust && b < TRUST_BUCKETS; b++)
-        for (struct trusted **pp = &self->trust[b]; *pp;) {
-            struct trusted *t = *pp;
-            if (name && strcmp (t->archive, name)) {
-                pp = &t->next;
-                continue;
-            }
-            *pp = t->next;
-            free (t->archive);
-            free (t->path);
-            free (t);
+    for (struct trustset **pp = &self->trust; *pp;) {
+        struct trustset *t = *pp;
+        if (name && strcmp (t->archive, name)) {
+            pp = &t->next;
+            continue;
         }
+        *pp = t->next;
+        free (t->archive);
+        free (t->slots);
+        free (t);
+    }
+}
+
+static size_t tid_slot (const struct trustset *t, dev_t dev, ino_t ino)
+{
+    return ((uint64_t)ino * 11400714819323198485ull ^ (uint64_t)dev) & (t->cap - 1);
+}
+
+static void tid_put (struct trustset *t, const struct tid *id)
+{
+    size_t s = tid_slot (t, id->dev, id->ino);
+    while (t->slots[s].used && !(t->slots[s].dev == id->dev && t->slots[s].ino == id->ino))
+        s = (s + 1) & (t->cap - 1);
+    if (!t->slots[s].used)
+        t->n++;
+    t->slots[s] = *id;
+}
+
+/* archive's set (created if missing) */
+static struct trustset *trust_set (cstore_t *self, const char *archive)
+{
+    for (struct trustset *t = self->trust; t; t = t->next)
+        if (!strcmp (t->archive, archive))
+            return t;
+    struct trustset *t = xcalloc (1, sizeof *t);
+    t->archive = xstrdup (archive);
+    t->next = self->trust;
+    self->trust = t;
+    return t;
 }
 
 void cs_trust_add (cstore_t *self, const char *archive, const char *path)
@@ -45,42 +66,44 @@ void cs_trust_add (cstore_t *self, const char *archive, const char *path)
     struct stat sb;
     if (stat (path, &sb) < 0 || !S_ISREG (sb.st_mode))
         return;
-    if (!self->trust && !(self->trust = xcalloc (TRUST_BUCKETS, sizeof *self->trust)))
-        return;
-    struct trusted *t = xcalloc (1, sizeof *t);
-    if (!t || !(t->archive = xstrdup (archive)) || !(t->path = xstrdup (path))) {
-        if (t)
-            free (t->archive);
-        free (t);
-        return;
+    struct trustset *t = trust_set (self, archive);
+    if ((t->n + 1) * 4 > t->cap * 3) {   /* keep it at most 3/4 full */
+        struct trustset old = *t;
+        t->cap = t->cap ? t->cap * 2 : 64;
+        t->slots = xcalloc (t->cap, sizeof *t->slots);
+        t->n = 0;
+        for (size_t i = 0; i < old.cap; i++)
+            if (old.slots[i].used)
+                tid_put (t, &old.slots[i]);
+        free (old.slots);
     }
-    t->dev = sb.st_dev;
-    t->ino = sb.st_ino;
-    t->size = sb.st_size;
-    t->mtime = sb.st_mtim;
-    t->ctime = sb.st_ctim;
-    size_t b = trust_bucket (path);
-    t->next = self->trust[b];
-    self->trust[b] = t;
+    struct tid id = {
+        .dev = sb.st_dev, .ino = sb.st_ino, .size = sb.st_size, .mtime_ns = ts_ns (&sb.st_mtim),
+        .ctime_ns = ts_ns (&sb.st_ctim), .used = true,
+    };
+    tid_put (t, &id);
 }
 
-static bool ts_eq (struct timespec a, struct timespec b)
-{
-    return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
-}
-
-/* May a read of archive's reference path through fd skip the hash? */
+/* May a read of archive's reference source through fd skip the hash?  Only
+ * if fd is a file this process wrote and verified for archive, unchanged
+ * since (the same inode, size, mtime and ctime: any write or truncate
+ * changes ctime); which path reached it does not matter. */
 static bool trust_ok (cstore_t *self, const char *archive, const char *path, int fd)
 {
+    (void)path;
     if (!self->trust || !archive)
         return false;
-    for (struct trusted *t = self->trust[trust_bucket (path)]; t; t = t->next) {
-        if (strcmp (t->path, path) || strcmp (t->archive, archive))
-            continue;
-        struct stat sb;
-        return fstat (fd, &sb) == 0 && sb.st_dev == t->dev && sb.st_ino == t->ino
-               && sb.st_size == t->size && ts_eq (sb.st_mtim, t->mtime)
-               && ts_eq (sb.st_ctim, t->ctime);
+    struct trustset *t;
+    for (t = self->trust; t && strcmp (t->archive, archive); t = t->next)
+        ;
+    struct stat sb;
+    if (!t || !t->cap || fstat (fd, &sb) < 0)
+        return false;
+    for (size_t s = tid_slot (t, sb.st_dev, sb.st_ino); t->slots[s].used; s = (s + 1) & (t->cap - 1)) {
+        const struct tid *id = &t->slots[s];
+        if (id->dev == sb.st_dev && id->ino == sb.st_ino)
+            return id->size == sb.st_size && id->mtime_ns == ts_ns (&sb.st_mtim)
+                   && id->ctime_ns == ts_ns (&sb.st_ctim);
     }
     return false;
 }
