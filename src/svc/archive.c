@@ -63,6 +63,8 @@ static void *bg_main (void *arg)
         b->rc = -1;
         goto out;
     }
+    if (b->m)
+        cstore_archive_share (cs, b->m);   /* no second copy in this thread */
     if (b->kind == BG_CREATE) {
         const manifest_t *m = cstore_archive_create (cs, b->name, b->dir, (const char *const *)b->paths,
                                                      b->npaths, b->flags, b->chunk_size, b->err,
@@ -108,6 +110,7 @@ void archive_bg_free (struct bgjob *b)
     free (b->name);
     free (b->dir);
     free (b->dest);
+    manifest_destroy (&b->m);
     json_decref (b->result);
     close (b->fd[0]);
     close (b->fd[1]);
@@ -227,11 +230,13 @@ static void archive_extract_request (overlay_t *ov, const cmsg_t *msg, void *arg
         return;
     }
     char err[256];
-    if (!cstore_archive_get (svc->cs, name, err, sizeof err)) {
+    const manifest_t *m = cstore_archive_get (svc->cs, name, err, sizeof err);
+    if (!m) {
         overlay_respond_error (ov, &msg->hdr, ENOENT, "rank %u: %s", overlay_rank (ov), err);
         return;
     }
     struct bgjob *b = xcalloc (1, sizeof *b);
+    b->m = manifest_ref (m);
     b->kind = BG_EXTRACT;
     b->req = msg->hdr;
     b->name = xstrdup (name);
@@ -299,6 +304,7 @@ static const overlay_handler_t handlers[] = {
     { "archive.distribute", archive_distribute_request },
     { "archive.fetch", archive_fetch_request },
     { "archive.chunk", archive_chunk_request },
+    { "archive.mpage", archive_mpage_request },
     OVERLAY_HANDLER_END,
 };
 

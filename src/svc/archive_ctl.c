@@ -218,14 +218,23 @@ void archive_distribute_request (overlay_t *ov, const cmsg_t *msg, void *arg)
                                svc->dp ? err : "no data plane here (see its log); use --data-plane curve");
         return;
     }
+    /* what archive.fetch carries: the manifest's head (doc/archive.md) */
+    size_t headlen = 0;
+    char *head = cstore_archive_head (svc->cs, name, &headlen, err, sizeof err);
+    if (!head) {
+        json_decref (plan);
+        json_decref (seal);
+        free (tl);
+        overlay_respond_error (ov, &msg->hdr, EIO, "rank %u: %s", me, err);
+        return;
+    }
     struct dist *d = xcalloc (1, sizeof *d);
     d->svc = svc;
     d->req = msg->hdr;
     d->name = xstrdup (name);
     d->schedule = xstrdup (staged ? "staged" : schedule);
-    /* only the encoding and the total are needed: no second copy of the
-     * manifest (memory grows with the number of files) */
-    d->menc = manifest_encode (m, &d->menclen);
+    d->menc = head;
+    d->menclen = headlen;
     for (size_t i = 0; i < m->nchunks; i++)
         d->total += m->chunks[i].len;
     d->n = k + (local ? 1 : 0);
@@ -260,6 +269,7 @@ void archive_distribute_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         t->rank = me;
         struct bgjob *b = xcalloc (1, sizeof *b);
         b->kind = BG_EXTRACT;
+        b->m = manifest_ref (m);
         b->dist = d;
         b->name = xstrdup (name);
         b->dest = archive_dest_subst (dest, me);

@@ -76,11 +76,17 @@ struct xfer {
     int lockfd;               /* extract_lock on dest: one extraction per directory */
     bool waiting;             /* for another broker of this host extracting into dest */
     char *seal;               /* sealed data plane: the distribution id; NULL: CURVE peer links */
+    json_t *sealreq;          /* the fetch's seal object, until the manifest is in */
+    manifest_asm_t *masm;     /* loading: the manifest's pages come in (doc/archive.md) */
+    bool loading;
+    uint32_t page_tag;        /* the page request outstanding */
+    int64_t page_sent;
 };
 
 /* archive.fetch and archive.chunk handlers */
 void archive_fetch_request (overlay_t *ov, const cmsg_t *msg, void *arg);
 void archive_chunk_request (overlay_t *ov, const cmsg_t *msg, void *arg);
+void archive_mpage_request (overlay_t *ov, const cmsg_t *msg, void *arg);
 /* the targets' part of the service tick: progress reports, retries, stalls */
 void archive_target_tick (archive_svc_t *svc, int64_t now);
 /* free a transfer (its partial extraction stays on disk for a resume) */
@@ -134,6 +140,7 @@ struct bgjob {
     cmsg_hdr_t req;
     struct dist *dist;        /* local extract that is part of a distribution */
     char *name, *dir, *dest;
+    manifest_t *m;            /* extract: the service's manifest, shared with the thread */
     char **paths;
     size_t npaths;
     int flags;

@@ -17,6 +17,7 @@
 #include "destsubst.h"
 #include "xalloc.h"
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,9 @@ static void xfer_finish (struct xfer *xf, int errnum, const char *errstr)
     archive_svc_t *svc = xf->svc;
     overlay_t *ov = svc->ov;
     xf->finished = true;
+    if (xf->page_tag)
+        overlay_rpc_cancel (ov, xf->page_tag);
+    xf->page_tag = 0;
     zlistx_t *keys = zhashx_keys (xf->tags);
     for (char *k = zlistx_first (keys); k; k = zlistx_next (keys))
         overlay_rpc_cancel (ov, strtoul (k, NULL, 10));
@@ -325,6 +329,8 @@ void archive_xfer_free (struct xfer *xf)
     if (xf->x)
         extract_destroy (&xf->x);
     manifest_destroy (&xf->m);
+    manifest_asm_destroy (&xf->masm);
+    json_decref (xf->sealreq);
     free (xf->requested);
     free (xf->seal);
     for (int s = 0; s < MAX_STRIPES; s++)
@@ -357,6 +363,132 @@ static bool stripes_valid (json_t *v, bool single, uint32_t size)
     return true;
 }
 
+/* Target xf cannot go on: respond with the error (and free it), or, once
+ * listed, finish it with the error. */
+static void xfer_fail (struct xfer *xf, bool listed, int errnum, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+static void xfer_fail (struct xfer *xf, bool listed, int errnum, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (msg, sizeof msg, fmt, ap);
+    va_end (ap);
+    if (listed)
+        xfer_finish (xf, errnum, msg);
+    else {
+        overlay_respond_error (xf->svc->ov, &xf->req, errnum, "%s", msg);
+        archive_xfer_free (xf);
+    }
+}
+
+/* The manifest is here (decoded whole, or assembled from its pages): join
+ * the sealed distribution, prepare dest, take its lock (or wait for it),
+ * then begin. */
+static void xfer_ready (struct xfer *xf, manifest_t *m, bool listed)
+{
+    archive_svc_t *svc = xf->svc;
+    overlay_t *ov = svc->ov;
+    char err[512];
+    xf->m = m;
+    if (xf->sealreq) {
+        if (!(xf->seal = svc->dp ? dataplane_dist_join (svc->dp, xf->name, m, xf->sealreq, err, sizeof err)
+                                 : NULL)) {
+            xfer_fail (xf, listed, svc->dp ? EPROTO : ENOTSUP, "rank %u: %s", overlay_rank (ov),
+                       svc->dp ? err : "no data plane here (see its log)");
+            return;
+        }
+        json_decref (xf->sealreq);
+        xf->sealreq = NULL;
+    }
+    xf->requested = xcalloc (m->nchunks ? m->nchunks : 1, 1);
+    for (size_t i = 0; i < m->nchunks; i++)
+        xf->bytes_total += m->chunks[i].len;
+    if (archive_mkdir_p (xf->dest) < 0) {
+        int e = errno;
+        xfer_fail (xf, listed, e, "rank %u: cannot create %s: %s", overlay_rank (ov), xf->dest, strerror (e));
+        return;
+    }
+    int lk = extract_lock (xf->dest, false, err, sizeof err);
+    if (lk == -EWOULDBLOCK) {
+        /* another broker of this host is extracting into dest: wait (the
+         * tick retries the lock), then take what it left (xfer_begin) */
+        xf->waiting = true;
+        if (!listed)
+            zlistx_add_end (svc->xfers, xf);
+        overlay_log (ov, "archive %s: %s is being extracted by another broker on this host; waiting",
+                     xf->name, xf->dest);
+        overlay_respond (ov, &xf->req, json_pack ("{s:I s:b}", "have", (json_int_t)0, "waiting", 1),
+                         NULL, 0);
+        return;
+    }
+    if (lk < 0) {
+        xfer_fail (xf, listed, EIO, "rank %u: %s", overlay_rank (ov), err);
+        return;
+    }
+    xf->lockfd = lk;
+    xfer_begin (xf, listed);
+}
+
+/* the source: the last upstream of stripe 0 */
+static uint32_t xfer_source (const struct xfer *xf)
+{
+    return xf->st[0].ups[xf->st[0].nups - 1];
+}
+
+static void on_page (overlay_t *ov, const cmsg_t *msg, void *arg);
+
+/* Ask the source for the next manifest page, or, with every page in, go on
+ * with the assembled manifest (doc/archive.md, "Manifest pages"). */
+static void xfer_page_next (struct xfer *xf)
+{
+    overlay_t *ov = xf->svc->ov;
+    char err[512];
+    size_t next = manifest_asm_next (xf->masm);
+    if (next >= manifest_asm_npages (xf->masm)) {
+        manifest_t *m = manifest_asm_finish (xf->masm, err, sizeof err);
+        manifest_asm_destroy (&xf->masm);
+        xf->page_tag = 0;
+        if (!m) {
+            xfer_fail (xf, true, EPROTO, "rank %u: archive %s: bad manifest: %s", overlay_rank (ov), xf->name, err);
+            return;
+        }
+        xf->loading = false;
+        xfer_ready (xf, m, true);
+        return;
+    }
+    xf->page_sent = now_ms ();
+    xf->page_tag = overlay_peer_rpc (ov, xfer_source (xf), "archive.mpage",
+                                     json_pack ("{s:s s:I}", "name", xf->name, "page", (json_int_t)next), NULL,
+                                     0, 0, on_page, xf);
+    if (!xf->page_tag)
+        xfer_fail (xf, true, EHOSTUNREACH, "rank %u: cannot ask rank %u for the manifest", overlay_rank (ov),
+                   xfer_source (xf));
+}
+
+static void on_page (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    struct xfer *xf = arg;
+    if (msg->hdr.matchtag != xf->page_tag || !xf->masm)
+        return;
+    xf->page_tag = 0;
+    size_t page = manifest_asm_next (xf->masm);
+    char err[512];
+    if (msg->hdr.errnum || !msg->data) {
+        const char *es = NULL;
+        json_unpack (msg->json, "{s:s}", "errstr", &es);
+        xfer_fail (xf, true, msg->hdr.errnum ? msg->hdr.errnum : EPROTO,
+                   "rank %u: manifest page %zu from rank %u: %s", overlay_rank (ov), page, xfer_source (xf),
+                   es ? es : msg->hdr.errnum ? strerror (msg->hdr.errnum) : "no data");
+        return;
+    }
+    if (manifest_asm_page (xf->masm, msg->data, msg->data_len, err, sizeof err) < 0) {
+        xfer_fail (xf, true, EPROTO, "rank %u: archive %s: %s", overlay_rank (ov), xf->name, err);
+        return;
+    }
+    xfer_page_next (xf);
+}
+
 void archive_fetch_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     archive_svc_t *svc = arg;
@@ -376,28 +508,29 @@ void archive_fetch_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     }
     zhashx_delete (svc->failed, name);
     char err[512];
-    manifest_t *m = manifest_decode (msg->data, msg->data_len, err, sizeof err);
-    if (!m) {
+    /* the data is the manifest's head (its pages are fetched next), or,
+     * from an older controller, the whole manifest */
+    bool paged = manifest_is_head (msg->data, msg->data_len);
+    manifest_asm_t *masm = NULL;
+    manifest_t *m = NULL;
+    if (paged ? !(masm = manifest_asm_new (msg->data, msg->data_len, err, sizeof err))
+              : !(m = manifest_decode (msg->data, msg->data_len, err, sizeof err))) {
         overlay_respond_error (ov, &msg->hdr, EPROTO, "archive %s: bad manifest: %s", name, err);
         return;
     }
-    json_t *seal = json_object_get (msg->json, "seal");
-    char *sealid = NULL;
-    if (seal && !(sealid = svc->dp ? dataplane_dist_join (svc->dp, name, m, seal, err, sizeof err) : NULL)) {
-        overlay_respond_error (ov, &msg->hdr, svc->dp ? EPROTO : ENOTSUP, "rank %u: %s", overlay_rank (ov),
-                               svc->dp ? err : "no data plane here (see its log)");
-        manifest_destroy (&m);
+    if (masm && strcmp (manifest_asm_name (masm), name)) {
+        overlay_respond_error (ov, &msg->hdr, EPROTO, "archive %s: the manifest is of archive %s", name,
+                               manifest_asm_name (masm));
+        manifest_asm_destroy (&masm);
         return;
     }
-    char *d = archive_dest_subst (dest, overlay_rank (ov));
     struct xfer *xf = xcalloc (1, sizeof *xf);
-    xf->seal = sealid;
     xf->svc = svc;
     xf->name = xstrdup (name);
-    xf->dest = d;
-    xf->m = m;
+    xf->dest = archive_dest_subst (dest, overlay_rank (ov));
     xf->req = msg->hdr;
     xf->window = window;
+    xf->sealreq = json_incref (json_object_get (msg->json, "seal"));
     xf->nst = stripes ? json_array_size (stripes) : 1;
     for (int s = 0; s < xf->nst; s++) {
         json_t *l = stripes ? json_array_get (stripes, s) : ups;
@@ -411,36 +544,41 @@ void archive_fetch_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     xf->tags = zhashx_new ();
     xf->parked = zlistx_new ();
     xf->noted = zhashx_new ();
-    xf->requested = xcalloc (m->nchunks ? m->nchunks : 1, 1);
     xf->t0 = zclock_usecs () / 1e6;
-    for (size_t i = 0; i < m->nchunks; i++)
-        xf->bytes_total += m->chunks[i].len;
     xf->lockfd = -1;
-    if (archive_mkdir_p (d) < 0) {
-        int e = errno;
-        overlay_respond_error (ov, &msg->hdr, e, "rank %u: cannot create %s: %s", overlay_rank (ov), d, strerror (e));
-        archive_xfer_free (xf);
+    if (!masm) {
+        xfer_ready (xf, m, false);
         return;
     }
-    int lk = extract_lock (d, false, err, sizeof err);
-    if (lk == -EWOULDBLOCK) {
-        /* another broker of this host is extracting into d: wait (the tick
-         * retries the lock), then take what it left (xfer_begin) */
-        xf->waiting = true;
-        zlistx_add_end (svc->xfers, xf);
-        overlay_log (ov, "archive %s: %s is being extracted by another broker on this host; waiting",
-                     name, d);
-        overlay_respond (ov, &msg->hdr, json_pack ("{s:I s:b}", "have", (json_int_t)0, "waiting", 1),
-                         NULL, 0);
+    xf->masm = masm;
+    xf->loading = true;
+    zlistx_add_end (svc->xfers, xf);
+    overlay_respond (ov, &msg->hdr, json_pack ("{s:I}", "have", (json_int_t)0), NULL, 0);
+    xfer_page_next (xf);
+}
+
+/* archive.mpage {name, page}: a page of an archive's manifest, straight
+ * from the content store (a distribution's source answers its targets). */
+void archive_mpage_request (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    archive_svc_t *svc = arg;
+    const char *name = NULL;
+    json_int_t page = -1;
+    if (json_unpack (msg->json, "{s:s s:I}", "name", &name, "page", &page) < 0 || page < 0) {
+        overlay_respond_error (ov, &msg->hdr, EPROTO, "archive.mpage: malformed request");
         return;
     }
-    if (lk < 0) {
-        overlay_respond_error (ov, &msg->hdr, EIO, "rank %u: %s", overlay_rank (ov), err);
-        archive_xfer_free (xf);
+    char err[512];
+    size_t len = 0;
+    char *text = manifest_name_valid (name) ? cstore_manifest_page (svc->cs, name, page, &len, err, sizeof err)
+                                            : NULL;
+    if (!text) {
+        overlay_respond_error (ov, &msg->hdr, ENOENT, "rank %u: %s", overlay_rank (ov),
+                               manifest_name_valid (name) ? err : "invalid archive name");
         return;
     }
-    xf->lockfd = lk;
-    xfer_begin (xf, false);
+    overlay_respond (ov, &msg->hdr, NULL, text, len);
+    free (text);
 }
 
 /* Start (or, after waiting for the lock, resume) target xf: the extraction
@@ -504,6 +642,10 @@ void archive_chunk_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         return;
     }
     struct xfer *xf = find_xfer (svc, name);
+    if (xf && !xf->finished && xf->loading) {
+        overlay_respond_error (ov, &msg->hdr, EAGAIN, "archive %s not here yet (manifest loading)", name);
+        return;
+    }
     if (xf && !xf->finished && xf->waiting) {
         /* nothing here until the other extraction into our dest is done:
          * send the downstream on to its next upstream at once */
@@ -620,6 +762,14 @@ void archive_target_tick (archive_svc_t *svc, int64_t now)
         if (now - xf->last_report >= PROGRESS_MS) {
             xf->last_report = now;
             overlay_respond (svc->ov, &xf->req, json_pack ("{s:I}", "have", (json_int_t)xf->bytes_have), NULL, 0);
+        }
+        if (xf->loading) {
+            if (now - xf->page_sent > SOURCE_GIVEUP_MS) {
+                xfer_finish (xf, ETIMEDOUT, "no manifest page from the source (stalled)");
+                break;   /* the list changed */
+            }
+            xf = next;
+            continue;
         }
         if (xf->waiting) {
             char lerr[256];

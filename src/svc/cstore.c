@@ -107,6 +107,16 @@ char *cs_blob_path (const cstore_t *self, const uint8_t hash[SHA256_LEN], uint32
     return xasprintf ("%s/%.2s/%s-%" PRIu32, self->blobdir, hex, hex, len);
 }
 
+void cstore_archive_share (cstore_t *self, const manifest_t *m)
+{
+    cs_cache_drop (self, m->name);
+    struct mcache *c = xcalloc (1, sizeof *c);
+    c->name = xstrdup (m->name);
+    c->m = manifest_ref (m);
+    c->next = self->cache;
+    self->cache = c;
+}
+
 const manifest_t *cstore_archive_get (cstore_t *self, const char *name, char *err, size_t errlen)
 {
     if (!name || !manifest_name_valid (name)) {
@@ -204,7 +214,8 @@ const manifest_t *cstore_archive_create (cstore_t *self, const char *name, const
             jobs[k].len = rest < m->chunk_size ? rest : m->chunk_size;
         }
     }
-    if (njobs && cs_pool_run (self, w.items, jobs, njobs, m->chunk_size, copy, err, errlen) < 0)
+    const char *wbase = base[0] ? base : "";
+    if (njobs && cs_pool_run (self, wbase, w.items, jobs, njobs, m->chunk_size, copy, err, errlen) < 0)
         goto out;
     /* the manifest, in walk order (parents first) */
     uint64_t maxn = 0;
@@ -240,17 +251,20 @@ const manifest_t *cstore_archive_create (cstore_t *self, const char *name, const
                 }
                 idx[k] = x;
                 if (locs)
-                    locs[nlocs++] = (struct refloc){x, NULL, it->abs, j->off};
+                    locs[nlocs++] = (struct refloc){x, it->absroot ? "" : wbase, it->rel, j->off};
             }
             if (rc == 0)
                 rc = manifest_add_file (m, it->rel, it->mode, it->mtime_ns, it->size, idx, c, e,
                                         sizeof e);
         }
         if (rc < 0) {
-            seterr (err, errlen, "%s: %s", it->abs, e);
+            char abuf[ITEM_ABS_MAX];
+            seterr (err, errlen, "%s: %s", item_abs (wbase, it, abuf, sizeof abuf), e);
             goto out;
         }
     }
+    if (copy)
+        cs_walk_free (&w);   /* the manifest has it all now: less memory while recording */
     if (cs_record (self, m, copy ? "copy" : "reference", locs, nlocs, flags, err, errlen) < 0)
         goto out;
     cs_gc_blobs (self, NULL, 0);   /* blobs only the replaced archive used */

@@ -65,6 +65,11 @@ const char *cstore_warning (const cstore_t *self);
 int cstore_archive_adopt (cstore_t *self, const manifest_t *m, const char *destdir,
                           int flags, char *err, size_t errlen);
 
+/* Let this handle use m as the manifest of archive m->name (a reference,
+ * not a copy): e.g. the one another handle of the same statedir loaded, so
+ * a worker thread does not decode a second copy. */
+void cstore_archive_share (cstore_t *self, const manifest_t *m);
+
 /* The manifest (owned by the store, as above), or NULL + err (-ENOENT). */
 const manifest_t *cstore_archive_get (cstore_t *self, const char *name, char *err, size_t errlen);
 

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
+#include <limits.h>
+#include <stdio.h>
 
 struct mcache {
     char *name;
@@ -69,7 +71,7 @@ void cs_cache_drop (cstore_t *self, const char *name);
 /* ---- cstore_walk.c: the paths of a create ---- */
 struct item {
     char *rel;             /* path in the archive */
-    char *abs;             /* where it is on disk */
+    bool absroot;          /* given as an absolute path: on disk at /rel, else base/rel */
     manifest_type_t type;
     uint32_t mode;
     int64_t mtime_ns;
@@ -94,9 +96,18 @@ struct walk {
     struct inode *inodes;  /* open addressing: files with st_nlink > 1, by (dev, ino) */
     size_t ninodes, inodecap;
     char special[512];     /* the first few of them */
+    bool absroot;          /* the path being walked was given as absolute */
     char *err;
     size_t errlen;
 };
+
+/* Where item it is on disk (base: the walk's base, as given to cs_walk_top). */
+static inline const char *item_abs (const char *base, const struct item *it, char *buf, size_t len)
+{
+    snprintf (buf, len, "%s/%s", it->absroot ? "" : base, it->rel);
+    return buf;
+}
+#define ITEM_ABS_MAX (2 * PATH_MAX + 2)
 
 /* Add a user-given path (relative to base, or absolute): its parents as
  * directories, then itself (directories recursively).  0 or -1 + w->err. */
@@ -113,7 +124,7 @@ struct job {
 };
 
 /* Hash (and with copy, store as blobs) every job.  0 or -errno + err. */
-int cs_pool_run (cstore_t *self, struct item *items, struct job *jobs, uint64_t njobs,
+int cs_pool_run (cstore_t *self, const char *base, struct item *items, struct job *jobs, uint64_t njobs,
                  uint32_t chunk_size, bool copy, char *err, size_t errlen);
 
 /* ---- cstore_index.c: the SQLite index ---- */

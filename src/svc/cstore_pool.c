@@ -20,6 +20,7 @@
 
 struct pool {
     cstore_t *self;
+    const char *base;
     struct item *items;
     struct job *jobs;
     uint64_t njobs;
@@ -106,6 +107,7 @@ static void *pool_worker (void *arg)
 {
     struct pool *p = arg;
     uint8_t *buf = xmalloc (p->chunk_size);
+    char *abs = xmalloc (ITEM_ABS_MAX);
     int fd = -1;
     uint32_t cur = UINT32_MAX;
     if (!buf) {
@@ -122,9 +124,10 @@ static void *pool_worker (void *arg)
             if (fd >= 0)
                 close (fd);
             cur = job->item;
-            fd = open (it->abs, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+            item_abs (p->base, it, abs, ITEM_ABS_MAX);
+            fd = open (abs, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
             if (fd < 0) {
-                pool_fail (p, errno, "%s: %s", it->abs, strerror (errno));
+                pool_fail (p, errno, "%s: %s", abs, strerror (errno));
                 break;
             }
             posix_fadvise (fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -148,9 +151,9 @@ static void *pool_worker (void *arg)
                     continue;
                 if (n <= 0) {
                     if (n == 0)
-                        pool_fail (p, EAGAIN, "%s: file changed while reading (shorter)", it->abs);
+                        pool_fail (p, EAGAIN, "%s: file changed while reading (shorter)", abs);
                     else
-                        pool_fail (p, errno, "%s: %s", it->abs, strerror (errno));
+                        pool_fail (p, errno, "%s: %s", abs, strerror (errno));
                     goto out;
                 }
                 got += n;
@@ -160,7 +163,7 @@ static void *pool_worker (void *arg)
         struct stat sb;
         if (fstat (fd, &sb) < 0 || (uint64_t)sb.st_size != it->size
             || ts_ns (&sb.st_mtim) != it->mtime_ns) {
-            pool_fail (p, EAGAIN, "%s: file changed while reading", it->abs);
+            pool_fail (p, EAGAIN, "%s: file changed while reading", abs);
             break;
         }
         if (p->copy) {
@@ -177,15 +180,16 @@ out:
     if (fd >= 0)
         close (fd);
     free (buf);
+    free (abs);
     return NULL;
 }
 
 /* Hash (and maybe store) every job with the pool.  0 or -errno + err. */
-int cs_pool_run (cstore_t *self, struct item *items, struct job *jobs, uint64_t njobs,
+int cs_pool_run (cstore_t *self, const char *base, struct item *items, struct job *jobs, uint64_t njobs,
                      uint32_t chunk_size, bool copy, char *err, size_t errlen)
 {
     struct pool p = {
-        .self = self, .items = items, .jobs = jobs, .njobs = njobs,
+        .self = self, .base = base, .items = items, .jobs = jobs, .njobs = njobs,
         .chunk_size = chunk_size, .copy = copy,
     };
     atomic_init (&p.next, 0);

@@ -179,7 +179,7 @@ static int walk_add (struct walk *w, const char *rel, const char *abs, bool recu
         struct item *it = &w->items[w->n];
         memset (it, 0, sizeof *it);
         it->rel = xstrdup (rel);
-        it->abs = xstrdup (abs);
+        it->absroot = w->absroot;
         it->mode = sb.st_mode & 07777;
         it->mtime_ns = ts_ns (&sb.st_mtim);
         if (it->mtime_ns < 0)
@@ -194,7 +194,6 @@ static int walk_add (struct walk *w, const char *rel, const char *abs, bool recu
             if (n <= 0) {
                 seterr (w->err, w->errlen, "%s: readlink: %s", abs, n == 0 ? "empty" : strerror (errno));
                 free (it->rel);
-                free (it->abs);
                 free (it->target);
                 return -1;
             }
@@ -208,8 +207,7 @@ static int walk_add (struct walk *w, const char *rel, const char *abs, bool recu
                 if (first == (size_t)-1) {
                     seterr (w->err, w->errlen, "out of memory");
                     free (it->rel);
-                    free (it->abs);
-                    return -1;
+                        return -1;
                 }
                 if (first != w->n) {
                     it->type = MANIFEST_HARDLINK;
@@ -218,9 +216,8 @@ static int walk_add (struct walk *w, const char *rel, const char *abs, bool recu
                 }
             }
         }
-        if (!it->rel || !it->abs || seen_add (w) < 0) {
+        if (!it->rel || seen_add (w) < 0) {
             free (it->rel);
-            free (it->abs);
             free (it->target);
             seterr (w->err, w->errlen, "out of memory");
             return -1;
@@ -279,6 +276,7 @@ int cs_walk_top (struct walk *w, const char *base, const char *path)
         return -1;
     }
     const char *root = path[0] == '/' ? "" : base;
+    w->absroot = path[0] == '/';
     int rc = 0;
     /* implied parents */
     for (char *s = strchr (rel, '/'); s && rc >= 0; s = strchr (s + 1, '/')) {
@@ -312,7 +310,6 @@ void cs_walk_free (struct walk *w)
 {
     for (size_t i = 0; i < w->n; i++) {
         free (w->items[i].rel);
-        free (w->items[i].abs);
         free (w->items[i].target);
     }
     free (w->items);

@@ -603,15 +603,13 @@ extract_t *extract_new (const manifest_t *m, const char *destdir, int flags, cha
     self->destfd = self->statedirfd = self->statefd = self->cur_fd = self->par_fd = -1;
     self->cur_entry = -1;
     self->flags = flags;
-    /* manifest_dup rebuilds through the builders, so it validates too; ask
-     * for the reason only when it fails (one copy in memory at a time) */
-    if (!m || !(self->m = manifest_dup (m))) {
-        if (m && manifest_validate (m, e, sizeof e) == 0)
-            snprintf (e, sizeof e, "out of memory");
+    /* a reference, not a copy (one manifest in memory per archive); a
+     * decoded or assembled manifest is known valid, validate is free */
+    if (!m || manifest_validate (m, e, sizeof e) < 0) {
         seterr (err, errlen, "extract: invalid manifest: %s", m ? e : "missing");
         goto fail_nothing;
     }
-    m = self->m;
+    m = self->m = manifest_ref (m);
     manifest_digest (m, self->digest);
     snprintf (self->statename, sizeof self->statename, ".canopy-extract.%s", m->name);
     if (manifest_find (m, self->statename) >= 0) {
