@@ -264,6 +264,16 @@ manifest_t *manifest_ref (const manifest_t *m)
     return w;
 }
 
+/* The chunk dedup table is needed while building only: a later
+ * manifest_chunk_add rebuilds it (ctab_grow starts from m->chunks). */
+static void drop_ctab (manifest_t *m)
+{
+    struct priv *pv = m->priv_;
+    free (pv->cslot);
+    pv->cslot = NULL;
+    pv->ccap = 0;
+}
+
 /* Room for nent entries and nchunks chunks in all (counts known ahead:
  * no doubling slack). */
 static void reserve (manifest_t *m, size_t nent, size_t nchunks)
@@ -1202,6 +1212,7 @@ manifest_t *manifest_decode (const char *text, size_t len, char *err, size_t err
         || check_whole (m, total, err, errlen) < 0 || check_version (m, version, err, errlen) < 0)
         goto fail;
     json_decref (hdr);
+    drop_ctab (m);
     ((struct priv *)m->priv_)->checked = true;
     return m;
 fail:
@@ -1578,6 +1589,7 @@ manifest_t *manifest_asm_finish (manifest_asm_t *a, char *err, size_t errlen)
         seterr (err, errlen, "manifest: assembled pages do not match the head's digest");
         return NULL;
     }
+    drop_ctab (m);
     ((struct priv *)m->priv_)->checked = true;
     a->m = NULL;
     return m;

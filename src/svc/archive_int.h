@@ -65,6 +65,7 @@ struct xfer {
     uint32_t window;          /* requests outstanding per stripe */
     uint8_t *requested;       /* per chunk: a request is outstanding */
     zhashx_t *tags;           /* matchtag -> idx+1 */
+    zhashx_t *rescues;        /* matchtag -> struct rescue: a damaged chunk asked of other ranks */
     zlistx_t *parked;
     zhashx_t *noted;          /* "downstream:stripe" -> time of its last progress note */
     uint64_t bytes_have, bytes_total;

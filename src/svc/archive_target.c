@@ -57,6 +57,8 @@ static void test_slow (overlay_t *ov)
 }
 
 static void xfer_pump (struct xfer *xf);
+static void xfer_finish (struct xfer *xf, int errnum, const char *errstr);
+static void rescue_drop_all (struct xfer *xf);
 static void xfer_begin (struct xfer *xf, bool listed);
 static struct stripe *stripe_of (struct xfer *xf, uint32_t idx)
 {
@@ -111,6 +113,11 @@ static void xfer_finish (struct xfer *xf, int errnum, const char *errstr)
     for (char *k = zlistx_first (keys); k; k = zlistx_next (keys))
         overlay_rpc_cancel (ov, strtoul (k, NULL, 10));
     zlistx_destroy (&keys);
+    keys = zhashx_keys (xf->rescues);
+    for (char *k = zlistx_first (keys); k; k = zlistx_next (keys))
+        overlay_rpc_cancel (ov, strtoul (k, NULL, 10));
+    zlistx_destroy (&keys);
+    rescue_drop_all (xf);
     if (errnum) {
         fail_parked (xf, errstr);
         /* later requests for it get this at once rather than "not here yet",
@@ -187,62 +194,14 @@ static void on_note (struct xfer *xf, struct stripe *st, const cmsg_t *msg)
     xfer_pump (xf);   /* ask again: it parks again until the chunk comes */
 }
 
-static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
+/* Chunk idx is written (or was here already: had): count it, serve the
+ * downstream requests parked on it, finish the transfer when it was the
+ * last one, else ask for more. */
+static void chunk_arrived (struct xfer *xf, uint32_t idx, const cmsg_t *msg, bool had)
 {
-    struct xfer *xf = arg;
-    char key[16];
-    snprintf (key, sizeof key, "%u", msg->hdr.matchtag);
-    uintptr_t v = (uintptr_t)zhashx_lookup (xf->tags, key);
-    if (!v)
-        return;
-    uint32_t idx = v - 1;
+    overlay_t *ov = xf->svc->ov;
     struct stripe *st = stripe_of (xf, idx);
-    int s = idx % xf->nst;
-    zhashx_delete (xf->tags, key);
-    st->inflight--;
-    xf->requested[idx] = 0;
-    if (msg->hdr.errnum == EAGAIN)
-        return; /* upstream has no such transfer (yet): the tick retries, and
-                 * the stall timer moves on if that lasts */
-    if (msg->hdr.errnum) {
-        const char *es = NULL;
-        json_unpack (msg->json, "{s:s}", "errstr", &es);
-        if (msg->hdr.errnum == EBADMSG && st->upi + 1 >= st->nups) {
-            /* the last resort (the source) holds a damaged copy: no point
-             * in waiting, fail now with its message */
-            xfer_finish (xf, EBADMSG, es ? es : "damaged at the source");
-            return;
-        }
-        xfer_switch_upstream (xf, s, es ? es : strerror (msg->hdr.errnum));
-        return;
-    }
-    if (!msg->data && json_object_get (msg->json, "filling")) {
-        on_note (xf, st, msg);
-        return;
-    }
     char err[256];
-    bool had = extract_have (xf->x, idx);
-    /* CMSG_F_DATA: the data plane opened it and checked its SHA-256 already */
-    int rc = had ? 0
-             : (msg->hdr.flags & CMSG_F_DATA) ? extract_put_verified (xf->x, idx, msg->data, msg->data_len, err, sizeof err)
-                                             : extract_put (xf->x, idx, msg->data, msg->data_len, err, sizeof err);
-    if (rc == EXTRACT_ECORRUPT) {
-        xf->corrupt_total++;
-        overlay_log (ov, "archive %s: chunk %u from rank %u is corrupt, fetching again", xf->name, idx,
-                     st->ups[st->upi]);
-        /* several corrupt chunks in a row: try the next upstream (the
-         * source, last in the list, is retried for as long as it answers) */
-        if (++st->corrupt > CORRUPT_MAX && st->upi + 1 < st->nups) {
-            xfer_switch_upstream (xf, s, "too many corrupt chunks");
-            return;
-        }
-        xfer_pump (xf);
-        return;
-    }
-    if (rc < 0) {
-        xfer_finish (xf, -rc, err);
-        return;
-    }
     test_slow (ov);
     if (!had && st->missing)
         st->missing--;
@@ -281,6 +240,172 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
         return;
     }
     xfer_pump (xf);
+}
+
+/* ---- a damaged chunk at the source: another rank's verified copy ----
+ * The source answered EBADMSG for chunk idx (its copy no longer matches the
+ * manifest; it marked the archive damaged).  Rather than fail, ask the other
+ * ranks one after another over the CURVE links for that chunk: a rank that
+ * holds the archive (an earlier distribution, verified when it arrived)
+ * serves it from its store, verified again here before it is written.  Only
+ * when no rank has it does the transfer fail, with the source's message. */
+struct rescue {
+    uint32_t idx;
+    uint32_t next;            /* the next rank to ask */
+    uint32_t source;          /* the rank whose copy is damaged */
+    char *why;
+};
+
+static void rescue_free (void **p)
+{
+    struct rescue *r = *p;
+    if (r) {
+        free (r->why);
+        free (r);
+    }
+    *p = NULL;
+}
+
+static void on_rescue (overlay_t *ov, const cmsg_t *msg, void *arg);
+
+/* forget every rescue in flight (their rpcs cancelled or moot) */
+static void rescue_drop_all (struct xfer *xf)
+{
+    void *r;
+    while ((r = zhashx_first (xf->rescues))) {
+        zhashx_delete (xf->rescues, zhashx_cursor (xf->rescues));
+        rescue_free (&r);
+    }
+}
+
+static void rescue_try (struct xfer *xf, struct rescue *r)
+{
+    overlay_t *ov = xf->svc->ov;
+    uint32_t me = overlay_rank (ov), size = overlay_size (ov);
+    while (r->next < size) {
+        uint32_t cand = r->next++;
+        if (cand == me || cand == r->source)
+            continue;
+        char hex[SHA256_HEXLEN + 1];
+        sha256_hex (xf->m->chunks[r->idx].hash, hex);
+        uint32_t tag = overlay_peer_rpc (ov, cand, "archive.chunk",
+                                         json_pack ("{s:s s:I s:s s:I}", "name", xf->name, "idx",
+                                                    (json_int_t)r->idx, "hash", hex, "len",
+                                                    (json_int_t)xf->m->chunks[r->idx].len),
+                                         NULL, 0, 0, on_rescue, xf);
+        if (!tag)
+            continue;
+        char key[16];
+        snprintf (key, sizeof key, "%u", tag);
+        zhashx_update (xf->rescues, key, r);
+        return;
+    }
+    char msg[700];
+    snprintf (msg, sizeof msg, "%s; no other rank holds a verified copy", r->why);
+    rescue_free ((void **)&r);
+    xfer_finish (xf, EBADMSG, msg);
+}
+
+static void rescue_start (struct xfer *xf, uint32_t idx, uint32_t source, const char *why)
+{
+    struct rescue *r = xcalloc (1, sizeof *r);
+    r->idx = idx;
+    r->source = source;
+    r->why = xstrdup (why);
+    xf->requested[idx] = 1;   /* the pump leaves it to the rescue */
+    overlay_log (xf->svc->ov, "archive %s: %s; asking the other ranks for a verified copy", xf->name, why);
+    rescue_try (xf, r);
+}
+
+static void on_rescue (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    struct xfer *xf = arg;
+    char key[16];
+    snprintf (key, sizeof key, "%u", msg->hdr.matchtag);
+    struct rescue *r = zhashx_lookup (xf->rescues, key);
+    if (!r || xf->finished)
+        return;
+    zhashx_delete (xf->rescues, key);
+    uint32_t from = msg->hdr.src;
+    char err[256];
+    bool got = !msg->hdr.errnum && msg->data;   /* else: not there, an error, or a note */
+    int rc = got && !extract_have (xf->x, r->idx)
+                 ? extract_put (xf->x, r->idx, msg->data, msg->data_len, err, sizeof err) : 0;
+    if (got && rc == 0) {
+        overlay_log (ov, "archive %s: chunk %u, damaged at rank %u, taken from rank %u's verified copy",
+                     xf->name, r->idx, r->source, from);
+        uint32_t idx = r->idx;
+        rescue_free ((void **)&r);
+        xf->requested[idx] = 0;
+        chunk_arrived (xf, idx, msg, false);
+        return;
+    }
+    if (got && rc != EXTRACT_ECORRUPT) {   /* a write error here: no other copy helps */
+        rescue_free ((void **)&r);
+        xfer_finish (xf, -rc, err);
+        return;
+    }
+    rescue_try (xf, r);   /* not there, not verified, a note: the next rank */
+}
+
+static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    struct xfer *xf = arg;
+    char key[16];
+    snprintf (key, sizeof key, "%u", msg->hdr.matchtag);
+    uintptr_t v = (uintptr_t)zhashx_lookup (xf->tags, key);
+    if (!v)
+        return;
+    uint32_t idx = v - 1;
+    struct stripe *st = stripe_of (xf, idx);
+    int s = idx % xf->nst;
+    zhashx_delete (xf->tags, key);
+    st->inflight--;
+    xf->requested[idx] = 0;
+    if (msg->hdr.errnum == EAGAIN)
+        return; /* upstream has no such transfer (yet): the tick retries, and
+                 * the stall timer moves on if that lasts */
+    if (msg->hdr.errnum) {
+        const char *es = NULL;
+        json_unpack (msg->json, "{s:s}", "errstr", &es);
+        if (msg->hdr.errnum == EBADMSG && st->upi + 1 >= st->nups) {
+            /* the last resort (the source) holds a damaged copy: no point
+             * in waiting; another rank's verified copy, or fail now with
+             * its message */
+            rescue_start (xf, idx, st->ups[st->upi], es ? es : "damaged at the source");
+            return;
+        }
+        xfer_switch_upstream (xf, s, es ? es : strerror (msg->hdr.errnum));
+        return;
+    }
+    if (!msg->data && json_object_get (msg->json, "filling")) {
+        on_note (xf, st, msg);
+        return;
+    }
+    char err[256];
+    bool had = extract_have (xf->x, idx);
+    /* CMSG_F_DATA: the data plane opened it and checked its SHA-256 already */
+    int rc = had ? 0
+             : (msg->hdr.flags & CMSG_F_DATA) ? extract_put_verified (xf->x, idx, msg->data, msg->data_len, err, sizeof err)
+                                             : extract_put (xf->x, idx, msg->data, msg->data_len, err, sizeof err);
+    if (rc == EXTRACT_ECORRUPT) {
+        xf->corrupt_total++;
+        overlay_log (ov, "archive %s: chunk %u from rank %u is corrupt, fetching again", xf->name, idx,
+                     st->ups[st->upi]);
+        /* several corrupt chunks in a row: try the next upstream (the
+         * source, last in the list, is retried for as long as it answers) */
+        if (++st->corrupt > CORRUPT_MAX && st->upi + 1 < st->nups) {
+            xfer_switch_upstream (xf, s, "too many corrupt chunks");
+            return;
+        }
+        xfer_pump (xf);
+        return;
+    }
+    if (rc < 0) {
+        xfer_finish (xf, -rc, err);
+        return;
+    }
+    chunk_arrived (xf, idx, msg, had);
 }
 
 /* Keep `window` requests outstanding on each stripe, lowest missing chunks
@@ -326,6 +451,9 @@ void archive_xfer_free (struct xfer *xf)
     zlistx_destroy (&xf->parked);
     zhashx_destroy (&xf->noted);
     zhashx_destroy (&xf->tags);
+    if (xf->rescues)
+        rescue_drop_all (xf);
+    zhashx_destroy (&xf->rescues);
     if (xf->x)
         extract_destroy (&xf->x);
     manifest_destroy (&xf->m);
@@ -542,6 +670,7 @@ void archive_fetch_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         st->last_progress = now_ms ();
     }
     xf->tags = zhashx_new ();
+    xf->rescues = zhashx_new ();   /* values freed by hand (rescue_drop_all) */
     xf->parked = zlistx_new ();
     xf->noted = zhashx_new ();
     xf->t0 = zclock_usecs () / 1e6;
@@ -632,6 +761,40 @@ static void xfer_begin (struct xfer *xf, bool listed)
 
 /* ================= server side ================= */
 
+/* archive.chunk {name, idx, hash, len}: another target's rescue of a chunk
+ * damaged at its source.  Answered at once, never parked: from this
+ * broker's transfer of the archive if the chunk is here, else from any
+ * archive in the store that holds those bytes (content-addressed, verified
+ * when read), else EAGAIN. */
+static void verified_copy_request (archive_svc_t *svc, struct xfer *xf, const cmsg_t *msg, uint32_t idx)
+{
+    overlay_t *ov = svc->ov;
+    const char *hex = NULL;
+    json_int_t len = 0;
+    uint8_t hash[SHA256_LEN];
+    if (json_unpack (msg->json, "{s:s s:I}", "hash", &hex, "len", &len) < 0 || sha256_parse_hex (hex, hash) < 0
+        || len < 1 || len > MANIFEST_CHUNK_MAX) {
+        overlay_respond_error (ov, &msg->hdr, EPROTO, "archive.chunk: malformed request");
+        return;
+    }
+    if (xf && !xf->finished && !xf->loading && !xf->waiting && idx < xf->m->nchunks
+        && xf->m->chunks[idx].len == len && !memcmp (xf->m->chunks[idx].hash, hash, SHA256_LEN)
+        && extract_have (xf->x, idx)) {
+        serve_from_xfer (xf, &msg->hdr, idx);
+        return;
+    }
+    uint8_t *buf = overlay_buf_new (len);
+    char err[512];
+    ssize_t n = buf ? cstore_chunk_read_hash (svc->cs, hash, len, buf, len, err, sizeof err) : -ENOMEM;
+    if (n != len) {
+        overlay_buf_free (buf);
+        overlay_respond_error (ov, &msg->hdr, EAGAIN, "rank %u: no verified copy of that chunk here",
+                               overlay_rank (ov));
+        return;
+    }
+    overlay_respond_give (ov, &msg->hdr, NULL, buf, n);
+}
+
 void archive_chunk_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     archive_svc_t *svc = arg;
@@ -642,6 +805,10 @@ void archive_chunk_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         return;
     }
     struct xfer *xf = find_xfer (svc, name);
+    if (json_object_get (msg->json, "hash")) {
+        verified_copy_request (svc, xf, msg, idx);
+        return;
+    }
     if (xf && !xf->finished && xf->loading) {
         overlay_respond_error (ov, &msg->hdr, EAGAIN, "archive %s not here yet (manifest loading)", name);
         return;

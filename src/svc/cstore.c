@@ -328,6 +328,7 @@ int cstore_archive_adopt (cstore_t *self, const manifest_t *m, const char *destd
                 cs_trust_add (self, m->name, path);
             }
         free (path);
+        cs_trust_done (self, m->name);
     }
     if (rc == 0)
         cs_gc_blobs (self, NULL, 0);

@@ -37,19 +37,20 @@ struct cstore {
  * process (cstore_archive_adopt with CSTORE_VERIFIED), per archive, by
  * identity: a read from such a file whose identity is unchanged (same
  * inode, size, mtime and ctime) skips the re-hash; anything else is
- * verified as usual.  In memory only (40 bytes a file): after a restart
+ * verified as usual.  In memory only (40 bytes a file, a sorted array):
+ * after a restart
  * every read verifies again. */
 struct tid {
     dev_t dev;
     ino_t ino;
     off_t size;
     int64_t mtime_ns, ctime_ns;
-    bool used;
 };
 struct trustset {
     char *archive;
-    struct tid *slots;    /* open addressing by (dev, ino) */
-    size_t cap, n;
+    struct tid *v;        /* sorted by (dev, ino) once `sorted` */
+    size_t n, cap;
+    bool sorted;
     struct trustset *next;
 };
 
@@ -158,6 +159,8 @@ void cs_unstore (cstore_t *self, const struct job *jobs, uint64_t njobs);
 /* Forget the trusted files of archive name (NULL: all). */
 void cs_trust_drop (cstore_t *self, const char *name);
 void cs_trust_add (cstore_t *self, const char *archive, const char *path);
+/* the adopt that added archive's files is over: sort (and fit) its set */
+void cs_trust_done (cstore_t *self, const char *archive);
 /* close the one open reference source */
 void cs_ref_close (cstore_t *self);
 

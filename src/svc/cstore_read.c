@@ -28,24 +28,33 @@ void cs_trust_drop (cstore_t *self, const char *name)
         }
         *pp = t->next;
         free (t->archive);
-        free (t->slots);
+        free (t->v);
         free (t);
     }
 }
 
-static size_t tid_slot (const struct trustset *t, dev_t dev, ino_t ino)
+static int tid_cmp (const void *a, const void *b)
 {
-    return ((uint64_t)ino * 11400714819323198485ull ^ (uint64_t)dev) & (t->cap - 1);
+    const struct tid *x = a, *y = b;
+    if (x->dev != y->dev)
+        return x->dev < y->dev ? -1 : 1;
+    return x->ino < y->ino ? -1 : x->ino > y->ino;
 }
 
-static void tid_put (struct trustset *t, const struct tid *id)
+/* exact size, sorted for bsearch */
+static void trust_sort (struct trustset *t)
 {
-    size_t s = tid_slot (t, id->dev, id->ino);
-    while (t->slots[s].used && !(t->slots[s].dev == id->dev && t->slots[s].ino == id->ino))
-        s = (s + 1) & (t->cap - 1);
-    if (!t->slots[s].used)
-        t->n++;
-    t->slots[s] = *id;
+    t->v = xreallocarray (t->v, t->n ? t->n : 1, sizeof *t->v);
+    t->cap = t->n ? t->n : 1;
+    qsort (t->v, t->n, sizeof *t->v, tid_cmp);
+    t->sorted = true;
+}
+
+void cs_trust_done (cstore_t *self, const char *archive)
+{
+    for (struct trustset *t = self->trust; t; t = t->next)
+        if (!strcmp (t->archive, archive) && !t->sorted)
+            trust_sort (t);
 }
 
 /* archive's set (created if missing) */
@@ -67,21 +76,15 @@ void cs_trust_add (cstore_t *self, const char *archive, const char *path)
     if (stat (path, &sb) < 0 || !S_ISREG (sb.st_mode))
         return;
     struct trustset *t = trust_set (self, archive);
-    if ((t->n + 1) * 4 > t->cap * 3) {   /* keep it at most 3/4 full */
-        struct trustset old = *t;
+    if (t->n == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 64;
-        t->slots = xcalloc (t->cap, sizeof *t->slots);
-        t->n = 0;
-        for (size_t i = 0; i < old.cap; i++)
-            if (old.slots[i].used)
-                tid_put (t, &old.slots[i]);
-        free (old.slots);
+        t->v = xreallocarray (t->v, t->cap, sizeof *t->v);
     }
-    struct tid id = {
+    t->v[t->n++] = (struct tid){
         .dev = sb.st_dev, .ino = sb.st_ino, .size = sb.st_size, .mtime_ns = ts_ns (&sb.st_mtim),
-        .ctime_ns = ts_ns (&sb.st_ctim), .used = true,
+        .ctime_ns = ts_ns (&sb.st_ctim),
     };
-    tid_put (t, &id);
+    t->sorted = false;
 }
 
 /* May a read of archive's reference source through fd skip the hash?  Only
@@ -97,15 +100,14 @@ static bool trust_ok (cstore_t *self, const char *archive, const char *path, int
     for (t = self->trust; t && strcmp (t->archive, archive); t = t->next)
         ;
     struct stat sb;
-    if (!t || !t->cap || fstat (fd, &sb) < 0)
+    if (!t || !t->n || fstat (fd, &sb) < 0)
         return false;
-    for (size_t s = tid_slot (t, sb.st_dev, sb.st_ino); t->slots[s].used; s = (s + 1) & (t->cap - 1)) {
-        const struct tid *id = &t->slots[s];
-        if (id->dev == sb.st_dev && id->ino == sb.st_ino)
-            return id->size == sb.st_size && id->mtime_ns == ts_ns (&sb.st_mtim)
-                   && id->ctime_ns == ts_ns (&sb.st_ctim);
-    }
-    return false;
+    if (!t->sorted)
+        trust_sort (t);
+    struct tid key = {.dev = sb.st_dev, .ino = sb.st_ino};
+    const struct tid *id = bsearch (&key, t->v, t->n, sizeof *t->v, tid_cmp);
+    return id && id->size == sb.st_size && id->mtime_ns == ts_ns (&sb.st_mtim)
+           && id->ctime_ns == ts_ns (&sb.st_ctim);
 }
 
 void cs_ref_close (cstore_t *self)
