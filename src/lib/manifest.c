@@ -1594,3 +1594,78 @@ manifest_t *manifest_asm_finish (manifest_asm_t *a, char *err, size_t errlen)
     a->m = NULL;
     return m;
 }
+
+/* One pass: every page encoded once, handed to fn, hashed for the head; the
+ * whole manifest's digest taken from the same texts (entry pages first, as
+ * the whole encoding has its entries before its chunk table). */
+char *manifest_pages_write (const manifest_t *m, manifest_page_fn fn, void *arg, uint8_t digest[SHA256_LEN],
+                            size_t *lenp)
+{
+    size_t ncp = pages_of (m->nchunks), np = manifest_npages (m);
+    uint8_t (*ph)[SHA256_LEN] = xcalloc (np ? np : 1, SHA256_LEN);
+    size_t *pl = xcalloc (np ? np : 1, sizeof *pl);
+    sha256_ctx_t *dg = sha256_ctx_new ();
+    if (!dg)
+        xalloc_oom (0);
+    json_t *js = json_string (m->name);
+    char *name = js ? json_dumps (js, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    json_decref (js);
+    if (!name)
+        xalloc_oom (0);
+    char num[128];
+    snprintf (num, sizeof num, "{\"version\":%d,\"name\":", version_of (m));
+    sha256_ctx_update (dg, num, strlen (num));
+    sha256_ctx_update (dg, name, strlen (name));
+    free (name);
+    snprintf (num, sizeof num, ",\"chunk_size\":%" PRIu32 ",\"total_size\":%" PRIu64 ",\"entries\":[",
+              m->chunk_size, m->total_size);
+    sha256_ctx_update (dg, num, strlen (num));
+    int rc = 0;
+    for (size_t k = 0; k < np && rc == 0; k++) {
+        size_t i = k < np - ncp ? ncp + k : k - (np - ncp);   /* entry pages, then chunk pages */
+        if (i == 0 && k > 0)
+            sha256_ctx_update (dg, "],\"chunks\":[", 12);
+        struct tbuf b = {0};
+        page_to (m, i, &b);
+        if (b.oom || !b.s)
+            xalloc_oom (0);
+        sha256_hash (b.s, b.n, ph[i]);
+        pl[i] = b.n;
+        size_t pre = i < ncp ? 11 : 12;   /* {"chunks":[ or {"entries":[ */
+        bool first = i == 0 || i == ncp;
+        if (!first)
+            sha256_ctx_update (dg, ",", 1);
+        sha256_ctx_update (dg, b.s + pre, b.n - pre - 2);
+        rc = fn (arg, i, b.s, b.n);   /* fn owns the text */
+    }
+    if (ncp == 0)
+        sha256_ctx_update (dg, "],\"chunks\":[", 12);
+    sha256_ctx_update (dg, "]}", 2);
+    sha256_ctx_final (dg, digest);
+    sha256_ctx_destroy (&dg);
+    char *t = NULL;
+    if (rc == 0) {
+        char hex[SHA256_HEXLEN + 1];
+        sha256_hex (digest, hex);
+        json_t *pages = json_array ();
+        for (size_t i = 0; i < np; i++) {
+            char phex[SHA256_HEXLEN + 1];
+            sha256_hex (ph[i], phex);
+            json_array_append_new (pages, json_pack ("[s I]", phex, (json_int_t)pl[i]));
+        }
+        json_t *o = json_pack ("{s:i s:i s:s s:I s:I s:I s:I s:i s:s s:o}", "head", 1, "version", version_of (m),
+                               "name", m->name, "chunk_size", (json_int_t)m->chunk_size, "total_size",
+                               (json_int_t)m->total_size, "nentries", (json_int_t)m->nentries, "nchunks",
+                               (json_int_t)m->nchunks, "page_items", MANIFEST_PAGE_ITEMS, "digest", hex,
+                               "pages", pages);
+        t = o ? json_dumps (o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref (o);
+        if (!t)
+            xalloc_oom (0);
+        if (lenp)
+            *lenp = strlen (t);
+    }
+    free (ph);
+    free (pl);
+    return t;
+}

@@ -121,6 +121,14 @@ size_t manifest_npages (const manifest_t *m);
 char *manifest_page_encode (const manifest_t *m, size_t page, size_t *lenp);
 /* The head: counts, digest, each page's hash and length (malloc'd JSON). */
 char *manifest_head_encode (const manifest_t *m, size_t *lenp);
+/* Every page at once, for storing: each page's text (malloc'd; fn owns it)
+ * goes to fn(arg, page, text, len), in no particular order, each encoded
+ * once; the head (as manifest_head_encode) is returned and the manifest's
+ * digest (as manifest_digest) put in digest.  If fn returns non-zero the
+ * walk stops and NULL is returned. */
+typedef int (*manifest_page_fn) (void *arg, size_t page, char *text, size_t len);
+char *manifest_pages_write (const manifest_t *m, manifest_page_fn fn, void *arg, uint8_t digest[SHA256_LEN],
+                            size_t *lenp);
 /* Does text look like a head (rather than a whole manifest)? */
 bool manifest_is_head (const char *text, size_t len);
 

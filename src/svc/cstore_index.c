@@ -248,6 +248,21 @@ int cs_delete_rows (cstore_t *self, const char *name, char *err, size_t errlen)
     return 0;
 }
 
+struct pgw {
+    sqlite3_stmt *st;
+    const char *name;
+};
+
+static int page_insert (void *arg, size_t page, char *text, size_t len)
+{
+    struct pgw *w = arg;
+    sqlite3_reset (w->st);
+    sqlite3_bind_text (w->st, 1, w->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (w->st, 2, page);
+    sqlite3_bind_text (w->st, 3, text, len, free);
+    return sqlite3_step (w->st) == SQLITE_DONE ? 0 : -1;
+}
+
 /* Record manifest m with its chunks as blobs (locs NULL) or at the nlocs
  * places locs[] (every place a chunk occurs, so a changed file can be
  * bypassed).  One transaction. */
@@ -256,12 +271,10 @@ int cs_record (cstore_t *self, const manifest_t *m, const char *mode,
 {
     /* the head in the archives row, the pages in mpages, one at a time: the
      * manifest is never one piece of text (doc/archive.md, "Manifest pages") */
-    size_t len;
-    char *text = manifest_head_encode (m, &len);
+    size_t len = 0;
+    char *text = NULL;
     uint8_t dg[SHA256_LEN];
     char dhex[SHA256_HEXLEN + 1];
-    manifest_digest (m, dg);
-    sha256_hex (dg, dhex);
     if (cs_sql_exec (self, "BEGIN IMMEDIATE", err, errlen) < 0) {
         free (text);
         return -EIO;
@@ -287,6 +300,12 @@ int cs_record (cstore_t *self, const manifest_t *m, const char *mode,
     pg = cs_sql_prep (self, "INSERT INTO mpages(archive, idx, data) VALUES(?,?,?)", err, errlen);
     if (!ins || !ach || !blob || !ref || !pg)
         goto done;
+    /* the pages first (each encoded once, hashed for the head), then the
+     * archives row with the head */
+    struct pgw pw = {.st = pg, .name = m->name};
+    if (!(text = manifest_pages_write (m, page_insert, &pw, dg, &len)))
+        goto sqlerr;
+    sha256_hex (dg, dhex);
     sqlite3_bind_text (ins, 1, m->name, -1, SQLITE_STATIC);
     sqlite3_bind_text (ins, 2, text, len, SQLITE_STATIC);
     sqlite3_bind_text (ins, 3, dhex, -1, SQLITE_STATIC);
@@ -324,16 +343,6 @@ int cs_record (cstore_t *self, const manifest_t *m, const char *mode,
             if (sqlite3_step (blob) != SQLITE_DONE)
                 goto sqlerr;
         }
-    }
-    for (size_t i = 0; i < manifest_npages (m); i++) {
-        size_t pl;
-        char *pt = manifest_page_encode (m, i, &pl);
-        sqlite3_reset (pg);
-        sqlite3_bind_text (pg, 1, m->name, -1, SQLITE_STATIC);
-        sqlite3_bind_int64 (pg, 2, i);
-        sqlite3_bind_text (pg, 3, pt, pl, free);
-        if (sqlite3_step (pg) != SQLITE_DONE)
-            goto sqlerr;
     }
     path = xmalloc (2 * PATH_MAX + 2);
     for (size_t i = 0; locs && i < nlocs; i++) {
