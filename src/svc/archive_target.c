@@ -288,12 +288,11 @@ static void rescue_try (struct xfer *xf, struct rescue *r)
             continue;
         char hex[SHA256_HEXLEN + 1];
         sha256_hex (xf->m->chunks[r->idx].hash, hex);
-        uint32_t tag = overlay_peer_rpc (ov, cand, "archive.chunk",
-                                         json_pack ("{s:s s:I s:s s:I}", "name", xf->name, "idx",
-                                                    (json_int_t)r->idx, "hash", hex, "len",
-                                                    (json_int_t)xf->m->chunks[r->idx].len),
-                                         NULL, 0, 0, on_rescue, xf);
-        if (!tag)
+        uint32_t tag = 0;
+        if (overlay_peer_rpc (ov, cand, "archive.chunk",
+                              json_pack ("{s:s s:I s:s s:I}", "name", xf->name, "idx", (json_int_t)r->idx,
+                                         "hash", hex, "len", (json_int_t)xf->m->chunks[r->idx].len),
+                              NULL, 0, 0, on_rescue, xf, &tag, NULL, 0) < 0 || !tag)
             continue;
         char key[16];
         snprintf (key, sizeof key, "%u", tag);
@@ -423,10 +422,13 @@ static void xfer_pump (struct xfer *xf)
             if (idx < 0)
                 break;
             uint32_t up = st->ups[st->upi];
-            uint32_t tag = xf->seal ? dataplane_chunk_rpc (xf->svc->dp, xf->seal, up, idx, on_chunk, xf)
-                           : overlay_peer_rpc (ov, up, "archive.chunk",
-                                               json_pack ("{s:s s:I}", "name", xf->name, "idx", (json_int_t)idx),
-                                               NULL, 0, 0, on_chunk, xf);
+            uint32_t tag = 0;
+            if (xf->seal)
+                tag = dataplane_chunk_rpc (xf->svc->dp, xf->seal, up, idx, on_chunk, xf);
+            else
+                overlay_peer_rpc (ov, up, "archive.chunk",
+                                  json_pack ("{s:s s:I}", "name", xf->name, "idx", (json_int_t)idx), NULL, 0, 0,
+                                  on_chunk, xf, &tag, NULL, 0);
             if (!tag) {
                 xfer_switch_upstream (xf, s, "cannot open a peer link");
                 return; /* it pumped again (or xf is gone) */
@@ -586,9 +588,12 @@ static void xfer_page_next (struct xfer *xf)
         return;
     }
     xf->page_sent = now_ms ();
-    xf->page_tag = overlay_peer_rpc (ov, xfer_source (xf), "archive.mpage",
-                                     json_pack ("{s:s s:I}", "name", xf->name, "page", (json_int_t)next), NULL,
-                                     0, 0, on_page, xf);
+    xf->page_tag = 0;
+    char perr[256];
+    if (overlay_peer_rpc (ov, xfer_source (xf), "archive.mpage",
+                          json_pack ("{s:s s:I}", "name", xf->name, "page", (json_int_t)next), NULL, 0, 0, on_page,
+                          xf, &xf->page_tag, perr, sizeof perr) < 0)
+        xf->page_tag = 0;
     if (!xf->page_tag)
         xfer_fail (xf, true, EHOSTUNREACH, "rank %u: cannot ask rank %u for the manifest", overlay_rank (ov),
                    xfer_source (xf));

@@ -670,7 +670,7 @@ uint32_t dataplane_chunk_rpc (dataplane_t *dp, const char *dist, uint32_t rank, 
     d->last_used = now_ms ();
     struct peer *p = &dp->peers[rank];
     if (p->state == P_NONE) {
-        if (!overlay_peer_rpc (ov, rank, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp))
+        if (overlay_peer_rpc (ov, rank, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp, NULL, NULL, 0) < 0)
             return 0;
         p->state = P_ASKING;
     }
@@ -825,7 +825,7 @@ static int on_timer (zloop_t *loop, int timer_id, void *arg)
         for (struct creq *c = zhashx_first (dp->creqs); c; c = zhashx_next (dp->creqs))
             if (c->rank == r)
                 zlistx_add_end (p->queue, (void *)(uintptr_t)c->tag);
-        if (overlay_peer_rpc (dp->ov, r, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp))
+        if (overlay_peer_rpc (dp->ov, r, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp, NULL, NULL, 0) == 0)
             p->state = P_ASKING;
         overlay_log (dp->ov, "data plane: rank %u silent for %d s with requests out; asking for its "
                      "endpoint again", r, DP_SILENT_MS / 1000);
