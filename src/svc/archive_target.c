@@ -534,6 +534,19 @@ static void xfer_ready (struct xfer *xf, manifest_t *m, bool listed)
     xf->requested = xcalloc (m->nchunks ? m->nchunks : 1, 1);
     for (size_t i = 0; i < m->nchunks; i++)
         xf->bytes_total += m->chunks[i].len;
+    /* requests parked while the manifest came in: an index past its table
+     * has no chunk */
+    struct parked *p = zlistx_first (xf->parked);
+    while (p) {
+        struct parked *next = zlistx_next (xf->parked);
+        if (p->idx >= m->nchunks) {
+            zlistx_detach (xf->parked, zlistx_find (xf->parked, p));
+            overlay_respond_error (ov, &p->req, EINVAL, "archive %s: no chunk %u", xf->name, p->idx);
+            free (p);
+            next = zlistx_first (xf->parked);
+        }
+        p = next;
+    }
     if (archive_mkdir_p (xf->dest) < 0) {
         int e = errno;
         xfer_fail (xf, listed, e, "rank %u: cannot create %s: %s", overlay_rank (ov), xf->dest, strerror (e));
@@ -815,7 +828,14 @@ void archive_chunk_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         return;
     }
     if (xf && !xf->finished && xf->loading) {
-        overlay_respond_error (ov, &msg->hdr, EAGAIN, "archive %s not here yet (manifest loading)", name);
+        /* its manifest is still coming: alive and about to fill, so park the
+         * request (progress notes keep the downstream's stall timer going);
+         * an index past the table is refused once the manifest is in */
+        struct parked *p = xcalloc (1, sizeof *p);
+        p->req = msg->hdr;
+        p->idx = idx;
+        p->since = now_ms ();
+        zlistx_add_end (xf->parked, p);
         return;
     }
     if (xf && !xf->finished && xf->waiting) {
@@ -940,6 +960,7 @@ void archive_target_tick (archive_svc_t *svc, int64_t now)
                 xfer_finish (xf, ETIMEDOUT, "no manifest page from the source (stalled)");
                 break;   /* the list changed */
             }
+            xfer_note_parked (xf, now);
             xf = next;
             continue;
         }
