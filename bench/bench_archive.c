@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "xalloc.h"
 #include "cstore.h"
 #include "extract.h"
 #include "sha256.h"
@@ -47,7 +48,7 @@ int main (int argc, char **argv)
     snprintf (out, sizeof out, "%s/out", dir);
 
     /* a file of distinct 1 MiB blocks (nothing deduplicates) */
-    uint8_t *buf = malloc (mb);
+    uint8_t *buf = xmalloc (mb);
     for (size_t i = 0; i < mb; i++)
         buf[i] = (uint8_t)(i * 2654435761u >> 13);
     int fd = open (file, O_CREAT | O_WRONLY | O_TRUNC, 0644);

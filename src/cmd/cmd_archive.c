@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "xalloc.h"
 #include "cmd.h"
 #include "topo.h"
 
@@ -43,7 +44,7 @@ static topo_t *instance_topo (client_t *c)
     const char *spec = "kary:2";
     json_unpack (o, "{s:I s:s}", "size", &size, "topology", &spec);
     json_t *parents = json_object_get (o, "parents");
-    uint32_t *par = calloc (size ? size : 1, sizeof (uint32_t));
+    uint32_t *par = xcalloc (size ? size : 1, sizeof (uint32_t));
     for (json_int_t r = 1; r < size; r++)
         par[r] = json_integer_value (json_array_get (parents, r));
     topo_t *t = topo_create (spec, size, par, err, sizeof err);

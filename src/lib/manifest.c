@@ -2,10 +2,12 @@
  * deterministic JSON encoding and a strict decoder for untrusted input.
  * Decoding is done through the builders, so the rules live in one place.
  * Format and rules: doc/archive.md.  Pure: no I/O. */
+#include "xalloc.h"
 #include "errquote.h"
 #include "fnv.h"
 #include "manifest.h"
 #include <errno.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,7 +25,58 @@ struct priv {
     size_t pcap;
     size_t ecap, kcap;     /* allocated entries / chunks */
     uint64_t positions;
+    /* paths, link targets and chunk lists live in blocks of an arena, never
+     * moved or freed one by one (no allocation per entry) */
+    struct ablock *blocks;
+    size_t aused;          /* bytes used in blocks (the newest) */
+    atomic_int refs;       /* references beyond the first (manifest_ref) */
+    bool checked;          /* decoded, assembled or rebuilt, and not changed since */
 };
+
+#define ABLOCK (64u << 10)
+struct ablock {
+    struct ablock *next;
+    size_t cap;
+    _Alignas (8) char data[];
+};
+
+/* n bytes aligned to 8, from the arena */
+static void *arena_alloc (struct priv *pv, size_t n)
+{
+    n = (n + 7) & ~(size_t)7;
+    if (n > ABLOCK / 4) {   /* a big one: a block of its own, behind the current */
+        struct ablock *b = xmalloc (sizeof *b + n);
+        b->cap = n;
+        if (pv->blocks) {
+            b->next = pv->blocks->next;
+            pv->blocks->next = b;
+        }
+        else {
+            b->next = NULL;
+            pv->blocks = b;
+            pv->aused = n;
+        }
+        return b->data;
+    }
+    if (!pv->blocks || pv->aused + n > pv->blocks->cap) {
+        struct ablock *b = xmalloc (sizeof *b + ABLOCK);
+        b->cap = ABLOCK;
+        b->next = pv->blocks;
+        pv->blocks = b;
+        pv->aused = 0;
+    }
+    void *r = pv->blocks->data + pv->aused;
+    pv->aused += n;
+    return r;
+}
+
+static char *arena_strdup (struct priv *pv, const char *str)
+{
+    size_t n = strlen (str) + 1;
+    char *r = arena_alloc (pv, n);
+    memcpy (r, str, n);
+    return r;
+}
 
 #define seterr errfmt /* one-line errors: src/lib/errquote.h */
 
@@ -92,7 +145,7 @@ static int ctab_grow (manifest_t *m)
 {
     struct priv *pv = m->priv_;
     size_t ncap = pv->ccap ? pv->ccap * 2 : 64;
-    uint32_t *ns = calloc (ncap, sizeof *ns);
+    uint32_t *ns = xcalloc (ncap, sizeof *ns);
     if (!ns)
         return -1;
     for (size_t i = 0; i < m->nchunks; i++) {
@@ -111,7 +164,7 @@ static int ptab_grow (manifest_t *m)
 {
     struct priv *pv = m->priv_;
     size_t ncap = pv->pcap ? pv->pcap * 2 : 64;
-    uint32_t *ns = calloc (ncap, sizeof *ns);
+    uint32_t *ns = xcalloc (ncap, sizeof *ns);
     if (!ns)
         return -1;
     for (size_t i = 0; i < m->nentries; i++) {
@@ -164,9 +217,9 @@ manifest_t *manifest_new (const char *name, uint32_t chunk_size, char *err, size
                 MANIFEST_CHUNK_MIN, MANIFEST_CHUNK_MAX);
         return NULL;
     }
-    manifest_t *m = calloc (1, sizeof *m);
-    struct priv *pv = calloc (1, sizeof *pv);
-    if (!m || !pv || !(m->name = strdup (name))) {
+    manifest_t *m = xcalloc (1, sizeof *m);
+    struct priv *pv = xcalloc (1, sizeof *pv);
+    if (!m || !pv || !(m->name = xstrdup (name))) {
         free (m ? m->name : NULL);
         free (m);
         free (pv);
@@ -183,22 +236,57 @@ void manifest_destroy (manifest_t **p)
     if (!p || !*p)
         return;
     manifest_t *m = *p;
-    for (size_t i = 0; i < m->nentries; i++) {
-        free (m->entries[i].path);
-        free (m->entries[i].target);
-        free (m->entries[i].chunks);
-    }
+    *p = NULL;
+    struct priv *pv = m->priv_;
+    if (pv && atomic_fetch_sub (&pv->refs, 1) > 0)
+        return;   /* another reference holds it */
     free (m->entries);
     free (m->chunks);
-    struct priv *pv = m->priv_;
     if (pv) {
         free (pv->cslot);
         free (pv->pslot);
+        while (pv->blocks) {
+            struct ablock *b = pv->blocks;
+            pv->blocks = b->next;
+            free (b);
+        }
         free (pv);
     }
     free (m->name);
     free (m);
-    *p = NULL;
+}
+
+manifest_t *manifest_ref (const manifest_t *m)
+{
+    manifest_t *w = (manifest_t *)m;
+    if (w)
+        atomic_fetch_add (&((struct priv *)w->priv_)->refs, 1);
+    return w;
+}
+
+/* The chunk dedup table is needed while building only: a later
+ * manifest_chunk_add rebuilds it (ctab_grow starts from m->chunks). */
+static void drop_ctab (manifest_t *m)
+{
+    struct priv *pv = m->priv_;
+    free (pv->cslot);
+    pv->cslot = NULL;
+    pv->ccap = 0;
+}
+
+/* Room for nent entries and nchunks chunks in all (counts known ahead:
+ * no doubling slack). */
+static void reserve (manifest_t *m, size_t nent, size_t nchunks)
+{
+    struct priv *pv = m->priv_;
+    if (nent > pv->ecap) {
+        m->entries = xreallocarray (m->entries, nent, sizeof *m->entries);
+        pv->ecap = nent;
+    }
+    if (nchunks > pv->kcap) {
+        m->chunks = xreallocarray (m->chunks, nchunks, sizeof *m->chunks);
+        pv->kcap = nchunks;
+    }
 }
 
 int64_t manifest_chunk_add (manifest_t *m, const uint8_t hash[SHA256_LEN], uint32_t len)
@@ -219,7 +307,7 @@ int64_t manifest_chunk_add (manifest_t *m, const uint8_t hash[SHA256_LEN], uint3
         return -1;
     if (m->nchunks == pv->kcap) {
         size_t ncap = pv->kcap ? pv->kcap * 2 : 64;
-        manifest_chunk_t *nc = realloc (m->chunks, ncap * sizeof *nc);
+        manifest_chunk_t *nc = xrealloc (m->chunks, ncap * sizeof *nc);
         if (!nc)
             return -1;
         m->chunks = nc;
@@ -227,6 +315,7 @@ int64_t manifest_chunk_add (manifest_t *m, const uint8_t hash[SHA256_LEN], uint3
     }
     memcpy (m->chunks[m->nchunks].hash, hash, SHA256_LEN);
     m->chunks[m->nchunks].len = len;
+    pv->checked = false;
     pv->cslot[s] = m->nchunks + 1;
     return m->nchunks++;
 }
@@ -266,7 +355,7 @@ static manifest_entry_t *entry_add (manifest_t *m, const char *path, manifest_ty
         goto nomem;
     if (m->nentries == pv->ecap) {
         size_t ncap = pv->ecap ? pv->ecap * 2 : 16;
-        manifest_entry_t *ne = realloc (m->entries, ncap * sizeof *ne);
+        manifest_entry_t *ne = xrealloc (m->entries, ncap * sizeof *ne);
         if (!ne)
             goto nomem;
         m->entries = ne;
@@ -274,9 +363,9 @@ static manifest_entry_t *entry_add (manifest_t *m, const char *path, manifest_ty
     }
     manifest_entry_t *e = &m->entries[m->nentries];
     memset (e, 0, sizeof *e);
-    if (!(e->path = strdup (path)))
-        goto nomem;
+    e->path = arena_strdup (pv, path);
     e->type = type;
+    pv->checked = false;
     return e;
 nomem:
     seterr (err, errlen, "out of memory");
@@ -334,11 +423,7 @@ int manifest_add_symlink (manifest_t *m, const char *path, const char *target,
     manifest_entry_t *e = entry_add (m, path, MANIFEST_SYMLINK, err, errlen);
     if (!e)
         return -1;
-    if (!(e->target = strdup (target))) {
-        free (e->path);
-        seterr (err, errlen, "out of memory");
-        return -1;
-    }
+    e->target = arena_strdup (m->priv_, target);
     e->mode = 0777;
     e->mtime_ns = mtime_ns;
     entry_commit (m);
@@ -360,11 +445,7 @@ int manifest_add_hardlink (manifest_t *m, const char *path, const char *target,
     manifest_entry_t *e = entry_add (m, path, MANIFEST_HARDLINK, err, errlen);
     if (!e)
         return -1;
-    if (!(e->target = strdup (target))) {
-        free (e->path);
-        seterr (err, errlen, "out of memory");
-        return -1;
-    }
+    e->target = arena_strdup (m->priv_, target);
     e->link = t;
     e->mode = m->entries[t].mode;
     e->mtime_ns = m->entries[t].mtime_ns;
@@ -412,11 +493,8 @@ int manifest_add_file (manifest_t *m, const char *path, uint32_t mode, int64_t m
     manifest_entry_t *e = entry_add (m, path, MANIFEST_FILE, err, errlen);
     if (!e)
         return -1;
-    if (n && !(e->chunks = malloc (n * sizeof *e->chunks))) {
-        free (e->path);
-        seterr (err, errlen, "out of memory");
-        return -1;
-    }
+    if (n)
+        e->chunks = arena_alloc (pv, n * sizeof *e->chunks);
     if (n)
         memcpy (e->chunks, chunk_idx, n * sizeof *e->chunks);
     e->nchunks = n;
@@ -537,7 +615,7 @@ static void tb_add (struct tbuf *b, const char *p, size_t n)
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->n + n + 1)
             cap *= 2;
-        char *ns = realloc (b->s, cap);
+        char *ns = xrealloc (b->s, cap);
         if (!ns) {
             b->oom = true;
             return;
@@ -719,7 +797,7 @@ static int decode_entry (manifest_t *m, const json_t *je, size_t i, char *err, s
                 return -1;
             }
             n = json_integer_value (c);
-            if (n && !(idx = malloc (n * sizeof *idx)))
+            if (n && !(idx = xmalloc (n * sizeof *idx)))
                 goto nomem;
             for (uint64_t k = 0; k < n; k++)
                 idx[k] = json_integer_value (f) + k;
@@ -733,7 +811,7 @@ static int decode_entry (manifest_t *m, const json_t *je, size_t i, char *err, s
                 seterr (err, errlen, "%schunks: too many", where);
                 return -1;
             }
-            if (n && !(idx = malloc (n * sizeof *idx)))
+            if (n && !(idx = xmalloc (n * sizeof *idx)))
                 goto nomem;
             for (uint64_t k = 0; k < n; k++) {
                 json_t *v = json_array_get (list, k);
@@ -831,7 +909,7 @@ static int check_whole (const manifest_t *m, uint64_t total, char *err, size_t e
     }
     /* every chunk must be used by some file */
     if (m->nchunks) {
-        uint8_t *used = calloc (m->nchunks, 1);
+        uint8_t *used = xcalloc (m->nchunks, 1);
         if (!used) {
             seterr (err, errlen, "out of memory");
             return -1;
@@ -975,8 +1053,17 @@ static int tl_skip (struct tl *t)
 typedef int (*tl_elem_fn) (manifest_t *m, const json_t *el, size_t i, char *err, size_t errlen);
 
 /* The array at offset off, element by element into fn.  0 or -1. */
+static int tl_array_at (struct tl *t, size_t off, const char *key, manifest_t *m, size_t max,
+                        size_t base, tl_elem_fn fn);
 static int tl_array (struct tl *t, size_t off, const char *key, manifest_t *m, size_t max,
                      tl_elem_fn fn)
+{
+    return tl_array_at (t, off, key, m, max, 0, fn);
+}
+
+/* The same, element i passed as base + i. */
+static int tl_array_at (struct tl *t, size_t off, const char *key, manifest_t *m, size_t max,
+                        size_t base, tl_elem_fn fn)
 {
     t->pos = off;
     if (t->pos >= t->len || t->s[t->pos] != '[') {
@@ -996,7 +1083,7 @@ static int tl_array (struct tl *t, size_t off, const char *key, manifest_t *m, s
         json_t *el = tl_value (t);
         if (!el)
             return -1;
-        int rc = fn (m, el, i, t->err, t->errlen);
+        int rc = fn (m, el, base + i, t->err, t->errlen);
         json_decref (el);
         if (rc < 0)
             return -1;
@@ -1125,6 +1212,8 @@ manifest_t *manifest_decode (const char *text, size_t len, char *err, size_t err
         || check_whole (m, total, err, errlen) < 0 || check_version (m, version, err, errlen) < 0)
         goto fail;
     json_decref (hdr);
+    drop_ctab (m);
+    ((struct priv *)m->priv_)->checked = true;
     return m;
 fail:
     json_decref (hdr);
@@ -1143,6 +1232,8 @@ static manifest_t *rebuild (const manifest_t *m, char *err, size_t errlen)
     manifest_t *n = manifest_new (m->name ? m->name : "", m->chunk_size, err, errlen);
     if (!n)
         return NULL;
+    if (m->nentries <= MANIFEST_ENTRIES_MAX && m->nchunks <= MANIFEST_CHUNKS_MAX)
+        reserve (n, m->nentries, m->nchunks);
     char sub[200];
     if (m->nchunks > MANIFEST_CHUNKS_MAX) {
         seterr (err, errlen, "chunks: more than %u", MANIFEST_CHUNKS_MAX);
@@ -1199,6 +1290,7 @@ static manifest_t *rebuild (const manifest_t *m, char *err, size_t errlen)
     }
     if (check_whole (n, m->total_size, err, errlen) < 0)
         goto fail;
+    ((struct priv *)n->priv_)->checked = true;
     return n;
 fail:
     manifest_destroy (&n);
@@ -1207,6 +1299,8 @@ fail:
 
 int manifest_validate (const manifest_t *m, char *err, size_t errlen)
 {
+    if (m && m->priv_ && ((struct priv *)m->priv_)->checked)
+        return 0;   /* checked when decoded, assembled or rebuilt; not changed since */
     manifest_t *copy = rebuild (m, err, errlen);
     if (!copy)
         return -1;
@@ -1217,4 +1311,361 @@ int manifest_validate (const manifest_t *m, char *err, size_t errlen)
 manifest_t *manifest_dup (const manifest_t *m)
 {
     return rebuild (m, NULL, 0);
+}
+
+/* --- pages (doc/archive.md, "Manifest pages") ---------------------------- */
+
+static size_t pages_of (size_t n)
+{
+    return (n + MANIFEST_PAGE_ITEMS - 1) / MANIFEST_PAGE_ITEMS;
+}
+
+size_t manifest_npages (const manifest_t *m)
+{
+    return pages_of (m->nchunks) + pages_of (m->nentries);
+}
+
+/* page's text into b: chunk pages first, then entry pages */
+static void page_to (const manifest_t *m, size_t page, struct tbuf *b)
+{
+    size_t ncp = pages_of (m->nchunks);
+    char num[96];
+    if (page < ncp) {
+        size_t from = page * MANIFEST_PAGE_ITEMS, to = from + MANIFEST_PAGE_ITEMS;
+        if (to > m->nchunks)
+            to = m->nchunks;
+        tb_str (b, "{\"chunks\":[");
+        for (size_t i = from; i < to && !b->oom; i++) {
+            char hex[SHA256_HEXLEN + 1];
+            sha256_hex (m->chunks[i].hash, hex);
+            snprintf (num, sizeof num, "%s[\"%s\",%" PRIu32 "]", i > from ? "," : "", hex, m->chunks[i].len);
+            tb_str (b, num);
+        }
+        tb_str (b, "]}");
+        return;
+    }
+    size_t from = (page - ncp) * MANIFEST_PAGE_ITEMS, to = from + MANIFEST_PAGE_ITEMS;
+    if (to > m->nentries)
+        to = m->nentries;
+    tb_str (b, "{\"entries\":[");
+    for (size_t i = from; i < to && !b->oom; i++) {
+        json_t *je = entry_to_json (&m->entries[i]);
+        char *t = je ? json_dumps (je, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref (je);
+        if (!t) {
+            b->oom = true;
+            return;
+        }
+        if (i > from)
+            tb_add (b, ",", 1);
+        tb_str (b, t);
+        free (t);
+    }
+    tb_str (b, "]}");
+}
+
+char *manifest_page_encode (const manifest_t *m, size_t page, size_t *lenp)
+{
+    if (page >= manifest_npages (m))
+        return NULL;
+    struct tbuf b = {0};
+    page_to (m, page, &b);
+    if (b.oom || !b.s) {
+        free (b.s);
+        return NULL;
+    }
+    if (lenp)
+        *lenp = b.n;
+    return b.s;
+}
+
+char *manifest_head_encode (const manifest_t *m, size_t *lenp)
+{
+    uint8_t dg[SHA256_LEN];
+    char hex[SHA256_HEXLEN + 1];
+    manifest_digest (m, dg);
+    sha256_hex (dg, hex);
+    json_t *pages = json_array ();
+    size_t np = manifest_npages (m);
+    for (size_t i = 0; i < np; i++) {
+        struct tbuf b = {.sha = sha256_ctx_new ()};
+        if (!b.sha)
+            xalloc_oom (0);
+        page_to (m, i, &b);
+        uint8_t ph[SHA256_LEN];
+        sha256_ctx_final (b.sha, ph);
+        sha256_ctx_destroy (&b.sha);
+        char phex[SHA256_HEXLEN + 1];
+        sha256_hex (ph, phex);
+        json_array_append_new (pages, json_pack ("[s I]", phex, (json_int_t)b.n));
+    }
+    json_t *o = json_pack ("{s:i s:i s:s s:I s:I s:I s:I s:i s:s s:o}", "head", 1, "version", version_of (m),
+                           "name", m->name, "chunk_size", (json_int_t)m->chunk_size, "total_size",
+                           (json_int_t)m->total_size, "nentries", (json_int_t)m->nentries, "nchunks",
+                           (json_int_t)m->nchunks, "page_items", MANIFEST_PAGE_ITEMS, "digest", hex,
+                           "pages", pages);
+    char *t = o ? json_dumps (o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref (o);
+    if (!t)
+        xalloc_oom (0);
+    if (lenp)
+        *lenp = strlen (t);
+    return t;
+}
+
+bool manifest_is_head (const char *text, size_t len)
+{
+    return len >= 9 && !memcmp (text, "{\"head\":", 8);
+}
+
+struct manifest_asm {
+    manifest_t *m;
+    uint64_t total, version, nentries, nchunks;
+    uint8_t digest[SHA256_LEN];
+    size_t npages, ncpages, next;
+    uint8_t (*phash)[SHA256_LEN];
+    uint32_t *plen;
+};
+
+void manifest_asm_destroy (manifest_asm_t **p)
+{
+    if (!p || !*p)
+        return;
+    manifest_asm_t *a = *p;
+    manifest_destroy (&a->m);
+    free (a->phash);
+    free (a->plen);
+    free (a);
+    *p = NULL;
+}
+
+manifest_asm_t *manifest_asm_new (const char *head, size_t len, char *err, size_t errlen)
+{
+    if (len > MANIFEST_PAGE_MAX) {
+        seterr (err, errlen, "manifest head: %zu bytes, more than %u", len, MANIFEST_PAGE_MAX);
+        return NULL;
+    }
+    json_error_t je;
+    json_t *o = json_loadb (head, len, JSON_REJECT_DUPLICATES, &je);
+    if (!o) {
+        seterr (err, errlen, "manifest head: JSON error at column %d: %s", je.column, je.text);
+        return NULL;
+    }
+    manifest_asm_t *a = xcalloc (1, sizeof *a);
+    uint64_t h = 0, items = 0;
+    const char *dg;
+    json_t *pages = json_object_get (o, "pages");
+    if (!json_is_object (o) || get_uint (o, "head", "head.", 1, &h, err, errlen) < 0)
+        goto fail;
+    if (h != 1) {
+        seterr (err, errlen, "manifest head: head: must be 1");
+        goto fail;
+    }
+    if (!(a->m = decode_header (o, &a->total, &a->version, err, errlen))
+        || get_uint (o, "nentries", "head.", MANIFEST_ENTRIES_MAX, &a->nentries, err, errlen) < 0
+        || get_uint (o, "nchunks", "head.", MANIFEST_CHUNKS_MAX, &a->nchunks, err, errlen) < 0
+        || get_uint (o, "page_items", "head.", UINT32_MAX, &items, err, errlen) < 0
+        || !(dg = get_str (o, "digest", "head.", err, errlen)))
+        goto fail;
+    if (items != MANIFEST_PAGE_ITEMS) {
+        seterr (err, errlen, "manifest head: page_items: %llu, this broker reads %u",
+                (unsigned long long)items, MANIFEST_PAGE_ITEMS);
+        goto fail;
+    }
+    if (sha256_parse_hex (dg, a->digest) < 0) {
+        seterr (err, errlen, "manifest head: digest: must be 64 hex digits");
+        goto fail;
+    }
+    a->ncpages = pages_of (a->nchunks);
+    a->npages = a->ncpages + pages_of (a->nentries);
+    if (!json_is_array (pages) || json_array_size (pages) != a->npages) {
+        seterr (err, errlen, "manifest head: pages: must be an array of %zu [hash, length]", a->npages);
+        goto fail;
+    }
+    a->phash = xcalloc (a->npages ? a->npages : 1, SHA256_LEN);
+    a->plen = xcalloc (a->npages ? a->npages : 1, sizeof *a->plen);
+    for (size_t i = 0; i < a->npages; i++) {
+        json_t *pg = json_array_get (pages, i), *ph = json_array_get (pg, 0), *pl = json_array_get (pg, 1);
+        if (!json_is_array (pg) || json_array_size (pg) != 2 || !json_is_string (ph)
+            || sha256_parse_hex (json_string_value (ph), a->phash[i]) < 0 || !json_is_integer (pl)
+            || json_integer_value (pl) < 2 || json_integer_value (pl) > MANIFEST_PAGE_MAX) {
+            seterr (err, errlen, "manifest head: pages[%zu]: must be [\"<64 hex digits>\", 2..%u]", i,
+                    MANIFEST_PAGE_MAX);
+            goto fail;
+        }
+        a->plen[i] = json_integer_value (pl);
+    }
+    reserve (a->m, a->nentries, a->nchunks);
+    json_decref (o);
+    return a;
+fail:
+    json_decref (o);
+    manifest_asm_destroy (&a);
+    return NULL;
+}
+
+const char *manifest_asm_name (const manifest_asm_t *a)
+{
+    return a->m->name;
+}
+
+size_t manifest_asm_npages (const manifest_asm_t *a)
+{
+    return a->npages;
+}
+
+size_t manifest_asm_next (const manifest_asm_t *a)
+{
+    return a->next;
+}
+
+const uint8_t *manifest_asm_digest (const manifest_asm_t *a)
+{
+    return a->digest;
+}
+
+int manifest_asm_page (manifest_asm_t *a, const char *text, size_t len, char *err, size_t errlen)
+{
+    size_t i = a->next;
+    if (i >= a->npages) {
+        seterr (err, errlen, "manifest page %zu: there are only %zu", i, a->npages);
+        return -1;
+    }
+    uint8_t h[SHA256_LEN];
+    if (len == a->plen[i])
+        sha256_hash (text, len, h);
+    if (len != a->plen[i] || memcmp (h, a->phash[i], SHA256_LEN)) {
+        seterr (err, errlen, "manifest page %zu: does not match its hash in the head", i);
+        return -1;
+    }
+    bool chunks = i < a->ncpages;
+    const char *pre = chunks ? "{\"chunks\":" : "{\"entries\":";
+    size_t pl = strlen (pre);
+    if (len < pl + 3 || memcmp (text, pre, pl) || text[len - 1] != '}') {
+        seterr (err, errlen, "manifest page %zu: must be {\"%s\": [...]}", i, chunks ? "chunks" : "entries");
+        return -1;
+    }
+    size_t base = (chunks ? i : i - a->ncpages) * MANIFEST_PAGE_ITEMS;
+    uint64_t all = chunks ? a->nchunks : a->nentries;
+    size_t want = all - base < MANIFEST_PAGE_ITEMS ? all - base : MANIFEST_PAGE_ITEMS;
+    struct tl t = {.s = text, .len = len - 1, .err = err, .errlen = errlen};
+    char sub[400];
+    t.err = sub;
+    t.errlen = sizeof sub;
+    int rc = tl_array_at (&t, pl, chunks ? "chunks" : "entries", a->m, want, base,
+                          chunks ? decode_chunk : decode_entry_fn);
+    if (rc == 0) {
+        t.pos++;   /* past ']' */
+        tl_ws (&t);
+        if (t.pos != t.len)
+            rc = tl_fail (&t, t.pos, "'}' expected");
+    }
+    if (rc < 0) {
+        seterr (err, errlen, "manifest page %zu: %s", i, sub);
+        return -1;
+    }
+    size_t have = chunks ? a->m->nchunks : a->m->nentries;
+    if (have != base + want) {
+        seterr (err, errlen, "manifest page %zu: %zu %s, want %zu", i, have - base,
+                chunks ? "chunks" : "entries", want);
+        return -1;
+    }
+    a->next++;
+    return 0;
+}
+
+manifest_t *manifest_asm_finish (manifest_asm_t *a, char *err, size_t errlen)
+{
+    if (a->next < a->npages) {
+        seterr (err, errlen, "manifest: %zu of %zu pages missing", a->npages - a->next, a->npages);
+        return NULL;
+    }
+    manifest_t *m = a->m;
+    if (check_whole (m, a->total, err, errlen) < 0 || check_version (m, a->version, err, errlen) < 0)
+        return NULL;
+    uint8_t dg[SHA256_LEN];
+    manifest_digest (m, dg);
+    if (memcmp (dg, a->digest, SHA256_LEN)) {
+        seterr (err, errlen, "manifest: assembled pages do not match the head's digest");
+        return NULL;
+    }
+    drop_ctab (m);
+    ((struct priv *)m->priv_)->checked = true;
+    a->m = NULL;
+    return m;
+}
+
+/* One pass: every page encoded once, handed to fn, hashed for the head; the
+ * whole manifest's digest taken from the same texts (entry pages first, as
+ * the whole encoding has its entries before its chunk table). */
+char *manifest_pages_write (const manifest_t *m, manifest_page_fn fn, void *arg, uint8_t digest[SHA256_LEN],
+                            size_t *lenp)
+{
+    size_t ncp = pages_of (m->nchunks), np = manifest_npages (m);
+    uint8_t (*ph)[SHA256_LEN] = xcalloc (np ? np : 1, SHA256_LEN);
+    size_t *pl = xcalloc (np ? np : 1, sizeof *pl);
+    sha256_ctx_t *dg = sha256_ctx_new ();
+    if (!dg)
+        xalloc_oom (0);
+    json_t *js = json_string (m->name);
+    char *name = js ? json_dumps (js, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    json_decref (js);
+    if (!name)
+        xalloc_oom (0);
+    char num[128];
+    snprintf (num, sizeof num, "{\"version\":%d,\"name\":", version_of (m));
+    sha256_ctx_update (dg, num, strlen (num));
+    sha256_ctx_update (dg, name, strlen (name));
+    free (name);
+    snprintf (num, sizeof num, ",\"chunk_size\":%" PRIu32 ",\"total_size\":%" PRIu64 ",\"entries\":[",
+              m->chunk_size, m->total_size);
+    sha256_ctx_update (dg, num, strlen (num));
+    int rc = 0;
+    for (size_t k = 0; k < np && rc == 0; k++) {
+        size_t i = k < np - ncp ? ncp + k : k - (np - ncp);   /* entry pages, then chunk pages */
+        if (i == 0 && k > 0)
+            sha256_ctx_update (dg, "],\"chunks\":[", 12);
+        struct tbuf b = {0};
+        page_to (m, i, &b);
+        if (b.oom || !b.s)
+            xalloc_oom (0);
+        sha256_hash (b.s, b.n, ph[i]);
+        pl[i] = b.n;
+        size_t pre = i < ncp ? 11 : 12;   /* {"chunks":[ or {"entries":[ */
+        bool first = i == 0 || i == ncp;
+        if (!first)
+            sha256_ctx_update (dg, ",", 1);
+        sha256_ctx_update (dg, b.s + pre, b.n - pre - 2);
+        rc = fn (arg, i, b.s, b.n);   /* fn owns the text */
+    }
+    if (ncp == 0)
+        sha256_ctx_update (dg, "],\"chunks\":[", 12);
+    sha256_ctx_update (dg, "]}", 2);
+    sha256_ctx_final (dg, digest);
+    sha256_ctx_destroy (&dg);
+    char *t = NULL;
+    if (rc == 0) {
+        char hex[SHA256_HEXLEN + 1];
+        sha256_hex (digest, hex);
+        json_t *pages = json_array ();
+        for (size_t i = 0; i < np; i++) {
+            char phex[SHA256_HEXLEN + 1];
+            sha256_hex (ph[i], phex);
+            json_array_append_new (pages, json_pack ("[s I]", phex, (json_int_t)pl[i]));
+        }
+        json_t *o = json_pack ("{s:i s:i s:s s:I s:I s:I s:I s:i s:s s:o}", "head", 1, "version", version_of (m),
+                               "name", m->name, "chunk_size", (json_int_t)m->chunk_size, "total_size",
+                               (json_int_t)m->total_size, "nentries", (json_int_t)m->nentries, "nchunks",
+                               (json_int_t)m->nchunks, "page_items", MANIFEST_PAGE_ITEMS, "digest", hex,
+                               "pages", pages);
+        t = o ? json_dumps (o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref (o);
+        if (!t)
+            xalloc_oom (0);
+        if (lenp)
+            *lenp = strlen (t);
+    }
+    free (ph);
+    free (pl);
+    return t;
 }

@@ -24,6 +24,8 @@
 #define MANIFEST_ENTRIES_MAX        (1u << 24)
 #define MANIFEST_CHUNKS_MAX         (1u << 26)
 #define MANIFEST_TOTAL_MAX          (1ull << 50)  /* 1 PiB */
+#define MANIFEST_PAGE_ITEMS         2048         /* chunks or entries per manifest page */
+#define MANIFEST_PAGE_MAX           (16u << 20)  /* bytes of a page or head */
 
 typedef enum {
     MANIFEST_FILE = 0,
@@ -69,8 +71,12 @@ bool manifest_path_valid (const char *path);
 /* --- building -------------------------------------------------------- */
 /* chunk_size 0 means MANIFEST_CHUNK_DEFAULT.  NULL + err on bad name/size. */
 manifest_t *manifest_new (const char *name, uint32_t chunk_size, char *err, size_t errlen);
+/* Drop one reference (the last frees it); *p becomes NULL. */
 void manifest_destroy (manifest_t **p);
 manifest_t *manifest_dup (const manifest_t *m);
+/* Another reference to m (thread-safe count): a manifest is not changed once
+ * shared, so the content store, a transfer and its extraction hold one copy. */
+manifest_t *manifest_ref (const manifest_t *m);
 
 /* Add a chunk to the table, or find the identical one already there.
  * Returns its index, or -1 (bad length / table full). */
@@ -99,9 +105,47 @@ char *manifest_encode (const manifest_t *m, size_t *lenp);
 /* Decode + validate untrusted input.  NULL + one-line err naming the field. */
 manifest_t *manifest_from_json (const json_t *o, char *err, size_t errlen);
 manifest_t *manifest_decode (const char *text, size_t len, char *err, size_t errlen);
-/* Check every invariant of doc/archive.md.  0, or -1 + err. */
+/* Check every invariant of doc/archive.md.  0, or -1 + err.  A manifest
+ * that came from manifest_decode, manifest_asm_finish or manifest_dup and was
+ * not changed by a builder since is known valid (no second pass). */
 int manifest_validate (const manifest_t *m, char *err, size_t errlen);
 /* SHA-256 of manifest_encode(): the archive's identity. */
 void manifest_digest (const manifest_t *m, uint8_t out[SHA256_LEN]);
+
+/* --- pages (doc/archive.md, "Manifest pages") ------------------------
+ * A manifest is stored and sent as a small head plus pages of at most
+ * MANIFEST_PAGE_ITEMS chunks or entries, each named by its SHA-256 in the
+ * head, so no broker holds the whole manifest as text. */
+size_t manifest_npages (const manifest_t *m);
+/* Page i's text (malloc'd), or NULL if there is no page i. */
+char *manifest_page_encode (const manifest_t *m, size_t page, size_t *lenp);
+/* The head: counts, digest, each page's hash and length (malloc'd JSON). */
+char *manifest_head_encode (const manifest_t *m, size_t *lenp);
+/* Every page at once, for storing: each page's text (malloc'd; fn owns it)
+ * goes to fn(arg, page, text, len), in no particular order, each encoded
+ * once; the head (as manifest_head_encode) is returned and the manifest's
+ * digest (as manifest_digest) put in digest.  If fn returns non-zero the
+ * walk stops and NULL is returned. */
+typedef int (*manifest_page_fn) (void *arg, size_t page, char *text, size_t len);
+char *manifest_pages_write (const manifest_t *m, manifest_page_fn fn, void *arg, uint8_t digest[SHA256_LEN],
+                            size_t *lenp);
+/* Does text look like a head (rather than a whole manifest)? */
+bool manifest_is_head (const char *text, size_t len);
+
+/* Assembling a manifest from an untrusted head and its pages, in order. */
+typedef struct manifest_asm manifest_asm_t;
+manifest_asm_t *manifest_asm_new (const char *head, size_t len, char *err, size_t errlen);
+void manifest_asm_destroy (manifest_asm_t **p);
+const char *manifest_asm_name (const manifest_asm_t *a);
+const uint8_t *manifest_asm_digest (const manifest_asm_t *a);
+size_t manifest_asm_npages (const manifest_asm_t *a);
+/* The page wanted next (== npages: all in). */
+size_t manifest_asm_next (const manifest_asm_t *a);
+/* Add page manifest_asm_next(): checked against its hash, decoded through
+ * the builders.  0, or -1 + err (the assembly is then of no further use). */
+int manifest_asm_page (manifest_asm_t *a, const char *text, size_t len, char *err, size_t errlen);
+/* Every page in: the whole-manifest rules and the digest.  The manifest
+ * (the caller's), or NULL + err. */
+manifest_t *manifest_asm_finish (manifest_asm_t *a, char *err, size_t errlen);
 
 #endif

@@ -65,8 +65,21 @@ const char *cstore_warning (const cstore_t *self);
 int cstore_archive_adopt (cstore_t *self, const manifest_t *m, const char *destdir,
                           int flags, char *err, size_t errlen);
 
+/* Let this handle use m as the manifest of archive m->name (a reference,
+ * not a copy): e.g. the one another handle of the same statedir loaded, so
+ * a worker thread does not decode a second copy. */
+void cstore_archive_share (cstore_t *self, const manifest_t *m);
+
 /* The manifest (owned by the store, as above), or NULL + err (-ENOENT). */
 const manifest_t *cstore_archive_get (cstore_t *self, const char *name, char *err, size_t errlen);
+
+/* The archive's manifest head (doc/archive.md, "Manifest pages"; malloc'd,
+ * *lenp its length), or NULL + err. */
+char *cstore_archive_head (cstore_t *self, const char *name, size_t *lenp, char *err, size_t errlen);
+/* Page `page` of its manifest (malloc'd), or NULL + err.  Straight from the
+ * index: the manifest is not decoded for it. */
+char *cstore_manifest_page (cstore_t *self, const char *name, size_t page, size_t *lenp, char *err,
+                            size_t errlen);
 
 /* [{"name":..,"size":..,"entries":..,"chunks":..,"chunk_size":..,
  *   "mode":"copy"|"reference","created":<unix seconds>,

@@ -3,6 +3,7 @@
  * renamed into place when complete; a state file there (one byte per chunk
  * and per entry) makes a later run resume.  See doc/archive.md. */
 #define _GNU_SOURCE
+#include "xalloc.h"
 #include "errquote.h"
 #include "extract.h"
 #include <dirent.h>
@@ -92,7 +93,7 @@ static int parent_fd (extract_t *self, const char *path)
     if (self->par_path && strlen (self->par_path) == plen && !strncmp (self->par_path, path, plen))
         return self->par_fd;
     par_close (self);
-    char *p = strndup (path, plen);
+    char *p = xstrndup (path, plen);
     if (!p)
         return -1;
     int fd = dup (self->destfd);
@@ -110,7 +111,7 @@ static int parent_fd (extract_t *self, const char *path)
     }
     /* strtok_r cut p; keep the original prefix for the cache */
     free (p);
-    self->par_path = strndup (path, plen);
+    self->par_path = xstrndup (path, plen);
     self->par_fd = fd;
     return fd;
 }
@@ -200,7 +201,7 @@ static int state_open (extract_t *self, char *err, size_t errlen)
         char old[STATE_HDR];
         /* the destcreated digit may differ: compare up to it */
         if (pread (fd, old, STATE_HDR, 0) == STATE_HDR && !memcmp (old, hdr, n - 1)) {
-            uint8_t *buf = calloc (1, body ? body : 1);
+            uint8_t *buf = xcalloc (1, body ? body : 1);
             ssize_t got = buf ? pread (fd, buf, body, STATE_HDR) : -1;
             if (got == (ssize_t)body) {
                 for (size_t i = 0; i < self->m->nchunks; i++)
@@ -463,7 +464,7 @@ static ssize_t read_pos (extract_t *self, uint32_t e, uint32_t pos, uint32_t c, 
 static int resume_verify (extract_t *self, char *err, size_t errlen)
 {
     manifest_t *m = self->m;
-    uint8_t *buf = malloc (m->chunk_size);
+    uint8_t *buf = xmalloc (m->chunk_size);
     if (!buf) {
         seterr (err, errlen, "out of memory");
         return -ENOMEM;
@@ -506,7 +507,7 @@ static int resume_verify (extract_t *self, char *err, size_t errlen)
 static int keep_same (extract_t *self, char *err, size_t errlen)
 {
     manifest_t *m = self->m;
-    uint8_t *buf = malloc (m->chunk_size);
+    uint8_t *buf = xmalloc (m->chunk_size);
     if (!buf) {
         seterr (err, errlen, "out of memory");
         return -ENOMEM;
@@ -522,7 +523,7 @@ static int keep_same (extract_t *self, char *err, size_t errlen)
         bool same = false;
         if (en->type == MANIFEST_SYMLINK && S_ISLNK (sb.st_mode)) {
             size_t tl = strlen (en->target);
-            char *t = malloc (tl + 2);
+            char *t = xmalloc (tl + 2);
             ssize_t n = t ? readlinkat (pfd, base_name (en->path), t, tl + 1) : -1;
             same = n == (ssize_t)tl && !memcmp (t, en->target, tl);
             free (t);
@@ -593,7 +594,7 @@ int extract_lock (const char *destdir, bool wait, char *err, size_t errlen)
 extract_t *extract_new (const manifest_t *m, const char *destdir, int flags, char *err,
                         size_t errlen)
 {
-    extract_t *self = calloc (1, sizeof *self);
+    extract_t *self = xcalloc (1, sizeof *self);
     char e[256];
     if (!self) {
         seterr (err, errlen, "out of memory");
@@ -602,15 +603,13 @@ extract_t *extract_new (const manifest_t *m, const char *destdir, int flags, cha
     self->destfd = self->statedirfd = self->statefd = self->cur_fd = self->par_fd = -1;
     self->cur_entry = -1;
     self->flags = flags;
-    /* manifest_dup rebuilds through the builders, so it validates too; ask
-     * for the reason only when it fails (one copy in memory at a time) */
-    if (!m || !(self->m = manifest_dup (m))) {
-        if (m && manifest_validate (m, e, sizeof e) == 0)
-            snprintf (e, sizeof e, "out of memory");
+    /* a reference, not a copy (one manifest in memory per archive); a
+     * decoded or assembled manifest is known valid, validate is free */
+    if (!m || manifest_validate (m, e, sizeof e) < 0) {
         seterr (err, errlen, "extract: invalid manifest: %s", m ? e : "missing");
         goto fail_nothing;
     }
-    m = self->m;
+    m = self->m = manifest_ref (m);
     manifest_digest (m, self->digest);
     snprintf (self->statename, sizeof self->statename, ".canopy-extract.%s", m->name);
     if (manifest_find (m, self->statename) >= 0) {
@@ -639,11 +638,11 @@ extract_t *extract_new (const manifest_t *m, const char *destdir, int flags, cha
     self->statedirfd = openat (self->destfd, self->statename,
                                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     size_t nc = m->nchunks, ne = m->nentries;
-    self->have = calloc (nc ? nc : 1, 1);
-    self->ent = calloc (ne ? ne : 1, 1);
-    self->remaining = calloc (ne ? ne : 1, sizeof *self->remaining);
-    self->use_start = calloc (nc + 1, sizeof *self->use_start);
-    self->links = calloc (ne ? ne : 1, sizeof *self->links);
+    self->have = xcalloc (nc ? nc : 1, 1);
+    self->ent = xcalloc (ne ? ne : 1, 1);
+    self->remaining = xcalloc (ne ? ne : 1, sizeof *self->remaining);
+    self->use_start = xcalloc (nc + 1, sizeof *self->use_start);
+    self->links = xcalloc (ne ? ne : 1, sizeof *self->links);
     if (self->statedirfd < 0) {
         seterr (err, errlen, "extract: %s/%s: %s", self->destdir, self->statename, strerror (errno));
         goto fail;
@@ -661,12 +660,12 @@ extract_t *extract_new (const manifest_t *m, const char *destdir, int flags, cha
         }
     for (size_t c = 0; c < nc; c++)
         self->use_start[c + 1] += self->use_start[c];
-    if (!(self->uses = malloc ((nuses ? nuses : 1) * sizeof *self->uses))) {
+    if (!(self->uses = xmalloc ((nuses ? nuses : 1) * sizeof *self->uses))) {
         seterr (err, errlen, "out of memory");
         goto fail;
     }
     {
-        uint32_t *fill = calloc (nc ? nc : 1, sizeof *fill);
+        uint32_t *fill = xcalloc (nc ? nc : 1, sizeof *fill);
         if (!fill) {
             seterr (err, errlen, "out of memory");
             goto fail;
@@ -1004,7 +1003,7 @@ int extract_archive (struct cstore *cs, const char *name, const char *destdir, i
         return -EIO;
     }
     x->destcreated = x->destcreated || made;
-    uint8_t *buf = malloc (x->m->chunk_size);
+    uint8_t *buf = xmalloc (x->m->chunk_size);
     int rc = buf ? 0 : -ENOMEM;
     if (!buf)
         seterr (err, errlen, "out of memory");

@@ -42,7 +42,7 @@ struct cstore;
 typedef struct extract extract_t;
 
 /* Prepare destdir (created if missing; its parent must exist) for manifest m
- * (copied).  NULL + err (nothing left behind). */
+ * (validated, and referenced with manifest_ref: not copied, not changed).  NULL + err (nothing left behind). */
 extract_t *extract_new (const manifest_t *m, const char *destdir, int flags,
                         char *err, size_t errlen);
 /* Close; keeps the partial state on disk so extract_new can resume. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "check.h"
 #include "cstore.h"
+#include <sqlite3.h>
 
 static char err[512];
 static char root[256];
@@ -209,6 +210,56 @@ int main (void)
     cs = cstore_new (state, err, sizeof err);
     m = cs ? cstore_archive_get (cs, "ref", err, sizeof err) : NULL;
     ok (m && m->nentries == 8, "archives persist across reopen");
+
+    /* the manifest is stored as a head and pages (doc/archive.md) */
+    {
+        size_t hl = 0, pl = 0;
+        char *head = cstore_archive_head (cs, "ref", &hl, err, sizeof err);
+        ok (head && manifest_is_head (head, hl), "the index holds a manifest head (%s)", head ? "ok" : err);
+        manifest_asm_t *a = head ? manifest_asm_new (head, hl, err, sizeof err) : NULL;
+        int pages_ok = a != NULL;
+        for (size_t i = 0; a && i < manifest_asm_npages (a) && pages_ok; i++) {
+            char *pg = cstore_manifest_page (cs, "ref", i, &pl, err, sizeof err);
+            pages_ok = pg && manifest_asm_page (a, pg, pl, err, sizeof err) == 0;
+            free (pg);
+        }
+        manifest_t *r = pages_ok ? manifest_asm_finish (a, err, sizeof err) : NULL;
+        size_t l1 = 0, l2 = 0;
+        char *t1 = r ? manifest_encode (r, &l1) : NULL, *t2 = m ? manifest_encode (m, &l2) : NULL;
+        ok (r && l1 == l2 && !memcmp (t1, t2, l1), "its pages, served from the index, assemble into the "
+            "archive's manifest (%s)", r ? "ok" : err);
+        ok (!cstore_manifest_page (cs, "ref", 99, &pl, err, sizeof err) && strstr (err, "no manifest page"),
+            "no such page: an error (%s)", err);
+        /* a row as an older broker wrote it (the whole manifest, no pages) is still read */
+        char db[600], sql[200];
+        snprintf (db, sizeof db, "%s/content/index.sqlite", state);
+        sqlite3 *h = NULL;
+        ok (t2 && sqlite3_open (db, &h) == SQLITE_OK, "open the index directly");
+        sqlite3_stmt *st = NULL;
+        snprintf (sql, sizeof sql, "UPDATE archives SET manifest=? WHERE name='ref'");
+        sqlite3_prepare_v2 (h, sql, -1, &st, NULL);
+        sqlite3_bind_text (st, 1, t2, l2, SQLITE_STATIC);
+        int rc = sqlite3_step (st);
+        sqlite3_finalize (st);
+        rc = rc == SQLITE_DONE ? sqlite3_exec (h, "DELETE FROM mpages WHERE archive='ref'", NULL, NULL, NULL) : rc;
+        sqlite3_close (h);
+        cstore_destroy (&cs);
+        cs = cstore_new (state, err, sizeof err);
+        const manifest_t *old = cs ? cstore_archive_get (cs, "ref", err, sizeof err) : NULL;
+        char *pg = old ? cstore_manifest_page (cs, "ref", 0, &pl, err, sizeof err) : NULL;
+        free (head);
+        head = old ? cstore_archive_head (cs, "ref", &hl, err, sizeof err) : NULL;
+        ok (rc == SQLITE_OK && old && old->nentries == 8 && pg && head && manifest_is_head (head, hl),
+            "an older broker's row (whole manifest) is read, and cut into a head and pages on request (%s)",
+            old ? "ok" : err);
+        m = old;
+        free (pg);
+        free (head);
+        free (t1);
+        free (t2);
+        manifest_destroy (&r);
+        manifest_asm_destroy (&a);
+    }
 
     /* bad input */
     const char *dd[] = {"../etc"};
