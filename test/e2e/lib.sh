@@ -12,7 +12,12 @@ T_CLEANUP=()
 cleanup () {
     local f
     for f in "${T_CLEANUP[@]+"${T_CLEANUP[@]}"}"; do eval "$f" >/dev/null 2>&1 || true; done
-    rm -rf "$T_TMP"
+    # T_KEEP=1 keeps the temp dir (logs, configs) of a failed run for a look
+    if [ -n "${T_KEEP:-}" ] && [ "$T_FAIL" -gt 0 ]; then
+        echo "# kept $T_TMP" >&2
+    else
+        rm -rf "$T_TMP"
+    fi
 }
 trap cleanup EXIT
 
