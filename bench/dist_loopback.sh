@@ -14,11 +14,13 @@
 # tmpfs file, measured in the same run).  Run it alone:
 #   flock /tmp/canopy-bench.lock bench/dist_loopback.sh [SIZE_MB]   (default 1024)
 # Needs socat (apt-get install -y socat).  Env CANOPY_BIN (default build/bin);
-# PERF=NAME records `perf record -g` of the brokers in the sealed chain run.
+# PERF=NAME records `perf record -g` of the brokers in the sealed chain run;
+# STATS=1 prints each target's last "complete" log line (chunks served
+# downstream on arrival / read back) to stderr.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${CANOPY_BIN:-$HERE/../build/bin}
-SZ=${1:-1024}; PERF=${PERF:-}
+SZ=${1:-1024}; PERF=${PERF:-}; STATS=${STATS:-}
 N=8
 # the benchmark's own dependency (not CI's: scripts/deps.sh leaves it out)
 if ! command -v socat >/dev/null; then
@@ -109,6 +111,11 @@ dist () {   # dist PLANE RANKS HOPS: prints "wall cpu ok"
         [ "$(sha256sum < "$out/$r/f" 2>/dev/null | cut -c1-64)" = "$want" ] || ok=0
     done
     rm -rf "$out"
+    if [ -n "$STATS" ]; then   # how each relay served its downstream: on arrival or read back
+        for r in $(seq 1 "$hops"); do
+            grep -h "archive a: complete" "$D/log$r" | tail -1 | sed "s/^/  $plane $ranks rank $r: /" >&2
+        done
+    fi
     awk -v a="$t0" -v b="$t1" -v c="$c0" -v d="$c1" -v hz="$HZ" -v ok=$ok 'BEGIN { printf "%.3f %.3f %d\n", b - a, (d - c) / hz, ok }'
 }
 read -r s1_wall s1_cpu s1_ok < <(dist sealed 1 1)
