@@ -15,6 +15,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include "config.h"
+#include "readfile.h"
 #include "exec.h"
 #include "health.h"
 #include "overlay.h"
@@ -31,33 +32,6 @@ static void usage (FILE *f)
              "                     [--kubernetes [--kube-selector LABELS] [--kube-control-plane]]\n"
              "                     [--health [ADDRESS:]PORT]\n"
              "       canopy-broker --version\n");
-}
-
-static char *read_file (const char *path, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen (path, "r");
-    if (!f) {
-        snprintf (err, errlen, "%s: %s", path, strerror (errno));
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc (cap);
-    size_t k;
-    while ((k = fread (buf + n, 1, cap - n, f)) > 0) {
-        n += k;
-        if (n == cap) {
-            if (cap > (64u << 20)) {
-                snprintf (err, errlen, "%s: file too large", path);
-                free (buf);
-                fclose (f);
-                return NULL;
-            }
-            buf = realloc (buf, cap *= 2);
-        }
-    }
-    fclose (f);
-    *len = n;
-    return buf;
 }
 
 struct joinwatch {
@@ -153,7 +127,7 @@ int main (int argc, char **argv)
     }
     char err[512];
     size_t len;
-    char *text = read_file (cfgpath, &len, err, sizeof err);
+    char *text = read_file (cfgpath, 64u << 20, &len, err, sizeof err);
     if (!text) {
         fprintf (stderr, "%s: %s\n", prog, err);
         return 1;

@@ -1,5 +1,6 @@
 /* services.c - start and stop the broker's services in dependency order. */
 #include "services.h"
+#include "xalloc.h"
 #include "exec.h"
 #include "archive.h"
 #include "resource.h"
@@ -32,8 +33,11 @@ int services_watch_kube (services_t *s, overlay_t *ov, const kube_svc_opts_t *o,
 
 services_t *services_new (overlay_t *ov, const char *statedir, char *err, size_t errlen)
 {
-    services_t *s = calloc (1, sizeof *s);
-    s->exec = exec_svc_new (ov);
+    services_t *s = xcalloc (1, sizeof *s);
+    if (!(s->exec = exec_svc_new (ov, err, errlen))) {
+        services_destroy (&s);
+        return NULL;
+    }
     /* checked before the job database or the content store is opened */
     char perr[480];
     if (privdir_ensure (statedir, perr, sizeof perr) < 0) {
@@ -49,8 +53,7 @@ services_t *services_new (overlay_t *ov, const char *statedir, char *err, size_t
         services_destroy (&s);
         return NULL;
     }
-    s->jobexec = jobexec_new (ov);
-    if (!(s->resource = resource_svc_new (ov, err, errlen))
+    if (!(s->jobexec = jobexec_new (ov, err, errlen)) || !(s->resource = resource_svc_new (ov, err, errlen))
         || (overlay_rank (ov) == 0 && !(s->jobs = jobs_svc_new (ov, s->resource, statedir, err, errlen)))) {
         services_destroy (&s);
         return NULL;

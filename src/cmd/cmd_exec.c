@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "cmd.h"
+#include "xalloc.h"
 
 extern char **environ;
 static volatile sig_atomic_t interrupts;
@@ -42,7 +43,7 @@ static void emit (struct target *t, int stream, const char *data, size_t len, bo
         return;
     }
     /* line-buffer per rank and stream, prefix each complete line */
-    t->partial[stream] = realloc (t->partial[stream], t->plen[stream] + len + 1);
+    t->partial[stream] = xrealloc (t->partial[stream], t->plen[stream] + len + 1);
     memcpy (t->partial[stream] + t->plen[stream], data, len);
     t->plen[stream] += len;
     char *buf = t->partial[stream];
@@ -113,14 +114,14 @@ int cmd_exec (int argc, char **argv)
         char *eq = strchr (*e, '=');
         if (!eq)
             continue;
-        char *k = strndup (*e, eq - *e);
+        char *k = xstrndup (*e, eq - *e);
         json_object_set_new (env, k, json_string (eq + 1));
         free (k);
     }
     char cwd[4096];
     if (!dir && getcwd (cwd, sizeof cwd))
         dir = cwd;
-    struct target *tg = calloc (n, sizeof *tg);
+    struct target *tg = xcalloc (n, sizeof *tg);
     size_t i = 0;
     for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r), i++) {
         tg[i].rank = r;

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cmd.h"
+#include "xalloc.h"
 #include "jobid.h"
 #include "jobspec_build.h"
 #include "yaml_json.h"
@@ -100,7 +101,7 @@ int cmd_job_watch (client_t *c, const char *id)
             code = exitcode;
             ran = r;
             free (exception);
-            exception = exc ? strdup (exc) : NULL;
+            exception = exc ? xstrdup (exc) : NULL;
         }
         client_msg_clear (&m);
     }
@@ -168,7 +169,7 @@ static int job_info (int argc, char **argv)
         fputs (y ? y : "", stdout);
         free (y);
         printf ("--- R\n");
-        char *s = json_is_null (R) ? strdup ("(not allocated)") : json_dumps (R, JSON_INDENT (2));
+        char *s = json_is_null (R) ? xstrdup ("(not allocated)") : json_dumps (R, JSON_INDENT (2));
         printf ("%s\n", s);
         free (s);
         printf ("--- eventlog\n");
@@ -187,11 +188,11 @@ static int job_submit_file (int argc, char **argv)
     char *text;
     if (!strcmp (argv[1], "-")) {
         size_t cap = 4096;
-        text = malloc (cap + 1);
+        text = xmalloc (cap + 1);
         size_t k;
         while ((k = fread (text + len, 1, cap - len, stdin)) > 0)
             if ((len += k) == cap)
-                text = realloc (text, (cap *= 2) + 1);
+                text = xrealloc (text, (cap *= 2) + 1);
         text[len] = '\0';
     }
     else

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cmd.h"
+#include "xalloc.h"
 #include "kubeapi.h"
 #include "kubenodes.h"
 
@@ -104,11 +105,11 @@ static int on_event (const kube_event_t *ev, void *arg)
         return 2;
     }
     free (*w->rv);
-    *w->rv = strdup (ev->rv);
+    *w->rv = xstrdup (ev->rv);
     if (ev->type == KUBE_BOOKMARK) {
         printf ("# bookmark %s\n", ev->rv);
     } else {
-        kube_node_t n = { .name = strdup (ev->node.name), .addr = strdup (ev->node.addr),
+        kube_node_t n = { .name = xstrdup (ev->node.name), .addr = xstrdup (ev->node.addr),
                           .ready = ev->node.ready, .control_plane = ev->node.control_plane,
                           .leaving = ev->node.leaving, .lead = ev->node.lead };
         if (ev->type == KUBE_DELETED) {

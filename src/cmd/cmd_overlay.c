@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cmd.h"
+#include "xalloc.h"
 #include "topo.h"
 
 struct view {
@@ -56,7 +57,7 @@ int cmd_overlay (int argc, char **argv)
     json_t *parents = json_object_get (root, "parents");
     uint32_t *par = NULL;
     if (json_is_array (parents) && json_array_size (parents) == (size_t)size) {
-        par = calloc (size, sizeof (uint32_t));
+        par = xcalloc (size, sizeof (uint32_t));
         for (json_int_t r = 1; r < size; r++)
             par[r] = json_integer_value (json_array_get (parents, r));
     }
@@ -65,13 +66,13 @@ int cmd_overlay (int argc, char **argv)
     if (!t)
         die ("overlay status: %s", err);
     struct view v = { .size = size };
-    v.host = calloc (size, sizeof (char *));
-    v.state = calloc (size, sizeof (char *));
+    v.host = xcalloc (size, sizeof (char *));
+    v.state = xcalloc (size, sizeof (char *));
     v.state[0] = "online";
     json_t *hosts = json_object_get (root, "hosts");
     for (size_t r = 0; r < json_array_size (hosts) && r < (size_t)size; r++)
-        v.host[r] = strdup (json_string_value (json_array_get (hosts, r)) ?: "?");
-    char *asked = calloc (size, 1);
+        v.host[r] = xstrdup (json_string_value (json_array_get (hosts, r)) ?: "?");
+    char *asked = xcalloc (size, 1);
     /* BFS over online brokers */
     json_t *level = json_array ();
     json_array_append_new (level, root);
@@ -84,7 +85,7 @@ int cmd_overlay (int argc, char **argv)
             const char *host;
             json_unpack (st, "{s:I s:s}", "rank", &rank, "host", &host);
             free (v.host[rank]);
-            v.host[rank] = strdup (host);
+            v.host[rank] = xstrdup (host);
             size_t k;
             json_t *ch;
             json_array_foreach (json_object_get (st, "children"), k, ch) {
@@ -98,16 +99,16 @@ int cmd_overlay (int argc, char **argv)
                     char *via = NULL;
                     if (asprintf (&via, "%s (attached to %lld)", cs, (long long)rank) < 0)
                         via = NULL;
-                    v.state[cr] = via ? via : strdup (cs);
+                    v.state[cr] = via ? via : xstrdup (cs);
                 }
                 else if (!v.state[cr] || strncmp (v.state[cr], "online (attached", 16))
-                    v.state[cr] = strdup (cs);
+                    v.state[cr] = xstrdup (cs);
                 free (v.host[cr]);
-                v.host[cr] = strdup (chost);
+                v.host[cr] = xstrdup (chost);
             }
         }
         /* ask the online children of this level, all at once */
-        uint32_t *tags = calloc (json_array_size (level) * 64 + 1, sizeof (uint32_t));
+        uint32_t *tags = xcalloc (json_array_size (level) * 64 + 1, sizeof (uint32_t));
         size_t ntags = 0;
         json_array_foreach (level, i, st) {
             size_t k;
@@ -120,7 +121,7 @@ int cmd_overlay (int argc, char **argv)
                 if (asked[cr])   /* reported twice (moving between parents) */
                     continue;
                 asked[cr] = 1;
-                tags = realloc (tags, (ntags + 1) * sizeof *tags);
+                tags = xrealloc (tags, (ntags + 1) * sizeof *tags);
                 tags[ntags++] = client_send (c, cr, "overlay.status", json_object (), NULL, 0, 0);
             }
         }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cmd.h"
+#include "xalloc.h"
 
 int cmd_ping (int argc, char **argv)
 {
@@ -48,7 +49,7 @@ int cmd_ping (int argc, char **argv)
     uint32_t size = cmd_instance_size (cl);
     if (rank >= size)
         die ("ping: rank %ld is not in this instance (size %u)", rank, size);
-    char *buf = pad ? calloc (1, pad) : NULL;
+    char *buf = pad ? xcalloc (1, pad) : NULL;
     double sum = 0, min = 1e9, max = 0;
     long hops = 0;
     for (long seq = 0; seq < count; seq++) {

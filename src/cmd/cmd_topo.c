@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cmd.h"
+#include "xalloc.h"
 #include "topo.h"
 #include "config.h"
 
@@ -18,7 +19,7 @@ static char *levels_text (const topo_t *t)
     json_t *j = topo_to_json (t);
     json_t *levels = json_object_get (j, "levels");
     size_t cap = 256, len = 0;
-    char *buf = malloc (cap);
+    char *buf = xmalloc (cap);
     buf[0] = '\0';
     size_t i;
     json_t *lv;
@@ -30,7 +31,7 @@ static char *levels_text (const topo_t *t)
         char *e = idset_encode (s);
         size_t need = len + strlen (e) + 8;
         if (need > cap)
-            buf = realloc (buf, cap = need * 2);
+            buf = xrealloc (buf, cap = need * 2);
         len += sprintf (buf + len, "%s%s", i ? " | " : "", e);
         free (e);
         idset_destroy (&s);
@@ -65,8 +66,8 @@ static int designs (long lo, long hi, bool as_json)
                 topo_destroy (&t);
                 continue;
             }
-            shapes = realloc (shapes, (nshapes + 1) * sizeof *shapes);
-            aliases = realloc (aliases, (nshapes + 1) * sizeof *aliases);
+            shapes = xrealloc (shapes, (nshapes + 1) * sizeof *shapes);
+            aliases = xrealloc (aliases, (nshapes + 1) * sizeof *aliases);
             shapes[nshapes] = t;
             aliases[nshapes] = json_array ();
             nshapes++;

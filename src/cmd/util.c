@@ -1,6 +1,7 @@
 /* util.c - helpers shared by the canopy subcommands. */
 #define _GNU_SOURCE
 #include "cmd.h"
+#include "readfile.h"
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -71,20 +72,11 @@ idset_t *cmd_ranks (const char *spec, uint32_t size)
 
 char *cmd_read_file (const char *path, size_t *len)
 {
-    FILE *f = fopen (path, "r");
-    if (!f)
-        die ("%s: %s", path, strerror (errno));
-    size_t cap = 4096, n = 0, k;
-    char *buf = malloc (cap + 1);
-    while ((k = fread (buf + n, 1, cap - n, f)) > 0) {
-        n += k;
-        if (n == cap)
-            buf = realloc (buf, (cap *= 2) + 1);
-    }
-    fclose (f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
+    char err[512];
+    char *text = read_file (path, 64u << 20, len, err, sizeof err);
+    if (!text)
+        die ("%s", err);
+    return text;
 }
 
 double cmd_now (void)

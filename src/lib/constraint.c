@@ -2,6 +2,7 @@
  * Rank sets are idsets and host lists are expanded once and sorted, so a
  * test per node is a bit lookup or a binary search. */
 #include "constraint.h"
+#include "xalloc.h"
 #include "errquote.h"
 #include "hostlist.h"
 #include "idset.h"
@@ -44,7 +45,7 @@ static int cmpstr (const void *a, const void *b)
 
 static int add_names (struct term *t, char **v, size_t n)
 {
-    char **m = realloc (t->names, (t->nnames + n + 1) * sizeof *m);
+    char **m = xrealloc (t->names, (t->nnames + n + 1) * sizeof *m);
     if (!m)
         return -1;
     t->names = m;
@@ -69,14 +70,14 @@ static struct term *compile (const json_t *j, int depth, size_t *names_left, cha
     json_t *args = json_object_iter_value (it);
     if (!json_is_array (args))
         return errfail (err, errlen, "invalid constraints: '%.30s' takes an array", op), NULL;
-    struct term *t = calloc (1, sizeof *t);
+    struct term *t = xcalloc (1, sizeof *t);
     if (!t)
         return errfail (err, errlen, "out of memory"), NULL;
     size_t i;
     json_t *a;
     if (!strcmp (op, "and") || !strcmp (op, "or") || !strcmp (op, "not")) {
         t->op = op[0] == 'a' ? C_AND : op[0] == 'o' ? C_OR : C_NOT;
-        if (!(t->kids = calloc (json_array_size (args) + 1, sizeof *t->kids))) {
+        if (!(t->kids = xcalloc (json_array_size (args) + 1, sizeof *t->kids))) {
             errfail (err, errlen, "out of memory");
             goto error;
         }
@@ -154,7 +155,7 @@ static struct term *compile (const json_t *j, int depth, size_t *names_left, cha
                 errfail (err, errlen, "invalid constraints: properties: values must be non-empty strings");
                 goto error;
             }
-            char *d = strdup (p);
+            char *d = xstrdup (p);
             if (!d || add_names (t, &d, 1) < 0) {
                 free (d);
                 errfail (err, errlen, "out of memory");
@@ -172,7 +173,7 @@ error:
 
 constraint_t *constraint_compile (const json_t *j, char *err, size_t errlen)
 {
-    constraint_t *c = calloc (1, sizeof *c);
+    constraint_t *c = xcalloc (1, sizeof *c);
     if (!c)
         return errfail (err, errlen, "out of memory"), NULL;
     size_t names_left = CONSTRAINT_MAX_NAMES;

@@ -6,6 +6,7 @@
  * Zero padding follows the width of the range's low bound ("io[01-04]").
  */
 #include "hostlist.h"
+#include "xalloc.h"
 #include "errquote.h"
 #include <ctype.h>
 #include <stdio.h>
@@ -25,13 +26,13 @@ static int push (struct vec *h, const char *s, size_t len)
         return -1;
     if (h->n == h->cap) {
         size_t c = h->cap ? h->cap * 2 : 16;
-        char **nv = realloc (h->v, c * sizeof (char *));
+        char **nv = xrealloc (h->v, c * sizeof (char *));
         if (!nv)
             return -1;
         h->v = nv;
         h->cap = c;
     }
-    if (!(h->v[h->n] = strndup (s, len)))
+    if (!(h->v[h->n] = xstrndup (s, len)))
         return -1;
     h->n++;
     return 0;
@@ -195,7 +196,7 @@ static void appendn (char **buf, size_t *len, size_t *cap, const char *s, size_t
     if (*len + k + 1 > *cap) {
         while (*len + k + 1 > *cap)
             *cap *= 2;
-        *buf = realloc (*buf, *cap);
+        *buf = xrealloc (*buf, *cap);
     }
     memcpy (*buf + *len, s, k);
     *len += k;
@@ -210,7 +211,7 @@ static void append (char **buf, size_t *len, size_t *cap, const char *s)
 char *hostlist_compress (char *const *hosts, size_t n)
 {
     size_t cap = 64, len = 0;
-    char *buf = malloc (cap);
+    char *buf = xmalloc (cap);
     buf[0] = '\0';
     size_t i = 0;
     while (i < n) {

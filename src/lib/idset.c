@@ -4,6 +4,7 @@
  * and a bitmap plus a range parser is a page of code.
  */
 #include "idset.h"
+#include "xalloc.h"
 #include "errquote.h"
 #include <ctype.h>
 #include <stdio.h>
@@ -18,7 +19,7 @@ struct idset {
 
 idset_t *idset_new (void)
 {
-    return calloc (1, sizeof (idset_t));
+    return xcalloc (1, sizeof (idset_t));
 }
 
 void idset_destroy (idset_t **p)
@@ -36,7 +37,7 @@ idset_t *idset_copy (const idset_t *s)
     if (!c)
         return NULL;
     if (s->nwords) {
-        c->w = malloc (s->nwords * 8);
+        c->w = xmalloc (s->nwords * 8);
         if (!c->w) {
             free (c);
             return NULL;
@@ -56,7 +57,7 @@ static int grow (idset_t *s, uint32_t id)
     size_t n = s->nwords ? s->nwords : 4;
     while (n < need)
         n *= 2;
-    uint64_t *w = realloc (s->w, n * 8);
+    uint64_t *w = xrealloc (s->w, n * 8);
     if (!w)
         return -1;
     memset (w + s->nwords, 0, (n - s->nwords) * 8);
@@ -253,7 +254,7 @@ toobig:
 char *idset_encode (const idset_t *s)
 {
     size_t cap = 64, len = 0;
-    char *buf = malloc (cap);
+    char *buf = xmalloc (cap);
     if (!buf)
         return NULL;
     buf[0] = '\0';
@@ -269,7 +270,7 @@ char *idset_encode (const idset_t *s)
         if (len + k + 1 > cap) {
             while (len + k + 1 > cap)
                 cap *= 2;
-            char *nb = realloc (buf, cap);
+            char *nb = xrealloc (buf, cap);
             if (!nb) {
                 free (buf);
                 return NULL;

@@ -1,6 +1,7 @@
 /* jobid.c - canopy job ids: FLUID-like 64-bit ids, f58 and decimal text.
  * See jobid.h for the layout. */
 #include "jobid.h"
+#include "xalloc.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +50,7 @@ jobid_gen_t *jobid_gen_new (uint32_t genid, jobid_t last)
         errno = EINVAL;
         return NULL;
     }
-    jobid_gen_t *g = calloc (1, sizeof *g);
+    jobid_gen_t *g = xcalloc (1, sizeof *g);
     if (!g)
         return NULL;
     g->genid = genid;

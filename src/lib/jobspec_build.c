@@ -2,6 +2,7 @@
  * rendering for --dry-run, and the few readers the job manager needs.
  * The shape produced is documented in doc/jobs.md. */
 #include "jobspec_build.h"
+#include "xalloc.h"
 #include "errquote.h"
 #include "hostlist.h"
 #include "idset.h"
@@ -173,7 +174,7 @@ static json_t *build_environment (const jobspec_opts_t *o, char *err, size_t err
             const char *eq = strchr (*e, '=');
             if (!eq || eq == *e)
                 continue;               /* not NAME=VAL: skip, as a shell would */
-            char *name = strndup (*e, eq - *e);
+            char *name = xstrndup (*e, eq - *e);
             json_object_set_new (env, name, json_string (eq + 1));
             free (name);
         }
@@ -200,7 +201,7 @@ static json_t *build_environment (const jobspec_opts_t *o, char *err, size_t err
                 errfail (err, errlen, "invalid --env '%.60s': empty variable name", r);
                 goto error;
             }
-            char *name = strndup (r, eq - r);
+            char *name = xstrndup (r, eq - r);
             json_object_set_new (env, name, json_string (eq + 1));
             free (name);
             continue;
@@ -212,7 +213,7 @@ static json_t *build_environment (const jobspec_opts_t *o, char *err, size_t err
                 const char *q = strchr (*e, '=');
                 if (!q || q == *e)
                     continue;
-                char *name = strndup (*e, q - *e);
+                char *name = xstrndup (*e, q - *e);
                 if (fnmatch (r, name, 0) == 0) {
                     json_object_set_new (env, name, json_string (q + 1));
                     found = 1;
@@ -250,7 +251,7 @@ static int set_path (json_t *attrs, const char *path, json_t *val, char *err, si
             json_decref (val);
             return errfail (err, errlen, "invalid --setattr '%.60s': empty key component", path);
         }
-        char *k = strndup (p, len);
+        char *k = xstrndup (p, len);
         if (!dot) {
             json_object_set_new (cur, k, val);
             free (k);
@@ -278,7 +279,7 @@ static int apply_setattr (json_t *attrs, const char *s, char *err, size_t errlen
     if (!s || !*s || *s == '=')
         return errfail (err, errlen, "invalid --setattr '%s': expected KEY[=VAL]", s ? s : "");
     const char *eq = strchr (s, '=');
-    char *key = eq ? strndup (s, eq - s) : strdup (s);
+    char *key = eq ? xstrndup (s, eq - s) : xstrdup (s);
     json_t *val;
     if (!eq)
         val = json_integer (1);
@@ -293,7 +294,7 @@ static int apply_setattr (json_t *attrs, const char *s, char *err, size_t errlen
     }
     int prefixed = !strncmp (key, "system.", 7) || !strncmp (key, "user.", 5);
     size_t plen = strlen (key) + 8;
-    char *path = malloc (plen);
+    char *path = xmalloc (plen);
     if (path)
         snprintf (path, plen, "%s%s", prefixed ? "" : "system.", key);
     free (key);
@@ -558,7 +559,7 @@ int jobspec_dependencies (const json_t *js, jobspec_dep_t **deps, size_t *n,
         return 0;
     if (!json_is_array (a))
         return errfail (err, errlen, "invalid attributes.system.dependencies: must be an array");
-    jobspec_dep_t *out = calloc (json_array_size (a) + 1, sizeof *out);
+    jobspec_dep_t *out = xcalloc (json_array_size (a) + 1, sizeof *out);
     if (!out)
         return errfail (err, errlen, "out of memory");
     size_t i;
@@ -617,7 +618,7 @@ static int ywrite (void *arg, unsigned char *buf, size_t size)
         size_t cap = (b->cap ? b->cap * 2 : 1024);
         while (cap < b->len + size + 1)
             cap *= 2;
-        char *d = realloc (b->data, cap);
+        char *d = xrealloc (b->data, cap);
         if (!d)
             return 0;
         b->data = d;

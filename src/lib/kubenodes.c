@@ -8,6 +8,7 @@
  * YAML or endpoints. */
 #define _GNU_SOURCE
 #include "kubenodes.h"
+#include "xalloc.h"
 #include "errquote.h"
 #include <jansson.h>
 #include <stdio.h>
@@ -60,7 +61,7 @@ int kube_nodeset_put (kube_nodeset_t *s, kube_node_t *n)
         size_t at = (size_t)(-i - 1);
         if (s->n == s->cap) {
             size_t cap = s->cap ? s->cap * 2 : 16;
-            kube_node_t *v = realloc (s->v, cap * sizeof *v);
+            kube_node_t *v = xrealloc (s->v, cap * sizeof *v);
             if (!v)
                 return -1;
             s->v = v;
@@ -195,8 +196,8 @@ static int node_from_json (json_t *obj, kube_node_t *out, char *err, size_t errl
     if (!valid_addr (addr))
         return errfail (err, errlen, "kube: node %s: address '%s' is not an IP address or host name",
                         name, errquote (q, sizeof q, addr, (size_t)-1));
-    out->name = strdup (name);
-    out->addr = strdup (addr);
+    out->name = xstrdup (name);
+    out->addr = xstrdup (addr);
     if (!out->name || !out->addr) {
         kube_node_clear (out);
         return errfail (err, errlen, "kube: out of memory");
@@ -276,9 +277,9 @@ int kube_nodelist_parse (const char *text, size_t len, kube_nodeset_t *s, char *
     const char *r = json_is_object (meta) ? jstr (meta, "resourceVersion") : NULL;
     const char *c = json_is_object (meta) ? jstr (meta, "continue") : NULL;
     if (r && *r)
-        *rv = strdup (r);
+        *rv = xstrdup (r);
     if (c && *c)
-        *cont = strdup (c);
+        *cont = xstrdup (c);
     rc = 0;
 out:
     json_decref (root);
@@ -328,7 +329,7 @@ int kube_event_parse (const char *text, size_t len, kube_event_t *ev, char *err,
         json_t *code = json_object_get (obj, "code");
         const char *msg = jstr (obj, "message");
         ev->code = json_is_integer (code) ? (int)json_integer_value (code) : 0;
-        ev->message = strdup (msg ? msg : "");
+        ev->message = xstrdup (msg ? msg : "");
         rc = ev->message ? 0 : errfail (err, errlen, "kube: out of memory");
         goto out;
     }
@@ -338,7 +339,7 @@ int kube_event_parse (const char *text, size_t len, kube_event_t *ev, char *err,
         errfail (err, errlen, "kube: %s event without metadata.resourceVersion", type);
         goto out;
     }
-    if (!(ev->rv = strdup (r))) {
+    if (!(ev->rv = xstrdup (r))) {
         errfail (err, errlen, "kube: out of memory");
         goto out;
     }
@@ -406,7 +407,7 @@ int kube_rank_order (const kube_nodeset_t *s, const kube_render_opts_t *o, size_
 char *kube_config_render (const kube_nodeset_t *s, const kube_render_opts_t *o, char *err,
                           size_t errlen)
 {
-    size_t *idx = calloc (s->n ? s->n : 1, sizeof *idx);
+    size_t *idx = xcalloc (s->n ? s->n : 1, sizeof *idx);
     if (!idx) {
         errfail (err, errlen, "kube: out of memory");
         return NULL;

@@ -3,6 +3,7 @@
  * Decoding is done through the builders, so the rules live in one place.
  * Format and rules: doc/archive.md.  Pure: no I/O. */
 #include "errquote.h"
+#include "fnv.h"
 #include "manifest.h"
 #include <errno.h>
 #include <inttypes.h>
@@ -78,16 +79,6 @@ bool manifest_path_valid (const char *path)
     return path_problem (path) == NULL;
 }
 
-static uint64_t fnv (const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static uint64_t chunk_key (const uint8_t *hash, uint32_t len)
 {
     uint64_t h;
@@ -125,7 +116,7 @@ static int ptab_grow (manifest_t *m)
         return -1;
     for (size_t i = 0; i < m->nentries; i++) {
         const char *p = m->entries[i].path;
-        size_t s = fnv (p, strlen (p)) & (ncap - 1);
+        size_t s = fnv1a (p, strlen (p)) & (ncap - 1);
         while (ns[s])
             s = (s + 1) & (ncap - 1);
         ns[s] = i + 1;
@@ -142,7 +133,7 @@ static int64_t ptab_find (const manifest_t *m, const char *path, size_t n)
     const struct priv *pv = m->priv_;
     if (!pv || !pv->pcap)
         return -1;
-    size_t s = fnv (path, n) & (pv->pcap - 1);
+    size_t s = fnv1a (path, n) & (pv->pcap - 1);
     while (pv->pslot[s]) {
         const char *q = m->entries[pv->pslot[s] - 1].path;
         if (strncmp (q, path, n) == 0 && q[n] == '\0')
@@ -297,7 +288,7 @@ static void entry_commit (manifest_t *m)
 {
     struct priv *pv = m->priv_;
     const char *p = m->entries[m->nentries].path;
-    size_t s = fnv (p, strlen (p)) & (pv->pcap - 1);
+    size_t s = fnv1a (p, strlen (p)) & (pv->pcap - 1);
     while (pv->pslot[s])
         s = (s + 1) & (pv->pcap - 1);
     pv->pslot[s] = m->nentries + 1;

@@ -3,6 +3,7 @@
  * (doc/membership.md).  Pure: no I/O. */
 #define _GNU_SOURCE
 #include "members.h"
+#include "xalloc.h"
 #include "errquote.h"
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +18,8 @@ members_t *members_new (uint32_t size)
 {
     if (size == 0)
         return NULL;
-    members_t *m = calloc (1, sizeof *m);
-    if (!m || !(m->v = calloc (size, sizeof *m->v))) {
+    members_t *m = xcalloc (1, sizeof *m);
+    if (!m || !(m->v = xcalloc (size, sizeof *m->v))) {
         free (m);
         return NULL;
     }
@@ -57,7 +58,7 @@ long members_find (const members_t *m, const char *host)
 static int set (members_t *m, uint32_t r, const char *host, const char *endpoint)
 {
     member_t *e = &m->v[r];
-    char *h = strdup (host), *ep = strdup (endpoint);
+    char *h = xstrdup (host), *ep = xstrdup (endpoint);
     if (!h || !ep) {
         free (h);
         free (ep);
@@ -178,7 +179,7 @@ members_t *members_from_json (json_t *o, char *err, size_t errlen)
             return NULL;
         }
         member_t *x = &m->v[r];
-        if (!(x->host = strdup (host)) || !(x->endpoint = strdup (ep))) {
+        if (!(x->host = xstrdup (host)) || !(x->endpoint = xstrdup (ep))) {
             errfmt (err, errlen, "members: out of memory");
             members_destroy (&m);
             return NULL;

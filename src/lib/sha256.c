@@ -1,6 +1,7 @@
 /* sha256.c - SHA-256 via OpenSSL EVP (SHA-NI where available), hex codec.
  * The EVP_MD is fetched once; each call uses a fresh or reused context. */
 #include "sha256.h"
+#include "xalloc.h"
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -70,7 +71,7 @@ int sha256_parse_hex (const char *hex, uint8_t out[SHA256_LEN])
 
 sha256_ctx_t *sha256_ctx_new (void)
 {
-    sha256_ctx_t *c = calloc (1, sizeof *c);
+    sha256_ctx_t *c = xcalloc (1, sizeof *c);
     if (!c || !(c->c = EVP_MD_CTX_new ()) || !EVP_DigestInit_ex (c->c, md (), NULL)) {
         if (c)
             EVP_MD_CTX_free (c->c);

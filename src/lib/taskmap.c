@@ -1,5 +1,6 @@
 /* taskmap.c - lay a job's tasks out over its allocated ranks.  See taskmap.h. */
 #include "taskmap.h"
+#include "xalloc.h"
 #include "errquote.h"
 #include "idset.h"
 #include "jobspec_build.h"
@@ -105,7 +106,7 @@ int taskmap_build (const json_t *js, const json_t *R, taskmap_entry_t **out, cha
         for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r)) {
             if (n == cap) {
                 cap = cap ? cap * 2 : 8;
-                taskmap_entry_t *nv = realloc (v, cap * sizeof *nv);
+                taskmap_entry_t *nv = xrealloc (v, cap * sizeof *nv);
                 if (!nv) {
                     idset_destroy (&ranks);
                     taskmap_free (v, (int)n);
@@ -115,8 +116,8 @@ int taskmap_build (const json_t *js, const json_t *R, taskmap_entry_t **out, cha
             }
             memset (&v[n], 0, sizeof v[n]);
             v[n].rank = r;
-            v[n].cores = strdup (cores);
-            v[n].gpus = strdup (gpus ? gpus : "");
+            v[n].cores = xstrdup (cores);
+            v[n].gpus = xstrdup (gpus ? gpus : "");
             n++;
         }
         idset_destroy (&ranks);

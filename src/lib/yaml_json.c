@@ -7,6 +7,7 @@
  * is an error.
  */
 #include "yaml_json.h"
+#include "xalloc.h"
 #include "errquote.h"
 #include <yaml.h>
 #include <stdio.h>
@@ -110,7 +111,7 @@ static json_t *mapping (struct ctx *c, int depth)
             yaml_event_delete (&kev);
             goto err;
         }
-        char *key = strndup ((const char *)kev.data.scalar.value, kev.data.scalar.length);
+        char *key = xstrndup ((const char *)kev.data.scalar.value, kev.data.scalar.length);
         yaml_mark_t km = kev.start_mark;
         yaml_event_delete (&kev);
         yaml_event_t vev;

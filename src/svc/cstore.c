@@ -5,6 +5,7 @@
  * time each, so memory stays at threads x chunk_size.  Layout: doc/archive.md. */
 #define _GNU_SOURCE
 #include "errquote.h"
+#include "fnv.h"
 #include "cstore.h"
 #include <dirent.h>
 #include <errno.h>
@@ -181,10 +182,7 @@ static void cache_drop (cstore_t *self, const char *name)
 
 static size_t trust_bucket (const char *path)
 {
-    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)path; *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
-    return h % TRUST_BUCKETS;
+    return fnv1a_str (path) % TRUST_BUCKETS;
 }
 
 /* Forget the trusted files of archive name (NULL: all). */
@@ -346,21 +344,11 @@ static int cmpstr (const void *a, const void *b)
     return strcmp (*(char *const *)a, *(char *const *)b);
 }
 
-static uint64_t fnv (const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static bool seen_has (const struct walk *w, const char *rel)
 {
     if (!w->seencap)
         return false;
-    for (size_t s = fnv (rel) & (w->seencap - 1); w->seen[s]; s = (s + 1) & (w->seencap - 1))
+    for (size_t s = fnv1a_str (rel) & (w->seencap - 1); w->seen[s]; s = (s + 1) & (w->seencap - 1))
         if (!strcmp (w->items[w->seen[s] - 1].rel, rel))
             return true;
     return false;
@@ -375,7 +363,7 @@ static int seen_add (struct walk *w)
         if (!ns)
             return -1;
         for (size_t i = 0; i < w->n; i++) {
-            size_t s = fnv (w->items[i].rel) & (ncap - 1);
+            size_t s = fnv1a_str (w->items[i].rel) & (ncap - 1);
             while (ns[s])
                 s = (s + 1) & (ncap - 1);
             ns[s] = i + 1;
@@ -384,7 +372,7 @@ static int seen_add (struct walk *w)
         w->seen = ns;
         w->seencap = ncap;
     }
-    size_t s = fnv (w->items[w->n].rel) & (w->seencap - 1);
+    size_t s = fnv1a_str (w->items[w->n].rel) & (w->seencap - 1);
     while (w->seen[s])
         s = (s + 1) & (w->seencap - 1);
     w->seen[s] = w->n + 1;

@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include "dataplane.h"
+#include "clock.h"
 #include "chunkseal.h"
 #include "sha256.h"
 #include <errno.h>
@@ -100,13 +101,6 @@ struct dataplane {
     uint32_t cur_idx;
     long corrupt_every, nsent;       /* CANOPY_TEST_CORRUPT_SEALED */
 };
-
-static int64_t now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void hex (const uint8_t *b, size_t n, char *out)
 {
@@ -794,7 +788,7 @@ static int on_dealer (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 
 /* ---- setup ---- */
 
-static void svc_endpoint (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void dataplane_endpoint_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     dataplane_t *dp = arg;
     overlay_respond (ov, &msg->hdr, json_pack ("{s:s}", "uri", dp->uri), NULL, 0);
@@ -866,6 +860,11 @@ static void free_item (void **item)
     free (*item);
     *item = NULL;
 }
+static const overlay_handler_t handlers[] = {
+    { "dataplane.endpoint", dataplane_endpoint_request },
+    OVERLAY_HANDLER_END,
+};
+
 
 dataplane_t *dataplane_new (overlay_t *ov, char *err, size_t errlen)
 {
@@ -927,7 +926,10 @@ dataplane_t *dataplane_new (overlay_t *ov, char *err, size_t errlen)
     zloop_poller (overlay_loop (ov), &item, on_router, dp);
     dp->timer = zloop_timer (overlay_loop (ov), 1000, 0, on_timer, dp);
     overlay_set_data_responder (ov, on_respond, dp);
-    overlay_service_add (ov, "dataplane.endpoint", svc_endpoint, dp);
+    if (overlay_handlers_add (ov, handlers, dp, err, errlen) < 0) {
+        dataplane_destroy (&dp);
+        return NULL;
+    }
     return dp;
 }
 

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "exec.h"
+#include "xalloc.h"
 #include "proc.h"
 #include <errno.h>
 #include <signal.h>
@@ -28,7 +29,7 @@ char **exec_argv_from_json (json_t *cmd)
 {
     if (!json_is_array (cmd) || json_array_size (cmd) == 0 || json_array_size (cmd) > 100000)
         return NULL;
-    char **argv = calloc (json_array_size (cmd) + 1, sizeof (char *));
+    char **argv = xcalloc (json_array_size (cmd) + 1, sizeof (char *));
     size_t i;
     json_t *v;
     json_array_foreach (cmd, i, v) {
@@ -36,7 +37,7 @@ char **exec_argv_from_json (json_t *cmd)
             exec_env_free (argv);
             return NULL;
         }
-        argv[i] = strdup (json_string_value (v));
+        argv[i] = xstrdup (json_string_value (v));
     }
     return argv;
 }
@@ -45,7 +46,7 @@ char **exec_env_from_json (json_t *env)
 {
     if (!json_is_object (env))
         return NULL;
-    char **e = calloc (json_object_size (env) + 1, sizeof (char *));
+    char **e = xcalloc (json_object_size (env) + 1, sizeof (char *));
     const char *k;
     json_t *v;
     size_t n = 0;
@@ -87,7 +88,7 @@ static void on_exit_cb (proc_t *p, int status, void *arg)
     free (r);
 }
 
-static void svc_run (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void exec_run_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     exec_svc_t *svc = arg;
     json_t *cmd = json_object_get (msg->json, "cmd");
@@ -110,7 +111,7 @@ static void svc_run (overlay_t *ov, const cmsg_t *msg, void *arg)
         for (char **e = environ; *e; e++) {
             char *eq = strchr (*e, '=');
             if (eq) {
-                char *k = strndup (*e, eq - *e);
+                char *k = xstrndup (*e, eq - *e);
                 json_object_set_new (envc, k, json_string (eq + 1));
                 free (k);
             }
@@ -121,7 +122,7 @@ static void svc_run (overlay_t *ov, const cmsg_t *msg, void *arg)
     json_object_set_new (envc, "CANOPY_RANK", json_string (rankstr));
     char **envp = exec_env_from_json (envc);
     json_decref (envc);
-    struct run *r = calloc (1, sizeof *r);
+    struct run *r = xcalloc (1, sizeof *r);
     r->svc = svc;
     r->req = msg->hdr;
     char err[256];
@@ -137,7 +138,7 @@ static void svc_run (overlay_t *ov, const cmsg_t *msg, void *arg)
     overlay_respond (ov, &msg->hdr, json_pack ("{s:i}", "pid", (int)proc_pid (r->proc)), NULL, 0);
 }
 
-static void svc_kill (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void exec_kill_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     exec_svc_t *svc = arg;
     int pid = 0, sig = SIGTERM;
@@ -154,14 +155,22 @@ static void svc_kill (overlay_t *ov, const cmsg_t *msg, void *arg)
     }
     overlay_respond_error (ov, &msg->hdr, ESRCH, "exec.kill: no such process %d", pid);
 }
+static const overlay_handler_t handlers[] = {
+    { "exec.run", exec_run_request },
+    { "exec.kill", exec_kill_request },
+    OVERLAY_HANDLER_END,
+};
 
-exec_svc_t *exec_svc_new (overlay_t *ov)
+
+exec_svc_t *exec_svc_new (overlay_t *ov, char *err, size_t errlen)
 {
-    exec_svc_t *svc = calloc (1, sizeof *svc);
+    exec_svc_t *svc = xcalloc (1, sizeof *svc);
     svc->ov = ov;
     svc->runs = zlistx_new ();
-    overlay_service_add (ov, "exec.run", svc_run, svc);
-    overlay_service_add (ov, "exec.kill", svc_kill, svc);
+    if (overlay_handlers_add (ov, handlers, svc, err, errlen) < 0) {
+        exec_svc_destroy (&svc);
+        return NULL;
+    }
     return svc;
 }
 

@@ -6,7 +6,7 @@
 #include "overlay.h"
 
 typedef struct exec_svc exec_svc_t;
-exec_svc_t *exec_svc_new (overlay_t *ov);
+exec_svc_t *exec_svc_new (overlay_t *ov, char *err, size_t errlen);
 void exec_svc_destroy (exec_svc_t **p);
 
 /* Build a NULL-terminated "K=V" array from a JSON object (NULL if not an

@@ -4,6 +4,7 @@
  * seconds makes /livez fail (a hung loop is restarted by the kubelet). */
 #define _GNU_SOURCE
 #include "health.h"
+#include "xalloc.h"
 #include "errquote.h"
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -91,7 +92,7 @@ health_t *health_new (const char *listen, double stale_after, char *err, size_t 
             return NULL;
         }
     }
-    health_t *h = calloc (1, sizeof *h);
+    health_t *h = xcalloc (1, sizeof *h);
     if (!h) {
         errfmt (err, errlen, "out of memory");
         return NULL;

@@ -1,6 +1,7 @@
 /* hwres.c - this node's resources from hwloc (cores, GPUs, memory), or from
  * CANOPY_FAKE_RESOURCES; JSON for the report to rank 0.  See hwres.h. */
 #include "hwres.h"
+#include "xalloc.h"
 #include "errquote.h"
 #include <errno.h>
 #include <hwloc.h>
@@ -109,7 +110,7 @@ int hwres_parse_fake (const char *spec, hwres_t *out, char *err, size_t errlen)
     if (!spec)
         return errfail (err, errlen, "CANOPY_FAKE_RESOURCES: empty");
     hwres_t r = *out;
-    char *copy = strdup (spec), *save = NULL;
+    char *copy = xstrdup (spec), *save = NULL;
     if (!copy)
         return errfail (err, errlen, "out of memory");
     int rc = 0, pus_given = 0, any = 0;

@@ -124,7 +124,7 @@ static char *dup_or_null (const char *s)
     return s && *s ? strdup (s) : NULL;
 }
 
-static void svc_pull (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void image_pull_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     const char *ref = NULL, *platform = NULL, *user = NULL, *password = NULL;
     int plain = 0;
@@ -144,7 +144,7 @@ static void svc_pull (overlay_t *ov, const cmsg_t *msg, void *arg)
     job_start (arg, j, msg);
 }
 
-static void svc_import (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void image_import_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     const char *path = NULL, *name = NULL, *platform = NULL;
     if (json_unpack (msg->json, "{s:s s?s s?s}", "path", &path, "name", &name, "platform", &platform) < 0
@@ -160,7 +160,7 @@ static void svc_import (overlay_t *ov, const cmsg_t *msg, void *arg)
     job_start (arg, j, msg);
 }
 
-static void svc_list (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void image_list_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     image_svc_t *svc = arg;
     char err[512];
@@ -172,7 +172,7 @@ static void svc_list (overlay_t *ov, const cmsg_t *msg, void *arg)
                          NULL, 0);
 }
 
-static void svc_remove (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void image_remove_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     image_svc_t *svc = arg;
     const char *ref = NULL;
@@ -193,6 +193,14 @@ static void svc_remove (overlay_t *ov, const cmsg_t *msg, void *arg)
     overlay_respond (ov, &msg->hdr,
                      json_pack ("{s:s s:i s:b}", "ref", ref, "blobs_removed", removed, "gc_deferred", g == 1), NULL, 0);
 }
+static const overlay_handler_t handlers[] = {
+    { "image.pull", image_pull_request },
+    { "image.import", image_import_request },
+    { "image.list", image_list_request },
+    { "image.remove", image_remove_request },
+    OVERLAY_HANDLER_END,
+};
+
 
 image_svc_t *image_svc_new (overlay_t *ov, const char *statedir, char *err, size_t errlen)
 {
@@ -206,10 +214,10 @@ image_svc_t *image_svc_new (overlay_t *ov, const char *statedir, char *err, size
         return NULL;
     }
     svc->jobs = zlistx_new ();
-    overlay_service_add (ov, "image.pull", svc_pull, svc);
-    overlay_service_add (ov, "image.import", svc_import, svc);
-    overlay_service_add (ov, "image.list", svc_list, svc);
-    overlay_service_add (ov, "image.remove", svc_remove, svc);
+    if (overlay_handlers_add (ov, handlers, svc, err, errlen) < 0) {
+        image_svc_destroy (&svc);
+        return NULL;
+    }
     return svc;
 }
 

@@ -93,7 +93,7 @@ static bool is_dir (const char *p)
     return p && stat (p, &st) == 0 && S_ISDIR (st.st_mode) && access (p, X_OK) == 0;
 }
 
-static void svc_start (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void jobexec_start_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     jobexec_t *je = arg;
     const char *id = NULL, *cwd = NULL, *nodelist = "", *gpus = "", *cores = "";
@@ -179,7 +179,7 @@ static void svc_start (overlay_t *ov, const cmsg_t *msg, void *arg)
     }
 }
 
-static void svc_kill (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void jobexec_kill_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     jobexec_t *je = arg;
     const char *id = NULL;
@@ -197,14 +197,22 @@ static void svc_kill (overlay_t *ov, const cmsg_t *msg, void *arg)
                 }
     overlay_respond (ov, &msg->hdr, json_pack ("{s:i}", "signaled", n), NULL, 0);
 }
+static const overlay_handler_t handlers[] = {
+    { "jobexec.start", jobexec_start_request },
+    { "jobexec.kill", jobexec_kill_request },
+    OVERLAY_HANDLER_END,
+};
 
-jobexec_t *jobexec_new (overlay_t *ov)
+
+jobexec_t *jobexec_new (overlay_t *ov, char *err, size_t errlen)
 {
     jobexec_t *je = calloc (1, sizeof *je);
     je->ov = ov;
     je->shells = zlistx_new ();
-    overlay_service_add (ov, "jobexec.start", svc_start, je);
-    overlay_service_add (ov, "jobexec.kill", svc_kill, je);
+    if (overlay_handlers_add (ov, handlers, je, err, errlen) < 0) {
+        jobexec_destroy (&je);
+        return NULL;
+    }
     return je;
 }
 

@@ -18,7 +18,7 @@
 #include "overlay.h"
 
 typedef struct jobexec jobexec_t;
-jobexec_t *jobexec_new (overlay_t *ov);
+jobexec_t *jobexec_new (overlay_t *ov, char *err, size_t errlen);
 /* Kills the tasks still running. */
 void jobexec_destroy (jobexec_t **p);
 

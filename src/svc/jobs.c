@@ -771,7 +771,7 @@ fail:
     free (deps);
 }
 
-static void svc_submit (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void job_submit_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     jobs_svc_t *js = arg;
     if (!js->going) {
@@ -904,7 +904,7 @@ static int list_cb (const jobdb_job_t *j, void *arg)
     return 0;
 }
 
-static void svc_list (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void job_list_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     jobs_svc_t *js = arg;
     int all = 0;
@@ -919,7 +919,7 @@ static void svc_list (overlay_t *ov, const cmsg_t *msg, void *arg)
     overlay_respond (ov, &msg->hdr, json_pack ("{s:o}", "jobs", c.a), NULL, 0);
 }
 
-static void svc_info (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void job_info_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     jobs_svc_t *js = arg;
     jobid_t id;
@@ -939,7 +939,7 @@ static void svc_info (overlay_t *ov, const cmsg_t *msg, void *arg)
     overlay_respond (ov, &msg->hdr, o, NULL, 0);
 }
 
-static void svc_last (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void job_last_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     jobs_svc_t *js = arg;
     json_int_t userid = -1;
@@ -954,7 +954,7 @@ static void svc_last (overlay_t *ov, const cmsg_t *msg, void *arg)
     overlay_respond (ov, &msg->hdr, json_pack ("{s:s}", "id", f58), NULL, 0);
 }
 
-static void svc_cancel (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void job_cancel_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     jobs_svc_t *js = arg;
     jobid_t id;
@@ -992,7 +992,7 @@ static int attach_cb (const char *stream, int rank, const void *data, size_t len
     return 0;
 }
 
-static void svc_attach (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void job_attach_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     jobs_svc_t *js = arg;
     jobid_t id;
@@ -1136,6 +1136,16 @@ static int orphan_cb (const jobdb_job_t *j, void *arg)
     json_decref (R);
     return 0;
 }
+static const overlay_handler_t handlers[] = {
+    { "job.submit", job_submit_request },
+    { "job.list", job_list_request },
+    { "job.info", job_info_request },
+    { "job.last", job_last_request },
+    { "job.cancel", job_cancel_request },
+    { "job.attach", job_attach_request },
+    OVERLAY_HANDLER_END,
+};
+
 
 jobs_svc_t *jobs_svc_new (overlay_t *ov, resource_svc_t *rs, const char *statedir, char *err, size_t errlen)
 {
@@ -1165,12 +1175,10 @@ jobs_svc_t *jobs_svc_new (overlay_t *ov, resource_svc_t *rs, const char *statedi
                      js->nrecovered);
     js->gen = jobid_gen_new (0, jobdb_max_id (js->db));
     load_recovered (js);
-    overlay_service_add (ov, "job.submit", svc_submit, js);
-    overlay_service_add (ov, "job.list", svc_list, js);
-    overlay_service_add (ov, "job.info", svc_info, js);
-    overlay_service_add (ov, "job.last", svc_last, js);
-    overlay_service_add (ov, "job.cancel", svc_cancel, js);
-    overlay_service_add (ov, "job.attach", svc_attach, js);
+    if (overlay_handlers_add (ov, handlers, js, err, errlen) < 0) {
+        jobs_svc_destroy (&js);
+        return NULL;
+    }
     resource_set_notify (rs, on_resource_change, on_ready, js);
     if (resource_ready (rs))
         on_ready (rs, js);

@@ -11,6 +11,7 @@
  * limit.  Brokers already joined keep working whatever the API does. */
 #define _GNU_SOURCE
 #include "kube.h"
+#include "xalloc.h"
 #include "kubeapi.h"
 #include "kubenodes.h"
 #include "errquote.h"
@@ -68,7 +69,7 @@ static int on_event (const kube_event_t *ev, void *arg)
         w->relist = 1;
         return 1;
     }
-    char *rv = strdup (ev->rv);
+    char *rv = xstrdup (ev->rv);
     if (rv) {
         free (w->rv);
         w->rv = rv;
@@ -207,7 +208,7 @@ static int on_post (zloop_t *loop, zsock_t *sock, void *arg)
 kube_svc_t *kube_svc_new (overlay_t *ov, resource_svc_t *rs, const kube_svc_opts_t *o, char *err,
                           size_t errlen)
 {
-    kube_svc_t *k = calloc (1, sizeof *k);
+    kube_svc_t *k = xcalloc (1, sizeof *k);
     if (!k) {
         errfail (err, errlen, "out of memory");
         return NULL;
@@ -215,7 +216,7 @@ kube_svc_t *kube_svc_new (overlay_t *ov, resource_svc_t *rs, const kube_svc_opts
     k->ov = ov;
     k->rs = rs;
     k->include_cp = o->include_control_plane;
-    if (o->selector && !(k->selector = strdup (o->selector)))
+    if (o->selector && !(k->selector = xstrdup (o->selector)))
         goto nomem;
     if (!(k->api = kubeapi_new_incluster (err, errlen)))
         goto fail;

@@ -4,6 +4,8 @@
  * what comes back is parsed by kubenodes.c. */
 #define _GNU_SOURCE
 #include "kubeapi.h"
+#include "xalloc.h"
+#include "readfile.h"
 #include "errquote.h"
 #include <curl/curl.h>
 #include <errno.h>
@@ -30,27 +32,6 @@ struct kubeapi {
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init (void) { curl_global_init (CURL_GLOBAL_DEFAULT); }
 
-/* A small file (token, CA) read whole; -1 with err. */
-static char *read_small (const char *path, const char *what, char *err, size_t errlen)
-{
-    int fd = open (path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        errfmt (err, errlen, "kube: %s %s: %s", what, path, strerror (errno));
-        return NULL;
-    }
-    char *buf = malloc (65537);
-    ssize_t n = 0, r;
-    while (buf && n < 65536 && (r = read (fd, buf + n, 65536 - n)) > 0)
-        n += r;
-    close (fd);
-    if (!buf) {
-        errfmt (err, errlen, "kube: out of memory");
-        return NULL;
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
 kubeapi_t *kubeapi_new (const char *server, const char *token, const char *ca_path, char *err,
                         size_t errlen)
 {
@@ -72,8 +53,8 @@ kubeapi_t *kubeapi_new (const char *server, const char *token, const char *ca_pa
         errfmt (err, errlen, "kube: CA %s: %s", ca_path, strerror (errno));
         return NULL;
     }
-    kubeapi_t *k = calloc (1, sizeof *k);
-    if (!k || !(k->server = strdup (server)) || !(k->ca_path = strdup (ca_path))
+    kubeapi_t *k = xcalloc (1, sizeof *k);
+    if (!k || !(k->server = xstrdup (server)) || !(k->ca_path = xstrdup (ca_path))
         || asprintf (&k->auth, "Authorization: Bearer %.*s", (int)tl, token) < 0) {
         if (k)
             k->auth = NULL;
@@ -104,9 +85,12 @@ kubeapi_t *kubeapi_new_incluster (char *err, size_t errlen)
     snprintf (ca, sizeof ca, "%s/ca.crt", dir);
     int v6 = strchr (host, ':') != NULL;
     snprintf (server, sizeof server, "https://%s%s%s:%s", v6 ? "[" : "", host, v6 ? "]" : "", port);
-    char *token = read_small (path, "token", err, errlen);
-    if (!token)
+    char ferr[384];
+    char *token = read_file (path, 65536, NULL, ferr, sizeof ferr);
+    if (!token) {
+        errfmt (err, errlen, "kube: token %s", ferr);
         return NULL;
+    }
     kubeapi_t *k = kubeapi_new (server, token, ca, err, errlen);
     free (token);
     return k;
@@ -149,7 +133,7 @@ static size_t body_write (char *p, size_t sz, size_t nm, void *arg)
         size_t cap = b->cap ? b->cap : 65536;
         while (cap < b->len + n + 1)
             cap *= 2;
-        char *nb = realloc (b->buf, cap);
+        char *nb = xrealloc (b->buf, cap);
         if (!nb)
             return 0;
         b->buf = nb;
@@ -203,7 +187,7 @@ static char *selector_arg (CURL *c, const char *selector)
 {
     char *out = NULL;
     if (!selector || !*selector)
-        return strdup ("");
+        return xstrdup ("");
     char *e = curl_easy_escape (c, selector, 0);
     if (e && asprintf (&out, "&labelSelector=%s", e) < 0)
         out = NULL;

@@ -9,6 +9,8 @@
  */
 #define _GNU_SOURCE
 #include "overlay.h"
+#include "clock.h"
+#include "xalloc.h"
 #include "members.h"
 #include "privdir.h"
 #include "errquote.h"
@@ -128,13 +130,6 @@ struct refusal {
 static void log_refusal (overlay_t *ov, const char *who, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
-
-static int64_t now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void overlay_log (overlay_t *ov, const char *fmt, ...)
 {
@@ -1042,11 +1037,8 @@ int overlay_event_publish (overlay_t *ov, const char *topic, json_t *json)
 static int add_entry (struct service **arr, size_t *n, const char *topic, overlay_msg_f cb,
                       void *arg, bool prefix)
 {
-    struct service *a = realloc (*arr, (*n + 1) * sizeof **arr);
-    if (!a)
-        return -1;
-    *arr = a;
-    a[*n].topic = strdup (topic);
+    struct service *a = *arr = xreallocarray (*arr, *n + 1, sizeof **arr);
+    a[*n].topic = xstrdup (topic);
     a[*n].len = strlen (topic);
     a[*n].prefix = prefix;
     a[*n].cb = cb;
@@ -1059,6 +1051,24 @@ int overlay_service_add (overlay_t *ov, const char *topic, overlay_msg_f cb, voi
 {
     size_t n = strlen (topic);
     return add_entry (&ov->svcs, &ov->nsvcs, topic, cb, arg, n && topic[n - 1] == '.');
+}
+
+int overlay_handlers_add (overlay_t *ov, const overlay_handler_t *tab, void *arg, char *err,
+                          size_t errlen)
+{
+    for (const overlay_handler_t *h = tab; h->topic; h++) {
+        if (!*h->topic || !h->cb)
+            return errfail (err, errlen, "handler table: an empty entry before the end");
+        for (size_t i = 0; i < ov->nsvcs; i++)
+            if (!strcmp (ov->svcs[i].topic, h->topic))
+                return errfail (err, errlen, "handler table: topic %s is registered twice", h->topic);
+        for (const overlay_handler_t *g = tab; g != h; g++)
+            if (!strcmp (g->topic, h->topic))
+                return errfail (err, errlen, "handler table: topic %s is registered twice", h->topic);
+    }
+    for (const overlay_handler_t *h = tab; h->topic; h++)
+        overlay_service_add (ov, h->topic, h->cb, arg);
+    return 0;
 }
 
 int overlay_event_subscribe (overlay_t *ov, const char *prefix, overlay_msg_f cb, void *arg)
@@ -1914,7 +1924,7 @@ static int on_heartbeat (zloop_t *loop, int timer_id, void *arg)
 }
 
 /* ---- built-in services ---- */
-static void svc_ping (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void overlay_ping_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     json_t *o = json_deep_copy (msg->json);
     json_object_set_new (o, "rank", json_integer (ov->rank));
@@ -1922,7 +1932,7 @@ static void svc_ping (overlay_t *ov, const cmsg_t *msg, void *arg)
     overlay_respond (ov, &msg->hdr, o, msg->data, msg->data_len);
 }
 
-static void svc_status (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void overlay_status_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     static const char *names[] = { "offline", "online", "lost" };
     json_t *ch = json_array ();
@@ -1957,7 +1967,7 @@ static void svc_status (overlay_t *ov, const cmsg_t *msg, void *arg)
     overlay_respond (ov, &msg->hdr, o, NULL, 0);
 }
 
-static void svc_wait (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void overlay_wait_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     json_int_t want = ov->size;
     double timeout = 30;
@@ -1977,7 +1987,7 @@ static void svc_wait (overlay_t *ov, const cmsg_t *msg, void *arg)
     zlistx_add_end (ov->waiters, w);
 }
 
-static void svc_publish (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void overlay_publish_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     const char *topic = NULL;
     json_t *payload = NULL;
@@ -1985,7 +1995,7 @@ static void svc_publish (overlay_t *ov, const cmsg_t *msg, void *arg)
         overlay_event_publish (ov, topic, json_incref (payload));
 }
 
-static void svc_shutdown (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void overlay_shutdown_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     const char *why = json_string_value (json_object_get (msg->json, "reason"));
     if (why)
@@ -2013,6 +2023,17 @@ static int poll_add (overlay_t *ov, void *sock, zloop_fn *fn)
     zmq_pollitem_t item = { .socket = sock, .events = ZMQ_POLLIN };
     return zloop_poller (ov->loop, &item, fn, ov);
 }
+
+/* the broker's own small services */
+static const overlay_handler_t handlers[] = {
+    { "overlay.ping", overlay_ping_request },
+    { "overlay.status", overlay_status_request },
+    { "overlay.wait", overlay_wait_request },
+    { "overlay.publish", overlay_publish_request },
+    { "overlay.shutdown", overlay_shutdown_request },
+    OVERLAY_HANDLER_END,
+};
+
 
 overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
 {
@@ -2180,11 +2201,8 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
     }
     poll_add (ov, ov->local_sock, on_local);
 
-    overlay_service_add (ov, "overlay.ping", svc_ping, NULL);
-    overlay_service_add (ov, "overlay.status", svc_status, NULL);
-    overlay_service_add (ov, "overlay.wait", svc_wait, NULL);
-    overlay_service_add (ov, "overlay.publish", svc_publish, NULL);
-    overlay_service_add (ov, "overlay.shutdown", svc_shutdown, NULL);
+    if (overlay_handlers_add (ov, handlers, NULL, err, errlen) < 0)
+        goto fail;
     int hb = (int)(cfg->heartbeat * 1000);
     ov->hb_timer = zloop_timer (ov->loop, hb > 0 ? hb : 1000, 0, on_heartbeat, ov);
     if (ov->parent_sock)

@@ -89,6 +89,25 @@ const char *overlay_fatal (const overlay_t *ov);
 /* Services: topic is exact ("exec.run") or a prefix ending in '.' ("job."). */
 int overlay_service_add (overlay_t *ov, const char *topic, overlay_msg_f cb, void *arg);
 
+/* A service's handlers, declared once as a static table ending with
+ * OVERLAY_HANDLER_END:
+ *     static const overlay_handler_t handlers[] = {
+ *         { "exec.run", exec_run_request },
+ *         OVERLAY_HANDLER_END,
+ *     };
+ * and registered with one call whose result the constructor checks. */
+typedef struct overlay_handler {
+    const char *topic;
+    overlay_msg_f cb;
+} overlay_handler_t;
+#define OVERLAY_HANDLER_END { NULL, NULL }
+
+/* Register every handler of tab with arg.  A topic another service already
+ * holds, or an empty one, is refused (-1, err says which) and nothing of
+ * tab is registered. */
+int overlay_handlers_add (overlay_t *ov, const overlay_handler_t *tab, void *arg, char *err,
+                          size_t errlen);
+
 /* Respond to a request (hdr copied from the request).  json is stolen (may
  * be NULL).  data may be NULL. */
 int overlay_respond (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, const void *data,

@@ -2,6 +2,7 @@
  * (see privdir.h). */
 #define _GNU_SOURCE
 #include "privdir.h"
+#include "xalloc.h"
 #include "errquote.h"
 #include <errno.h>
 #include <stdio.h>
@@ -15,7 +16,7 @@
  * where only an entry's owner may rename or remove it). */
 static int check_parent (const char *path, char *err, size_t errlen)
 {
-    char *p = strdup (path);
+    char *p = xstrdup (path);
     if (!p)
         return errfail (err, errlen, "%s: out of memory", path);
     char *slash = strrchr (p, '/');
@@ -62,7 +63,7 @@ int privdir_ensure (const char *path, char *err, size_t errlen)
     if (!path || !path[0])
         return errfail (err, errlen, "empty directory name");
     /* "dir/" would make lstat follow a symlink "dir": drop trailing slashes */
-    char *p = strdup (path);
+    char *p = xstrdup (path);
     if (!p)
         return errfail (err, errlen, "%s: out of memory", path);
     size_t n = strlen (p);

@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include "proc.h"
+#include "xalloc.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -147,7 +148,7 @@ proc_t *proc_spawn (zloop_t *loop, char *const argv[], char *const env[], const 
     setpgid (pid, pid);
     close (po[1]);
     close (pe[1]);
-    proc_t *p = calloc (1, sizeof *p);
+    proc_t *p = xcalloc (1, sizeof *p);
     p->loop = loop;
     p->pid = pid;
     p->fds[1] = po[0];

@@ -155,12 +155,12 @@ static int node_report (resource_svc_t *rs, const json_t *o, char *err, size_t e
 
 /* -- services ----------------------------------------------------------- */
 
-static void svc_get (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void resource_get_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     overlay_respond (ov, &msg->hdr, report (arg), NULL, 0);
 }
 
-static void svc_hello (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void resource_hello_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     resource_svc_t *rs = arg;
     char err[256];
@@ -187,7 +187,7 @@ static char *nodelist_of (resource_svc_t *rs, const idset_t *ranks)
     return s ? s : strdup ("");
 }
 
-static void svc_list (overlay_t *ov, const cmsg_t *msg, void *arg)
+static void resource_list_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     resource_svc_t *rs = arg;
     if (!rs->sched) {
@@ -349,6 +349,13 @@ static int discover (uint32_t rank, hwres_t *h, char *err, size_t errlen)
     }
     return rc;
 }
+static const overlay_handler_t handlers[] = {
+    { "resource.get", resource_get_request },
+    { "resource.hello", resource_hello_request },
+    { "resource.list", resource_list_request },
+    OVERLAY_HANDLER_END,
+};
+
 
 resource_svc_t *resource_svc_new (overlay_t *ov, char *err, size_t errlen)
 {
@@ -366,9 +373,10 @@ resource_svc_t *resource_svc_new (overlay_t *ov, char *err, size_t errlen)
     rs->bootid = (uint32_t)(ts.tv_sec * 1000003u ^ ts.tv_nsec ^ ((uint32_t)getpid () << 16));
     if (rs->bootid == 0)
         rs->bootid = 1;
-    overlay_service_add (ov, "resource.get", svc_get, rs);
-    overlay_service_add (ov, "resource.hello", svc_hello, rs);
-    overlay_service_add (ov, "resource.list", svc_list, rs);
+    if (overlay_handlers_add (ov, handlers, rs, err, errlen) < 0) {
+        resource_svc_destroy (&rs);
+        return NULL;
+    }
     if (rs->rank == 0) {
         rs->sched = sched_new ();
         rs->nodes = calloc (rs->size, sizeof *rs->nodes);

@@ -1,0 +1,158 @@
+/* archive_int.h - what the three roles of the archive service share (not
+ * an API): the service state, a target's transfer (struct xfer), a
+ * controller's distribution (struct dist), background jobs, and the calls
+ * from one role's file into another's.  archive.c holds the service table
+ * and the local verbs, archive_target.c the target side of a transfer,
+ * archive_ctl.c the controller. */
+#ifndef CANOPY_ARCHIVE_INT_H
+#define CANOPY_ARCHIVE_INT_H
+#include "archive.h"
+#include "cstore.h"
+#include "dataplane.h"
+#include "extract.h"
+#include "manifest.h"
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define DEFAULT_WINDOW 8
+#define STALL_MS 5000
+#define SOURCE_GIVEUP_MS 60000   /* no data from the source for this long: fail */
+#define CORRUPT_MAX 3
+#define PROGRESS_MS 250
+#define TARGET_SILENT_MS 10000   /* loaded hosts on saturated links can be silent for seconds */
+#define MAX_STRIPES 2
+
+struct archive_svc {
+    overlay_t *ov;
+    char *statedir;
+    cstore_t *cs;
+    zlistx_t *xfers;
+    zlistx_t *dists;
+    zlistx_t *bgjobs;
+    zhashx_t *failed;     /* archive name -> why its last transfer here failed */
+    int tick;
+    dataplane_t *dp;          /* sealed data plane (NULL: cannot bind, CURVE only) */
+};
+
+/* ---- target side (archive_target.c) ---- */
+
+struct parked {
+    cmsg_hdr_t req;
+    uint32_t idx;
+    int64_t since;            /* parked (or last noted) at */
+};
+
+/* one stripe of a target's transfer: the chunks idx with idx % nstripes ==
+ * this stripe's number, pulled from ups[upi] */
+struct stripe {
+    uint32_t *ups;
+    size_t nups, upi;
+    uint32_t inflight;
+    int64_t last_progress;    /* data, a live progress note, or a switch */
+    int corrupt;
+    size_t missing;           /* chunks of this stripe not here yet */
+};
+
+struct xfer {
+    archive_svc_t *svc;
+    char *name, *dest;
+    manifest_t *m;
+    extract_t *x;
+    cmsg_hdr_t req;           /* the archive.fetch request */
+    struct stripe st[MAX_STRIPES];
+    int nst;
+    uint32_t window;          /* requests outstanding per stripe */
+    uint8_t *requested;       /* per chunk: a request is outstanding */
+    zhashx_t *tags;           /* matchtag -> idx+1 */
+    zlistx_t *parked;
+    zhashx_t *noted;          /* "downstream:stripe" -> time of its last progress note */
+    uint64_t bytes_have, bytes_total;
+    int64_t last_report;
+    double t0;
+    bool finished;            /* done or failed: serve from the store */
+    uint64_t fetched_chunks, corrupt_total;
+    uint64_t served_mem, served_disk;   /* chunks served downstream: on arrival, read back */
+    int lockfd;               /* extract_lock on dest: one extraction per directory */
+    bool waiting;             /* for another broker of this host extracting into dest */
+    char *seal;               /* sealed data plane: the distribution id; NULL: CURVE peer links */
+};
+
+/* archive.fetch and archive.chunk handlers */
+void archive_fetch_request (overlay_t *ov, const cmsg_t *msg, void *arg);
+void archive_chunk_request (overlay_t *ov, const cmsg_t *msg, void *arg);
+/* the targets' part of the service tick: progress reports, retries, stalls */
+void archive_target_tick (archive_svc_t *svc, int64_t now);
+/* free a transfer (its partial extraction stays on disk for a resume) */
+void archive_xfer_free (struct xfer *xf);
+
+/* ---- controller (archive_ctl.c) ---- */
+
+struct target {
+    uint32_t rank;
+    uint32_t tag;
+    int64_t last_heard;
+    int state;             /* 0 running, 1 ok, 2 failed */
+    double seconds;
+    uint64_t have;
+    char *error;
+    json_t *upstreams;     /* stripe 0's list */
+    json_t *stripes;       /* every stripe's list */
+};
+
+struct dist {
+    archive_svc_t *svc;
+    cmsg_hdr_t req;
+    char *name, *schedule;
+    manifest_t *m;
+    char *menc;
+    size_t menclen;
+    struct target *t;
+    size_t n, ndone, nfailed;
+    uint64_t total;        /* bytes per target */
+    double t0;
+    int64_t last_report;
+    bool local_target;     /* the source itself is a target */
+};
+
+void archive_distribute_request (overlay_t *ov, const cmsg_t *msg, void *arg);
+/* the controllers' part of the service tick: lost targets, progress */
+void archive_ctl_tick (archive_svc_t *svc, int64_t now);
+void archive_dist_free (struct dist *d);
+/* The target of rank in d, or NULL. */
+struct target *archive_dist_target (struct dist *d, uint32_t rank);
+/* Target t is over (ok, or failed with error); may end and free d. */
+void archive_target_end (struct dist *d, struct target *t, bool ok, const char *error);
+
+/* ---- background work and helpers (archive.c) ---- */
+
+enum { BG_CREATE, BG_EXTRACT };
+
+struct bgjob {
+    archive_svc_t *svc;
+    int kind;
+    cmsg_hdr_t req;
+    struct dist *dist;        /* local extract that is part of a distribution */
+    char *name, *dir, *dest;
+    char **paths;
+    size_t npaths;
+    int flags;
+    uint32_t chunk_size;
+    int fd[2];
+    pthread_t th;
+    int rc;
+    char err[512];
+    json_t *result;
+    double t0;
+};
+
+/* Run b in a thread; its end is handled in the broker's loop.  0 or -1. */
+int archive_bg_start (archive_svc_t *svc, struct bgjob *b);
+void archive_bg_free (struct bgjob *b);
+/* mkdir -p; 0 or -1 with errno */
+int archive_mkdir_p (const char *path);
+/* Give freed heap back to the system (the end of a transfer, a
+ * distribution, a background job). */
+void archive_release_memory (void);
+
+#endif
