@@ -7,7 +7,7 @@
  * the distribution's cache of verified sealed frames, else handed to the
  * archive service as a CMSG_F_DATA request; its response comes back through
  * the overlay's data responder, where plaintext is checked against the
- * manifest's SHA-256 and sealed (deterministically, so a re-seal equals the
+ * manifest's SHA-256 and sealed, the hash bound into the seal (deterministically, so a re-seal equals the
  * source's seal) and a sealed frame being forwarded goes out untouched.
  * Received frames are opened and verified before anyone sees them.
  */
@@ -463,33 +463,25 @@ static int on_router (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     return 0;
 }
 
-/* Seal plaintext p of chunk idx into *out (a fresh frame).  `checked`: p
- * comes from the archive service's own reads (the content store verifies or
- * trusts by stat identity, an extraction reads back what it verified), the
- * same bytes the CURVE path would send unhashed; anything else is hashed
- * first.  A chunk that is not the manifest's becomes a frame that fails the
- * tag check, so no (key, nonce) seals a stranger's bytes. */
+/* Seal plaintext p of chunk idx into *out (a fresh frame).  The seal binds
+ * the manifest's SHA-256 of the chunk and targets check only the tag, so
+ * this is where the hash is checked, on the very bytes sealed (not trusting
+ * an earlier read: whatever happened to them since shows here).  A chunk
+ * that is not the manifest's becomes a frame that fails the tag check, so
+ * no (key, nonce) seals a stranger's bytes. */
 static void seal_plain (dataplane_t *dp, struct dist *d, uint32_t idx, const void *p, size_t len,
-                        bool checked, zmq_msg_t *out)
+                        zmq_msg_t *out)
 {
-    uint8_t h[SHA256_LEN];
     char err[256];
     bool good = len == d->len[idx];
-    if (good && !checked) {
-        sha256_hash (p, len, h);
-        good = !memcmp (h, d->hash[idx], SHA256_LEN);
-    }
     uint8_t *buf = overlay_buf_new (len + CHUNKSEAL_TAGLEN);
     if (!buf) {
         zmq_msg_init (out);
         return;
     }
-    if (good && chunkseal_seal (d->seal, idx, p, len, buf, err, sizeof err) == 0) {
+    if (good && chunkseal_seal (d->seal, idx, d->hash[idx], p, len, buf, CHUNKSEAL_REHASH, err, sizeof err) == 0) {
         zmq_msg_init_data (out, buf, len + CHUNKSEAL_TAGLEN, buf_free_cb, NULL);
-        /* cache only what was hashed here: a bad read must not be served
-         * again from memory (the next request reads and seals afresh) */
-        if (!checked)
-            cache_put (d, idx, out);
+        cache_put (d, idx, out);
         d->n_sealed++;
         return;
     }
@@ -535,11 +527,11 @@ static void on_respond (void *arg, const cmsg_hdr_t *resp, const char *json, siz
         d->n_forwarded++;
     }
     else if (share)   /* a plaintext frame from elsewhere (a CURVE transfer) */
-        seal_plain (dp, d, s->idx, zmq_msg_data (share), zmq_msg_size (share), false, &out);
+        seal_plain (dp, d, s->idx, zmq_msg_data (share), zmq_msg_size (share), &out);
     else if (give)    /* read by svc_chunk from the store or the extraction */
-        seal_plain (dp, d, s->idx, give, glen, true, &out);
+        seal_plain (dp, d, s->idx, give, glen, &out);
     else
-        seal_plain (dp, d, s->idx, data, len, false, &out);
+        seal_plain (dp, d, s->idx, data, len, &out);
     overlay_buf_free (give);
     send_to_requester (dp, s->rid, s->ridlen, &s->req, 0, json, jlen, &out);
     zmq_msg_close (&out);
@@ -737,7 +729,9 @@ static void handle_response (dataplane_t *dp, struct peer *p, zmq_msg_t *f, int 
         size_t len = slen >= CHUNKSEAL_TAGLEN ? slen - CHUNKSEAL_TAGLEN : 0;
         uint8_t *buf = overlay_buf_new (len);
         char err[256];
-        int rc = buf ? chunkseal_open (d->seal, idx, zmq_msg_data (&f[2]), slen, buf, d->hash[idx],
+        /* the tag alone: it binds the manifest's SHA-256, which the sealer
+         * checked (seal_plain) */
+        int rc = buf ? chunkseal_open (d->seal, idx, d->hash[idx], zmq_msg_data (&f[2]), slen, buf, 0,
                                        err, sizeof err)
                      : CHUNKSEAL_EBADLEN;
         if (rc == 0 && len == d->len[idx]) {
