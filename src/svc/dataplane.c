@@ -81,6 +81,8 @@ struct peer {
     void *sock;
     zlistx_t *queue;                 /* matchtags waiting for the endpoint */
     int64_t last_rx;                 /* last answer on sock */
+    int64_t ready_at;                /* when it became P_READY */
+    int64_t asked_at;                /* when it became P_ASKING */
     bool stale;
 };
 
@@ -650,6 +652,7 @@ static void on_endpoint (overlay_t *ov, const cmsg_t *msg, void *arg)
             send_creq (dp, p, c);
     }
     zlistx_purge (p->queue);
+    p->ready_at = now_ms ();
 }
 
 uint32_t dataplane_chunk_rpc (dataplane_t *dp, const char *dist, uint32_t rank, uint32_t idx,
@@ -665,6 +668,7 @@ uint32_t dataplane_chunk_rpc (dataplane_t *dp, const char *dist, uint32_t rank, 
         if (!overlay_peer_rpc (ov, rank, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp))
             return 0;
         p->state = P_ASKING;
+        p->asked_at = now_ms ();
     }
     uint32_t tag = overlay_rpc_expect (ov, cb, arg, false);
     struct creq *c = calloc (1, sizeof *c);
@@ -819,8 +823,10 @@ static int on_timer (zloop_t *loop, int timer_id, void *arg)
         for (struct creq *c = zhashx_first (dp->creqs); c; c = zhashx_next (dp->creqs))
             if (c->rank == r)
                 zlistx_add_end (p->queue, (void *)(uintptr_t)c->tag);
-        if (overlay_peer_rpc (dp->ov, r, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp))
+        if (overlay_peer_rpc (dp->ov, r, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp)) {
             p->state = P_ASKING;
+            p->asked_at = now_ms ();
+        }
         overlay_log (dp->ov, "data plane: rank %u silent for %d s with requests out; asking for its "
                      "endpoint again", r, DP_SILENT_MS / 1000);
     }
@@ -925,6 +931,20 @@ dataplane_t *dataplane_new (overlay_t *ov, char *err, size_t errlen)
         return NULL;
     }
     return dp;
+}
+
+int64_t dataplane_link_since (const dataplane_t *dp, uint32_t rank)
+{
+    if (rank >= overlay_size (dp->ov))
+        return 0;
+    const struct peer *p = &dp->peers[rank];
+    if (p->state == P_READY)
+        return p->ready_at;
+    if (p->state == P_ASKING) {   /* being looked up: not the upstream's time, for a while */
+        int64_t now = now_ms ();
+        return now - p->asked_at < DP_SILENT_MS ? now : p->asked_at + DP_SILENT_MS;
+    }
+    return 0;
 }
 
 const char *dataplane_uri (const dataplane_t *dp)
