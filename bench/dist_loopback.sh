@@ -99,6 +99,7 @@ dist () {   # dist PLANE RANKS HOPS: prints "wall cpu ok"
     if [ -n "$PERF" ] && [ "$plane" = sealed ] && [ "$hops" -gt 1 ]; then
         perf record -o "$PERF.data" -F 999 -g -p "$(IFS=,; echo "${PIDS[*]}")" 2>/dev/null &
         pp=$!
+        for i in "${!PIDS[@]}"; do echo "rank $i: $(ls /proc/${PIDS[$i]}/task | tr '\n' ' ')"; done > "$PERF.tids"
         sleep 0.5
     fi
     local c0 t0 t1 c1 ok=1
