@@ -36,6 +36,7 @@
 #define DP_SREQ_MAX 4096             /* requests handed to the archive service, waiting */
 #define DP_EARLY_MAX 1024             /* requests kept for distributions not registered yet */
 #define DP_EARLY_MS 5000              /* ... for at most this long */
+#define DP_ASK_RETRY_MS 2000         /* an endpoint lookup unanswered this long: ask again */
 #define DP_SILENT_MS 10000           /* a peer silent this long with requests out: ask its
                                       * endpoint again (it may have restarted elsewhere) */
 
@@ -97,6 +98,8 @@ struct peer {
     int64_t last_rx;                 /* last answer on sock */
     int64_t ready_at;                /* when it became P_READY */
     int64_t asked_at;                /* when it became P_ASKING */
+    int64_t last_ask;                /* when the lookup was last sent */
+    uint32_t ask_tag;                /* its matchtag */
     bool stale;
 };
 
@@ -113,6 +116,8 @@ struct dataplane {
     uint32_t next_stag;
     int64_t last_refusal_log;
     uint64_t refused;
+    uint64_t n_reasked;
+    int64_t last_reask_log;
     int timer;
     zmq_msg_t *cur_frame;            /* sealed frame being delivered (verified) */
     char cur_id[2 * CHUNKSEAL_IDLEN + 1];
@@ -757,10 +762,11 @@ uint32_t dataplane_chunk_rpc (dataplane_t *dp, const char *dist, uint32_t rank, 
     d->last_used = now_ms ();
     struct peer *p = &dp->peers[rank];
     if (p->state == P_NONE) {
-        if (!overlay_peer_rpc (ov, rank, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp))
+        if (!(p->ask_tag = overlay_peer_rpc (ov, rank, "dataplane.endpoint", json_object (), NULL, 0, 0,
+                                             on_endpoint, dp)))
             return 0;
         p->state = P_ASKING;
-        p->asked_at = now_ms ();
+        p->asked_at = p->last_ask = now_ms ();
     }
     uint32_t tag = overlay_rpc_expect (ov, cb, arg, false);
     struct creq *c = calloc (1, sizeof *c);
@@ -902,6 +908,23 @@ static int on_timer (zloop_t *loop, int timer_id, void *arg)
     }
     zlistx_destroy (&keys);
     for (uint32_t r = 0; r < overlay_size (dp->ov); r++) {
+        /* a lookup unanswered for DP_ASK_RETRY_MS (seen at 128 brokers
+         * starting at once): ask again, through the tree this time */
+        struct peer *p = &dp->peers[r];
+        if (p->state != P_ASKING || now - p->last_ask < DP_ASK_RETRY_MS)
+            continue;
+        overlay_rpc_cancel (dp->ov, p->ask_tag);
+        p->last_ask = now;
+        p->ask_tag = overlay_rpc (dp->ov, r, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp);
+        dp->n_reasked++;
+        if (now - dp->last_reask_log >= DP_LOG_MS) {
+            dp->last_reask_log = now;
+            overlay_log (dp->ov, "data plane: no answer from rank %u to the endpoint lookup for %d s; asking "
+                         "again through the tree (%llu such lookups so far)", r, DP_ASK_RETRY_MS / 1000,
+                         (unsigned long long)dp->n_reasked);
+        }
+    }
+    for (uint32_t r = 0; r < overlay_size (dp->ov); r++) {
         struct peer *p = &dp->peers[r];
         if (!p->stale)
             continue;
@@ -915,9 +938,10 @@ static int on_timer (zloop_t *loop, int timer_id, void *arg)
         for (struct creq *c = zhashx_first (dp->creqs); c; c = zhashx_next (dp->creqs))
             if (c->rank == r)
                 zlistx_add_end (p->queue, (void *)(uintptr_t)c->tag);
-        if (overlay_peer_rpc (dp->ov, r, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp)) {
+        if ((p->ask_tag = overlay_peer_rpc (dp->ov, r, "dataplane.endpoint", json_object (), NULL, 0, 0,
+                                            on_endpoint, dp))) {
             p->state = P_ASKING;
-            p->asked_at = now_ms ();
+            p->asked_at = p->last_ask = now_ms ();
         }
         overlay_log (dp->ov, "data plane: rank %u silent for %d s with requests out; asking for its "
                      "endpoint again", r, DP_SILENT_MS / 1000);
