@@ -264,7 +264,7 @@ static int fanout (const char *verb, const char *topic, json_t *payload, const c
         client_send (cl, r, topic, json_incref (payload), NULL, 0, 0);
     for (size_t i = 0; i < n; i++) {
         cmsg_t m;
-        if (client_recv (cl, &m, 30000) < 0) {
+        if (client_stream_next (cl, 0, &m, 30000, NULL, 0) < 0) {
             fprintf (stderr, "canopy: archive %s: %zu ranks did not answer\n", verb, n - i);
             failed += n - i;
             break;
@@ -316,16 +316,14 @@ static json_t *run_distribute (client_t *cl, uint32_t src, json_t *req, bool tty
     json_t *result = NULL;
     for (;;) {
         cmsg_t m;
-        if (client_recv (cl, &m, -1) < 0) {
+        char err[256];
+        int rc = client_stream_next (cl, tag, &m, -1, err, sizeof err);
+        if (rc < 0) {
             if (errno == EINTR)
                 continue;
-            die ("archive %s: lost the broker: %s", verb, strerror (errno));
+            die ("archive %s: lost the broker: %s", verb, err);
         }
-        if (m.hdr.matchtag != tag) {
-            client_msg_clear (&m);
-            continue;
-        }
-        if (m.hdr.errnum == ENODATA) {
+        if (rc == 0) {
             client_msg_clear (&m);
             break;
         }

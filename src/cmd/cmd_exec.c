@@ -150,10 +150,12 @@ int cmd_exec (int argc, char **argv)
                                  CMSG_F_NORESPONSE);
         }
         cmsg_t m;
-        if (client_recv (cl, &m, 1000) < 0) {
+        char err[256];
+        int rc = client_stream_next (cl, 0, &m, 1000, err, sizeof err);
+        if (rc < 0) {
             if (errno == EINTR || errno == ETIMEDOUT)
                 continue;
-            die ("exec: lost connection to broker: %s", strerror (errno));
+            die ("exec: lost connection to broker: %s", err);
         }
         struct target *t = NULL;
         for (size_t k = 0; k < n; k++)
@@ -163,7 +165,7 @@ int cmd_exec (int argc, char **argv)
             client_msg_clear (&m);
             continue;
         }
-        if (m.hdr.errnum == ENODATA) {
+        if (rc == 0) {
             t->done = true;
             left--;
         }

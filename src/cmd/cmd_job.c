@@ -69,16 +69,14 @@ int cmd_job_watch (client_t *c, const char *id)
             }
         }
         cmsg_t m;
-        if (client_recv (c, &m, 500) < 0) {
+        char err[256];
+        int rc = client_stream_next (c, tag, &m, 500, err, sizeof err);
+        if (rc < 0) {
             if (errno == EINTR || errno == ETIMEDOUT)
                 continue;
-            die ("attach: lost connection to broker: %s", strerror (errno));
+            die ("attach: lost connection to broker: %s", err);
         }
-        if (m.hdr.matchtag != tag) {
-            client_msg_clear (&m);
-            continue;
-        }
-        if (m.hdr.errnum == ENODATA) {
+        if (rc == 0) {
             client_msg_clear (&m);
             break;
         }

@@ -127,7 +127,7 @@ int cmd_overlay (int argc, char **argv)
         }
         for (size_t n = 0; n < ntags; n++) {
             cmsg_t m;
-            if (client_recv (c, &m, timeout * 1000) < 0)
+            if (client_stream_next (c, 0, &m, timeout * 1000, NULL, 0) < 0)
                 break;
             if (m.hdr.errnum == 0)
                 json_array_append (next, m.json);

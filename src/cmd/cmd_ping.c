@@ -57,13 +57,9 @@ int cmd_ping (int argc, char **argv)
         uint32_t tag = client_send (cl, rank, "overlay.ping", json_pack ("{s:I}", "seq", (json_int_t)seq),
                                     buf, pad, 0);
         cmsg_t m;
-        for (;;) {
-            if (client_recv (cl, &m, 10000) < 0)
-                die ("ping: rank %ld: %s", rank, errno == ETIMEDOUT ? "no answer in 10 s" : strerror (errno));
-            if (m.hdr.matchtag == tag)
-                break;
-            client_msg_clear (&m);
-        }
+        char err[256];
+        if (client_stream_next (cl, tag, &m, 10000, err, sizeof err) < 0)
+            die ("ping: rank %ld: %s", rank, errno == ETIMEDOUT ? "no answer in 10 s" : err);
         double dt = cmd_now () - t0;
         if (m.hdr.errnum)
             die ("ping: rank %ld: %s", rank, client_errstr (&m));

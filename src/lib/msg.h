@@ -2,12 +2,14 @@
  *
  * Every request, response, event and control message that crosses a link
  * (broker to broker, or client to broker) is one of these, carried as a
- * ZeroMQ multipart message: [header][json][data?].  This file only encodes
- * and decodes the header frame; see doc/protocol.md for the wire format.
+ * ZeroMQ multipart message: [header][json][data?].  This file encodes and
+ * decodes the header frame and names the decoded message (cmsg_t); see
+ * doc/protocol.md for the wire format.
  * Pure: no I/O.
  */
 #ifndef CANOPY_MSG_H
 #define CANOPY_MSG_H
+#include <jansson.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -27,12 +29,10 @@ enum cmsg_flags {
                              * the data plane opened and verified (src/svc/dataplane.c) */
 };
 
-/* control messages (link keep-alive and membership) */
-enum cmsg_control {
-    CMSG_CTL_HELLO = 1,     /* child -> parent: I am up (matchtag = boot id) */
-    CMSG_CTL_HEARTBEAT = 2, /* both ways, every heartbeat period */
-    CMSG_CTL_GOODBYE = 3,   /* child -> parent: clean shutdown */
-};
+/* Control messages (CMSG_CONTROL: link keep-alive) are told apart by topic:
+ * "heartbeat" (both ways; a child's first one is its hello), "goodbye"
+ * (child -> parent: clean shutdown), "refused" (parent -> a second broker
+ * of a running rank).  Their matchtag is the sender's boot id. */
 
 #define CANOPY_RANK_ANY   0xFFFFFFFFu  /* the broker the client is attached to */
 #define CANOPY_RANK_UP    0xFFFFFFFEu  /* unused on the wire; reserved */
@@ -56,6 +56,18 @@ typedef struct cmsg_hdr {
     uint8_t sender[CMSG_SENDER_MAX];
     char topic[CMSG_TOPIC_MAX + 1];
 } cmsg_hdr_t;
+
+/* A received message, decoded: its header, its payload parsed, its data
+ * frame.  The overlay hands one to services and RPC continuations (valid
+ * during the callback only); the client library returns them to commands
+ * (src/client/client.h, freed with client_msg_clear). */
+typedef struct cmsg {
+    cmsg_hdr_t hdr;
+    json_t *json;        /* parsed payload (never NULL: {} if empty) */
+    const void *data;    /* optional data frame */
+    size_t data_len;
+    void *frame;         /* the overlay's: the frame holding data (NULL in a client) */
+} cmsg_t;
 
 /* Fill a header; topic is truncated-proof (returns -1 if too long). */
 int cmsg_hdr_init (cmsg_hdr_t *h, uint8_t type, const char *topic);

@@ -247,9 +247,9 @@ void archive_distribute_request (overlay_t *ov, const cmsg_t *msg, void *arg)
                                 t->upstreams, "stripes", t->stripes, "window", window);
         if (seal)
             json_object_set (fj, "seal", seal);
-        t->tag = overlay_peer_rpc (ov, tl[i], "archive.fetch", fj, d->menc, d->menclen,
-                                   CMSG_F_STREAMING, on_fetch_resp, d);
-        if (!t->tag)
+        t->tag = 0;
+        if (overlay_peer_rpc (ov, tl[i], "archive.fetch", fj, d->menc, d->menclen, CMSG_F_STREAMING,
+                              on_fetch_resp, d, &t->tag, NULL, 0) < 0)
             archive_target_end (d, t, false, "cannot send request");
     }
     json_decref (plan);

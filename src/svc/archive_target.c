@@ -294,10 +294,13 @@ static void xfer_pump (struct xfer *xf)
             if (idx < 0)
                 break;
             uint32_t up = st->ups[st->upi];
-            uint32_t tag = xf->seal ? dataplane_chunk_rpc (xf->svc->dp, xf->seal, up, idx, on_chunk, xf)
-                           : overlay_peer_rpc (ov, up, "archive.chunk",
-                                               json_pack ("{s:s s:I}", "name", xf->name, "idx", (json_int_t)idx),
-                                               NULL, 0, 0, on_chunk, xf);
+            uint32_t tag = 0;
+            if (xf->seal)
+                tag = dataplane_chunk_rpc (xf->svc->dp, xf->seal, up, idx, on_chunk, xf);
+            else
+                overlay_peer_rpc (ov, up, "archive.chunk",
+                                  json_pack ("{s:s s:I}", "name", xf->name, "idx", (json_int_t)idx), NULL, 0, 0,
+                                  on_chunk, xf, &tag, NULL, 0);
             if (!tag) {
                 xfer_switch_upstream (xf, s, "cannot open a peer link");
                 return; /* it pumped again (or xf is gone) */

@@ -762,8 +762,8 @@ uint32_t dataplane_chunk_rpc (dataplane_t *dp, const char *dist, uint32_t rank, 
     d->last_used = now_ms ();
     struct peer *p = &dp->peers[rank];
     if (p->state == P_NONE) {
-        if (!(p->ask_tag = overlay_peer_rpc (ov, rank, "dataplane.endpoint", json_object (), NULL, 0, 0,
-                                             on_endpoint, dp)))
+        if (overlay_peer_rpc (ov, rank, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp,
+                              &p->ask_tag, NULL, 0) < 0)
             return 0;
         p->state = P_ASKING;
         p->asked_at = p->last_ask = now_ms ();
@@ -915,7 +915,9 @@ static int on_timer (zloop_t *loop, int timer_id, void *arg)
             continue;
         overlay_rpc_cancel (dp->ov, p->ask_tag);
         p->last_ask = now;
-        p->ask_tag = overlay_rpc (dp->ov, r, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp);
+        p->ask_tag = 0;
+        overlay_rpc (dp->ov, r, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp, &p->ask_tag,
+                     NULL, 0);
         dp->n_reasked++;
         if (now - dp->last_reask_log >= DP_LOG_MS) {
             dp->last_reask_log = now;
@@ -938,8 +940,8 @@ static int on_timer (zloop_t *loop, int timer_id, void *arg)
         for (struct creq *c = zhashx_first (dp->creqs); c; c = zhashx_next (dp->creqs))
             if (c->rank == r)
                 zlistx_add_end (p->queue, (void *)(uintptr_t)c->tag);
-        if ((p->ask_tag = overlay_peer_rpc (dp->ov, r, "dataplane.endpoint", json_object (), NULL, 0, 0,
-                                            on_endpoint, dp))) {
+        if (overlay_peer_rpc (dp->ov, r, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp,
+                              &p->ask_tag, NULL, 0) == 0) {
             p->state = P_ASKING;
             p->asked_at = p->last_ask = now_ms ();
         }

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "exec.h"
 #include "xalloc.h"
+#include "errquote.h"
 #include "proc.h"
 #include <errno.h>
 #include <signal.h>
@@ -53,8 +54,7 @@ char **exec_env_from_json (json_t *env)
     json_object_foreach (env, k, v) {
         if (!json_is_string (v))
             continue;
-        if (asprintf (&e[n], "%s=%s", k, json_string_value (v)) >= 0)
-            n++;
+        e[n++] = xasprintf ("%s=%s", k, json_string_value (v));
     }
     return e;
 }
@@ -94,16 +94,19 @@ static void exec_run_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     json_t *cmd = json_object_get (msg->json, "cmd");
     json_t *env = json_object_get (msg->json, "env");
     const char *cwd = NULL;
+    char err[256];
+    int errnum = EINVAL;
     json_unpack (msg->json, "{s?s}", "cwd", &cwd);
     char **argv = exec_argv_from_json (cmd);
     if (!argv) {
-        overlay_respond_error (ov, &msg->hdr, EINVAL, "exec.run: cmd must be a non-empty list of strings");
-        return;
+        errfmt (err, sizeof err, "exec.run: cmd must be a non-empty list of strings");
+        goto error;
     }
     if (!(msg->hdr.flags & CMSG_F_STREAMING)) {
         exec_env_free (argv);
-        overlay_respond_error (ov, &msg->hdr, EPROTO, "exec.run must be a streaming request");
-        return;
+        errnum = EPROTO;
+        errfmt (err, sizeof err, "exec.run must be a streaming request");
+        goto error;
     }
     json_t *envc = json_is_object (env) ? json_copy (env) : json_object ();
     if (!json_is_object (env)) {
@@ -125,26 +128,30 @@ static void exec_run_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     struct run *r = xcalloc (1, sizeof *r);
     r->svc = svc;
     r->req = msg->hdr;
-    char err[256];
     r->proc = proc_spawn (overlay_loop (ov), argv, envp, cwd, on_out, on_exit_cb, r, err, sizeof err);
     exec_env_free (argv);
     exec_env_free (envp);
     if (!r->proc) {
-        overlay_respond_error (ov, &msg->hdr, EIO, "%s", err);
         free (r);
-        return;
+        errnum = EIO;
+        goto error;
     }
     zlistx_add_end (svc->runs, r);
     overlay_respond (ov, &msg->hdr, json_pack ("{s:i}", "pid", (int)proc_pid (r->proc)), NULL, 0);
+    return;
+error:
+    overlay_respond_error (ov, &msg->hdr, errnum, "%s", err);
 }
 
 static void exec_kill_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     exec_svc_t *svc = arg;
     int pid = 0, sig = SIGTERM;
+    char err[128];
+    int errnum = EINVAL;
     if (json_unpack (msg->json, "{s:i s?i}", "pid", &pid, "signal", &sig) < 0 || sig < 0 || sig > 64) {
-        overlay_respond_error (ov, &msg->hdr, EINVAL, "exec.kill: needs pid and a valid signal");
-        return;
+        errfmt (err, sizeof err, "exec.kill: needs pid and a valid signal");
+        goto error;
     }
     for (struct run *r = zlistx_first (svc->runs); r; r = zlistx_next (svc->runs)) {
         if (proc_pid (r->proc) == pid) {
@@ -153,7 +160,10 @@ static void exec_kill_request (overlay_t *ov, const cmsg_t *msg, void *arg)
             return;
         }
     }
-    overlay_respond_error (ov, &msg->hdr, ESRCH, "exec.kill: no such process %d", pid);
+    errnum = ESRCH;
+    errfmt (err, sizeof err, "exec.kill: no such process %d", pid);
+error:
+    overlay_respond_error (ov, &msg->hdr, errnum, "%s", err);
 }
 static const overlay_handler_t handlers[] = {
     { "exec.run", exec_run_request },

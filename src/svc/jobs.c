@@ -213,7 +213,7 @@ static void job_kill (struct job *j, int sig)
         if (!j->er[i].done)
             overlay_rpc (j->js->ov, j->map[j->er[i].idx].rank, "jobexec.kill",
                          json_pack ("{s:s s:i}", "id", j->f58, "signal", sig), NULL, 0, CMSG_F_NORESPONSE,
-                         NULL, NULL);
+                         NULL, NULL, NULL, NULL, 0);
 }
 
 static int on_kill_timer (zloop_t *loop, int id, void *arg)
@@ -557,7 +557,7 @@ static void job_exec (struct job *j)
             json_object_set (req, "env", env);
         if (cwd)
             json_object_set_new (req, "cwd", json_string (cwd));
-        er->tag = overlay_rpc (js->ov, m->rank, "jobexec.start", req, NULL, 0, CMSG_F_STREAMING, on_exec, er);
+        overlay_rpc (js->ov, m->rank, "jobexec.start", req, NULL, 0, CMSG_F_STREAMING, on_exec, er, &er->tag, NULL, 0);
     }
     free (nodelist);
     double exp = json_number_value (json_object_get (json_object_get (j->R, "execution"), "expiration"));
@@ -1106,7 +1106,7 @@ static void on_ready (resource_svc_t *rs, void *arg)
             if (r < overlay_size (js->ov))
                 overlay_rpc (js->ov, r, "jobexec.kill",
                              json_pack ("{s:O s:i}", "id", json_object_get (o, "id"), "signal", SIGKILL), NULL, 0,
-                             CMSG_F_NORESPONSE, NULL, NULL);
+                             CMSG_F_NORESPONSE, NULL, NULL, NULL, NULL, 0);
         idset_destroy (&s);
     }
     json_array_clear (js->orphans);

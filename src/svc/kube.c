@@ -16,6 +16,7 @@
 #include "kubenodes.h"
 #include "errquote.h"
 #include <czmq.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,11 +70,8 @@ static int on_event (const kube_event_t *ev, void *arg)
         w->relist = 1;
         return 1;
     }
-    char *rv = xstrdup (ev->rv);
-    if (rv) {
-        free (w->rv);
-        w->rv = rv;
-    }
+    free (w->rv);
+    w->rv = xstrdup (ev->rv);
     if (ev->type != KUBE_BOOKMARK)
         post (w->push, json_pack ("{s:s s:s s:o}", "op", "event", "type", names[ev->type], "node",
                                   node_json (&ev->node)));
@@ -86,6 +84,15 @@ static void pause_s (kube_svc_t *k, int secs)
         usleep (100000);
 }
 
+/* A list or watch failed: say so (with the pause before the next try),
+ * pause, and double the next pause, up to BACKOFF_MAX_S. */
+static void retry_later (kube_svc_t *k, zsock_t *push, const char *err, int *backoff)
+{
+    post (push, json_pack ("{s:s s:s s:i}", "op", "error", "error", err, "retry", *backoff));
+    pause_s (k, *backoff);
+    *backoff = *backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : *backoff * 2;
+}
+
 static void *watch_main (void *arg)
 {
     kube_svc_t *k = arg;
@@ -96,11 +103,8 @@ static void *watch_main (void *arg)
         kube_nodeset_t s = { 0 };
         char *rv = NULL;
         if (kubeapi_list_nodes (k->api, k->selector, &s, &rv, err, sizeof err) < 0) {
-            if (k->stop)
-                break;
-            post (push, json_pack ("{s:s s:s s:i}", "op", "error", "error", err, "retry", backoff));
-            pause_s (k, backoff);
-            backoff = backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : backoff * 2;
+            if (!k->stop)
+                retry_later (k, push, err, &backoff);
             continue;
         }
         json_t *nodes = json_array ();
@@ -113,11 +117,8 @@ static void *watch_main (void *arg)
         while (!k->stop && !w.relist) {
             int rc = kubeapi_watch_nodes (k->api, k->selector, w.rv, WATCH_SECS, on_event, &w, err, sizeof err);
             if (rc < 0) {
-                if (!k->stop) {
-                    post (push, json_pack ("{s:s s:s s:i}", "op", "error", "error", err, "retry", backoff));
-                    pause_s (k, backoff);
-                    backoff = backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : backoff * 2;
-                }
+                if (!k->stop)
+                    retry_later (k, push, err, &backoff);
                 break;   /* list again: events may have been missed */
             }
             /* the stream ended (the server's timeout): watch on from the
@@ -141,7 +142,7 @@ static void leave (kube_svc_t *k, const char *host, const char *why)
     /* its broker, if it still runs (the pod is going too), must not come
      * back under that rank: tell it to stop */
     overlay_rpc (k->ov, (uint32_t)r, "overlay.shutdown", json_pack ("{s:s}", "reason", reason), NULL, 0,
-                 CMSG_F_NORESPONSE, NULL, NULL);
+                 CMSG_F_NORESPONSE, NULL, NULL, NULL, NULL, 0);
 }
 
 static void on_list (kube_svc_t *k, json_t *nodes)
@@ -216,16 +217,18 @@ kube_svc_t *kube_svc_new (overlay_t *ov, resource_svc_t *rs, const kube_svc_opts
     k->ov = ov;
     k->rs = rs;
     k->include_cp = o->include_control_plane;
-    if (o->selector && !(k->selector = xstrdup (o->selector)))
-        goto nomem;
+    if (o->selector)
+        k->selector = xstrdup (o->selector);
     if (!(k->api = kubeapi_new_incluster (err, errlen)))
         goto fail;
     kubeapi_set_abort (k->api, &k->stop);
     snprintf (k->endpoint, sizeof k->endpoint, "inproc://kube-%p", (void *)k);
     char bind[80];
     snprintf (bind, sizeof bind, "@%s", k->endpoint);
-    if (!(k->pull = zsock_new_pull (bind)))
-        goto nomem;
+    if (!(k->pull = zsock_new_pull (bind))) {
+        errfail (err, errlen, "kube: cannot bind %s: %s", k->endpoint, zmq_strerror (errno));
+        goto fail;
+    }
     snprintf (k->endpoint, sizeof k->endpoint, ">inproc://kube-%p", (void *)k);
     zloop_reader (overlay_loop (ov), k->pull, on_post, k);
     if (pthread_create (&k->th, NULL, watch_main, k) != 0) {
@@ -236,8 +239,6 @@ kube_svc_t *kube_svc_new (overlay_t *ov, resource_svc_t *rs, const kube_svc_opts
     overlay_log (ov, "kube: watching nodes at %s%s%s", kubeapi_server (k->api), k->selector ? " with selector " : "",
                  k->selector ? k->selector : "");
     return k;
-nomem:
-    errfail (err, errlen, "out of memory");
 fail:
     kube_svc_destroy (&k);
     return NULL;

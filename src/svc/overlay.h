@@ -4,7 +4,8 @@
  * client ROUTER), routes requests/responses/events through the tree
  * (doc/protocol.md), and dispatches requests addressed to this broker to
  * services registered by topic.  Services (exec, content, jobs) are written
- * against this interface only.
+ * against this interface only.  The implementation is split by role over
+ * src/svc/overlay*.c (overlay_int.h lists the files).
  */
 #ifndef CANOPY_OVERLAY_H
 #define CANOPY_OVERLAY_H
@@ -17,15 +18,8 @@
 
 typedef struct overlay overlay_t;
 
-/* A received message as handed to services and RPC continuations.  Valid
- * only during the callback; copy `hdr` to respond later. */
-typedef struct cmsg {
-    cmsg_hdr_t hdr;
-    json_t *json;        /* parsed payload (never NULL: {} if empty) */
-    const void *data;    /* optional data frame */
-    size_t data_len;
-    void *frame;         /* overlay internal: the frame holding data */
-} cmsg_t;
+/* Services and RPC continuations get a cmsg_t (msg.h), valid only during
+ * the callback; copy its `hdr` to respond later. */
 
 typedef void (*overlay_msg_f) (overlay_t *ov, const cmsg_t *msg, void *arg);
 /* Called when a child (or the parent) changes state. */
@@ -41,6 +35,9 @@ typedef struct overlay_opts {
     const char *host;       /* this broker's host name (joined hosts: required) */
     const char *statedir;   /* rank 0 keeps the membership table here */
     json_t *members;        /* a joined broker: the table from the lead's answer */
+    void *zctx;             /* ZeroMQ context, kept by the caller (NULL: czmq's, zsys_init).
+                             * Brokers sharing a process need one each: each binds its
+                             * own ZAP handler (test/unit/test_overlay.c) */
 } overlay_opts_t;
 
 /* Ask the lead (rank 0) for a rank for `host`, which is not listed in the
@@ -48,6 +45,9 @@ typedef struct overlay_opts {
  * default_connect with address (or, if NULL, host) for %h; waits up to
  * timeout seconds (0: forever).
  * Returns the rank and the membership table in *members, or -1 with err. */
+long overlay_join (const config_t *cfg, const char *host, const char *address, const char *cert_path,
+                   double timeout, json_t **members, char *err, size_t errlen);
+
 /* Rank 0: host left the cluster for good (its node was deleted): its rank
  * becomes free (doc/membership.md) and the table is spread.  Returns the
  * rank it held, or -1 (not a member, or a host listed in the config). */
@@ -55,9 +55,6 @@ long overlay_member_leave (overlay_t *ov, const char *host);
 /* Rank 0: the hosts that hold ranks they joined for (malloc'd array of
  * strdup'd names, NULL-terminated). */
 char **overlay_member_hosts (overlay_t *ov);
-
-long overlay_join (const config_t *cfg, const char *host, const char *address, const char *cert_path,
-                   double timeout, json_t **members, char *err, size_t errlen);
 
 overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen);
 void overlay_destroy (overlay_t **p);
@@ -86,16 +83,15 @@ bool overlay_parent_ok (const overlay_t *ov);
  * live broker of its rank), or NULL. */
 const char *overlay_fatal (const overlay_t *ov);
 
-/* Services: topic is exact ("exec.run") or a prefix ending in '.' ("job."). */
-int overlay_service_add (overlay_t *ov, const char *topic, overlay_msg_f cb, void *arg);
-
 /* A service's handlers, declared once as a static table ending with
  * OVERLAY_HANDLER_END:
  *     static const overlay_handler_t handlers[] = {
  *         { "exec.run", exec_run_request },
  *         OVERLAY_HANDLER_END,
  *     };
- * and registered with one call whose result the constructor checks. */
+ * and registered with one call whose result the constructor checks.  A
+ * topic is exact ("exec.run") or a prefix ending in '.' ("job."); a request
+ * goes to the exact topic, else to the longest prefix. */
 typedef struct overlay_handler {
     const char *topic;
     overlay_msg_f cb;
@@ -115,7 +111,7 @@ int overlay_respond (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, const v
 int overlay_respond_error (overlay_t *ov, const cmsg_hdr_t *req, int errnum, const char *fmt, ...);
 /* A buffer of len bytes for overlay_respond_give, from a small pool of
  * recycled buffers (a 1 MiB chunk buffer freshly from malloc costs page
- * faults); NULL if out of memory.  overlay_buf_free returns one unused. */
+ * faults); never NULL (xalloc.h).  overlay_buf_free returns one unused. */
 void *overlay_buf_new (size_t len);
 void overlay_buf_free (void *buf);
 /* Respond with a data frame that is not copied: data (from overlay_buf_new)
@@ -127,19 +123,26 @@ int overlay_respond_give (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, vo
 int overlay_respond_share (overlay_t *ov, const cmsg_hdr_t *req, json_t *json, const cmsg_t *msg);
 
 /* Send a request from this broker to rank; cb gets every response (for
- * streaming requests until errnum ENODATA or another error).  Returns the
- * matchtag, or 0 on failure.  json is stolen. */
-uint32_t overlay_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *json,
-                      const void *data, size_t len, int flags, overlay_msg_f cb, void *arg);
+ * streaming requests until errnum ENODATA or another error).  A request the
+ * tree cannot carry (an unknown or unreachable rank) is answered like any
+ * other, with its error response to cb.  The request's matchtag goes to
+ * *tag (if tag is not NULL).  Returns 0, or -1 with err (a topic longer than
+ * CMSG_TOPIC_MAX; cb is not called).  json is stolen. */
+int overlay_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *json, const void *data,
+                 size_t len, int flags, overlay_msg_f cb, void *arg, uint32_t *tag, char *err,
+                 size_t errlen);
 /* Like overlay_rpc, but sent straight to `rank` over a direct peer link
  * (a DEALER to its endpoint, opened on first use), not through the tree.
- * For bulk data between any two brokers (doc/distribution.md). */
-uint32_t overlay_peer_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *json,
-                           const void *data, size_t len, int flags, overlay_msg_f cb, void *arg);
+ * For bulk data between any two brokers (doc/distribution.md).  Also -1
+ * with err when rank is out of range or has no endpoint (a free rank), or
+ * the link cannot take the message. */
+int overlay_peer_rpc (overlay_t *ov, uint32_t rank, const char *topic, json_t *json,
+                      const void *data, size_t len, int flags, overlay_msg_f cb, void *arg,
+                      uint32_t *tag, char *err, size_t errlen);
 
 /* For a transport outside the overlay (src/svc/dataplane.c): register a
- * pending RPC and get its matchtag (overlay_rpc_cancel forgets it as any
- * other); overlay_rpc_pending says whether it is still wanted. */
+ * pending RPC and get its matchtag (never 0; overlay_rpc_cancel forgets it
+ * as any other); overlay_rpc_pending says whether it is still wanted. */
 uint32_t overlay_rpc_expect (overlay_t *ov, overlay_msg_f cb, void *arg, bool streaming);
 bool overlay_rpc_pending (overlay_t *ov, uint32_t matchtag);
 /* Hand a message received elsewhere to this broker: a request to its
@@ -156,11 +159,6 @@ void overlay_set_data_responder (overlay_t *ov, overlay_data_respond_f fn, void 
 
 /* Forget a pending RPC (its later responses are dropped). */
 void overlay_rpc_cancel (overlay_t *ov, uint32_t matchtag);
-
-/* Events (rank 0 broadcasts down the tree; elsewhere the event is sent to
- * rank 0 first).  Subscribers match topic prefixes. */
-int overlay_event_publish (overlay_t *ov, const char *topic, json_t *json);
-int overlay_event_subscribe (overlay_t *ov, const char *prefix, overlay_msg_f cb, void *arg);
 
 /* Peer state changes (children and parent) */
 void overlay_set_peer_cb (overlay_t *ov, overlay_peer_f cb, void *arg);

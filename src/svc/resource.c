@@ -287,7 +287,7 @@ static int on_probe_timer (zloop_t *loop, int id, void *arg)
             n->probe_tag = 0;
         }
         n->probe_sent = now;
-        n->probe_tag = overlay_rpc (rs->ov, r, "resource.get", json_object (), NULL, 0, 0, on_probe, rs);
+        overlay_rpc (rs->ov, r, "resource.get", json_object (), NULL, 0, 0, on_probe, rs, &n->probe_tag, NULL, 0);
     }
     check_ready (rs);
     return 0;
@@ -317,7 +317,7 @@ static int on_hello_timer (zloop_t *loop, int id, void *arg)
     resource_svc_t *rs = arg;
     if (rs->hello_tag || !overlay_parent_ok (rs->ov))
         return 0;
-    rs->hello_tag = overlay_rpc (rs->ov, 0, "resource.hello", report (rs), NULL, 0, 0, on_hello_reply, rs);
+    overlay_rpc (rs->ov, 0, "resource.hello", report (rs), NULL, 0, 0, on_hello_reply, rs, &rs->hello_tag, NULL, 0);
     return 0;
 }
 

@@ -3,6 +3,8 @@
  * command waiting on an answer or a stream fails with ECONNRESET instead of
  * waiting forever: ZeroMQ itself would just reconnect quietly. */
 #include "client.h"
+#include "errquote.h"
+#include "xalloc.h"
 #include <czmq.h>
 #include <errno.h>
 #include <stdio.h>
@@ -34,7 +36,7 @@ client_t *client_connect (const char *uri, char *err, size_t errlen)
             return NULL;
         }
     }
-    client_t *c = calloc (1, sizeof *c);
+    client_t *c = xcalloc (1, sizeof *c);
     c->ctx = zmq_ctx_new ();
     c->sock = zmq_socket (c->ctx, ZMQ_DEALER);
     int linger = 0, hwm = 0;
@@ -124,8 +126,6 @@ void client_destroy (client_t **p)
     *p = NULL;
 }
 
-void *client_sock (client_t *c) { return c->sock; }
-
 uint32_t client_send (client_t *c, uint32_t rank, const char *topic, json_t *json,
                       const void *data, size_t len, int flags)
 {
@@ -198,7 +198,7 @@ static int recv_one (client_t *c, cmsg_t *m, int timeout_ms)
             m->json = json_object ();
         if (n == 3) {
             m->data_len = zmq_msg_size (&f[2]);
-            void *d = malloc (m->data_len ? m->data_len : 1);
+            void *d = xmalloc (m->data_len ? m->data_len : 1);
             memcpy (d, zmq_msg_data (&f[2]), m->data_len);
             m->data = d;
         }
@@ -211,15 +211,47 @@ static int recv_one (client_t *c, cmsg_t *m, int timeout_ms)
     return ret;
 }
 
-int client_recv (client_t *c, cmsg_t *m, int timeout_ms)
+/* What went wrong when nothing came (errno from recv_one), in words. */
+static const char *recv_error (void)
 {
-    cmsg_t *q = zlistx_detach (c->backlog, NULL);
-    if (q) {
-        *m = *q;
-        free (q);
-        return 0;
+    return errno == ETIMEDOUT ? "no answer from broker (timed out)"
+           : errno == EACCES  ? "the broker refused the connection (only the instance owner and "
+                                "root may use it)"
+                              : strerror (errno);
+}
+
+/* The first message set aside by client_call that answers tag (0: any). */
+static bool from_backlog (client_t *c, uint32_t tag, cmsg_t *m)
+{
+    for (cmsg_t *q = zlistx_first (c->backlog); q; q = zlistx_next (c->backlog))
+        if (tag == 0 || q->hdr.matchtag == tag) {
+            zlistx_detach_cur (c->backlog);
+            *m = *q;
+            free (q);
+            return true;
+        }
+    return false;
+}
+
+int client_stream_next (client_t *c, uint32_t tag, cmsg_t *m, int timeout_ms, char *err,
+                        size_t errlen)
+{
+    if (!from_backlog (c, tag, m)) {
+        int64_t deadline = timeout_ms >= 0 ? zclock_mono () + timeout_ms : -1;
+        for (;;) {
+            int left = deadline < 0 ? -1 : (int)(deadline > zclock_mono () ? deadline - zclock_mono () : 0);
+            if (recv_one (c, m, left) < 0) {
+                int e = errno;
+                errfmt (err, errlen, "%s", recv_error ());
+                errno = e;
+                return -1;
+            }
+            if (tag == 0 || m->hdr.matchtag == tag)
+                break;
+            client_msg_clear (m);
+        }
     }
-    return recv_one (c, m, timeout_ms);
+    return m->hdr.errnum == ENODATA ? 0 : 1;
 }
 
 const char *client_errstr (const cmsg_t *m)
@@ -237,15 +269,11 @@ json_t *client_call (client_t *c, uint32_t rank, const char *topic, json_t *json
     for (;;) {
         cmsg_t m;
         if (recv_one (c, &m, timeout_ms) < 0) {
-            snprintf (err, errlen, "%s: %s", topic,
-                      errno == ETIMEDOUT ? "no answer from broker (timed out)"
-                      : errno == EACCES  ? "the broker refused the connection (only the instance "
-                                           "owner and root may use it)"
-                                         : strerror (errno));
+            errfmt (err, errlen, "%s: %s", topic, recv_error ());
             return NULL;
         }
         if (m.hdr.matchtag != tag) {
-            cmsg_t *q = malloc (sizeof *q);
+            cmsg_t *q = xmalloc (sizeof *q);
             *q = m;
             zlistx_add_end (c->backlog, q);
             continue;
