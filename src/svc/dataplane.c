@@ -99,6 +99,7 @@ struct peer {
     int64_t ready_at;                /* when it became P_READY */
     int64_t asked_at;                /* when it became P_ASKING */
     int64_t last_ask;                /* when the lookup was last sent */
+    bool answered;                   /* something came back on sock since it was opened */
     uint32_t ask_tag;                /* its matchtag */
     bool stale;
 };
@@ -750,6 +751,7 @@ static void on_endpoint (overlay_t *ov, const cmsg_t *msg, void *arg)
     }
     zlistx_purge (p->queue);
     p->ready_at = now_ms ();
+    p->answered = false;
 }
 
 uint32_t dataplane_chunk_rpc (dataplane_t *dp, const char *dist, uint32_t rank, uint32_t idx,
@@ -800,6 +802,10 @@ static void handle_response (dataplane_t *dp, struct peer *p, zmq_msg_t *f, int 
 {
     overlay_t *ov = dp->ov;
     p->last_rx = now_ms ();
+    if (!p->answered) {   /* the stall timer counts from the link's first answer */
+        p->answered = true;
+        p->ready_at = p->last_rx;
+    }
     cmsg_hdr_t h;
     const char *why = NULL;
     if (n < 2 || cmsg_hdr_decode (&h, zmq_msg_data (&f[0]), zmq_msg_size (&f[0]), &why) < 0
@@ -1064,9 +1070,12 @@ int64_t dataplane_link_since (const dataplane_t *dp, uint32_t rank)
     if (rank >= overlay_size (dp->ov))
         return 0;
     const struct peer *p = &dp->peers[rank];
-    if (p->state == P_READY)
+    if (p->state == P_READY && p->answered)
         return p->ready_at;
-    if (p->state == P_ASKING) {   /* being looked up: not the upstream's time, for a while */
+    /* being looked up, or connected but nothing back yet (a TCP connection
+     * opened through a saturated link can wait seconds for its SYN to get
+     * through): not the upstream's time, for a while */
+    if (p->state == P_ASKING || p->state == P_READY) {
         int64_t now = now_ms ();
         return now - p->asked_at < DP_SILENT_MS ? now : p->asked_at + DP_SILENT_MS;
     }

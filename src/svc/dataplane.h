@@ -46,10 +46,11 @@ uint32_t dataplane_chunk_rpc (dataplane_t *dp, const char *dist, uint32_t rank, 
                               overlay_msg_f cb, void *arg);
 
 /* When the data link to rank last became ready (its data endpoint asked
- * over the control plane and connected; again after a reconnect), in
- * now_ms () time; now while the lookup is under way (for at most 10 s from
- * its start); 0 if there is no link.  The time before it is the lookup's,
- * not the upstream's: a caller's stall timer counts from here. */
+ * over the control plane, connected, and a first answer back on it; again
+ * after a reconnect), in now_ms () time; now while it is not ready yet (for
+ * at most 10 s from the lookup's start); 0 if there is no link.  The time
+ * before it is the link's setup, not the upstream's silence: a caller's
+ * stall timer counts from here. */
 int64_t dataplane_link_since (const dataplane_t *dp, uint32_t rank);
 
 #endif
