@@ -9,6 +9,8 @@
  * the matcher library (src/match) does none. */
 #include "match.h"
 #include "idset.h"
+#include "readfile.h"
+#include "xalloc.h"
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -37,43 +39,6 @@ typedef struct {
     int elapse;
 } ctx_t;
 
-static char *read_file (const char *path, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen (path, "rb");
-    if (!f) {
-        snprintf (err, errlen, "can't open %s: %s", path, strerror (errno));
-        return NULL;
-    }
-    size_t cap = 65536, n = 0;
-    char *buf = malloc (cap);
-    for (;;) {
-        if (n + 1 >= cap) {
-            if (cap >= MAX_FILE) {
-                snprintf (err, errlen, "%s: file too large", path);
-                free (buf);
-                fclose (f);
-                return NULL;
-            }
-            cap *= 2;
-            buf = realloc (buf, cap);
-        }
-        size_t r = fread (buf + n, 1, cap - n - 1, f);
-        if (r == 0)
-            break;
-        n += r;
-    }
-    if (ferror (f)) {
-        snprintf (err, errlen, "%s: read error", path);
-        free (buf);
-        fclose (f);
-        return NULL;
-    }
-    fclose (f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 static double now_sec (void)
 {
     struct timeval tv;
@@ -93,7 +58,7 @@ static void job_set (ctx_t *c, int64_t id, int state, int64_t at, const char *fn
 {
     jinfo_t *j = job_get (c, id);
     if (!j) {
-        c->jobs = realloc (c->jobs, sizeof (jinfo_t) * (c->njobs + 1));
+        c->jobs = xreallocarray (c->jobs, c->njobs + 1, sizeof (jinfo_t));
         j = &c->jobs[c->njobs++];
         j->fn = NULL;
     }
@@ -101,7 +66,7 @@ static void job_set (ctx_t *c, int64_t id, int state, int64_t at, const char *fn
     j->state = state;
     j->at = at;
     free (j->fn);
-    j->fn = strdup (fn);
+    j->fn = xstrdup (fn);
     j->ov = ov;
 }
 
@@ -144,7 +109,7 @@ static int run_match (ctx_t *c, int op, const char *fn)
 {
     char err[512] = "";
     size_t len;
-    char *text = read_file (fn, &len, err, sizeof (err));
+    char *text = read_file (fn, MAX_FILE, &len, err, sizeof (err));
     if (!text) {
         fprintf (stderr, "ERROR: can't open %s\n", fn);
         return -1;
@@ -223,7 +188,7 @@ static void do_update (ctx_t *c, int argc, char **argv)
         return;
     }
     size_t len;
-    char *text = read_file (argv[3], &len, err, sizeof (err));
+    char *text = read_file (argv[3], MAX_FILE, &len, err, sizeof (err));
     if (!text) {
         fprintf (stderr, "ERROR: can't open %s\n", argv[3]);
         return;
@@ -273,7 +238,7 @@ static void do_partial_cancel (ctx_t *c, int argc, char **argv)
         return;
     }
     size_t len;
-    char *text = read_file (argv[3], &len, err, sizeof (err));
+    char *text = read_file (argv[3], MAX_FILE, &len, err, sizeof (err));
     if (!text) {
         fprintf (stderr, "ERROR: can't open %s\n", argv[3]);
         return;
@@ -316,222 +281,296 @@ static void do_partial_cancel (ctx_t *c, int argc, char **argv)
 }
 
 /* returns 1 to quit */
+/* ---- the command table: one function a command ---- */
+
+static void malformed (void)
+{
+    fprintf (stderr, "ERROR: malformed command\n");
+}
+
+static int cmd_quit (ctx_t *c, int argc, char **argv)
+{
+    (void)c, (void)argc, (void)argv;
+    return 1;
+}
+
+static int cmd_match_one (ctx_t *c, int argc, char **argv)
+{
+    (void)argc;
+    int op = parse_op (argv[1]);
+    if (op < 0)
+        fprintf (stderr, "ERROR: unknown subcmd %s\n", argv[1]);
+    else
+        run_match (c, op, argv[2]);
+    return 0;
+}
+
+static int cmd_multi_match (ctx_t *c, int argc, char **argv)
+{
+    int op = parse_op (argv[1]);
+    if (op < 0) {
+        fprintf (stderr, "ERROR: unknown subcmd %s\n", argv[1]);
+        return 0;
+    }
+    for (int i = 2; i < argc; i++)
+        if (run_match (c, op, argv[i]) != 0)
+            break;
+    return 0;
+}
+
+static int cmd_cancel (ctx_t *c, int argc, char **argv)
+{
+    int64_t id = strtoll (argv[1], NULL, 10);
+    if (!matcher_has_job (c->m, id)) {
+        fprintf (stderr, "cancel: ERROR: nonexistent job %lld\n", (long long)id);
+        return 0;
+    }
+    if (matcher_cancel (c->m, id) < 0)
+        fprintf (stderr, "ERROR: error encountered while removing job %lld\n", (long long)id);
+    jinfo_t *j = job_get (c, id);
+    if (j)
+        j->state = 2;
+    if (argc == 3 && !strcmp (argv[2], "stats")) {
+        fprintf (c->out, "INFO: =============================\n");
+        fprintf (c->out, "INFO: CANCEL PREORDER COUNT=\"%u\"\n", matcher_preorder_count (c->m));
+        fprintf (c->out, "INFO: CANCEL POSTORDER COUNT=\"%u\"\n", matcher_postorder_count (c->m));
+        fprintf (c->out, "INFO: =============================\n");
+    }
+    return 0;
+}
+
+static int cmd_partial_cancel (ctx_t *c, int argc, char **argv)
+{
+    do_partial_cancel (c, argc, argv);
+    return 0;
+}
+
+static int cmd_attach (ctx_t *c, int argc, char **argv)
+{
+    (void)argc;
+    char err[512] = "";
+    size_t len;
+    char *text = read_file (argv[1], MAX_FILE, &len, err, sizeof (err));
+    if (!text) {
+        fprintf (stderr, "ERROR: can't open %s\n", argv[1]);
+        return 0;
+    }
+    if (mgraph_attach_jgf (c->g, text, len, err, sizeof (err)) < 0)
+        fprintf (stderr, "ERROR: can't attach JGF subgraph: %s\n", err);
+    else
+        matcher_graph_changed (c->m);
+    free (text);
+    return 0;
+}
+
+static int cmd_update (ctx_t *c, int argc, char **argv)
+{
+    do_update (c, argc, argv);
+    return 0;
+}
+
+static int cmd_remove (ctx_t *c, int argc, char **argv)
+{
+    (void)argc;
+    char err[512] = "";
+    if (!strcmp (argv[2], "true")) {
+        if (matcher_remove_path (c->m, argv[1], err, sizeof (err)) < 0)
+            fprintf (stderr, "ERROR: can't remove subgraph: %s\n", err);
+    } else if (!strcmp (argv[2], "false")) {
+        idset_t *ids = idset_decode (argv[1], err, sizeof (err));
+        if (!ids) {
+            fprintf (stderr, "ERROR: failed to decode ranks.\n");
+            return 0;
+        }
+        int64_t *r = xmalloc (sizeof (int64_t) * (idset_count (ids) + 1));
+        int n = 0;
+        for (uint32_t x = idset_first (ids); x != IDSET_INVALID; x = idset_next (ids, x))
+            r[n++] = x;
+        if (matcher_remove_ranks (c->m, r, n, err, sizeof (err)) < 0)
+            fprintf (stderr, "ERROR: can't remove subgraph: %s\n", err);
+        free (r);
+        idset_destroy (&ids);
+    } else
+        fprintf (stderr, "ERROR: invalid path boolean input \n");
+    return 0;
+}
+
+static void print_job (const jinfo_t *j)
+{
+    printf ("INFO: %lld, %s, %lld, %s, %f\n", (long long)j->jobid, state_str (j->state),
+            (long long)j->at, j->fn, j->ov);
+}
+
+static int cmd_info (ctx_t *c, int argc, char **argv)
+{
+    (void)argc;
+    jinfo_t *j = job_get (c, strtoll (argv[1], NULL, 10));
+    if (!j)
+        printf ("ERROR: jobid doesn't exist: %s\n", argv[1]);
+    else
+        print_job (j);
+    return 0;
+}
+
+static int cmd_list (ctx_t *c, int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    for (int i = 0; i < c->njobs; i++)
+        print_job (&c->jobs[i]);
+    return 0;
+}
+
+static int cmd_stat (ctx_t *c, int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    int n = c->njobs;
+    printf ("INFO: Num. of Jobs Matched: %d\n", n);
+    printf ("INFO: Min. Match Time: %g\n", n ? c->pmin : 0.0);
+    printf ("INFO: Max. Match Time: %g\n", c->pmax);
+    printf ("INFO: Avg. Match Time: %g\n", n ? c->paccum / n : 0.0);
+    return 0;
+}
+
+static int cmd_find (ctx_t *c, int argc, char **argv)
+{
+    char err[512] = "";
+    if (argc < 2) {
+        fprintf (stderr, "ERROR: malformed command: \n");
+        return 0;
+    }
+    char crit[4096] = "";
+    for (int i = 1; i < argc; i++) {
+        if (i > 1)
+            strncat (crit, " ", sizeof (crit) - strlen (crit) - 1);
+        strncat (crit, argv[i], sizeof (crit) - strlen (crit) - 1);
+    }
+    char *out = NULL;
+    if (matcher_find (c->m, crit, &out, err, sizeof (err)) < 0) {
+        fprintf (stderr, "ERROR: %s\n", err);
+        return 0;
+    }
+    if (out)
+        fputs (out, c->out);
+    free (out);
+    fprintf (c->out, "INFO: =============================\n");
+    fprintf (c->out, "INFO: EXPRESSION=\"%s\"\n", crit);
+    fprintf (c->out, "INFO: =============================\n");
+    return 0;
+}
+
+static int cmd_set_status (ctx_t *c, int argc, char **argv)
+{
+    (void)argc;
+    if (mgraph_find_path (c->g, argv[1]) < 0)
+        fprintf (c->out, "Could not find path %s in resource graph.\n", argv[1]);
+    else if (strcmp (argv[2], "up") && strcmp (argv[2], "down"))
+        fprintf (stderr, "ERROR: unrecognized status\n");
+    else
+        matcher_set_status (c->m, argv[1], !strcmp (argv[2], "up"));
+    return 0;
+}
+
+static int cmd_get_status (ctx_t *c, int argc, char **argv)
+{
+    (void)argc;
+    bool up;
+    if (matcher_get_status (c->m, argv[1], &up) < 0)
+        fprintf (c->out, "Could not find path %s in resource graph.\n", argv[1]);
+    else
+        fprintf (c->out, "%s is %s\n", argv[1], up ? "up" : "down");
+    return 0;
+}
+
+static int cmd_set_property (ctx_t *c, int argc, char **argv)
+{
+    (void)argc;
+    char *eq = strchr (argv[2], '=');
+    if (!eq || eq == argv[2] || !eq[1]) {
+        fprintf (c->out, "Incorrect input format. \n"
+                         "Please use `set-property <resource> PROPERTY=VALUE`.\n");
+        return 0;
+    }
+    *eq = '\0';
+    if (matcher_set_property (c->m, argv[1], argv[2], eq + 1) < 0)
+        fprintf (c->out, "Couldn't find path %s in resource graph.\n", argv[1]);
+    return 0;
+}
+
+static int cmd_get_property (ctx_t *c, int argc, char **argv)
+{
+    (void)argc;
+    int found = 0;
+    char *s = matcher_get_properties (c->m, argv[1], &found);
+    if (!found)
+        fprintf (c->out, "Could not find path %s in resource graph.\n", argv[1]);
+    else if (!s || !*s)
+        fprintf (c->out, "No properties were found for %s (vtx's uniq_id=%d).\n", argv[1],
+                 mgraph_find_path (c->g, argv[1]));
+    else
+        fputs (s, c->out);
+    free (s);
+    return 0;
+}
+
+static int cmd_help (ctx_t *c, int argc, char **argv)
+{
+    (void)c, (void)argc, (void)argv;
+    printf ("INFO: match (m) -- match allocate|allocate_orelse_reserve|"
+            "allocate_with_satisfiability|satisfiability JOBSPEC\n"
+            "INFO: multi-match (M) -- multi-match SUBCMD JOBSPEC...\n"
+            "INFO: cancel (c) -- cancel JOBID\n"
+            "INFO: find (f) -- find EXPRESSION\n"
+            "INFO: set-status (t) -- set-status PATH up|down\n"
+            "INFO: get-status (e) -- get-status PATH\n"
+            "INFO: set-property (p) -- set-property PATH KEY=VALUE\n"
+            "INFO: get-property (g) -- get-property PATH\n"
+            "INFO: info (i) -- info JOBID\n"
+            "INFO: list (l) -- list\n"
+            "INFO: stat (s) -- stat\n"
+            "INFO: quit (q) -- quit\n");
+    return 0;
+}
+
+/* name, one-letter alias (resource-query's), the argument counts the command
+ * takes with its name (0 = no check, -1 = no upper limit; outside them the
+ * line is malformed), and what runs it: 1 from it ends the session */
+static const struct mcmd {
+    const char *name, *alias;
+    int min, max;
+    int (*run) (ctx_t *c, int argc, char **argv);
+} commands[] = {
+    { "quit", "q", 0, 0, cmd_quit },
+    { "match", "m", 3, 3, cmd_match_one },
+    { "multi-match", "M", 4, -1, cmd_multi_match },
+    { "cancel", "c", 2, 3, cmd_cancel },
+    { "partial-cancel", "pc", 0, 0, cmd_partial_cancel },
+    { "attach", "j", 2, 2, cmd_attach },
+    { "update", "u", 0, 0, cmd_update },
+    { "remove", NULL, 3, 3, cmd_remove },
+    { "info", "i", 2, 2, cmd_info },
+    { "list", "l", 0, 0, cmd_list },
+    { "stat", "s", 0, 0, cmd_stat },
+    { "find", "f", 0, 0, cmd_find },
+    { "set-status", "t", 3, 3, cmd_set_status },
+    { "get-status", "e", 2, 2, cmd_get_status },
+    { "set-property", "p", 3, 3, cmd_set_property },
+    { "get-property", "g", 2, 2, cmd_get_property },
+    { "help", "h", 0, 0, cmd_help },
+};
+
 static int do_cmd (ctx_t *c, int argc, char **argv, const char *rawline)
 {
-    const char *cmd = argv[0];
-    char err[512] = "";
-    if (!strcmp (cmd, "quit") || !strcmp (cmd, "q"))
-        return 1;
-    if (!strcmp (cmd, "match") || !strcmp (cmd, "m")) {
-        if (argc != 3) {
-            fprintf (stderr, "ERROR: malformed command\n");
+    for (size_t i = 0; i < sizeof (commands) / sizeof (commands[0]); i++) {
+        const struct mcmd *k = &commands[i];
+        if (strcmp (argv[0], k->name) && (!k->alias || strcmp (argv[0], k->alias)))
+            continue;
+        if (k->min && (argc < k->min || (k->max >= 0 && argc > k->max))) {
+            malformed ();
             return 0;
         }
-        int op = parse_op (argv[1]);
-        if (op < 0) {
-            fprintf (stderr, "ERROR: unknown subcmd %s\n", argv[1]);
-            return 0;
-        }
-        run_match (c, op, argv[2]);
-    } else if (!strcmp (cmd, "multi-match") || !strcmp (cmd, "M")) {
-        if (argc <= 3) {
-            fprintf (stderr, "ERROR: malformed command\n");
-            return 0;
-        }
-        int op = parse_op (argv[1]);
-        if (op < 0) {
-            fprintf (stderr, "ERROR: unknown subcmd %s\n", argv[1]);
-            return 0;
-        }
-        for (int i = 2; i < argc; i++)
-            if (run_match (c, op, argv[i]) != 0)
-                break;
-    } else if (!strcmp (cmd, "cancel") || !strcmp (cmd, "c")) {
-        if (argc < 2 || argc > 3) {
-            fprintf (stderr, "ERROR: malformed command\n");
-            return 0;
-        }
-        int64_t id = strtoll (argv[1], NULL, 10);
-        if (!matcher_has_job (c->m, id)) {
-            fprintf (stderr, "cancel: ERROR: nonexistent job %lld\n", (long long)id);
-            return 0;
-        }
-        if (matcher_cancel (c->m, id) < 0)
-            fprintf (stderr, "ERROR: error encountered while removing job %lld\n", (long long)id);
-        jinfo_t *j = job_get (c, id);
-        if (j)
-            j->state = 2;
-        if (argc == 3 && !strcmp (argv[2], "stats")) {
-            fprintf (c->out, "INFO: =============================\n");
-            fprintf (c->out, "INFO: CANCEL PREORDER COUNT=\"%u\"\n", matcher_preorder_count (c->m));
-            fprintf (c->out, "INFO: CANCEL POSTORDER COUNT=\"%u\"\n",
-                     matcher_postorder_count (c->m));
-            fprintf (c->out, "INFO: =============================\n");
-        }
-    } else if (!strcmp (cmd, "partial-cancel") || !strcmp (cmd, "pc")) {
-        do_partial_cancel (c, argc, argv);
-    } else if (!strcmp (cmd, "attach") || !strcmp (cmd, "j")) {
-        if (argc != 2) {
-            fprintf (stderr, "ERROR: malformed command\n");
-            return 0;
-        }
-        size_t len;
-        char *text = read_file (argv[1], &len, err, sizeof (err));
-        if (!text) {
-            fprintf (stderr, "ERROR: can't open %s\n", argv[1]);
-            return 0;
-        }
-        if (mgraph_attach_jgf (c->g, text, len, err, sizeof (err)) < 0)
-            fprintf (stderr, "ERROR: can't attach JGF subgraph: %s\n", err);
-        else
-            matcher_graph_changed (c->m);
-        free (text);
-    } else if (!strcmp (cmd, "update") || !strcmp (cmd, "u")) {
-        do_update (c, argc, argv);
-    } else if (!strcmp (cmd, "remove")) {
-        if (argc != 3) {
-            fprintf (stderr, "ERROR: malformed command\n");
-            return 0;
-        }
-        if (!strcmp (argv[2], "true")) {
-            if (matcher_remove_path (c->m, argv[1], err, sizeof (err)) < 0)
-                fprintf (stderr, "ERROR: can't remove subgraph: %s\n", err);
-        } else if (!strcmp (argv[2], "false")) {
-            idset_t *ids = idset_decode (argv[1], err, sizeof (err));
-            if (!ids) {
-                fprintf (stderr, "ERROR: failed to decode ranks.\n");
-                return 0;
-            }
-            int64_t *r = malloc (sizeof (int64_t) * (idset_count (ids) + 1));
-            int n = 0;
-            for (uint32_t x = idset_first (ids); x != IDSET_INVALID; x = idset_next (ids, x))
-                r[n++] = x;
-            if (matcher_remove_ranks (c->m, r, n, err, sizeof (err)) < 0)
-                fprintf (stderr, "ERROR: can't remove subgraph: %s\n", err);
-            free (r);
-            idset_destroy (&ids);
-        } else
-            fprintf (stderr, "ERROR: invalid path boolean input \n");
-    } else if (!strcmp (cmd, "info") || !strcmp (cmd, "i")) {
-        if (argc != 2) {
-            fprintf (stderr, "ERROR: malformed command\n");
-            return 0;
-        }
-        int64_t id = strtoll (argv[1], NULL, 10);
-        jinfo_t *j = job_get (c, id);
-        if (!j) {
-            printf ("ERROR: jobid doesn't exist: %s\n", argv[1]);
-            return 0;
-        }
-        printf ("INFO: %lld, %s, %lld, %s, %f\n", (long long)j->jobid, state_str (j->state),
-                (long long)j->at, j->fn, j->ov);
-    } else if (!strcmp (cmd, "list") || !strcmp (cmd, "l")) {
-        for (int i = 0; i < c->njobs; i++) {
-            jinfo_t *j = &c->jobs[i];
-            printf ("INFO: %lld, %s, %lld, %s, %f\n", (long long)j->jobid, state_str (j->state),
-                    (long long)j->at, j->fn, j->ov);
-        }
-    } else if (!strcmp (cmd, "stat") || !strcmp (cmd, "s")) {
-        int n = 0;
-        for (int i = 0; i < c->njobs; i++)
-            n++;
-        printf ("INFO: Num. of Jobs Matched: %d\n", n);
-        printf ("INFO: Min. Match Time: %g\n", n ? c->pmin : 0.0);
-        printf ("INFO: Max. Match Time: %g\n", c->pmax);
-        printf ("INFO: Avg. Match Time: %g\n", n ? c->paccum / n : 0.0);
-    } else if (!strcmp (cmd, "find") || !strcmp (cmd, "f")) {
-        if (argc < 2) {
-            fprintf (stderr, "ERROR: malformed command: \n");
-            return 0;
-        }
-        char crit[4096] = "";
-        for (int i = 1; i < argc; i++) {
-            if (i > 1)
-                strncat (crit, " ", sizeof (crit) - strlen (crit) - 1);
-            strncat (crit, argv[i], sizeof (crit) - strlen (crit) - 1);
-        }
-        char *out = NULL;
-        if (matcher_find (c->m, crit, &out, err, sizeof (err)) < 0) {
-            fprintf (stderr, "ERROR: %s\n", err);
-            return 0;
-        }
-        if (out)
-            fputs (out, c->out);
-        free (out);
-        fprintf (c->out, "INFO: =============================\n");
-        fprintf (c->out, "INFO: EXPRESSION=\"%s\"\n", crit);
-        fprintf (c->out, "INFO: =============================\n");
-    } else if (!strcmp (cmd, "set-status") || !strcmp (cmd, "t")) {
-        if (argc != 3) {
-            fprintf (stderr, "ERROR: malformed command\n");
-            return 0;
-        }
-        if (mgraph_find_path (c->g, argv[1]) < 0) {
-            fprintf (c->out, "Could not find path %s in resource graph.\n", argv[1]);
-            return 0;
-        }
-        if (strcmp (argv[2], "up") && strcmp (argv[2], "down")) {
-            fprintf (stderr, "ERROR: unrecognized status\n");
-            return 0;
-        }
-        matcher_set_status (c->m, argv[1], !strcmp (argv[2], "up"));
-    } else if (!strcmp (cmd, "get-status") || !strcmp (cmd, "e")) {
-        if (argc != 2) {
-            fprintf (stderr, "ERROR: malformed command\n");
-            return 0;
-        }
-        bool up;
-        if (matcher_get_status (c->m, argv[1], &up) < 0) {
-            fprintf (c->out, "Could not find path %s in resource graph.\n", argv[1]);
-            return 0;
-        }
-        fprintf (c->out, "%s is %s\n", argv[1], up ? "up" : "down");
-    } else if (!strcmp (cmd, "set-property") || !strcmp (cmd, "p")) {
-        if (argc != 3) {
-            fprintf (stderr, "ERROR: malformed command\n");
-            return 0;
-        }
-        char *eq = strchr (argv[2], '=');
-        if (!eq || eq == argv[2] || !eq[1]) {
-            fprintf (c->out, "Incorrect input format. \n"
-                             "Please use `set-property <resource> PROPERTY=VALUE`.\n");
-            return 0;
-        }
-        *eq = '\0';
-        if (matcher_set_property (c->m, argv[1], argv[2], eq + 1) < 0)
-            fprintf (c->out, "Couldn't find path %s in resource graph.\n", argv[1]);
-    } else if (!strcmp (cmd, "get-property") || !strcmp (cmd, "g")) {
-        if (argc != 2) {
-            fprintf (stderr, "ERROR: malformed command\n");
-            return 0;
-        }
-        int found = 0;
-        char *s = matcher_get_properties (c->m, argv[1], &found);
-        if (!found)
-            fprintf (c->out, "Could not find path %s in resource graph.\n", argv[1]);
-        else if (!s || !*s)
-            fprintf (c->out, "No properties were found for %s (vtx's uniq_id=%d).\n", argv[1],
-                     mgraph_find_path (c->g, argv[1]));
-        else
-            fputs (s, c->out);
-        free (s);
-    } else if (!strcmp (cmd, "help") || !strcmp (cmd, "h")) {
-        printf ("INFO: match (m) -- match allocate|allocate_orelse_reserve|"
-                "allocate_with_satisfiability|satisfiability JOBSPEC\n"
-                "INFO: multi-match (M) -- multi-match SUBCMD JOBSPEC...\n"
-                "INFO: cancel (c) -- cancel JOBID\n"
-                "INFO: find (f) -- find EXPRESSION\n"
-                "INFO: set-status (t) -- set-status PATH up|down\n"
-                "INFO: get-status (e) -- get-status PATH\n"
-                "INFO: set-property (p) -- set-property PATH KEY=VALUE\n"
-                "INFO: get-property (g) -- get-property PATH\n"
-                "INFO: info (i) -- info JOBID\n"
-                "INFO: list (l) -- list\n"
-                "INFO: stat (s) -- stat\n"
-                "INFO: quit (q) -- quit\n");
-    } else {
-        fprintf (stderr, "ERROR: unknown command: %s\n", rawline);
+        return k->run (c, argc, argv);
     }
+    fprintf (stderr, "ERROR: unknown command: %s\n", rawline);
     return 0;
 }
 
@@ -626,7 +665,7 @@ int cmd_match (int argc, char **argv)
     }
     char err[512] = "";
     size_t len;
-    char *text = read_file (load, &len, err, sizeof (err));
+    char *text = read_file (load, MAX_FILE, &len, err, sizeof (err));
     if (!text) {
         fprintf (stderr, "canopy match: %s\n", err);
         return 1;

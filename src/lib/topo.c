@@ -7,6 +7,8 @@
  */
 #include "topo.h"
 #include "errquote.h"
+#include "sbuf.h"
+#include "xalloc.h"
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,26 +229,7 @@ uint32_t topo_distance (const topo_t *t, uint32_t a, uint32_t b)
     return d;
 }
 
-struct sbuf {
-    char *s;
-    size_t len, cap;
-};
-
-static void sb_add (struct sbuf *b, const char *s)
-{
-    size_t k = strlen (s);
-    if (b->len + k + 1 > b->cap) {
-        size_t c = b->cap ? b->cap : 256;
-        while (b->len + k + 1 > c)
-            c *= 2;
-        b->s = realloc (b->s, c);
-        b->cap = c;
-    }
-    memcpy (b->s + b->len, s, k + 1);
-    b->len += k;
-}
-
-static void draw (const topo_t *t, uint32_t r, struct sbuf *b, char *prefix, size_t plen,
+static void draw (const topo_t *t, uint32_t r, sbuf_t *b, char *prefix, size_t plen,
                   int last, int root, topo_label_f label, topo_prune_f prune, void *arg)
 {
     char line[512];
@@ -277,15 +260,15 @@ static void draw (const topo_t *t, uint32_t r, struct sbuf *b, char *prefix, siz
 
 char *topo_draw (const topo_t *t, topo_label_f label, topo_prune_f prune, void *arg)
 {
-    struct sbuf b = { 0 };
-    char *prefix = malloc (4096);
-    sb_add (&b, "");
+    sbuf_t b;
+    sb_init (&b);
+    char *prefix = xmalloc (4096);
     /* recursion depth is the tree height; a kary:1 chain of 1M would be too
      * deep, so draw only trees of sane height recursively */
     if (t->height < 10000)
         draw (t, 0, &b, prefix, 0, 1, 1, label, prune, arg);
     free (prefix);
-    return b.s;
+    return sb_take (&b);
 }
 
 json_t *topo_to_json (const topo_t *t)

@@ -1,86 +1,28 @@
-/* dfu.c - the depth-first-and-up matcher.
+/* dfu.c - the depth-first-and-up matcher: traversal and selection.
  *
  * A match walks the dominant subsystem from its root, testing each vertex
  * against the jobspec level it has reached (a jobspec may omit the top of
  * the graph), pruning by status, exclusivity, availability in time and
  * subtree counts.  Each vertex collects its children's candidates in
- * "edge groups" scored by the policy; where the jobspec constrains a level,
- * the best k are chosen (low/high id first, node-centric factors), and the
- * choice is recorded in a per-visit selection tree.  The tree is then walked
- * in graph order to emit vertices children-first and to plan them in time.
+ * "edge groups" scored by the policy (dfu_policy.c); where the jobspec
+ * constrains a level, the best k are chosen, and the choice is recorded in
+ * a per-visit selection tree.  The tree is then walked in graph order to
+ * emit vertices children-first; dfu_update.c plans them in time.
  *
  * Selections are kept per visit rather than on edges, so a vertex reached
  * through several parents (a node in two containers) is judged per path;
  * if one exclusive vertex ends up chosen through two parents, the second
  * path's entry edge is banned and the match is redone (see doc/match.md).
+ * Or-slots are dfu_flexible.c; for low/high and one exact slot on a tree,
+ * dfu_bound.c makes the same selection without scoring every candidate.
  */
-#include "mdfu.h"
-#include <errno.h>
+#include "dfu_impl.h"
+#include "errquote.h"
+#include "xalloc.h"
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MATCH_UNMET 0
-#define MATCH_MET 1
-#define XCHK_TOTAL (1 << 30)
-
-enum { NONE_MATCH, PRISTINE_NONE_MATCH, RESOURCE_MATCH, SLOT_MATCH };
-enum { AT_ALLOC, AT_RESERVE, AT_SAT };
-
-typedef struct visit visit_t;
-typedef struct {
-    int edge;
-    unsigned needs;
-    unsigned char excl;
-    unsigned char weak;   /* added by the unconstrained up-walk */
-    visit_t *child;
-} sel_t;
-struct visit {
-    int v;
-    visit_t *parent;
-    int pedge;
-    sel_t *sel;
-    int nsel, capsel;
-};
-
-typedef struct {
-    unsigned count, needs;
-    unsigned char excl;
-    int edge;
-    visit_t *child;
-} eedge_t;
-
-typedef struct {
-    int64_t score;
-    unsigned count, needs;
-    unsigned char excl, root;
-    const char *label;
-    int nedges;
-    eedge_t *edges;
-} egroup_t;
-
-typedef struct {
-    int type;
-    unsigned qual, total, best_k, best_i;
-    egroup_t *eg;
-    int n, cap;
-    int iter;   /* -1 = reset */
-} evals_t;
-
-typedef struct {
-    evals_t *ev;
-    int nev, cap;
-    bool hier;
-    int64_t overall;
-    unsigned avail;
-} dfu_t;
-
-typedef struct {
-    int64_t at, dur;
-    int alloc_type;
-    int64_t jobid;
-} jmeta_t;
 
 /* ---------------- arena ---------------- */
 
@@ -90,9 +32,7 @@ void *ar_alloc (matcher_t *m, size_t n)
     arena_blk_t *b = m->arena;
     if (!b || b->used + n > b->cap) {
         size_t cap = n > (1 << 20) ? n : (1 << 20);
-        arena_blk_t *nb = malloc (sizeof (*nb) + cap);
-        if (!nb)
-            abort ();
+        arena_blk_t *nb = xmalloc (sizeof (*nb) + cap);
         nb->next = b;
         nb->used = 0;
         nb->cap = cap;
@@ -127,7 +67,7 @@ static const char *tname (matcher_t *m, int t)
     return m->g->types[t];
 }
 
-static void dfu_free (dfu_t *d)
+void dfu_free (dfu_t *d)
 {
     for (int i = 0; i < d->nev; i++)
         free (d->ev[i].eg);
@@ -136,7 +76,7 @@ static void dfu_free (dfu_t *d)
 }
 
 /* evals for type t, created in type-name order (as std::map would) */
-static evals_t *dfu_ev (matcher_t *m, dfu_t *d, int t, bool create)
+evals_t *dfu_ev (matcher_t *m, dfu_t *d, int t, bool create)
 {
     int i;
     for (i = 0; i < d->nev; i++) {
@@ -147,9 +87,7 @@ static evals_t *dfu_ev (matcher_t *m, dfu_t *d, int t, bool create)
         return NULL;
     if (d->nev == d->cap) {
         int nc = d->cap ? d->cap * 2 : 4;
-        evals_t *p = realloc (d->ev, sizeof (*p) * nc);
-        if (!p)
-            abort ();
+        evals_t *p = xrealloc (d->ev, sizeof (*p) * nc);
         d->ev = p;
         d->cap = nc;
     }
@@ -169,16 +107,14 @@ static void ev_push (evals_t *e, const egroup_t *g)
 {
     if (e->n == e->cap) {
         int nc = e->cap ? e->cap * 2 : 4;
-        egroup_t *p = realloc (e->eg, sizeof (*p) * nc);
-        if (!p)
-            abort ();
+        egroup_t *p = xrealloc (e->eg, sizeof (*p) * nc);
         e->eg = p;
         e->cap = nc;
     }
     e->eg[e->n++] = *g;
 }
 
-static void dfu_add (matcher_t *m, dfu_t *d, int t, const egroup_t *g)
+void dfu_add (matcher_t *m, dfu_t *d, int t, const egroup_t *g)
 {
     evals_t *e = dfu_ev (m, d, t, true);
     e->total += g->count;
@@ -187,7 +123,7 @@ static void dfu_add (matcher_t *m, dfu_t *d, int t, const egroup_t *g)
     ev_push (e, g);
 }
 
-static unsigned dfu_qual (matcher_t *m, dfu_t *d, int t)
+unsigned dfu_qual (matcher_t *m, dfu_t *d, int t)
 {
     evals_t *e = dfu_ev (m, d, t, false);
     return e ? e->qual : 0;
@@ -225,9 +161,7 @@ static void eg_sort (egroup_t *a, int n, bool high)
     int h = n / 2;
     eg_sort (a, h, high);
     eg_sort (a + h, n - h, high);
-    egroup_t *tmp = malloc (sizeof (egroup_t) * n);
-    if (!tmp)
-        abort ();
+    egroup_t *tmp = xmalloc (sizeof (egroup_t) * n);
     int i = 0, j = h, k = 0;
     while (i < h && j < n) {
         bool takeb = high ? a[j].score > a[i].score : a[j].score < a[i].score;
@@ -241,7 +175,7 @@ static void eg_sort (egroup_t *a, int n, bool high)
     free (tmp);
 }
 
-static int choose_best_k (matcher_t *m, dfu_t *d, int t, unsigned k)
+int dfu_choose_best_k (matcher_t *m, dfu_t *d, int t, unsigned k)
 {
     evals_t *e = dfu_ev (m, d, t, true);
     if (k == 0 || k > e->qual)
@@ -279,7 +213,7 @@ static bool exclusivity (matcher_t *m, const mres_t *rs, int n, int u)
     return false;
 }
 
-static bool in_dom (matcher_t *m, int e)
+bool dfu_in_dom (matcher_t *m, int e)
 {
     return m->g->e[e].subsys == m->dom;
 }
@@ -320,7 +254,7 @@ static bool node_allowed (const matcher_t *m, const mvtx_t *x)
     return constraint_match (m->cons, &cn);
 }
 
-static int prune (matcher_t *m, const jmeta_t *j, bool excl, int u, const mres_t *rs, int n)
+int dfu_prune (matcher_t *m, const jmeta_t *j, bool excl, int u, const mres_t *rs, int n)
 {
     mvtx_t *x = &m->g->v[u];
     if (!x->up)   /* as the goldens: a down vertex is unusable even for satisfiability */
@@ -349,7 +283,7 @@ static int prune (matcher_t *m, const jmeta_t *j, bool excl, int u, const mres_t
     return 0;
 }
 
-static bool slot_fits (matcher_t *m, int u, const mres_t *slot)
+bool dfu_slot_fits (matcher_t *m, int u, const mres_t *slot)
 {
     mgraph_t *g = m->g;
     for (int k = 0; k < slot->nwith; k++) {
@@ -364,65 +298,11 @@ static bool slot_fits (matcher_t *m, int u, const mres_t *slot)
     return true;
 }
 
-/* the flexible traverser's test: the slots of a level are alternatives;
- * the vertex is a slot match if any of them fits its children */
-static int match_kind_flex (matcher_t *m, int u, const mres_t *rs, int n, bool *pristine,
-                            unsigned *nslots, const mres_t **next, int *nnext)
-{
-    mgraph_t *g = m->g;
-    const mres_t *mr = NULL, *slots = NULL;
-    int nsl = 0;
-    bool matched = false, or_matched = false;
-    *next = rs;
-    *nnext = n;
-    for (int i = 0; i < n; i++) {
-        const mres_t *r = &rs[i];
-        if (g->v[u].type == r->tid && !r->type_is_slot) {
-            if (matched || or_matched)
-                return NONE_MATCH;
-            mr = r;
-            for (int k = 0; k < r->nwith; k++) {
-                if (r->with[k].type_is_slot) {
-                    slots = r->with;
-                    nsl = r->nwith;
-                    *nslots = mres_effective_max (&r->with[k]);
-                }
-            }
-            matched = true;
-        } else if (r->type_is_slot) {
-            if (matched)
-                return NONE_MATCH;
-            slots = rs;
-            nsl = n;
-            *nslots = mres_effective_max (r);
-            or_matched = true;
-        }
-    }
-    if (slots) {
-        for (int i = 0; i < nsl; i++) {
-            if (slots[i].type_is_slot && slot_fits (m, u, &slots[i])) {
-                *pristine = false;
-                *next = slots;
-                *nnext = nsl;
-                return SLOT_MATCH;
-            }
-        }
-        return *pristine ? PRISTINE_NONE_MATCH : NONE_MATCH;
-    }
-    if (mr) {
-        *pristine = false;
-        *next = mr->with;
-        *nnext = mr->nwith;
-        return RESOURCE_MATCH;
-    }
-    return *pristine ? PRISTINE_NONE_MATCH : NONE_MATCH;
-}
-
 static int match_kind (matcher_t *m, int u, const mres_t *rs, int n, bool *pristine,
                        unsigned *nslots, const mres_t **next, int *nnext, const char **label)
 {
     if (m->flexible)
-        return match_kind_flex (m, u, rs, n, pristine, nslots, next, nnext);
+        return dfu_match_kind_flex (m, u, rs, n, pristine, nslots, next, nnext);
     mgraph_t *g = m->g;
     const mres_t *slot = NULL, *mr = NULL;
     bool matched = false;
@@ -484,8 +364,8 @@ static int match_kind (matcher_t *m, int u, const mres_t *rs, int n, bool *prist
 static int dom_dfv (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int n, bool pristine,
                     bool *excl, dfu_t *to_parent, visit_t *pv, int pedge, visit_t **vout);
 
-static void sel_add (visit_t *v, matcher_t *m, int edge, unsigned needs, bool excl,
-                     visit_t *child, bool weak)
+void dfu_sel_add (visit_t *v, matcher_t *m, int edge, unsigned needs, bool excl,
+                  visit_t *child, bool weak)
 {
     for (int i = 0; i < v->nsel; i++) {
         if (v->sel[i].edge == edge && v->sel[i].child == child) {
@@ -513,7 +393,7 @@ static void sel_add (visit_t *v, matcher_t *m, int edge, unsigned needs, bool ex
     s->child = child;
 }
 
-static bool sel_has (visit_t *v, int edge, visit_t *child)
+bool dfu_sel_has (visit_t *v, int edge, visit_t *child)
 {
     for (int i = 0; i < v->nsel; i++)
         if (v->sel[i].edge == edge && v->sel[i].child == child)
@@ -537,18 +417,18 @@ static int enforce (matcher_t *m, dfu_t *d, bool unconstrained)
                 visit_t *c = ed->child;
                 if (!c || !c->parent)
                     continue;
-                sel_add (c->parent, m, ed->edge, ed->needs, ed->excl, c, false);
+                dfu_sel_add (c->parent, m, ed->edge, ed->needs, ed->excl, c, false);
                 if (!unconstrained)
                     continue;
                 visit_t *cur = c->parent;
                 while (cur->parent) {
                     visit_t *p = cur->parent;
-                    if (sel_has (p, cur->pedge, cur))
+                    if (dfu_sel_has (p, cur->pedge, cur))
                         break;
                     int tt = m->g->v[cur->v].type;
                     evals_t *te = dfu_ev (m, d, tt, false);
                     if (!(te && te->best_k))
-                        sel_add (p, m, cur->pedge, (unsigned)m->g->v[cur->v].size, false, cur,
+                        dfu_sel_add (p, m, cur->pedge, (unsigned)m->g->v[cur->v].size, false, cur,
                                  true);
                     cur = p;
                 }
@@ -621,8 +501,8 @@ static bool type_enough (matcher_t *m, dfu_t *d, const mres_t *r, unsigned mult)
     return shares >= mult;
 }
 
-static int explore (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int n, bool pristine,
-                    bool *excl, dfu_t *d, unsigned mult, visit_t *uv)
+int dfu_explore (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int n, bool pristine,
+                 bool *excl, dfu_t *d, unsigned mult, visit_t *uv)
 {
     mgraph_t *g = m->g;
     int rc2 = -1;
@@ -631,7 +511,7 @@ static int explore (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int
     int local[64];
     int *order = x->out;
     if (m->stop_on_1 && nout > 0) {
-        oedge_t *oe = malloc (sizeof (oedge_t) * nout);
+        oedge_t *oe = xmalloc (sizeof (oedge_t) * nout);
         for (int i = 0; i < nout; i++) {
             oe[i].e = x->out[i];
             oe[i].w = x->out[i] < m->neweight && m->eweight[x->out[i]] >= 0
@@ -640,14 +520,14 @@ static int explore (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int
             oe[i].uniq = g->v[g->e[x->out[i]].dst].uniq_id;
         }
         qsort (oe, nout, sizeof (oedge_t), edge_cmp_desc);
-        order = nout <= 64 ? local : malloc (sizeof (int) * nout);
+        order = nout <= 64 ? local : xmalloc (sizeof (int) * nout);
         for (int i = 0; i < nout; i++)
             order[i] = oe[i].e;
         free (oe);
     }
     for (int i = 0; i < nout; i++) {
         int e = order[i];
-        if (!in_dom (m, e) || (m->banned && m->banned[e]))
+        if (!dfu_in_dom (m, e) || (m->banned && m->banned[e]))
             continue;
         int tgt = g->e[e].dst;
         mvtx_t *t = &g->v[tgt];
@@ -701,86 +581,14 @@ static int explore (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int
     return rc2;
 }
 
-/* policy callbacks */
-static int64_t factor_of (matcher_t *m, int u)
-{
-    mvtx_t *x = &m->g->v[u];
-    int64_t base = x->id + 1, tie = x->uniq_id;
-    if (base < 0 || tie < 0)
-        return -1;
-    int64_t add = base + 1, mul = add * 10000;
-    int64_t tb = tie % 10000 - 1;
-    if (tb < 0)
-        tb = -tb;
-    return mul + tb;
-}
-
-static int discover_vtx (matcher_t *m, int u)
-{
-    if (m->node_centric && m->g->v[u].type == m->node_type) {
-        if (m->g->v[u].id < -1)
-            return -1;
-        int64_t f = factor_of (m, u);
-        if (f < 0)
-            return -1;
-        m->ml_factor = f;
-        m->ml_scores += f;
-    }
-    return 0;
-}
-
-/* the perf_class property as Fluxion's variation policy reads it: a
- * leading integer in 0..9999, else (or absent) 9999, the worst class */
-static int64_t perf_class (const mvtx_t *x)
-{
-    for (int i = 0; i < x->nprops; i++) {
-        if (strcmp (x->props[i].key, "perf_class"))
-            continue;
-        char *end;
-        errno = 0;
-        long long v = strtoll (x->props[i].val, &end, 10);
-        if (end == x->props[i].val || errno)
-            return 9999;
-        return (v < 0 || v > 9999) ? 9999 : v;
-    }
-    return 9999;
-}
-
-static int finish_vtx (matcher_t *m, int u, const mres_t *rs, int n, dfu_t *d)
-{
-    int64_t score = MATCH_MET;
-    mvtx_t *x = &m->g->v[u];
-    for (int i = 0; i < n && score == MATCH_MET; i++) {
-        if (rs[i].tid != x->type)
-            continue;
-        for (int k = 0; k < rs[i].nwith; k++) {
-            const mres_t *c = &rs[i].with[k];
-            unsigned qc = dfu_qual (m, d, c->tid);
-            unsigned cnt = mres_calc_count (c, qc);
-            if (cnt == 0) {
-                score = MATCH_UNMET;
-                break;
-            }
-            choose_best_k (m, d, c->tid, cnt);
-        }
-    }
-    if (m->node_centric && x->type == m->node_type)
-        m->ml_scores -= m->ml_factor;
-    if (m->variation)   /* variation-aware: the node's perf_class, lower first */
-        d->overall = score == MATCH_MET ? score + perf_class (x) : score;
-    else
-        d->overall = score == MATCH_MET ? score + m->ml_scores + x->id + 1 : score;
-    return score == MATCH_MET ? 0 : -1;
-}
-
-static int finish_slot (matcher_t *m, dfu_t *d)
+int dfu_finish_slot (matcher_t *m, dfu_t *d)
 {
     for (int i = 0; i < d->nev; i++)
-        choose_best_k (m, d, d->ev[i].type, d->ev[i].qual);
+        dfu_choose_best_k (m, d, d->ev[i].type, d->ev[i].qual);
     return 0;
 }
 
-static egroup_t *ev_next (evals_t *e)
+egroup_t *dfu_ev_next (evals_t *e)
 {
     if (e->iter < 0)
         e->iter = 0;
@@ -821,22 +629,22 @@ static int dom_slot (matcher_t *m, const jmeta_t *j, int u, const mres_t *shape,
     bool x_inout = true;
     dfu_t ds = {0};
     unsigned qual = 0;
-    if (explore (m, j, u, shape, n, pristine, &x_inout, &ds, nslots, uv) != 0)
+    if (dfu_explore (m, j, u, shape, n, pristine, &x_inout, &ds, nslots, uv) != 0)
         goto done;
-    finish_slot (m, &ds);
+    dfu_finish_slot (m, &ds);
     qual = cnt_slot (m, shape, n, &ds);
-    egroup_t *groups = qual ? malloc (sizeof (egroup_t) * qual) : NULL;
+    egroup_t *groups = qual ? xmalloc (sizeof (egroup_t) * qual) : NULL;
     for (unsigned i = 0; i < qual; i++) {
         egroup_t eg = {0};
         int64_t score = MATCH_MET;
         int cap = 8, ne = 0;
-        eedge_t *edges = malloc (sizeof (eedge_t) * cap);
+        eedge_t *edges = xmalloc (sizeof (eedge_t) * cap);
         for (int s = 0; s < n; s++) {
             evals_t *e = dfu_ev (m, &ds, shape[s].tid, true);
             unsigned cnt = mres_calc_count (&shape[s], e->qual);
             unsigned got = 0;
             while (got < cnt) {
-                egroup_t *g = ev_next (e);
+                egroup_t *g = dfu_ev_next (e);
                 if (!g) {
                     free (edges);
                     free (groups);
@@ -845,7 +653,7 @@ static int dom_slot (matcher_t *m, const jmeta_t *j, int u, const mres_t *shape,
                 }
                 if (ne == cap) {
                     cap *= 2;
-                    edges = realloc (edges, sizeof (eedge_t) * cap);
+                    edges = xrealloc (edges, sizeof (eedge_t) * cap);
                 }
                 edges[ne] = g->edges[0];
                 edges[ne].needs = g->edges[0].count;
@@ -873,223 +681,6 @@ done:
     return qual ? 0 : -1;
 }
 
-/* ---- or-slots (flexible traverser) ----
- * Given the free counts of each slot element type below a vertex, find the
- * sequence of or-slots that places the most slots (first best in jobspec
- * order on ties), memoised on the counts as Fluxion's select_or_config. */
-#define OR_MAXT 16
-typedef struct {
-    int used;
-    int counts[OR_MAXT];
-    int next[OR_MAXT];
-    int score, idx;
-} orent_t;
-
-typedef struct {
-    orent_t *tab;
-    size_t cap, n;
-    int nt;
-    const int *tids;
-} ormemo_t;
-
-static uint64_t or_hash (const int *c, int nt)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (int i = 0; i < nt; i++) {
-        h ^= (uint64_t)(uint32_t)c[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-static orent_t *or_slot (ormemo_t *mm, const int *c, bool create)
-{
-    if (create && (mm->n + 1) * 2 > mm->cap) {
-        size_t nc = mm->cap ? mm->cap * 2 : 256;
-        orent_t *nt = calloc (nc, sizeof (orent_t));
-        for (size_t i = 0; i < mm->cap; i++) {
-            if (!mm->tab[i].used)
-                continue;
-            size_t h = or_hash (mm->tab[i].counts, mm->nt) & (nc - 1);
-            while (nt[h].used)
-                h = (h + 1) & (nc - 1);
-            nt[h] = mm->tab[i];
-        }
-        free (mm->tab);
-        mm->tab = nt;
-        mm->cap = nc;
-    }
-    if (!mm->cap)
-        return NULL;
-    size_t h = or_hash (c, mm->nt) & (mm->cap - 1);
-    while (mm->tab[h].used) {
-        if (!memcmp (mm->tab[h].counts, c, sizeof (int) * mm->nt))
-            return &mm->tab[h];
-        h = (h + 1) & (mm->cap - 1);
-    }
-    if (!create)
-        return NULL;
-    mm->tab[h].used = 1;
-    memcpy (mm->tab[h].counts, c, sizeof (int) * mm->nt);
-    mm->tab[h].score = 0;
-    mm->tab[h].idx = -1;
-    memcpy (mm->tab[h].next, c, sizeof (int) * mm->nt);
-    mm->n++;
-    return &mm->tab[h];
-}
-
-static int or_tidx (const ormemo_t *mm, int tid)
-{
-    for (int i = 0; i < mm->nt; i++)
-        if (mm->tids[i] == tid)
-            return i;
-    return -1;
-}
-
-/* (a single slot goes through the same search: it counts how many copies
- * fit, so one per socket can add up to a count of 2 at the node) */
-static int or_select (ormemo_t *mm, const mres_t *slots, int nsl, unsigned nslots, const int *c,
-                      unsigned depth)
-{
-    orent_t *e = or_slot (mm, c, false);
-    if (e)
-        return e->score;
-    int best = -1, bidx = -1;
-    int bnext[OR_MAXT];
-    for (int i = 0; i < nsl && depth < 100000; i++) {
-        const mres_t *sl = &slots[i];
-        if (!sl->type_is_slot)
-            continue;
-        int upd[OR_MAXT];
-        memcpy (upd, c, sizeof (int) * mm->nt);
-        bool ok = true;
-        for (int k = 0; k < sl->nwith && ok; k++) {
-            int ti = or_tidx (mm, sl->with[k].tid);
-            unsigned qc = ti >= 0 && c[ti] > 0 ? (unsigned)c[ti] : 0;
-            unsigned cnt = mres_calc_count (&sl->with[k], qc);
-            if (cnt == 0 || ti < 0)
-                ok = false;
-            else
-                upd[ti] -= (int)cnt;
-        }
-        if (!ok)
-            continue;
-        int t = or_select (mm, slots, nsl, nslots, upd, depth + 1);
-        if (best < t) {
-            best = t;
-            bidx = i;
-            memcpy (bnext, upd, sizeof (bnext));
-        }
-    }
-    e = or_slot (mm, c, true);
-    if (best < 0) {
-        e->score = 0;
-        e->idx = -1;
-    } else {
-        e->score = best + 1;
-        e->idx = bidx;
-        memcpy (e->next, bnext, sizeof (int) * mm->nt);
-    }
-    return e->score;
-}
-
-static int dom_slot_flex (matcher_t *m, const jmeta_t *j, int u, const mres_t *slots, int nsl,
-                          unsigned nslots, bool pristine, dfu_t *d, visit_t *uv)
-{
-    bool x_inout = true;
-    dfu_t ds = {0};
-    unsigned qual = 0;
-    mres_t uni[OR_MAXT];
-    int tids[OR_MAXT];
-    int nu = 0;
-    ormemo_t mm = {0};
-    egroup_t *groups = NULL;
-    /* the union of the slot element types, first request of each */
-    for (int i = 0; i < nsl; i++) {
-        if (!slots[i].type_is_slot)
-            continue;
-        for (int k = 0; k < slots[i].nwith; k++) {
-            int t;
-            for (t = 0; t < nu; t++)
-                if (tids[t] == slots[i].with[k].tid)
-                    break;
-            if (t == nu && nu < OR_MAXT) {
-                uni[nu] = slots[i].with[k];
-                tids[nu] = slots[i].with[k].tid;
-                nu++;
-            }
-        }
-    }
-    if (explore (m, j, u, uni, nu, pristine, &x_inout, &ds, nslots, uv) != 0)
-        goto done;
-    finish_slot (m, &ds);
-    int counts[OR_MAXT];
-    for (int t = 0; t < nu; t++)
-        counts[t] = (int)dfu_qual (m, &ds, tids[t]);
-    mm.nt = nu;
-    mm.tids = tids;
-    or_select (&mm, slots, nsl, nslots, counts, 0);
-    orent_t *cur = or_slot (&mm, counts, false);
-    qual = cur ? (unsigned)cur->score : 0;
-    groups = qual ? calloc (qual, sizeof (egroup_t)) : NULL;
-    for (unsigned i = 0; i < qual; i++) {
-        if (!cur || cur->idx < 0) {
-            qual = 0;
-            goto done;
-        }
-        const mres_t *sl = &slots[cur->idx];
-        int64_t score = MATCH_MET;
-        int cap = 8, ne = 0;
-        eedge_t *edges = malloc (sizeof (eedge_t) * cap);
-        for (int s = 0; s < sl->nwith; s++) {
-            evals_t *e = dfu_ev (m, &ds, sl->with[s].tid, true);
-            unsigned cnt = mres_calc_count (&sl->with[s], e->qual);
-            unsigned got = 0;
-            if (cnt == 0) {   /* an element of the slot is not available */
-                free (edges);
-                qual = 0;
-                goto done;
-            }
-            while (got < cnt) {
-                egroup_t *g = ev_next (e);
-                if (!g) {
-                    free (edges);
-                    qual = 0;
-                    goto done;
-                }
-                if (ne == cap) {
-                    cap *= 2;
-                    edges = realloc (edges, sizeof (eedge_t) * cap);
-                }
-                edges[ne] = g->edges[0];
-                edges[ne].needs = g->edges[0].count;
-                edges[ne].excl = 1;
-                ne++;
-                score += g->score;
-                got += g->edges[0].count;
-            }
-        }
-        groups[i].score = score;
-        groups[i].count = 1;
-        groups[i].excl = 1;
-        groups[i].label = sl->label;
-        groups[i].nedges = ne;
-        groups[i].edges = ar_alloc (m, sizeof (eedge_t) * (ne ? ne : 1));
-        memcpy (groups[i].edges, edges, sizeof (eedge_t) * ne);
-        free (edges);
-        int nxt[OR_MAXT];
-        memcpy (nxt, cur->next, sizeof (nxt));
-        cur = or_slot (&mm, nxt, false);
-    }
-    for (unsigned i = 0; i < qual; i++)
-        dfu_add (m, d, m->slot_type, &groups[i]);
-done:
-    free (groups);
-    free (mm.tab);
-    dfu_free (&ds);
-    return qual ? 0 : -1;
-}
-
 static int dom_dfv (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int n, bool pristine,
                     bool *excl, dfu_t *to_parent, visit_t *pv, int pedge, visit_t **vout)
 {
@@ -1108,7 +699,7 @@ static int dom_dfv (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int
     m->visits++;
     if (sm == NONE_MATCH)
         return -1;
-    if (prune (m, j, x_in, u, rs, n) < 0 || discover_vtx (m, u) < 0)
+    if (dfu_prune (m, j, x_in, u, rs, n) < 0 || dfu_discover_vtx (m, u) < 0)
         return -1;
     visit_t *v = ar_alloc (m, sizeof (visit_t));
     memset (v, 0, sizeof (*v));
@@ -1118,17 +709,17 @@ static int dom_dfv (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int
     x->stamp = m->seq;
     x->gray = m->seq;
     if (sm == SLOT_MATCH && m->flexible)
-        dom_slot_flex (m, j, u, next, nnext, nslots, check_pres, &d, v);
+        dfu_dom_slot_flex (m, j, u, next, nnext, nslots, check_pres, &d, v);
     else if (sm == SLOT_MATCH)
         dom_slot (m, j, u, next, nnext, nslots, check_pres, label, &d, v);
     else
-        explore (m, j, u, next, nnext, check_pres, &x_inout, &d, 1, v);
+        dfu_explore (m, j, u, next, nnext, check_pres, &x_inout, &d, 1, v);
     *excl = x_in;
     x->gray = 0;
     int64_t avail = mplan_avail (&x->plan, j->at, j->dur);
     if (avail <= 0)
         goto done;
-    if (finish_vtx (m, u, rs, n, &d) != 0)
+    if (dfu_finish_vtx (m, u, rs, n, &d) != 0)
         goto done;
     if ((rc = resolve (m, &d, to_parent)) != 0)
         goto done;
@@ -1140,14 +731,6 @@ done:
     dfu_free (&d);
     return rc;
 }
-
-/* ---------------- select: one traversal at one time ---------------- */
-
-typedef struct {
-    visit_t *root;
-    unsigned needs;
-    bool excl;
-} selection_t;
 
 static int select_at (matcher_t *m, const mjobspec_t *js, const jmeta_t *j, selection_t *out)
 {
@@ -1190,7 +773,7 @@ static int select_at (matcher_t *m, const mjobspec_t *js, const jmeta_t *j, sele
                 score = MATCH_UNMET;
                 break;
             }
-            choose_best_k (m, &d, js->res[i].tid, cnt);
+            dfu_choose_best_k (m, &d, js->res[i].tid, cnt);
         }
         m->ml_scores = 0;
         if (score != MATCH_MET)
@@ -1219,13 +802,11 @@ static int select_at (matcher_t *m, const mjobspec_t *js, const jmeta_t *j, sele
 
 /* ---------------- emission ---------------- */
 
-static void rec_push (matcher_t *m, int v, int level, unsigned needs, bool excl, int pedge)
+void dfu_rec_push (matcher_t *m, int v, int level, unsigned needs, bool excl, int pedge)
 {
     if (m->nrecs == m->caprecs) {
         int nc = m->caprecs ? m->caprecs * 2 : 64;
-        mrec_t *p = realloc (m->recs, sizeof (*p) * nc);
-        if (!p)
-            abort ();
+        mrec_t *p = xrealloc (m->recs, sizeof (*p) * nc);
         m->recs = p;
         m->caprecs = nc;
     }
@@ -1260,7 +841,7 @@ static void emit_full (matcher_t *m, int u, int level, int pedge, unsigned needs
     if (depth <= MG_MAXDEPTH) {   /* finalize refuses deeper graphs */
         for (int i = 0; i < x->nout; i++) {
             int e = x->out[i];
-            if (!in_dom (m, e))
+            if (!dfu_in_dom (m, e))
                 continue;
             int ent = g->v[g->e[e].dst].ndom_in > 1 ? e : entry;
             emit_full (m, g->e[e].dst, level + 1, e, (unsigned)g->v[g->e[e].dst].size, ent,
@@ -1270,7 +851,7 @@ static void emit_full (matcher_t *m, int u, int level, int pedge, unsigned needs
     if (x->emit_stamp == m->seq && m->conflict_edge < 0)
         m->conflict_edge = entry >= 0 ? entry : -2;
     x->emit_stamp = m->seq;
-    rec_push (m, u, level, needs, true, pedge);
+    dfu_rec_push (m, u, level, needs, true, pedge);
     int me = m->nrecs - 1;
     for (int k = first; k < me; k++)
         if (m->recs[k].parent == -1 && m->recs[k].level == level + 1)
@@ -1308,661 +889,13 @@ static int emit (matcher_t *m, visit_t *v, unsigned needs, bool excl, int level,
                 m->conflict_edge = entry >= 0 ? entry : -2;
             x->emit_stamp = m->seq;
         }
-        rec_push (m, v->v, level, needs, excl, pedge);
+        dfu_rec_push (m, v->v, level, needs, excl, pedge);
         int me = m->nrecs - 1;
         for (int k = first; k < me; k++)
             if (m->recs[k].parent == -1 && m->recs[k].level == level + 1)
                 m->recs[k].parent = me;
     }
     return n;
-}
-
-/* ---------------- planning ---------------- */
-
-static void job_touch (mjob_t *jb, int v, bool excl)
-{
-    int *p = realloc (jb->verts, sizeof (int) * (jb->nverts + 1));
-    unsigned char *q = realloc (jb->vexcl, jb->nverts + 1);
-    if (!p || !q)
-        abort ();
-    jb->verts = p;
-    jb->vexcl = q;
-    p[jb->nverts] = v;
-    q[jb->nverts] = excl;
-    jb->nverts++;
-}
-
-static mjob_t *job_find (const matcher_t *m, int64_t jobid)
-{
-    for (int i = 0; i < m->njobs; i++)
-        if (m->jobs[i].jobid == jobid)
-            return &m->jobs[i];
-    return NULL;
-}
-
-/* as Fluxion's by_outedges: after an allocation, each edge on the emitted
- * paths is weighted by what its target has free now of its last pruning
- * type; other edges keep their weight (0 at first, never lowered on cancel).
- * first-match explores children by weight, then uniq_id, highest first. */
-static void update_weights (matcher_t *m)
-{
-    mgraph_t *g = m->g;
-    if (m->neweight < g->ne) {
-        m->eweight = realloc (m->eweight, sizeof (int64_t) * g->ne);
-        for (int e = m->neweight; e < g->ne; e++)
-            m->eweight[e] = -1;
-        m->neweight = g->ne;
-    }
-    for (int i = 0; i < m->nrecs; i++) {
-        int e = m->recs[i].pedge;
-        if (e < 0)
-            continue;
-        mvtx_t *t = &g->v[g->e[e].dst];
-        if (!t->agg)
-            continue;
-        int k;
-        for (k = m->nprune - 1; k >= 0 && t->aggtot[k] < 0; k--)
-            ;
-        if (k < 0)
-            continue;
-        int64_t avail = mplan_avail (&t->agg[k], m->now, 1);
-        if (avail == 0 && t->agg[k].n == 0)
-            continue;
-        m->eweight[e] = avail;
-    }
-}
-
-static int apply (matcher_t *m, int64_t jobid, int64_t at, int64_t dur, bool reserved)
-{
-    mgraph_t *g = m->g;
-    if (m->njobs == m->capjobs) {
-        int nc = m->capjobs ? m->capjobs * 2 : 16;
-        mjob_t *p = realloc (m->jobs, sizeof (*p) * nc);
-        if (!p)
-            return -1;
-        m->jobs = p;
-        m->capjobs = nc;
-    }
-    mjob_t *jb = &m->jobs[m->njobs++];
-    memset (jb, 0, sizeof (*jb));
-    jb->jobid = jobid;
-    jb->at = at;
-    jb->dur = dur;
-    jb->reserved = reserved;
-    /* aggregate used counts per record for prune types */
-    int np = m->nprune;
-    int64_t *acc = np ? calloc ((size_t)m->nrecs * np, sizeof (int64_t)) : NULL;
-    for (int i = 0; i < m->nrecs; i++) {
-        mrec_t *r = &m->recs[i];
-        mvtx_t *x = &g->v[r->v];
-        if (r->excl) {
-            mplan_add (&x->plan, at, dur, r->needs, jobid);
-            if (reserved)
-                x->nresv++;
-            else
-                x->nalloc++;
-        }
-        mplan_add (&x->xchk, at, dur, 1, jobid);
-        if (np) {
-            for (int k = 0; k < np; k++) {
-                if (x->type == m->ptypes[k])
-                    acc[(size_t)i * np + k] += r->excl ? x->size : (x->size - r->needs);
-                if (r->parent >= 0)
-                    acc[(size_t)r->parent * np + k] += acc[(size_t)i * np + k];
-            }
-            if (x->agg) {
-                for (int k = 0; k < np; k++) {
-                    int64_t a = acc[(size_t)i * np + k];
-                    if (a > 0)
-                        mplan_add (&x->agg[k], at, dur, a, jobid);
-                }
-            }
-        }
-        job_touch (jb, r->v, r->excl);
-    }
-    free (acc);
-    if (m->stop_on_1)
-        update_weights (m);
-    return 0;
-}
-
-int matcher_cancel (matcher_t *m, int64_t jobid)
-{
-    mjob_t *jb = job_find (m, jobid);
-    if (!jb)
-        return -1;
-    mgraph_t *g = m->g;
-    for (int i = 0; i < jb->nverts; i++) {
-        mvtx_t *x = &g->v[jb->verts[i]];
-        if (jb->vexcl[i]) {
-            if (mplan_rem (&x->plan, jobid) == 0) {
-                if (jb->reserved)
-                    x->nresv--;
-                else
-                    x->nalloc--;
-            }
-        }
-        mplan_rem (&x->xchk, jobid);
-        if (x->agg)
-            for (int k = 0; k < m->nprune; k++)
-                mplan_rem (&x->agg[k], jobid);
-    }
-    free (jb->verts);
-    free (jb->vexcl);
-    *jb = m->jobs[m->njobs - 1];
-    m->njobs--;
-    return 0;
-}
-
-int matcher_extend (matcher_t *m, int64_t jobid, int64_t end)
-{
-    mjob_t *jb = job_find (m, jobid);
-    if (!jb || jb->reserved)
-        return -1;
-    mgraph_t *g = m->g;
-    for (int i = 0; i < jb->nverts; i++) {
-        mvtx_t *x = &g->v[jb->verts[i]];
-        if (jb->vexcl[i])
-            mplan_set_end (&x->plan, jobid, end);
-        mplan_set_end (&x->xchk, jobid, end);
-        if (x->agg)
-            for (int k = 0; k < m->nprune; k++)
-                mplan_set_end (&x->agg[k], jobid, end);
-    }
-    jb->dur = end > jb->at ? end - jb->at : 1;
-    return 0;
-}
-
-static bool rank_in (const int64_t *ranks, int n, int r)
-{
-    for (int i = 0; i < n; i++)
-        if (ranks[i] == r)
-            return true;
-    return false;
-}
-
-static int job_vidx (const mjob_t *jb, int v)
-{
-    for (int i = 0; i < jb->nverts; i++)
-        if (jb->verts[i] == v)
-            return i;
-    return -1;
-}
-
-static void job_drop (mjob_t *jb, int i)
-{
-    memmove (&jb->verts[i], &jb->verts[i + 1], sizeof (int) * (jb->nverts - i - 1));
-    memmove (&jb->vexcl[i], &jb->vexcl[i + 1], jb->nverts - i - 1);
-    jb->nverts--;
-}
-
-/* second phase of a partial cancel, as Fluxion's: walk down from the root
- * through vertices still holding the job; on each one with subtree counts
- * (and rank -1 or a released rank) lower the job's counts by what was
- * released, untag it once nothing is left, and drop its exclusivity span */
-static void pc_walk (matcher_t *m, mjob_t *jb, int u, const int64_t *ranks, int nranks,
-                     const int64_t *ttc, unsigned char *seen)
-{
-    mgraph_t *g = m->g;
-    mvtx_t *x = &g->v[u];
-    seen[u] = 1;
-    if (x->agg) {
-        bool span = false;
-        for (int k = 0; k < m->nprune; k++)
-            if (x->aggtot[k] >= 0 && mplan_span_amount (&x->agg[k], jb->jobid) >= 0)
-                span = true;
-        int vi = job_vidx (jb, u);
-        if (!span || vi < 0 || (x->rank != -1 && !rank_in (ranks, nranks, x->rank)))
-            return;
-        bool removed = true;
-        for (int k = 0; k < m->nprune; k++) {
-            if (x->aggtot[k] < 0)
-                continue;
-            int64_t left = mplan_reduce (&x->agg[k], jb->jobid, ttc[m->ptypes[k]]);
-            if (left > 0)
-                removed = false;
-        }
-        if (removed) {
-            for (int k = 0; k < m->nprune; k++)
-                mplan_rem (&x->agg[k], jb->jobid);
-            job_drop (jb, vi);
-        }
-        mplan_rem (&x->xchk, jb->jobid);
-    }
-    for (int i = 0; i < x->nout; i++) {
-        medge_t *e = &g->e[x->out[i]];
-        if (e->subsys == m->dom && !seen[e->dst])
-            pc_walk (m, jb, e->dst, ranks, nranks, ttc, seen);
-    }
-}
-
-int matcher_partial_cancel (matcher_t *m, int64_t jobid, const int64_t *ranks, int nranks,
-                            bool *full, char *err, size_t errlen)
-{
-    mgraph_t *g = m->g;
-    mjob_t *jb = job_find (m, jobid);
-    *full = false;
-    if (!jb) {
-        snprintf (err, errlen, "nonexistent job %lld", (long long)jobid);
-        return -1;
-    }
-    if (jb->reserved) {
-        snprintf (err, errlen, "reservations not currently supported by partial cancel");
-        return -1;
-    }
-    for (int i = 0; i < nranks; i++) {
-        bool found = false;
-        for (int v = 0; v < g->nv && !found; v++)
-            if (g->v[v].rank == ranks[i])
-                found = true;
-        if (!found) {
-            snprintf (err, errlen, "rank %lld not in the resource graph", (long long)ranks[i]);
-            return -1;
-        }
-    }
-    int64_t *ttc = calloc (g->ntypes + 1, sizeof (int64_t));
-    /* first phase: release every vertex of the given ranks */
-    for (int i = 0; i < jb->nverts;) {
-        mvtx_t *x = &g->v[jb->verts[i]];
-        if (!rank_in (ranks, nranks, x->rank)) {
-            i++;
-            continue;
-        }
-        if (jb->vexcl[i]) {
-            int64_t a = mplan_span_amount (&x->plan, jobid);
-            if (a >= 0 && mplan_rem (&x->plan, jobid) == 0) {
-                ttc[x->type] += a;
-                x->nalloc--;
-            }
-        }
-        mplan_rem (&x->xchk, jobid);
-        if (x->agg)
-            for (int k = 0; k < m->nprune; k++)
-                mplan_rem (&x->agg[k], jobid);
-        job_drop (jb, i);
-    }
-    int root = g->roots[m->dom];
-    unsigned char *seen = calloc (g->nv, 1);
-    if (job_vidx (jb, root) >= 0)
-        pc_walk (m, jb, root, ranks, nranks, ttc, seen);
-    free (seen);
-    free (ttc);
-    if (job_vidx (jb, root) < 0) {
-        *full = true;
-        matcher_cancel (m, jobid);
-    }
-    return 0;
-}
-
-mjob_t *mdfu_job (const matcher_t *m, int64_t jobid)
-{
-    return job_find (m, jobid);
-}
-
-bool matcher_has_job (const matcher_t *m, int64_t jobid)
-{
-    return job_find (m, jobid) != NULL;
-}
-
-/* ---------------- pruning filter setup ---------------- */
-
-/* per dominant subsystem: in-edge counts, which vertices have several
- * paths from the root, and the subtree totals of each prune type (a shared
- * subtree counts under each parent); iterative, in topological order */
-static void dom_prepare (matcher_t *m)
-{
-    mgraph_t *g = m->g;
-    for (int v = 0; v < g->nv; v++) {
-        g->v[v].ndom_in = 0;
-        g->v[v].multi = false;
-    }
-    for (int e = 0; e < g->ne; e++)
-        if (g->e[e].subsys == m->dom)
-            g->v[g->e[e].dst].ndom_in++;
-    int n = 0;
-    int *order = mg_topo (g, m->dom, &n, NULL);
-    if (!order)
-        return;   /* finalize refuses cycles; nothing to count */
-    for (int i = 0; i < n; i++) {
-        mvtx_t *x = &g->v[order[i]];
-        if (x->ndom_in > 1)
-            x->multi = true;
-        for (int k = 0; k < x->nout; k++) {
-            medge_t *e = &g->e[x->out[k]];
-            if (e->subsys == m->dom && x->multi)
-                g->v[e->dst].multi = true;
-        }
-    }
-    int64_t *memo = m->nprune ? malloc (sizeof (int64_t) * (g->nv ? g->nv : 1)) : NULL;
-    for (int k = 0; k < m->nprune && memo; k++) {
-        for (int i = n - 1; i >= 0; i--) {
-            int u = order[i];
-            mvtx_t *x = &g->v[u];
-            int64_t below = 0;
-            for (int q = 0; q < x->nout; q++) {
-                medge_t *e = &g->e[x->out[q]];
-                if (e->subsys != m->dom)
-                    continue;
-                if (below < INT64_MAX / 2)
-                    below += memo[e->dst];
-            }
-            if (below > INT64_MAX / 2)
-                below = INT64_MAX / 2;
-            memo[u] = below + (x->type == m->ptypes[k] ? x->size : 0);
-            bool anchored = m->panchor[k] < 0 || m->panchor[k] == x->type;
-            if (below > 0 && anchored) {
-                if (!x->agg) {
-                    x->agg = calloc (m->nprune, sizeof (mplan_t));
-                    x->aggtot = calloc (m->nprune, sizeof (int64_t));
-                    for (int q = 0; q < m->nprune; q++)
-                        x->aggtot[q] = -1;
-                }
-                x->aggtot[k] = below;
-                x->agg[k].total = below;
-            } else if (x->agg && anchored && x->aggtot[k] >= 0) {   /* the subtree shrank */
-                x->aggtot[k] = 0;
-                x->agg[k].total = 0;
-            }
-        }
-    }
-    free (memo);
-    free (order);
-}
-
-static int setup_prune (matcher_t *m, const char *spec, char *err, size_t errlen)
-{
-    mgraph_t *g = m->g;
-    char *s = strdup (spec ? spec : "ALL:core,ALL:node");
-    char *save = NULL;
-    for (char *tok = strtok_r (s, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
-        while (*tok == ' ')
-            tok++;
-        if (!*tok)
-            continue;
-        char *c = strchr (tok, ':');
-        if (!c || c == tok || !c[1]) {
-            snprintf (err, errlen, "bad prune filter \"%s\" (want ANCHOR:TYPE)", tok);
-            free (s);
-            return -1;
-        }
-        *c = '\0';
-        int anchor = !strcmp (tok, "ALL") ? -1 : mg_intern_type (g, tok);
-        int t = mg_intern_type (g, c + 1);
-        m->ptypes = realloc (m->ptypes, sizeof (int) * (m->nprune + 1));
-        m->panchor = realloc (m->panchor, sizeof (int) * (m->nprune + 1));
-        m->ptypes[m->nprune] = t;
-        m->panchor[m->nprune] = anchor;
-        m->nprune++;
-    }
-    free (s);
-    dom_prepare (m);
-    return 0;
-}
-
-/* ---------------- public ---------------- */
-
-static int parse_policy (matcher_t *m, const char *policy, char *err, size_t errlen)
-{
-    static const struct {
-        const char *name, *spec;
-    } named[] = {
-        {"first", "policy=high node_centric=true stop_on_1_matches=true"},
-        {"firstnodex", "policy=high node_centric=true node_exclusive=true stop_on_1_matches=true"},
-        {"high", "policy=high"},
-        {"low", "policy=low"},
-        {"lonode", "policy=low node_centric=true"},
-        {"hinode", "policy=high node_centric=true"},
-        {"lonodex", "policy=low node_centric=true node_exclusive=true"},
-        {"hinodex", "policy=high node_centric=true node_exclusive=true"},
-        {"locality", "policy=high"},
-        {"variation", "policy=low"},
-    };
-    const char *spec = policy;
-    for (size_t i = 0; i < sizeof (named) / sizeof (named[0]); i++)
-        if (!strcmp (policy, named[i].name))
-            spec = named[i].spec;
-    if (!strcmp (policy, "variation"))
-        m->variation = true;
-    char *s = strdup (spec), *save = NULL;
-    bool have_pol = false;
-    for (char *tok = strtok_r (s, " ", &save); tok; tok = strtok_r (NULL, " ", &save)) {
-        char *eq = strchr (tok, '=');
-        if (!eq) {
-            snprintf (err, errlen, "unknown match policy \"%s\"", policy);
-            free (s);
-            return -1;
-        }
-        *eq = '\0';
-        const char *k = tok, *v = eq + 1;
-        if (!strcmp (k, "policy")) {
-            if (!strcmp (v, "high"))
-                m->high = true;
-            else if (!strcmp (v, "low"))
-                m->high = false;
-            else {
-                snprintf (err, errlen, "policy key accepts only low or high");
-                free (s);
-                return -1;
-            }
-            have_pol = true;
-            continue;
-        }
-        bool b;
-        if (!strcmp (v, "true"))
-            b = true;
-        else if (!strcmp (v, "false"))
-            b = false;
-        else {
-            snprintf (err, errlen, "policy option %s requires true or false", k);
-            free (s);
-            return -1;
-        }
-        if (!strcmp (k, "node_centric"))
-            m->node_centric = b;
-        else if (!strcmp (k, "node_exclusive"))
-            m->node_excl = b;
-        else if (!strcmp (k, "stop_on_1_matches"))
-            m->stop_on_1 = b;
-        else {
-            snprintf (err, errlen, "invalid policy option: %s", k);
-            free (s);
-            return -1;
-        }
-    }
-    free (s);
-    if (!have_pol) {
-        snprintf (err, errlen, "unknown match policy \"%s\"", policy);
-        return -1;
-    }
-    return 0;
-}
-
-matcher_t *matcher_new (mgraph_t *g, const char *policy, const char *subsystems,
-                        const char *prune_spec, char *err, size_t errlen)
-{
-    if (!g || g->nv == 0 || !g->roots) {
-        snprintf (err, errlen, "resource graph is empty");
-        return NULL;
-    }
-    matcher_t *m = calloc (1, sizeof (*m));
-    if (!m)
-        return NULL;
-    m->g = g;
-    if (parse_policy (m, policy ? policy : "first", err, errlen) < 0) {
-        free (m);
-        return NULL;
-    }
-    const char *ss = subsystems ? subsystems : "CA";
-    const char *domname = "containment";
-    if (!strcmp (ss, "PA"))
-        domname = "power";
-    else if (!strcmp (ss, "IBA"))
-        domname = "ibnet";
-    else if (!strcmp (ss, "CA") || !strcmp (ss, "C+PA") || !strcmp (ss, "C+IBA")
-             || !strcmp (ss, "C+PA+IBA") || !strcmp (ss, "C+P+IBA"))
-        domname = "containment";
-    else
-        domname = ss;
-    m->dom = mg_subsys_lookup (g, domname);
-    if (m->dom < 0 || g->roots[m->dom] < 0) {
-        snprintf (err, errlen, "graph has no %s subsystem", domname);
-        free (m);
-        return NULL;
-    }
-    m->node_type = mg_intern_type (g, "node");
-    m->slot_type = mg_intern_type (g, "slot");
-    if (setup_prune (m, prune_spec, err, errlen) < 0) {
-        matcher_destroy (&m);
-        return NULL;
-    }
-    m->visit_budget = (unsigned)(8 * (int64_t)g->nv + 1024);
-    m->conflict_edge = -1;
-    return m;
-}
-
-void matcher_destroy (matcher_t **mp)
-{
-    if (!mp || !*mp)
-        return;
-    matcher_t *m = *mp;
-    while (m->njobs > 0)
-        matcher_cancel (m, m->jobs[0].jobid);
-    free (m->jobs);
-    for (int v = 0; v < m->g->nv; v++) {
-        mvtx_t *x = &m->g->v[v];
-        if (x->agg) {
-            for (int k = 0; k < m->nprune; k++)
-                mplan_free (&x->agg[k]);
-            free (x->agg);
-            free (x->aggtot);
-            x->agg = NULL;
-            x->aggtot = NULL;
-        }
-    }
-    free (m->ptypes);
-    free (m->eweight);
-    free (m->panchor);
-    free (m->banned);
-    free (m->xtypes);
-    free (m->recs);
-    while (m->arena) {
-        arena_blk_t *n = m->arena->next;
-        free (m->arena);
-        m->arena = n;
-    }
-    free (m);
-    *mp = NULL;
-}
-
-int matcher_set_format (matcher_t *m, int fmt)
-{
-    m->fmt = fmt;
-    return 0;
-}
-
-void matcher_graph_changed (matcher_t *m)
-{
-    mgraph_t *g = m->g;
-    dom_prepare (m);
-    m->visit_budget = (unsigned)(8 * (int64_t)g->nv + 1024);
-}
-
-static void subtree_collect (matcher_t *m, int u, unsigned char *mark)
-{
-    mgraph_t *g = m->g;
-    if (mark[u])
-        return;
-    mark[u] = 1;
-    for (int i = 0; i < g->v[u].nout; i++) {
-        medge_t *e = &g->e[g->v[u].out[i]];
-        if (e->subsys == m->dom)
-            subtree_collect (m, e->dst, mark);
-    }
-}
-
-int matcher_remove_path (matcher_t *m, const char *path, char *err, size_t errlen)
-{
-    mgraph_t *g = m->g;
-    int v = mgraph_find_path (g, path);
-    if (v < 0 || v == g->roots[m->dom]) {
-        snprintf (err, errlen, "%s: %s", v < 0 ? "no such path" : "can't remove the root", path);
-        return -1;
-    }
-    unsigned char *mark = calloc (g->nv, 1);
-    subtree_collect (m, v, mark);
-    for (int u = 0; u < g->nv; u++)
-        if (mark[u])
-            mg_clear_vertex (g, u);
-    free (mark);
-    matcher_graph_changed (m);
-    return 0;
-}
-
-int matcher_remove_ranks (matcher_t *m, const int64_t *ranks, int n, char *err, size_t errlen)
-{
-    mgraph_t *g = m->g;
-    (void)err;
-    (void)errlen;
-    for (int u = 0; u < g->nv; u++)
-        if (u != g->roots[m->dom] && rank_in (ranks, n, g->v[u].rank))
-            mg_clear_vertex (g, u);
-    matcher_graph_changed (m);
-    return 0;
-}
-
-/* post-order walk emitting marked vertices (exclusive, full size) and the
- * ancestors of marked ones (shared, 1); returns whether u was emitted */
-static bool upd_walk (matcher_t *m, int u, int level, int pedge, const unsigned char *mark,
-                      unsigned char *seen)
-{
-    mgraph_t *g = m->g;
-    seen[u] = 1;
-    int first = m->nrecs;
-    bool any = false;
-    for (int i = 0; i < g->v[u].nout; i++) {
-        medge_t *e = &g->e[g->v[u].out[i]];
-        if (e->subsys == m->dom && !seen[e->dst])
-            any |= upd_walk (m, e->dst, level + 1, g->v[u].out[i], mark, seen);
-    }
-    if (!mark[u] && !any)
-        return false;
-    rec_push (m, u, level, mark[u] ? (unsigned)g->v[u].size : 1, mark[u] != 0, pedge);
-    int me = m->nrecs - 1;
-    for (int k = first; k < me; k++)
-        if (m->recs[k].parent == -1 && m->recs[k].level == level + 1)
-            m->recs[k].parent = me;
-    return true;
-}
-
-int matcher_update_rv1exec (matcher_t *m, const char *text, size_t len, int64_t jobid,
-                            int64_t at, int64_t dur, char **out, char *err, size_t errlen)
-{
-    mgraph_t *g = m->g;
-    *out = NULL;
-    if (job_find (m, jobid)) {
-        snprintf (err, errlen, "job %lld exists", (long long)jobid);
-        return -1;
-    }
-    unsigned char *mark = calloc (g->nv ? g->nv : 1, 1);
-    unsigned char *seen = calloc (g->nv ? g->nv : 1, 1);
-    int rc = mgraph_rv1exec_mark (g, text, len, mark, err, errlen);
-    if (rc == 0) {
-        m->nrecs = 0;
-        upd_walk (m, g->roots[m->dom], 0, -1, mark, seen);
-        if (apply (m, jobid, at, dur, false) < 0) {
-            snprintf (err, errlen, "out of memory");
-            rc = -1;
-        } else
-            *out = mw_write (m, m->recs, m->nrecs, jobid, at, dur);
-    }
-    free (mark);
-    free (seen);
-    return rc;
-}
-
-void matcher_set_flexible (matcher_t *m, bool flexible)
-{
-    m->flexible = flexible;
 }
 
 /* sibling slots need the flexible traverser */
@@ -1976,21 +909,6 @@ static bool dup_slots (const mres_t *rs, int n)
             return true;
     }
     return ns > 1;
-}
-
-void matcher_set_now (matcher_t *m, int64_t now)
-{
-    m->now = now;
-}
-
-unsigned matcher_preorder_count (const matcher_t *m)
-{
-    return m->preorder;
-}
-
-unsigned matcher_postorder_count (const matcher_t *m)
-{
-    return m->postorder;
 }
 
 static int prime_res (matcher_t *m, mres_t *r, int depth, char *err, size_t errlen)
@@ -2015,13 +933,13 @@ static int prime_res (matcher_t *m, mres_t *r, int depth, char *err, size_t errl
                 r->tid = mg_intern_type (g, r->type);
             }
         if (!known) {
-            snprintf (err, errlen, "Value of \"type\" must be a resource type known to fluxion");
-            return -1;
+            return errfail (err, errlen,
+                            "Value of \"type\" must be a resource type known to fluxion");
         }
     }
     free (r->udata);
-    r->udata = m->nprune ? calloc (m->nprune, sizeof (int64_t)) : NULL;
-    int64_t *slotmin = m->nprune ? calloc (m->nprune, sizeof (int64_t)) : NULL;
+    r->udata = m->nprune ? xcalloc (m->nprune, sizeof (int64_t)) : NULL;
+    int64_t *slotmin = m->nprune ? xcalloc (m->nprune, sizeof (int64_t)) : NULL;
     for (int k = 0; k < m->nprune; k++)
         slotmin[k] = -1;
     for (int i = 0; i < r->nwith; i++) {
@@ -2064,13 +982,13 @@ static int64_t *candidate_times (matcher_t *m, int64_t at, int *np)
 {
     mgraph_t *g = m->g;
     int cap = 64, n = 0;
-    int64_t *t = malloc (sizeof (int64_t) * cap);
+    int64_t *t = xmalloc (sizeof (int64_t) * cap);
     for (int i = 0; i < m->njobs; i++) {
         int64_t e = mt_end (m->jobs[i].at, m->jobs[i].dur);
         if (e > at && e < MT_INF) {
             if (n == cap) {
                 cap *= 2;
-                t = realloc (t, sizeof (int64_t) * cap);
+                t = xrealloc (t, sizeof (int64_t) * cap);
             }
             t[n++] = e;
         }
@@ -2100,14 +1018,18 @@ static int select_emit (matcher_t *m, const mjobspec_t *js, const jmeta_t *j)
     mgraph_t *g = m->g;
     if (!m->banned || m->nbanned_cap < g->ne) { /* a graph without edges too: never memset NULL */
         free (m->banned);
-        m->banned = calloc (g->ne ? g->ne : 1, 1);
+        m->banned = xcalloc (g->ne ? g->ne : 1, 1);
         m->nbanned_cap = g->ne;
     } else
         memset (m->banned, 0, g->ne);
+    if (m->bb_stale && m->bb_graph)
+        dfu_bb_refresh (m);
+    int bk = dfu_bb_usable (m, js);
     for (int attempt = 0; attempt < 64; attempt++) {
         selection_t sel = {0};
         ar_reset (m);
-        if (select_at (m, js, j, &sel) < 0)
+        if ((bk >= 0 && attempt == 0 ? dfu_bb_select (m, js, j, bk, &sel)
+                                     : select_at (m, js, j, &sel)) < 0)
             return -1;
         m->nrecs = 0;
         m->conflict_edge = -1;
@@ -2208,23 +1130,23 @@ static int match_one (matcher_t *m, const mjobspec_t *js, int op, int64_t jobid,
     if (out)
         *out = NULL;
     if (!m || !js || js->nres == 0) {
-        snprintf (err, errlen, "invalid request");
+        errfmt (err, errlen, "invalid request");
         return MATCH_ERROR;
     }
-    if (job_find (m, jobid) && op != MATCH_SATISFIABILITY) {
-        snprintf (err, errlen, "job %lld exists", (long long)jobid);
+    if (mdfu_job (m, jobid) && op != MATCH_SATISFIABILITY) {
+        errfmt (err, errlen, "job %lld exists", (long long)jobid);
         return MATCH_ERROR;
     }
     if (!m->flexible && dup_slots (js->res, js->nres)) {
-        snprintf (err, errlen, "jobspec: type \"slot\" appears twice at one level "
-                               "(sibling slots need the flexible traverser)");
+        errfmt (err, errlen, "jobspec: type \"slot\" appears twice at one level "
+                             "(sibling slots need the flexible traverser)");
         return MATCH_ERROR;
     }
     for (int i = 0; i < js->nres; i++)
         if (prime_res (m, &((mjobspec_t *)js)->res[i], 0, err, errlen) < 0)
             return MATCH_ERROR;
     if (m->nxtypes < m->g->ntypes) {
-        m->xtypes = realloc (m->xtypes, m->g->ntypes);
+        m->xtypes = xrealloc (m->xtypes, m->g->ntypes);
         m->nxtypes = m->g->ntypes;
     }
     memset (m->xtypes, 0, m->nxtypes);
@@ -2262,8 +1184,8 @@ static int match_one (matcher_t *m, const mjobspec_t *js, int op, int64_t jobid,
     if (rc == 0) {
         m->last_at = j.at;
         m->last_dur = j.dur;
-        if (apply (m, jobid, j.at, j.dur, reserved) < 0) {
-            snprintf (err, errlen, "out of memory");
+        if (dfu_apply (m, jobid, j.at, j.dur, reserved) < 0) {
+            errfmt (err, errlen, "out of memory");
             return MATCH_ERROR;
         }
         if (out)
@@ -2295,88 +1217,4 @@ static int match_one (matcher_t *m, const mjobspec_t *js, int op, int64_t jobid,
     m->preorder = pre;
     m->postorder = post;
     return src == 0 ? MATCH_BUSY : MATCH_UNSAT;
-}
-
-/* ---------------- status ---------------- */
-
-static void mark_sub (matcher_t *m, int u, bool up, unsigned char *seen)
-{
-    mgraph_t *g = m->g;
-    if (seen[u])
-        return;
-    seen[u] = 1;
-    g->v[u].up = up;
-    for (int i = 0; i < g->v[u].nout; i++) {
-        int e = g->v[u].out[i];
-        if (in_dom (m, e))
-            mark_sub (m, g->e[e].dst, up, seen);
-    }
-}
-
-int matcher_set_status (matcher_t *m, const char *path, bool up)
-{
-    int v = mgraph_find_path (m->g, path);
-    if (v < 0)
-        return -1;
-    unsigned char *seen = calloc (m->g->nv, 1);
-    if (!seen)
-        return -1;
-    mark_sub (m, v, up, seen);
-    free (seen);
-    return 0;
-}
-
-int matcher_set_status_rank (matcher_t *m, int64_t rank, bool up)
-{
-    int n = 0;
-    for (int v = 0; v < m->g->nv; v++)
-        if (m->g->v[v].rank == rank && (m->g->v[v].ndom_in > 0 || v == m->g->roots[m->dom])) {
-            m->g->v[v].up = up;
-            n++;
-        }
-    return n ? 0 : -1;
-}
-
-int matcher_get_status (matcher_t *m, const char *path, bool *up)
-{
-    int v = mgraph_find_path (m->g, path);
-    if (v < 0)
-        return -1;
-    *up = m->g->v[v].up;
-    return 0;
-}
-
-int matcher_set_property (matcher_t *m, const char *path, const char *key, const char *value)
-{
-    int v = mgraph_find_path (m->g, path);
-    if (v < 0)
-        return -1;
-    return mg_set_prop (m->g, v, key, value);
-}
-
-char *matcher_get_properties (matcher_t *m, const char *path, int *found)
-{
-    int v = mgraph_find_path (m->g, path);
-    *found = v >= 0;
-    if (v < 0)
-        return NULL;
-    sbuf_t b;
-    sb_init (&b);
-    mvtx_t *x = &m->g->v[v];
-    /* sorted by key, as a std::map would */
-    int *idx = malloc (sizeof (int) * (x->nprops + 1));
-    for (int i = 0; i < x->nprops; i++)
-        idx[i] = i;
-    for (int i = 1; i < x->nprops; i++) {
-        int t = idx[i], j = i - 1;
-        while (j >= 0 && strcmp (x->props[idx[j]].key, x->props[t].key) > 0) {
-            idx[j + 1] = idx[j];
-            j--;
-        }
-        idx[j + 1] = t;
-    }
-    for (int i = 0; i < x->nprops; i++)
-        sb_printf (&b, "%s=%s\n", x->props[idx[i]].key, x->props[idx[i]].val);
-    free (idx);
-    return sb_take (&b);
 }

@@ -8,6 +8,7 @@
  * The matching vertices and their ancestors are written in the match
  * format, post-order, each with its full size and exclusive. */
 #include "mdfu.h"
+#include "xalloc.h"
 #include "hostlist.h"
 #include <ctype.h>
 #include <stdio.h>
@@ -69,15 +70,15 @@ static int parse_jobid (const char *s, int64_t *out)
 
 static fnode_t *parse_leaf (const char *tok, size_t len)
 {
-    char *t = strndup (tok, len);
+    char *t = xstrndup (tok, len);
     char *eq = strchr (t, '=');
-    fnode_t *f = calloc (1, sizeof (*f));
+    fnode_t *f = xcalloc (1, sizeof (*f));
     if (!eq)
         goto bad;
     *eq = '\0';
     const char *key = t;
     char *val = eq + 1;
-    char *lval = strdup (val);
+    char *lval = xstrdup (val);
     lower (lval);
     f->leaf = true;
     int ok = 0;
@@ -112,7 +113,7 @@ static fnode_t *parse_leaf (const char *tok, size_t len)
         ok = f->hosts != NULL;
     } else if (!strcmp (key, "property")) {
         f->pred = P_PROP;
-        f->str = strdup (lval);
+        f->str = xstrdup (lval);
         ok = lval[0] != '\0';
     }
     free (lval);
@@ -169,7 +170,7 @@ static fnode_t *parse_expr (const char *e, size_t len)
     size_t last = len;
     while (last > 0 && is_ws (e[last - 1]))
         last--;
-    fnode_t *g = calloc (1, sizeof (*g));
+    fnode_t *g = xcalloc (1, sizeof (*g));
     size_t at = 0;
     for (;;) {
         fnode_t *t = parse_term (e, last, &at);
@@ -177,8 +178,8 @@ static fnode_t *parse_expr (const char *e, size_t len)
             fnode_free (g);
             return NULL;
         }
-        g->terms = realloc (g->terms, sizeof (fnode_t *) * (g->n + 1));
-        g->ops = realloc (g->ops, g->n + 2);
+        g->terms = xrealloc (g->terms, sizeof (fnode_t *) * (g->n + 1));
+        g->ops = xrealloc (g->ops, g->n + 2);
         g->terms[g->n++] = t;
         if (at >= last)
             break;
@@ -306,8 +307,8 @@ static int find_dfv (matcher_t *m, const fnode_t *f, int u, int level, fover_t o
         return 0;
     if (out->n == out->cap) {
         out->cap = out->cap ? out->cap * 2 : 64;
-        out->verts = realloc (out->verts, sizeof (int) * out->cap);
-        out->levels = realloc (out->levels, sizeof (int) * out->cap);
+        out->verts = xrealloc (out->verts, sizeof (int) * out->cap);
+        out->levels = xrealloc (out->levels, sizeof (int) * out->cap);
     }
     out->verts[out->n] = u;
     out->levels[out->n] = level;
@@ -324,7 +325,7 @@ int matcher_find (matcher_t *m, const char *expr, char **out, char *err, size_t 
         return -1;
     }
     fout_t fo = {0};
-    fo.seen = calloc (m->g->nv ? m->g->nv : 1, 1);
+    fo.seen = xcalloc (m->g->nv ? m->g->nv : 1, 1);
     fo.budget = (unsigned)(8 * (int64_t)m->g->nv + 1024);
     fover_t o = {0};
     find_dfv (m, f, m->g->roots[m->dom], 0, o, &fo);

@@ -5,6 +5,7 @@
  * depth-first walk of the recipe from its root vertices, numbering ids by
  * id_scope/id_start/id_stride as Fluxion's reader does.  Text in, no I/O. */
 #include "mint.h"
+#include "xalloc.h"
 #include "errquote.h"
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -52,7 +53,7 @@ typedef struct {
 
 static char *xstr (const xmlChar *s)
 {
-    return strdup (s ? (const char *)s : "");
+    return xstrdup (s ? (const char *)s : "");
 }
 
 static const char *keyval (rkey_t *keys, int nkeys, xmlNode *el, const char *name, int for_edge)
@@ -134,7 +135,7 @@ static int push_gen (rvtx_t *r, int v)
 {
     if (r->ngen == r->capgen) {
         int nc = r->capgen ? r->capgen * 2 : 8;
-        int *p = realloc (r->gen, sizeof (int) * nc);
+        int *p = xrealloc (r->gen, sizeof (int) * nc);
         if (!p)
             return -1;
         r->gen = p;
@@ -166,7 +167,7 @@ static int emit_vertex (grug_t *c, int ru, redge_t *e, int src, int i, int sz, i
     if (!pref)
         pref = "";
     size_t n = strlen (pref) + strlen (g->v[v].name) + 2;
-    char *p = malloc (n);
+    char *p = xmalloc (n);
     snprintf (p, n, "%s/%s", pref, g->v[v].name);
     mg_add_path (g, v, ss, p);
     free (p);
@@ -248,7 +249,7 @@ static void tree_edge (grug_t *c, int ei)
                 }
                 const char *sp = mg_path (g, src, es);
                 size_t n = (sp ? strlen (sp) : 0) + strlen (g->v[v].name) + 2;
-                char *p = malloc (n);
+                char *p = xmalloc (n);
                 snprintf (p, n, "%s/%s", sp ? sp : "", g->v[v].name);
                 if (!mg_path (g, v, es))
                     mg_add_path (g, v, es, p);
@@ -320,7 +321,7 @@ int mgraph_load_grug (mgraph_t *g, const char *text, size_t len, char *err, size
         if (n->type != XML_ELEMENT_NODE)
             continue;
         if (!strcmp ((const char *)n->name, "key")) {
-            rkey_t *k = realloc (keys, sizeof (*k) * (nkeys + 1));
+            rkey_t *k = xrealloc (keys, sizeof (*k) * (nkeys + 1));
             if (!k)
                 goto out;
             keys = k;
@@ -353,7 +354,7 @@ int mgraph_load_grug (mgraph_t *g, const char *text, size_t len, char *err, size
     for (xmlNode *n = graph->children; n; n = n->next) {
         if (n->type != XML_ELEMENT_NODE || strcmp ((const char *)n->name, "node"))
             continue;
-        rvtx_t *v = realloc (c.v, sizeof (*v) * (c.nv + 1));
+        rvtx_t *v = xrealloc (c.v, sizeof (*v) * (c.nv + 1));
         if (!v)
             goto out;
         c.v = v;
@@ -370,13 +371,13 @@ int mgraph_load_grug (mgraph_t *g, const char *text, size_t len, char *err, size
             c.nv++;
             goto out;
         }
-        r->type = strdup (s);
+        r->type = xstrdup (s);
         s = keyval (keys, nkeys, n, "basename", 0);
-        r->basename = strdup (s && *s ? s : r->type);
+        r->basename = xstrdup (s && *s ? s : r->type);
         s = keyval (keys, nkeys, n, "unit", 0);
-        r->unit = strdup (s ? s : "");
+        r->unit = xstrdup (s ? s : "");
         s = keyval (keys, nkeys, n, "subsystem", 0);
-        r->subsystem = strdup (s && *s ? s : "containment");
+        r->subsystem = xstrdup (s && *s ? s : "containment");
         r->size = toint (keyval (keys, nkeys, n, "size", 0), 1);
         if (r->size < 0) {
             gfail (&c, "negative size", r->xid);
@@ -403,7 +404,7 @@ int mgraph_load_grug (mgraph_t *g, const char *text, size_t len, char *err, size
             gfail (&c, "edge names an unknown node", NULL);
             goto out;
         }
-        redge_t *e = realloc (c.e, sizeof (*e) * (c.ne + 1));
+        redge_t *e = xrealloc (c.e, sizeof (*e) * (c.ne + 1));
         if (!e)
             goto out;
         c.e = e;
@@ -413,15 +414,15 @@ int mgraph_load_grug (mgraph_t *g, const char *text, size_t len, char *err, size
         r->dst = ti;
         const char *s;
         s = keyval (keys, nkeys, n, "e_subsystem", 1);
-        r->e_subsystem = strdup (s && *s ? s : "containment");
+        r->e_subsystem = xstrdup (s && *s ? s : "containment");
         s = keyval (keys, nkeys, n, "relation", 1);
-        r->relation = strdup (s ? s : "contains");
+        r->relation = xstrdup (s ? s : "contains");
         s = keyval (keys, nkeys, n, "rrelation", 1);
-        r->rrelation = strdup (s ? s : "in");
+        r->rrelation = xstrdup (s ? s : "in");
         s = keyval (keys, nkeys, n, "gen_method", 1);
-        r->gen_method = strdup (s && *s ? s : "MULTIPLY");
+        r->gen_method = xstrdup (s && *s ? s : "MULTIPLY");
         s = keyval (keys, nkeys, n, "as_tgt_subsystem", 1);
-        r->as_tgt_subsystem = strdup (s && *s ? s : "containment");
+        r->as_tgt_subsystem = xstrdup (s && *s ? s : "containment");
         r->id_scope = (int)toint (keyval (keys, nkeys, n, "id_scope", 1), 0);
         r->id_start = (int)toint (keyval (keys, nkeys, n, "id_start", 1), 0);
         r->id_stride = (int)toint (keyval (keys, nkeys, n, "id_stride", 1), 1);
@@ -433,7 +434,7 @@ int mgraph_load_grug (mgraph_t *g, const char *text, size_t len, char *err, size
             gfail (&c, "multi_scale out of range", NULL);
             goto out;
         }
-        int *o = realloc (c.v[si].out, sizeof (int) * (c.v[si].nout + 1));
+        int *o = xrealloc (c.v[si].out, sizeof (int) * (c.v[si].nout + 1));
         if (!o)
             goto out;
         c.v[si].out = o;

@@ -5,6 +5,7 @@
  * metadata.name {subsystem: relation}).  Text in, no I/O.  Unlike Fluxion,
  * a vertex may be the target of several containment edges. */
 #include "errquote.h"
+#include "xalloc.h"
 #include "mint.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,14 +125,14 @@ static int jgf_load (mgraph_t *g, const char *text, size_t len, bool attach, cha
     if (attach && attach_check (g, nodes, edges, err, errlen) < 0)
         goto out;
     int nv0 = g->nv;
-    map = calloc (json_array_size (nodes), sizeof (idmap_t));
+    map = xcalloc (json_array_size (nodes), sizeof (idmap_t));
     size_t i;
     json_t *n;
     json_array_foreach (nodes, i, n) {
         if (attach && json_is_string (json_object_get (n, "id")) && cpath_of (n)) {
             int ex = mgraph_find_path (g, cpath_of (n));
             if (ex >= 0) {   /* already in the graph: reuse it */
-                map[nmap].key = strdup (json_string_value (json_object_get (n, "id")));
+                map[nmap].key = xstrdup (json_string_value (json_object_get (n, "id")));
                 map[nmap].v = ex;
                 nmap++;
                 continue;
@@ -221,7 +222,7 @@ static int jgf_load (mgraph_t *g, const char *text, size_t len, bool attach, cha
                     mg_set_prop (g, v, k, json_string_value (p));
             }
         }
-        map[nmap].key = strdup (json_string_value (id));
+        map[nmap].key = xstrdup (json_string_value (id));
         map[nmap].v = v;
         nmap++;
     }
@@ -296,7 +297,7 @@ int mgraph_jgf_ranks (const char *text, size_t len, int64_t **ranks, int *n, cha
         json_decref (root);
         return -1;
     }
-    *ranks = malloc (sizeof (int64_t) * (json_array_size (nodes) + 1));
+    *ranks = xmalloc (sizeof (int64_t) * (json_array_size (nodes) + 1));
     size_t i;
     json_t *nd;
     json_array_foreach (nodes, i, nd) {

@@ -2,6 +2,7 @@
  * matcher's resource tree.  YAML goes through yaml_json_parse; every
  * malformed field gets one error line naming it. */
 #include "mint.h"
+#include "xalloc.h"
 #include "yaml_json.h"
 #include <limits.h>
 #include <stdio.h>
@@ -84,7 +85,7 @@ static int parse_res (json_t *o, mres_t *r, int depth, const char *where, char *
         snprintf (err, errlen, "jobspec: %s: \"type\" must be a non-empty string", where);
         return -1;
     }
-    r->type = strdup (json_string_value (t));
+    r->type = xstrdup (json_string_value (t));
     r->xor = !strcmp (r->type, "xor_slot");
     r->type_is_slot = !strcmp (r->type, "slot") || r->xor;
     const char *key;
@@ -157,7 +158,7 @@ static int parse_res (json_t *o, mres_t *r, int depth, const char *where, char *
                 snprintf (err, errlen, "jobspec: %s: %s \"unit\" must be a string", where, r->type);
                 return -1;
             }
-            r->unit = strdup (json_string_value (val));
+            r->unit = xstrdup (json_string_value (val));
         } else if (!strcmp (key, "exclusive")) {
             if (!json_is_boolean (val)) {
                 snprintf (err, errlen, "jobspec: %s: %s \"exclusive\" must be true or false",
@@ -170,7 +171,7 @@ static int parse_res (json_t *o, mres_t *r, int depth, const char *where, char *
                 snprintf (err, errlen, "jobspec: %s: %s \"label\" must be a string", where, r->type);
                 return -1;
             }
-            r->label = strdup (json_string_value (val));
+            r->label = xstrdup (json_string_value (val));
         } else {
             snprintf (err, errlen, "jobspec: %s: %s has unknown key \"%s\"", where, r->type, key);
             return -1;
@@ -210,7 +211,7 @@ static int parse_res_list (json_t *arr, mres_t **out, int *nout, int depth, cons
         return -1;
     }
     size_t n = json_array_size (arr);
-    *out = calloc (n, sizeof (mres_t));
+    *out = xcalloc (n, sizeof (mres_t));
     *nout = 0;
     if (!*out)
         return -1;
@@ -240,7 +241,7 @@ mjobspec_t *mjobspec_parse (const char *text, size_t len, char *err, size_t errl
         snprintf (err, errlen, "jobspec: %s", perr);
         return NULL;
     }
-    mjobspec_t *j = calloc (1, sizeof (*j));
+    mjobspec_t *j = xcalloc (1, sizeof (*j));
     if (!j) {
         json_decref (o);
         return NULL;
@@ -308,7 +309,7 @@ mjobspec_t *mjobspec_parse (const char *text, size_t len, char *err, size_t errl
             goto fail;
         }
         size_t n = json_array_size (tasks);
-        j->task_slots = calloc (n ? n : 1, sizeof (char *));
+        j->task_slots = xcalloc (n ? n : 1, sizeof (char *));
         for (size_t i = 0; i < n; i++) {
             json_t *t = json_array_get (tasks, i);
             if (!json_is_object (t)) {
@@ -330,7 +331,7 @@ mjobspec_t *mjobspec_parse (const char *text, size_t len, char *err, size_t errl
                 snprintf (err, errlen, "jobspec: tasks[%zu].count must be a mapping", i);
                 goto fail;
             }
-            j->task_slots[j->ntasks++] = strdup (json_string_value (sl));
+            j->task_slots[j->ntasks++] = xstrdup (json_string_value (sl));
         }
     }
     return j;
@@ -433,7 +434,7 @@ mres_t *mres_alt_build (const mres_t *rs, int n, unsigned long k, int *nout)
         }
         k -= c;
     }
-    mres_t *out = calloc (n, sizeof (mres_t));
+    mres_t *out = xcalloc (n, sizeof (mres_t));
     if (!out)
         return NULL;
     for (int i = 0; i < n; i++) {

@@ -1,5 +1,6 @@
 /* mdfu.h - the matcher object and its emission records, shared by the
- * traverser (dfu.c), the writers (writers.c) and find (find.c). */
+ * traverser (dfu*.c; its own records are in dfu_impl.h), the writers
+ * (writers.c, rwriters.c) and find (find.c). */
 #ifndef CANOPY_MDFU_H
 #define CANOPY_MDFU_H
 #include "mint.h"
@@ -14,14 +15,18 @@ typedef struct {
     int parent;         /* index of parent record, -1 at root */
 } mrec_t;
 
+#define VX_EXCL 1      /* held exclusively (the vertex's planner has the job's span) */
+#define VX_COUNTED 2   /* a prune type whose units count in the subtree totals above */
 typedef struct {
     int64_t jobid;
     int64_t at, dur;
     bool reserved;
     /* what to undo: per vertex touched */
     int *verts;
-    unsigned char *vexcl;
+    unsigned char *vexcl;   /* per vertex: VX_EXCL, VX_COUNTED */
     int nverts;
+    bool bb_unsafe;     /* shares a prune-type vertex in time with another job, or was
+                         * partially cancelled: agg counts may exceed what is busy */
 } mjob_t;
 
 typedef struct arena_blk {
@@ -66,6 +71,14 @@ struct matcher {
     int conflict_edge;
     int64_t *eweight;          /* first-match edge order, updated after allocations */
     int neweight;
+    /* best-bound search (low/high, one exact slot): see dfu.c */
+    bool bb_graph;             /* the dominant subsystem is a tree, ids in -1..2^31 */
+    bool bb_stale;             /* vertex bounds need a full recount */
+    unsigned bb_epoch;         /* the graph's bb_epoch when this matcher made them */
+    unsigned char *bb_kok;     /* per prune type: 1 usable, 2 every vertex of it has size 1 */
+    int nunsafe;               /* jobs with bb_unsafe set */
+    bool bb_off;               /* tests: always the full traversal */
+    unsigned bb_used;          /* selections the search made */
 };
 
 void *ar_alloc (matcher_t *m, size_t n);

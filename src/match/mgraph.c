@@ -2,13 +2,14 @@
  * and subsystem name interning, and a path index.  Vertices may have any
  * number of parents; loaders (grug.c, jgf.c) fill it from text. */
 #include "mint.h"
+#include "xalloc.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 mgraph_t *mgraph_new (void)
 {
-    mgraph_t *g = calloc (1, sizeof (*g));
+    mgraph_t *g = xcalloc (1, sizeof (*g));
     if (!g)
         return NULL;
     return g;
@@ -37,6 +38,7 @@ static void vtx_free (mvtx_t *v, int nprune)
         free (v->agg);
     }
     free (v->aggtot);
+    free (v->bb);
 }
 
 void mgraph_destroy (mgraph_t **gp)
@@ -72,13 +74,13 @@ static int intern (char ***tab, int *n, int *cap, const char *s)
             return i;
     if (*n == *cap) {
         int nc = *cap ? *cap * 2 : 16;
-        char **t = realloc (*tab, sizeof (char *) * nc);
+        char **t = xrealloc (*tab, sizeof (char *) * nc);
         if (!t)
             return -1;
         *tab = t;
         *cap = nc;
     }
-    (*tab)[*n] = strdup (s);
+    (*tab)[*n] = xstrdup (s);
     return (*n)++;
 }
 
@@ -100,7 +102,7 @@ int mg_intern_subsys (mgraph_t *g, const char *name)
     int n0 = g->nsubsys;
     int s = intern (&g->subsys, &g->nsubsys, &g->capsubsys, name);
     if (s >= 0 && g->nsubsys != n0) {
-        int *r = realloc (g->roots, sizeof (int) * g->nsubsys);
+        int *r = xrealloc (g->roots, sizeof (int) * g->nsubsys);
         if (!r)
             return -1;
         g->roots = r;
@@ -131,8 +133,8 @@ static int hput (mgraph_t *g, const char *key, int val)
 {
     if ((g->hn + 1) * 2 > g->hcap) {
         int ncap = g->hcap ? g->hcap * 2 : 1024;
-        char **nk = calloc (ncap, sizeof (char *));
-        int *nv = calloc (ncap, sizeof (int));
+        char **nk = xcalloc (ncap, sizeof (char *));
+        int *nv = xcalloc (ncap, sizeof (int));
         if (!nk || !nv) {
             free (nk);
             free (nv);
@@ -162,7 +164,7 @@ static int hput (mgraph_t *g, const char *key, int val)
         }
         h = (h + 1) & (g->hcap - 1);
     }
-    g->hkeys[h] = strdup (key);
+    g->hkeys[h] = xstrdup (key);
     g->hvals[h] = val;
     g->hn++;
     return 0;
@@ -246,12 +248,12 @@ int mgraph_find_path (const mgraph_t *g, const char *path)
 int mg_add_path (mgraph_t *g, int v, int subsys, const char *path)
 {
     mvtx_t *x = &g->v[v];
-    mpath_t *p = realloc (x->paths, sizeof (*p) * (x->npaths + 1));
+    mpath_t *p = xrealloc (x->paths, sizeof (*p) * (x->npaths + 1));
     if (!p)
         return -1;
     x->paths = p;
     p[x->npaths].subsys = subsys;
-    p[x->npaths].path = strdup (path);
+    p[x->npaths].path = xstrdup (path);
     x->npaths++;
     return hput (g, path, v);
 }
@@ -271,16 +273,16 @@ int mg_set_prop (mgraph_t *g, int v, const char *k, const char *val)
     for (int i = 0; i < x->nprops; i++) {
         if (!strcmp (x->props[i].key, k)) {
             free (x->props[i].val);
-            x->props[i].val = strdup (val);
+            x->props[i].val = xstrdup (val);
             return 0;
         }
     }
-    mprop_t *p = realloc (x->props, sizeof (*p) * (x->nprops + 1));
+    mprop_t *p = xrealloc (x->props, sizeof (*p) * (x->nprops + 1));
     if (!p)
         return -1;
     x->props = p;
-    p[x->nprops].key = strdup (k);
-    p[x->nprops].val = strdup (val);
+    p[x->nprops].key = xstrdup (k);
+    p[x->nprops].val = xstrdup (val);
     x->nprops++;
     return 0;
 }
@@ -291,7 +293,7 @@ int mgraph_add_vertex_full (mgraph_t *g, const char *type, const char *basename,
 {
     if (g->nv == g->capv) {
         int nc = g->capv ? g->capv * 2 : 64;
-        mvtx_t *v = realloc (g->v, sizeof (*v) * nc);
+        mvtx_t *v = xrealloc (g->v, sizeof (*v) * nc);
         if (!v)
             return -1;
         g->v = v;
@@ -303,9 +305,9 @@ int mgraph_add_vertex_full (mgraph_t *g, const char *type, const char *basename,
     mvtx_t *x = &g->v[g->nv];
     memset (x, 0, sizeof (*x));
     x->type = t;
-    x->basename = strdup (basename ? basename : type);
+    x->basename = xstrdup (basename ? basename : type);
     if (name)
-        x->name = strdup (name);
+        x->name = xstrdup (name);
     else {
         char buf[64];
         if (id >= 0)
@@ -313,10 +315,10 @@ int mgraph_add_vertex_full (mgraph_t *g, const char *type, const char *basename,
         else
             buf[0] = '\0';
         size_t n = strlen (x->basename) + strlen (buf) + 1;
-        x->name = malloc (n);
+        x->name = xmalloc (n);
         snprintf (x->name, n, "%s%s", x->basename, buf);
     }
-    x->unit = strdup (unit ? unit : "");
+    x->unit = xstrdup (unit ? unit : "");
     x->id = id;
     x->uniq_id = uniq_id >= 0 ? uniq_id : g->nv;
     x->size = size;
@@ -337,7 +339,7 @@ static int push_int (int **a, int *n, int *cap, int x)
 {
     if (*n == *cap) {
         int nc = *cap ? *cap * 2 : 4;
-        int *p = realloc (*a, sizeof (int) * nc);
+        int *p = xrealloc (*a, sizeof (int) * nc);
         if (!p)
             return -1;
         *a = p;
@@ -366,7 +368,7 @@ int mgraph_add_edge (mgraph_t *g, int src, int dst, const char *subsystem)
     }
     if (g->ne == g->cape) {
         int nc = g->cape ? g->cape * 2 : 64;
-        medge_t *e = realloc (g->e, sizeof (*e) * nc);
+        medge_t *e = xrealloc (g->e, sizeof (*e) * nc);
         if (!e)
             return -1;
         g->e = e;
@@ -415,8 +417,8 @@ const char *mg_vname (const mgraph_t *g, int v)
 int *mg_topo (const mgraph_t *g, int s, int *n, int *cyc)
 {
     int nv = g->nv;
-    int *indeg = calloc (nv ? nv : 1, sizeof (int));
-    int *order = malloc (sizeof (int) * (nv ? nv : 1));
+    int *indeg = xcalloc (nv ? nv : 1, sizeof (int));
+    int *order = xmalloc (sizeof (int) * (nv ? nv : 1));
     *n = 0;
     if (!indeg || !order) {
         free (indeg);
@@ -493,7 +495,7 @@ static int validate (mgraph_t *g, char *err, size_t errlen)
             return -1;
         }
     }
-    uv_t *idx = malloc (sizeof (uv_t) * g->nv);
+    uv_t *idx = xmalloc (sizeof (uv_t) * g->nv);
     if (!idx)
         return -1;
     int ni = 0;
@@ -510,7 +512,7 @@ static int validate (mgraph_t *g, char *err, size_t errlen)
         }
     }
     free (idx);
-    int *depth = calloc (g->nv, sizeof (int));
+    int *depth = xcalloc (g->nv, sizeof (int));
     if (!depth)
         return -1;
     for (int s = 0; s < g->nsubsys; s++) {
@@ -605,8 +607,8 @@ int mgraph_finalize (mgraph_t *g, char *err, size_t errlen)
         g->roots[cont] = 0;
     }
     /* paths by breadth-first walk from each root where missing */
-    int *queue = malloc (sizeof (int) * g->nv);
-    char *seen = calloc (g->nv, 1);
+    int *queue = xmalloc (sizeof (int) * g->nv);
+    char *seen = xcalloc (g->nv, 1);
     if (!queue || !seen) {
         free (queue);
         free (seen);
@@ -621,7 +623,7 @@ int mgraph_finalize (mgraph_t *g, char *err, size_t errlen)
         queue[qt++] = r;
         seen[r] = 1;
         if (!mg_path (g, r, s)) {
-            char *p = malloc (strlen (g->v[r].name) + 2);
+            char *p = xmalloc (strlen (g->v[r].name) + 2);
             sprintf (p, "/%s", g->v[r].name);
             mg_add_path (g, r, s, p);
             free (p);
@@ -637,7 +639,7 @@ int mgraph_finalize (mgraph_t *g, char *err, size_t errlen)
                 queue[qt++] = e->dst;
                 if (!mg_path (g, e->dst, s) && up) {
                     size_t n = strlen (up) + strlen (g->v[e->dst].name) + 2;
-                    char *p = malloc (n);
+                    char *p = xmalloc (n);
                     snprintf (p, n, "%s/%s", up, g->v[e->dst].name);
                     mg_add_path (g, e->dst, s, p);
                     free (p);

@@ -1,29 +1,20 @@
 /* mint.h - internal structures shared by the matcher's files.
  *
  * Not installed, not for callers: the graph's vertex and edge records, the
- * span planner, the parsed jobspec tree, and a growable string buffer.
+ * span planner, the parsed jobspec tree.
  */
 #ifndef CANOPY_MINT_H
 #define CANOPY_MINT_H
 #include "match.h"
 #include "constraint.h"
+#include "sbuf.h"
 #include <stdint.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #define MT_INF INT64_MAX
 
-/* ---- string buffer (sbuf.c) ---- */
-typedef struct {
-    char *s;
-    size_t len, cap;
-} sbuf_t;
-void sb_init (sbuf_t *b);
-void sb_free (sbuf_t *b);
-void sb_add (sbuf_t *b, const char *s);
-void sb_addn (sbuf_t *b, const char *s, size_t n);
-void sb_printf (sbuf_t *b, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
-char *sb_take (sbuf_t *b);   /* returns the string (never NULL); b is reset */
+/* the string buffer is src/lib/sbuf.h */
 
 /* ---- span planner (mplan.c): amounts used over time, per vertex ---- */
 typedef struct {
@@ -73,6 +64,8 @@ typedef struct {
     mplan_t xchk;             /* exclusive holders over time (total 1<<30) */
     mplan_t *agg;             /* per prune type: units of that type below, used */
     int64_t *aggtot;          /* per prune type: total units below (incl. self) */
+    struct mbb *bb;           /* per prune type, where agg is: bounds for the best-bound search */
+    bool bb_old;              /* a job below came or went: recount bb before use */
     int nalloc, nresv;        /* jobs holding this vertex (allocated/reserved) */
     unsigned stamp, gray;     /* traversal bookkeeping */
     unsigned emit_stamp;
@@ -80,6 +73,16 @@ typedef struct {
     bool removed;             /* detached by matcher_remove_* */
     bool multi;               /* reachable from the dominant root by more than one path */
 } mvtx_t;
+
+/* What the best-bound search (dfu.c) knows of the vertices of one prune
+ * type strictly below a vertex: the least and greatest id among those with
+ * no span at all (clean) and among all of them, and the units of the ones
+ * holding a span (dirty).  Empty sets have min > max. */
+typedef struct mbb {
+    int64_t cmin, cmax;
+    int64_t amin, amax;
+    int64_t dunits;
+} mbb_t;
 
 typedef struct {
     int src, dst;
@@ -110,6 +113,8 @@ struct mgraph {
     int *roots;        /* per subsystem: root vertex or -1 */
     int64_t next_uniq;
     unsigned seq;      /* traversal sequence, shared by matchers */
+    int nmatchers;     /* matchers made on this graph and not destroyed */
+    unsigned bb_epoch; /* bumped when a matcher makes or frees the vertex bounds */
 };
 
 int mg_intern_type (mgraph_t *g, const char *type);

@@ -3,6 +3,7 @@
  * window is the total minus the peak use inside it.  Vertices hold few
  * spans, so a flat array is enough. */
 #include "mint.h"
+#include "xalloc.h"
 #include <stdlib.h>
 
 int64_t mt_end (int64_t at, int64_t dur)
@@ -47,7 +48,7 @@ int64_t mplan_add (mplan_t *p, int64_t at, int64_t dur, int64_t amount, int64_t 
 {
     if (p->n == p->cap) {
         int nc = p->cap ? p->cap * 2 : 2;
-        mspan_t *s = realloc (p->s, sizeof (*s) * nc);
+        mspan_t *s = xrealloc (p->s, sizeof (*s) * nc);
         if (!s)
             return -1;
         p->s = s;

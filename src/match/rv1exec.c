@@ -5,6 +5,7 @@
  * ("core": "0-3" gives core0..core3), in the order R lists them.  Also
  * parses the rank set of an R for partial cancel.  Text in, no I/O. */
 #include "errquote.h"
+#include "xalloc.h"
 #include "mint.h"
 #include "hostlist.h"
 #include "idset.h"
@@ -89,7 +90,7 @@ int mgraph_rv1exec_ranks (const char *text, size_t len, int64_t **ranks, int *n,
         return -1;
     }
     size_t c = idset_count (all);
-    *ranks = malloc (sizeof (int64_t) * (c ? c : 1));
+    *ranks = xmalloc (sizeof (int64_t) * (c ? c : 1));
     for (uint32_t id = idset_first (all); id != IDSET_INVALID; id = idset_next (all, id))
         (*ranks)[(*n)++] = id;
     idset_destroy (&all);
@@ -100,7 +101,7 @@ int mgraph_rv1exec_ranks (const char *text, size_t len, int64_t **ranks, int *n,
 static char *path_join (const char *a, const char *b)
 {
     size_t n = strlen (a) + strlen (b) + 2;
-    char *p = malloc (n);
+    char *p = xmalloc (n);
     snprintf (p, n, "%s/%s", a, b);
     return p;
 }
@@ -152,7 +153,7 @@ int mgraph_load_rv1exec (mgraph_t *g, const char *text, size_t len, char *err, s
             snprintf (err, errlen, "rv1exec: nodelist names more than %d hosts", RV1_MAX_HOSTS);
             goto out;
         }
-        hosts = realloc (hosts, sizeof (char *) * (nhosts + k + 1));
+        hosts = xrealloc (hosts, sizeof (char *) * (nhosts + k + 1));
         memcpy (hosts + nhosts, part, sizeof (char *) * k);
         nhosts += k;
         free (part);
@@ -165,7 +166,7 @@ int mgraph_load_rv1exec (mgraph_t *g, const char *text, size_t len, char *err, s
         goto out;
     }
     norder = idset_count (all);
-    if (!(order = malloc (sizeof *order * (norder ? norder : 1))))
+    if (!(order = xmalloc (sizeof *order * (norder ? norder : 1))))
         goto oom;
     norder = 0;
     for (uint32_t r = idset_first (all); r != IDSET_INVALID; r = idset_next (all, r))

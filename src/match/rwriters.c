@@ -1,6 +1,7 @@
 /* rwriters.c - JSON forms of a match: JGF (vertices with metadata, edges
  * per subsystem) and R_lite (per rank: core and gpu id sets). */
 #include "mdfu.h"
+#include "xalloc.h"
 #include "hostlist.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,18 +46,18 @@ static void rec_paths (matcher_t *m, const mrec_t *r, int n, char **paths)
         int p = r[i].parent;
         paths[i] = NULL;
         if (p <= i || p >= n || !paths[p] || !own) {
-            paths[i] = own ? strdup (own) : NULL;
+            paths[i] = own ? xstrdup (own) : NULL;
             continue;
         }
         size_t pl = strlen (paths[p]);
         if (!strncmp (own, paths[p], pl) && own[pl] == '/' && !strchr (own + pl + 1, '/')) {
-            paths[i] = strdup (own);
+            paths[i] = xstrdup (own);
             continue;
         }
         const char *last = strrchr (own, '/');
         last = last ? last + 1 : own;
         size_t len = pl + strlen (last) + 2;
-        paths[i] = malloc (len);
+        paths[i] = xmalloc (len);
         if (paths[i])
             snprintf (paths[i], len, "%s/%s", paths[p], last);
     }
@@ -66,7 +67,7 @@ json_t *mw_jgf (matcher_t *m, const mrec_t *r, int n)
 {
     mgraph_t *g = m->g;
     json_t *nodes = json_array (), *edges = json_array ();
-    char **paths = calloc (n ? n : 1, sizeof (char *));
+    char **paths = xcalloc (n ? n : 1, sizeof (char *));
     if (paths)
         rec_paths (m, r, n, paths);
     for (int i = 0; i < n; i++) {
@@ -130,7 +131,7 @@ json_t *mw_rlite (matcher_t *m, const mrec_t *r, int n)
     for (int i = 0; i < n; i++) {
         if (g->v[r[i].v].type != node)
             continue;
-        int64_t *cores = malloc (sizeof (int64_t) * n), *gpus = malloc (sizeof (int64_t) * n);
+        int64_t *cores = xmalloc (sizeof (int64_t) * n), *gpus = xmalloc (sizeof (int64_t) * n);
         int nc = 0, ng = 0;
         for (int k = 0; k < n; k++) {
             int p = k;
@@ -181,7 +182,7 @@ json_t *mw_rv1_execution (matcher_t *m, const mrec_t *r, int n, int64_t at, int6
 {
     json_t *rl = mw_rlite (m, r, n);
     size_t nn = json_array_size (rl);
-    rnode_t *nodes = calloc (nn ? nn : 1, sizeof (rnode_t));
+    rnode_t *nodes = xcalloc (nn ? nn : 1, sizeof (rnode_t));
     size_t i;
     json_t *e;
     json_array_foreach (rl, i, e) {
@@ -192,8 +193,8 @@ json_t *mw_rv1_execution (matcher_t *m, const mrec_t *r, int n, int64_t at, int6
     }
     qsort (nodes, nn, sizeof (rnode_t), rnode_cmp);
     /* group ranks by children */
-    int *group = calloc (nn ? nn : 1, sizeof (int)), ng = 0;
-    int *gsize = calloc (nn ? nn : 1, sizeof (int)), *gfirst = calloc (nn ? nn : 1, sizeof (int));
+    int *group = xcalloc (nn ? nn : 1, sizeof (int)), ng = 0;
+    int *gsize = xcalloc (nn ? nn : 1, sizeof (int)), *gfirst = xcalloc (nn ? nn : 1, sizeof (int));
     for (size_t k = 0; k < nn; k++) {
         int g = -1;
         for (int q = 0; q < ng && g < 0; q++)
@@ -206,7 +207,7 @@ json_t *mw_rv1_execution (matcher_t *m, const mrec_t *r, int n, int64_t at, int6
         group[k] = g;
         gsize[g]++;
     }
-    int *order = calloc (ng ? ng : 1, sizeof (int));
+    int *order = xcalloc (ng ? ng : 1, sizeof (int));
     for (int q = 0; q < ng; q++)
         order[q] = q;
     for (int a = 1; a < ng; a++) {   /* stable: more ranks first */
@@ -220,7 +221,7 @@ json_t *mw_rv1_execution (matcher_t *m, const mrec_t *r, int n, int64_t at, int6
     json_t *out = json_array ();
     for (int q = 0; q < ng; q++) {
         int g = order[q];
-        int64_t *ids = malloc (sizeof (int64_t) * (gsize[g] ? gsize[g] : 1));
+        int64_t *ids = xmalloc (sizeof (int64_t) * (gsize[g] ? gsize[g] : 1));
         int ni = 0;
         for (size_t k = 0; k < nn; k++)
             if (group[k] == g)
@@ -231,7 +232,7 @@ json_t *mw_rv1_execution (matcher_t *m, const mrec_t *r, int n, int64_t at, int6
         free (rs);
         free (ids);
     }
-    char **hosts = calloc (nn ? nn : 1, sizeof (char *));
+    char **hosts = xcalloc (nn ? nn : 1, sizeof (char *));
     for (size_t k = 0; k < nn; k++)
         hosts[k] = (char *)nodes[k].host;
     char *hl = hostlist_compress (hosts, nn);

@@ -28,6 +28,7 @@
  * node up.  Pure: no I/O, no clock (callers pass `now` in seconds).
  */
 #include "sched.h"
+#include "xalloc.h"
 #include "errquote.h"
 #include "constraint.h"
 #include "hostlist.h"
@@ -100,7 +101,7 @@ static int grow (void **p, size_t *cap, size_t need, size_t elsize)
     size_t n = *cap ? *cap * 2 : 16;
     while (n < need)
         n *= 2;
-    void *q = realloc (*p, n * elsize);
+    void *q = xrealloc (*p, n * elsize);
     if (!q)
         return -1;
     *p = q;
@@ -168,7 +169,7 @@ static sched_req_t *req_new (uint32_t nnodes, uint32_t nslots, uint32_t cores_pe
     if (!(duration >= 0) || !isfinite (duration) || duration > 9.2e18)
         return errfail (err, errlen, "invalid request: duration must be a number of seconds "
                                      "from 0 to 9.2e18"), NULL;
-    sched_req_t *r = calloc (1, sizeof *r);
+    sched_req_t *r = xcalloc (1, sizeof *r);
     if (!r)
         return errfail (err, errlen, "out of memory"), NULL;
     r->nnodes = nnodes;
@@ -284,7 +285,7 @@ sched_req_t *sched_req_from_jobspec (const json_t *js, char *err, size_t errlen)
 sched_t *sched_new (void)
 {
     char err[160];
-    sched_t *s = calloc (1, sizeof (sched_t));
+    sched_t *s = xcalloc (1, sizeof (sched_t));
     if (!s || !(s->g = mgraph_new ()))
         goto fail;
     s->cluster = mgraph_add_vertex (s->g, "cluster", "cluster", 0, 1, NULL, -1);
@@ -395,7 +396,7 @@ int sched_node_add (sched_t *s, uint32_t rank, const char *hostname, int ncores,
             if (n->free_cores != n->ncores || n->free_gpus != n->ngpus)
                 return errfail (err, errlen, "rank %u: resources changed (%d cores, %d gpus -> %d, %d) "
                              "while jobs hold some", rank, n->ncores, n->ngpus, ncores, ngpus);
-            uint8_t *cb = calloc (ncores, 1), *gb = calloc (ngpus ? ngpus : 1, 1);
+            uint8_t *cb = xcalloc (ncores, 1), *gb = xcalloc (ngpus ? ngpus : 1, 1);
             if (!cb || !gb) {
                 free (cb);
                 free (gb);
@@ -409,7 +410,7 @@ int sched_node_add (sched_t *s, uint32_t rank, const char *hostname, int ncores,
             n->ngpus = n->free_gpus = ngpus;
         }
         bool renamed = strcmp (n->hostname, hostname) != 0;
-        char *h = strdup (hostname);
+        char *h = xstrdup (hostname);
         if (!h)
             return errfail (err, errlen, "out of memory");
         free (n->hostname);
@@ -427,9 +428,9 @@ int sched_node_add (sched_t *s, uint32_t rank, const char *hostname, int ncores,
         return errfail (err, errlen, "out of memory");
     struct node nn = { .rank = rank, .ncores = ncores, .ngpus = ngpus, .up = true,
                        .free_cores = ncores, .free_gpus = ngpus };
-    nn.hostname = strdup (hostname);
-    nn.core_busy = calloc (ncores, 1);
-    nn.gpu_busy = calloc (ngpus ? ngpus : 1, 1);
+    nn.hostname = xstrdup (hostname);
+    nn.core_busy = xcalloc (ncores, 1);
+    nn.gpu_busy = xcalloc (ngpus ? ngpus : 1, 1);
     if (!nn.hostname || !nn.core_busy || !nn.gpu_busy) {
         free (nn.hostname);
         free (nn.core_busy);
@@ -594,7 +595,7 @@ int sched_submit (sched_t *s, uint64_t id, sched_req_t **req, char *err, size_t 
         return errfail (err, errlen, "job %llu is already known to the scheduler", (unsigned long long)id);
     if (sched_feasible (s, *req, err, errlen) < 0)
         return -1;
-    struct job *j = calloc (1, sizeof *j);
+    struct job *j = xcalloc (1, sizeof *j);
     if (!j || grow ((void **)&s->pending, &s->cappending, s->npending + 1, sizeof *s->pending) < 0) {
         free (j);
         return errfail (err, errlen, "out of memory");
@@ -640,7 +641,7 @@ static int *ids_of (const char *text, int *n, int limit)
     idset_t *ids = text ? idset_decode (text, e, sizeof e) : NULL;
     if (!ids)
         return NULL;
-    int *v = calloc ((size_t)limit + 1, sizeof *v);
+    int *v = xcalloc ((size_t)limit + 1, sizeof *v);
     *n = 0;
     for (uint32_t x = idset_first (ids); v && x != IDSET_INVALID; x = idset_next (ids, x)) {
         if (*n >= limit || x >= (uint32_t)limit) {
@@ -660,7 +661,7 @@ static int take_alloc (sched_t *s, struct job *j, const char *rlite)
 {
     json_t *rl = rlite ? json_loads (rlite, 0, NULL) : NULL;
     size_t cap = s->nnodes + 1, n = 0;
-    struct nalloc *al = calloc (cap, sizeof *al);
+    struct nalloc *al = xcalloc (cap, sizeof *al);
     int rc = -1;
     size_t i;
     json_t *ent;
@@ -682,7 +683,7 @@ static int take_alloc (sched_t *s, struct job *j, const char *rlite)
             a->cores = ids_of (json_string_value (json_object_get (ch, "core")), &a->ncores, nd->ncores);
             a->gpus = json_object_get (ch, "gpu")
                           ? ids_of (json_string_value (json_object_get (ch, "gpu")), &a->ngpus, nd->ngpus)
-                          : calloc (1, sizeof (int));
+                          : xcalloc (1, sizeof (int));
             if (!a->cores || !a->gpus) {
                 idset_destroy (&ranks);
                 goto out;
@@ -846,8 +847,8 @@ struct rgroup {
 static json_t *make_R (const sched_t *s, size_t n, uint32_t *ranks, char **cores, char **gpus,
                        double start, double end)
 {
-    struct rgroup *g = calloc (n + 1, sizeof *g);
-    char **hosts = calloc (n + 1, sizeof *hosts);
+    struct rgroup *g = xcalloc (n + 1, sizeof *g);
+    char **hosts = xcalloc (n + 1, sizeof *hosts);
     size_t ng = 0;
     json_t *lite = json_array ();
     for (size_t k = 0; k < n; k++) {
@@ -896,8 +897,8 @@ json_t *sched_job_R (const sched_t *s, uint64_t id)
         return NULL;
     /* allocations are in node (rank) order already */
     size_t n = j->nalloc;
-    uint32_t *ranks = calloc (n + 1, sizeof *ranks);
-    char **cores = calloc (n + 1, sizeof *cores), **gpus = calloc (n + 1, sizeof *gpus);
+    uint32_t *ranks = xcalloc (n + 1, sizeof *ranks);
+    char **cores = xcalloc (n + 1, sizeof *cores), **gpus = xcalloc (n + 1, sizeof *gpus);
     for (size_t k = 0; k < n; k++) {
         ranks[k] = j->alloc[k].rank;
         cores[k] = ints_encode (j->alloc[k].cores, j->alloc[k].ncores);
@@ -910,18 +911,18 @@ json_t *sched_job_R (const sched_t *s, uint64_t id)
 json_t *sched_instance_R (const sched_t *s)
 {
     size_t n = s->nnodes;
-    uint32_t *ranks = calloc (n + 1, sizeof *ranks);
-    char **cores = calloc (n + 1, sizeof *cores), **gpus = calloc (n + 1, sizeof *gpus);
+    uint32_t *ranks = xcalloc (n + 1, sizeof *ranks);
+    char **cores = xcalloc (n + 1, sizeof *cores), **gpus = xcalloc (n + 1, sizeof *gpus);
     for (size_t k = 0; k < n; k++) {
         char buf[64];
         ranks[k] = s->nodes[k].rank;
         snprintf (buf, sizeof buf, s->nodes[k].ncores > 1 ? "0-%d" : "0", s->nodes[k].ncores - 1);
-        cores[k] = strdup (buf);
+        cores[k] = xstrdup (buf);
         if (s->nodes[k].ngpus)
             snprintf (buf, sizeof buf, s->nodes[k].ngpus > 1 ? "0-%d" : "0", s->nodes[k].ngpus - 1);
         else
             buf[0] = '\0';
-        gpus[k] = strdup (buf);
+        gpus[k] = xstrdup (buf);
     }
     json_t *R = make_R (s, n, ranks, cores, gpus, 0, 0);
     return R;
@@ -965,7 +966,7 @@ json_t *sched_resource_list (const sched_t *s)
     for (int k = 0; k < 3; k++) {
         memset (&st[k], 0, sizeof st[k]);
         st[k].ranks = idset_new ();
-        st[k].hosts = calloc (s->nnodes + 1, sizeof (char *));
+        st[k].hosts = xcalloc (s->nnodes + 1, sizeof (char *));
     }
     for (size_t i = 0; i < s->nnodes; i++) {
         const struct node *n = &s->nodes[i];

@@ -2,6 +2,7 @@
  * Fluxion's resource-query prints it), "pretty_simple", JGF, and R
  * (R_lite ranks/children plus the JGF scheduling graph). */
 #include "mdfu.h"
+#include "xalloc.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,7 +90,7 @@ char *mw_write (matcher_t *m, const mrec_t *recs, int n, int64_t jobid, int64_t 
 char *mw_write_find (matcher_t *m, const int *verts, const int *levels, int n)
 {
     mgraph_t *g = m->g;
-    mrec_t *r = calloc (n ? n : 1, sizeof (mrec_t));
+    mrec_t *r = xcalloc (n ? n : 1, sizeof (mrec_t));
     for (int i = 0; i < n; i++) {
         r[i].v = verts[i];
         r[i].level = levels[i];

@@ -8,6 +8,7 @@
 #include "ocimanifest.h"
 #include "ociref.h"
 #include "sha256.h"
+#include "xalloc.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -245,7 +246,8 @@ int imagestore_blob_commit (imagestore_writer_t *w, int64_t want_size, char dige
         imagestore_blob_abort (w);
         return -1;
     }
-    if (fchmod (w->fd, 0644) < 0 || fsync (w->fd) < 0) {
+    const struct timespec mt[2] = { { IMAGESTORE_BLOB_MTIME, 0 }, { IMAGESTORE_BLOB_MTIME, 0 } };
+    if (fchmod (w->fd, 0644) < 0 || futimens (w->fd, mt) < 0 || fsync (w->fd) < 0) {
         errfmt (err, errlen, "cannot write blob %s: %s", name, strerror (errno));
         imagestore_blob_abort (w);
         return -1;
@@ -491,6 +493,115 @@ int imagestore_ref_remove (imagestore_t *st, const char *ref, char *err, size_t 
     }
     unlock_fd (lk);
     return rc;
+}
+
+json_t *imagestore_entries (imagestore_t *st, char *err, size_t errlen)
+{
+    int lk = lock_index (st, LOCK_SH);
+    json_t *o = index_load (st, err, errlen);
+    unlock_fd (lk);
+    if (!o)
+        return NULL;
+    json_t *out = json_array ();
+    size_t i;
+    json_t *e;
+    json_array_foreach (json_object_get (o, "manifests"), i, e) {
+        const char *r = entry_ref (e), *dg = json_string_value (json_object_get (e, "digest")),
+                   *mt = json_string_value (json_object_get (e, "mediaType"));
+        if (r && dg && mt)
+            json_array_append_new (out, json_pack ("{s:s s:s s:s s:I}", "ref", r, "digest", dg, "mediaType", mt, "size",
+                                                   json_integer_value (json_object_get (e, "size"))));
+    }
+    json_decref (o);
+    return out;
+}
+
+int imagestore_blob_verify (imagestore_t *st, const char *digest, int64_t size, char *err, size_t errlen)
+{
+    char p[PATH_MAX];
+    if (!ociref_digest_valid (digest))
+        return errfail (err, errlen, "invalid digest");
+    int fd = open (imagestore_blob_path (st, digest, p, sizeof p), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errfail (err, errlen, "blob %s is not in the store: %s", digest, strerror (errno));
+    sha256_ctx_t *h = sha256_ctx_new ();
+    size_t cap = 1 << 20;
+    char *buf = xmalloc (cap);
+    int64_t n = 0;
+    ssize_t k;
+    while ((k = read (fd, buf, cap)) != 0) {
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        sha256_ctx_update (h, buf, (size_t)k);
+        n += k;
+    }
+    int e = errno;
+    close (fd);
+    free (buf);
+    uint8_t d[SHA256_LEN];
+    char hex[SHA256_HEXLEN + 1];
+    sha256_ctx_final (h, d);
+    sha256_ctx_destroy (&h);
+    sha256_hex (d, hex);
+    if (k < 0)
+        return errfail (err, errlen, "cannot read blob %s: %s", digest, strerror (e));
+    if (size >= 0 && n != size)
+        return errfail (err, errlen, "blob %s in the store has %lld bytes, not %lld", digest, (long long)n,
+                        (long long)size);
+    if (strcmp (hex, digest + 7))
+        return errfail (err, errlen, "blob %s in the store is damaged (its bytes hash to sha256:%s)", digest, hex);
+    return 0;
+}
+
+json_t *imagestore_image_blobs (imagestore_t *st, const char *ref, char media_type[128], char digest[80],
+                                int64_t *size, int *errnum, char *err, size_t errlen)
+{
+    *errnum = EIO;
+    int f = imagestore_ref_get (st, ref, media_type, digest, size, err, errlen);
+    if (f < 0)
+        return NULL;
+    if (f == 0) {
+        char q[300];
+        *errnum = ENOENT;
+        errfmt (err, errlen, "no image %s in the store", errquote (q, sizeof q, ref, (size_t)-1));
+        return NULL;
+    }
+    size_t len;
+    char e2[512];
+    char *body = imagestore_blob_read (st, digest, OCIM_MAX_MANIFEST, &len, e2, sizeof e2);
+    ocim_t *m = body ? ocim_parse (body, len, media_type, e2, sizeof e2) : NULL;
+    free (body);
+    if (!m) {
+        errfmt (err, errlen, "image %s: manifest %s: %s", ref, digest, e2);
+        return NULL;
+    }
+    if (m->kind != OCIM_MANIFEST) {
+        *errnum = EPROTO;
+        errfmt (err, errlen, "image %s is an index, not a manifest", ref);
+        ocim_destroy (&m);
+        return NULL;
+    }
+    json_t *a = json_array ();
+    json_array_append_new (a, json_pack ("{s:s s:I s:s}", "digest", digest, "size", (json_int_t)*size, "mediaType",
+                                         media_type));
+    json_array_append_new (a, json_pack ("{s:s s:I s:s}", "digest", m->config.digest, "size",
+                                         (json_int_t)m->config.size, "mediaType", m->config.media_type));
+    for (size_t i = 0; i < m->nlayers; i++) {
+        /* a layer listed twice is one blob */
+        int dup = 0;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = !strcmp (m->layers[j].digest, m->layers[i].digest);
+        dup = dup || !strcmp (m->layers[i].digest, m->config.digest);
+        if (!dup)
+            json_array_append_new (a, json_pack ("{s:s s:I s:s}", "digest", m->layers[i].digest, "size",
+                                                 (json_int_t)m->layers[i].size, "mediaType",
+                                                 m->layers[i].media_type));
+    }
+    ocim_destroy (&m);
+    return a;
 }
 
 /* ---- garbage collection ---- */

@@ -40,6 +40,25 @@ char *imagestore_blob_read (imagestore_t *st, const char *digest, size_t max, si
 /* Path of a blob (for streaming readers).  Returns buf. */
 char *imagestore_blob_path (const imagestore_t *st, const char *digest, char *buf, size_t len);
 
+/* Every blob's mtime (seconds since the epoch; 1980-01-01): the same file
+ * has the same size, mode (0644) and mtime in every store, so a
+ * distribution's extraction keeps a blob a target already holds. */
+#define IMAGESTORE_BLOB_MTIME 315532800
+
+/* The index's entries, [{ref, digest, mediaType, size}] (a cheap read of
+ * index.json; nothing else). */
+json_t *imagestore_entries (imagestore_t *st, char *err, size_t errlen);
+
+/* Re-hash a stored blob: 0, or -1 with err if absent, of another size or
+ * damaged. */
+int imagestore_blob_verify (imagestore_t *st, const char *digest, int64_t size, char *err, size_t errlen);
+
+/* The blobs of image ref, [{digest, size, mediaType}] (manifest first, then
+ * config and distinct layers), the manifest's descriptor filled.  NULL with
+ * err and *errnum (ENOENT: no such image, EPROTO: an index, EIO). */
+json_t *imagestore_image_blobs (imagestore_t *st, const char *ref, char media_type[128], char digest[80],
+                                int64_t *size, int *errnum, char *err, size_t errlen);
+
 /* Point ref at a manifest (replacing an entry of the same ref). */
 int imagestore_ref_set (imagestore_t *st, const char *ref, const char *media_type, const char *digest, int64_t size,
                         char *err, size_t errlen);

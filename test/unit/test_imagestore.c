@@ -5,6 +5,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -99,6 +101,38 @@ int main (void)
     char mt[128], dg[80];
     int64_t sz;
     ok (imagestore_ref_get (st, "example.com/b:1", mt, dg, &sz, err, sizeof err) == 1 && !strcmp (dg, dm2), "ref_get");
+
+    /* what a distribution relies on */
+    struct stat sb;
+    char bp[PATH_MAX];
+    ok (stat (imagestore_blob_path (st, dl1, bp, sizeof bp), &sb) == 0 && sb.st_mtime == IMAGESTORE_BLOB_MTIME
+            && (sb.st_mode & 07777) == 0644,
+        "a blob's mtime and mode are the same in every store");
+    int en = 0;
+    json_t *bl = imagestore_image_blobs (st, "example.com/a:1", mt, dg, &sz, &en, err, sizeof err);
+    ok (bl && json_array_size (bl) == 4 && !strcmp (json_string_value (json_object_get (json_array_get (bl, 0), "digest")), dm)
+            && !strcmp (json_string_value (json_object_get (json_array_get (bl, 1), "digest")), dc),
+        "image_blobs: manifest, config, 2 layers");
+    json_decref (bl);
+    ok (!imagestore_image_blobs (st, "example.com/none:1", mt, dg, &sz, &en, err, sizeof err) && en == ENOENT
+            && strstr (err, "no image example.com/none:1"),
+        "image_blobs of an absent image: ENOENT, named");
+    ok (imagestore_blob_verify (st, dl1, (int64_t)strlen (l1), err, sizeof err) == 0, "verify: an intact blob");
+    ok (imagestore_blob_verify (st, dl1, 3, err, sizeof err) < 0 && strstr (err, "bytes, not 3"), "verify: wrong size");
+    json_t *ents = imagestore_entries (st, err, sizeof err);
+    ok (ents && json_array_size (ents) == 2, "entries: the two references");
+    json_decref (ents);
+    {
+        /* same size, other bytes: damaged */
+        FILE *bf = fopen (bp, "r+");
+        fputc ('X', bf);
+        fclose (bf);
+        ok (imagestore_blob_verify (st, dl1, (int64_t)strlen (l1), err, sizeof err) < 0 && strstr (err, "is damaged"),
+            "verify: a damaged blob (%s)", err);
+        bf = fopen (bp, "r+");
+        fputc (l1[0], bf);
+        fclose (bf);
+    }
 
     int busy = imagestore_busy_begin (st);
     ok (imagestore_ref_remove (st, "example.com/a:1", err, sizeof err) == 0, "a:1 removed");

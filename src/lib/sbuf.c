@@ -1,5 +1,6 @@
-/* sbuf.c - a growable string buffer for the matcher's writers. */
-#include "mint.h"
+/* sbuf.c - a growable string buffer (the matcher's writers, topo_draw). */
+#include "sbuf.h"
+#include "xalloc.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,10 +25,7 @@ static void grow (sbuf_t *b, size_t need)
     size_t nc = b->cap ? b->cap : 256;
     while (nc < b->len + need + 1)
         nc *= 2;
-    char *p = realloc (b->s, nc);
-    if (!p)
-        abort ();
-    b->s = p;
+    b->s = xrealloc (b->s, nc);
     b->cap = nc;
 }
 
@@ -61,7 +59,7 @@ void sb_printf (sbuf_t *b, const char *fmt, ...)
 
 char *sb_take (sbuf_t *b)
 {
-    char *s = b->s ? b->s : strdup ("");
+    char *s = b->s ? b->s : xstrdup ("");
     sb_init (b);
     return s;
 }

@@ -1,5 +1,5 @@
-/* test_match_seed003.c - containers sharing nodes (the shape of seed 003):
- * a graph where every node sits under two containers, and the three
+/* test_match_container_nodes.c - containers sharing nodes: a graph where
+ * every node sits under two containers, and the three
  * jobspecs (one container with two nodes; two containers; two containers
  * each with a slot of two nodes).  Checks which vertices each match gets,
  * that a node taken through one container is unavailable through the
