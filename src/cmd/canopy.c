@@ -24,6 +24,7 @@ static const struct subcmd cmds[] = {
     { "job", cmd_job, "attach to, inspect or submit a job (attach, last, info, submit)" },
     { "cancel", cmd_cancel, "cancel jobs" },
     { "resource", cmd_resource, "list the instance's resources (free, allocated, down)" },
+    { "burst", cmd_burst, "burst pools: list, stop POOL, render POOL" },
     { "kube", cmd_kube, "discover Kubernetes nodes and print the broker config (kube config, watch)" },
     { "match", cmd_match, "match jobspecs against a resource graph (resource-query)" },
     { NULL, NULL, NULL },

@@ -23,6 +23,7 @@ int cmd_jobs (int argc, char **argv);
 int cmd_job (int argc, char **argv);
 int cmd_cancel (int argc, char **argv);
 int cmd_resource (int argc, char **argv);
+int cmd_burst (int argc, char **argv);
 int cmd_kube (int argc, char **argv);
 /* follow a job's output (job.attach) until it ends; returns its exit code */
 int cmd_job_watch (client_t *c, const char *id);

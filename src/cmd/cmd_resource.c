@@ -1,5 +1,6 @@
 /* cmd_resource.c - canopy resource list: the instance's resources by state
- * (free, allocated, down) as flux resource list prints them; canopy
+ * (free, allocated, down; burst and starting for burst pools' nodes) as
+ * flux resource list prints them; canopy
  * resource R: the instance's resource set as R (RFC 20), as flux resource R. */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -50,10 +51,13 @@ int cmd_resource (int argc, char **argv)
         free (s);
     }
     else {
-        static const char *states[] = { "free", "allocated", "down" };
+        /* burst and starting: burst pools' nodes (doc/bursting.md), only when there are pools */
+        static const char *states[] = { "free", "allocated", "burst", "starting", "down" };
         printf ("%10s %6s %6s %5s %s\n", "STATE", "NNODES", "NCORES", "NGPUS", "NODELIST");
-        for (int k = 0; k < 3; k++) {
+        for (int k = 0; k < 5; k++) {
             json_t *s = json_object_get (r, states[k]);
+            if (!s)
+                continue;
             printf ("%10s %6lld %6lld %5lld %s\n", states[k], (long long)json_integer_value (json_object_get (s, "nnodes")),
                     (long long)json_integer_value (json_object_get (s, "ncores")),
                     (long long)json_integer_value (json_object_get (s, "ngpus")),

@@ -5,7 +5,8 @@
  * terminal Ctrl-C reaches only the command, and with a parent-death signal,
  * so none outlives us even if we are killed), waits until all are online,
  * runs CMD with CANOPY_URI set, then stops every broker and returns CMD's
- * exit code.
+ * exit code.  --burst local:M adds a burst pool of M nodes whose brokers
+ * rank 0 starts on demand (doc/bursting.md).
  */
 #define _GNU_SOURCE
 #include <czmq.h>
@@ -22,8 +23,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "cmd.h"
+#include "burstpool.h"
+#include "hwres.h"
 #include "privdir.h"
 #include "topo.h"
+#include "xalloc.h"
 
 static pid_t *brokers;
 static long nbrokers;
@@ -101,95 +105,162 @@ static void show_log_tail (const char *dir, long rank)
     fclose (f);
 }
 
-int cmd_start (int argc, char **argv)
+struct start_opts {
+    long size;
+    const char *topo, *rundir;
+    double hb, timeout;
+    bool verbose, keep;
+    long burst_nodes;      /* --burst local:M: a pool of M nodes from the local provider */
+    double idle_time, resume_timeout;   /* --burst local:M,idle_time=S,resume_timeout=S */
+};
+
+/* local:M[,idle_time=S][,resume_timeout=S] */
+static void parse_burst (const char *arg, struct start_opts *o)
+{
+    char *end;
+    if (strncmp (arg, "local:", 6))
+        die ("start: invalid --burst '%.60s' (local:M, M nodes from the local provider)", arg);
+    o->burst_nodes = strtol (arg + 6, &end, 10);
+    if ((*end && *end != ',') || end == arg + 6 || o->burst_nodes < 1 || o->burst_nodes > 1024)
+        die ("start: invalid --burst '%.60s' (local:M with M 1-1024)", arg);
+    while (*end == ',') {
+        const char *k = end + 1;
+        double *v = !strncmp (k, "idle_time=", 10) ? &o->idle_time
+                    : !strncmp (k, "resume_timeout=", 15) ? &o->resume_timeout : NULL;
+        if (!v)
+            die ("start: invalid --burst '%.60s' (after local:M only ,idle_time=S and ,resume_timeout=S)", arg);
+        *v = strtod (strchr (k, '=') + 1, &end);
+        if ((*end && *end != ',') || *v <= 0)
+            die ("start: invalid --burst '%.60s' (seconds must be > 0)", arg);
+    }
+}
+
+/* Options; returns the index of the command's first word. */
+static int parse_opts (int argc, char **argv, struct start_opts *o)
 {
     static struct option opts[] = {
         { "size", required_argument, 0, 'N' },   { "topo", required_argument, 0, 'T' },
         { "verbose", no_argument, 0, 'v' },      { "keep", no_argument, 0, 'k' },
         { "heartbeat", required_argument, 0, 'H' }, { "timeout", required_argument, 0, 't' },
-        { "rundir", required_argument, 0, 'd' }, { "help", no_argument, 0, 'h' },
-        { 0, 0, 0, 0 },
+        { "rundir", required_argument, 0, 'd' }, { "burst", required_argument, 0, 'B' },
+        { "help", no_argument, 0, 'h' },         { 0, 0, 0, 0 },
     };
-    long size = 1;
-    const char *topo = "kary:2", *rundir_opt = NULL;
-    double hb = 1.0, timeout = 5.0;
-    bool verbose = false, keep = false;
+    *o = (struct start_opts){ .size = 1, .topo = "kary:2", .hb = 1.0, .timeout = 5.0 };
     int c;
     optind = 1;
     while ((c = getopt_long (argc, argv, "+N:T:vh", opts, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'N':
-            size = strtol (optarg, &end, 10);
-            if (*end || size < 1 || size > 4096)
+            o->size = strtol (optarg, &end, 10);
+            if (*end || o->size < 1 || o->size > 4096)
                 die ("start: invalid --size '%s' (1-4096)", optarg);
             break;
-        case 'T': topo = optarg; break;
-        case 'v': verbose = true; break;
-        case 'k': keep = true; break;
-        case 'H': hb = strtod (optarg, NULL); break;
-        case 't': timeout = strtod (optarg, NULL); break;
-        case 'd': rundir_opt = optarg; break;
+        case 'T': o->topo = optarg; break;
+        case 'v': o->verbose = true; break;
+        case 'k': o->keep = true; break;
+        case 'H': o->hb = strtod (optarg, NULL); break;
+        case 't': o->timeout = strtod (optarg, NULL); break;
+        case 'd': o->rundir = optarg; break;
+        case 'B': parse_burst (optarg, o); break;
         case 'h':
-            printf ("Usage: canopy start [--size N] [--topo SPEC] [--verbose] [CMD ARGS...]\n");
-            return 0;
-        default: return 1;
+            printf ("Usage: canopy start [--size N] [--topo SPEC] [--burst local:M] [--verbose] [CMD ARGS...]\n");
+            exit (0);
+        default: exit (1);
         }
     }
-    if (hb <= 0 || timeout < 2 * hb)
+    if (o->hb <= 0 || o->timeout < 2 * o->hb)
         die ("start: need heartbeat > 0 and timeout >= 2 * heartbeat");
     char terr[256];
-    topo_t *t = topo_create (topo, size, NULL, terr, sizeof terr);
+    topo_t *t = topo_create (o->topo, o->size + o->burst_nodes, NULL, terr, sizeof terr);
     if (!t)
         die ("start: %s", terr);
     topo_destroy (&t);
+    return optind;
+}
 
-    char dir[PATH_MAX];
-    if (rundir_opt) {
-        snprintf (dir, sizeof dir, "%s", rundir_opt);
-    }
+/* The instance directory: --rundir, or a new one under $TMPDIR; private. */
+static void make_dir (const struct start_opts *o, char *dir, size_t len)
+{
+    if (o->rundir)
+        snprintf (dir, len, "%s", o->rundir);
     else {
         const char *tmp = getenv ("TMPDIR");
-        snprintf (dir, sizeof dir, "%s/canopy-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        snprintf (dir, len, "%s/canopy-XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp (dir))
             die ("start: cannot make a directory in %s: %s", tmp ? tmp : "/tmp", strerror (errno));
     }
-    /* the brokers' run directories, certificate and config go in here */
     char perr[512];
     if (privdir_ensure (dir, perr, sizeof perr) < 0)
         die ("start: %s", perr);
-    /* certificate */
-    char cert[PATH_MAX + 16], cfg[PATH_MAX + 16];
+}
+
+/* The burst pool of --burst local:M as YAML: nodes like this one (the
+ * cores and GPUs discovery finds, CANOPY_FAKE_RESOURCES honoured). */
+static void write_burst (FILE *f, const struct start_opts *o)
+{
+    hwres_t h;
+    char err[256];
+    if (hwres_discover (&h, err, sizeof err) < 0)
+        die ("start: --burst: %s", err);
+    json_t *pools = burst_pool_local_spec ((uint32_t)o->burst_nodes, (uint32_t)h.ncores, (uint32_t)h.ngpus);
+    json_t *p = json_array_get (pools, 0);
+    if (o->idle_time > 0)
+        json_object_set_new (p, "idle_time", json_real (o->idle_time));
+    if (o->resume_timeout > 0)
+        json_object_set_new (p, "resume_timeout", json_real (o->resume_timeout));
+    char *s = json_dumps (pools, JSON_COMPACT);
+    fprintf (f, "burst: %s\n", s);
+    free (s);
+    json_decref (pools);
+}
+
+/* A new certificate and the config (ipc:// endpoints in dir). */
+static void write_config (const struct start_opts *o, const char *dir, char *cfg, size_t len)
+{
+    char cert[PATH_MAX + 16];
     snprintf (cert, sizeof cert, "%s/curve.cert", dir);
-    snprintf (cfg, sizeof cfg, "%s/canopy.yaml", dir);
+    snprintf (cfg, len, "%s/canopy.yaml", dir);
     zsys_handler_set (NULL);
     zcert_t *zc = zcert_new ();
     mode_t old = umask (077);
     int rc = zcert_save_secret (zc, cert);
     zcert_destroy (&zc);
-    /* config */
     char host[256] = "localhost";
     gethostname (host, sizeof host - 1);
     FILE *f = fopen (cfg, "w");
     umask (old);
     if (rc < 0 || !f)
         die ("start: cannot write to %s", dir);
-    fprintf (f, "# generated by canopy start\ncurve_cert: %s\ntopology: \"%s\"\nheartbeat: %g\ntimeout: %g\nhosts:\n",
-             cert, topo, hb, timeout);
-    for (long r = 0; r < size; r++)
-        fprintf (f, "  - host: %s\n    bind: ipc://%s/tbon-%ld\n    connect: ipc://%s/tbon-%ld\n", host,
-                 dir, r, dir, r);
-    fclose (f);
+    fprintf (f, "# generated by canopy start\ncurve_cert: %s\ntopology: \"%s\"\nheartbeat: %g\ntimeout: %g\n", cert,
+             o->topo, o->hb, o->timeout);
+    if (o->burst_nodes) {   /* pool brokers join with their own names: endpoints by name */
+        fprintf (f, "size: %ld\ndefault_bind: ipc://%s/tbon-%%h\ndefault_connect: ipc://%s/tbon-%%h\n", o->size, dir,
+                 dir);
+        write_burst (f, o);
+    }
+    fprintf (f, "hosts:\n");
+    for (long r = 0; r < o->size; r++)
+        fprintf (f, "  - host: %s\n    bind: ipc://%s/tbon-%ld\n    connect: ipc://%s/tbon-%ld\n", host, dir, r, dir, r);
+    if (fclose (f) != 0)
+        die ("start: cannot write %s", cfg);
+}
 
-    double t0 = cmd_now ();
-    char broker[PATH_MAX + 32];
+static void broker_path (char *broker, size_t len)
+{
     const char *benv = getenv ("CANOPY_BROKER");
-    snprintf (broker, sizeof broker, "%s", benv && *benv ? benv : "");
+    snprintf (broker, len, "%s", benv && *benv ? benv : "");
     if (!broker[0])
-        snprintf (broker, sizeof broker, "%s/canopy-broker", self_dir ());
+        snprintf (broker, len, "%s/canopy-broker", self_dir ());
     if (access (broker, X_OK) < 0)
         die ("start: cannot run %s", broker);
-    brokers = calloc (size, sizeof (pid_t));
+}
+
+/* Fork the brokers, each in its own process group with a parent-death
+ * signal and its log in dir. */
+static void spawn_brokers (const char *broker, const char *cfg, const char *dir, long size)
+{
+    brokers = xcalloc (size, sizeof (pid_t));
     nbrokers = size;
     pid_t me = getpid ();
     struct sigaction sa = { .sa_handler = on_sig };
@@ -221,17 +292,20 @@ int cmd_start (int argc, char **argv)
             signal (SIGINT, SIG_DFL);
             signal (SIGTERM, SIG_DFL);
             signal (SIGHUP, SIG_DFL);
-            execl (broker, "canopy-broker", "--config", cfg, "--rank", rank, "--rundir", rdir,
-                   (char *)NULL);
+            execl (broker, "canopy-broker", "--config", cfg, "--rank", rank, "--rundir", rdir, (char *)NULL);
             _exit (127);
         }
         brokers[r] = p;
     }
-    /* wait for rank 0's socket, then for all brokers online */
-    char uri[PATH_MAX + 64], sock[PATH_MAX + 32];
+}
+
+/* Rank 0's socket, then every broker online.  0, or -1 with the reason
+ * and the logs of brokers that died on stderr. */
+static int wait_online (const char *dir, long size, char *uri, size_t urilen)
+{
+    char sock[PATH_MAX + 32];
     snprintf (sock, sizeof sock, "%s/0/local", dir);
-    snprintf (uri, sizeof uri, "ipc://%s", sock);
-    int exitcode = 1;
+    snprintf (uri, urilen, "ipc://%s", sock);
     bool ready = false;
     for (int i = 0; i < 600 && !got_signal; i++) {
         struct stat st;
@@ -249,19 +323,18 @@ int cmd_start (int argc, char **argv)
     if (!ready) {
         fprintf (stderr, "canopy: start: rank 0 did not start\n");
         show_log_tail (dir, 0);
-        goto out;
+        return -1;
     }
     char err[256];
     client_t *cl = client_connect (uri, err, sizeof err);
     if (!cl) {
         fprintf (stderr, "canopy: start: %s\n", err);
-        goto out;
+        return -1;
     }
     double wait_s = 10 + size * 0.2;
     json_t *o = got_signal ? NULL
                            : client_call (cl, 0, "overlay.wait",
-                                          json_pack ("{s:I s:f}", "online", (json_int_t)size,
-                                                     "timeout", wait_s),
+                                          json_pack ("{s:I s:f}", "online", (json_int_t)size, "timeout", wait_s),
                                           (int)(wait_s * 1000) + 5000, err, sizeof err);
     client_destroy (&cl);
     if (!o) {
@@ -273,24 +346,24 @@ int cmd_start (int argc, char **argv)
                 show_log_tail (dir, r);
             }
         }
-        goto out;
+        return -1;
     }
     json_decref (o);
-    if (verbose)
-        fprintf (stderr, "canopy start: %ld brokers online in %.3f s (%s)\n", size, cmd_now () - t0,
-                 topo);
+    return 0;
+}
+
+/* CMD (or a shell) with CANOPY_URI, CANOPY_RUNDIR and this canopy first in
+ * PATH; its exit code. */
+static int run_command (char **cmd, const char *uri, const char *dir)
+{
     setenv ("CANOPY_URI", uri, 1);
-    /* like flux start: the command finds this canopy first in PATH */
     const char *oldpath = getenv ("PATH");
-    char *newpath;
-    if (asprintf (&newpath, "%s:%s", self_dir (), oldpath ? oldpath : "/usr/bin:/bin") >= 0) {
-        setenv ("PATH", newpath, 1);
-        free (newpath);
-    }
+    char *newpath = xasprintf ("%s:%s", self_dir (), oldpath ? oldpath : "/usr/bin:/bin");
+    setenv ("PATH", newpath, 1);
+    free (newpath);
     setenv ("CANOPY_RUNDIR", dir, 1);
-    char **cmd = argv + optind;
     char *shell[] = { getenv ("SHELL") ? getenv ("SHELL") : "/bin/sh", NULL };
-    if (optind >= argc)
+    if (!cmd[0])
         cmd = shell;
     cmd_pid = fork ();
     if (cmd_pid == 0) {
@@ -304,10 +377,46 @@ int cmd_start (int argc, char **argv)
     int status = 0;
     while (waitpid (cmd_pid, &status, 0) < 0 && errno == EINTR)
         ;
-    exitcode = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
-out:
+    return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
+/* Pool brokers the local provider started (they run in their own session,
+ * so a rank 0 restart does not stop them): stop those still alive. */
+static void stop_burst_brokers (const char *dir)
+{
+    char path[PATH_MAX + 32];
+    snprintf (path, sizeof path, "%s/0/state", dir);
+    pid_t p = fork ();
+    if (p == 0) {   /* their run directories hold lock files with their pids */
+        execlp ("sh", "sh", "-c",
+                "for l in \"$1\"/burst/*/run/lock; do [ -f \"$l\" ] && kill $(cat \"$l\") 2>/dev/null; done; exit 0",
+                "sh", path, (char *)NULL);
+        _exit (127);
+    }
+    if (p > 0)
+        waitpid (p, NULL, 0);
+}
+
+int cmd_start (int argc, char **argv)
+{
+    struct start_opts o;
+    int first = parse_opts (argc, argv, &o);
+    char dir[PATH_MAX], cfg[PATH_MAX + 16], broker[PATH_MAX + 32], uri[PATH_MAX + 64];
+    make_dir (&o, dir, sizeof dir);
+    write_config (&o, dir, cfg, sizeof cfg);
+    double t0 = cmd_now ();
+    broker_path (broker, sizeof broker);
+    spawn_brokers (broker, cfg, dir, o.size);
+    int exitcode = 1;
+    if (wait_online (dir, o.size, uri, sizeof uri) == 0) {
+        if (o.verbose)
+            fprintf (stderr, "canopy start: %ld brokers online in %.3f s (%s)\n", o.size, cmd_now () - t0, o.topo);
+        exitcode = run_command (argv + first, uri, dir);
+    }
+    if (o.burst_nodes)
+        stop_burst_brokers (dir);
     stop_brokers ();
-    if (!keep)
+    if (!o.keep)
         rmtree (dir);
     else
         fprintf (stderr, "canopy start: kept %s\n", dir);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cmd.h"
+#include "xalloc.h"
 #include "jobspec_build.h"
 
 extern char **environ;
@@ -22,7 +23,7 @@ struct strv {
 
 static void strv_add (struct strv *s, const char *x)
 {
-    s->v = realloc (s->v, (s->n + 2) * sizeof *s->v);
+    s->v = xreallocarray (s->v, s->n + 2, sizeof *s->v);
     s->v[s->n++] = x;
     s->v[s->n] = NULL;
 }
@@ -105,8 +106,7 @@ static int submit_main (int argc, char **argv, bool run)
         case OPT_ENV: strv_add (&env, optarg); break;
         case OPT_ENVRM: {
             char *r;
-            if (asprintf (&r, "-%s", optarg) < 0)
-                die ("out of memory");
+            r = xasprintf ("-%s", optarg);
             strv_add (&env, r);
             break;
         }
@@ -154,6 +154,11 @@ static int submit_main (int argc, char **argv, bool run)
         fputs (y ? y : "", stdout);
         free (y);
         json_decref (js);
+        idset_destroy (&cc);
+        free (req.v);
+        free (dep.v);
+        free (set.v);
+        free (env.v);
         return 0;
     }
     if (cc && run)
@@ -172,11 +177,9 @@ static int submit_main (int argc, char **argv, bool run)
             json_array_foreach (cmd, i, a) {
                 const char *t = json_string_value (a), *p = t ? strstr (t, "{cc}") : NULL;
                 if (p) {
-                    char *n;
-                    if (asprintf (&n, "%.*s%u%s", (int)(p - t), t, k, p + 4) >= 0) {
-                        json_array_set_new (cmd, i, json_string (n));
-                        free (n);
-                    }
+                    char *n = xasprintf ("%.*s%u%s", (int)(p - t), t, k, p + 4);
+                    json_array_set_new (cmd, i, json_string (n));
+                    free (n);
                 }
             }
         }

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "burstpool.h"
 #include "errquote.h"
+#include "xalloc.h"
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,8 +85,7 @@ int burst_pools_parse (json_t *arr, uint32_t base, burst_pools_t *out, char *err
         return 0;
     if (!json_is_array (arr))
         return errfail (err, errlen, "config: burst must be a list of pools");
-    if (!(out->v = calloc (json_array_size (arr) + 1, sizeof *out->v)))
-        return errfail (err, errlen, "config: out of memory");
+    out->v = xcalloc (json_array_size (arr) + 1, sizeof *out->v);
     size_t i;
     json_t *e;
     json_array_foreach (arr, i, e) {
@@ -116,8 +116,7 @@ int burst_pools_parse (json_t *arr, uint32_t base, burst_pools_t *out, char *err
                 errfmt (err, errlen, "config: burst pool %s is declared twice", name);
                 goto fail;
             }
-        if (!(p->name = strdup (name)))
-            goto nomem;
+        p->name = xstrdup (name);
         out->n++;
         if (!json_object_get (e, "size") || get_uint (e, "size", 0, 1, POOL_SIZE_MAX, &p->size) < 0) {
             errfmt (err, errlen, "config: burst pool %s: size must be an integer 1-%u", name, POOL_SIZE_MAX);

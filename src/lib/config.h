@@ -1,10 +1,11 @@
 /* config.h - the instance configuration (doc/config.md): hosts, endpoints,
- * topology, CURVE certificate path, liveness timing.  Parsed from YAML or
+ * topology, CURVE certificate path, liveness timing, burst pools.  Parsed from YAML or
  * JSON text; pure (the caller reads the file). */
 #ifndef CANOPY_CONFIG_H
 #define CANOPY_CONFIG_H
 #include <stddef.h>
 #include <stdint.h>
+#include "burstpool.h"
 #include "topo.h"
 
 typedef struct config_host {
@@ -17,7 +18,10 @@ typedef struct config_host {
 typedef struct config {
     size_t nhosts;
     config_host_t *hosts;    /* index = rank, for the hosts listed */
-    size_t size;             /* ranks in the instance (>= nhosts; the rest join later) */
+    size_t size;             /* ranks in the instance (>= nhosts; the rest join later),
+                              * burst pools' ranks included */
+    size_t base_size;        /* the instance's own ranks (the key `size`): pool ranks follow */
+    burst_pools_t burst;     /* the burst pools (doc/bursting.md), key `burst` */
     char *default_bind;      /* templates with %h and %p, for hosts that join */
     char *default_connect;
     long default_port;

@@ -96,16 +96,16 @@ long members_join (members_t *m, const char *host, const char *endpoint, char *e
                 break;
             }
     }
-    if (r < 0) {   /* the lowest rank never held */
+    if (r < 0) {   /* the lowest rank never held (reserved ranks only by their host) */
         for (uint32_t i = 0; i < m->size; i++)
-            if (m->v[i].state == MEMBER_FREE && !m->v[i].host) {
+            if (m->v[i].state == MEMBER_FREE && !m->v[i].host && !m->v[i].reserved) {
                 r = i;
                 break;
             }
     }
     if (r < 0) {   /* the free rank released longest ago */
         for (uint32_t i = 0; i < m->size; i++)
-            if (m->v[i].state == MEMBER_FREE && (r < 0 || m->v[i].since < m->v[r].since))
+            if (m->v[i].state == MEMBER_FREE && !m->v[i].reserved && (r < 0 || m->v[i].since < m->v[r].since))
                 r = i;
     }
     if (r < 0)
@@ -115,6 +115,26 @@ long members_join (members_t *m, const char *host, const char *endpoint, char *e
     if (set (m, (uint32_t)r, host, endpoint) < 0)
         return errfail (err, errlen, "members: out of memory");
     return r;
+}
+
+int members_reserve (members_t *m, uint32_t rank, const char *host, char *err, size_t errlen)
+{
+    if (rank >= m->size)
+        return errfail (err, errlen, "members: rank %u is outside the instance (size %u)", rank, m->size);
+    member_t *e = &m->v[rank];
+    long held = members_find (m, host);
+    if (held >= 0 && held != (long)rank)
+        return errfail (err, errlen, "members: %s holds rank %ld, not %u", host, held, rank);
+    if (e->fixed || (e->state == MEMBER_HELD && strcmp (e->host, host)))
+        return errfail (err, errlen, "members: rank %u is held by %s", rank, e->host);
+    e->reserved = true;
+    if (e->state == MEMBER_FREE && (!e->host || strcmp (e->host, host))) {
+        free (e->host);
+        free (e->endpoint);
+        e->host = xstrdup (host);   /* its "last holder": the rank rule's step 2 gives it to host */
+        e->endpoint = xstrdup ("");
+    }
+    return 0;
 }
 
 int members_leave (members_t *m, const char *host)

@@ -22,6 +22,7 @@ typedef struct member {
     char *endpoint;    /* where the holder's children and peers connect */
     uint64_t since;    /* sequence number of the last change (release order) */
     bool fixed;        /* given by the config: never reassigned */
+    bool reserved;     /* kept for one host (a burst pool's node): never given to another */
 } member_t;
 
 typedef struct members members_t;
@@ -41,6 +42,10 @@ int members_fix (members_t *m, uint32_t rank, const char *host, const char *endp
  * free rank released longest ago.  The rank becomes HELD by host with this
  * endpoint.  -1 with err when every rank is taken. */
 long members_join (members_t *m, const char *host, const char *endpoint, char *err, size_t errlen);
+/* Keep a free rank for one host (a burst pool's node, doc/bursting.md): the
+ * host gets it when it joins (as the rank it held last), and no other host
+ * does.  -1 with err if another host holds the rank, or host holds another. */
+int members_reserve (members_t *m, uint32_t rank, const char *host, char *err, size_t errlen);
 /* The host left the cluster for good (a deleted node): its rank becomes free
  * (remembered for it).  Fixed ranks stay held.  0 if done, -1 if unknown. */
 int members_leave (members_t *m, const char *host);

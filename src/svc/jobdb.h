@@ -6,8 +6,8 @@
  * with jobdb_event(); each append updates the row in the same transaction,
  * so after a crash row and log agree.  jobdb_recover() after a restart ends
  * jobs that were running as LOST and lists the pending ones to requeue.
- * The state machine itself (job_state_apply) is pure and usable without a
- * database.  States, events and schema: doc/jobs.md.
+ * The state machine itself (job_state_apply) is pure, in src/lib/jobstate.c.
+ * States, events and schema: doc/jobs.md.
  */
 #ifndef CANOPY_JOBDB_H
 #define CANOPY_JOBDB_H
@@ -15,61 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-typedef enum {
-    JOB_NEW = 0,        /* before the submit event; never stored */
-    JOB_DEPEND = 1,     /* waiting on dependencies */
-    JOB_SCHED = 2,      /* waiting for resources */
-    JOB_RUN = 3,        /* resources allocated, tasks (being) started */
-    JOB_CLEANUP = 4,    /* finished or fatal exception; resources being freed */
-    JOB_INACTIVE = 5,   /* done */
-} job_state_t;
-
-typedef enum {
-    JOB_RESULT_NONE = 0,    /* not INACTIVE yet */
-    JOB_RESULT_COMPLETED,   /* finished with status 0 */
-    JOB_RESULT_FAILED,      /* nonzero exit, or an exception of another type */
-    JOB_RESULT_CANCELED,    /* exception type "cancel" */
-    JOB_RESULT_TIMEOUT,     /* exception type "timeout" */
-    JOB_RESULT_LOST,        /* exception type "lost": was running when rank 0 went away */
-} job_result_t;
-
-const char *job_state_name (job_state_t s);     /* "DEPEND" */
-const char *job_state_abbrev (job_state_t s);   /* "D" "S" "R" "C" "I" (flux jobs ST) */
-int job_state_parse (const char *name, job_state_t *s);
-const char *job_result_name (job_result_t r);   /* "COMPLETED", "" for NONE */
-/* What flux jobs shows in ST (its status_abbrev): the state letter while
- * active (D S R C), the result once inactive: CD completed, F failed (and
- * lost), CA canceled, TO timeout. */
-const char *job_status_abbrev (job_state_t s, job_result_t r);
-int job_result_parse (const char *name, job_result_t *r);
-
-/* A job's record.  Strings are malloc'd; jobdb_job_clear() frees them. */
-typedef struct {
-    uint64_t id;
-    uint32_t userid;
-    char *name;
-    char *jobspec;          /* JSON text */
-    job_state_t state;
-    job_result_t result;
-    int status;             /* wait status from "finish" (-1 if none) */
-    int ntasks, nnodes;     /* from the jobspec; nnodes from R once allocated */
-    double t_submit, t_depend, t_sched, t_run, t_cleanup, t_inactive;   /* 0 = not yet */
-    char *R;                /* JSON text once allocated, else NULL */
-    char *exception;        /* "type: note" of the first fatal exception, else NULL */
-    int seq;                /* events applied so far */
-} jobdb_job_t;
-void jobdb_job_clear (jobdb_job_t *j);
-
-/* Apply one event to a record: the pure state machine.  Returns 0, or -1
- * with err if the event is unknown or not allowed in the job's state
- * (e.g. "alloc" in DEPEND).  Context keys used: submit {userid, name?,
- * ntasks?, nnodes?}; alloc {R?}; finish {status}; exception {type, severity,
- * note}.  Unknown extra keys are ignored; informational events
- * (dependency-add, dependency-remove, start, release, free, priority,
- * annotation) are allowed in any active state and change nothing. */
-int job_state_apply (jobdb_job_t *j, double ts, const char *name, const json_t *ctx,
-                     char *err, size_t errlen);
+#include "jobstate.h"
 
 typedef struct jobdb jobdb_t;
 
@@ -118,5 +64,11 @@ int jobdb_output_read (jobdb_t *db, uint64_t id, int64_t after_seq, jobdb_output
  * number of jobs marked LOST, or -1 + err. */
 int jobdb_recover (jobdb_t *db, double now, uint64_t **pending, size_t *npending,
                    char *err, size_t errlen);
+
+/* Other state the job manager keeps with the jobs (the burst manager's
+ * pools, doc/bursting.md): a JSON value by key, written in one transaction
+ * (value NULL: delete).  jobdb_kv_get: new reference, NULL if absent. */
+int jobdb_kv_put (jobdb_t *db, const char *key, const json_t *value, char *err, size_t errlen);
+json_t *jobdb_kv_get (jobdb_t *db, const char *key);
 
 #endif

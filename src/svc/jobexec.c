@@ -2,6 +2,7 @@
  * to the job manager.  See jobexec.h for the protocol. */
 #define _GNU_SOURCE
 #include "jobexec.h"
+#include "xalloc.h"
 #include "exec.h"
 #include "proc.h"
 #include <errno.h>
@@ -121,15 +122,14 @@ static void jobexec_start_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     if (cwd && !is_dir (cwd)) {
         const char *tmp = json_string_value (json_object_get (envc, "TMPDIR"));
         dir = is_dir (tmp) ? tmp : "/tmp";
-        if (asprintf (&warning, "canopy-shell[%u]: warning: working directory %s: %s; using %s instead\n",
-                      overlay_rank (ov), cwd, strerror (errno ? errno : ENOENT), dir) < 0)
-            warning = NULL;
+        warning = xasprintf ("canopy-shell[%u]: warning: working directory %s: %s; using %s instead\n",
+                             overlay_rank (ov), cwd, strerror (errno ? errno : ENOENT), dir);
     }
-    struct shell *sh = calloc (1, sizeof *sh);
+    struct shell *sh = xcalloc (1, sizeof *sh);
     sh->je = je;
     sh->req = msg->hdr;
-    sh->id = strdup (id);
-    sh->tasks = calloc (count, sizeof *sh->tasks);
+    sh->id = xstrdup (id);
+    sh->tasks = xcalloc (count, sizeof *sh->tasks);
     setenv_json (envc, "CANOPY_JOB_ID", "%s", id);
     setenv_json (envc, "CANOPY_JOB_SIZE", "%d", size);
     setenv_json (envc, "CANOPY_JOB_NNODES", "%d", nnodes);
@@ -206,7 +206,7 @@ static const overlay_handler_t handlers[] = {
 
 jobexec_t *jobexec_new (overlay_t *ov, char *err, size_t errlen)
 {
-    jobexec_t *je = calloc (1, sizeof *je);
+    jobexec_t *je = xcalloc (1, sizeof *je);
     je->ov = ov;
     je->shells = zlistx_new ();
     if (overlay_handlers_add (ov, handlers, je, err, errlen) < 0) {

@@ -13,12 +13,16 @@
  */
 #define _GNU_SOURCE
 #include "jobs.h"
+#include "burst.h"
 #include "jobdb.h"
+#include "jobdeps.h"
+#include "errquote.h"
 #include "idset.h"
 #include "jobid.h"
 #include "jobspec_build.h"
 #include "sched.h"
 #include "taskmap.h"
+#include "xalloc.h"
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -47,9 +51,7 @@ struct job {
     json_t *jobspec;
     jobdb_job_t rec;            /* shadow of the stored row */
     sched_req_t *req;           /* until handed to the scheduler */
-    jobspec_dep_t *deps;
-    size_t ndeps;
-    bool *dep_done;
+    jobdeps_t deps;
     bool in_queue, holds;       /* queued in sched / holding resources */
     json_t *R;
     taskmap_entry_t *map;
@@ -61,6 +63,9 @@ struct job {
     bool have_status;
     int kill_timer, expire_timer;
     zlistx_t *watchers;         /* cmsg_hdr_t * of job.attach requests */
+    bool burstable;             /* may use burst pools' nodes (doc/bursting.md) */
+    burst_need_t need;          /* whole nodes it asks for (0: not by nodes) */
+    char reason[200];           /* why it waits in SCHED (the burst manager's), "" if nothing to say */
 };
 
 struct deferred {
@@ -81,6 +86,7 @@ struct jobs_svc {
     json_t *orphans;            /* [{id, ranks}] of jobs LOST at restart: kill their tasks */
     int sched_timer;
     bool going;                 /* ready work done */
+    burst_t *burst;             /* the burst manager, when the config has pools */
 };
 
 static void job_finish (struct job *j);
@@ -115,12 +121,14 @@ static const char *host_of (jobs_svc_t *js, uint32_t rank)
 
 static struct job *job_new (jobs_svc_t *js, jobid_t id, json_t *jobspec)
 {
-    struct job *j = calloc (1, sizeof *j);
+    struct job *j = xcalloc (1, sizeof *j);
     j->js = js;
     j->id = id;
     jobid_encode (id, JOBID_F58, j->f58, sizeof j->f58);
     j->jobspec = jobspec;
     j->kill_timer = j->expire_timer = -1;
+    j->burstable = burst_is_burstable (jobspec);
+    burst_need_of (jobspec, &j->need);
     j->watchers = zlistx_new ();
     zlistx_set_destructor (j->watchers, NULL);
     char k[32];
@@ -147,8 +155,7 @@ static void job_free (struct job *j)
     json_decref (j->jobspec);
     json_decref (j->R);
     sched_req_destroy (&j->req);
-    free (j->deps);
-    free (j->dep_done);
+    jobdeps_clear (&j->deps);
     taskmap_free (j->map, j->nmap);
     free (j->er);
     jobdb_job_clear (&j->rec);
@@ -298,67 +305,46 @@ static void job_finish (struct job *j)
     job_inactive (j);
 }
 
-/* -- dependencies ------------------------------------------------------- */
+/* -- dependencies (the rules: src/lib/jobdeps.c) ------------------------ */
 
-enum { DEP_WAIT, DEP_MET, DEP_NEVER };
-
-static int dep_status (jobs_svc_t *js, const jobspec_dep_t *d, char *why, size_t len)
+static void dep_target (jobs_svc_t *js, jobid_t id, jobdep_target_t *t)
 {
-    job_state_t st;
-    job_result_t res = JOB_RESULT_NONE;
-    bool ran;
-    char idtext[JOBID_STRLEN];
-    jobid_encode (d->id, JOBID_F58, idtext, sizeof idtext);
-    struct job *t = job_lookup (js, d->id);
-    if (t) {
-        st = t->rec.state;
-        ran = t->rec.t_run > 0;
-    }
-    else {
-        jobdb_job_t r;
-        if (jobdb_get (js->db, d->id, &r) < 0) {
-            snprintf (why, len, "job %s not found", idtext);
-            return DEP_NEVER;
-        }
-        st = r.state;
-        res = r.result;
-        ran = r.t_run > 0;
+    memset (t, 0, sizeof *t);
+    struct job *x = job_lookup (js, id);
+    jobdb_job_t r;
+    const jobdb_job_t *rec = x ? &x->rec : jobdb_get (js->db, id, &r) == 0 ? &r : NULL;
+    if (!rec)
+        return;
+    t->found = true;
+    t->state = rec->state;
+    t->result = rec->result;
+    t->ran = rec->t_run > 0;
+    if (!x)
         jobdb_job_clear (&r);
-    }
-    switch (d->scheme) {
-    case JOBSPEC_DEP_AFTER:
-        if (ran)
-            return DEP_MET;
-        if (st == JOB_INACTIVE || st == JOB_CLEANUP) {
-            snprintf (why, len, "job %s ended without starting", idtext);
-            return DEP_NEVER;
-        }
-        return DEP_WAIT;
-    case JOBSPEC_DEP_AFTERANY:
-        return st == JOB_INACTIVE ? DEP_MET : DEP_WAIT;
-    case JOBSPEC_DEP_AFTEROK:
-        if (st != JOB_INACTIVE)
-            return DEP_WAIT;
-        if (res == JOB_RESULT_COMPLETED)
-            return DEP_MET;
-        snprintf (why, len, "job %s %s", idtext, job_result_name (res));
-        return DEP_NEVER;
-    case JOBSPEC_DEP_AFTERNOTOK:
-        if (st != JOB_INACTIVE)
-            return DEP_WAIT;
-        if (res != JOB_RESULT_COMPLETED)
-            return DEP_MET;
-        snprintf (why, len, "job %s COMPLETED", idtext);
-        return DEP_NEVER;
-    }
-    return DEP_WAIT;
 }
 
-static void dep_describe (const jobspec_dep_t *d, char *buf, size_t len)
+/* The scheduler's request for a jobspec.  With burst pools, a job that is
+ * not burstable is kept to the instance's own ranks. */
+static sched_req_t *sched_req_of (jobs_svc_t *js, const json_t *spec, char *err, size_t errlen)
 {
-    char idtext[JOBID_STRLEN];
-    jobid_encode (d->id, JOBID_F58, idtext, sizeof idtext);
-    snprintf (buf, len, "%s:%s", jobspec_dep_scheme_name (d->scheme), idtext);
+    const config_t *cfg = overlay_config (js->ov);
+    if (!cfg->burst.n || burst_is_burstable (spec))
+        return sched_req_from_jobspec (spec, err, errlen);
+    json_t *copy = json_deep_copy (spec);
+    json_t *attrs = json_object_get (copy, "attributes");
+    if (!json_is_object (attrs))
+        json_object_set_new (copy, "attributes", (attrs = json_object ()));
+    json_t *sys = json_object_get (attrs, "system");
+    if (!json_is_object (sys))
+        json_object_set_new (attrs, "system", (sys = json_object ()));
+    char ranks[32];
+    snprintf (ranks, sizeof ranks, "0-%zu", cfg->base_size - 1);
+    json_t *own = json_pack ("{s:[s]}", "ranks", ranks);
+    json_t *c = json_object_get (sys, "constraints");
+    json_object_set_new (sys, "constraints", c ? json_pack ("{s:[O o]}", "and", c, own) : own);
+    sched_req_t *req = sched_req_from_jobspec (copy, err, errlen);
+    json_decref (copy);
+    return req;
 }
 
 /* Queue a job whose dependencies are all met.  May free j. */
@@ -367,7 +353,7 @@ static void job_enqueue (struct job *j)
     jobs_svc_t *js = j->js;
     char err[256];
     if (!j->req) {
-        j->req = sched_req_from_jobspec (j->jobspec, err, sizeof err);
+        j->req = sched_req_of (js, j->jobspec, err, sizeof err);
         if (!j->req) {
             job_exception (j, "alloc", "%s", err);
             return;
@@ -386,27 +372,34 @@ static void deps_eval (struct job *j)
 {
     if (j->rec.state != JOB_DEPEND)
         return;
-    for (size_t i = 0; i < j->ndeps; i++) {
-        if (j->dep_done[i])
+    for (size_t i = 0; i < j->deps.n; i++) {
+        if (j->deps.done[i])
             continue;
         char why[160] = "", desc[64];
-        dep_describe (&j->deps[i], desc, sizeof desc);
-        int s = dep_status (j->js, &j->deps[i], why, sizeof why);
-        if (s == DEP_MET) {
-            j->dep_done[i] = true;
+        jobdep_target_t t;
+        jobdep_describe (&j->deps.v[i], desc, sizeof desc);
+        dep_target (j->js, j->deps.v[i].id, &t);
+        enum jobdep_status s = jobdep_status (&j->deps.v[i], &t, why, sizeof why);
+        if (s == JOBDEP_MET) {
+            j->deps.done[i] = true;
             job_event (j, "dependency-remove", json_pack ("{s:s}", "description", desc));
         }
-        else if (s == DEP_NEVER) {
+        else if (s == JOBDEP_NEVER) {
             job_exception (j, "dependency", "dependency %s can never be met: %s", desc, why);
             return;
         }
     }
-    for (size_t i = 0; i < j->ndeps; i++)
-        if (!j->dep_done[i])
-            return;
+    if (!jobdeps_all_done (&j->deps))
+        return;
     if (job_event (j, "depend", NULL) < 0)
         return;
     job_enqueue (j);
+}
+
+static int id_cmp (const void *a, const void *b)
+{
+    jobid_t x = *(const jobid_t *)a, y = *(const jobid_t *)b;
+    return (x > y) - (x < y);
 }
 
 /* `target` changed state: re-evaluate the jobs waiting on it. */
@@ -415,25 +408,17 @@ static void deps_notify (jobs_svc_t *js, jobid_t target)
     size_t n = 0, cap = 0;
     jobid_t *ids = NULL;
     for (struct job *j = zhashx_first (js->active); j; j = zhashx_next (js->active)) {
-        if (j->rec.state != JOB_DEPEND)
+        if (j->rec.state != JOB_DEPEND || !jobdeps_waits_on (&j->deps, target))
             continue;
-        for (size_t i = 0; i < j->ndeps; i++)
-            if (!j->dep_done[i] && j->deps[i].id == target) {
-                if (n == cap) {
-                    cap = cap ? cap * 2 : 16;
-                    ids = realloc (ids, cap * sizeof *ids);
-                }
-                ids[n++] = j->id;
-                break;
-            }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            ids = xreallocarray (ids, cap, sizeof *ids);
+        }
+        ids[n++] = j->id;
     }
     /* in submit order, so chains resolve oldest first */
-    for (size_t a = 1; a < n; a++)
-        for (size_t b = a; b > 0 && ids[b - 1] > ids[b]; b--) {
-            jobid_t t = ids[b];
-            ids[b] = ids[b - 1];
-            ids[b - 1] = t;
-        }
+    if (n > 1)
+        qsort (ids, n, sizeof *ids, id_cmp);
     for (size_t k = 0; k < n; k++) {
         struct job *j = job_lookup (js, ids[k]);
         if (j)
@@ -523,7 +508,7 @@ static void job_exec (struct job *j)
         return;
     }
     j->nmap = n;
-    j->er = calloc (n, sizeof *j->er);
+    j->er = xcalloc (n, sizeof *j->er);
     json_t *sys = json_object_get (json_object_get (j->jobspec, "attributes"), "system");
     json_t *cmd = json_object_get (json_array_get (json_object_get (j->jobspec, "tasks"), 0), "command");
     json_t *env = json_object_get (sys, "environment");
@@ -605,6 +590,7 @@ static void request_sched (jobs_svc_t *js)
 static void on_resource_change (resource_svc_t *rs, uint32_t rank, bool up, const char *why, void *arg)
 {
     jobs_svc_t *js = arg;
+    burst_node_change (js->burst, rank, up);
     if (up) {
         request_sched (js);
         return;
@@ -616,7 +602,7 @@ static void on_resource_change (resource_svc_t *rs, uint32_t rank, bool up, cons
             if (!j->er[x].done && j->map[j->er[x].idx].rank == rank) {
                 if (n == cap) {
                     cap = cap ? cap * 2 : 16;
-                    ids = realloc (ids, cap * sizeof *ids);
+                    ids = xreallocarray (ids, cap, sizeof *ids);
                 }
                 ids[n++] = j->id;
                 break;
@@ -649,46 +635,68 @@ static int check_jobspec (const json_t *js, char *err, size_t errlen)
 {
     json_t *v;
     if (!json_is_object (js))
-        return snprintf (err, errlen, "invalid jobspec: must be a mapping"), -1;
+        return errfail (err, errlen, "invalid jobspec: must be a mapping");
     v = json_object_get (js, "version");
     if (!json_is_integer (v) || json_integer_value (v) != 1)
-        return snprintf (err, errlen, "invalid jobspec: version must be 1"), -1;
+        return errfail (err, errlen, "invalid jobspec: version must be 1");
     json_t *tasks = json_object_get (js, "tasks");
     if (!json_is_array (tasks) || json_array_size (tasks) != 1)
-        return snprintf (err, errlen, "invalid jobspec: tasks must be a list of one entry"), -1;
+        return errfail (err, errlen, "invalid jobspec: tasks must be a list of one entry");
     json_t *t = json_array_get (tasks, 0);
     json_t *cmd = json_object_get (t, "command");
     if (!json_is_array (cmd) || json_array_size (cmd) == 0)
-        return snprintf (err, errlen, "invalid jobspec: tasks[0].command must be a non-empty list"), -1;
+        return errfail (err, errlen, "invalid jobspec: tasks[0].command must be a non-empty list");
     size_t i;
     json_array_foreach (cmd, i, v)
         if (!json_is_string (v))
-            return snprintf (err, errlen, "invalid jobspec: tasks[0].command[%zu] is not a string", i), -1;
+            return errfail (err, errlen, "invalid jobspec: tasks[0].command[%zu] is not a string", i);
     json_t *count = json_object_get (t, "count");
     json_t *ps = json_object_get (count, "per_slot"), *tot = json_object_get (count, "total");
     if (!json_is_object (count) || (!ps == !tot) || (ps && (!json_is_integer (ps) || json_integer_value (ps) < 1))
         || (tot && (!json_is_integer (tot) || json_integer_value (tot) < 1 || json_integer_value (tot) > 1000000)))
-        return snprintf (err, errlen, "invalid jobspec: tasks[0].count needs per_slot or total (an integer >= 1)"), -1;
+        return errfail (err, errlen, "invalid jobspec: tasks[0].count needs per_slot or total (an integer >= 1)");
     json_t *sys = json_object_get (json_object_get (js, "attributes"), "system");
     if (sys && !json_is_object (sys))
-        return snprintf (err, errlen, "invalid jobspec: attributes.system must be a mapping"), -1;
+        return errfail (err, errlen, "invalid jobspec: attributes.system must be a mapping");
     v = json_object_get (sys, "duration");
     if (v && (!json_is_number (v) || json_number_value (v) < 0 || !isfinite (json_number_value (v))))
-        return snprintf (err, errlen, "invalid jobspec: attributes.system.duration must be a number >= 0"), -1;
+        return errfail (err, errlen, "invalid jobspec: attributes.system.duration must be a number >= 0");
     v = json_object_get (sys, "cwd");
     if (v && !json_is_string (v))
-        return snprintf (err, errlen, "invalid jobspec: attributes.system.cwd must be a string"), -1;
+        return errfail (err, errlen, "invalid jobspec: attributes.system.cwd must be a string");
     v = json_object_get (sys, "environment");
     if (v) {
         const char *k;
         json_t *e;
         if (!json_is_object (v))
-            return snprintf (err, errlen, "invalid jobspec: attributes.system.environment must be a mapping"), -1;
+            return errfail (err, errlen, "invalid jobspec: attributes.system.environment must be a mapping");
         json_object_foreach (v, k, e)
             if (!json_is_string (e))
-                return snprintf (err, errlen, "invalid jobspec: environment %.40s is not a string", k), -1;
+                return errfail (err, errlen, "invalid jobspec: environment %.40s is not a string", k);
     }
     return 0;
+}
+
+/* With burst pools: a job larger than the instance's own nodes (or, when
+ * burstable, than those and the pools' together) is refused, with the
+ * numbers (doc/bursting.md). */
+static bool burst_reject (jobs_svc_t *js, const json_t *spec, char *err, size_t errlen)
+{
+    const config_t *cfg = overlay_config (js->ov);
+    burst_need_t need;
+    burst_need_of (spec, &need);
+    if (!cfg->burst.n || need.nodes == 0)
+        return false;
+    uint32_t *zero = xcalloc (cfg->burst.n, sizeof *zero);
+    burst_state_t st = { .local_total = (uint32_t)cfg->base_size, .local_free = 0, .pool_free = zero,
+                         .pool_starting = zero, .pool_idle = zero };
+    burst_decision_t d;
+    burst_decide (&cfg->burst, &need, burst_is_burstable (spec), &st, &d);
+    free (zero);
+    if (d.verdict != BURST_REJECT)
+        return false;
+    errfmt (err, errlen, "%s", d.reason);
+    return true;
 }
 
 static int dep_find_known (jobs_svc_t *js, const jobspec_dep_t *d)
@@ -713,22 +721,26 @@ static void do_submit (jobs_svc_t *js, const cmsg_hdr_t *hdr, json_t *in)
         overlay_respond_error (ov, hdr, EINVAL, "%s", err);
         return;
     }
-    sched_req_t *req = sched_req_from_jobspec (spec, err, sizeof err);
+    sched_req_t *req = sched_req_of (js, spec, err, sizeof err);
     if (!req) {
         overlay_respond_error (ov, hdr, EINVAL, "%s", err);
         return;
     }
-    jobspec_dep_t *deps = NULL;
-    size_t ndeps = 0;
-    if (jobspec_dependencies (spec, &deps, &ndeps, err, sizeof err) < 0) {
+    if (burst_reject (js, spec, err, sizeof err)) {
+        sched_req_destroy (&req);
+        overlay_respond_error (ov, hdr, ENOSPC, "%s", err);
+        return;
+    }
+    jobdeps_t deps;
+    if (jobdeps_from_jobspec (spec, &deps, err, sizeof err) < 0) {
         sched_req_destroy (&req);
         overlay_respond_error (ov, hdr, EINVAL, "%s", err);
         return;
     }
-    for (size_t i = 0; i < ndeps; i++)
-        if (dep_find_known (js, &deps[i]) < 0) {
+    for (size_t i = 0; i < deps.n; i++)
+        if (dep_find_known (js, &deps.v[i]) < 0) {
             char d[64];
-            dep_describe (&deps[i], d, sizeof d);
+            jobdep_describe (&deps.v[i], d, sizeof d);
             overlay_respond_error (ov, hdr, ENOENT, "dependency %s: no such job", d);
             goto fail;
         }
@@ -754,28 +766,26 @@ static void do_submit (jobs_svc_t *js, const cmsg_hdr_t *hdr, json_t *in)
     jobdb_get (js->db, id, &j->rec);
     j->req = req;
     j->deps = deps;
-    j->ndeps = ndeps;
-    j->dep_done = calloc (ndeps + 1, sizeof (bool));
     char idnum[32];
     jobid_encode (id, JOBID_DEC, idnum, sizeof idnum);
     overlay_respond (ov, hdr, json_pack ("{s:s s:s}", "id", j->f58, "jobid", idnum), NULL, 0);
-    for (size_t i = 0; i < ndeps; i++) {
+    for (size_t i = 0; i < deps.n; i++) {
         char d[64];
-        dep_describe (&deps[i], d, sizeof d);
+        jobdep_describe (&deps.v[i], d, sizeof d);
         job_event (j, "dependency-add", json_pack ("{s:s}", "description", d));
     }
     deps_eval (j);
     return;
 fail:
     sched_req_destroy (&req);
-    free (deps);
+    jobdeps_clear (&deps);
 }
 
 static void job_submit_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     jobs_svc_t *js = arg;
     if (!js->going) {
-        struct deferred *d = calloc (1, sizeof *d);
+        struct deferred *d = xcalloc (1, sizeof *d);
         d->hdr = msg->hdr;
         d->json = json_incref (msg->json);
         zlistx_add_end (js->deferred, d);
@@ -801,95 +811,40 @@ static int parse_id (jobs_svc_t *js, const cmsg_t *msg, jobid_t *id)
     return 0;
 }
 
-static void fsd (double s, char *buf, size_t len)
-{
-    if (s < 0)
-        s = 0;
-    if (s < 60)
-        snprintf (buf, len, "%.3gs", s);
-    else if (s < 3600)
-        snprintf (buf, len, "%.3gm", s / 60);
-    else if (s < 86400)
-        snprintf (buf, len, "%.3gh", s / 3600);
-    else
-        snprintf (buf, len, "%.3gd", s / 86400);
-}
-
-static void info_of (jobs_svc_t *js, const jobdb_job_t *r, char *buf, size_t len)
-{
-    struct job *j = r->state != JOB_INACTIVE ? job_lookup (js, r->id) : NULL;
-    buf[0] = '\0';
-    switch (r->state) {
-    case JOB_DEPEND:
-        if (j) {
-            size_t o = snprintf (buf, len, "depends:");
-            for (size_t i = 0; i < j->ndeps && o < len; i++)
-                if (!j->dep_done[i]) {
-                    char d[64];
-                    dep_describe (&j->deps[i], d, sizeof d);
-                    o += snprintf (buf + o, len - o, "%s%s", buf[o - 1] == ':' ? "" : ",", d);
-                }
-        }
-        break;
-    case JOB_SCHED: {
-        int pos = sched_queue_position (js->sched, r->id);
-        double est = sched_head_estimate (js->sched);
-        if (pos == 0 && est > 0) {
-            char t[32];
-            fsd (est - now_wall (), t, sizeof t);
-            snprintf (buf, len, "eta:%s", t);
-        }
-        else if (pos >= 0)
-            snprintf (buf, len, "queue position %d", pos + 1);
-        break;
-    }
-    case JOB_RUN:
-    case JOB_CLEANUP:
-        if (r->R) {
-            json_t *R = json_loads (r->R, 0, NULL);
-            json_t *nl = json_object_get (json_object_get (R, "execution"), "nodelist");
-            size_t o = 0, i;
-            json_t *v;
-            json_array_foreach (nl, i, v)
-                if (o < len)
-                    o += snprintf (buf + o, len - o, "%s%s", i ? "," : "", json_string_value (v));
-            json_decref (R);
-        }
-        break;
-    case JOB_INACTIVE:
-        if (r->exception)
-            snprintf (buf, len, "%s %s", job_result_name (r->result), r->exception);
-        else if (r->result == JOB_RESULT_FAILED)
-            snprintf (buf, len, "FAILED exit %d", exit_code_of (r->status));
-        else
-            snprintf (buf, len, "%s", job_result_name (r->result));
-        break;
-    default:
-        break;
-    }
-}
-
+/* A job's record for job.list and job.info: data only (`canopy jobs`
+ * formats the time and the INFO column), plus what only the job manager
+ * knows: pending dependencies, queue position and estimated start, and the
+ * reason a pending job waits. */
 static json_t *job_json (jobs_svc_t *js, const jobdb_job_t *r)
 {
-    char f58[JOBID_STRLEN], info[512], tbuf[32];
+    char f58[JOBID_STRLEN];
     jobid_encode (r->id, JOBID_F58, f58, sizeof f58);
-    double now = now_wall (), t;
-    if (r->state == JOB_DEPEND || r->state == JOB_SCHED)
-        t = now - r->t_submit;
-    else if (r->t_run <= 0)
-        t = 0;
-    else if (r->state == JOB_RUN)
-        t = now - r->t_run;
-    else
-        t = (r->t_cleanup > 0 ? r->t_cleanup : r->t_inactive) - r->t_run;
-    fsd (t, tbuf, sizeof tbuf);
-    info_of (js, r, info, sizeof info);
-    return json_pack ("{s:s s:I s:s s:s s:s s:s s:i s:i s:f s:s s:f s:f s:f s:i s:s? s:s}", "id", f58,
-                      "userid", (json_int_t)r->userid, "name", r->name ? r->name : "", "state",
-                      job_state_name (r->state), "st", job_status_abbrev (r->state, r->result), "result",
-                      job_result_name (r->result), "ntasks", r->ntasks, "nnodes", r->nnodes, "runtime", t,
-                      "time", tbuf, "t_submit", r->t_submit, "t_run", r->t_run, "t_inactive", r->t_inactive,
-                      "status", r->status, "exception", r->exception, "info", info);
+    json_t *o = json_pack ("{s:s s:I s:s s:s s:s s:i s:i s:f s:f s:f s:f s:f s:i s:s?}", "id", f58, "userid",
+                           (json_int_t)r->userid, "name", r->name ? r->name : "", "state", job_state_name (r->state),
+                           "result", job_result_name (r->result), "ntasks", r->ntasks, "nnodes", r->nnodes,
+                           "t_submit", r->t_submit, "t_run", r->t_run, "t_cleanup", r->t_cleanup, "t_inactive",
+                           r->t_inactive, "now", now_wall (), "status", r->status, "exception", r->exception);
+    struct job *j = r->state != JOB_INACTIVE ? job_lookup (js, r->id) : NULL;
+    if (r->state == JOB_DEPEND && j)
+        json_object_set_new (o, "dependencies", jobdeps_pending (&j->deps));
+    if (r->state == JOB_SCHED) {
+        int pos = sched_queue_position (js->sched, r->id);
+        double est = sched_head_estimate (js->sched);
+        if (pos >= 0)
+            json_object_set_new (o, "queue_position", json_integer (pos + 1));
+        if (pos == 0 && est > 0)
+            json_object_set_new (o, "t_estimate", json_real (est));
+        if (j && j->reason[0])
+            json_object_set_new (o, "reason", json_string (j->reason));
+    }
+    if ((r->state == JOB_RUN || r->state == JOB_CLEANUP) && r->R) {
+        json_t *R = json_loads (r->R, 0, NULL);
+        json_t *nl = json_object_get (json_object_get (R, "execution"), "nodelist");
+        if (json_is_array (nl))
+            json_object_set (o, "nodelist", nl);
+        json_decref (R);
+    }
+    return o;
 }
 
 struct listctx {
@@ -1016,7 +971,7 @@ static void job_attach_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     jobdb_output_read (js->db, id, 0, attach_cb, &c);
     struct job *j = job_lookup (js, id);
     if (j) {
-        cmsg_hdr_t *h = malloc (sizeof *h);
+        cmsg_hdr_t *h = xmalloc (sizeof *h);
         *h = msg->hdr;
         zlistx_add_end (j->watchers, h);
     }
@@ -1029,27 +984,19 @@ static void job_attach_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 
 /* -- start-up and recovery ---------------------------------------------- */
 
-static int eventlog_removed (jobs_svc_t *js, struct job *j)
+/* Dependencies met before the restart (their dependency-remove events). */
+static void eventlog_removed (jobs_svc_t *js, struct job *j)
 {
     json_t *log = jobdb_eventlog (js->db, j->id, 0);
     size_t i;
     json_t *e;
     json_array_foreach (log, i, e) {
         const char *name = json_string_value (json_object_get (e, "name"));
-        const char *d = json_string_value (json_object_get (json_object_get (e, "context"), "description"));
-        if (!name || !d || strcmp (name, "dependency-remove"))
-            continue;
-        for (size_t k = 0; k < j->ndeps; k++) {
-            char desc[64];
-            dep_describe (&j->deps[k], desc, sizeof desc);
-            if (!j->dep_done[k] && !strcmp (desc, d)) {
-                j->dep_done[k] = true;
-                break;
-            }
-        }
+        if (name && !strcmp (name, "dependency-remove"))
+            jobdeps_mark (&j->deps,
+                          json_string_value (json_object_get (json_object_get (e, "context"), "description")));
     }
     json_decref (log);
-    return 0;
 }
 
 /* After a restart: pending jobs back in memory (attach, list and cancel
@@ -1064,11 +1011,8 @@ static void load_recovered (jobs_svc_t *js)
         struct job *j = job_new (js, r.id, spec ? spec : json_object ());
         j->rec = r;
         char err[256];
-        if (jobspec_dependencies (j->jobspec, &j->deps, &j->ndeps, err, sizeof err) < 0) {
-            j->deps = NULL;
-            j->ndeps = 0;
-        }
-        j->dep_done = calloc (j->ndeps + 1, sizeof (bool));
+        if (jobdeps_from_jobspec (j->jobspec, &j->deps, err, sizeof err) < 0)
+            memset (&j->deps, 0, sizeof j->deps);   /* it was accepted at submit: cannot happen */
         eventlog_removed (js, j);
         overlay_log (js->ov, "job %s: %s after restart: queued again", j->f58, job_state_name (r.state));
     }
@@ -1136,6 +1080,39 @@ static int orphan_cb (const jobdb_job_t *j, void *arg)
     json_decref (R);
     return 0;
 }
+/* -- the burst manager's view of the queue ------------------------------ */
+
+static int job_id_cmp (const void *a, const void *b)
+{
+    const burst_job_t *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static size_t burst_waiting (void *arg, burst_job_t *out, size_t max)
+{
+    jobs_svc_t *js = arg;
+    size_t n = 0;
+    for (struct job *j = zhashx_first (js->active); j && n < max; j = zhashx_next (js->active))
+        if (j->rec.state == JOB_SCHED && j->in_queue && j->burstable && j->need.nodes > 0)
+            out[n++] = (burst_job_t){ j->id, j->need };
+    qsort (out, n, sizeof *out, job_id_cmp);   /* ids grow with submit time: queue order */
+    return n;
+}
+
+static void burst_reason (void *arg, uint64_t id, const char *reason)
+{
+    struct job *j = job_lookup (arg, id);
+    if (j)
+        snprintf (j->reason, sizeof j->reason, "%s", reason);
+}
+
+static void burst_fail (void *arg, uint64_t id, const char *note)
+{
+    struct job *j = job_lookup (arg, id);
+    if (j && !j->fatal)
+        job_exception (j, "burst", "%s", note);
+}
+
 static const overlay_handler_t handlers[] = {
     { "job.submit", job_submit_request },
     { "job.list", job_list_request },
@@ -1152,7 +1129,7 @@ jobs_svc_t *jobs_svc_new (overlay_t *ov, resource_svc_t *rs, const char *statedi
     char path[4096];
     mkdir (statedir, 0700);
     snprintf (path, sizeof path, "%s/jobs.db", statedir);
-    jobs_svc_t *js = calloc (1, sizeof *js);
+    jobs_svc_t *js = xcalloc (1, sizeof *js);
     js->ov = ov;
     js->rs = rs;
     js->sched = resource_sched (rs);
@@ -1179,6 +1156,13 @@ jobs_svc_t *jobs_svc_new (overlay_t *ov, resource_svc_t *rs, const char *statedi
         jobs_svc_destroy (&js);
         return NULL;
     }
+    if (overlay_config (ov)->burst.n) {
+        burst_hooks_t h = { burst_waiting, burst_reason, burst_fail, js };
+        if (!(js->burst = burst_new (ov, rs, js->db, statedir, &h, err, errlen))) {
+            jobs_svc_destroy (&js);
+            return NULL;
+        }
+    }
     resource_set_notify (rs, on_resource_change, on_ready, js);
     if (resource_ready (rs))
         on_ready (rs, js);
@@ -1194,6 +1178,7 @@ void jobs_svc_destroy (jobs_svc_t **p)
         resource_set_notify (js->rs, NULL, NULL, NULL);
     if (js->sched_timer >= 0)
         zloop_timer_end (overlay_loop (js->ov), js->sched_timer);
+    burst_destroy (&js->burst);
     struct job *j;
     while ((j = zhashx_first (js->active))) {
         for (cmsg_hdr_t *h = zlistx_first (j->watchers); h; h = zlistx_next (j->watchers))

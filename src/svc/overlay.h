@@ -52,6 +52,9 @@ long overlay_join (const config_t *cfg, const char *host, const char *address, c
  * becomes free (doc/membership.md) and the table is spread.  Returns the
  * rank it held, or -1 (not a member, or a host listed in the config). */
 long overlay_member_leave (overlay_t *ov, const char *host);
+/* Rank 0: keep free rank `rank` for `host` (a burst pool's node): it gets
+ * that rank when it joins, no other host does (members_reserve). */
+int overlay_member_reserve (overlay_t *ov, uint32_t rank, const char *host, char *err, size_t errlen);
 /* Rank 0: the hosts that hold ranks they joined for (malloc'd array of
  * strdup'd names, NULL-terminated). */
 char **overlay_member_hosts (overlay_t *ov);

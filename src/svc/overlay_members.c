@@ -173,6 +173,13 @@ long overlay_member_leave (overlay_t *ov, const char *host)
     return r;
 }
 
+int overlay_member_reserve (overlay_t *ov, uint32_t rank, const char *host, char *err, size_t errlen)
+{
+    if (!ov->members)
+        return errfail (err, errlen, "the membership table is on rank 0");
+    return members_reserve (ov->members, rank, host, err, errlen);
+}
+
 char **overlay_member_hosts (overlay_t *ov)
 {
     uint32_t n = ov->members ? members_size (ov->members) : 0, k = 0;

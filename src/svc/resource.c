@@ -4,7 +4,9 @@
 #include "resource.h"
 #include "hostlist.h"
 #include "hwres.h"
+#include "errquote.h"
 #include "idset.h"
+#include "xalloc.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,8 @@
 
 struct rnode {
     bool known, up;
+    enum resource_pool_state pool;   /* RES_POOL_NONE: not a burst pool's rank */
+    int ncores, ngpus;               /* as last reported */
     uint32_t bootid;
     uint32_t probe_tag;     /* resource.get in flight, 0 if none */
     double probe_sent;
@@ -65,9 +69,15 @@ bool resource_rank_up (const resource_svc_t *rs, uint32_t rank)
     return rs->nodes && rank < rs->size && rs->nodes[rank].up;
 }
 
+bool resource_node_fits (const resource_svc_t *rs, uint32_t rank, uint32_t cores, uint32_t gpus)
+{
+    return rs->nodes && rank < rs->size && rs->nodes[rank].known && (uint32_t)rs->nodes[rank].ncores >= cores
+           && (uint32_t)rs->nodes[rank].ngpus >= gpus;
+}
+
 const char *resource_hostname (const resource_svc_t *rs, uint32_t rank)
 {
-    if (rs->nodes && rank < rs->size && rs->nodes[rank].known)
+    if (rs->nodes && rank < rs->size && (rs->nodes[rank].known || rs->nodes[rank].pool))
         return rs->nodes[rank].host;
     return overlay_hostname (rs->ov, rank);
 }
@@ -85,13 +95,16 @@ static void check_ready (resource_svc_t *rs)
 {
     if (rs->ready)
         return;
-    uint32_t up = 0;
+    uint32_t up = 0, want = 0;   /* burst pools' ranks come later, on demand */
     for (uint32_t r = 0; r < rs->size; r++)
-        up += rs->nodes[r].up;
-    if (up == rs->size || now_s () - rs->t_start >= READY_GRACE_S) {
+        if (!rs->nodes[r].pool) {
+            up += rs->nodes[r].up;
+            want++;
+        }
+    if (up == want || now_s () - rs->t_start >= READY_GRACE_S) {
         rs->ready = true;
-        if (up < rs->size)
-            overlay_log (rs->ov, "resource: %u of %u ranks reported; going ahead without the rest", up, rs->size);
+        if (up < want)
+            overlay_log (rs->ov, "resource: %u of %u ranks reported; going ahead without the rest", up, want);
         cmsg_hdr_t *h;
         while ((h = zlistx_detach (rs->waiting, NULL))) {
             list_respond (rs, h);
@@ -129,12 +142,15 @@ static int node_report (resource_svc_t *rs, const json_t *o, char *err, size_t e
     hwres_t h;
     if (json_unpack ((json_t *)o, "{s:i s:I s:o}", "rank", &rank, "bootid", &bootid, "hwres", &hw) < 0
         || rank < 0 || (uint32_t)rank >= rs->size) {
-        snprintf (err, errlen, "resource report: needs rank (< size), bootid and hwres");
-        return -1;
+        return errfail (err, errlen, "resource report: needs rank (< size), bootid and hwres");
     }
     if (hwres_from_json (hw, &h, err, errlen) < 0)
         return -1;
     struct rnode *n = &rs->nodes[rank];
+    /* a burst pool's node counts only while asked for (a released or
+     * failed one may still answer for a moment before it stops) */
+    if (n->pool && n->pool != RES_POOL_STARTING && n->pool != RES_POOL_UP)
+        return 0;
     if (n->up && n->bootid != (uint32_t)bootid)
         set_down (rs, rank, "broker restarted");
     if (n->up)
@@ -144,6 +160,8 @@ static int node_report (resource_svc_t *rs, const json_t *o, char *err, size_t e
     bool back = n->known;
     n->known = n->up = true;
     n->bootid = (uint32_t)bootid;
+    n->ncores = h.ncores;
+    n->ngpus = h.ngpus;
     snprintf (n->host, sizeof n->host, "%s", h.hostname);
     overlay_log (rs->ov, "resource: rank %u (%s) %s: %d cores, %d gpus", rank, h.hostname,
                  back ? "back up" : "up", h.ncores, h.ngpus);
@@ -179,12 +197,12 @@ static void resource_hello_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 static char *nodelist_of (resource_svc_t *rs, const idset_t *ranks)
 {
     size_t n = idset_count (ranks), k = 0;
-    char **hosts = calloc (n + 1, sizeof *hosts);
+    char **hosts = xcalloc (n + 1, sizeof *hosts);
     for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r))
-        hosts[k++] = rs->nodes[r].known ? rs->nodes[r].host : (char *)overlay_hostname (rs->ov, r);
+        hosts[k++] = rs->nodes[r].known || rs->nodes[r].pool ? rs->nodes[r].host : (char *)overlay_hostname (rs->ov, r);
     char *s = hostlist_compress (hosts, k);
     free (hosts);
-    return s ? s : strdup ("");
+    return s ? s : xstrdup ("");
 }
 
 static void resource_list_request (overlay_t *ov, const cmsg_t *msg, void *arg)
@@ -195,12 +213,84 @@ static void resource_list_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         return;
     }
     if (!rs->ready) {   /* answer once every rank reported (or the grace ran out) */
-        cmsg_hdr_t *h = malloc (sizeof *h);
+        cmsg_hdr_t *h = xmalloc (sizeof *h);
         *h = msg->hdr;
         zlistx_add_end (rs->waiting, h);
         return;
     }
     list_respond (rs, &msg->hdr);
+}
+
+/* Burst pools' ranks that are not up: `burst` (can be started) and
+ * `starting` rows of their own instead of `down` (doc/bursting.md). */
+static void pool_rows (resource_svc_t *rs, json_t *l)
+{
+    json_t *down = json_object_get (l, "down");
+    idset_t *dr = idset_decode (json_string_value (json_object_get (down, "ranks")), NULL, 0);
+    static const char *names[] = { [RES_POOL_BURST] = "burst", [RES_POOL_STARTING] = "starting" };
+    const burst_pools_t *bp = &overlay_config (rs->ov)->burst;
+    json_int_t dn = 0, dc = 0, dg = 0;
+    json_unpack (down, "{s?I s?I s?I}", "nnodes", &dn, "ncores", &dc, "ngpus", &dg);
+    for (int st = RES_POOL_BURST; st <= RES_POOL_STARTING; st++) {
+        idset_t *ids = idset_new ();
+        json_int_t n = 0, c = 0, g = 0;
+        for (uint32_t r = 0; r < rs->size; r++) {
+            const burst_pool_t *p = burst_pool_of_rank (bp, r);
+            if (rs->nodes[r].pool != (enum resource_pool_state)st || rs->nodes[r].up || !p)
+                continue;
+            idset_set (ids, r);
+            n++;
+            c += p->cores;
+            g += p->gpus;
+            if (dr && idset_test (dr, r)) {
+                idset_clear (dr, r);
+                dn--;
+                dc -= p->cores;
+                dg -= p->gpus;
+            }
+        }
+        char *rk = idset_encode (ids);
+        json_object_set_new (l, names[st], json_pack ("{s:I s:I s:I s:s}", "nnodes", n, "ncores", c, "ngpus", g,
+                                                      "ranks", rk ? rk : ""));
+        free (rk);
+        idset_destroy (&ids);
+    }
+    if (dr && down) {
+        char *rk = idset_encode (dr);
+        json_object_set_new (down, "ranks", json_string (rk ? rk : ""));
+        json_object_set_new (down, "nnodes", json_integer (dn < 0 ? 0 : dn));
+        json_object_set_new (down, "ncores", json_integer (dc < 0 ? 0 : dc));
+        json_object_set_new (down, "ngpus", json_integer (dg < 0 ? 0 : dg));
+        free (rk);
+    }
+    idset_destroy (&dr);
+}
+
+void resource_set_pool_state (resource_svc_t *rs, uint32_t rank, enum resource_pool_state st)
+{
+    if (rs->nodes && rank < rs->size && rs->nodes[rank].pool)
+        rs->nodes[rank].pool = st;
+}
+
+/* Rank 0: every burst pool's node is known before it joins, down, with the
+ * pool's cores and GPUs and its name <cluster>-<index>, so a burstable job
+ * that needs it is feasible (doc/bursting.md). */
+static int pool_nodes_add (resource_svc_t *rs, char *err, size_t errlen)
+{
+    const burst_pools_t *bp = &overlay_config (rs->ov)->burst;
+    for (size_t i = 0; i < bp->n; i++)
+        for (uint32_t k = 0; k < bp->v[i].size; k++) {
+            uint32_t r = bp->v[i].first_rank + k;
+            if (r >= rs->size)
+                return errfail (err, errlen, "resource: burst pool %s: rank %u outside the instance", bp->v[i].name, r);
+            struct rnode *n = &rs->nodes[r];
+            snprintf (n->host, sizeof n->host, "%s-%u", bp->v[i].cluster, k);
+            n->pool = RES_POOL_BURST;
+            if (sched_node_add (rs->sched, r, n->host, (int)bp->v[i].cores, (int)bp->v[i].gpus, err, errlen) < 0)
+                return -1;
+            sched_node_set_up (rs->sched, r, false);
+        }
+    return 0;
 }
 
 static void list_respond (resource_svc_t *rs, const cmsg_hdr_t *hdr)
@@ -214,7 +304,7 @@ static void list_respond (resource_svc_t *rs, const cmsg_hdr_t *hdr)
         dr = idset_new ();
     int extra = 0;
     for (uint32_t r = 0; r < rs->size; r++)
-        if (!rs->nodes[r].known && !idset_test (dr, r)) {
+        if (!rs->nodes[r].known && !rs->nodes[r].pool && !idset_test (dr, r)) {
             idset_set (dr, r);
             extra++;
         }
@@ -227,6 +317,7 @@ static void list_respond (resource_svc_t *rs, const cmsg_hdr_t *hdr)
         free (s);
     }
     idset_destroy (&dr);
+    pool_rows (rs, l);
     /* node lists from the reported host names (config names if unknown) */
     const char *key;
     json_t *row;
@@ -323,12 +414,15 @@ static int on_hello_timer (zloop_t *loop, int id, void *arg)
 
 /* -- life --------------------------------------------------------------- */
 
-static int discover (uint32_t rank, hwres_t *h, char *err, size_t errlen)
+/* This node's report.  A broker that joined (its host is not in the
+ * config) reports the host name it joined as (--host), not the kernel's:
+ * that is the name the instance knows it by. */
+static int discover (overlay_t *ov, uint32_t rank, hwres_t *h, char *err, size_t errlen)
 {
     const char *fake = getenv ("CANOPY_FAKE_RESOURCES");
     char *saved = NULL;
     if (fake && strstr (fake, "%r")) {
-        saved = strdup (fake);
+        saved = xstrdup (fake);
         char buf[1024];
         size_t o = 0;
         for (const char *p = fake; *p && o < sizeof buf - 16; p++) {
@@ -347,6 +441,10 @@ static int discover (uint32_t rank, hwres_t *h, char *err, size_t errlen)
         setenv ("CANOPY_FAKE_RESOURCES", saved, 1);
         free (saved);
     }
+    const char *joined_as = overlay_hostname (ov, rank);
+    if (rc == 0 && rank >= overlay_config (ov)->nhosts && joined_as && *joined_as && strcmp (joined_as, "?")
+        && !(fake && strstr (fake, "host=")))
+        snprintf (h->hostname, sizeof h->hostname, "%s", joined_as);
     return rc;
 }
 static const overlay_handler_t handlers[] = {
@@ -359,12 +457,12 @@ static const overlay_handler_t handlers[] = {
 
 resource_svc_t *resource_svc_new (overlay_t *ov, char *err, size_t errlen)
 {
-    resource_svc_t *rs = calloc (1, sizeof *rs);
+    resource_svc_t *rs = xcalloc (1, sizeof *rs);
     rs->ov = ov;
     rs->rank = overlay_rank (ov);
     rs->size = overlay_size (ov);
     rs->hello_timer = rs->probe_timer = -1;
-    if (discover (rs->rank, &rs->self, err, errlen) < 0) {
+    if (discover (ov, rs->rank, &rs->self, err, errlen) < 0) {
         free (rs);
         return NULL;
     }
@@ -379,7 +477,7 @@ resource_svc_t *resource_svc_new (overlay_t *ov, char *err, size_t errlen)
     }
     if (rs->rank == 0) {
         rs->sched = sched_new ();
-        rs->nodes = calloc (rs->size, sizeof *rs->nodes);
+        rs->nodes = xcalloc (rs->size, sizeof *rs->nodes);
         rs->waiting = zlistx_new ();
         rs->t_start = now_s ();
         json_t *me = report (rs);
@@ -389,6 +487,10 @@ resource_svc_t *resource_svc_new (overlay_t *ov, char *err, size_t errlen)
             return NULL;
         }
         json_decref (me);
+        if (pool_nodes_add (rs, err, errlen) < 0) {
+            resource_svc_destroy (&rs);
+            return NULL;
+        }
         rs->probe_timer = zloop_timer (overlay_loop (ov), PROBE_FAST_MS, 0, on_probe_timer, rs);
     }
     else

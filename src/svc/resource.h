@@ -33,6 +33,8 @@ void resource_svc_destroy (resource_svc_t **p);
 sched_t *resource_sched (resource_svc_t *rs);
 bool resource_ready (const resource_svc_t *rs);
 bool resource_rank_up (const resource_svc_t *rs, uint32_t rank);
+/* Rank 0: the node reported at least this many cores and GPUs. */
+bool resource_node_fits (const resource_svc_t *rs, uint32_t rank, uint32_t cores, uint32_t gpus);
 /* Rank 0: the host name a rank reported (the config's if it never did). */
 const char *resource_hostname (const resource_svc_t *rs, uint32_t rank);
 /* Rank 0: callbacks for up/down changes and for becoming ready. */
@@ -40,5 +42,12 @@ const char *resource_hostname (const resource_svc_t *rs, uint32_t rank);
  * its running jobs fail with that reason. */
 void resource_set_down (resource_svc_t *rs, uint32_t rank, const char *why);
 void resource_set_notify (resource_svc_t *rs, resource_change_f change, resource_ready_f ready, void *arg);
+
+/* Burst pools' ranks (doc/bursting.md) are known from the config at start,
+ * down until their brokers join; resource.list shows those not up as
+ * `burst` (can be started) or `starting`, and `down` after a failure.
+ * The burst manager says which. */
+enum resource_pool_state { RES_POOL_NONE = 0, RES_POOL_BURST, RES_POOL_STARTING, RES_POOL_UP, RES_POOL_DOWN };
+void resource_set_pool_state (resource_svc_t *rs, uint32_t rank, enum resource_pool_state st);
 
 #endif

@@ -50,6 +50,8 @@ expect_fail "cancel: inactive job" "job $id is inactive" canopy cancel "$id"
 expect_fail "cancel: no id" "no job id given" canopy cancel
 # other commands
 expect_fail "jobs: unknown option" "unknown option" canopy jobs --bogus
+expect_fail "burst list without pools" "this instance has no burst pools" canopy burst list
+expect_fail "burstable without pools: refused as any job too large" "9 nodes .* the instance has only" canopy submit -N9 --setattr burstable true
 expect_fail "job: unknown subcommand" "unknown subcommand 'frob'" canopy job frob
 expect_fail "resource: unknown subcommand" "unknown subcommand 'frob'" canopy resource frob
 expect_fail "resource list: unknown option" "unknown option" canopy resource list --bogus

@@ -262,5 +262,14 @@ int main (void)
     bad ("size: two\nhosts: [{host: a}]\n", "size must be an integer", NULL, "size not an integer");
     bad ("size: 4\ntopology: custom\nhosts: [{host: a}, {host: b, parent: a}]\n",
          "custom topology cannot have ranks without hosts", NULL, "size with custom");
+    /* ---- burst pools: their ranks follow the instance's size ---- */
+    c = parse ("hosts: [{host: a}, {host: b}]\nsize: 3\nburst:\n  - {name: cloud, size: 2, provider: local}\n"
+               "  - {name: more, size: 4, cores: 8, provider: local}\n", err, sizeof err);
+    ok (c && c->base_size == 3 && c->size == 9 && c->burst.n == 2 && c->burst.v[0].first_rank == 3
+            && c->burst.v[1].first_rank == 5 && topo_size (c->topo) == 9,
+        "burst pools: ranks 3-4 and 5-8 after size 3, the tree over all 9 %s", err);
+    config_destroy (&c);
+    bad ("hosts: [{host: a}]\nburst: [{name: x, size: 0, provider: local}]\n", "burst pool x", "size", "a pool of size 0");
+    bad ("hosts: [{host: a}]\nburst: {name: x}\n", "burst must be a list", NULL, "burst not a list");
     return done ();
 }

@@ -77,5 +77,30 @@ int main (void)
     ok (members_next_hop (t, 3, 1, in_set, "") == MEMBERS_UP, "outside the subtree: up");
     ok (members_next_hop (t, 3, 3, in_set, "") == 3, "self");
     topo_destroy (&t);
+    /* burst pools' ranks: reserved for their hosts */
+    {
+        members_t *r = members_new (5);
+        members_fix (r, 0, "lead", "tcp://lead:1", err, sizeof err);
+        ok (members_reserve (r, 3, "pool-0", err, sizeof err) == 0 && members_reserve (r, 4, "pool-1", err, sizeof err) == 0,
+            "ranks 3 and 4 reserved for pool-0 and pool-1");
+        ok (members_join (r, "x", "tcp://x:1", err, sizeof err) == 1 && members_join (r, "y", "tcp://y:1", err, sizeof err) == 2,
+            "other hosts get the ranks that are not reserved");
+        ok (members_join (r, "z", "tcp://z:1", err, sizeof err) == -1 && strstr (err, "full"),
+            "... and never a reserved one (%s)", err);
+        ok (members_join (r, "pool-1", "tcp://p1:1", err, sizeof err) == 4, "pool-1 gets its rank 4");
+        ok (members_leave (r, "pool-1") == 0 && members_join (r, "z", "tcp://z:1", err, sizeof err) == -1,
+            "a released pool rank stays kept for its host");
+        ok (members_join (r, "pool-1", "tcp://p1:2", err, sizeof err) == 4, "... which gets it again");
+        ok (members_reserve (r, 1, "pool-9", err, sizeof err) == -1 && strstr (err, "held by x"),
+            "a rank another host holds cannot be reserved (%s)", err);
+        ok (members_reserve (r, 0, "pool-9", err, sizeof err) == -1, "nor a fixed one");
+        json_t *j = members_to_json (r);
+        members_t *back = members_from_json (j, err, sizeof err);
+        ok (back && members_join (back, "pool-0", "tcp://p0:1", err, sizeof err) == 3,
+            "after a save and load the reserved rank still goes to its host");
+        json_decref (j);
+        members_destroy (&back);
+        members_destroy (&r);
+    }
     return done ();
 }

@@ -1,0 +1,89 @@
+/* burst_kube.c - the kubernetes burst provider: the pool's Secret and
+ * StatefulSet (src/lib/burstkube.c) applied with kubectl against the
+ * kubeconfig in the pool's settings; the StatefulSet is scaled to the
+ * nodes wanted, and both are deleted when the last node is released.
+ * Settings: kubeconfig (required), namespace, image, kubectl (the program,
+ * default "kubectl").  The objects are written to STATEDIR/burst/<cluster>.json
+ * (mode 0600: the Secret holds the certificate) for kubectl to read. */
+#define _GNU_SOURCE
+#include "burstkube.h"
+#include "burstprov.h"
+#include "errquote.h"
+#include "readfile.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int write_objects (const burst_ctx_t *c, const char *path, char *err, size_t errlen)
+{
+    size_t len;
+    char *cert = read_file (c->cert, 1 << 20, &len, err, errlen);
+    if (!cert)
+        return -1;
+    char *cfg = read_file (c->config, 64u << 20, &len, err, errlen);
+    if (!cfg) {
+        free (cert);
+        return -1;
+    }
+    json_t *objs = burst_kube_render (c->pool, c->replicas, cfg, cert);
+    free (cert);
+    free (cfg);
+    char tmp[4300];
+    snprintf (tmp, sizeof tmp, "%s.tmp", path);
+    unlink (tmp);
+    int fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int rc = fd >= 0 && objs && json_dumpfd (objs, fd, JSON_INDENT (1)) == 0 ? 0 : -1;
+    if (fd >= 0 && close (fd) < 0)
+        rc = -1;
+    json_decref (objs);
+    if (rc < 0 || rename (tmp, path) < 0) {
+        unlink (tmp);
+        return errfail (err, errlen, "cannot write %s: %s", path, strerror (errno));
+    }
+    return 0;
+}
+
+static pid_t kubectl (const burst_ctx_t *c, const char *verb, char *err, size_t errlen)
+{
+    const char *prog = json_string_value (json_object_get (c->pool->settings, "kubectl"));
+    const char *kc = json_string_value (json_object_get (c->pool->settings, "kubeconfig"));
+    char path[4200], log[4200];
+    snprintf (path, sizeof path, "%s/%s.json", c->workdir, c->cluster);
+    snprintf (log, sizeof log, "%s/%s.kubectl.log", c->workdir, c->cluster);
+    if (strcmp (verb, "delete") && write_objects (c, path, err, errlen) < 0)
+        return -1;
+    char *argv[] = { (char *)(prog ? prog : "kubectl"), "--kubeconfig", (char *)kc, (char *)verb, "-f", path,
+                     !strcmp (verb, "delete") ? "--ignore-not-found" : NULL, NULL };
+    return burst_spawn (argv, NULL, log, NULL, err, errlen);
+}
+
+static int kube_start (const burst_ctx_t *c, burst_ref_t *nodes, size_t n, char *err, size_t errlen)
+{
+    pid_t pid = kubectl (c, "apply", err, errlen);
+    if (pid < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        json_decref (nodes[i].handle);
+        nodes[i].handle = json_pack ("{s:i}", "kubectl_pid", (int)pid);
+    }
+    return 0;
+}
+
+static int kube_stop (const burst_ctx_t *c, burst_ref_t *nodes, size_t n, char *err, size_t errlen)
+{
+    return kubectl (c, c->replicas ? "apply" : "delete", err, errlen) < 0 ? -1 : 0;
+}
+
+static int kube_check (const burst_ctx_t *c, const burst_ref_t *node, char *err, size_t errlen)
+{
+    pid_t pid = (pid_t)json_integer_value (json_object_get (node->handle, "kubectl_pid"));
+    char why[128];
+    if (pid > 0 && burst_proc_status (pid, why, sizeof why) < 0)
+        return errfail (err, errlen, "kubectl apply %s (log %s/%s.kubectl.log)", why, c->workdir, c->cluster);
+    return 0;
+}
+
+const burst_prov_t burst_kube = { "kubernetes", kube_start, kube_stop, kube_check };
