@@ -14,11 +14,13 @@
 # tmpfs file, measured in the same run).  Run it alone:
 #   flock /tmp/canopy-bench.lock bench/dist_loopback.sh [SIZE_MB]   (default 1024)
 # Needs socat (apt-get install -y socat).  Env CANOPY_BIN (default build/bin);
-# PERF=NAME records `perf record -g` of the brokers in the sealed chain run.
+# PERF=NAME records `perf record -g` of the brokers in the sealed chain run;
+# STATS=1 prints each target's last "complete" log line (chunks served
+# downstream on arrival / read back) to stderr.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${CANOPY_BIN:-$HERE/../build/bin}
-SZ=${1:-1024}; PERF=${PERF:-}
+SZ=${1:-1024}; PERF=${PERF:-}; STATS=${STATS:-}
 N=8
 # the benchmark's own dependency (not CI's: scripts/deps.sh leaves it out)
 if ! command -v socat >/dev/null; then
@@ -97,6 +99,7 @@ dist () {   # dist PLANE RANKS HOPS: prints "wall cpu ok"
     if [ -n "$PERF" ] && [ "$plane" = sealed ] && [ "$hops" -gt 1 ]; then
         perf record -o "$PERF.data" -F 999 -g -p "$(IFS=,; echo "${PIDS[*]}")" 2>/dev/null &
         pp=$!
+        for i in "${!PIDS[@]}"; do echo "rank $i: $(ls /proc/${PIDS[$i]}/task | tr '\n' ' ')"; done > "$PERF.tids"
         sleep 0.5
     fi
     local c0 t0 t1 c1 ok=1
@@ -109,6 +112,11 @@ dist () {   # dist PLANE RANKS HOPS: prints "wall cpu ok"
         [ "$(sha256sum < "$out/$r/f" 2>/dev/null | cut -c1-64)" = "$want" ] || ok=0
     done
     rm -rf "$out"
+    if [ -n "$STATS" ]; then   # how each relay served its downstream: on arrival or read back
+        for r in $(seq 1 "$hops"); do
+            grep -h "archive a: complete" "$D/log$r" | tail -1 | sed "s/^/  $plane $ranks rank $r: /" >&2
+        done
+    fi
     awk -v a="$t0" -v b="$t1" -v c="$c0" -v d="$c1" -v hz="$HZ" -v ok=$ok 'BEGIN { printf "%.3f %.3f %d\n", b - a, (d - c) / hz, ok }'
 }
 read -r s1_wall s1_cpu s1_ok < <(dist sealed 1 1)

@@ -1,10 +1,12 @@
 /* chunkseal.c - AES-256-GCM seal/open of chunks with nonces derived from
- * (distribution id, index); open fuses decryption with the SHA-256 check in
- * cache-sized pieces.  OpenSSL EVP underneath (AES-NI, SHA-NI). */
+ * (distribution id, index) and the manifest's hash in the additional data;
+ * an optional re-hash on open is fused with the decryption in cache-sized
+ * pieces.  OpenSSL EVP underneath (AES-NI, SHA-NI). */
 #include "chunkseal.h"
 #include "errquote.h"
 #include "sha256.h"
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +18,7 @@ struct chunkseal {
     uint8_t id[CHUNKSEAL_IDLEN];
 };
 
-static const char AAD_TAG[] = "canopy-chunk-v1";
+static const char AAD_TAG[] = "canopy-chunk-v2";
 
 void chunkseal_nonce (const uint8_t id[CHUNKSEAL_IDLEN], uint32_t idx, uint8_t nonce[CHUNKSEAL_NONCELEN])
 {
@@ -74,8 +76,10 @@ void chunkseal_destroy (chunkseal_t **p)
     *p = NULL;
 }
 
-/* AAD: label || id || idx || len, so a frame answers one question only */
-static size_t aad (const chunkseal_t *s, uint32_t idx, uint64_t len, uint8_t *out)
+/* AAD: label || id || idx || len || SHA-256, so a frame answers one
+ * question only, and only with the manifest's bytes */
+static size_t aad (const chunkseal_t *s, uint32_t idx, uint64_t len, const uint8_t hash[SHA256_LEN],
+                   uint8_t *out)
 {
     size_t n = sizeof AAD_TAG - 1;
     memcpy (out, AAD_TAG, n);
@@ -85,45 +89,65 @@ static size_t aad (const chunkseal_t *s, uint32_t idx, uint64_t len, uint8_t *ou
         out[n++] = idx >> (8 * i);
     for (int i = 7; i >= 0; i--)
         out[n++] = len >> (8 * i);
-    return n;
+    memcpy (out + n, hash, SHA256_LEN);
+    return n + SHA256_LEN;
 }
 
-int chunkseal_seal (chunkseal_t *s, uint32_t idx, const void *in, size_t len, void *out,
-                    char *err, size_t errlen)
+int chunkseal_seal (chunkseal_t *s, uint32_t idx, const uint8_t hash[32], const void *in, size_t len,
+                    void *out, int flags, char *err, size_t errlen)
 {
-    uint8_t nonce[CHUNKSEAL_NONCELEN], a[64];
+    bool rehash = flags & CHUNKSEAL_REHASH;
+    uint8_t nonce[CHUNKSEAL_NONCELEN], a[96];
     chunkseal_nonce (s->id, idx, nonce);
-    size_t alen = aad (s, idx, len, a);
+    size_t alen = aad (s, idx, len, hash, a);
     int n = 0;
     const uint8_t *ip = in;
     uint8_t *op = out;
     if (EVP_EncryptInit_ex (s->enc, NULL, NULL, NULL, nonce) != 1
         || EVP_EncryptUpdate (s->enc, NULL, &n, a, (int)alen) != 1)
         return errfail (err, errlen, "chunkseal: seal of chunk %u failed", idx);
-    for (size_t off = 0; off < len;) {   /* int lengths in EVP: go in pieces */
-        size_t k = len - off < (1u << 30) ? len - off : (1u << 30);
-        if (EVP_EncryptUpdate (s->enc, op + off, &n, ip + off, (int)k) != 1)
+    /* with the hash: each piece is hashed, then encrypted while it is in L2
+     * (before, since in may be out); without: one pass in 1 GiB pieces */
+    size_t piece = rehash ? PIECE : (1u << 30);
+    for (size_t off = 0; off < len;) {
+        size_t k = len - off < piece ? len - off : piece;
+        if (rehash)
+            sha256_ctx_update (s->sha, ip + off, k);
+        if (EVP_EncryptUpdate (s->enc, op + off, &n, ip + off, (int)k) != 1) {
+            uint8_t junk[SHA256_LEN];
+            if (rehash)
+                sha256_ctx_final (s->sha, junk);
             return errfail (err, errlen, "chunkseal: seal of chunk %u failed", idx);
+        }
         off += k;
     }
+    uint8_t h[SHA256_LEN];
+    if (rehash)
+        sha256_ctx_final (s->sha, h);
     if (EVP_EncryptFinal_ex (s->enc, op + len, &n) != 1
         || EVP_CIPHER_CTX_ctrl (s->enc, EVP_CTRL_GCM_GET_TAG, CHUNKSEAL_TAGLEN, op + len) != 1)
         return errfail (err, errlen, "chunkseal: seal of chunk %u failed", idx);
+    if (rehash && memcmp (h, hash, SHA256_LEN)) {
+        memset (out, 0, len + CHUNKSEAL_TAGLEN);
+        errfmt (err, errlen, "chunk %u: SHA-256 does not match the manifest; not sealed", idx);
+        return CHUNKSEAL_EBADHASH;
+    }
     return 0;
 }
 
-int chunkseal_open (chunkseal_t *s, uint32_t idx, const void *in, size_t slen, void *out,
-                    const uint8_t hash[32], char *err, size_t errlen)
+int chunkseal_open (chunkseal_t *s, uint32_t idx, const uint8_t hash[32], const void *in, size_t slen,
+                    void *out, int flags, char *err, size_t errlen)
 {
+    bool rehash = flags & CHUNKSEAL_REHASH;
     if (slen < CHUNKSEAL_TAGLEN) {
         errfmt (err, errlen, "sealed chunk %u: %zu bytes, shorter than its tag", idx, slen);
         return CHUNKSEAL_EBADLEN;
     }
     size_t len = slen - CHUNKSEAL_TAGLEN;
-    uint8_t nonce[CHUNKSEAL_NONCELEN], a[64], tag[CHUNKSEAL_TAGLEN];
+    uint8_t nonce[CHUNKSEAL_NONCELEN], a[96], tag[CHUNKSEAL_TAGLEN];
     memcpy (tag, (const uint8_t *)in + len, CHUNKSEAL_TAGLEN);   /* in may be out */
     chunkseal_nonce (s->id, idx, nonce);
-    size_t alen = aad (s, idx, len, a);
+    size_t alen = aad (s, idx, len, hash, a);
     int n = 0;
     const uint8_t *ip = in;
     uint8_t *op = out;
@@ -132,22 +156,24 @@ int chunkseal_open (chunkseal_t *s, uint32_t idx, const void *in, size_t slen, v
         errfmt (err, errlen, "sealed chunk %u: cannot decrypt", idx);
         return CHUNKSEAL_EBADTAG;
     }
+    /* without a re-hash: one pass (in 1 GiB pieces: int lengths in EVP) */
+    size_t piece = rehash ? PIECE : (1u << 30);
     for (size_t off = 0; off < len;) {
-        size_t k = len - off < PIECE ? len - off : PIECE;
+        size_t k = len - off < piece ? len - off : piece;
         if (EVP_DecryptUpdate (s->dec, op + off, &n, ip + off, (int)k) != 1) {
             uint8_t junk[SHA256_LEN];
-            if (hash)
+            if (rehash)
                 sha256_ctx_final (s->sha, junk);   /* reset for the next open */
             memset (out, 0, len);
             errfmt (err, errlen, "sealed chunk %u: cannot decrypt", idx);
             return CHUNKSEAL_EBADTAG;
         }
-        if (hash)
+        if (rehash)
             sha256_ctx_update (s->sha, op + off, k);
         off += k;
     }
     uint8_t h[SHA256_LEN];
-    if (hash)
+    if (rehash)
         sha256_ctx_final (s->sha, h);
     if (EVP_CIPHER_CTX_ctrl (s->dec, EVP_CTRL_GCM_SET_TAG, CHUNKSEAL_TAGLEN, tag) != 1
         || EVP_DecryptFinal_ex (s->dec, op + len, &n) != 1) {
@@ -156,7 +182,7 @@ int chunkseal_open (chunkseal_t *s, uint32_t idx, const void *in, size_t slen, v
                 "distribution and index)", idx);
         return CHUNKSEAL_EBADTAG;
     }
-    if (hash && memcmp (h, hash, SHA256_LEN)) {
+    if (rehash && memcmp (h, hash, SHA256_LEN)) {
         memset (out, 0, len);
         errfmt (err, errlen, "sealed chunk %u: SHA-256 does not match the manifest", idx);
         return CHUNKSEAL_EBADHASH;

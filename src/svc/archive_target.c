@@ -985,6 +985,11 @@ void archive_target_tick (archive_svc_t *svc, int64_t now)
             struct stripe *st = &xf->st[s];
             if (st->missing == 0)
                 continue;   /* this stripe is complete: nothing to wait for */
+            if (xf->seal && svc->dp) {   /* the data link's lookup is not the upstream's silence */
+                int64_t ready = dataplane_link_since (svc->dp, st->ups[st->upi]);
+                if (ready > st->last_progress)
+                    st->last_progress = ready;
+            }
             if (now - st->last_progress > stall_ms () && st->upi + 1 >= st->nups
                 && now - st->last_progress < SOURCE_GIVEUP_MS) {
                 /* the source is the last resort: a slow share of its link is

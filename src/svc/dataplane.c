@@ -7,7 +7,7 @@
  * the distribution's cache of verified sealed frames, else handed to the
  * archive service as a CMSG_F_DATA request; its response comes back through
  * the overlay's data responder, where plaintext is checked against the
- * manifest's SHA-256 and sealed (deterministically, so a re-seal equals the
+ * manifest's SHA-256 and sealed, the hash bound into the seal (deterministically, so a re-seal equals the
  * source's seal) and a sealed frame being forwarded goes out untouched.
  * Received frames are opened and verified before anyone sees them.
  */
@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "chunkseal.h"
 #include "sha256.h"
+#include "xalloc.h"
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -33,6 +34,9 @@
 #define DP_HWM 200000
 #define DP_LOG_MS 60000              /* at most one refusal line per minute */
 #define DP_SREQ_MAX 4096             /* requests handed to the archive service, waiting */
+#define DP_EARLY_MAX 1024             /* requests kept for distributions not registered yet */
+#define DP_EARLY_MS 5000              /* ... for at most this long */
+#define DP_ASK_RETRY_MS 2000         /* an endpoint lookup unanswered this long: ask again */
 #define DP_SILENT_MS 10000           /* a peer silent this long with requests out: ask its
                                       * endpoint again (it may have restarted elsewhere) */
 
@@ -72,6 +76,17 @@ struct sreq {                        /* a request to us, handed to the archive s
     int64_t t;
 };
 
+struct early {                       /* a request for a distribution not registered yet */
+    uint8_t rid[256];
+    size_t ridlen;
+    cmsg_hdr_t h;
+    char idhex[2 * CHUNKSEAL_IDLEN + 1];
+    uint8_t tok[CHUNKSEAL_TOKENLEN];
+    json_int_t idx;
+    int64_t t;
+    char addr[64];
+};
+
 enum { P_NONE, P_ASKING, P_READY };
 
 struct peer {
@@ -81,6 +96,11 @@ struct peer {
     void *sock;
     zlistx_t *queue;                 /* matchtags waiting for the endpoint */
     int64_t last_rx;                 /* last answer on sock */
+    int64_t ready_at;                /* when it became P_READY */
+    int64_t asked_at;                /* when it became P_ASKING */
+    int64_t last_ask;                /* when the lookup was last sent */
+    bool answered;                   /* something came back on sock since it was opened */
+    uint32_t ask_tag;                /* its matchtag */
     bool stale;
 };
 
@@ -92,9 +112,13 @@ struct dataplane {
     struct peer *peers;              /* by rank */
     zhashx_t *creqs;                 /* tag -> struct creq */
     zhashx_t *sreqs;                 /* stag -> struct sreq */
+    zlistx_t *early;                 /* struct early, oldest first */
+    int early_timer;                 /* one-shot early_serve, or -1 */
     uint32_t next_stag;
     int64_t last_refusal_log;
     uint64_t refused;
+    uint64_t n_reasked;
+    int64_t last_reask_log;
     int timer;
     zmq_msg_t *cur_frame;            /* sealed frame being delivered (verified) */
     char cur_id[2 * CHUNKSEAL_IDLEN + 1];
@@ -167,6 +191,8 @@ static void dists_trim (dataplane_t *dp, size_t keep)
     }
 }
 
+static int early_serve (zloop_t *loop, int timer_id, void *arg);
+
 static struct dist *dist_add (dataplane_t *dp, const char *name, const manifest_t *m,
                               const uint8_t id[CHUNKSEAL_IDLEN], const uint8_t key[CHUNKSEAL_KEYLEN],
                               char *err, size_t errlen)
@@ -209,6 +235,8 @@ static struct dist *dist_add (dataplane_t *dp, const char *name, const manifest_
     d->last_used = now_ms ();
     dists_trim (dp, DP_MAX_DISTS - 1);
     zhashx_insert (dp->dists, d->idhex, d);
+    if (zlistx_size (dp->early) && dp->early_timer < 0)
+        dp->early_timer = zloop_timer (overlay_loop (dp->ov), 1, 1, early_serve, dp);
     overlay_log (dp->ov, "archive %s: sealed distribution %s on data plane %s", name, d->idhex, dp->uri);
     /* test hook: tokens (never keys) for a raw client of the data endpoint */
     const char *tf = getenv ("CANOPY_TEST_DP_TOKENS");
@@ -339,14 +367,13 @@ static int send_msg (void *sock, const uint8_t *rid, size_t ridlen, const cmsg_h
 
 /* ---- server side ---- */
 
-static void refuse (dataplane_t *dp, zmq_msg_t *frame, const char *why)
+static void refuse (dataplane_t *dp, const char *addr, const char *why)
 {
     dp->refused++;
     int64_t now = now_ms ();
     if (now - dp->last_refusal_log < DP_LOG_MS)
         return;
     dp->last_refusal_log = now;
-    const char *addr = zmq_msg_gets (frame, "Peer-Address");
     overlay_log (dp->ov, "data plane: refused a request from %s: %s (%llu refused so far)",
                  addr ? addr : "?", why, (unsigned long long)dp->refused);
 }
@@ -372,33 +399,11 @@ static void send_to_requester (dataplane_t *dp, const uint8_t *rid, size_t ridle
     send_msg (dp->router, rid, ridlen, &h, json, jlen, data); /* a vanished peer: dropped */
 }
 
-static void handle_request (dataplane_t *dp, zmq_msg_t *f, int n)
+/* Answer a request that passed the token check. */
+static void serve_request (dataplane_t *dp, struct dist *d, const uint8_t *rid, size_t ridlen,
+                           const cmsg_hdr_t *hp, json_int_t idx)
 {
-    cmsg_hdr_t h;
-    const char *why = NULL;
-    if (n < 3 || n > 4 || zmq_msg_size (&f[0]) > sizeof ((struct sreq *)0)->rid
-        || cmsg_hdr_decode (&h, zmq_msg_data (&f[1]), zmq_msg_size (&f[1]), &why) < 0
-        || h.type != CMSG_REQUEST || strcmp (h.topic, "archive.chunk")) {
-        refuse (dp, &f[n > 1 ? 1 : 0], "not a chunk request");
-        return;
-    }
-    h.flags &= CMSG_F_PEER;
-    json_error_t jerr;
-    json_t *o = json_loadb (zmq_msg_data (&f[2]), zmq_msg_size (&f[2]), 0, &jerr);
-    const char *ids = NULL, *ts = NULL;
-    json_int_t idx = -1;
-    uint8_t tok[CHUNKSEAL_TOKENLEN];
-    struct dist *d = NULL;
-    if (!o || json_unpack (o, "{s:s s:s s:I}", "dist", &ids, "token", &ts, "idx", &idx) < 0
-        || !(d = dist_find (dp, ids)) || unhex (ts, tok, sizeof tok) < 0
-        || CRYPTO_memcmp (tok, d->token, sizeof tok)) {
-        json_decref (o);
-        refuse (dp, &f[1], d ? "bad token" : "unknown distribution or malformed request");
-        return;
-    }
-    json_decref (o);
-    const uint8_t *rid = zmq_msg_data (&f[0]);
-    size_t ridlen = zmq_msg_size (&f[0]);
+    cmsg_hdr_t h = *hp;
     if (idx < 0 || (size_t)idx >= d->nchunks) {
         char js[128];
         int jl = snprintf (js, sizeof js, "{\"errstr\":\"no chunk %lld\"}", (long long)idx);
@@ -440,11 +445,106 @@ static void handle_request (dataplane_t *dp, zmq_msg_t *f, int n)
     cmsg_t msg = { .hdr = h };
     msg.hdr.matchtag = s->stag;
     msg.hdr.flags = CMSG_F_DATA;
-    msg.hdr.src = msg.hdr.dest = overlay_rank (dp->ov);
+    /* src: the requester's rank as it says (it showed the token), so the
+     * archive service tells its downstreams apart (one progress note per
+     * downstream and stripe); the answer comes here whatever src says */
+    msg.hdr.dest = overlay_rank (dp->ov);
+    msg.hdr.src = h.src < overlay_size (dp->ov) ? h.src : msg.hdr.dest;
     msg.hdr.sender_len = 0;
     msg.json = json_pack ("{s:s s:I}", "name", d->name, "idx", idx);
     overlay_deliver (dp->ov, &msg);
     json_decref (msg.json);
+}
+
+/* Check a request's token against distribution d and serve it, else
+ * refuse it (no answer). */
+static void check_and_serve (dataplane_t *dp, struct dist *d, const uint8_t *rid, size_t ridlen,
+                             const cmsg_hdr_t *h, const uint8_t tok[CHUNKSEAL_TOKENLEN],
+                             json_int_t idx, const char *addr)
+{
+    if (CRYPTO_memcmp (tok, d->token, CHUNKSEAL_TOKENLEN)) {
+        refuse (dp, addr, "bad token");
+        return;
+    }
+    serve_request (dp, d, rid, ridlen, h, idx);
+}
+
+static void handle_request (dataplane_t *dp, zmq_msg_t *f, int n)
+{
+    cmsg_hdr_t h;
+    const char *why = NULL;
+    const char *addr = n > 1 ? zmq_msg_gets (&f[1], "Peer-Address") : NULL;
+    if (n < 3 || n > 4 || zmq_msg_size (&f[0]) > sizeof ((struct sreq *)0)->rid
+        || cmsg_hdr_decode (&h, zmq_msg_data (&f[1]), zmq_msg_size (&f[1]), &why) < 0
+        || h.type != CMSG_REQUEST || strcmp (h.topic, "archive.chunk")) {
+        refuse (dp, addr, "not a chunk request");
+        return;
+    }
+    h.flags &= CMSG_F_PEER;
+    json_error_t jerr;
+    json_t *o = json_loadb (zmq_msg_data (&f[2]), zmq_msg_size (&f[2]), 0, &jerr);
+    const char *ids = NULL, *ts = NULL;
+    json_int_t idx = -1;
+    uint8_t tok[CHUNKSEAL_TOKENLEN], id[CHUNKSEAL_IDLEN];
+    if (!o || json_unpack (o, "{s:s s:s s:I}", "dist", &ids, "token", &ts, "idx", &idx) < 0
+        || unhex (ids, id, sizeof id) < 0 || unhex (ts, tok, sizeof tok) < 0) {
+        json_decref (o);
+        refuse (dp, addr, "malformed request");
+        return;
+    }
+    char idhex[2 * CHUNKSEAL_IDLEN + 1];
+    hex (id, sizeof id, idhex);
+    json_decref (o);
+    const uint8_t *rid = zmq_msg_data (&f[0]);
+    size_t ridlen = zmq_msg_size (&f[0]);
+    struct dist *d = dist_find (dp, idhex);
+    if (d) {
+        check_and_serve (dp, d, rid, ridlen, &h, tok, idx, addr);
+        return;
+    }
+    /* Not registered here (yet): the controller starts every target at
+     * once, so a downstream's first requests can arrive before this
+     * broker's own archive.fetch.  Keep them (no answer: nothing is said
+     * about distributions unknown here) until the distribution registers,
+     * for at most DP_EARLY_MS, then drop them as refused. */
+    if (zlistx_size (dp->early) >= DP_EARLY_MAX) {
+        refuse (dp, addr, "unknown distribution (too many waiting)");
+        return;
+    }
+    struct early *e = xcalloc (1, sizeof *e);
+    memcpy (e->rid, rid, ridlen);
+    e->ridlen = ridlen;
+    e->h = h;
+    memcpy (e->idhex, idhex, sizeof idhex);
+    memcpy (e->tok, tok, sizeof tok);
+    e->idx = idx;
+    e->t = now_ms ();
+    snprintf (e->addr, sizeof e->addr, "%s", addr ? addr : "?");
+    zlistx_add_end (dp->early, e);
+}
+
+/* Serve the requests kept for distributions that are registered now (a
+ * one-shot timer after a registration: by then the archive service has set
+ * up the transfer the registration came with). */
+static int early_serve (zloop_t *loop, int timer_id, void *arg)
+{
+    dataplane_t *dp = arg;
+    (void)loop;
+    (void)timer_id;
+    dp->early_timer = -1;
+    struct early *e = zlistx_first (dp->early);
+    while (e) {
+        struct early *next = zlistx_next (dp->early);
+        struct dist *d = dist_find (dp, e->idhex);
+        if (d) {
+            zlistx_detach (dp->early, zlistx_find (dp->early, e));
+            check_and_serve (dp, d, e->rid, e->ridlen, &e->h, e->tok, e->idx, e->addr);
+            free (e);
+            next = zlistx_first (dp->early);   /* the list changed: walk again */
+        }
+        e = next;
+    }
+    return 0;
 }
 
 static int on_router (zloop_t *loop, zmq_pollitem_t *item, void *arg)
@@ -463,33 +563,25 @@ static int on_router (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     return 0;
 }
 
-/* Seal plaintext p of chunk idx into *out (a fresh frame).  `checked`: p
- * comes from the archive service's own reads (the content store verifies or
- * trusts by stat identity, an extraction reads back what it verified), the
- * same bytes the CURVE path would send unhashed; anything else is hashed
- * first.  A chunk that is not the manifest's becomes a frame that fails the
- * tag check, so no (key, nonce) seals a stranger's bytes. */
+/* Seal plaintext p of chunk idx into *out (a fresh frame).  The seal binds
+ * the manifest's SHA-256 of the chunk and targets check only the tag, so
+ * this is where the hash is checked, on the very bytes sealed (not trusting
+ * an earlier read: whatever happened to them since shows here).  A chunk
+ * that is not the manifest's becomes a frame that fails the tag check, so
+ * no (key, nonce) seals a stranger's bytes. */
 static void seal_plain (dataplane_t *dp, struct dist *d, uint32_t idx, const void *p, size_t len,
-                        bool checked, zmq_msg_t *out)
+                        zmq_msg_t *out)
 {
-    uint8_t h[SHA256_LEN];
     char err[256];
     bool good = len == d->len[idx];
-    if (good && !checked) {
-        sha256_hash (p, len, h);
-        good = !memcmp (h, d->hash[idx], SHA256_LEN);
-    }
     uint8_t *buf = overlay_buf_new (len + CHUNKSEAL_TAGLEN);
     if (!buf) {
         zmq_msg_init (out);
         return;
     }
-    if (good && chunkseal_seal (d->seal, idx, p, len, buf, err, sizeof err) == 0) {
+    if (good && chunkseal_seal (d->seal, idx, d->hash[idx], p, len, buf, CHUNKSEAL_REHASH, err, sizeof err) == 0) {
         zmq_msg_init_data (out, buf, len + CHUNKSEAL_TAGLEN, buf_free_cb, NULL);
-        /* cache only what was hashed here: a bad read must not be served
-         * again from memory (the next request reads and seals afresh) */
-        if (!checked)
-            cache_put (d, idx, out);
+        cache_put (d, idx, out);
         d->n_sealed++;
         return;
     }
@@ -535,11 +627,11 @@ static void on_respond (void *arg, const cmsg_hdr_t *resp, const char *json, siz
         d->n_forwarded++;
     }
     else if (share)   /* a plaintext frame from elsewhere (a CURVE transfer) */
-        seal_plain (dp, d, s->idx, zmq_msg_data (share), zmq_msg_size (share), false, &out);
+        seal_plain (dp, d, s->idx, zmq_msg_data (share), zmq_msg_size (share), &out);
     else if (give)    /* read by svc_chunk from the store or the extraction */
-        seal_plain (dp, d, s->idx, give, glen, true, &out);
+        seal_plain (dp, d, s->idx, give, glen, &out);
     else
-        seal_plain (dp, d, s->idx, data, len, false, &out);
+        seal_plain (dp, d, s->idx, data, len, &out);
     overlay_buf_free (give);
     send_to_requester (dp, s->rid, s->ridlen, &s->req, 0, json, jlen, &out);
     zmq_msg_close (&out);
@@ -658,6 +750,8 @@ static void on_endpoint (overlay_t *ov, const cmsg_t *msg, void *arg)
             send_creq (dp, p, c);
     }
     zlistx_purge (p->queue);
+    p->ready_at = now_ms ();
+    p->answered = false;
 }
 
 uint32_t dataplane_chunk_rpc (dataplane_t *dp, const char *dist, uint32_t rank, uint32_t idx,
@@ -670,9 +764,11 @@ uint32_t dataplane_chunk_rpc (dataplane_t *dp, const char *dist, uint32_t rank, 
     d->last_used = now_ms ();
     struct peer *p = &dp->peers[rank];
     if (p->state == P_NONE) {
-        if (overlay_peer_rpc (ov, rank, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp, NULL, NULL, 0) < 0)
+        if (overlay_peer_rpc (ov, rank, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp,
+                              &p->ask_tag, NULL, 0) < 0)
             return 0;
         p->state = P_ASKING;
+        p->asked_at = p->last_ask = now_ms ();
     }
     uint32_t tag = overlay_rpc_expect (ov, cb, arg, false);
     struct creq *c = calloc (1, sizeof *c);
@@ -706,6 +802,10 @@ static void handle_response (dataplane_t *dp, struct peer *p, zmq_msg_t *f, int 
 {
     overlay_t *ov = dp->ov;
     p->last_rx = now_ms ();
+    if (!p->answered) {   /* the stall timer counts from the link's first answer */
+        p->answered = true;
+        p->ready_at = p->last_rx;
+    }
     cmsg_hdr_t h;
     const char *why = NULL;
     if (n < 2 || cmsg_hdr_decode (&h, zmq_msg_data (&f[0]), zmq_msg_size (&f[0]), &why) < 0
@@ -737,7 +837,9 @@ static void handle_response (dataplane_t *dp, struct peer *p, zmq_msg_t *f, int 
         size_t len = slen >= CHUNKSEAL_TAGLEN ? slen - CHUNKSEAL_TAGLEN : 0;
         uint8_t *buf = overlay_buf_new (len);
         char err[256];
-        int rc = buf ? chunkseal_open (d->seal, idx, zmq_msg_data (&f[2]), slen, buf, d->hash[idx],
+        /* the tag alone: it binds the manifest's SHA-256, which the sealer
+         * checked (seal_plain) */
+        int rc = buf ? chunkseal_open (d->seal, idx, d->hash[idx], zmq_msg_data (&f[2]), slen, buf, 0,
                                        err, sizeof err)
                      : CHUNKSEAL_EBADLEN;
         if (rc == 0 && len == d->len[idx]) {
@@ -812,6 +914,25 @@ static int on_timer (zloop_t *loop, int timer_id, void *arg)
     }
     zlistx_destroy (&keys);
     for (uint32_t r = 0; r < overlay_size (dp->ov); r++) {
+        /* a lookup unanswered for DP_ASK_RETRY_MS (seen at 128 brokers
+         * starting at once): ask again, through the tree this time */
+        struct peer *p = &dp->peers[r];
+        if (p->state != P_ASKING || now - p->last_ask < DP_ASK_RETRY_MS)
+            continue;
+        overlay_rpc_cancel (dp->ov, p->ask_tag);
+        p->last_ask = now;
+        p->ask_tag = 0;
+        overlay_rpc (dp->ov, r, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp, &p->ask_tag,
+                     NULL, 0);
+        dp->n_reasked++;
+        if (now - dp->last_reask_log >= DP_LOG_MS) {
+            dp->last_reask_log = now;
+            overlay_log (dp->ov, "data plane: no answer from rank %u to the endpoint lookup for %d s; asking "
+                         "again through the tree (%llu such lookups so far)", r, DP_ASK_RETRY_MS / 1000,
+                         (unsigned long long)dp->n_reasked);
+        }
+    }
+    for (uint32_t r = 0; r < overlay_size (dp->ov); r++) {
         struct peer *p = &dp->peers[r];
         if (!p->stale)
             continue;
@@ -825,10 +946,18 @@ static int on_timer (zloop_t *loop, int timer_id, void *arg)
         for (struct creq *c = zhashx_first (dp->creqs); c; c = zhashx_next (dp->creqs))
             if (c->rank == r)
                 zlistx_add_end (p->queue, (void *)(uintptr_t)c->tag);
-        if (overlay_peer_rpc (dp->ov, r, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp, NULL, NULL, 0) == 0)
+        if (overlay_peer_rpc (dp->ov, r, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp,
+                              &p->ask_tag, NULL, 0) == 0) {
             p->state = P_ASKING;
+            p->asked_at = p->last_ask = now_ms ();
+        }
         overlay_log (dp->ov, "data plane: rank %u silent for %d s with requests out; asking for its "
                      "endpoint again", r, DP_SILENT_MS / 1000);
+    }
+    struct early *e;
+    while ((e = zlistx_first (dp->early)) && now - e->t > DP_EARLY_MS) {
+        refuse (dp, e->addr, "unknown distribution");
+        free (zlistx_detach (dp->early, NULL));
     }
     keys = zhashx_keys (dp->sreqs);
     for (char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
@@ -914,6 +1043,9 @@ dataplane_t *dataplane_new (overlay_t *ov, char *err, size_t errlen)
     zhashx_set_destructor (dp->creqs, free_item);
     dp->sreqs = zhashx_new ();
     zhashx_set_destructor (dp->sreqs, free_item);
+    dp->early = zlistx_new ();
+    zlistx_set_destructor (dp->early, free_item);
+    dp->early_timer = -1;
     dp->peers = calloc (overlay_size (ov), sizeof *dp->peers);
     for (uint32_t r = 0; r < overlay_size (ov); r++) {
         dp->peers[r].dp = dp;
@@ -933,6 +1065,23 @@ dataplane_t *dataplane_new (overlay_t *ov, char *err, size_t errlen)
     return dp;
 }
 
+int64_t dataplane_link_since (const dataplane_t *dp, uint32_t rank)
+{
+    if (rank >= overlay_size (dp->ov))
+        return 0;
+    const struct peer *p = &dp->peers[rank];
+    if (p->state == P_READY && p->answered)
+        return p->ready_at;
+    /* being looked up, or connected but nothing back yet (a TCP connection
+     * opened through a saturated link can wait seconds for its SYN to get
+     * through): not the upstream's time, for a while */
+    if (p->state == P_ASKING || p->state == P_READY) {
+        int64_t now = now_ms ();
+        return now - p->asked_at < DP_SILENT_MS ? now : p->asked_at + DP_SILENT_MS;
+    }
+    return 0;
+}
+
 const char *dataplane_uri (const dataplane_t *dp)
 {
     return dp->uri;
@@ -950,6 +1099,8 @@ void dataplane_destroy (dataplane_t **pp)
         zmq_pollitem_t item = { .socket = dp->router };
         zloop_poller_end (loop, &item);
         zloop_timer_end (loop, dp->timer);
+        if (dp->early_timer >= 0)
+            zloop_timer_end (loop, dp->early_timer);
     }
     for (uint32_t r = 0; r < overlay_size (ov); r++) {
         struct peer *p = &dp->peers[r];
@@ -969,6 +1120,7 @@ void dataplane_destroy (dataplane_t **pp)
     zhashx_destroy (&dp->dists);
     zhashx_destroy (&dp->creqs);
     zhashx_destroy (&dp->sreqs);
+    zlistx_destroy (&dp->early);
     free (dp->uri);
     free (dp);
     *pp = NULL;

@@ -1,7 +1,8 @@
 /* dataplane.h - the sealed data plane: archive chunks travel sealed
  * (AES-256-GCM, src/lib/chunkseal.h) on their own NULL-mechanism ZeroMQ
- * sockets, forwarded untouched by relays, opened and checked against the
- * manifest's SHA-256 only by each target for its own copy
+ * sockets, forwarded untouched by relays, opened by each target for its own
+ * copy.  The seal binds the manifest's SHA-256 of the chunk; whoever seals
+ * has checked the plaintext against it, so a target checks the GCM tag only
  * (doc/distribution.md, "Sealed data plane").
  *
  * The control plane (CURVE) carries each distribution's id and key; the
@@ -36,12 +37,20 @@ char *dataplane_dist_join (dataplane_t *dp, const char *name, const manifest_t *
 
 /* Ask `rank` for chunk idx of distribution `dist` on its data endpoint.  cb
  * gets one response like an overlay_peer_rpc one, except that on success
- * msg->data is the plaintext, already opened and checked against the
- * manifest's SHA-256 (msg->hdr.flags has CMSG_F_DATA), and msg->frame the
+ * msg->data is the plaintext, already opened, its tag (which binds the
+ * manifest's SHA-256) checked (msg->hdr.flags has CMSG_F_DATA), and msg->frame the
  * sealed frame (overlay_respond_share forwards it untouched); a chunk that
  * failed its checks arrives with no data and no flag.  Returns the matchtag
  * (overlay_rpc_cancel forgets it), 0 if the distribution is unknown. */
 uint32_t dataplane_chunk_rpc (dataplane_t *dp, const char *dist, uint32_t rank, uint32_t idx,
                               overlay_msg_f cb, void *arg);
+
+/* When the data link to rank last became ready (its data endpoint asked
+ * over the control plane, connected, and a first answer back on it; again
+ * after a reconnect), in now_ms () time; now while it is not ready yet (for
+ * at most 10 s from the lookup's start); 0 if there is no link.  The time
+ * before it is the link's setup, not the upstream's silence: a caller's
+ * stall timer counts from here. */
+int64_t dataplane_link_since (const dataplane_t *dp, uint32_t rank);
 
 #endif

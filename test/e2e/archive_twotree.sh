@@ -54,15 +54,16 @@ check "the default for 14 remote targets and ~90 chunks is the chain (distplan_d
 # ---- slow relays, short stall timer: a deep target waits longer than the
 # stall timer for its first chunk, but its upstream is alive and filling
 # (window 1, so a broker sleeping on each chunk still runs its timers).
-# On the CURVE peer links: on the sealed plane a target's first request
-# waits for the upstream's data endpoint (asked over CURVE), and with a 1 s
-# timer that wait alone was once seen to count as a stall (issue 10, open)
+# On the default sealed plane: a target's first request waits for the
+# upstream's data endpoint (asked over CURVE); the stall timer counts from
+# when that link is ready, not from the request (issue 10)
 head -c 1536K /dev/urandom > "$D/s.bin"
 export SB=$D/s.bin
 cat > "$D/job2.sh" <<'EOS'
 canopy archive create --name s2 --chunk-size 64K --dir "$(dirname $SB)" s.bin >/dev/null || exit 1
-canopy archive distribute --name s2 -C "$OUT/slow/{rank}" --schedule chain --window 1 --data-plane curve > "$OUT/slow.txt" || exit 1
+canopy archive distribute --name s2 -C "$OUT/slow/{rank}" --schedule chain --window 1 > "$OUT/slow.txt" || exit 1
 grep -h 'stalled\|now pulling from' "$CANOPY_RUNDIR"/broker-*.log > "$OUT/slow.switches"
+grep -l 'sealed distribution' "$CANOPY_RUNDIR"/broker-*.log | wc -l > "$OUT/slow.sealed"
 exit 0
 EOS
 CANOPY_TEST_STALL_MS=1000 CANOPY_TEST_SLOW=250 canopy start --size 8 --topo kary:1 bash "$D/job2.sh"
@@ -70,6 +71,7 @@ check "a chain of 7 slow relays completes" [ $? -eq 0 ]
 check "no target took its filling upstream for stalled ($(wc -l < "$OUT/slow.switches" 2>/dev/null) switches)" \
     [ ! -s "$OUT/slow.switches" ]
 check "the deepest target has identical bytes" cmp -s "$SB" "$OUT/slow/7/s.bin"
+check "it ran on the sealed plane ($(cat "$OUT/slow.sealed" 2>/dev/null) brokers say so)" [ "$(cat "$OUT/slow.sealed" 2>/dev/null || echo 0)" -ge 8 ]
 
 # ---- a broker killed mid-transfer; a restarted one resumes
 head -c 300M /dev/urandom > "$D/k.bin"
