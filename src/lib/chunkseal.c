@@ -3,6 +3,7 @@
  * an optional re-hash on open is fused with the decryption in cache-sized
  * pieces.  OpenSSL EVP underneath (AES-NI, SHA-NI). */
 #include "chunkseal.h"
+#include "xalloc.h"
 #include "errquote.h"
 #include "sha256.h"
 #include <openssl/evp.h>
@@ -42,7 +43,7 @@ void chunkseal_token (const uint8_t key[CHUNKSEAL_KEYLEN], uint8_t token[CHUNKSE
 chunkseal_t *chunkseal_new (const uint8_t key[CHUNKSEAL_KEYLEN], const uint8_t id[CHUNKSEAL_IDLEN],
                             char *err, size_t errlen)
 {
-    chunkseal_t *s = calloc (1, sizeof *s);
+    chunkseal_t *s = xcalloc (1, sizeof *s);
     if (!s) {
         errfail (err, errlen, "chunkseal: out of memory");
         return NULL;

@@ -10,6 +10,7 @@
  * moving one step toward the source.
  */
 #include "distplan.h"
+#include "xalloc.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +60,7 @@ json_t *distplan_build (const topo_t *t, uint32_t source, const uint32_t *target
         }
     }
     json_t *src_only = json_pack ("[I]", (json_int_t)source);
-    json_t **lists = calloc (n ? n : 1, sizeof (json_t *));
+    json_t **lists = xcalloc (n ? n : 1, sizeof (json_t *));
     if (staged_level > 0) {
         /* phase 1: a chain over the targets at the staged level (and above) */
         uint32_t prev = source;
@@ -74,7 +75,7 @@ json_t *distplan_build (const topo_t *t, uint32_t source, const uint32_t *target
         }
         json_decref (prevlist);
         /* phase 2: the rest, a chain under each level ancestor (in rank order) */
-        uint32_t *last = calloc (topo_size (t), sizeof (uint32_t));
+        uint32_t *last = xcalloc (topo_size (t), sizeof (uint32_t));
         for (uint32_t r = 0; r < topo_size (t); r++)
             last[r] = UINT32_MAX;
         for (size_t i = 0; i < n; i++) {
@@ -200,7 +201,7 @@ json_t *distplan_stripes (const topo_t *t, uint32_t source, const uint32_t *targ
      * tree B: targets[h..2h-1] first (its interior), then targets[0..h-1],
      * then (n odd) the last target, a leaf in both */
     size_t h = n / 2;
-    size_t *oa = calloc (n ? n : 1, sizeof (size_t)), *ob = calloc (n ? n : 1, sizeof (size_t));
+    size_t *oa = xcalloc (n ? n : 1, sizeof (size_t)), *ob = xcalloc (n ? n : 1, sizeof (size_t));
     for (size_t p = 0; p < n; p++)
         oa[p] = p;
     size_t k = 0;
@@ -211,7 +212,7 @@ json_t *distplan_stripes (const topo_t *t, uint32_t source, const uint32_t *targ
     if (n % 2)
         ob[k++] = n - 1;
     json_t *src_only = json_pack ("[I]", (json_int_t)source);
-    json_t **la = calloc (n ? n : 1, sizeof (json_t *)), **lb = calloc (n ? n : 1, sizeof (json_t *));
+    json_t **la = xcalloc (n ? n : 1, sizeof (json_t *)), **lb = xcalloc (n ? n : 1, sizeof (json_t *));
     bfs_tree (source, targets, oa, n, la, src_only);
     bfs_tree (source, targets, ob, n, lb, src_only);
     json_t *out = json_array ();

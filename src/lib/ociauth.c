@@ -1,6 +1,7 @@
 /* ociauth.c - parse registry auth challenges, token answers and Docker
  * config.json credentials (doc/images.md "Auth"). */
 #include "ociauth.h"
+#include "xalloc.h"
 #include "errquote.h"
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -134,7 +135,7 @@ char *ociauth_token (const char *data, size_t len, char *err, size_t errlen)
     else if (strlen (t) > 16384 || strpbrk (t, "\r\n"))
         errfail (err, errlen, "token answer's token is malformed");
     else
-        r = strdup (t);
+        r = xstrdup (t);
     json_decref (o);
     return r;
 }
@@ -170,7 +171,7 @@ int ociauth_lookup (const char *json, size_t len, const char *host, char *user, 
                 rc = errfail (err, errlen, "credentials for %s: malformed auth", host);
                 break;
             }
-            unsigned char *dec = malloc (n / 4 * 3 + 1);
+            unsigned char *dec = xmalloc (n / 4 * 3 + 1);
             int dl = EVP_DecodeBlock (dec, (const unsigned char *)b64, (int)n);
             if (dl < 0) {
                 free (dec);

@@ -1,6 +1,7 @@
 /* ocimanifest.c - parse and validate OCI / Docker v2 manifests and indexes,
  * and choose an index entry by platform (doc/images.md). */
 #include "ocimanifest.h"
+#include "xalloc.h"
 #include "ociref.h"
 #include "errquote.h"
 #include <jansson.h>
@@ -128,7 +129,7 @@ ocim_t *ocim_parse (const char *data, size_t len, const char *content_type, char
         errfail (err, errlen, "manifest is not JSON: %s", je.text);
         return NULL;
     }
-    ocim_t *m = calloc (1, sizeof *m);
+    ocim_t *m = xcalloc (1, sizeof *m);
     if (!json_is_object (o)) {
         errfail (err, errlen, "manifest is not a JSON object");
         goto fail;
@@ -188,7 +189,7 @@ ocim_t *ocim_parse (const char *data, size_t len, const char *content_type, char
             goto fail;
         }
         m->nlayers = json_array_size (ls);
-        m->layers = calloc (m->nlayers ? m->nlayers : 1, sizeof *m->layers);
+        m->layers = xcalloc (m->nlayers ? m->nlayers : 1, sizeof *m->layers);
         for (size_t i = 0; i < m->nlayers; i++) {
             snprintf (what, sizeof what, "layer %zu", i);
             if (parse_desc (json_array_get (ls, i), &m->layers[i], what, 0, err, errlen) < 0)
@@ -207,7 +208,7 @@ ocim_t *ocim_parse (const char *data, size_t len, const char *content_type, char
             goto fail;
         }
         m->nmanifests = json_array_size (ms);
-        m->manifests = calloc (m->nmanifests ? m->nmanifests : 1, sizeof *m->manifests);
+        m->manifests = xcalloc (m->nmanifests ? m->nmanifests : 1, sizeof *m->manifests);
         for (size_t i = 0; i < m->nmanifests; i++) {
             snprintf (what, sizeof what, "index entry %zu", i);
             if (parse_desc (json_array_get (ms, i), &m->manifests[i], what, 1, err, errlen) < 0)

@@ -46,13 +46,13 @@ void topo_destroy (topo_t **p)
 static int finish (topo_t *t, char *err, size_t errlen)
 {
     uint32_t n = t->size;
-    t->level = calloc (n, sizeof (uint32_t));
-    t->child_off = calloc (n + 1, sizeof (uint32_t));
-    t->child = calloc (n ? n : 1, sizeof (uint32_t));
-    t->subtree = calloc (n, sizeof (uint32_t));
-    t->pre = calloc (n, sizeof (uint32_t));
-    uint32_t *fill = calloc (n + 1, sizeof (uint32_t));
-    uint32_t *stack = calloc (n ? n : 1, sizeof (uint32_t));
+    t->level = xcalloc (n, sizeof (uint32_t));
+    t->child_off = xcalloc (n + 1, sizeof (uint32_t));
+    t->child = xcalloc (n ? n : 1, sizeof (uint32_t));
+    t->subtree = xcalloc (n, sizeof (uint32_t));
+    t->pre = xcalloc (n, sizeof (uint32_t));
+    uint32_t *fill = xcalloc (n + 1, sizeof (uint32_t));
+    uint32_t *stack = xcalloc (n ? n : 1, sizeof (uint32_t));
     if (!t->level || !t->child_off || !t->child || !t->subtree || !t->pre || !fill || !stack)
         goto nomem;
     for (uint32_t r = 1; r < n; r++)
@@ -121,8 +121,8 @@ topo_t *topo_create (const char *spec, uint32_t size, const uint32_t *parents, c
         snprintf (err, errlen, "size must be between 1 and %u", TOPO_MAX_SIZE);
         return NULL;
     }
-    topo_t *t = calloc (1, sizeof *t);
-    if (!t || !(t->parent = calloc (size, sizeof (uint32_t)))) {
+    topo_t *t = xcalloc (1, sizeof *t);
+    if (!t || !(t->parent = xcalloc (size, sizeof (uint32_t)))) {
         free (t);
         snprintf (err, errlen, "out of memory");
         return NULL;
@@ -335,13 +335,13 @@ bool topo_isomorphic (const topo_t *a, const topo_t *b)
     uint32_t n = a->size, h = a->height;
     const topo_t *tv[2] = { a, b };
     uint32_t *id[2], *byl[2], *ls[2];
-    uint32_t *keys = malloc (2 * (size_t)n * sizeof (uint32_t));
-    struct ahu_ent *ent = malloc (2 * (size_t)n * sizeof *ent);
+    uint32_t *keys = xmalloc (2 * (size_t)n * sizeof (uint32_t));
+    struct ahu_ent *ent = xmalloc (2 * (size_t)n * sizeof *ent);
     bool same = false;
     for (int k = 0; k < 2; k++) {
-        id[k] = malloc (n * sizeof (uint32_t));
-        byl[k] = malloc (n * sizeof (uint32_t));
-        ls[k] = malloc ((h + 2) * sizeof (uint32_t));
+        id[k] = xmalloc (n * sizeof (uint32_t));
+        byl[k] = xmalloc (n * sizeof (uint32_t));
+        ls[k] = xmalloc ((h + 2) * sizeof (uint32_t));
     }
     if (!keys || !ent || !id[0] || !id[1] || !byl[0] || !byl[1] || !ls[0] || !ls[1])
         goto done; /* out of memory: cannot tell, say no */

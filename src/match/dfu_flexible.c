@@ -6,6 +6,7 @@
  * finds the sequence of or-slots that places the most slots, and those
  * become the vertex's slot candidates. */
 #include "dfu_impl.h"
+#include "fnv.h"
 #include "xalloc.h"
 #include <stdlib.h>
 #include <string.h>
@@ -85,12 +86,7 @@ typedef struct {
 
 static uint64_t or_hash (const int *c, int nt)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (int i = 0; i < nt; i++) {
-        h ^= (uint64_t)(uint32_t)c[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
+    return fnv1a (c, (size_t)nt * sizeof *c);
 }
 
 static orent_t *or_slot (ormemo_t *mm, const int *c, bool create)

@@ -2,6 +2,7 @@
  * and subsystem name interning, and a path index.  Vertices may have any
  * number of parents; loaders (grug.c, jgf.c) fill it from text. */
 #include "mint.h"
+#include "fnv.h"
 #include "xalloc.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,12 +122,7 @@ int mg_subsys_lookup (const mgraph_t *g, const char *name)
 
 static uint64_t hash (const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
+    return fnv1a_str (s);
 }
 
 static int hput (mgraph_t *g, const char *key, int val)

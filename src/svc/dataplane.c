@@ -208,10 +208,10 @@ static struct dist *dist_add (dataplane_t *dp, const char *name, const manifest_
         d->last_used = now_ms ();
         return d;
     }
-    d = calloc (1, sizeof *d);
-    if (!d || !(d->hash = calloc (m->nchunks ? m->nchunks : 1, SHA256_LEN))
-        || !(d->len = calloc (m->nchunks ? m->nchunks : 1, sizeof (uint32_t)))
-        || !(d->name = strdup (name))) {
+    d = xcalloc (1, sizeof *d);
+    if (!d || !(d->hash = xcalloc (m->nchunks ? m->nchunks : 1, SHA256_LEN))
+        || !(d->len = xcalloc (m->nchunks ? m->nchunks : 1, sizeof (uint32_t)))
+        || !(d->name = xstrdup (name))) {
         void *p = d;
         dist_free (&p);
         snprintf (err, errlen, "data plane: out of memory");
@@ -302,7 +302,7 @@ char *dataplane_dist_join (dataplane_t *dp, const char *name, const manifest_t *
     }
     struct dist *d = dist_add (dp, name, m, id, key, err, errlen);
     OPENSSL_cleanse (key, sizeof key);
-    return d ? strdup (d->idhex) : NULL;
+    return d ? xstrdup (d->idhex) : NULL;
 }
 
 /* ---- frames ---- */
@@ -426,7 +426,7 @@ static void serve_request (dataplane_t *dp, struct dist *d, const uint8_t *rid, 
         send_to_requester (dp, rid, ridlen, &h, EAGAIN, busy, sizeof busy - 1, NULL);
         return;
     }
-    struct sreq *s = calloc (1, sizeof *s);
+    struct sreq *s = xcalloc (1, sizeof *s);
     if (!s)
         return;
     if (++dp->next_stag == 0)
@@ -771,7 +771,7 @@ uint32_t dataplane_chunk_rpc (dataplane_t *dp, const char *dist, uint32_t rank, 
         p->asked_at = p->last_ask = now_ms ();
     }
     uint32_t tag = overlay_rpc_expect (ov, cb, arg, false);
-    struct creq *c = calloc (1, sizeof *c);
+    struct creq *c = xcalloc (1, sizeof *c);
     if (!tag || !c) {
         free (c);
         if (tag)
@@ -1011,7 +1011,7 @@ dataplane_t *dataplane_new (overlay_t *ov, char *err, size_t errlen)
         snprintf (err, errlen, "data plane: cannot derive a data endpoint from %s", bind);
         return NULL;
     }
-    dataplane_t *dp = calloc (1, sizeof *dp);
+    dataplane_t *dp = xcalloc (1, sizeof *dp);
     if (!dp) {
         snprintf (err, errlen, "data plane: out of memory");
         return NULL;
@@ -1036,7 +1036,7 @@ dataplane_t *dataplane_new (overlay_t *ov, char *err, size_t errlen)
     char last[512] = "";
     size_t ll = sizeof last;
     zmq_getsockopt (dp->router, ZMQ_LAST_ENDPOINT, last, &ll);
-    dp->uri = strdup (last);
+    dp->uri = xstrdup (last);
     dp->dists = zhashx_new ();
     zhashx_set_destructor (dp->dists, dist_free);
     dp->creqs = zhashx_new ();
@@ -1046,7 +1046,7 @@ dataplane_t *dataplane_new (overlay_t *ov, char *err, size_t errlen)
     dp->early = zlistx_new ();
     zlistx_set_destructor (dp->early, free_item);
     dp->early_timer = -1;
-    dp->peers = calloc (overlay_size (ov), sizeof *dp->peers);
+    dp->peers = xcalloc (overlay_size (ov), sizeof *dp->peers);
     for (uint32_t r = 0; r < overlay_size (ov); r++) {
         dp->peers[r].dp = dp;
         dp->peers[r].rank = r;

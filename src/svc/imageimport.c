@@ -5,6 +5,7 @@
  * manifests) names the images (doc/images.md "Import"). */
 #define _GNU_SOURCE
 #include "imageimport.h"
+#include "xalloc.h"
 #include "errquote.h"
 #include "ocimanifest.h"
 #include "ociref.h"
@@ -78,7 +79,7 @@ static char *norm_path (const char *base_dir, const char *p)
     size_t o = 0;
     for (size_t i = 0; i < np; i++)
         o += snprintf (out + o, sizeof out - o, "%s%s", i ? "/" : "", parts[i]);
-    return strdup (out);
+    return xstrdup (out);
 }
 
 static struct member *find_member (struct source *s, const char *name, int depth)
@@ -98,7 +99,7 @@ static char *slurp_archive (struct archive *a, int64_t size, size_t *len, char *
         errfmt (err, errlen, "metadata file too large");
         return NULL;
     }
-    char *buf = malloc (size + 1);
+    char *buf = xmalloc (size + 1);
     la_ssize_t k = archive_read_data (a, buf, size);
     if (k != size) {
         free (buf);
@@ -155,7 +156,7 @@ static int read_archive (struct source *s, const char *path, int *errnum, char *
         }
         if (s->n == s->cap) {
             s->cap = s->cap ? 2 * s->cap : 64;
-            s->m = realloc (s->m, s->cap * sizeof *s->m);
+            s->m = xrealloc (s->m, s->cap * sizeof *s->m);
         }
         struct member *m = &s->m[s->n];
         memset (m, 0, sizeof *m);
@@ -171,7 +172,7 @@ static int read_archive (struct source *s, const char *path, int *errnum, char *
         }
         if (type == AE_IFLNK) {
             const char *tgt = archive_entry_symlink (e);
-            char *dir = strdup (name);
+            char *dir = xstrdup (name);
             char *sl = strrchr (dir, '/');
             if (sl)
                 *sl = '\0';
@@ -461,7 +462,7 @@ static int from_docker (struct source *s, const char *name_opt, json_t *out, int
         ocim_desc_t config = { .media_type = OCIM_OCI_CONFIG, .size = cm->size };
         snprintf (config.digest, sizeof config.digest, "%s", cm->digest);
         size_t nl = json_array_size (ls);
-        ocim_desc_t *layers = calloc (nl ? nl : 1, sizeof *layers);
+        ocim_desc_t *layers = xcalloc (nl ? nl : 1, sizeof *layers);
         for (size_t k = 0; k < nl && rc == 0; k++) {
             const char *ln = json_string_value (json_array_get (ls, k));
             char *n = ln ? norm_path (NULL, ln) : NULL;
@@ -558,7 +559,7 @@ json_t *image_import (imagestore_t *st, const char *path, const char *name, cons
             errfmt (err, errlen, "%s is not an OCI image layout (no readable index.json)", path);
         }
         else {
-            s.index_json = malloc (ib.st_size + 1);
+            s.index_json = xmalloc (ib.st_size + 1);
             s.index_len = read (fd, s.index_json, ib.st_size);
             if ((off_t)s.index_len != ib.st_size)
                 errfmt (err, errlen, "cannot read %s", p);

@@ -118,9 +118,9 @@ imagestore_t *imagestore_open (const char *dir, char *err, size_t errlen)
     snprintf (s, sizeof s, "%s/blobs/sha256", dir);
     if (mkdir_private (dir, err, errlen) < 0 || mkdir_private (b, err, errlen) < 0 || mkdir_private (s, err, errlen) < 0)
         return NULL;
-    imagestore_t *st = calloc (1, sizeof *st);
-    st->dir = strdup (dir);
-    st->blobdir = strdup (s);
+    imagestore_t *st = xcalloc (1, sizeof *st);
+    st->dir = xstrdup (dir);
+    st->blobdir = xstrdup (s);
     char p[PATH_MAX];
     snprintf (p, sizeof p, "%s/oci-layout", dir);
     if (access (p, F_OK) < 0) {
@@ -176,7 +176,7 @@ imagestore_writer_t *imagestore_blob_begin (imagestore_t *st, const char *digest
         errfail (err, errlen, "invalid digest");
         return NULL;
     }
-    imagestore_writer_t *w = calloc (1, sizeof *w);
+    imagestore_writer_t *w = xcalloc (1, sizeof *w);
     w->st = st;
     w->max = max;
     if (digest)
@@ -301,7 +301,7 @@ char *imagestore_blob_read (imagestore_t *st, const char *digest, size_t max, si
         errfmt (err, errlen, "blob %s too large (%lld bytes)", digest, (long long)sb.st_size);
         return NULL;
     }
-    char *buf = malloc (sb.st_size + 1);
+    char *buf = xmalloc (sb.st_size + 1);
     size_t off = 0;
     while (off < (size_t)sb.st_size) {
         ssize_t k = read (fd, buf + off, sb.st_size - off);
@@ -618,9 +618,9 @@ static void mark (struct marks *m, const char *d)
             return;
     if (m->n == m->cap) {
         m->cap = m->cap ? 2 * m->cap : 64;
-        m->v = realloc (m->v, m->cap * sizeof *m->v);
+        m->v = xrealloc (m->v, m->cap * sizeof *m->v);
     }
-    m->v[m->n++] = strdup (d);
+    m->v[m->n++] = xstrdup (d);
 }
 
 static int marked (const struct marks *m, const char *hex)

@@ -4,6 +4,7 @@
  * their SHA-256 checked on the fly (doc/images.md). */
 #define _GNU_SOURCE
 #include "registry.h"
+#include "xalloc.h"
 #include "errquote.h"
 #include "ociauth.h"
 #include "ocimanifest.h"
@@ -201,7 +202,7 @@ static int authenticate (reg_t *g, const struct resp *r, int *errnum, char *err,
     if (asprintf (&url, "%s%sservice=%s&scope=%s", ch.realm, strchr (ch.realm, '?') ? "&" : "?", svc, scope) < 0)
         return errfail (err, errlen, "out of memory");
     struct resp tr = { .cap = 65536 };
-    tr.buf = malloc (tr.cap);
+    tr.buf = xmalloc (tr.cap);
     free (g->auth);
     g->auth = NULL;
     CURLcode cc = do_get (g, url, NULL, 1, &tr, g->user ? userpwd : NULL);
@@ -265,7 +266,7 @@ static int probe (reg_t *g, int *errnum, char *err, size_t errlen)
     char url[800];
     snprintf (url, sizeof url, "%s://%s/v2/", g->plain ? "http" : "https", g->host);
     struct resp r = { .cap = 4096 };
-    r.buf = malloc (r.cap);
+    r.buf = xmalloc (r.cap);
     int rc = get_authed (g, url, NULL, 1, &r, errnum, err, errlen);
     if (rc == 0 && r.status == 401) {
         *errnum = EACCES;
@@ -293,7 +294,7 @@ static char *get_manifest (reg_t *g, const char *obj, const char *want_digest, c
     char url[900];
     snprintf (url, sizeof url, "%s/manifests/%s", g->base, obj);
     struct resp r = { .cap = OCIM_MAX_MANIFEST };
-    r.buf = malloc (r.cap);
+    r.buf = xmalloc (r.cap);
     if (get_authed (g, url, OCIM_ACCEPT, 1, &r, errnum, err, errlen) < 0) {
         free (r.buf);
         return NULL;
@@ -334,7 +335,7 @@ static int get_blob (reg_t *g, imagestore_t *st, const ocim_desc_t *d, int64_t *
     char url[900];
     snprintf (url, sizeof url, "%s/blobs/%s", g->base, d->digest);
     struct resp r = { .cap = 4096 };
-    r.buf = malloc (r.cap);
+    r.buf = xmalloc (r.cap);
     r.w = imagestore_blob_begin (st, d->digest, d->size, err, errlen);
     if (!r.w) {
         free (r.buf);
