@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include "config.h"
 #include "readfile.h"
+#include "xalloc.h"
 #include "exec.h"
 #include "health.h"
 #include "overlay.h"
@@ -137,6 +138,15 @@ int main (int argc, char **argv)
     if (!cfg) {
         fprintf (stderr, "%s: %s: %s\n", prog, cfgpath, err);
         return 1;
+    }
+    /* where the config and the certificate are, for services that start
+     * brokers like this one (the local burst provider) */
+    char *abs = realpath (cfgpath, NULL);
+    cfg->source = abs ? abs : xstrdup (cfgpath);
+    if (cert) {
+        char *c = realpath (cert, NULL);
+        free (cfg->curve_cert);
+        cfg->curve_cert = c ? c : xstrdup (cert);
     }
     /* on Kubernetes the downward API gives the node's name and address */
     if (kubernetes && !hostopt && getenv ("NODE_NAME") && *getenv ("NODE_NAME"))

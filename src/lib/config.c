@@ -28,6 +28,7 @@ void config_destroy (config_t **p)
         free (c->default_bind);
         free (c->default_connect);
         free (c->curve_cert);
+        free (c->source);
         free (c->topology);
         topo_destroy (&c->topo);
         burst_pools_clear (&c->burst);

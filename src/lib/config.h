@@ -25,7 +25,9 @@ typedef struct config {
     char *default_bind;      /* templates with %h and %p, for hosts that join */
     char *default_connect;
     long default_port;
-    char *curve_cert;        /* path; NULL = none given */
+    char *curve_cert;        /* path; NULL = none given (the broker's --cert replaces it) */
+    char *source;            /* absolute path of the file it was read from, set by its reader
+                              * (the local burst provider starts brokers with the same); or NULL */
     char *topology;          /* spec string */
     topo_t *topo;
     double heartbeat;        /* seconds between heartbeats */

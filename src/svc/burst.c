@@ -543,32 +543,13 @@ static const overlay_handler_t handlers[] = {
 
 /* -- life --------------------------------------------------------------- */
 
-/* This broker's --config and --cert, from its command line: pool brokers
- * of the local provider run with the same. */
+/* This broker's config file and certificate (the broker records both in
+ * the config, doc/bursting.md): pool brokers of the local provider run with
+ * the same. */
 static void own_args (burst_t *b, const config_t *cfg)
 {
-    char buf[16384];
-    FILE *f = fopen ("/proc/self/cmdline", "r");
-    size_t n = f ? fread (buf, 1, sizeof buf - 1, f) : 0;
-    if (f)
-        fclose (f);
-    buf[n] = '\0';
-    const char *conf = NULL, *cert = NULL;
-    for (size_t i = 0; i < n; i += strlen (buf + i) + 1) {
-        const char *a = buf + i, *next = i + strlen (a) + 1 < n ? buf + i + strlen (a) + 1 : NULL;
-        if (!strcmp (a, "--config") && next)
-            conf = next;
-        else if (!strncmp (a, "--config=", 9))
-            conf = a + 9;
-        else if (!strcmp (a, "--cert") && next)
-            cert = next;
-        else if (!strncmp (a, "--cert=", 7))
-            cert = a + 7;
-    }
-    if (!cert)
-        cert = cfg->curve_cert;
-    if (!conf || !realpath (conf, b->config))
-        snprintf (b->config, sizeof b->config, "%s", conf ? conf : "");
+    snprintf (b->config, sizeof b->config, "%s", cfg->source ? cfg->source : "");
+    const char *cert = cfg->curve_cert;
     if (!cert || !realpath (cert, b->cert))
         snprintf (b->cert, sizeof b->cert, "%s", cert ? cert : "");
     ssize_t k = readlink ("/proc/self/exe", b->broker, sizeof b->broker - 1);

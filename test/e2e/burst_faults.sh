@@ -98,7 +98,7 @@ check "a failing resume program fails its job at once" wait_until 10 sh -c \
 check "a pool broker with another certificate is refused" wait_until 15 sh -c \
     "canopy jobs -a | grep '^ *$e ' | grep -q 'burst: pool badcert: did not join'"
 check "... and the lead logged the refused key" grep -q 'refused connection.*CURVE key' "$D/log-lead"
-check "... and its broker was stopped" wait_until 10 sh -c "! pgrep -f -- '[-]-host badcert-' >/dev/null"
+check "... and its broker was stopped" wait_until 10 sh -c "! pgrep -f -- \"[-]-host badcert-.* --rundir $T_TMP/\" >/dev/null"
 
 # -- kubernetes: the rendered objects
 canopy burst render cloud > "$D/objs.yaml"

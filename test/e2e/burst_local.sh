@@ -28,9 +28,10 @@ nl=$(canopy job info "$id" R | jq -r '.execution.nodelist | join(" ")')
 check "its R holds the two pool nodes by their names ($nl)" grep -qF "$cluster-[0-1]" <<<"$nl"
 check "the pool nodes are free under their own names while up" bash -c "canopy resource list | awk '\$1 == \"free\"' | grep -q '$cluster'"
 check "burst list: 2 up" bash -c "canopy burst list | awk '\$1 == \"local\" {exit !(\$7 == 2)}'"
+check "the pool brokers run (found by --host and this instance's run directory)" sh -c "[ \$(pgrep -f -- \"[-]-host $cluster-[0-9]* --rundir $CANOPY_RUNDIR/\" | wc -l) -eq 2 ]"
 check "released after the idle time: burst again" wait_until 20 sh -c "canopy resource list | awk '\$1 == \"burst\" {exit !(\$2 == 2)}'"
 check "... logged" grep -q "burst: pool local: released $cluster-\[0-1\] (idle for 3s)" "$L"
-check "... and their brokers stopped" wait_until 10 sh -c "! pgrep -f -- '[-]-host $cluster-' >/dev/null"
+check "... and their brokers stopped" wait_until 10 sh -c "! pgrep -f -- \"[-]-host $cluster-[0-9]* --rundir $CANOPY_RUNDIR/\" >/dev/null"
 out=$(timeout 60 canopy run -N4 --setattr burstable sh -c 'echo $CANOPY_RANK' | sort | tr '\n' ' ')
 check "a second burst runs again (got: $out)" [ "$out" = "0 1 2 3 " ]
 check "... with the same external name" [ "$(grep -c "starting 2 nodes $cluster-\[0-1\]" "$L")" -eq 2 ]

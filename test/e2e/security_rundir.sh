@@ -113,8 +113,10 @@ chmod 777 "$D/nb/xdg"
 expect_fail "a user broker refuses an XDG_RUNTIME_DIR others can write" "is not a private directory" \
     setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups env XDG_RUNTIME_DIR="$D/nb/xdg" "$CANOPY_BIN/canopy-broker" --config "$D/nb/c.yaml" --rank 0
 chmod 700 "$D/nb/xdg"
-asnobody env XDG_RUNTIME_DIR="$D/nb/xdg" "$CANOPY_BIN/canopy-broker" --config "$D/nb/c.yaml" --rank 0 \
-    >/dev/null 2>"$D/lognb" &
+# setpriv itself in the background (not the shell function, whose subshell's
+# pid $! would be, leaving the broker running after `kill $PN`)
+setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups env XDG_RUNTIME_DIR="$D/nb/xdg" \
+    "$CANOPY_BIN/canopy-broker" --config "$D/nb/c.yaml" --rank 0 >/dev/null 2>"$D/lognb" &
 PN=$!; T_CLEANUP+=("kill $PN")
 check "a user broker starts in \$XDG_RUNTIME_DIR/canopy/r0" wait_until 10 test -S "$D/nb/xdg/canopy/r0/local"
 check "which is 0700" test "$(stat -c %a "$D/nb/xdg/canopy/r0")" = 700
