@@ -1025,6 +1025,9 @@ dataplane_t *dataplane_new (overlay_t *ov, char *err, size_t errlen)
     zmq_setsockopt (dp->router, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt (dp->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt (dp->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    uint32_t n = overlay_size (ov);   /* downstreams connect at once (as the overlay's) */
+    int backlog = n > 100 ? (n < 4096 ? (int)n : 4096) : 100;
+    zmq_setsockopt (dp->router, ZMQ_BACKLOG, &backlog, sizeof backlog);
     if (!strncmp (ep, "ipc://", 6))
         unlink (ep + 6);
     if (zmq_bind (dp->router, ep) < 0) {

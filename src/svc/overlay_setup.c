@@ -223,6 +223,11 @@ static int open_children (overlay_t *ov, const char *host, char *err, size_t err
     }
     free (own_conn);
     const char *ep = ov->rank < cfg->nhosts ? cfg->hosts[ov->rank].bind : own_bind;
+    /* every broker may open a peer link here at the start of a distribution:
+     * a listen queue of ZeroMQ's default 100 overflowed at 128 brokers (SYNs
+     * retried after 1 s, measured with nstat ListenOverflows) */
+    int backlog = ov->size > 100 ? (ov->size < 4096 ? (int)ov->size : 4096) : 100;
+    zmq_setsockopt (ov->child_sock, ZMQ_BACKLOG, &backlog, sizeof backlog);
     int rc = ipc_in_use (ep, err, errlen);
     if (rc == 0 && (rc = zmq_bind (ov->child_sock, ep)) < 0)
         errfmt (err, errlen, "cannot bind %s: %s", ep, zmq_strerror (errno));
