@@ -1,7 +1,7 @@
 /* archive_slow.c - the controller's watch for slow targets
  * (doc/distribution.md, "Slow targets").
  *
- * Once a second, for every running target whose upstream in some stripe is
+ * Twice a second, for every running target whose upstream in some stripe is
  * a target, the gap between what its upstream has and what it has: in a
  * healthy pipeline about a chunk.  A gap above window + 2 chunks that grew
  * for two looks in a row is a lagging target; whether it or its upstream is
@@ -20,7 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define WATCH_MS 1000
+#define WATCH_MS 500
 #define LAG_ROUNDS 2
 
 static struct target *target_of (struct dist *d, int64_t rank)

@@ -458,7 +458,7 @@ void archive_xfer_free (struct xfer *xf)
 {
     if (!xf)
         return;
-    for (int s = 0; s < MAX_STRIPES; s++)
+    for (int s = 0; s < 2 * MAX_STRIPES; s++)
         if (xf->warm_tags[s])
             overlay_rpc_cancel (xf->svc->ov, xf->warm_tags[s]);
     struct parked *p;
@@ -799,7 +799,7 @@ static void xfer_begin (struct xfer *xf, bool listed)
 static void on_warm (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     struct xfer *xf = arg;
-    for (int s = 0; msg && s < MAX_STRIPES; s++)
+    for (int s = 0; msg && s < 2 * MAX_STRIPES; s++)
         if (xf->warm_tags[s] == msg->hdr.matchtag)
             xf->warm_tags[s] = 0;
     if (xf->warming > 0 && --xf->warming == 0)
@@ -815,18 +815,22 @@ static void on_warm (overlay_t *ov, const cmsg_t *msg, void *arg)
 static void xfer_warm (struct xfer *xf)
 {
     archive_svc_t *svc = xf->svc;
-    uint32_t seen[MAX_STRIPES];
+    uint32_t seen[2 * MAX_STRIPES];
     int nseen = 0;
     xf->warming = 1;   /* held until every ping is out */
-    for (int s = 0; s < xf->nst; s++) {
-        uint32_t up = xf->st[s].ups[xf->st[s].upi];
+    for (int k = 0; k < 2 * xf->nst; k++) {   /* each stripe's upstream, then its first fallback */
+        struct stripe *st = &xf->st[k % xf->nst];
+        size_t at = st->upi + k / xf->nst;
+        if (at >= st->nups)
+            continue;
+        uint32_t up = st->ups[at];
         bool dup = false;
         for (int i = 0; i < nseen; i++)
             dup = dup || seen[i] == up;
         if (dup || !svc->dp)
             continue;
         seen[nseen++] = up;
-        if ((xf->warm_tags[s] = dataplane_ping (svc->dp, up, on_warm, xf)))
+        if ((xf->warm_tags[k] = dataplane_ping (svc->dp, up, on_warm, xf)))
             xf->warming++;
     }
     on_warm (svc->ov, NULL, xf);
