@@ -113,7 +113,8 @@ struct target {
     char *error;
     json_t *upstreams;     /* stripe 0's list */
     json_t *stripes;       /* every stripe's list */
-    uint64_t gap[MAX_STRIPES];   /* slow watch (archive_slow.c): have(upstream) - have, last look */
+    int64_t missing[MAX_STRIPES];   /* chunks it lacks per stripe (-1: not said yet) */
+    int64_t gap[MAX_STRIPES];   /* slow watch (archive_slow.c): missing - upstream's missing, last look */
     int lag_rounds;        /* ... looks in a row with a large, growing gap */
     bool suspect;          /* a downstream of it was moved for lagging */
     bool moved;            /* moved to a leaf */

@@ -1012,7 +1012,11 @@ void archive_target_tick (archive_svc_t *svc, int64_t now)
         struct xfer *next = zlistx_next (svc->xfers);
         if (now - xf->last_report >= PROGRESS_MS) {
             xf->last_report = now;
-            overlay_respond (svc->ov, &xf->req, json_pack ("{s:I}", "have", (json_int_t)xf->bytes_have), NULL, 0);
+            json_t *miss = json_array ();   /* per stripe: the controller's slow watch */
+            for (int s = 0; s < xf->nst && !xf->loading; s++)
+                json_array_append_new (miss, json_integer ((json_int_t)xf->st[s].missing));
+            overlay_respond (svc->ov, &xf->req,
+                             json_pack ("{s:I s:o}", "have", (json_int_t)xf->bytes_have, "missing", miss), NULL, 0);
         }
         if (xf->loading) {
             if (now - xf->page_sent > SOURCE_GIVEUP_MS) {
