@@ -118,6 +118,12 @@ static void persist (burst_t *b, struct bpool *p)
     json_decref (o);
 }
 
+static void warn (void *arg, const char *msg)
+{
+    burst_t *b = arg;
+    overlay_log (b->ov, "%s", msg);
+}
+
 static void ctx_of (burst_t *b, struct bpool *p, burst_ctx_t *c)
 {
     uint32_t replicas = 0;
@@ -125,7 +131,8 @@ static void ctx_of (burst_t *b, struct bpool *p, burst_ctx_t *c)
         if (p->n[i].st == BN_STARTING || p->n[i].st == BN_UP)
             replicas = i + 1;
     *c = (burst_ctx_t){ .pool = p->cfg, .cluster = p->cfg->cluster, .lead = b->lead, .config = b->config,
-                        .cert = b->cert, .broker = b->broker, .workdir = b->workdir, .replicas = replicas };
+                        .cert = b->cert, .broker = b->broker, .workdir = b->workdir, .replicas = replicas,
+                        .cfg = overlay_config (b->ov), .warn = warn, .warn_arg = b };
 }
 
 static void set_state (burst_t *b, struct bnode *n, enum bstate st)

@@ -65,10 +65,7 @@ static int kube_start (const burst_ctx_t *c, burst_ref_t *nodes, size_t n, char 
     pid_t pid = kubectl (c, "apply", err, errlen);
     if (pid < 0)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        json_decref (nodes[i].handle);
-        nodes[i].handle = json_pack ("{s:i}", "kubectl_pid", (int)pid);
-    }
+    burst_handles_set_pid (nodes, n, "kubectl_pid", pid);
     return 0;
 }
 
@@ -79,9 +76,8 @@ static int kube_stop (const burst_ctx_t *c, burst_ref_t *nodes, size_t n, char *
 
 static int kube_check (const burst_ctx_t *c, const burst_ref_t *node, char *err, size_t errlen)
 {
-    pid_t pid = (pid_t)json_integer_value (json_object_get (node->handle, "kubectl_pid"));
     char why[128];
-    if (pid > 0 && burst_proc_status (pid, why, sizeof why) < 0)
+    if (burst_check_pid (node, "kubectl_pid", why, sizeof why) < 0)
         return errfail (err, errlen, "kubectl apply %s (log %s/%s.kubectl.log)", why, c->workdir, c->cluster);
     return 0;
 }
