@@ -40,6 +40,7 @@ hosts:
 burst:
   - {name: np, size: 2, cores: 2, provider: local, settings: {subnet: 10.213.8.0/29}, idle_time: 60, resume_timeout: 20}
   - {name: flat, size: 1, cores: 2, provider: local, settings: {netns: false}, idle_time: 60, resume_timeout: 20}
+  - {name: bad, size: 1, cores: 2, gpus: 1, provider: local, settings: {cert: /nonexistent/curve.cert}, resume_timeout: 20, max_tries: 1}
 EOC
 export CANOPY_FAKE_RESOURCES="cores=2"
 # the instance's brokers: in namespace $H (nsenter: the network namespace only, so the
@@ -58,11 +59,12 @@ export CANOPY_URI=ipc://$D/run-lead/local
 check "the instance comes up in namespace $H" wait_until 20 sh -c 'canopy resource list | awk "\$1 == \"free\" {exit !(\$2 == 2)}"'
 np=$(canopy burst list | awk '$1 == "np" {print $2}')
 flat=$(canopy burst list | awk '$1 == "flat" {print $2}')
+bad=$(canopy burst list | awk '$1 == "bad" {print $2}')
 pool_pids () { pgrep -f -- "[-]-host $1-[0-9]* --rundir $D/"; }
 export -f pool_pids
 export D
 T_CLEANUP+=("kill \$(pool_pids $np) \$(pool_pids $flat)")
-T_CLEANUP+=("for n in \$(ip netns list | awk '{print \$1}' | grep -E '^($np|$flat)-'); do ip netns del \$n; done")
+T_CLEANUP+=("for n in \$(ip netns list | awk '{print \$1}' | grep -E '^($np|$flat|$bad)-'); do ip netns del \$n; done")
 
 out=$(timeout 60 canopy run -N4 --setattr burstable hostname)
 check "run -N4 --setattr burstable hostname prints four hosts (got: $(echo $out))" \
@@ -107,5 +109,13 @@ check "... and its veths" sh -c "! ip -n $H -o link show | grep -q ' cb[0-9a-f]*
 check "... and its brokers stopped" wait_until 10 bash -c "! pool_pids $np >/dev/null"
 check "... logged" grep -q "burst: pool np: released $np-\[0-1\] (stopped by hand)" "$D/log-lead"
 canopy burst stop flat >/dev/null
+
+# a failure path: the pool broker exits in its namespace (its certificate is missing)
+j=$(canopy submit -N1 -g 1 --setattr burstable true)
+check "a pool broker that exits fails its job" wait_until 20 sh -c \
+    "canopy jobs -a | grep '^ *$j ' | grep -q 'burst: pool bad: the local provider failed: its broker exited with status 1'"
+check "... its namespace was made" grep -q "burst: pool bad (cluster $bad): starting 1 node" "$D/log-lead"
+check "... and is removed" wait_until 10 sh -c "! ip netns list | grep -q '^$bad-'"
+check "... and its veth" sh -c "! ip -n $H -o link show | grep -q ' cb[0-9a-f]*@'"
 check "no sanitizer report in the logs" sh -c "! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' $D/log-* $D/run-lead/state/burst/*/log"
 finish
