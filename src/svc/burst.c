@@ -512,9 +512,14 @@ static void burst_render_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         size_t len;
         char err[256];
         char *cfg = read_file (b->config, 64u << 20, &len, err, sizeof err);
-        json_t *o = burst_kube_render (p->cfg, p->cfg->size, cfg ? cfg : "", NULL);
+        json_t *o = burst_kube_render (p->cfg, p->cfg->size, b->lead, cfg ? cfg : "", NULL);
         free (cfg);
-        text = o ? jobspec_yaml (o) : NULL;
+        /* one YAML document per object (kubectl validates a v1 List only with the OpenAPI v2 schema) */
+        char *sec = o ? jobspec_yaml (json_array_get (json_object_get (o, "items"), 0)) : NULL;
+        char *sts = o ? jobspec_yaml (json_array_get (json_object_get (o, "items"), 1)) : NULL;
+        text = sec && sts ? xasprintf ("%s---\n%s", sec, sts) : NULL;
+        free (sec);
+        free (sts);
         json_decref (o);
     }
     else if (p->cfg->provider == BURST_COMMAND)

@@ -4,7 +4,9 @@
  * nodes wanted, and both are deleted when the last node is released.
  * Settings: kubeconfig (required), namespace, image, kubectl (the program,
  * default "kubectl").  The objects are written to STATEDIR/burst/<cluster>.json
- * (mode 0600: the Secret holds the certificate) for kubectl to read. */
+ * (mode 0600: the Secret holds the certificate) for kubectl to read, as a
+ * stream of two JSON objects, not a v1 List: kubectl cannot leave the
+ * validation of a List to the server and would need the OpenAPI v2 schema. */
 #define _GNU_SOURCE
 #include "burstkube.h"
 #include "burstprov.h"
@@ -28,14 +30,19 @@ static int write_objects (const burst_ctx_t *c, const char *path, char *err, siz
         free (cert);
         return -1;
     }
-    json_t *objs = burst_kube_render (c->pool, c->replicas, cfg, cert);
+    json_t *objs = burst_kube_render (c->pool, c->replicas, c->lead, cfg, cert);
     free (cert);
     free (cfg);
     char tmp[4300];
     snprintf (tmp, sizeof tmp, "%s.tmp", path);
     unlink (tmp);
     int fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    int rc = fd >= 0 && objs && json_dumpfd (objs, fd, JSON_INDENT (1)) == 0 ? 0 : -1;
+    int rc = fd >= 0 && objs ? 0 : -1;
+    size_t i;
+    json_t *item;
+    json_array_foreach (json_object_get (objs, "items"), i, item)
+        if (rc == 0 && (json_dumpfd (item, fd, JSON_INDENT (1)) < 0 || write (fd, "\n", 1) != 1))
+            rc = -1;
     if (fd >= 0 && close (fd) < 0)
         rc = -1;
     json_decref (objs);
