@@ -401,6 +401,11 @@ static int on_tick (zloop_t *loop, int id, void *arg)
             persist (b, p);
         }
         free (rel);
+        if (p->prov->poll) {
+            burst_ctx_t c;
+            ctx_of (b, p, &c);
+            p->prov->poll (&c);
+        }
     }
     decide (b);
     return 0;

@@ -47,6 +47,8 @@ typedef struct burst_prov {
     /* A node asked for but not joined yet: 0 still starting, -1 + err if the
      * provider knows it failed (its program exited with an error). */
     int (*check) (const burst_ctx_t *c, const burst_ref_t *node, char *err, size_t errlen);
+    /* Every tick, for the pool (may be NULL): work the provider put off. */
+    void (*poll) (const burst_ctx_t *c);
 } burst_prov_t;
 
 extern const burst_prov_t burst_local, burst_command, burst_kube;

@@ -270,8 +270,11 @@ class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, fmt, *a):
+        """one line a request as it arrives ("GET /path"), one as it is
+        answered ("GET /path 404")"""
         if logf:
-            logf.write("%s %s\n" % (self.command, self.path))
+            code = " %s" % a[1] if fmt.startswith('"%s"') and len(a) > 1 else ""
+            logf.write("%s %s%s\n" % (self.command, self.path, code))
             logf.flush()
 
     def send_json(self, code, obj):
