@@ -537,7 +537,9 @@ static void burst_render_request (overlay_t *ov, const cmsg_t *msg, void *arg)
                           p->cfg->cluster, b->lead, b->config, b->cert);
     else
         text = xasprintf ("# pool %s: the local provider runs, for each node %s-N (N 0-%u, rank %u+N):\n"
-                          "%s --config %s --host %s-N --rundir %s/%s-N/run --cert %s\n",
+                          "%s --config %s --host %s-N --rundir %s/%s-N/run --cert %s\n"
+                          "# as root (unless settings.netns is false) in a network namespace of its own with\n"
+                          "# --address from settings.subnet, when the instance's endpoints can be reached from one\n",
                           p->cfg->name, p->cfg->cluster, p->cfg->size - 1, p->cfg->first_rank, b->broker, b->config,
                           p->cfg->cluster, b->workdir, p->cfg->cluster,
                           json_string_value (json_object_get (p->cfg->settings, "cert"))

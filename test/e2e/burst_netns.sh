@@ -5,8 +5,9 @@
 # A burstable -N4 job bursts; each pool broker runs in a namespace of its
 # own (its /proc/PID/ns/net differs from the lead's), joined by a veth with
 # an address from the pool's subnet; the job prints four hosts and runs its
-# pool tasks in those namespaces; `burst stop` removes the namespaces and
-# veths.  A pool with `netns: false` keeps its brokers in the lead's
+# pool tasks in those namespaces; after rank 0 is killed and restarted
+# they join again, and `burst stop` removes the namespaces and veths (from
+# the handles in the job store).  A pool with `netns: false` keeps its brokers in the lead's
 # namespace.  Skips when not root.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/netns.sh"
@@ -103,6 +104,13 @@ p=$(pool_pids "$flat")
 check "... its broker runs in the lead's namespace" sh -c "[ -n '$p' ] && [ \"\$(readlink /proc/$p/ns/net)\" = '$lead_ns' ]"
 check "... and no namespace was made for it" sh -c "! ip netns list | grep -q '^$flat-'"
 
+# rank 0 killed and restarted: the handles in the job store still say what to remove
+kill -9 "${PID[lead]}"
+wait "${PID[lead]}" 2>/dev/null
+start_ns lead
+check "after a restart of rank 0 the pool nodes join again" wait_until 20 sh -c \
+    "canopy burst list | awk '\$1 == \"np\" {exit !(\$7 == 2)}'"
+check "... from the same namespaces" [ "$(ip netns list | awk '{print $1}' | grep -E "^$np-" | sort)" = "$names" ]
 check "burst stop releases the pool" sh -c "canopy burst stop np | grep -q 'released 2 node(s) of $np'"
 check "... its namespaces are gone" wait_until 10 sh -c "! ip netns list | grep -q '^$np-'"
 check "... and its veths" sh -c "! ip -n $H -o link show | grep -q ' cb[0-9a-f]*@'"
