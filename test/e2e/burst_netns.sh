@@ -15,7 +15,9 @@ need_netns || exit 0
 command -v nsenter >/dev/null || { echo "SKIP: needs nsenter"; echo "0 passed, 0 failed, 1 skipped"; exit 0; }
 D=$T_TMP
 exec 9>/tmp/canopy-netns.lock
+t0=$SECONDS
 flock 9
+echo "# waited $((SECONDS - t0)) s for /tmp/canopy-netns.lock"
 H=cnbh$$
 ip netns add $H
 T_CLEANUP+=("ip netns del $H")
