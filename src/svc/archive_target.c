@@ -1080,6 +1080,24 @@ void archive_target_tick (archive_svc_t *svc, int64_t now)
     }
 }
 
+/* The running transfer name that msg (verb) is about, if msg comes from its
+ * controller; else NULL, msg answered with the error. */
+static struct xfer *controllers_xfer (archive_svc_t *svc, const cmsg_t *msg, const char *name, const char *verb)
+{
+    overlay_t *ov = svc->ov;
+    struct xfer *xf = find_xfer (svc, name);
+    if (!xf || xf->finished) {
+        overlay_respond_error (ov, &msg->hdr, ENOENT, "archive %s: no transfer runs here", name);
+        return NULL;
+    }
+    if (msg->hdr.src != xf->req.src) {
+        overlay_respond_error (ov, &msg->hdr, EPERM, "archive %s: %s from rank %u, not the controller (rank %u)",
+                               name, verb, msg->hdr.src, xf->req.src);
+        return NULL;
+    }
+    return xf;
+}
+
 /* archive.replan {name, stripes}: the controller moved a slow target out of
  * the way (doc/distribution.md, "Slow targets"); take the new upstream lists
  * and pull from the new first upstream of any stripe that changed. */
@@ -1093,16 +1111,9 @@ void archive_replan_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         overlay_respond_error (ov, &msg->hdr, EPROTO, "archive.replan: malformed request");
         return;
     }
-    struct xfer *xf = find_xfer (svc, name);
-    if (!xf || xf->finished) {
-        overlay_respond_error (ov, &msg->hdr, ENOENT, "archive %s: no transfer runs here", name);
+    struct xfer *xf = controllers_xfer (svc, msg, name, "replan");
+    if (!xf)
         return;
-    }
-    if (msg->hdr.src != xf->req.src) {
-        overlay_respond_error (ov, &msg->hdr, EPERM, "archive %s: replan from rank %u, not the controller (rank %u)",
-                               name, msg->hdr.src, xf->req.src);
-        return;
-    }
     if ((int)json_array_size (stripes) != xf->nst) {
         overlay_respond_error (ov, &msg->hdr, EPROTO, "archive %s: replan with %zu stripes, the transfer has %d",
                                name, json_array_size (stripes), xf->nst);
@@ -1142,16 +1153,9 @@ void archive_go_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         overlay_respond_error (ov, &msg->hdr, EPROTO, "archive.go: malformed request");
         return;
     }
-    struct xfer *xf = find_xfer (svc, name);
-    if (!xf || xf->finished) {
-        overlay_respond_error (ov, &msg->hdr, ENOENT, "archive %s: no transfer runs here", name);
+    struct xfer *xf = controllers_xfer (svc, msg, name, "go");
+    if (!xf)
         return;
-    }
-    if (msg->hdr.src != xf->req.src) {
-        overlay_respond_error (ov, &msg->hdr, EPERM, "archive %s: go from rank %u, not the controller (rank %u)",
-                               name, msg->hdr.src, xf->req.src);
-        return;
-    }
     overlay_respond (ov, &msg->hdr, json_object (), NULL, 0);
     if (!xf->hold)
         return;
