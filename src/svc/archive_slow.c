@@ -82,8 +82,14 @@ static void move (struct dist *d, struct target *slow, const char *why)
         if (json_equal (st, json_array_get (d->plan, i)))
             continue;
         for (size_t s = 0; s < json_array_size (st); s++)
-            if (distreplan_parent (np, i, s) != distreplan_parent (d->plan, i, s))
-                t->judge_after = now_ms () + GRACE_MS;   /* catching up from its new upstream */
+            if (distreplan_parent (np, i, s) != distreplan_parent (d->plan, i, s)) {
+                /* it catches up from its new upstream, which serves that from
+                 * its disk meanwhile: neither is judged for a while */
+                t->judge_after = now_ms () + GRACE_MS;
+                struct target *nu = target_of (d, distreplan_parent (np, i, s));
+                if (nu)
+                    nu->judge_after = now_ms () + GRACE_MS;
+            }
         json_decref (t->stripes);
         json_decref (t->upstreams);
         t->stripes = json_incref (st);
