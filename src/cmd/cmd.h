@@ -43,5 +43,11 @@ char *cmd_read_file (const char *path, size_t *len);
 double cmd_now (void);
 /* parse "64K", "1M", "2G", "100" */
 int cmd_parse_size (const char *s, uint64_t *out);
+/* draws one progress message of a stream on stderr; t0: cmd_now () when the request went out */
+typedef void cmd_progress_fn (json_t *p, double t0);
+/* Send archive.distribute (req stolen) to rank src and follow its stream to the result, which is
+ * returned.  progress NULL: quiet; else it draws each progress message, and the line is ended after
+ * the stream.  Dies with "WHAT: ..." on errors. */
+json_t *cmd_follow_distribute (client_t *cl, uint32_t src, json_t *req, const char *what, cmd_progress_fn *progress);
 
 #endif
