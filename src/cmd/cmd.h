@@ -35,6 +35,8 @@ bool cmd_help_asked (int argc, char **argv);
 void die (const char *fmt, ...) __attribute__ ((noreturn, format (printf, 1, 2)));
 /* connect to $CANOPY_URI or die */
 client_t *cmd_connect (void);
+/* client_send without data; returns the matchtag, or dies */
+uint32_t cmd_send (client_t *c, uint32_t rank, const char *topic, json_t *json, int flags);
 /* "all" or an idset, checked against size; dies on bad input */
 idset_t *cmd_ranks (const char *spec, uint32_t size);
 /* size of the instance (overlay.status on rank 0 via the local broker) */

@@ -261,7 +261,7 @@ static int fanout (const char *verb, const char *topic, json_t *payload, const c
     idset_t *ranks = cmd_ranks (rspec ? rspec : "all", size);
     size_t n = 0, ok = 0, absent = 0, failed = 0;
     for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r), n++)
-        client_send (cl, r, topic, json_incref (payload), NULL, 0, 0);
+        cmd_send (cl, r, topic, json_incref (payload), 0);
     for (size_t i = 0; i < n; i++) {
         cmsg_t m;
         if (client_stream_next (cl, 0, &m, 30000, NULL, 0) < 0) {

@@ -276,7 +276,7 @@ static void fanout (client_t *cl, const idset_t *ranks, const char *topic, json_
 {
     size_t n = 0;
     for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r), n++)
-        client_send (cl, r, topic, json_incref (payload), NULL, 0, 0);
+        cmd_send (cl, r, topic, json_incref (payload), 0);
     json_decref (payload);
     for (size_t i = 0; i < n; i++) {
         cmsg_t m;

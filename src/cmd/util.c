@@ -41,6 +41,15 @@ client_t *cmd_connect (void)
     return c;
 }
 
+uint32_t cmd_send (client_t *c, uint32_t rank, const char *topic, json_t *json, int flags)
+{
+    char err[256];
+    uint32_t tag;
+    if (client_send (c, rank, topic, json, NULL, 0, flags, &tag, err, sizeof err) < 0)
+        die ("%s", err);
+    return tag;
+}
+
 uint32_t cmd_instance_size (client_t *c)
 {
     char err[256];
@@ -115,7 +124,7 @@ int cmd_parse_size (const char *s, uint64_t *out)
 json_t *cmd_follow_distribute (client_t *cl, uint32_t src, json_t *req, const char *what, cmd_progress_fn *progress)
 {
     double t0 = cmd_now ();
-    uint32_t tag = client_send (cl, src, "archive.distribute", req, NULL, 0, CMSG_F_STREAMING);
+    uint32_t tag = cmd_send (cl, src, "archive.distribute", req, CMSG_F_STREAMING);
     json_t *result = NULL;
     for (;;) {
         cmsg_t m;
