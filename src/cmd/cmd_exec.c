@@ -145,8 +145,8 @@ int cmd_exec (int argc, char **argv)
                 fprintf (stderr, "canopy exec: forwarding %s to %zu ranks\n", sig == SIGKILL ? "SIGKILL" : "SIGINT", left);
             for (size_t k = 0; k < n; k++)
                 if (!tg[k].done && tg[k].pid > 0)
-                    cmd_send (cl, tg[k].rank, "exec.kill",
-                                 json_pack ("{s:i s:i}", "pid", tg[k].pid, "signal", sig), CMSG_F_NORESPONSE);
+                    cmd_send (cl, tg[k].rank, "exec.kill", json_pack ("{s:i s:i}", "pid", tg[k].pid, "signal", sig),
+                              CMSG_F_NORESPONSE);
         }
         cmsg_t m;
         char err[256];
@@ -184,7 +184,8 @@ int cmd_exec (int argc, char **argv)
                 t->pid = pid;
                 if (interrupts)
                     cmd_send (cl, t->rank, "exec.kill",
-                                 json_pack ("{s:i s:i}", "pid", pid, "signal", interrupts > 1 ? SIGKILL : SIGINT), CMSG_F_NORESPONSE);
+                              json_pack ("{s:i s:i}", "pid", pid, "signal", interrupts > 1 ? SIGKILL : SIGINT),
+                              CMSG_F_NORESPONSE);
             }
             else if (json_unpack (m.json, "{s:s}", "stream", &stream) == 0)
                 emit (t, !strcmp (stream, "stderr") ? 2 : 1, m.data, m.data_len, label);
