@@ -295,13 +295,8 @@ static int apply_setattr (json_t *attrs, const char *s, char *err, size_t errlen
     int prefixed = !strncmp (key, "system.", 7) || !strncmp (key, "user.", 5);
     size_t plen = strlen (key) + 8;
     char *path = xmalloc (plen);
-    if (path)
-        snprintf (path, plen, "%s%s", prefixed ? "" : "system.", key);
+    snprintf (path, plen, "%s%s", prefixed ? "" : "system.", key);
     free (key);
-    if (!path) {
-        json_decref (val);
-        return errfail (err, errlen, "out of memory");
-    }
     int rc = set_path (attrs, path, val, err, errlen);
     free (path);
     return rc;
@@ -560,8 +555,6 @@ int jobspec_dependencies (const json_t *js, jobspec_dep_t **deps, size_t *n,
     if (!json_is_array (a))
         return errfail (err, errlen, "invalid attributes.system.dependencies: must be an array");
     jobspec_dep_t *out = xcalloc (json_array_size (a) + 1, sizeof *out);
-    if (!out)
-        return errfail (err, errlen, "out of memory");
     size_t i;
     json_t *d;
     json_array_foreach (a, i, d) {
@@ -618,10 +611,7 @@ static int ywrite (void *arg, unsigned char *buf, size_t size)
         size_t cap = (b->cap ? b->cap * 2 : 1024);
         while (cap < b->len + size + 1)
             cap *= 2;
-        char *d = xrealloc (b->data, cap);
-        if (!d)
-            return 0;
-        b->data = d;
+        b->data = xrealloc (b->data, cap);
         b->cap = cap;
     }
     memcpy (b->data + b->len, buf, size);

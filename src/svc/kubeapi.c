@@ -54,10 +54,10 @@ kubeapi_t *kubeapi_new (const char *server, const char *token, const char *ca_pa
         return NULL;
     }
     kubeapi_t *k = xcalloc (1, sizeof *k);
-    if (!k || !(k->server = xstrdup (server)) || !(k->ca_path = xstrdup (ca_path))
-        || asprintf (&k->auth, "Authorization: Bearer %.*s", (int)tl, token) < 0) {
-        if (k)
-            k->auth = NULL;
+    k->server = xstrdup (server);
+    k->ca_path = xstrdup (ca_path);
+    if (asprintf (&k->auth, "Authorization: Bearer %.*s", (int)tl, token) < 0) {
+        k->auth = NULL;
         kubeapi_destroy (&k);
         errfmt (err, errlen, "kube: out of memory");
         return NULL;
@@ -133,10 +133,7 @@ static size_t body_write (char *p, size_t sz, size_t nm, void *arg)
         size_t cap = b->cap ? b->cap : 65536;
         while (cap < b->len + n + 1)
             cap *= 2;
-        char *nb = xrealloc (b->buf, cap);
-        if (!nb)
-            return 0;
-        b->buf = nb;
+        b->buf = xrealloc (b->buf, cap);
         b->cap = cap;
     }
     memcpy (b->buf + b->len, p, n);
