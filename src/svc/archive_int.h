@@ -118,6 +118,7 @@ struct target {
     int lag_rounds;        /* ... looks in a row with a large, growing gap */
     bool suspect;          /* a downstream of it was moved for lagging */
     bool moved;            /* moved to a leaf */
+    int64_t judge_after;   /* given a new upstream: not judged before this */
     bool ready;            /* its data links are up (links before data) */
 };
 

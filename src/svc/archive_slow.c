@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include "archive_int.h"
+#include "clock.h"
 #include "distreplan.h"
 #include "xalloc.h"
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 
 #define WATCH_MS 500
 #define LAG_ROUNDS 2
+#define GRACE_MS 2000   /* a target given a new upstream is not judged this long */
 #define GROWTH 2     /* chunks a lagging gap grows by at least, a look */
 
 static struct target *target_of (struct dist *d, int64_t rank)
@@ -60,7 +62,14 @@ static void move (struct dist *d, struct target *slow, const char *why)
     char err[256];
     slow->moved = true;
     d->nmoves++;
-    json_t *np = distreplan_move (d->plan, d->tl, d->nremote, overlay_rank (ov), slow->rank, err, sizeof err);
+    uint32_t *avoid = xcalloc (d->nremote, sizeof (uint32_t));
+    size_t navoid = 0;
+    for (size_t i = 0; i < d->nremote; i++)
+        if (d->t[i].moved && &d->t[i] != slow)
+            avoid[navoid++] = d->t[i].rank;
+    json_t *np = distreplan_move (d->plan, d->tl, d->nremote, overlay_rank (ov), slow->rank, avoid, navoid, err,
+                                  sizeof err);
+    free (avoid);
     if (!np) {
         overlay_log (ov, "archive %s: rank %u is slow (%s) but stays: %s", d->name, slow->rank, why, err);
         return;
@@ -71,6 +80,9 @@ static void move (struct dist *d, struct target *slow, const char *why)
         json_t *st = json_array_get (np, i);
         if (json_equal (st, json_array_get (d->plan, i)))
             continue;
+        for (size_t s = 0; s < json_array_size (st); s++)
+            if (distreplan_parent (np, i, s) != distreplan_parent (d->plan, i, s))
+                t->judge_after = now_ms () + GRACE_MS;   /* catching up from its new upstream */
         json_decref (t->stripes);
         json_decref (t->upstreams);
         t->stripes = json_incref (st);
@@ -140,13 +152,16 @@ void archive_slow_watch (struct dist *d, int64_t now)
     /* judge: at most one move a look */
     for (size_t i = 0; i < d->nremote; i++) {
         struct target *t = &d->t[i];
-        if (t->lag_rounds < LAG_ROUNDS || worst[i] < 0 || t->moved)
+        if (t->lag_rounds < LAG_ROUNDS || worst[i] < 0 || t->moved || now < t->judge_after)
             continue;   /* a moved node is known slow: its lag says nothing of its new upstream */
         size_t s = worst[i];
         int64_t p = distreplan_parent (d->plan, i, s);
         struct target *up = target_of (d, p);
         if (!up)
             continue;
+        if (up->state == 0 && !up->moved && up->lag_rounds > 0 && now >= up->judge_after)
+            continue;   /* its upstream falls behind too: judge that one first (a slow
+                         * sender's own requests and ACKs queue behind its data) */
         bool sibling_ok = false, siblings = false;
         for (size_t j = 0; j < d->nremote; j++) {
             if (j == i || distreplan_parent (d->plan, j, s) != p || d->t[j].state)
