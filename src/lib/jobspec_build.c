@@ -2,6 +2,7 @@
  * rendering for --dry-run, and the few readers the job manager needs.
  * The shape produced is documented in doc/jobs.md. */
 #include "jobspec_build.h"
+#include "sbuf.h"
 #include "xalloc.h"
 #include "errquote.h"
 #include "hostlist.h"
@@ -599,24 +600,9 @@ static int needs_quotes (const char *s)
     return strchr ("0123456789+-.", s[0]) != NULL;
 }
 
-struct ybuf {
-    char *data;
-    size_t len, cap;
-};
-
 static int ywrite (void *arg, unsigned char *buf, size_t size)
 {
-    struct ybuf *b = arg;
-    if (b->len + size + 1 > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 1024);
-        while (cap < b->len + size + 1)
-            cap *= 2;
-        b->data = xrealloc (b->data, cap);
-        b->cap = cap;
-    }
-    memcpy (b->data + b->len, buf, size);
-    b->len += size;
-    b->data[b->len] = '\0';
+    sb_addn (arg, (const char *)buf, size);
     return 1;
 }
 
@@ -700,7 +686,8 @@ char *jobspec_yaml (const json_t *js)
 {
     yaml_emitter_t em;
     yaml_event_t ev;
-    struct ybuf b = { 0 };
+    sbuf_t b;
+    sb_init (&b);
     if (!js || !yaml_emitter_initialize (&em))
         return NULL;
     yaml_emitter_set_output (&em, ywrite, &b);
@@ -725,8 +712,8 @@ char *jobspec_yaml (const json_t *js)
 out:
     yaml_emitter_delete (&em);
     if (rc < 0) {
-        free (b.data);
+        sb_free (&b);
         return NULL;
     }
-    return b.data;
+    return sb_take (&b);
 }
