@@ -54,18 +54,12 @@ client_t *client_connect (const char *uri, char *err, size_t errlen)
             c->mon = NULL;
         }
     }
+    c->backlog = zlistx_new ();
     if (zmq_connect (c->sock, uri) < 0) {
         snprintf (err, errlen, "cannot connect to broker at %s: %s", uri, zmq_strerror (errno));
-        if (c->mon) {
-            zmq_socket_monitor (c->sock, NULL, 0);
-            zmq_close (c->mon);
-        }
-        zmq_close (c->sock);
-        zmq_ctx_term (c->ctx);
-        free (c);
+        client_destroy (&c);
         return NULL;
     }
-    c->backlog = zlistx_new ();
     return c;
 }
 
