@@ -9,6 +9,9 @@
  * the overlay's data responder, where plaintext is checked against the
  * manifest's SHA-256 and sealed, the hash bound into the seal (deterministically, so a re-seal equals the
  * source's seal) and a sealed frame being forwarded goes out untouched.
+ * The store reads what it hands over for sealing unchecked (that hash is
+ * the check); a mismatch is asked for again with a verified read, so the
+ * store reports and marks the damage as on any read.
  * Received frames are opened and verified before anyone sees them.
  */
 #define _GNU_SOURCE
@@ -599,7 +602,8 @@ static int on_router (zloop_t *loop, zmq_pollitem_t *item, void *arg)
  * this is where the hash is checked, on the very bytes sealed (not trusting
  * an earlier read: whatever happened to them since shows here).  A chunk
  * that is not the manifest's becomes a frame that fails the tag check, so
- * no (key, nonce) seals a stranger's bytes. */
+ * no (key, nonce) seals a stranger's bytes; then false (on_respond has the
+ * store read it again, verified, if its first read was unchecked). */
 static bool seal_plain (dataplane_t *dp, struct dist *d, uint32_t idx, const void *p, size_t len,
                         zmq_msg_t *out)
 {
