@@ -228,7 +228,7 @@ int main (int argc, char **argv)
     int sfd = signalfd (-1, &mask, SFD_CLOEXEC);
 
     overlay_opts_t oo = { .config = cfg, .rank = rank, .rundir = rundir, .cert_path = cert,
-                          .host = host, .statedir = statedir, .members = members };
+                          .host = host, .address = address, .statedir = statedir, .members = members };
     overlay_t *ov = overlay_new (&oo, err, sizeof err);
     json_decref (members);
     if (!ov) {

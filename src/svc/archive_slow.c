@@ -1,0 +1,188 @@
+/* archive_slow.c - the controller's watch for slow targets
+ * (doc/distribution.md, "Slow targets").
+ *
+ * Twice a second, for every running target whose upstream in some stripe is
+ * a target, the gap between the chunks of that stripe it lacks and those its
+ * upstream lacks (targets report both per stripe): in a healthy pipeline
+ * about one.  A gap above window + 2 chunks that grew by 2 or more at each
+ * of two looks in a row is a lagging target; whether it or its upstream is
+ * the slow one is told by the upstream's other downstreams (one of them
+ * keeping up: the lagging one is slow; all lagging: the upstream is), and
+ * in a chain, where there is no other, by a second lagging downstream of the
+ * same upstream.  The slow node is made a leaf (distreplan) and every
+ * target whose lists changed is told (archive.replan).
+ */
+#define _GNU_SOURCE
+#include "archive_int.h"
+#include "clock.h"
+#include "distreplan.h"
+#include "xalloc.h"
+#include <stdlib.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define WATCH_MS 500
+#define LAG_ROUNDS 2
+#define GRACE_MS 2000   /* a target given a new upstream is not judged this long */
+#define GROWTH 2     /* chunks a lagging gap grows by at least, a look */
+
+static struct target *target_of (struct dist *d, int64_t rank)
+{
+    for (size_t i = 0; i < d->nremote; i++)
+        if (d->t[i].rank == rank)
+            return &d->t[i];
+    return NULL;
+}
+
+/* chunks of stripe s rank lacks: the source and a finished target none;
+ * -1 if it has not said */
+static int64_t missing_of (struct dist *d, int64_t rank, size_t s)
+{
+    struct target *t = target_of (d, rank);
+    return !t || t->state == 1 ? 0 : t->missing[s];
+}
+
+static void on_replan_resp (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    struct dist *d = arg;
+    /* a target that ended meanwhile answers ENOENT: nothing lost, its
+     * downstreams fall back as for any finished upstream */
+    if (msg->hdr.errnum && msg->hdr.errnum != ENOENT && msg->hdr.errnum != ENODATA) {
+        const char *es = NULL;
+        json_unpack (msg->json, "{s:s}", "errstr", &es);
+        overlay_log (ov, "archive %s: replan refused by rank %u: %s", d->name, msg->hdr.src,
+                     es ? es : strerror (msg->hdr.errnum));
+    }
+}
+
+static void move (struct dist *d, struct target *slow, const char *why)
+{
+    overlay_t *ov = d->svc->ov;
+    char err[256];
+    slow->moved = true;
+    d->nmoves++;
+    uint32_t *avoid = xcalloc (d->nremote, sizeof (uint32_t));
+    size_t navoid = 0;
+    for (size_t i = 0; i < d->nremote; i++)
+        if (d->t[i].moved && &d->t[i] != slow)
+            avoid[navoid++] = d->t[i].rank;
+    json_t *np = distreplan_move (d->plan, d->tl, d->nremote, overlay_rank (ov), slow->rank, avoid, navoid, err,
+                                  sizeof err);
+    free (avoid);
+    if (!np) {
+        overlay_log (ov, "archive %s: rank %u is slow (%s) but stays: %s", d->name, slow->rank, why, err);
+        return;
+    }
+    size_t told = 0;
+    for (size_t i = 0; i < d->nremote; i++) {
+        struct target *t = &d->t[i];
+        json_t *st = json_array_get (np, i);
+        if (json_equal (st, json_array_get (d->plan, i)))
+            continue;
+        for (size_t s = 0; s < json_array_size (st); s++)
+            if (distreplan_parent (np, i, s) != distreplan_parent (d->plan, i, s))
+                t->judge_after = now_ms () + GRACE_MS;   /* catching up from its new upstream */
+        json_decref (t->stripes);
+        json_decref (t->upstreams);
+        t->stripes = json_incref (st);
+        t->upstreams = json_incref (json_array_get (st, 0));
+        if (t->state)
+            continue;
+        uint32_t tag = 0;
+        if (overlay_peer_rpc (ov, t->rank, "archive.replan", json_pack ("{s:s s:O}", "name", d->name, "stripes", st),
+                              NULL, 0, 0, on_replan_resp, d, &tag, NULL, 0)
+            == 0)
+            told++;
+    }
+    json_decref (d->plan);
+    d->plan = np;
+    /* gaps to new upstreams start from scratch: a downstream that was held
+     * back trails its new upstream by much, and that is no lag */
+    for (size_t i = 0; i < d->nremote; i++) {
+        d->t[i].lag_rounds = 0;
+        for (int s = 0; s < MAX_STRIPES; s++)
+            d->t[i].gap[s] = -1;
+    }
+    overlay_log (ov, "archive %s: rank %u is slow (%s): moved to a leaf, %zu targets told", d->name, slow->rank,
+                 why, told);
+}
+
+void archive_slow_watch (struct dist *d, int64_t now)
+{
+    if (!d->plan || d->nremote < 3 || now - d->last_watch < WATCH_MS)
+        return;
+    d->last_watch = now;
+    size_t maxmoves = 2 + d->nremote / 8;   /* a chain's slow sender takes two */
+    if (d->nmoves >= maxmoves)
+        return;
+    uint32_t me = overlay_rank (d->svc->ov);
+    size_t ns = json_array_size (json_array_get (d->plan, 0));
+    if (ns > MAX_STRIPES)
+        return;
+    int64_t big = (int64_t)d->window + 2;   /* chunks */
+    /* look: who lags, in which stripe the most */
+    int *worst = xcalloc (d->nremote, sizeof (int));
+    for (size_t i = 0; i < d->nremote; i++) {
+        struct target *t = &d->t[i];
+        worst[i] = -1;
+        if (t->state) {
+            t->lag_rounds = 0;
+            continue;
+        }
+        bool lag = false;
+        int64_t wgap = 0;
+        for (size_t s = 0; s < ns; s++) {
+            int64_t p = distreplan_parent (d->plan, i, s);
+            int64_t mp = p < 0 || p == me ? -1 : missing_of (d, p, s);
+            if (mp < 0 || t->missing[s] < 0) {
+                t->gap[s] = -1;
+                continue;
+            }
+            int64_t gap = t->missing[s] > mp ? t->missing[s] - mp : 0;
+            if (gap > big && t->gap[s] >= 0 && gap >= t->gap[s] + GROWTH && gap > wgap) {
+                lag = true;
+                wgap = gap;
+                worst[i] = (int)s;
+            }
+            t->gap[s] = gap;
+        }
+        t->lag_rounds = lag ? t->lag_rounds + 1 : 0;
+    }
+    /* judge: at most one move a look */
+    for (size_t i = 0; i < d->nremote; i++) {
+        struct target *t = &d->t[i];
+        if (t->lag_rounds < LAG_ROUNDS || worst[i] < 0 || t->moved || now < t->judge_after)
+            continue;   /* a moved node is known slow: its lag says nothing of its new upstream */
+        size_t s = worst[i];
+        int64_t p = distreplan_parent (d->plan, i, s);
+        struct target *up = target_of (d, p);
+        if (!up)
+            continue;
+        bool sibling_ok = false, siblings = false;
+        for (size_t j = 0; j < d->nremote; j++) {
+            if (j == i || distreplan_parent (d->plan, j, s) != p || d->t[j].state)
+                continue;
+            siblings = true;
+            if (d->t[j].lag_rounds == 0)
+                sibling_ok = true;
+        }
+        char why[160];
+        if (sibling_ok || (!siblings && !up->suspect)) {
+            snprintf (why, sizeof why, "%lld chunks behind rank %u in stripe %zu, and falling back",
+                      (long long)t->gap[s], up->rank, s);
+            up->suspect = true;
+            t->lag_rounds = 0;
+            move (d, t, why);
+            break;
+        }
+        if (up->moved)
+            continue;
+        snprintf (why, sizeof why, "%s downstream%s fall%s behind it in stripe %zu",
+                  siblings ? "all its" : "a second", siblings ? "s" : "", siblings ? "" : "s", s);
+        t->lag_rounds = 0;
+        move (d, up, why);
+        break;
+    }
+    free (worst);
+}
