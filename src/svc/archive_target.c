@@ -942,7 +942,12 @@ void archive_chunk_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         return;
     }
     char cerr[512];
-    ssize_t n = cstore_chunk_read (svc->cs, name, idx, buf, len, cerr, sizeof cerr);
+    /* the data plane's sealer hashes what it seals: no second hash here (a
+     * mismatch comes back as a request without sealer_hashes, read and
+     * reported below as ever; doc/distribution.md, "Sealed data plane") */
+    int rflags = (msg->hdr.flags & CMSG_F_DATA) && json_is_true (json_object_get (msg->json, "sealer_hashes"))
+                     ? CSTORE_READ_CALLER_HASHES : 0;
+    ssize_t n = cstore_chunk_read_flags (svc->cs, name, idx, buf, len, rflags, cerr, sizeof cerr);
     if (n == -EBADMSG) {
         /* what this store holds no longer matches its hash (a corrupt blob,
          * a changed source or extracted file): the store marked the archive
