@@ -15,6 +15,7 @@
 #include "dataplane.h"
 #include "clock.h"
 #include "chunkseal.h"
+#include "distunit.h"
 #include "sha256.h"
 #include "xalloc.h"
 #include <errno.h>
@@ -27,7 +28,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define DP_CACHE 32                  /* verified sealed chunks kept per distribution */
+#define DP_CACHE 32                  /* verified sealed units kept per distribution, at least */
+#define DP_CACHE_BYTES (32u << 20)   /* ... or this many bytes of units */
 #define DP_MAX_DISTS 64
 #define DP_IDLE_MS (10 * 60 * 1000)  /* a distribution unused this long is forgotten */
 #define DP_REQ_MAX_MS (10 * 60 * 1000)
@@ -54,9 +56,10 @@ struct dist {
     size_t nchunks;
     uint8_t (*hash)[SHA256_LEN];
     uint32_t *len;
+    distunits_t *ut;                 /* its transfer units (doc/distribution.md) */
     int64_t last_used;
-    struct cached cache[DP_CACHE];
-    size_t cache_next;
+    struct cached *cache;            /* direct-mapped by unit index */
+    size_t ncache;
     uint64_t n_opened, n_cached, n_forwarded, n_sealed, n_logged;   /* chunks, logged when idle */
 };
 
@@ -162,9 +165,11 @@ static void dist_free (void **item)
     struct dist *d = *item;
     if (!d)
         return;
-    for (size_t i = 0; i < DP_CACHE; i++)
+    for (size_t i = 0; d->cache && i < d->ncache; i++)
         if (d->cache[i].used)
             zmq_msg_close (&d->cache[i].msg);
+    free (d->cache);
+    distunits_destroy (&d->ut);
     chunkseal_destroy (&d->seal);
     OPENSSL_cleanse (d->key, sizeof d->key);
     free (d->hash);
@@ -193,7 +198,7 @@ static void dists_trim (dataplane_t *dp, size_t keep)
 
 static int early_serve (zloop_t *loop, int timer_id, void *arg);
 
-static struct dist *dist_add (dataplane_t *dp, const char *name, const manifest_t *m,
+static struct dist *dist_add (dataplane_t *dp, const char *name, const manifest_t *m, uint32_t unit,
                               const uint8_t id[CHUNKSEAL_IDLEN], const uint8_t key[CHUNKSEAL_KEYLEN],
                               char *err, size_t errlen)
 {
@@ -201,7 +206,8 @@ static struct dist *dist_add (dataplane_t *dp, const char *name, const manifest_
     hex (id, CHUNKSEAL_IDLEN, idhex);
     struct dist *d = dist_find (dp, idhex);
     if (d) {   /* the same distribution again (e.g. source and target): keep one */
-        if (CRYPTO_memcmp (d->key, key, CHUNKSEAL_KEYLEN) || d->nchunks != m->nchunks) {
+        if (CRYPTO_memcmp (d->key, key, CHUNKSEAL_KEYLEN) || d->nchunks != m->nchunks
+            || distunits_size (d->ut) != unit) {
             snprintf (err, errlen, "data plane: distribution %s registered with another key", idhex);
             return NULL;
         }
@@ -226,18 +232,22 @@ static struct dist *dist_add (dataplane_t *dp, const char *name, const manifest_
         memcpy (d->hash[i], m->chunks[i].hash, SHA256_LEN);
         d->len[i] = m->chunks[i].len;
     }
-    d->seal = chunkseal_new (key, id, err, errlen);
+    d->ut = distunits_new (d->len, d->nchunks, unit, err, errlen);
+    d->seal = d->ut ? chunkseal_new (key, id, err, errlen) : NULL;
     if (!d->seal) {
         void *p = d;
         dist_free (&p);
         return NULL;
     }
+    d->ncache = unit && DP_CACHE_BYTES / unit > DP_CACHE ? DP_CACHE_BYTES / unit : DP_CACHE;
+    d->cache = xcalloc (d->ncache, sizeof *d->cache);
     d->last_used = now_ms ();
     dists_trim (dp, DP_MAX_DISTS - 1);
     zhashx_insert (dp->dists, d->idhex, d);
     if (zlistx_size (dp->early) && dp->early_timer < 0)
         dp->early_timer = zloop_timer (overlay_loop (dp->ov), 1, 1, early_serve, dp);
-    overlay_log (dp->ov, "archive %s: sealed distribution %s on data plane %s", name, d->idhex, dp->uri);
+    overlay_log (dp->ov, "archive %s: sealed distribution %s on data plane %s (%zu units of %u bytes)", name,
+                 d->idhex, dp->uri, distunits_count (d->ut), unit);
     /* test hook: tokens (never keys) for a raw client of the data endpoint */
     const char *tf = getenv ("CANOPY_TEST_DP_TOKENS");
     FILE *f = tf ? fopen (tf, "a") : NULL;
@@ -250,20 +260,19 @@ static struct dist *dist_add (dataplane_t *dp, const char *name, const manifest_
     return d;
 }
 
+/* the cache of sealed units, direct-mapped: consecutive units never evict
+ * each other */
 static zmq_msg_t *cache_get (struct dist *d, uint32_t idx)
 {
-    for (size_t i = 0; i < DP_CACHE; i++)
-        if (d->cache[i].used && d->cache[i].idx == idx)
-            return &d->cache[i].msg;
-    return NULL;
+    struct cached *c = &d->cache[idx % d->ncache];
+    return c->used && c->idx == idx ? &c->msg : NULL;
 }
 
 static void cache_put (struct dist *d, uint32_t idx, zmq_msg_t *frame)
 {
     if (cache_get (d, idx))
         return;
-    struct cached *c = &d->cache[d->cache_next];
-    d->cache_next = (d->cache_next + 1) % DP_CACHE;
+    struct cached *c = &d->cache[idx % d->ncache];
     if (c->used)
         zmq_msg_close (&c->msg);
     zmq_msg_init (&c->msg);
@@ -271,7 +280,7 @@ static void cache_put (struct dist *d, uint32_t idx, zmq_msg_t *frame)
     c->idx = idx;
 }
 
-json_t *dataplane_dist_create (dataplane_t *dp, const char *name, const manifest_t *m,
+json_t *dataplane_dist_create (dataplane_t *dp, const char *name, const manifest_t *m, uint32_t unit,
                                char *err, size_t errlen)
 {
     uint8_t id[CHUNKSEAL_IDLEN], key[CHUNKSEAL_KEYLEN];
@@ -279,13 +288,13 @@ json_t *dataplane_dist_create (dataplane_t *dp, const char *name, const manifest
         snprintf (err, errlen, "data plane: no random bytes: %s", strerror (errno));
         return NULL;
     }
-    struct dist *d = dist_add (dp, name, m, id, key, err, errlen);
+    struct dist *d = dist_add (dp, name, m, unit, id, key, err, errlen);
     OPENSSL_cleanse (key, sizeof key);
     if (!d)
         return NULL;
     char khex[2 * CHUNKSEAL_KEYLEN + 1];
     hex (d->key, CHUNKSEAL_KEYLEN, khex);
-    json_t *o = json_pack ("{s:s s:s}", "dist", d->idhex, "key", khex);
+    json_t *o = json_pack ("{s:s s:s s:I}", "dist", d->idhex, "key", khex, "unit", (json_int_t)unit);
     OPENSSL_cleanse (khex, sizeof khex);
     return o;
 }
@@ -294,13 +303,16 @@ char *dataplane_dist_join (dataplane_t *dp, const char *name, const manifest_t *
                            char *err, size_t errlen)
 {
     const char *ids = NULL, *ks = NULL;
+    json_int_t unit = 0;
     uint8_t id[CHUNKSEAL_IDLEN], key[CHUNKSEAL_KEYLEN];
-    if (json_unpack ((json_t *)seal, "{s:s s:s}", "dist", &ids, "key", &ks) < 0
-        || unhex (ids, id, sizeof id) < 0 || unhex (ks, key, sizeof key) < 0) {
-        snprintf (err, errlen, "archive.fetch: malformed seal (needs dist: 16 and key: 64 hex digits)");
+    if (json_unpack ((json_t *)seal, "{s:s s:s s?I}", "dist", &ids, "key", &ks, "unit", &unit) < 0
+        || unhex (ids, id, sizeof id) < 0 || unhex (ks, key, sizeof key) < 0 || unit < 0
+        || unit > DISTUNIT_MAX) {
+        snprintf (err, errlen, "archive.fetch: malformed seal (needs dist: 16 and key: 64 hex digits, "
+                  "unit 0-%u)", DISTUNIT_MAX);
         return NULL;
     }
-    struct dist *d = dist_add (dp, name, m, id, key, err, errlen);
+    struct dist *d = dist_add (dp, name, m, unit, id, key, err, errlen);
     OPENSSL_cleanse (key, sizeof key);
     return d ? xstrdup (d->idhex) : NULL;
 }
@@ -399,14 +411,24 @@ static void send_to_requester (dataplane_t *dp, const uint8_t *rid, size_t ridle
     send_msg (dp->router, rid, ridlen, &h, json, jlen, data); /* a vanished peer: dropped */
 }
 
+/* What the archive service is asked for unit j: {name, idx, n, unit, u}:
+ * chunks idx..idx+n-1 (a piece's whole chunk), for unit j of the table of
+ * unit size u (doc/distribution.md, "Transfer units"). */
+static json_t *unit_request_json (const struct dist *d, json_int_t j)
+{
+    const distunit_t *u = distunits_get (d->ut, j);
+    return json_pack ("{s:s s:I s:I s:I s:I}", "name", d->name, "idx", (json_int_t)u->chunk, "n",
+                      (json_int_t)u->nchunks, "unit", j, "u", (json_int_t)distunits_size (d->ut));
+}
+
 /* Answer a request that passed the token check. */
 static void serve_request (dataplane_t *dp, struct dist *d, const uint8_t *rid, size_t ridlen,
                            const cmsg_hdr_t *hp, json_int_t idx)
 {
     cmsg_hdr_t h = *hp;
-    if (idx < 0 || (size_t)idx >= d->nchunks) {
+    if (idx < 0 || (size_t)idx >= distunits_count (d->ut)) {
         char js[128];
-        int jl = snprintf (js, sizeof js, "{\"errstr\":\"no chunk %lld\"}", (long long)idx);
+        int jl = snprintf (js, sizeof js, "{\"errstr\":\"no unit %lld\"}", (long long)idx);
         send_to_requester (dp, rid, ridlen, &h, EINVAL, js, jl, NULL);
         return;
     }
@@ -451,7 +473,7 @@ static void serve_request (dataplane_t *dp, struct dist *d, const uint8_t *rid, 
     msg.hdr.dest = overlay_rank (dp->ov);
     msg.hdr.src = h.src < overlay_size (dp->ov) ? h.src : msg.hdr.dest;
     msg.hdr.sender_len = 0;
-    msg.json = json_pack ("{s:s s:I}", "name", d->name, "idx", idx);
+    msg.json = unit_request_json (d, idx);
     overlay_deliver (dp->ov, &msg);
     json_decref (msg.json);
 }
@@ -591,6 +613,96 @@ static void seal_plain (dataplane_t *dp, struct dist *d, uint32_t idx, const voi
     zmq_msg_init_data (out, buf, len + CHUNKSEAL_TAGLEN, buf_free_cb, NULL);
 }
 
+/* Seal plaintext p of unit j (doc/distribution.md, "Transfer units") into
+ * *out (a fresh frame).  A pack: its chunks one after another, each sealed
+ * whole with its hash checked (as seal_plain).  A piece: p is its whole
+ * chunk, whose SHA-256 is checked once; then this piece and the chunk's
+ * next ones (as many as the cache holds) are sealed into the cache, so the
+ * other pieces are not hashed again.  Bytes that are not the manifest's
+ * become a zeroed frame that fails the tag.  Returns whether it sealed. */
+static bool seal_unit (dataplane_t *dp, struct dist *d, uint32_t j, const void *p, size_t len, zmq_msg_t *out)
+{
+    const distunit_t *u = distunits_get (d->ut, j);
+    char err[256];
+    bool good = true;
+    if (!u->npieces) {
+        size_t slen = (size_t)u->len + (size_t)u->nchunks * CHUNKSEAL_TAGLEN;
+        uint8_t *buf = overlay_buf_new (slen);
+        good = buf && len == u->len;
+        for (size_t k = 0, ip = 0, op = 0; good && k < u->nchunks; k++) {
+            uint32_t c = u->chunk + k;
+            good = chunkseal_seal (d->seal, c, d->hash[c], (const uint8_t *)p + ip, d->len[c], buf + op,
+                                   CHUNKSEAL_REHASH, err, sizeof err) == 0;
+            ip += d->len[c];
+            op += d->len[c] + CHUNKSEAL_TAGLEN;
+        }
+        if (!buf) {
+            zmq_msg_init (out);
+            return false;
+        }
+        if (!good)
+            memset (buf, 0, slen);
+        zmq_msg_init_data (out, buf, slen, buf_free_cb, NULL);
+        if (good) {
+            cache_put (d, j, out);
+            d->n_sealed += u->nchunks;
+        }
+        else
+            overlay_log (dp->ov, "archive %s: unit %u (chunks %u..%u) does not match its manifest here; sent "
+                         "as corrupt", d->name, j, u->chunk, u->chunk + u->nchunks - 1);
+        return good;
+    }
+    uint32_t c = u->chunk;
+    uint8_t h[SHA256_LEN];
+    good = len == d->len[c];
+    if (good) {
+        sha256_hash (p, len, h);
+        good = !memcmp (h, d->hash[c], SHA256_LEN);
+    }
+    if (!good) {
+        uint8_t *buf = overlay_buf_new (u->len + CHUNKSEAL_TAGLEN);
+        if (!buf) {
+            zmq_msg_init (out);
+            return false;
+        }
+        memset (buf, 0, u->len + CHUNKSEAL_TAGLEN);
+        zmq_msg_init_data (out, buf, u->len + CHUNKSEAL_TAGLEN, buf_free_cb, NULL);
+        overlay_log (dp->ov, "archive %s: chunk %u does not match its manifest here; piece sent as corrupt",
+                     d->name, c);
+        return false;
+    }
+    d->n_sealed++;
+    size_t last = j - u->piece + u->npieces;   /* one past the chunk's last piece */
+    if (last > j + d->ncache / 2)
+        last = j + d->ncache / 2;
+    if (last <= j)
+        last = j + 1;
+    bool have_out = false;
+    for (size_t k = j; k < last; k++) {
+        const distunit_t *v = distunits_get (d->ut, k);
+        if (k != j && cache_get (d, k))
+            continue;
+        uint8_t *buf = overlay_buf_new (v->len + CHUNKSEAL_TAGLEN);
+        if (!buf || chunkseal_seal_piece (d->seal, c, v->off, d->len[c], d->hash[c], (const uint8_t *)p + v->off,
+                                          v->len, buf, err, sizeof err) < 0) {
+            overlay_buf_free (buf);
+            break;
+        }
+        zmq_msg_t f;
+        zmq_msg_init_data (&f, buf, v->len + CHUNKSEAL_TAGLEN, buf_free_cb, NULL);
+        if (k == j) {
+            zmq_msg_init (out);
+            zmq_msg_copy (out, &f);
+            have_out = true;
+        }
+        cache_put (d, k, &f);
+        zmq_msg_close (&f);
+    }
+    if (!have_out)
+        zmq_msg_init (out);
+    return have_out;
+}
+
 static void on_respond (void *arg, const cmsg_hdr_t *resp, const char *json, size_t jlen,
                         const void *data, size_t len, void *give, size_t glen, zmq_msg_t *share)
 {
@@ -625,6 +737,12 @@ static void on_respond (void *arg, const cmsg_hdr_t *resp, const char *json, siz
         zmq_msg_init (&out);   /* the verified sealed frame just received: forward it */
         zmq_msg_copy (&out, share);
         d->n_forwarded++;
+    }
+    else if (distunits_size (d->ut)) {   /* units (doc/distribution.md, "Transfer units") */
+        if (share)
+            seal_unit (dp, d, s->idx, zmq_msg_data (share), zmq_msg_size (share), &out);
+        else
+            seal_unit (dp, d, s->idx, give ? give : data, give ? glen : len, &out);
     }
     else if (share)   /* a plaintext frame from elsewhere (a CURVE transfer) */
         seal_plain (dp, d, s->idx, zmq_msg_data (share), zmq_msg_size (share), &out);
@@ -798,6 +916,57 @@ uint32_t dataplane_chunk_rpc (dataplane_t *dp, const char *dist, uint32_t rank, 
     return tag;
 }
 
+/* Open sealed unit j (frame f) under the nonces and AAD of what was asked
+ * for and deliver its plaintext (a piece, or the pack's chunks one after
+ * another) as the response msg; a unit that fails any tag goes with no data
+ * (a corrupt unit). */
+static void unit_open_deliver (dataplane_t *dp, struct peer *p, struct dist *d, uint32_t j, cmsg_t *msg,
+                               zmq_msg_t *f)
+{
+    overlay_t *ov = dp->ov;
+    const distunit_t *u = distunits_get (d->ut, j);
+    size_t slen = zmq_msg_size (f);
+    const uint8_t *in = zmq_msg_data (f);
+    uint8_t *buf = overlay_buf_new (u->len ? u->len : 1);
+    char err[256] = "out of memory";
+    int rc = buf ? 0 : CHUNKSEAL_EBADLEN;
+    if (!rc && u->npieces)
+        rc = chunkseal_open_piece (d->seal, u->chunk, u->off, d->len[u->chunk], d->hash[u->chunk], in, slen, buf,
+                                   err, sizeof err);
+    else if (!rc) {
+        if (slen != (size_t)u->len + (size_t)u->nchunks * CHUNKSEAL_TAGLEN) {
+            snprintf (err, sizeof err, "unit %u: %zu bytes, not its %u chunks sealed", j, slen, u->nchunks);
+            rc = CHUNKSEAL_EBADLEN;
+        }
+        for (size_t k = 0, ip = 0, op = 0; !rc && k < u->nchunks; k++) {
+            uint32_t c = u->chunk + k;
+            rc = chunkseal_open (d->seal, c, d->hash[c], in + ip, d->len[c] + CHUNKSEAL_TAGLEN, buf + op, 0, err,
+                                 sizeof err);
+            ip += d->len[c] + CHUNKSEAL_TAGLEN;
+            op += d->len[c];
+        }
+    }
+    if (rc == 0) {
+        d->n_opened += u->nchunks;
+        msg->hdr.flags |= CMSG_F_DATA;
+        msg->data = buf;
+        msg->data_len = u->len;
+        msg->frame = f;
+        cache_put (d, j, f);
+        dp->cur_frame = f;
+        memcpy (dp->cur_id, d->idhex, sizeof dp->cur_id);
+        dp->cur_idx = j;
+        overlay_deliver (ov, msg);
+        dp->cur_frame = NULL;
+    }
+    else {
+        overlay_log (ov, "archive %s: sealed chunk from rank %u rejected: unit %u: %s", d->name, p->rank, j,
+                     err);
+        overlay_deliver (ov, msg);   /* no data: counted as a corrupt unit */
+    }
+    overlay_buf_free (buf);
+}
+
 static void handle_response (dataplane_t *dp, struct peer *p, zmq_msg_t *f, int n)
 {
     overlay_t *ov = dp->ov;
@@ -832,7 +1001,10 @@ static void handle_response (dataplane_t *dp, struct peer *p, zmq_msg_t *f, int 
         msg.json = json_object ();
     }
     struct dist *d = dist_find (dp, idhex);
-    if (!h.errnum && n == 3 && d) {
+    if (!h.errnum && n == 3 && d && distunits_size (d->ut)) {
+        unit_open_deliver (dp, p, d, idx, &msg, &f[2]);
+    }
+    else if (!h.errnum && n == 3 && d) {
         size_t slen = zmq_msg_size (&f[2]);
         size_t len = slen >= CHUNKSEAL_TAGLEN ? slen - CHUNKSEAL_TAGLEN : 0;
         uint8_t *buf = overlay_buf_new (len);
