@@ -23,7 +23,6 @@
 #define PROGRESS_MS 250
 #define TARGET_SILENT_MS 10000   /* loaded hosts on saturated links can be silent for seconds */
 #define MAX_STRIPES 2
-#define UNIT_WINDOW_BYTES (1u << 20)   /* a window slot is worth this many bytes of units */
 #define UNIT_WINDOW_MAX 256
 #define ASM_BYTES (64u << 20)          /* chunks assembling from pieces: at most this much */
 #define ASM_MAX 64                     /* ... and this many */

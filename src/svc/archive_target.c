@@ -233,6 +233,7 @@ static int unit_put (struct xfer *xf, uint32_t j, const cmsg_t *msg, char *err, 
                                   : extract_put (xf->x, c, data + off, cl, err, errlen);
                 if (rc)
                     return rc;
+                test_slow (xf->svc->ov);
                 newbytes += cl;
                 xf->fetched_chunks++;
             }
@@ -268,6 +269,7 @@ static int unit_put (struct xfer *xf, uint32_t j, const cmsg_t *msg, char *err, 
         asm_drop (xf, c);
         return rc;
     }
+    test_slow (xf->svc->ov);
     chunk_written (xf, c);
     serve_parked_have (xf, c);
     return 0;
@@ -384,7 +386,6 @@ static void unit_arrived (struct xfer *xf, uint32_t idx, const cmsg_t *msg)
     overlay_t *ov = xf->svc->ov;
     struct stripe *st = stripe_of (xf, idx);
     char err[256];
-    test_slow (ov);
     st->corrupt = 0;
     st->last_progress = now_ms ();
     /* serve downstream requests parked on this unit */
@@ -756,7 +757,9 @@ static void xfer_ready (struct xfer *xf, manifest_t *m, bool listed)
     xf->asm_max = m->chunk_size && ASM_BYTES / m->chunk_size > 2 ? ASM_BYTES / m->chunk_size : 2;
     if (xf->asm_max > ASM_MAX)
         xf->asm_max = ASM_MAX;
-    uint64_t uw = (uint64_t)xf->window * (unit && unit < UNIT_WINDOW_BYTES ? UNIT_WINDOW_BYTES / unit : 1);
+    /* window chunks' worth of units: the bytes in flight per link as before */
+    uint32_t cs = m->chunk_size ? m->chunk_size : MANIFEST_CHUNK_DEFAULT;
+    uint64_t uw = (uint64_t)xf->window * (unit && unit < cs ? (cs + unit - 1) / unit : 1);
     xf->uwindow = uw > UNIT_WINDOW_MAX ? (xf->window > UNIT_WINDOW_MAX ? xf->window : UNIT_WINDOW_MAX) : uw;
     for (size_t i = 0; i < m->nchunks; i++)
         xf->bytes_total += m->chunks[i].len;
