@@ -12,6 +12,10 @@
 #         [--topos "kary:1 kary:2 binomial flat"] [--full] [--no-flat] [--csv FILE]
 #         [--window W] [--repeat R] [--no-flat | --flat-all-sizes]
 #         [--schedules "chain twotree"] [--chunk-size 256K] [--prefix cnpb] [--keep-logs DIR]
+#         [--slow "RANK RATE egress|ingress"]
+# --slow: with --schedules, run every case twice, as is and with one host's
+# egress (or ingress) at RATE, and print the other targets' time against
+# their time without it (doc/distribution.md, "Slow targets").
 # --schedules: only distribute to all ranks, once with each schedule named
 # (the depth runs: chain against twotree on the same brokers, alternating);
 # --chunk-size: the archive's chunk size (archive create --chunk-size);
@@ -42,8 +46,10 @@ PREFIX=cnpb
 SCHEDULES=""
 CHUNK=""
 KEEP=""
+SLOW=""
 while [ $# -gt 0 ]; do
     case $1 in
+    --slow) SLOW=$2; shift ;;
     --hosts) N=$2; shift ;;
     --rate) RATE=$2; shift ;;
     --sizes) SIZES=$2; shift ;;
@@ -103,11 +109,19 @@ cleanup () {
     for f in "${T_CLEANUP[@]+"${T_CLEANUP[@]}"}"; do eval "$f" >/dev/null 2>&1 || true; done
     umount "$DST" 2>/dev/null
     rm -rf "$D"
+    [ -n "${OLD_BACKLOG:-}" ] && sysctl -qw net.core.netdev_max_backlog="$OLD_BACKLOG"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 . "$SRC/test/e2e/netns.sh"
 
+# Every emulated host's veth hands its packets to the same per-CPU receive
+# backlog (net.core.netdev_max_backlog, 1000 by default), where a real host
+# has a NIC ring of its own: at 128 hosts the bursts tbf releases overflowed
+# it (/proc/net/softnet_stat, dropped column), losing data and SYNs alike.
+# Raised for the run; the drops that remain are printed with every case.
+OLD_BACKLOG=$(sysctl -n net.core.netdev_max_backlog)
+[ "$OLD_BACKLOG" -lt 100000 ] && sysctl -qw net.core.netdev_max_backlog=100000
 echo "== $N hosts (namespaces ${PREFIX}0..$((N - 1))), egress tbf $RATE each, sizes: $SIZES, topologies: $TOPOS"
 netns_create $PREFIX "$N" "$RATE"
 mkdir -p "$DST" "$D/src"
@@ -163,6 +177,24 @@ echo "hosts,rate_bps,topology,size,bytes,targets,ntargets,nremote,schedule,windo
 JSONL=${CSV%.csv}.jsonl     # every result (per-rank seconds, upstreams), one JSON per line
 : > "$JSONL"
 
+# SYN and SYN-ACK retransmissions summed over the hosts (TcpExt TCPSynRetrans):
+# a new TCP connection whose handshake was lost behind a full tbf queue
+syn_retrans () {
+    local i t=0 v
+    for i in $(seq 0 $((N - 1))); do
+        v=$(ip netns exec "$PREFIX$i" awk '/^TcpExt:/ { if (!h) { for (j = 1; j <= NF; j++) if ($j == "TCPSynRetrans") c = j; h = 1 } else print $c }' /proc/net/netstat 2>/dev/null)
+        t=$((t + ${v:-0}))
+    done
+    echo $t
+}
+
+# packets dropped at the per-CPU receive backlog, summed over the CPUs
+backlog_drops () {
+    local t=0 a b rest
+    while read -r a b rest; do t=$((t + 16#$b)); done < /proc/net/softnet_stat
+    echo $t
+}
+
 # run_case TOPO SIZE TARGETSET(all|leaves|staged) SCHEDULE
 run_case () {
     local topo=$1 size=$2 set=$3 sched=$4 args=() bytes
@@ -176,11 +208,14 @@ run_case () {
     for rep in $(seq 1 "$REPEAT"); do
         rm -rf "${DST:?}"/*
         local c0 b0 c1 b1 t0 t1 out
+        local syn0 syn1 bd0 bd1
+        syn0=$(syn_retrans); bd0=$(backlog_drops)
         read -r c0 t0 < <(cpu_busy_ticks); b0=$(broker_ticks)
         out=$(canopy archive distribute --name "d$size" -C "$DST/{rank}" --schedule "$sched" --window "$WINDOW" \
             "${args[@]+"${args[@]}"}" --json --no-progress 2>"$D/err")
         local rc=$?
         read -r c1 t1 < <(cpu_busy_ticks); b1=$(broker_ticks)
+        syn1=$(syn_retrans); bd1=$(backlog_drops)
         local secs ntargets nremote last failed
         # a result (JSON) comes back even when some ranks failed: keep it, with the failures
         if ! read -r secs ntargets nremote last failed < <(echo "$out" | python3 -c '
@@ -218,13 +253,41 @@ print(" ".join(k for k, v in json.load(sys.stdin)["ranks"].items() if not v["ok"
         eff=$(awk -v b="$bytes" -v r="$RATE_BPS" -v s="$secs" 'BEGIN{ printf "%.3f", b * 8 / r / s }')
         busy=$(awk -v a="$c0" -v b="$c1" -v x="$t0" -v y="$t1" 'BEGIN{ printf "%.2f", (b - a) / (y - x) }')
         bcpu=$(awk -v a="$b0" -v b="$b1" -v hz="$HZ" 'BEGIN{ printf "%.1f", (b - a) / hz }')
-        printf '  %-9s %5s %-7s %-6s %3s targets: %8.2f s  efficiency %.3f  CPU busy %3.0f%% of %d, brokers %s CPU-s, %s upstream switches\n' \
+        printf '  %-9s %5s %-7s %-6s %3s targets: %8.2f s  efficiency %.3f  CPU busy %3.0f%% of %d, brokers %s CPU-s, %s upstream switches, %s SYN retransmits, %s backlog drops\n' \
             "$topo" "$size" "$set" "$sched" "$ntargets" "$secs" "$eff" "$(awk -v b="$busy" 'BEGIN{print b*100}')" \
-            "$NCPU" "$bcpu" "$sw"
+            "$NCPU" "$bcpu" "$sw" "$((syn1 - syn0))" "$((bd1 - bd0))"
         echo "$N,$RATE_BPS,$topo,$size,$bytes,$set,$ntargets,$nremote,$sched,$WINDOW,$secs,$eff,$busy,$bcpu,${CREATED[$size]:-},$failed" >> "$CSV"
         canopy archive remove --name "d$size" -r "1-$((N - 1))" >/dev/null 2>&1
         rm -rf "${DST:?}"/*
     done
+}
+
+# slow_set on|off: one host slower (its egress tbf, or its ingress: the
+# bridge side of its veth)
+slow_set () {
+    local r rate dir
+    read -r r rate dir <<< "$SLOW"
+    if [ "$dir" = ingress ]; then
+        if [ "$1" = on ]; then
+            ip netns exec ${PREFIX}br tc qdisc add dev h$r root tbf rate "$rate" burst 256kb latency 50ms
+        else
+            ip netns exec ${PREFIX}br tc qdisc del dev h$r root 2>/dev/null
+        fi
+    else
+        ip netns exec $PREFIX$r tc qdisc change dev veth0 root tbf rate "$([ "$1" = on ] && echo "$rate" || echo "$RATE")" \
+            burst 256kb latency 50ms
+    fi
+}
+# the last two results (without, with the slow host): the others' times
+slow_report () {
+    tail -2 "$JSONL" | python3 -c '
+import json, sys
+r, rate, d = sys.argv[1].split()
+a, b = [json.loads(l)["result"]["ranks"] for l in sys.stdin.read().splitlines()]
+o = lambda x: max(v["seconds"] for k, v in x.items() if k not in (r, "0"))
+print("  slow rank %s (%s %s): the others took %.2f s against %.2f s without it (x %.2f, target <= 1.2); rank %s %.2f s (%.2f s without)"
+      % (r, d, rate, o(b), o(a), o(b) / o(a), r, b[r]["seconds"], a[r]["seconds"]))' "$SLOW"
+    grep -h 'is slow' "$D"/log0 | tail -3 | sed 's/^/    rank 0 log: /'
 }
 
 SWITCHES=0
@@ -246,7 +309,15 @@ for topo in $TOPOS; do
         fi
         if [ -n "$SCHEDULES" ]; then
             for rep in $(seq 1 "$REPEAT"); do
-                for sc in $SCHEDULES; do REPEAT=1 run_case "$topo" "$size" all "$sc"; done
+                for sc in $SCHEDULES; do
+                    REPEAT=1 run_case "$topo" "$size" all "$sc"
+                    if [ -n "$SLOW" ]; then
+                        slow_set on
+                        REPEAT=1 run_case "$topo" "$size" all "$sc"
+                        slow_set off
+                        slow_report
+                    fi
+                done
             done
             continue
         fi

@@ -305,6 +305,8 @@ static const overlay_handler_t handlers[] = {
     { "archive.fetch", archive_fetch_request },
     { "archive.chunk", archive_chunk_request },
     { "archive.mpage", archive_mpage_request },
+    { "archive.replan", archive_replan_request },
+    { "archive.go", archive_go_request },
     OVERLAY_HANDLER_END,
 };
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 static void dist_check_end (struct dist *d);
+static void dist_go_check (struct dist *d, bool force);
 
 struct target *archive_dist_target (struct dist *d, uint32_t rank)
 {
@@ -49,6 +50,8 @@ void archive_dist_free (struct dist *d)
         json_decref (d->t[i].stripes);
     }
     free (d->t);
+    json_decref (d->plan);
+    free (d->tl);
     free (d->name);
     free (d->schedule);
     free (d->menc);
@@ -137,7 +140,47 @@ static void on_fetch_resp (overlay_t *ov, const cmsg_t *msg, void *arg)
     }
     if (json_unpack (msg->json, "{s:I}", "have", &have) == 0)
         t->have = have;
+    int ready = 0;
+    if (d->hold && !t->ready && json_unpack (msg->json, "{s:b}", "ready", &ready) == 0 && ready) {
+        t->ready = true;
+        d->nready++;
+        dist_go_check (d, false);
+    }
     dist_report (d, false);
+}
+
+static void on_go_resp (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    (void)ov;
+    (void)msg;
+    (void)arg;   /* a target that ended meanwhile says ENOENT: nothing to do */
+}
+
+/* Links before data (doc/distribution.md): once every running target has
+ * its data links up, or GO_WAIT_MS after the start (force), tell them all
+ * to start pulling. */
+static void dist_go_check (struct dist *d, bool force)
+{
+    if (!d->hold)
+        return;
+    size_t waiting = 0;
+    for (size_t i = 0; i < d->nremote; i++)
+        if (d->t[i].state == 0 && !d->t[i].ready)
+            waiting++;
+    if (waiting && !force)
+        return;
+    d->hold = false;
+    overlay_t *ov = d->svc->ov;
+    if (waiting)
+        overlay_log (ov, "archive %s: %zu of %zu targets without their data links after %d s; starting", d->name,
+                     waiting, d->nremote, GO_WAIT_MS / 1000);
+    for (size_t i = 0; i < d->nremote; i++) {
+        if (d->t[i].state)
+            continue;
+        uint32_t tag = 0;
+        overlay_peer_rpc (ov, d->t[i].rank, "archive.go", json_pack ("{s:s}", "name", d->name), NULL, 0, 0,
+                          on_go_resp, d, &tag, NULL, 0);
+    }
 }
 
 
@@ -256,6 +299,14 @@ void archive_distribute_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     d->t = xcalloc (d->n ? d->n : 1, sizeof (struct target));
     d->t0 = zclock_usecs () / 1e6;
     d->local_target = local;
+    d->plan = json_incref (plan);
+    d->tl = xcalloc (k ? k : 1, sizeof (uint32_t));
+    memcpy (d->tl, tl, k * sizeof (uint32_t));
+    d->nremote = k;
+    d->window = window;
+    d->chunk_size = m->chunk_size;
+    d->last_watch = d->started = now_ms ();
+    d->hold = seal != NULL;
     zlistx_add_end (svc->dists, d);
     overlay_log (ov, "archive %s: distributing %llu bytes to %zu ranks (%s, units of %u bytes)", name,
                  (unsigned long long)d->total, d->n, d->schedule, d->unit);
@@ -269,8 +320,10 @@ void archive_distribute_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         t->last_heard = now_ms ();
         json_t *fj = json_pack ("{s:s s:s s:O s:O s:I}", "name", name, "dest", dest, "upstreams",
                                 t->upstreams, "stripes", t->stripes, "window", window);
-        if (seal)
+        if (seal) {
             json_object_set (fj, "seal", seal);
+            json_object_set_new (fj, "hold", json_true ());
+        }
         t->tag = 0;
         if (overlay_peer_rpc (ov, tl[i], "archive.fetch", fj, d->menc, d->menclen, CMSG_F_STREAMING,
                               on_fetch_resp, d, &t->tag, NULL, 0) < 0)
@@ -318,8 +371,12 @@ void archive_ctl_tick (archive_svc_t *svc, int64_t now)
                 ended = !zlistx_find (svc->dists, d);
             }
         }
-        if (!ended)
+        if (!ended) {
+            if (d->hold)
+                dist_go_check (d, now - d->started > GO_WAIT_MS);
             dist_report (d, false);
+            archive_slow_watch (d, now);
+        }
     }
     zlistx_destroy (&ds);
 }

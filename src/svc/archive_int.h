@@ -26,6 +26,8 @@
 #define UNIT_WINDOW_MAX 256
 #define ASM_BYTES (64u << 20)          /* chunks assembling from pieces: at most this much */
 #define ASM_MAX 64                     /* ... and this many */
+#define GO_WAIT_MS 5000          /* the controller starts the data this long after archive.fetch at most */
+#define HOLD_MAX_MS 15000        /* a target without archive.go starts by itself after this */
 
 struct archive_svc {
     overlay_t *ov;
@@ -94,10 +96,16 @@ struct xfer {
     bool loading;
     uint32_t page_tag;        /* the page request outstanding */
     int64_t page_sent;
+    bool hold;                /* links first: no chunk requests until archive.go */
+    int64_t hold_since;
+    int warming;              /* dataplane pings outstanding (xfer_warm) */
+    uint32_t warm_tags[MAX_STRIPES];
 };
 
 /* archive.fetch and archive.chunk handlers */
 void archive_fetch_request (overlay_t *ov, const cmsg_t *msg, void *arg);
+void archive_replan_request (overlay_t *ov, const cmsg_t *msg, void *arg);
+void archive_go_request (overlay_t *ov, const cmsg_t *msg, void *arg);
 void archive_chunk_request (overlay_t *ov, const cmsg_t *msg, void *arg);
 void archive_mpage_request (overlay_t *ov, const cmsg_t *msg, void *arg);
 /* the targets' part of the service tick: progress reports, retries, stalls */
@@ -117,6 +125,11 @@ struct target {
     char *error;
     json_t *upstreams;     /* stripe 0's list */
     json_t *stripes;       /* every stripe's list */
+    uint64_t gap[MAX_STRIPES];   /* slow watch (archive_slow.c): have(upstream) - have, last look */
+    int lag_rounds;        /* ... looks in a row with a large, growing gap */
+    bool suspect;          /* a downstream of it was moved for lagging */
+    bool moved;            /* moved to a leaf */
+    bool ready;            /* its data links are up (links before data) */
 };
 
 struct dist {
@@ -133,12 +146,23 @@ struct dist {
     double t0;
     int64_t last_report;
     bool local_target;     /* the source itself is a target */
+    json_t *plan;          /* the remote targets' upstream lists (distplan), as now replanned */
+    uint32_t *tl;          /* the remote targets, sorted (plan's order): the first nremote of t */
+    size_t nremote;
+    uint32_t window, chunk_size;
+    int64_t last_watch;
+    size_t nmoves;
+    bool hold;             /* targets wait for archive.go (sealed plane) */
+    size_t nready;
+    int64_t started;
 };
 
 void archive_distribute_request (overlay_t *ov, const cmsg_t *msg, void *arg);
 /* the controllers' part of the service tick: lost targets, progress */
 void archive_ctl_tick (archive_svc_t *svc, int64_t now);
 void archive_dist_free (struct dist *d);
+/* Once a second: move a slow target out of the others' way (archive_slow.c). */
+void archive_slow_watch (struct dist *d, int64_t now);
 /* The target of rank in d, or NULL. */
 struct target *archive_dist_target (struct dist *d, uint32_t rank);
 /* Target t is over (ok, or failed with error); may end and free d. */

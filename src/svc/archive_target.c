@@ -62,6 +62,7 @@ static void xfer_pump (struct xfer *xf);
 static void xfer_finish (struct xfer *xf, int errnum, const char *errstr);
 static void rescue_drop_all (struct xfer *xf);
 static void xfer_begin (struct xfer *xf, bool listed);
+static void xfer_warm (struct xfer *xf);
 static struct stripe *stripe_of (struct xfer *xf, uint32_t idx)
 {
     return &xf->st[idx % xf->nst];
@@ -332,11 +333,11 @@ static void xfer_finish (struct xfer *xf, int errnum, const char *errstr)
 
 /* Stripe s's upstream failed or stalled: cancel that stripe's requests and
  * move one step along its fallbacks (its upstream's upstream ... the source). */
-static void xfer_switch_upstream (struct xfer *xf, int s, const char *why)
+/* Cancel stripe s's outstanding requests (they go to a new upstream). */
+static void stripe_cancel (struct xfer *xf, int s)
 {
     overlay_t *ov = xf->svc->ov;
     struct stripe *st = &xf->st[s];
-    uint32_t old = st->ups[st->upi];
     zlistx_t *keys = zhashx_keys (xf->tags);
     for (char *k = zlistx_first (keys); k; k = zlistx_next (keys)) {
         uint32_t idx = (uintptr_t)zhashx_lookup (xf->tags, k) - 1;
@@ -349,6 +350,14 @@ static void xfer_switch_upstream (struct xfer *xf, int s, const char *why)
     zlistx_destroy (&keys);
     st->inflight = 0;
     st->corrupt = 0;
+}
+
+static void xfer_switch_upstream (struct xfer *xf, int s, const char *why)
+{
+    overlay_t *ov = xf->svc->ov;
+    struct stripe *st = &xf->st[s];
+    uint32_t old = st->ups[st->upi];
+    stripe_cancel (xf, s);
     if (++st->upi >= st->nups) {
         char msg[300];
         snprintf (msg, sizeof msg, "no upstream left (last: rank %u: %s)", old, why);
@@ -598,6 +607,8 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
 static void xfer_pump (struct xfer *xf)
 {
     overlay_t *ov = xf->svc->ov;
+    if (xf->hold)
+        return;   /* links first (xfer_warm): archive.go starts the data */
     size_t nu = distunits_count (xf->ut);
     for (int s = 0; s < xf->nst; s++) {
         struct stripe *st = &xf->st[s];
@@ -643,6 +654,9 @@ void archive_xfer_free (struct xfer *xf)
 {
     if (!xf)
         return;
+    for (int s = 0; s < MAX_STRIPES; s++)
+        if (xf->warm_tags[s])
+            overlay_rpc_cancel (xf->svc->ov, xf->warm_tags[s]);
     struct parked *p;
     while ((p = zlistx_detach (xf->parked, NULL)))
         free (p);
@@ -906,6 +920,8 @@ void archive_fetch_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     xf->req = msg->hdr;
     xf->window = window;
     xf->sealreq = json_incref (json_object_get (msg->json, "seal"));
+    xf->hold = xf->sealreq && json_is_true (json_object_get (msg->json, "hold"));
+    xf->hold_since = now_ms ();
     xf->nst = stripes ? json_array_size (stripes) : 1;
     for (int s = 0; s < xf->nst; s++) {
         json_t *l = stripes ? json_array_get (stripes, s) : ups;
@@ -1008,7 +1024,46 @@ static void xfer_begin (struct xfer *xf, bool listed)
         xfer_finish (xf, 0, NULL);
         return;
     }
+    if (xf->hold)
+        xfer_warm (xf);
     xfer_pump (xf);
+}
+
+/* A ping answered (or failed: the data requests will find out again). */
+static void on_warm (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    struct xfer *xf = arg;
+    for (int s = 0; msg && s < MAX_STRIPES; s++)
+        if (xf->warm_tags[s] == msg->hdr.matchtag)
+            xf->warm_tags[s] = 0;
+    if (xf->warming > 0 && --xf->warming == 0)
+        overlay_respond (ov, &xf->req, json_pack ("{s:I s:b}", "have", (json_int_t)xf->bytes_have, "ready", 1),
+                         NULL, 0);
+}
+
+/* Links before data (doc/distribution.md): open the data link to every
+ * stripe's upstream and ping it; tell the controller "ready" when all
+ * answered.  Connections set up while the others' chunks already fill the
+ * links lose their handshakes behind full queues (at 128 emulated hosts:
+ * ~900 SYN retransmissions, targets idle for 10-25 s). */
+static void xfer_warm (struct xfer *xf)
+{
+    archive_svc_t *svc = xf->svc;
+    uint32_t seen[MAX_STRIPES];
+    int nseen = 0;
+    xf->warming = 1;   /* held until every ping is out */
+    for (int s = 0; s < xf->nst; s++) {
+        uint32_t up = xf->st[s].ups[xf->st[s].upi];
+        bool dup = false;
+        for (int i = 0; i < nseen; i++)
+            dup = dup || seen[i] == up;
+        if (dup || !svc->dp)
+            continue;
+        seen[nseen++] = up;
+        if ((xf->warm_tags[s] = dataplane_ping (svc->dp, up, on_warm, xf)))
+            xf->warming++;
+    }
+    on_warm (svc->ov, NULL, xf);
 }
 
 /* ================= server side ================= */
@@ -1233,6 +1288,16 @@ void archive_target_tick (archive_svc_t *svc, int64_t now)
             break;   /* xf may be gone: the next tick goes on */
         }
         xfer_note_parked (xf, now);
+        if (xf->hold && now - xf->hold_since > HOLD_MAX_MS) {   /* no archive.go: start anyway */
+            overlay_log (svc->ov, "archive %s: no word to start for %d s; starting", xf->name, HOLD_MAX_MS / 1000);
+            xf->hold = false;
+            for (int s = 0; s < xf->nst; s++)
+                xf->st[s].last_progress = now;
+        }
+        if (xf->hold) {   /* no requests out: nothing can stall */
+            xf = next;
+            continue;
+        }
         bool gone = false;
         for (int s = 0; s < xf->nst && !gone; s++) {
             struct stripe *st = &xf->st[s];
@@ -1258,4 +1323,86 @@ void archive_target_tick (archive_svc_t *svc, int64_t now)
         xfer_pump (xf);
         xf = next;
     }
+}
+
+/* archive.replan {name, stripes}: the controller moved a slow target out of
+ * the way (doc/distribution.md, "Slow targets"); take the new upstream lists
+ * and pull from the new first upstream of any stripe that changed. */
+void archive_replan_request (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    archive_svc_t *svc = arg;
+    const char *name = NULL;
+    json_t *stripes = NULL;
+    if (json_unpack (msg->json, "{s:s s:o}", "name", &name, "stripes", &stripes) < 0
+        || !stripes_valid (stripes, false, overlay_size (ov))) {
+        overlay_respond_error (ov, &msg->hdr, EPROTO, "archive.replan: malformed request");
+        return;
+    }
+    struct xfer *xf = find_xfer (svc, name);
+    if (!xf || xf->finished) {
+        overlay_respond_error (ov, &msg->hdr, ENOENT, "archive %s: no transfer runs here", name);
+        return;
+    }
+    if (msg->hdr.src != xf->req.src) {
+        overlay_respond_error (ov, &msg->hdr, EPERM, "archive %s: replan from rank %u, not the controller (rank %u)",
+                               name, msg->hdr.src, xf->req.src);
+        return;
+    }
+    if ((int)json_array_size (stripes) != xf->nst) {
+        overlay_respond_error (ov, &msg->hdr, EPROTO, "archive %s: replan with %zu stripes, the transfer has %d",
+                               name, json_array_size (stripes), xf->nst);
+        return;
+    }
+    for (int s = 0; s < xf->nst; s++) {
+        json_t *l = json_array_get (stripes, s);
+        struct stripe *st = &xf->st[s];
+        uint32_t old = st->ups[st->upi];
+        uint32_t first = json_integer_value (json_array_get (l, 0));
+        if (first != old && xf->x)
+            stripe_cancel (xf, s);
+        free (st->ups);
+        st->nups = json_array_size (l);
+        st->ups = xcalloc (st->nups, sizeof (uint32_t));
+        for (size_t i = 0; i < st->nups; i++)
+            st->ups[i] = json_integer_value (json_array_get (l, i));
+        st->upi = 0;
+        if (first != old) {
+            st->last_progress = now_ms ();
+            overlay_log (ov, "archive %s: stripe %d: now pulling from rank %u instead of rank %u (replanned)",
+                         name, s, first, old);
+        }
+    }
+    overlay_respond (ov, &msg->hdr, json_object (), NULL, 0);
+    if (xf->x && !xf->loading && !xf->waiting)
+        xfer_pump (xf);
+}
+
+/* archive.go {name}: every target's links are up (or the controller waited
+ * long enough): start pulling. */
+void archive_go_request (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    archive_svc_t *svc = arg;
+    const char *name = NULL;
+    if (json_unpack (msg->json, "{s:s}", "name", &name) < 0) {
+        overlay_respond_error (ov, &msg->hdr, EPROTO, "archive.go: malformed request");
+        return;
+    }
+    struct xfer *xf = find_xfer (svc, name);
+    if (!xf || xf->finished) {
+        overlay_respond_error (ov, &msg->hdr, ENOENT, "archive %s: no transfer runs here", name);
+        return;
+    }
+    if (msg->hdr.src != xf->req.src) {
+        overlay_respond_error (ov, &msg->hdr, EPERM, "archive %s: go from rank %u, not the controller (rank %u)",
+                               name, msg->hdr.src, xf->req.src);
+        return;
+    }
+    overlay_respond (ov, &msg->hdr, json_object (), NULL, 0);
+    if (!xf->hold)
+        return;
+    xf->hold = false;
+    for (int s = 0; s < xf->nst; s++)
+        xf->st[s].last_progress = now_ms ();
+    if (xf->x && !xf->loading && !xf->waiting)
+        xfer_pump (xf);
 }

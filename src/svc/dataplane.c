@@ -65,6 +65,7 @@ struct dist {
 
 struct creq {                        /* a request of ours, waiting for its answer */
     uint32_t tag, rank, idx;
+    bool ping;                       /* dataplane.ping: the link is up, nothing else */
     char idhex[2 * CHUNKSEAL_IDLEN + 1];
     int64_t t;
 };
@@ -498,8 +499,13 @@ static void handle_request (dataplane_t *dp, zmq_msg_t *f, int n)
     const char *addr = n > 1 ? zmq_msg_gets (&f[1], "Peer-Address") : NULL;
     if (n < 3 || n > 4 || zmq_msg_size (&f[0]) > sizeof ((struct sreq *)0)->rid
         || cmsg_hdr_decode (&h, zmq_msg_data (&f[1]), zmq_msg_size (&f[1]), &why) < 0
-        || h.type != CMSG_REQUEST || strcmp (h.topic, "archive.chunk")) {
+        || h.type != CMSG_REQUEST || (strcmp (h.topic, "archive.chunk") && strcmp (h.topic, "dataplane.ping"))) {
         refuse (dp, addr, "not a chunk request");
+        return;
+    }
+    if (!strcmp (h.topic, "dataplane.ping")) {   /* says nothing but "here": no token needed */
+        h.flags &= CMSG_F_PEER;
+        send_to_requester (dp, zmq_msg_data (&f[0]), zmq_msg_size (&f[0]), &h, 0, "{}", 2, NULL);
         return;
     }
     h.flags &= CMSG_F_PEER;
@@ -776,15 +782,17 @@ static void deliver_error (dataplane_t *dp, uint32_t tag, int errnum, const char
 
 static int send_creq (dataplane_t *dp, struct peer *p, struct creq *c)
 {
-    struct dist *d = dist_find (dp, c->idhex);
-    if (!d)
-        return -1;
     cmsg_hdr_t h;
-    cmsg_hdr_init (&h, CMSG_REQUEST, "archive.chunk");
+    cmsg_hdr_init (&h, CMSG_REQUEST, c->ping ? "dataplane.ping" : "archive.chunk");
     h.matchtag = c->tag;
     h.src = overlay_rank (dp->ov);
     h.dest = p->rank;
     h.flags = CMSG_F_PEER;
+    if (c->ping)
+        return send_msg (p->sock, NULL, 0, &h, "{}", 2, NULL);
+    struct dist *d = dist_find (dp, c->idhex);
+    if (!d)
+        return -1;
     char tok[2 * CHUNKSEAL_TOKENLEN + 1], js[160];
     hex (d->token, CHUNKSEAL_TOKENLEN, tok);
     int jl = snprintf (js, sizeof js, "{\"dist\":\"%s\",\"token\":\"%s\",\"idx\":%u}", d->idhex, tok, c->idx);
@@ -872,14 +880,30 @@ static void on_endpoint (overlay_t *ov, const cmsg_t *msg, void *arg)
     p->answered = false;
 }
 
+static uint32_t creq_start (dataplane_t *dp, struct dist *d, uint32_t rank, uint32_t idx, bool ping,
+                            overlay_msg_f cb, void *arg);
+
 uint32_t dataplane_chunk_rpc (dataplane_t *dp, const char *dist, uint32_t rank, uint32_t idx,
                               overlay_msg_f cb, void *arg)
 {
-    overlay_t *ov = dp->ov;
     struct dist *d = dist_find (dp, dist);
-    if (!d || rank >= overlay_size (ov))
+    if (!d || rank >= overlay_size (dp->ov))
         return 0;
     d->last_used = now_ms ();
+    return creq_start (dp, d, rank, idx, false, cb, arg);
+}
+
+uint32_t dataplane_ping (dataplane_t *dp, uint32_t rank, overlay_msg_f cb, void *arg)
+{
+    if (rank >= overlay_size (dp->ov))
+        return 0;
+    return creq_start (dp, NULL, rank, 0, true, cb, arg);
+}
+
+static uint32_t creq_start (dataplane_t *dp, struct dist *d, uint32_t rank, uint32_t idx, bool ping,
+                            overlay_msg_f cb, void *arg)
+{
+    overlay_t *ov = dp->ov;
     struct peer *p = &dp->peers[rank];
     if (p->state == P_NONE) {
         if (overlay_peer_rpc (ov, rank, "dataplane.endpoint", json_object (), NULL, 0, 0, on_endpoint, dp,
@@ -899,7 +923,9 @@ uint32_t dataplane_chunk_rpc (dataplane_t *dp, const char *dist, uint32_t rank, 
     c->tag = tag;
     c->rank = rank;
     c->idx = idx;
-    memcpy (c->idhex, d->idhex, sizeof c->idhex);
+    c->ping = ping;
+    if (d)
+        memcpy (c->idhex, d->idhex, sizeof c->idhex);
     c->t = now_ms ();
     char key[16];
     keyfmt (key, sizeof key, tag);
@@ -987,11 +1013,19 @@ static void handle_response (dataplane_t *dp, struct peer *p, zmq_msg_t *f, int 
     if (!c || c->rank != p->rank)
         return;
     uint32_t idx = c->idx;
+    bool ping = c->ping;
     char idhex[sizeof c->idhex];
     memcpy (idhex, c->idhex, sizeof idhex);
     zhashx_delete (dp->creqs, key);
     if (!overlay_rpc_pending (ov, h.matchtag))
         return;   /* cancelled: nobody wants it, do not even open it */
+    if (ping) {
+        cmsg_t pm = { .hdr = h };
+        pm.json = json_object ();
+        overlay_deliver (ov, &pm);
+        json_decref (pm.json);
+        return;
+    }
     cmsg_t msg = { .hdr = h };
     json_error_t jerr;
     msg.json = zmq_msg_size (&f[1]) ? json_loadb (zmq_msg_data (&f[1]), zmq_msg_size (&f[1]), 0, &jerr)

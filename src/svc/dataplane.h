@@ -55,6 +55,12 @@ uint32_t dataplane_chunk_rpc (dataplane_t *dp, const char *dist, uint32_t rank, 
  * at most 10 s from the lookup's start); 0 if there is no link.  The time
  * before it is the link's setup, not the upstream's silence: a caller's
  * stall timer counts from here. */
+/* Open (if need be) the data link to rank and ask it "dataplane.ping"; cb
+ * gets the answer ({} once the link is up) or an error, like
+ * dataplane_chunk_rpc.  So a distribution's links are set up before any
+ * chunk flows (doc/distribution.md, "Links before data").  The matchtag, or
+ * 0. */
+uint32_t dataplane_ping (dataplane_t *dp, uint32_t rank, overlay_msg_f cb, void *arg);
 int64_t dataplane_link_since (const dataplane_t *dp, uint32_t rank);
 
 #endif

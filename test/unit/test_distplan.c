@@ -1,12 +1,16 @@
 /* test_distplan.c - the distribution plans: every target reached exactly
  * once per stripe from the source, the two-tree's depth bound and forwarding
  * load, fallbacks that are ancestors in the same stripe, for rank sets of
- * many shapes and sizes 1..4096 (and the one-stripe schedules). */
+ * many shapes and sizes 1..4096 (and the one-stripe schedules); a slow
+ * target moved out of the way (distreplan) keeps all of that and forwards
+ * nothing. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
 #include "distplan.h"
+#include "distreplan.h"
 
 /* a deterministic generator so failures repeat */
 static uint64_t rng = 88172645463325252ull;
@@ -285,9 +289,100 @@ static void test_one_stripe (void)
     topo_destroy (&t);
 }
 
+/* downstreams of target index i in stripe s */
+static int nkids (json_t *plan, size_t n, const uint32_t *tg, size_t i, size_t s)
+{
+    int k = 0;
+    for (size_t j = 0; j < n; j++)
+        if (distreplan_parent (plan, j, s) == tg[i])
+            k++;
+    return k;
+}
+
+static void test_replan (void)
+{
+    char err[256];
+    /* a chain: the slow node goes to the end, the others keep their order */
+    topo_t *t = topo_create ("kary:2", 8, NULL, err, sizeof err);
+    uint32_t tg7[7] = { 1, 2, 3, 4, 5, 6, 7 };
+    json_t *plan = distplan_stripes (t, 0, tg7, 7, "chain", 0, err, sizeof err);
+    json_t *np = distreplan_move (plan, tg7, 7, 0, 3, err, sizeof err);
+    ok (np != NULL, "replan: chain, rank 3 moved (%s)", np ? "" : err);
+    int64_t want[7] = { 0, 1, 7, 2, 4, 5, 6 };   /* 0 -> 1 -> 2 -> 4 -> 5 -> 6 -> 7 -> 3 */
+    int badorder = 0;
+    for (size_t i = 0; np && i < 7; i++)
+        if (distreplan_parent (np, i, 0) != want[i])
+            badorder++;
+    ok (np && badorder == 0, "replan: chain 1..7 with 3 slow becomes 1 2 4 5 6 7 3");
+    json_t *l4 = np ? json_array_get (json_array_get (np, 3), 0) : NULL;
+    ok (l4 && json_array_size (l4) == 3 && json_integer_value (json_array_get (l4, 1)) == 1,
+        "replan: rank 4's fallbacks are its new ancestors (2, 1, then the source)");
+    json_t *again = np ? distreplan_move (np, tg7, 7, 0, 3, err, sizeof err) : NULL;
+    ok (!again && strstr (err, "nothing to move"), "replan: a leaf has nothing to move (%s)", err);
+    ok (!distreplan_move (plan, tg7, 7, 0, 9, err, sizeof err) && strstr (err, "not a target"),
+        "replan: an unknown rank refused (%s)", err);
+    json_t *junk = json_pack ("[[[1]]]");
+    ok (!distreplan_move (junk, tg7, 7, 0, 3, err, sizeof err), "replan: a malformed plan refused (%s)", err);
+    json_decref (junk);
+    json_decref (np);
+    json_decref (plan);
+    topo_destroy (&t);
+
+    /* every schedule, many sizes, every target in turn slow (sampled):
+     * still a valid plan, the slow node a leaf everywhere; the two-tree over
+     * an odd number keeps every node at one copy, over an even one at most
+     * 1.5; the chain stays a chain */
+    const char *scheds[] = { "chain", "tree", "twotree" };
+    const uint32_t sizes[] = { 3, 4, 5, 8, 9, 16, 17, 64, 65, 128, 129 };
+    for (int k = 0; k < 3; k++) {
+        int bad = 0, notleaf = 0, badload = 0, cases = 0;
+        int ns = distplan_nstripes (scheds[k]);
+        for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+            uint32_t size = sizes[z];
+            t = topo_create ("kary:2", size, NULL, err, sizeof err);
+            uint32_t *tg = malloc (size * sizeof (uint32_t));
+            size_t n = make_targets (SHAPE_ALL, size, 0, tg);
+            plan = distplan_stripes (t, 0, tg, n, scheds[k], 0, err, sizeof err);
+            for (size_t i = 0; i < n; i += 1 + n / 16) {
+                bool fwd = false;
+                for (int s = 0; s < ns; s++)
+                    fwd = fwd || nkids (plan, n, tg, i, s) > 0;
+                np = distreplan_move (plan, tg, n, 0, tg[i], err, sizeof err);
+                if (!fwd) {
+                    bad += np != NULL;
+                    json_decref (np);
+                    continue;
+                }
+                cases++;
+                unsigned depth;
+                double load;
+                int maxkids;
+                bad += check_plan (np, size, 0, tg, n, ns, &depth, &load, &maxkids);
+                for (int s = 0; np && s < ns; s++)
+                    notleaf += nkids (np, n, tg, i, s) > 0;
+                double maxload = !strcmp (scheds[k], "twotree") ? (n % 2 ? 1.0 : 1.5) : 2.0;
+                if (!strcmp (scheds[k], "chain") && (depth != n || load > 1.0))
+                    badload++;
+                else if (load > maxload + 1e-9) {
+                    badload++;
+                    fprintf (stderr, "# %s n=%zu slow=%u load %.2f\n", scheds[k], n, tg[i], load);
+                }
+                json_decref (np);
+            }
+            json_decref (plan);
+            free (tg);
+            topo_destroy (&t);
+        }
+        ok (cases > 0 && bad == 0 && notleaf == 0 && badload == 0,
+            "replan %s: %d moves valid (%d bad), slow node a leaf (%d not), load kept (%d over)", scheds[k],
+            cases, bad, notleaf, badload);
+    }
+}
+
 int main (void)
 {
     test_twotree ();
     test_one_stripe ();
+    test_replan ();
     return done ();
 }
