@@ -44,7 +44,11 @@ const char *distplan_default (size_t ntargets, size_t nchunks);
 size_t distplan_depth (const char *schedule, size_t ntargets);
 
 /* Units wanted per stripe, per hop of depth. */
+#ifdef DISTPLAN_UNITS_PER_DEPTH_OVERRIDE   /* experiments */
+#define DISTPLAN_UNITS_PER_DEPTH DISTPLAN_UNITS_PER_DEPTH_OVERRIDE
+#else
 #define DISTPLAN_UNITS_PER_DEPTH 8
+#endif
 /* The transfer unit size for a run (doc/distribution.md, "Transfer units"):
  * the largest of 1 MiB, 256 KiB, 64 KiB, 16 KiB giving at least
  * DISTPLAN_UNITS_PER_DEPTH x depth units (total / u) per stripe, else

@@ -4,8 +4,8 @@
 # 16 KiB pieces; chain and twotree) and an archive of many small files
 # (packs) give byte-identical trees on every target; the result names the
 # unit size; pieces corrupted in transit fail their tag and are fetched
-# again; a resume after an interrupted piece-wise transfer completes; a bad
-# --unit-size is refused.
+# again; a target killed mid-transfer in pieces (rank 3 slowed per chunk
+# written) resumes from its complete chunks; a bad --unit-size is refused.
 . "$(dirname "$0")/lib.sh"
 D=$T_TMP
 export TMPDIR=$D
@@ -69,4 +69,29 @@ for r in 1 2 3; do check "corrupt/$r identical" cmp -s "$C" "$OUT/corrupt/$r/c.b
 check "corrupted pieces were rejected by their tag" \
     grep -q 'sealed chunk from rank .* rejected: unit .*tag check failed' "$OUT/corrupt.log"
 check "and fetched again" grep -q 'unit [0-9]* from rank [0-9]* is corrupt, fetching again' "$OUT/corrupt.log"
+
+# ---- a target killed mid-transfer in 64 KiB pieces; restarted, it resumes
+head -c 12M /dev/urandom > "$D/k.bin"
+export K=$D/k.bin
+cat > "$D/job3.sh" <<'EOS'
+canopy archive create --name k1 --dir "$(dirname $K)" k.bin >/dev/null || exit 1
+pid3=$(canopy exec -r 3 sh -c 'echo $PPID')
+( sleep 1.0; kill -9 $pid3 ) &
+canopy archive distribute --name k1 -C "$OUT/kill/{rank}" -r 1-3 --unit-size 64K > "$OUT/kill.txt"
+echo "rc=$?" >> "$OUT/kill.txt"
+CANOPY_TEST_SLOW= canopy-broker --config "$CANOPY_RUNDIR/canopy.yaml" --rank 3 --rundir "$CANOPY_RUNDIR/3" \
+    >/dev/null 2>"$OUT/r3.log" &
+echo $! > "$OUT/r3.pid"
+for i in $(seq 50); do canopy overlay status | grep -q '3 .*: online' && break; sleep 0.2; done
+canopy archive distribute --name k1 -C "$OUT/kill/{rank}" -r 3 --unit-size 64K > "$OUT/resume.txt"
+echo "rc=$?" >> "$OUT/resume.txt"
+kill $(cat "$OUT/r3.pid")
+EOS
+CANOPY_TEST_SLOW=3:250 canopy start --size 4 --topo kary:1 --heartbeat 0.2 --timeout 1 bash "$D/job3.sh"
+check "the killed rank 3 is named FAILED" grep -qE '^3 +FAILED' "$OUT/kill.txt"
+for r in 1 2; do check "rank $r completed with identical bytes" cmp -s "$K" "$OUT/kill/$r/k.bin"; done
+check "restarted rank 3 completes" grep -q 'rc=0' "$OUT/resume.txt"
+check "restarted rank 3 has identical bytes" cmp -s "$K" "$OUT/kill/3/k.bin"
+check "restarted rank 3 resumed from its complete chunks ($(grep -o 'resumed [0-9]* of [0-9]*' "$OUT/r3.log"))" \
+    grep -qE 'resumed [1-9][0-9]* of 12 chunks' "$OUT/r3.log"
 finish
