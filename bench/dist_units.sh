@@ -7,13 +7,14 @@
 # once as many small files (FILES files of SIZE/FILES bytes).  Prints wall
 # seconds and MiB/s per rank as canopy prints them, and the load average.
 #   flock /tmp/canopy-bench.lock bench/dist_units.sh [SIZE_MB] [N]
-# Env CANOPY_BIN (default build/bin), UNITS (default "0 auto 256K 64K 16K"),
+# Env CANOPY_BIN (default build/bin), UNITS (default "0 auto 256K 64K 16K"), MANY_UNITS
+# (the same for the small files, default "0 auto"),
 # CHUNK (default 1M), FILES (default 4096).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${CANOPY_BIN:-$HERE/../build/bin}
 SZ=${1:-64}; N=${2:-8}
-UNITS=${UNITS:-0 auto 256K 64K 16K}; CHUNK=${CHUNK:-1M}; FILES=${FILES:-4096}
+UNITS=${UNITS:-0 auto 256K 64K 16K}; MANY_UNITS=${MANY_UNITS:-0 auto}; CHUNK=${CHUNK:-1M}; FILES=${FILES:-4096}
 export PATH="$BIN:$PATH"
 D=$(mktemp -d /dev/shm/canopy-units-XXXXXX)
 trap 'rm -rf "$D"' EXIT
@@ -30,7 +31,7 @@ for u in $UNITS; do
     canopy archive distribute --name big -C "$D/out/big-\$u/{rank}" --schedule chain --no-progress \$arg | tail -1 | sed "s/^/big  unit=\$u: /"
     rm -rf "$D/out"
 done
-for u in 0 auto; do
+for u in $MANY_UNITS; do
     arg=; [ "\$u" != auto ] && arg="--unit-size \$u"
     canopy archive distribute --name many -C "$D/out/many-\$u/{rank}" --schedule chain --no-progress \$arg | tail -1 | sed "s/^/many unit=\$u: /"
     rm -rf "$D/out"

@@ -557,6 +557,10 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
     if (msg->hdr.errnum == EAGAIN)
         return; /* upstream has no such transfer (yet): the tick retries, and
                  * the stall timer moves on if that lasts */
+    if (msg->hdr.errnum && unit_done (xf, idx)) {   /* here meanwhile (a rescue of its chunk) */
+        xfer_pump (xf);
+        return;
+    }
     if (msg->hdr.errnum) {
         const char *es = NULL;
         json_unpack (msg->json, "{s:s}", "errstr", &es);
@@ -564,10 +568,13 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
             /* the last resort (the source) holds a damaged copy: no point
              * in waiting; another rank's verified copy, or fail now with
              * its message */
+            /* a unit's first chunk not here (a pack: the others follow,
+             * one rescue at a time, as the unit is asked for again) */
             const distunit_t *u = distunits_get (xf->ut, idx);
-            for (uint32_t k = 0; k < u->nchunks && !xf->finished; k++)
-                if (!extract_have (xf->x, u->chunk + k))
-                    rescue_start (xf, idx, u->chunk + k, st->ups[st->upi], es ? es : "damaged at the source");
+            uint32_t c = u->chunk;
+            while (c + 1 < u->chunk + u->nchunks && extract_have (xf->x, c))
+                c++;
+            rescue_start (xf, idx, c, st->ups[st->upi], es ? es : "damaged at the source");   /* may free xf */
             return;
         }
         xfer_switch_upstream (xf, s, es ? es : strerror (msg->hdr.errnum));

@@ -149,16 +149,17 @@ static void test_table (void)
 static void test_choice (void)
 {
     uint32_t M = 1 << 20;
-    /* 64 hosts, 16 MiB, chain: depth 62, 8 x 62 = 496 units: 16 KiB */
-    ok (distplan_unit_size (16ull << 20, 16, M, 63, "chain") == 16 << 10, "chain 63 targets 16 MiB: 16 KiB");
-    ok (distplan_unit_size (64ull << 20, 64, M, 63, "chain") == 64 << 10, "chain 63 targets 64 MiB: 64 KiB");
+    /* 64 hosts, 16 MiB, chain: depth 62, 4 x 62 = 248 units: 64 KiB */
+    ok (distplan_unit_size (16ull << 20, 16, M, 63, "chain") == 64 << 10, "chain 63 targets 16 MiB: 64 KiB");
+    ok (distplan_unit_size (64ull << 20, 64, M, 63, "chain") == 256 << 10, "chain 63 targets 64 MiB: 256 KiB");
+    ok (distplan_unit_size (2ull << 20, 2, M, 63, "chain") == 16 << 10, "chain 63 targets 2 MiB: 16 KiB");
     ok (distplan_unit_size (1ull << 30, 1024, M, 63, "chain") == M, "chain 63 targets 1 GiB: 1 MiB");
     ok (distplan_unit_size (64ull << 20, 64, M, 7, "chain") == M, "chain 7 targets 64 MiB: 1 MiB");
     ok (distplan_unit_size (64ull << 20, 256, 256 << 10, 7, "chain") == 256 << 10,
         "never above the chunk size (256 KiB)");
     ok (distplan_unit_size (100, 1, M, 63, "chain") == 16 << 10, "tiny archive: never below 16 KiB");
     ok (distplan_unit_size (100, 1, 4096, 63, "chain") == 4096, "... but the chunk size bounds it");
-    /* twotree 63 targets: depth 12, 2 stripes: 192 units: 16 MiB / 192 = 87 KiB: 64 KiB */
+    /* twotree 63 targets: depth 12, 2 stripes: 96 units: 16 MiB / 96 = 171 KiB: 64 KiB */
     ok (distplan_unit_size (16ull << 20, 16, M, 63, "twotree") == 64 << 10, "twotree 63 targets 16 MiB: 64 KiB");
     ok (distplan_depth ("chain", 63) == 62 && distplan_depth ("twotree", 63) == 12 && distplan_depth ("flat", 63) == 1,
         "depths");
