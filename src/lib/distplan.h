@@ -46,11 +46,7 @@ size_t distplan_depth (const char *schedule, size_t ntargets);
 /* Units wanted per stripe, per hop of depth (8 made 16 KiB units for 16 MiB
  * over 63 chained targets: CPU-bound at 64 emulated hosts on 2 vCPUs,
  * efficiency 0.612-0.680; 4 made 64 KiB units: 0.848; doc/benchmarks.md). */
-#ifdef DISTPLAN_UNITS_PER_DEPTH_OVERRIDE   /* experiments */
-#define DISTPLAN_UNITS_PER_DEPTH DISTPLAN_UNITS_PER_DEPTH_OVERRIDE
-#else
 #define DISTPLAN_UNITS_PER_DEPTH 4
-#endif
 /* The transfer unit size for a run (doc/distribution.md, "Transfer units"):
  * the largest of 1 MiB, 256 KiB, 64 KiB, 16 KiB giving at least
  * DISTPLAN_UNITS_PER_DEPTH x depth units (total / u) per stripe, else

@@ -23,11 +23,7 @@
 #define PROGRESS_MS 250
 #define TARGET_SILENT_MS 10000   /* loaded hosts on saturated links can be silent for seconds */
 #define MAX_STRIPES 2
-#ifdef UNIT_WINDOW_MAX_OVERRIDE   /* experiments */
-#define UNIT_WINDOW_MAX UNIT_WINDOW_MAX_OVERRIDE
-#else
-#define UNIT_WINDOW_MAX 256
-#endif
+#define UNIT_WINDOW_MAX 256            /* unit requests outstanding per stripe, at most */
 #define ASM_BYTES (64u << 20)          /* chunks assembling from pieces: at most this much */
 #define ASM_MAX 64                     /* ... and this many */
 #define GO_WAIT_MS 5000          /* the controller starts the data this long after archive.fetch at most */

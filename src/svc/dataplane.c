@@ -10,6 +10,10 @@
  * manifest's SHA-256 and sealed, the hash bound into the seal (deterministically, so a re-seal equals the
  * source's seal) and a sealed frame being forwarded goes out untouched.
  * Received frames are opened and verified before anyone sees them.
+ * What travels is a transfer unit (doc/distribution.md, "Transfer units";
+ * src/lib/distunit.c): a piece of a chunk, sealed on its own (its nonce and
+ * AAD bind chunk, offset and length) from the whole chunk after its hash is
+ * checked, or a pack of small chunks, each sealed as a whole chunk.
  */
 #define _GNU_SOURCE
 #include "dataplane.h"
