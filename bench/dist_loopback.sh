@@ -1,27 +1,36 @@
 #!/bin/bash
 # dist_loopback.sh - per-byte cost of archive distribution against raw TCP,
 # side by side in one run on loopback (no shaping): SIZE MiB of random data
-#   - raw TCP: socat from the source file to a new file, once (1 hop) and 7
+#   - raw TCP: socat from the source file to a new file, once (1 hop) and N-1
 #     times in sequence;
 #   - canopy, sealed data plane and the CURVE peer links: one hop (-r 1) and
-#     the 7-hop chain (-r 1-7) on 8 brokers, kary:1, each on its own
-#     tcp://127.0.0.(10+i) endpoint from a config file.
+#     the (N-1)-hop chain (-r 1-(N-1)) on N brokers (default 8), kary:1, each
+#     on its own tcp://127.0.0.(10+i) endpoint from a config file.
 # Every output is written to the same tmpfs (/dev/shm) and checked.  Prints
 # wall time, its ratio to raw TCP (1 hop vs one socat copy, the chain vs 7
 # sequential copies), CPU-seconds of the processes (brokers: utime+stime from
-# /proc, as bench/dist_cpu.sh), CPU ns per byte per hop, and the same less
+# /proc), CPU ns per byte per hop, and the same less
 # the kernel's write of one target's file (`dd` from /dev/zero into a fresh
 # tmpfs file, measured in the same run).  Run it alone:
 #   flock /tmp/canopy-bench.lock bench/dist_loopback.sh [SIZE_MB]   (default 1024)
 # Needs socat (apt-get install -y socat).  Env CANOPY_BIN (default build/bin);
-# PERF=NAME records `perf record -g` of the brokers in the sealed chain run;
-# STATS=1 prints each target's last "complete" log line (chunks served
-# downstream on arrival / read back) to stderr.
+# N brokers (default 8; 2..16); CREATE=copy stores the archive's chunks as
+# blobs (default: --reference, read in place from the source file);
+# PERF=NAME records `perf record -g` of the brokers in the sealed chain run
+# (PERF_HOPS=1: in the sealed one-hop run) into NAME.data, thread ids per
+# rank in NAME.tids; STATS=1 prints each target's last "complete" log line
+# (chunks served downstream on arrival / read back) to stderr.
+# (This replaces bench/dist_cpu.sh, whose one figure was the sealed chain's
+# row here: `N=8 CREATE=copy bench/dist_loopback.sh 256`.)
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${CANOPY_BIN:-$HERE/../build/bin}
 SZ=${1:-1024}; PERF=${PERF:-}; STATS=${STATS:-}
-N=8
+N=${N:-8}; CREATE=${CREATE:-reference}
+[ "$N" -ge 2 ] && [ "$N" -le 16 ] || { echo "dist_loopback.sh: N must be 2..16" >&2; exit 2; }
+H=$((N - 1)); PERF_HOPS=${PERF_HOPS:-$H}
+case $CREATE in copy) CFLAG= ;; reference) CFLAG=--reference ;;
+    *) echo "dist_loopback.sh: CREATE must be copy or reference" >&2; exit 2 ;; esac
 # the benchmark's own dependency (not CI's: scripts/deps.sh leaves it out)
 if ! command -v socat >/dev/null; then
     SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
@@ -66,7 +75,7 @@ read -r raw1_wall raw1_cpu < <(raw_copy "$D/raw1")
 [ "$(sha256sum < "$D/raw1" | cut -c1-64)" = "$want" ] || ok_raw=0
 rm -f "$D/raw1"
 raw7_wall=0; raw7_cpu=0
-for i in 1 2 3 4 5 6 7; do
+for i in $(seq 1 $H); do
     read -r w c < <(raw_copy "$D/raw7.$i")
     [ "$(sha256sum < "$D/raw7.$i" | cut -c1-64)" = "$want" ] || ok_raw=0
     raw7_wall=$(awk -v a="$raw7_wall" -v b="$w" 'BEGIN { print a + b }')
@@ -92,11 +101,11 @@ for _ in $(seq 100); do
     [ "$(canopy overlay status 2>/dev/null | grep -c ': online$')" -eq "$N" ] && break
     sleep 0.2
 done
-canopy archive create --reference --name a --dir "$D/src" f >/dev/null || { echo "create failed" >&2; exit 1; }
+canopy archive create $CFLAG --name a --dir "$D/src" f >/dev/null || { echo "create failed" >&2; exit 1; }
 ticks () { local s=0 p; for p in "${PIDS[@]}"; do s=$((s + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done; echo $s; }
 dist () {   # dist PLANE RANKS HOPS: prints "wall cpu ok"
     local plane=$1 ranks=$2 hops=$3 out=$D/dst-$1-$3 pp=
-    if [ -n "$PERF" ] && [ "$plane" = sealed ] && [ "$hops" -gt 1 ]; then
+    if [ -n "$PERF" ] && [ "$plane" = sealed ] && [ "$hops" -eq "$PERF_HOPS" ]; then
         perf record -o "$PERF.data" -F 999 -g -p "$(IFS=,; echo "${PIDS[*]}")" 2>/dev/null &
         pp=$!
         for i in "${!PIDS[@]}"; do echo "rank $i: $(ls /proc/${PIDS[$i]}/task | tr '\n' ' ')"; done > "$PERF.tids"
@@ -121,10 +130,10 @@ dist () {   # dist PLANE RANKS HOPS: prints "wall cpu ok"
 }
 read -r s1_wall s1_cpu s1_ok < <(dist sealed 1 1)
 read -r c1_wall c1_cpu c1_ok < <(dist curve 1 1)
-read -r s7_wall s7_cpu s7_ok < <(dist sealed 1-7 7)
-read -r c7_wall c7_cpu c7_ok < <(dist curve 1-7 7)
+read -r s7_wall s7_cpu s7_ok < <(dist sealed 1-$H $H)
+read -r c7_wall c7_cpu c7_ok < <(dist curve 1-$H $H)
 
-echo "dist_loopback: $SZ MiB, output on /dev/shm, $N brokers kary:1 on tcp://127.0.0.10-17 (config file), raw = socat -b 1M"
+echo "dist_loopback: $SZ MiB, output on /dev/shm, $N brokers kary:1 on tcp://127.0.0.10-$((10 + H)) (config file), raw = socat -b 1M$([ "$CREATE" = copy ] && echo ", archive in blobs")"
 echo "load average before / after: $load0 / $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs"
 echo "kernel write of one target's file (dd /dev/zero -> fresh tmpfs): $W ns/B"
 RAWNS=$(awk -v c="$raw1_cpu" -v b=$BYTES 'BEGIN { printf "%.3f", c * 1e9 / b }')
@@ -137,7 +146,7 @@ row () {   # row NAME WALL REFWALL CPU HOPS OK
 row "raw tcp, 1 hop" "$raw1_wall" "$raw1_wall" "$raw1_cpu" 1 "$ok_raw"
 row "sealed, 1 hop" "$s1_wall" "$raw1_wall" "$s1_cpu" 1 "$s1_ok"
 row "curve, 1 hop" "$c1_wall" "$raw1_wall" "$c1_cpu" 1 "$c1_ok"
-row "raw tcp, 7 sequential" "$raw7_wall" "$raw7_wall" "$raw7_cpu" 7 "$ok_raw"
-row "sealed, 7-hop chain" "$s7_wall" "$raw7_wall" "$s7_cpu" 7 "$s7_ok"
-row "curve, 7-hop chain" "$c7_wall" "$raw7_wall" "$c7_cpu" 7 "$c7_ok"
+row "raw tcp, $H sequential" "$raw7_wall" "$raw7_wall" "$raw7_cpu" $H "$ok_raw"
+row "sealed, $H-hop chain" "$s7_wall" "$raw7_wall" "$s7_cpu" $H "$s7_ok"
+row "curve, $H-hop chain" "$c7_wall" "$raw7_wall" "$c7_cpu" $H "$c7_ok"
 [ "$ok_raw$s1_ok$c1_ok$s7_ok$c7_ok" = 11111 ]

@@ -17,6 +17,7 @@
 # egress (or ingress) at RATE, and print the other targets' time against
 # their time without it (doc/distribution.md, "Slow targets").
 # --schedules: only distribute to all ranks, once with each schedule named
+# ("default": none forced, the controller's choice)
 # (the depth runs: chain against twotree on the same brokers, alternating);
 # --chunk-size: the archive's chunk size (archive create --chunk-size);
 # --prefix: the namespace name prefix (one of your own on a shared machine).
@@ -211,7 +212,9 @@ run_case () {
         local syn0 syn1 bd0 bd1
         syn0=$(syn_retrans); bd0=$(backlog_drops)
         read -r c0 t0 < <(cpu_busy_ticks); b0=$(broker_ticks)
-        out=$(canopy archive distribute --name "d$size" -C "$DST/{rank}" --schedule "$sched" --window "$WINDOW" \
+        local sarg=(--schedule "$sched")
+        [ "$sched" = default ] && sarg=()   # the controller's own choice (the result names it)
+        out=$(canopy archive distribute --name "d$size" -C "$DST/{rank}" "${sarg[@]+"${sarg[@]}"}" --window "$WINDOW" \
             "${args[@]+"${args[@]}"}" --json --no-progress 2>"$D/err")
         local rc=$?
         read -r c1 t1 < <(cpu_busy_ticks); b1=$(broker_ticks)

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Install, build and run the main job: a local 8-broker kary:2 instance that
-# shows its tree, runs a command on every rank and distributes an archive.
+# shows its tree, runs a command on every rank and distributes an archive
+# (its time next to 7 parallel cp of the file).
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh

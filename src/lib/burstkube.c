@@ -10,7 +10,8 @@ static const char *setting (const burst_pool_t *p, const char *key, const char *
     return v && *v ? v : def;
 }
 
-json_t *burst_kube_render (const burst_pool_t *p, uint32_t replicas, const char *config_text, const char *cert_text)
+json_t *burst_kube_render (const burst_pool_t *p, uint32_t replicas, const char *lead, const char *config_text,
+                           const char *cert_text)
 {
     const char *ns = setting (p, "namespace", "default");
     const char *image = setting (p, "image", "canopy:latest");
@@ -33,13 +34,18 @@ json_t *burst_kube_render (const burst_pool_t *p, uint32_t replicas, const char 
         "--statedir", "/run/canopy/state", "env", "name", "POD_NAME", "valueFrom", "fieldRef", "fieldPath",
         "metadata.name", "name", "POD_IP", "valueFrom", "fieldRef", "fieldPath", "status.podIP", "volumeMounts",
         "name", "canopy", "mountPath", "/etc/canopy", "readOnly", 1, "resources", res);
-    json_t *sts = json_pack ("{s:s s:s s:{s:s s:s s:O} s:{s:s s:I s:s s:{s:{s:s}} s:{s:{s:O} s:{s:[o] s:[{s:s s:{s:s s:i}}]}}}}",
-                             "apiVersion", "apps/v1", "kind", "StatefulSet", "metadata", "name", p->cluster,
-                             "namespace", ns, "labels", labels, "spec", "serviceName", p->cluster, "replicas",
-                             (json_int_t)replicas, "podManagementPolicy", "Parallel", "selector", "matchLabels",
-                             "canopy.io/cluster", p->cluster, "template", "metadata", "labels", labels, "spec",
-                             "containers", container, "volumes", "name", "canopy", "secret", "secretName", p->cluster,
-                             "defaultMode", 0400);
+    json_t *notes = json_pack ("{s:s s:s}", "canopy.io/lead", lead ? lead : "", "canopy.io/pool-ranks", "");
+    char ranks[64];
+    snprintf (ranks, sizeof ranks, "%u-%u", p->first_rank, p->first_rank + p->size - 1);
+    json_object_set_new (notes, "canopy.io/pool-ranks", json_string (ranks));
+    json_t *sts = json_pack (
+        "{s:s s:s s:{s:s s:s s:O s:O} s:{s:s s:I s:s s:{s:{s:s}} s:{s:{s:O s:O} s:{s:[o] s:[{s:s s:{s:s s:i}}]}}}}",
+        "apiVersion", "apps/v1", "kind", "StatefulSet", "metadata", "name", p->cluster, "namespace", ns, "labels",
+        labels, "annotations", notes, "spec", "serviceName", p->cluster, "replicas", (json_int_t)replicas,
+        "podManagementPolicy", "Parallel", "selector", "matchLabels", "canopy.io/cluster", p->cluster, "template",
+        "metadata", "labels", labels, "annotations", notes, "spec", "containers", container, "volumes", "name",
+        "canopy", "secret", "secretName", p->cluster, "defaultMode", 0400);
+    json_decref (notes);
     json_decref (labels);
     if (!secret || !sts) {
         json_decref (secret);

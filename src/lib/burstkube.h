@@ -9,9 +9,12 @@
 #include <stdint.h>
 #include "burstpool.h"
 
-/* A v1 List of the Secret and the StatefulSet with `replicas` pods.  The
- * pool's settings: namespace (default "default"), image (default
- * "canopy:latest").  cert_text NULL: a placeholder instead (for printing). */
-json_t *burst_kube_render (const burst_pool_t *p, uint32_t replicas, const char *config_text, const char *cert_text);
+/* A v1 List of the Secret and the StatefulSet with `replicas` pods (the
+ * StatefulSet and its pods annotated canopy.io/lead: the lead's endpoint,
+ * canopy.io/pool-ranks: the pool's ranks).  The pool's settings: namespace
+ * (default "default"), image (default "canopy:latest").  cert_text NULL: a
+ * placeholder instead (for printing). */
+json_t *burst_kube_render (const burst_pool_t *p, uint32_t replicas, const char *lead, const char *config_text,
+                           const char *cert_text);
 
 #endif

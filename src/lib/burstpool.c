@@ -152,6 +152,22 @@ int burst_pools_parse (json_t *arr, uint32_t base, burst_pools_t *out, char *err
             errfmt (err, errlen, "config: burst pool %s: the kubernetes provider needs settings kubeconfig (a path)", name);
             goto fail;
         }
+        if (p->provider == BURST_LOCAL) {
+            json_t *nn = json_object_get (p->settings, "netns");
+            json_t *sn = json_object_get (p->settings, "subnet");
+            uint32_t net;
+            char serr[200];
+            if (nn && !json_is_boolean (nn)) {
+                errfmt (err, errlen, "config: burst pool %s: settings netns must be true or false", name);
+                goto fail;
+            }
+            if (sn && (!json_is_string (sn)
+                       || burst_subnet_parse (json_string_value (sn), p->size, &net, serr, sizeof serr) < 0)) {
+                errfmt (err, errlen, "config: burst pool %s: settings subnet: %s", name,
+                        json_is_string (sn) ? serr : "must be a string a.b.c.d/len");
+                goto fail;
+            }
+        }
         if (get_secs (e, "resume_timeout", 300, &p->resume_timeout) < 0
             || get_secs (e, "idle_time", 600, &p->idle_time) < 0) {
             errfmt (err, errlen, "config: burst pool %s: resume_timeout and idle_time must be seconds > 0 (at most a week)",
@@ -178,6 +194,30 @@ nomem:
 fail:
     burst_pools_clear (out);
     return -1;
+}
+
+int burst_subnet_parse (const char *s, uint32_t nodes, uint32_t *net, char *err, size_t errlen)
+{
+    unsigned a, b, c, d, len;
+    char tail;
+    if (!s || sscanf (s, "%3u.%3u.%3u.%3u/%2u%c", &a, &b, &c, &d, &len, &tail) != 5 || a > 255 || b > 255 || c > 255
+        || d > 255 || len > 32)
+        return errfail (err, errlen, "'%.40s' is not an IPv4 subnet a.b.c.d/len", s ? s : "");
+    if (len > 30)
+        return errfail (err, errlen, "%s: the prefix must be at most 30 (a /30 per node)", s);
+    uint32_t ip = a << 24 | b << 16 | c << 8 | d;
+    uint32_t mask = len ? 0xffffffffu << (32 - len) : 0;
+    if (ip & ~mask)
+        return errfail (err, errlen, "%s: host bits are set (the network is %u.%u.%u.%u/%u)", s, (ip & mask) >> 24,
+                        (ip & mask) >> 16 & 255, (ip & mask) >> 8 & 255, ip & mask & 255, len);
+    if (a == 127 || a == 0 || a >= 224)
+        return errfail (err, errlen, "%s: not a subnet for hosts (loopback, 0/8 or multicast)", s);
+    uint64_t room = (uint64_t)1 << (32 - len) >> 2;
+    if (room < nodes)
+        return errfail (err, errlen, "%s holds %llu nodes (a /30 each), the pool has %u", s, (unsigned long long)room,
+                        nodes);
+    *net = ip;
+    return 0;
 }
 
 const burst_pool_t *burst_pool_of_rank (const burst_pools_t *p, uint32_t rank)

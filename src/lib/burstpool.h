@@ -40,6 +40,13 @@ const burst_pool_t *burst_pool_of_rank (const burst_pools_t *p, uint32_t rank);
  * start --burst), with cores/gpus of this machine given by the caller. */
 json_t *burst_pool_local_spec (uint32_t nodes, uint32_t cores, uint32_t gpus);
 
+/* The local provider's subnet setting "a.b.c.d/len" (doc/bursting.md):
+ * node i gets the /30 at net + 4i.  Checks it is IPv4, a network (no host
+ * bits), not loopback or multicast, and holds `nodes` /30s.  0 with *net,
+ * or -1 + err. */
+#define BURST_SUBNET_DEFAULT "10.213.0.0/16"
+int burst_subnet_parse (const char *s, uint32_t nodes, uint32_t *net, char *err, size_t errlen);
+
 /* What a burstable job needs decided against what there is. */
 typedef struct burst_need {
     uint32_t nodes, cores, gpus;   /* nodes of at least (cores, gpus) */

@@ -49,7 +49,7 @@ static int depth (const int *par, size_t n, int i)
 }
 
 json_t *distreplan_move (const json_t *plan, const uint32_t *targets, size_t n, uint32_t source, uint32_t slow,
-                         char *err, size_t errlen)
+                         const uint32_t *avoid, size_t navoid, char *err, size_t errlen)
 {
     int si = find (targets, n, slow);
     if (si < 0) {
@@ -86,10 +86,15 @@ json_t *distreplan_move (const json_t *plan, const uint32_t *targets, size_t n, 
         if (K[si] == 0)
             continue;
         int up = P[si];
-        /* load of a candidate: its downstreams over all stripes */
+        /* load of a candidate: its downstreams over all stripes; the
+         * avoided only when there is no other leaf (a chain's tail) */
         int best = -1, bload = 0, bdepth = 0;
+        for (size_t pass = 0; pass < 2 && best < 0; pass++)
         for (size_t i = 0; i < n; i++) {
-            if ((int)i == si || K[i] != 0)
+            bool avoided = false;
+            for (size_t a = 0; a < navoid; a++)
+                avoided = avoided || avoid[a] == targets[i];
+            if ((int)i == si || K[i] != 0 || (avoided && pass == 0))
                 continue;
             int load = 0;
             for (size_t t = 0; t < ns; t++)

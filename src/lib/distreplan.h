@@ -16,11 +16,12 @@
  * spliced out (the downstream takes its upstream) and hung below the leaf
  * with the least forwarding load, the deepest first (a chain's tail); with
  * several (a tree) it trades places with such a leaf.  Either way no other
- * node gains downstreams except that leaf.  NULL + err if slow
+ * node gains downstreams except that leaf, which is one of the navoid ranks
+ * in avoid (nodes moved before: known slow) only if no other leaf is left.  NULL + err if slow
  * is not a target, has no downstream in any stripe, or the plan is
  * malformed. */
 json_t *distreplan_move (const json_t *plan, const uint32_t *targets, size_t n, uint32_t source, uint32_t slow,
-                         char *err, size_t errlen);
+                         const uint32_t *avoid, size_t navoid, char *err, size_t errlen);
 
 /* The upstream of target index i in stripe s of plan (its list's first
  * rank), or -1. */

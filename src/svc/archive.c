@@ -313,17 +313,6 @@ static const overlay_handler_t handlers[] = {
 
 archive_svc_t *archive_svc_new (overlay_t *ov, const char *statedir, char *err, size_t errlen)
 {
-    /* One malloc arena for the process.  The archive's background threads
-     * (create, local extract) allocate the most; in a thread arena of their
-     * own, much of what they free stays there (after a 100,000-file create
-     * with the broker's M_MMAP_THRESHOLD, 23 of its 41 MB stayed resident
-     * through malloc_trim; 4 with one arena) and the loop's next manifest
-     * comes on top.
-     * With one arena the loop reuses it (bench/archive_mem.sh).  Those
-     * threads do little malloc work, so the shared lock costs nothing
-     * measurable.  Process-wide: this belongs next to the broker's other
-     * mallopt calls. */
-    mallopt (M_ARENA_MAX, 1);
     archive_svc_t *svc = xcalloc (1, sizeof *svc);
     svc->ov = ov;
     svc->statedir = xstrdup (statedir);

@@ -140,6 +140,9 @@ static void on_fetch_resp (overlay_t *ov, const cmsg_t *msg, void *arg)
     }
     if (json_unpack (msg->json, "{s:I}", "have", &have) == 0)
         t->have = have;
+    json_t *miss = json_object_get (msg->json, "missing");
+    for (size_t s = 0; json_is_array (miss) && s < json_array_size (miss) && s < MAX_STRIPES; s++)
+        t->missing[s] = json_integer_value (json_array_get (miss, s));
     int ready = 0;
     if (d->hold && !t->ready && json_unpack (msg->json, "{s:b}", "ready", &ready) == 0 && ready) {
         t->ready = true;
@@ -313,6 +316,8 @@ void archive_distribute_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     for (size_t i = 0; i < k; i++) {
         struct target *t = &d->t[i];
         t->rank = tl[i];
+        for (int s = 0; s < MAX_STRIPES; s++)
+            t->missing[s] = t->gap[s] = -1;
         t->stripes = json_incref (json_array_get (plan, i));
         t->upstreams = json_incref (json_array_get (t->stripes, 0));
         /* over a direct peer link, not the tree: a target below a dead

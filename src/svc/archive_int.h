@@ -99,7 +99,7 @@ struct xfer {
     bool hold;                /* links first: no chunk requests until archive.go */
     int64_t hold_since;
     int warming;              /* dataplane pings outstanding (xfer_warm) */
-    uint32_t warm_tags[MAX_STRIPES];
+    uint32_t warm_tags[2 * MAX_STRIPES];   /* each stripe's upstream and first fallback */
 };
 
 /* archive.fetch and archive.chunk handlers */
@@ -125,10 +125,12 @@ struct target {
     char *error;
     json_t *upstreams;     /* stripe 0's list */
     json_t *stripes;       /* every stripe's list */
-    uint64_t gap[MAX_STRIPES];   /* slow watch (archive_slow.c): have(upstream) - have, last look */
+    int64_t missing[MAX_STRIPES];   /* chunks it lacks per stripe (-1: not said yet) */
+    int64_t gap[MAX_STRIPES];   /* slow watch (archive_slow.c): missing - upstream's missing, last look */
     int lag_rounds;        /* ... looks in a row with a large, growing gap */
     bool suspect;          /* a downstream of it was moved for lagging */
     bool moved;            /* moved to a leaf */
+    int64_t judge_after;   /* given a new upstream: not judged before this */
     bool ready;            /* its data links are up (links before data) */
 };
 
@@ -161,7 +163,7 @@ void archive_distribute_request (overlay_t *ov, const cmsg_t *msg, void *arg);
 /* the controllers' part of the service tick: lost targets, progress */
 void archive_ctl_tick (archive_svc_t *svc, int64_t now);
 void archive_dist_free (struct dist *d);
-/* Once a second: move a slow target out of the others' way (archive_slow.c). */
+/* Twice a second: move a slow target out of the others' way (archive_slow.c). */
 void archive_slow_watch (struct dist *d, int64_t now);
 /* The target of rank in d, or NULL. */
 struct target *archive_dist_target (struct dist *d, uint32_t rank);

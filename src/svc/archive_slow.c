@@ -1,10 +1,11 @@
 /* archive_slow.c - the controller's watch for slow targets
  * (doc/distribution.md, "Slow targets").
  *
- * Once a second, for every running target whose upstream in some stripe is
- * a target, the gap between what its upstream has and what it has: in a
- * healthy pipeline about a chunk.  A gap above window + 2 chunks that grew
- * for two looks in a row is a lagging target; whether it or its upstream is
+ * Twice a second, for every running target whose upstream in some stripe is
+ * a target, the gap between the chunks of that stripe it lacks and those its
+ * upstream lacks (targets report both per stripe): in a healthy pipeline
+ * about one.  A gap above window + 2 chunks that grew by 2 or more at each
+ * of two looks in a row is a lagging target; whether it or its upstream is
  * the slow one is told by the upstream's other downstreams (one of them
  * keeping up: the lagging one is slow; all lagging: the upstream is), and
  * in a chain, where there is no other, by a second lagging downstream of the
@@ -13,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include "archive_int.h"
+#include "clock.h"
 #include "distreplan.h"
 #include "xalloc.h"
 #include <stdlib.h>
@@ -20,8 +22,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#define WATCH_MS 1000
+#define WATCH_MS 500
 #define LAG_ROUNDS 2
+#define GRACE_MS 2000   /* a target given a new upstream is not judged this long */
+#define GROWTH 2     /* chunks a lagging gap grows by at least, a look */
 
 static struct target *target_of (struct dist *d, int64_t rank)
 {
@@ -31,11 +35,12 @@ static struct target *target_of (struct dist *d, int64_t rank)
     return NULL;
 }
 
-/* bytes rank has: the source and a finished target have everything */
-static uint64_t have_of (struct dist *d, int64_t rank)
+/* chunks of stripe s rank lacks: the source and a finished target none;
+ * -1 if it has not said */
+static int64_t missing_of (struct dist *d, int64_t rank, size_t s)
 {
     struct target *t = target_of (d, rank);
-    return !t || t->state == 1 ? d->total : t->have;
+    return !t || t->state == 1 ? 0 : t->missing[s];
 }
 
 static void on_replan_resp (overlay_t *ov, const cmsg_t *msg, void *arg)
@@ -57,7 +62,14 @@ static void move (struct dist *d, struct target *slow, const char *why)
     char err[256];
     slow->moved = true;
     d->nmoves++;
-    json_t *np = distreplan_move (d->plan, d->tl, d->nremote, overlay_rank (ov), slow->rank, err, sizeof err);
+    uint32_t *avoid = xcalloc (d->nremote, sizeof (uint32_t));
+    size_t navoid = 0;
+    for (size_t i = 0; i < d->nremote; i++)
+        if (d->t[i].moved && &d->t[i] != slow)
+            avoid[navoid++] = d->t[i].rank;
+    json_t *np = distreplan_move (d->plan, d->tl, d->nremote, overlay_rank (ov), slow->rank, avoid, navoid, err,
+                                  sizeof err);
+    free (avoid);
     if (!np) {
         overlay_log (ov, "archive %s: rank %u is slow (%s) but stays: %s", d->name, slow->rank, why, err);
         return;
@@ -68,6 +80,9 @@ static void move (struct dist *d, struct target *slow, const char *why)
         json_t *st = json_array_get (np, i);
         if (json_equal (st, json_array_get (d->plan, i)))
             continue;
+        for (size_t s = 0; s < json_array_size (st); s++)
+            if (distreplan_parent (np, i, s) != distreplan_parent (d->plan, i, s))
+                t->judge_after = now_ms () + GRACE_MS;   /* catching up from its new upstream */
         json_decref (t->stripes);
         json_decref (t->upstreams);
         t->stripes = json_incref (st);
@@ -82,6 +97,13 @@ static void move (struct dist *d, struct target *slow, const char *why)
     }
     json_decref (d->plan);
     d->plan = np;
+    /* gaps to new upstreams start from scratch: a downstream that was held
+     * back trails its new upstream by much, and that is no lag */
+    for (size_t i = 0; i < d->nremote; i++) {
+        d->t[i].lag_rounds = 0;
+        for (int s = 0; s < MAX_STRIPES; s++)
+            d->t[i].gap[s] = -1;
+    }
     overlay_log (ov, "archive %s: rank %u is slow (%s): moved to a leaf, %zu targets told", d->name, slow->rank,
                  why, told);
 }
@@ -91,14 +113,14 @@ void archive_slow_watch (struct dist *d, int64_t now)
     if (!d->plan || d->nremote < 3 || now - d->last_watch < WATCH_MS)
         return;
     d->last_watch = now;
-    size_t maxmoves = d->nremote / 8 > 1 ? d->nremote / 8 : 1;
+    size_t maxmoves = 2 + d->nremote / 8;   /* a chain's slow sender takes two */
     if (d->nmoves >= maxmoves)
         return;
     uint32_t me = overlay_rank (d->svc->ov);
     size_t ns = json_array_size (json_array_get (d->plan, 0));
     if (ns > MAX_STRIPES)
         return;
-    uint64_t big = ((uint64_t)d->window + 2) * d->chunk_size;
+    int64_t big = (int64_t)d->window + 2;   /* chunks */
     /* look: who lags, in which stripe the most */
     int *worst = xcalloc (d->nremote, sizeof (int));
     for (size_t i = 0; i < d->nremote; i++) {
@@ -109,16 +131,16 @@ void archive_slow_watch (struct dist *d, int64_t now)
             continue;
         }
         bool lag = false;
-        uint64_t wgap = 0;
+        int64_t wgap = 0;
         for (size_t s = 0; s < ns; s++) {
             int64_t p = distreplan_parent (d->plan, i, s);
-            if (p < 0 || p == me) {
-                t->gap[s] = 0;
+            int64_t mp = p < 0 || p == me ? -1 : missing_of (d, p, s);
+            if (mp < 0 || t->missing[s] < 0) {
+                t->gap[s] = -1;
                 continue;
             }
-            uint64_t hp = have_of (d, p), h = t->have;
-            uint64_t gap = hp > h ? hp - h : 0;
-            if (gap > big && gap > t->gap[s] && gap > wgap) {
+            int64_t gap = t->missing[s] > mp ? t->missing[s] - mp : 0;
+            if (gap > big && t->gap[s] >= 0 && gap >= t->gap[s] + GROWTH && gap > wgap) {
                 lag = true;
                 wgap = gap;
                 worst[i] = (int)s;
@@ -130,7 +152,7 @@ void archive_slow_watch (struct dist *d, int64_t now)
     /* judge: at most one move a look */
     for (size_t i = 0; i < d->nremote; i++) {
         struct target *t = &d->t[i];
-        if (t->lag_rounds < LAG_ROUNDS || worst[i] < 0 || t->moved)
+        if (t->lag_rounds < LAG_ROUNDS || worst[i] < 0 || t->moved || now < t->judge_after)
             continue;   /* a moved node is known slow: its lag says nothing of its new upstream */
         size_t s = worst[i];
         int64_t p = distreplan_parent (d->plan, i, s);
@@ -147,8 +169,8 @@ void archive_slow_watch (struct dist *d, int64_t now)
         }
         char why[160];
         if (sibling_ok || (!siblings && !up->suspect)) {
-            snprintf (why, sizeof why, "%llu bytes behind rank %u in stripe %zu, and falling back",
-                      (unsigned long long)t->gap[s], up->rank, s);
+            snprintf (why, sizeof why, "%lld chunks behind rank %u in stripe %zu, and falling back",
+                      (long long)t->gap[s], up->rank, s);
             up->suspect = true;
             t->lag_rounds = 0;
             move (d, t, why);

@@ -661,7 +661,7 @@ void archive_xfer_free (struct xfer *xf)
 {
     if (!xf)
         return;
-    for (int s = 0; s < MAX_STRIPES; s++)
+    for (int s = 0; s < 2 * MAX_STRIPES; s++)
         if (xf->warm_tags[s])
             overlay_rpc_cancel (xf->svc->ov, xf->warm_tags[s]);
     struct parked *p;
@@ -1040,7 +1040,7 @@ static void xfer_begin (struct xfer *xf, bool listed)
 static void on_warm (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     struct xfer *xf = arg;
-    for (int s = 0; msg && s < MAX_STRIPES; s++)
+    for (int s = 0; msg && s < 2 * MAX_STRIPES; s++)
         if (xf->warm_tags[s] == msg->hdr.matchtag)
             xf->warm_tags[s] = 0;
     if (xf->warming > 0 && --xf->warming == 0)
@@ -1056,18 +1056,22 @@ static void on_warm (overlay_t *ov, const cmsg_t *msg, void *arg)
 static void xfer_warm (struct xfer *xf)
 {
     archive_svc_t *svc = xf->svc;
-    uint32_t seen[MAX_STRIPES];
+    uint32_t seen[2 * MAX_STRIPES];
     int nseen = 0;
     xf->warming = 1;   /* held until every ping is out */
-    for (int s = 0; s < xf->nst; s++) {
-        uint32_t up = xf->st[s].ups[xf->st[s].upi];
+    for (int k = 0; k < 2 * xf->nst; k++) {   /* each stripe's upstream, then its first fallback */
+        struct stripe *st = &xf->st[k % xf->nst];
+        size_t at = st->upi + k / xf->nst;
+        if (at >= st->nups)
+            continue;
+        uint32_t up = st->ups[at];
         bool dup = false;
         for (int i = 0; i < nseen; i++)
             dup = dup || seen[i] == up;
         if (dup || !svc->dp)
             continue;
         seen[nseen++] = up;
-        if ((xf->warm_tags[s] = dataplane_ping (svc->dp, up, on_warm, xf)))
+        if ((xf->warm_tags[k] = dataplane_ping (svc->dp, up, on_warm, xf)))
             xf->warming++;
     }
     on_warm (svc->ov, NULL, xf);
@@ -1193,10 +1197,15 @@ void archive_chunk_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         return;
     }
     char cerr[512] = "short read";
+    /* the data plane's sealer hashes what it seals: no second hash here (a
+     * mismatch comes back as a request without sealer_hashes, read and
+     * reported below as ever; doc/distribution.md, "Sealed data plane") */
+    int rflags = (msg->hdr.flags & CMSG_F_DATA) && json_is_true (json_object_get (msg->json, "sealer_hashes"))
+                     ? CSTORE_READ_CALLER_HASHES : 0;
     ssize_t n = 0;   /* a unit's chunks one after another */
     for (json_int_t k = 0; k < nc && n >= 0; k++) {
         size_t cl = m->chunks[idx + k].len;
-        ssize_t r = cstore_chunk_read (svc->cs, name, idx + k, buf + n, cl, cerr, sizeof cerr);
+        ssize_t r = cstore_chunk_read_flags (svc->cs, name, idx + k, buf + n, cl, rflags, cerr, sizeof cerr);
         n = r < 0 ? r : r != (ssize_t)cl ? -EIO : n + r;
     }
     if (n == -EBADMSG) {
@@ -1268,7 +1277,11 @@ void archive_target_tick (archive_svc_t *svc, int64_t now)
         struct xfer *next = zlistx_next (svc->xfers);
         if (now - xf->last_report >= PROGRESS_MS) {
             xf->last_report = now;
-            overlay_respond (svc->ov, &xf->req, json_pack ("{s:I}", "have", (json_int_t)xf->bytes_have), NULL, 0);
+            json_t *miss = json_array ();   /* per stripe: the controller's slow watch */
+            for (int s = 0; s < xf->nst && !xf->loading; s++)
+                json_array_append_new (miss, json_integer ((json_int_t)xf->st[s].missing));
+            overlay_respond (svc->ov, &xf->req,
+                             json_pack ("{s:I s:o}", "have", (json_int_t)xf->bytes_have, "missing", miss), NULL, 0);
         }
         if (xf->loading) {
             if (now - xf->page_sent > SOURCE_GIVEUP_MS) {
@@ -1332,6 +1345,24 @@ void archive_target_tick (archive_svc_t *svc, int64_t now)
     }
 }
 
+/* The running transfer name that msg (verb) is about, if msg comes from its
+ * controller; else NULL, msg answered with the error. */
+static struct xfer *controllers_xfer (archive_svc_t *svc, const cmsg_t *msg, const char *name, const char *verb)
+{
+    overlay_t *ov = svc->ov;
+    struct xfer *xf = find_xfer (svc, name);
+    if (!xf || xf->finished) {
+        overlay_respond_error (ov, &msg->hdr, ENOENT, "archive %s: no transfer runs here", name);
+        return NULL;
+    }
+    if (msg->hdr.src != xf->req.src) {
+        overlay_respond_error (ov, &msg->hdr, EPERM, "archive %s: %s from rank %u, not the controller (rank %u)",
+                               name, verb, msg->hdr.src, xf->req.src);
+        return NULL;
+    }
+    return xf;
+}
+
 /* archive.replan {name, stripes}: the controller moved a slow target out of
  * the way (doc/distribution.md, "Slow targets"); take the new upstream lists
  * and pull from the new first upstream of any stripe that changed. */
@@ -1345,16 +1376,9 @@ void archive_replan_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         overlay_respond_error (ov, &msg->hdr, EPROTO, "archive.replan: malformed request");
         return;
     }
-    struct xfer *xf = find_xfer (svc, name);
-    if (!xf || xf->finished) {
-        overlay_respond_error (ov, &msg->hdr, ENOENT, "archive %s: no transfer runs here", name);
+    struct xfer *xf = controllers_xfer (svc, msg, name, "replan");
+    if (!xf)
         return;
-    }
-    if (msg->hdr.src != xf->req.src) {
-        overlay_respond_error (ov, &msg->hdr, EPERM, "archive %s: replan from rank %u, not the controller (rank %u)",
-                               name, msg->hdr.src, xf->req.src);
-        return;
-    }
     if ((int)json_array_size (stripes) != xf->nst) {
         overlay_respond_error (ov, &msg->hdr, EPROTO, "archive %s: replan with %zu stripes, the transfer has %d",
                                name, json_array_size (stripes), xf->nst);
@@ -1394,16 +1418,9 @@ void archive_go_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         overlay_respond_error (ov, &msg->hdr, EPROTO, "archive.go: malformed request");
         return;
     }
-    struct xfer *xf = find_xfer (svc, name);
-    if (!xf || xf->finished) {
-        overlay_respond_error (ov, &msg->hdr, ENOENT, "archive %s: no transfer runs here", name);
+    struct xfer *xf = controllers_xfer (svc, msg, name, "go");
+    if (!xf)
         return;
-    }
-    if (msg->hdr.src != xf->req.src) {
-        overlay_respond_error (ov, &msg->hdr, EPERM, "archive %s: go from rank %u, not the controller (rank %u)",
-                               name, msg->hdr.src, xf->req.src);
-        return;
-    }
     overlay_respond (ov, &msg->hdr, json_object (), NULL, 0);
     if (!xf->hold)
         return;

@@ -118,6 +118,12 @@ static void persist (burst_t *b, struct bpool *p)
     json_decref (o);
 }
 
+static void warn (void *arg, const char *msg)
+{
+    burst_t *b = arg;
+    overlay_log (b->ov, "%s", msg);
+}
+
 static void ctx_of (burst_t *b, struct bpool *p, burst_ctx_t *c)
 {
     uint32_t replicas = 0;
@@ -125,7 +131,8 @@ static void ctx_of (burst_t *b, struct bpool *p, burst_ctx_t *c)
         if (p->n[i].st == BN_STARTING || p->n[i].st == BN_UP)
             replicas = i + 1;
     *c = (burst_ctx_t){ .pool = p->cfg, .cluster = p->cfg->cluster, .lead = b->lead, .config = b->config,
-                        .cert = b->cert, .broker = b->broker, .workdir = b->workdir, .replicas = replicas };
+                        .cert = b->cert, .broker = b->broker, .workdir = b->workdir, .replicas = replicas,
+                        .cfg = overlay_config (b->ov), .warn = warn, .warn_arg = b };
 }
 
 static void set_state (burst_t *b, struct bnode *n, enum bstate st)
@@ -394,6 +401,11 @@ static int on_tick (zloop_t *loop, int id, void *arg)
             persist (b, p);
         }
         free (rel);
+        if (p->prov->poll) {
+            burst_ctx_t c;
+            ctx_of (b, p, &c);
+            p->prov->poll (&c);
+        }
     }
     decide (b);
     return 0;
@@ -505,9 +517,14 @@ static void burst_render_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         size_t len;
         char err[256];
         char *cfg = read_file (b->config, 64u << 20, &len, err, sizeof err);
-        json_t *o = burst_kube_render (p->cfg, p->cfg->size, cfg ? cfg : "", NULL);
+        json_t *o = burst_kube_render (p->cfg, p->cfg->size, b->lead, cfg ? cfg : "", NULL);
         free (cfg);
-        text = o ? jobspec_yaml (o) : NULL;
+        /* one YAML document per object (kubectl validates a v1 List only with the OpenAPI v2 schema) */
+        char *sec = o ? jobspec_yaml (json_array_get (json_object_get (o, "items"), 0)) : NULL;
+        char *sts = o ? jobspec_yaml (json_array_get (json_object_get (o, "items"), 1)) : NULL;
+        text = sec && sts ? xasprintf ("%s---\n%s", sec, sts) : NULL;
+        free (sec);
+        free (sts);
         json_decref (o);
     }
     else if (p->cfg->provider == BURST_COMMAND)
@@ -520,7 +537,9 @@ static void burst_render_request (overlay_t *ov, const cmsg_t *msg, void *arg)
                           p->cfg->cluster, b->lead, b->config, b->cert);
     else
         text = xasprintf ("# pool %s: the local provider runs, for each node %s-N (N 0-%u, rank %u+N):\n"
-                          "%s --config %s --host %s-N --rundir %s/%s-N/run --cert %s\n",
+                          "%s --config %s --host %s-N --rundir %s/%s-N/run --cert %s\n"
+                          "# as root (unless settings.netns is false) in a network namespace of its own with\n"
+                          "# --address from settings.subnet, when the instance's endpoints can be reached from one\n",
                           p->cfg->name, p->cfg->cluster, p->cfg->size - 1, p->cfg->first_rank, b->broker, b->config,
                           p->cfg->cluster, b->workdir, p->cfg->cluster,
                           json_string_value (json_object_get (p->cfg->settings, "cert"))

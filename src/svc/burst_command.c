@@ -70,10 +70,7 @@ static int command_start (const burst_ctx_t *c, burst_ref_t *nodes, size_t n, ch
     pid_t pid = run (c, "resume", nodes, n, err, errlen);
     if (pid < 0)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        json_decref (nodes[i].handle);
-        nodes[i].handle = json_pack ("{s:i}", "resume_pid", (int)pid);
-    }
+    burst_handles_set_pid (nodes, n, "resume_pid", pid);
     return 0;
 }
 
@@ -84,11 +81,10 @@ static int command_stop (const burst_ctx_t *c, burst_ref_t *nodes, size_t n, cha
 
 static int command_check (const burst_ctx_t *c, const burst_ref_t *node, char *err, size_t errlen)
 {
-    pid_t pid = (pid_t)json_integer_value (json_object_get (node->handle, "resume_pid"));
     char why[128];
-    if (pid > 0 && burst_proc_status (pid, why, sizeof why) < 0)
+    if (burst_check_pid (node, "resume_pid", why, sizeof why) < 0)
         return errfail (err, errlen, "the resume program %s (log %s/%s.resume.log)", why, c->workdir, c->cluster);
     return 0;
 }
 
-const burst_prov_t burst_command = { "command", command_start, command_stop, command_check };
+const burst_prov_t burst_command = { "command", command_start, command_stop, command_check, NULL };

@@ -3,7 +3,8 @@
  *
  * A chunk lives either in a blob file owned by the store (COPY) or in place in
  * the source file it was cut from (REFERENCE: path + offset + length).  Every
- * read re-hashes the bytes, so a changed source is reported, never served.
+ * read re-hashes the bytes, so a changed source is reported, never served
+ * (except a read whose caller hashes them itself, CSTORE_READ_CALLER_HASHES).
  * Index: SQLite (STATEDIR/content/index.sqlite).  Layout: doc/archive.md.
  *
  * One cstore_t is not thread-safe; cstore_archive_create uses its own worker
@@ -97,6 +98,19 @@ ssize_t cstore_chunk_read (cstore_t *self, const char *archive, uint32_t idx, vo
                            size_t buflen, char *err, size_t errlen);
 /* A read that finds a chunk changed or gone (-EBADMSG) marks the archive
  * damaged (persisted in the index; err names the chunk, its file and offset). */
+
+/* cstore_chunk_read_flags flags */
+#define CSTORE_READ_CALLER_HASHES 0x1   /* the caller hashes the bytes itself (the
+                                         * data plane's sealer): no check here */
+/* cstore_chunk_read, but with CSTORE_READ_CALLER_HASHES the bytes are not
+ * hashed here: read from the blob or the first readable reference of the
+ * right length; a missing chunk or file is reported (and marks damage) as
+ * by cstore_chunk_read, a changed one is not seen.  A caller whose hash
+ * does not match must call cstore_chunk_read for the chunk: that read finds
+ * the damage, marks the archive and names chunk, file and offset exactly as
+ * an ordinary read (or, if the bytes are right after all, returns them). */
+ssize_t cstore_chunk_read_flags (cstore_t *self, const char *archive, uint32_t idx, void *buf,
+                                 size_t buflen, int flags, char *err, size_t errlen);
 /* Mark archive damaged for reason (persisted; cleared when it is recorded
  * again by create/adopt, or removed).  0 or -EIO. */
 int cstore_mark_damaged (cstore_t *self, const char *archive, const char *reason);

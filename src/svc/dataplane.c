@@ -9,6 +9,9 @@
  * the overlay's data responder, where plaintext is checked against the
  * manifest's SHA-256 and sealed, the hash bound into the seal (deterministically, so a re-seal equals the
  * source's seal) and a sealed frame being forwarded goes out untouched.
+ * The store reads what it hands over for sealing unchecked (that hash is
+ * the check); a mismatch is asked for again with a verified read, so the
+ * store reports and marks the damage as on any read.
  * Received frames are opened and verified before anyone sees them.
  * What travels is a transfer unit (doc/distribution.md, "Transfer units";
  * src/lib/distunit.c): a piece of a chunk, sealed on its own (its nonce and
@@ -82,6 +85,7 @@ struct sreq {                        /* a request to us, handed to the archive s
     char idhex[2 * CHUNKSEAL_IDLEN + 1];
     uint32_t idx;
     int64_t t;
+    bool unchecked;                  /* the store did not hash it: seal_plain does */
 };
 
 struct early {                       /* a request for a distribution not registered yet */
@@ -122,6 +126,8 @@ struct dataplane {
     zhashx_t *sreqs;                 /* stag -> struct sreq */
     zlistx_t *early;                 /* struct early, oldest first */
     int early_timer;                 /* one-shot early_serve, or -1 */
+    zlistx_t *recheck;               /* struct sreq: read again, verified (on_respond) */
+    int recheck_timer;               /* one-shot recheck_serve, or -1 */
     uint32_t next_stag;
     int64_t last_refusal_log;
     uint64_t refused;
@@ -426,6 +432,54 @@ static json_t *unit_request_json (const struct dist *d, json_int_t j)
                       (json_int_t)u->nchunks, "unit", j, "u", (json_int_t)distunits_size (d->ut));
 }
 
+/* Hand s (taken over) to the archive service as a fresh request; its
+ * answer comes to on_respond.  s->unchecked: its store need not hash the
+ * bytes (seal_plain does, and a mismatch comes back as a verified read). */
+static void sreq_deliver (dataplane_t *dp, struct dist *d, struct sreq *s)
+{
+    if (++dp->next_stag == 0)
+        dp->next_stag = 1;
+    s->stag = dp->next_stag;
+    s->t = now_ms ();
+    char key[16];
+    keyfmt (key, sizeof key, s->stag);
+    zhashx_update (dp->sreqs, key, s);
+    cmsg_t msg = { .hdr = s->req };
+    msg.hdr.matchtag = s->stag;
+    msg.hdr.flags = CMSG_F_DATA;
+    /* src: the requester's rank as it says (it showed the token), so the
+     * archive service tells its downstreams apart (one progress note per
+     * downstream and stripe); the answer comes here whatever src says */
+    msg.hdr.dest = overlay_rank (dp->ov);
+    msg.hdr.src = s->req.src < overlay_size (dp->ov) ? s->req.src : msg.hdr.dest;
+    msg.hdr.sender_len = 0;
+    msg.json = unit_request_json (d, s->idx);
+    if (s->unchecked)
+        json_object_set_new (msg.json, "sealer_hashes", json_true ());
+    overlay_deliver (dp->ov, &msg);
+    json_decref (msg.json);
+}
+
+/* Requests whose unchecked read did not match (on_respond), handed to the
+ * archive service again for a verified read: from a one-shot timer, not
+ * from inside the response that failed. */
+static int recheck_serve (zloop_t *loop, int timer_id, void *arg)
+{
+    dataplane_t *dp = arg;
+    (void)loop;
+    (void)timer_id;
+    dp->recheck_timer = -1;
+    struct sreq *s;
+    while ((s = zlistx_detach (dp->recheck, NULL))) {
+        struct dist *d = dist_find (dp, s->idhex);
+        if (d && zhashx_size (dp->sreqs) < DP_SREQ_MAX)
+            sreq_deliver (dp, d, s);
+        else
+            free (s);   /* forgotten meanwhile: the requester's stall timer moves on */
+    }
+    return 0;
+}
+
 /* Answer a request that passed the token check. */
 static void serve_request (dataplane_t *dp, struct dist *d, const uint8_t *rid, size_t ridlen,
                            const cmsg_hdr_t *hp, json_int_t idx)
@@ -454,33 +508,13 @@ static void serve_request (dataplane_t *dp, struct dist *d, const uint8_t *rid, 
         return;
     }
     struct sreq *s = xcalloc (1, sizeof *s);
-    if (!s)
-        return;
-    if (++dp->next_stag == 0)
-        dp->next_stag = 1;
-    s->stag = dp->next_stag;
     memcpy (s->rid, rid, ridlen);
     s->ridlen = ridlen;
     s->req = h;
     memcpy (s->idhex, d->idhex, sizeof s->idhex);
     s->idx = idx;
-    s->t = now_ms ();
-    char key[16];
-    keyfmt (key, sizeof key, s->stag);
-    zhashx_update (dp->sreqs, key, s);
-    /* hand it to the archive service; the answer comes to on_respond */
-    cmsg_t msg = { .hdr = h };
-    msg.hdr.matchtag = s->stag;
-    msg.hdr.flags = CMSG_F_DATA;
-    /* src: the requester's rank as it says (it showed the token), so the
-     * archive service tells its downstreams apart (one progress note per
-     * downstream and stripe); the answer comes here whatever src says */
-    msg.hdr.dest = overlay_rank (dp->ov);
-    msg.hdr.src = h.src < overlay_size (dp->ov) ? h.src : msg.hdr.dest;
-    msg.hdr.sender_len = 0;
-    msg.json = unit_request_json (d, idx);
-    overlay_deliver (dp->ov, &msg);
-    json_decref (msg.json);
+    s->unchecked = true;
+    sreq_deliver (dp, d, s);
 }
 
 /* Check a request's token against distribution d and serve it, else
@@ -600,27 +634,24 @@ static int on_router (zloop_t *loop, zmq_pollitem_t *item, void *arg)
  * this is where the hash is checked, on the very bytes sealed (not trusting
  * an earlier read: whatever happened to them since shows here).  A chunk
  * that is not the manifest's becomes a frame that fails the tag check, so
- * no (key, nonce) seals a stranger's bytes. */
-static void seal_plain (dataplane_t *dp, struct dist *d, uint32_t idx, const void *p, size_t len,
+ * no (key, nonce) seals a stranger's bytes; then false (on_respond has the
+ * store read it again, verified, if its first read was unchecked). */
+static bool seal_plain (dataplane_t *dp, struct dist *d, uint32_t idx, const void *p, size_t len,
                         zmq_msg_t *out)
 {
+    (void)dp;
     char err[256];
     bool good = len == d->len[idx];
     uint8_t *buf = overlay_buf_new (len + CHUNKSEAL_TAGLEN);
-    if (!buf) {
-        zmq_msg_init (out);
-        return;
-    }
     if (good && chunkseal_seal (d->seal, idx, d->hash[idx], p, len, buf, CHUNKSEAL_REHASH, err, sizeof err) == 0) {
         zmq_msg_init_data (out, buf, len + CHUNKSEAL_TAGLEN, buf_free_cb, NULL);
         cache_put (d, idx, out);
         d->n_sealed++;
-        return;
+        return true;
     }
-    overlay_log (dp->ov, "archive %s: chunk %u does not match its manifest here; sent as corrupt",
-                 d->name, idx);
     memset (buf, 0, len + CHUNKSEAL_TAGLEN);
     zmq_msg_init_data (out, buf, len + CHUNKSEAL_TAGLEN, buf_free_cb, NULL);
+    return false;
 }
 
 /* Seal plaintext p of unit j (doc/distribution.md, "Transfer units") into
@@ -629,9 +660,11 @@ static void seal_plain (dataplane_t *dp, struct dist *d, uint32_t idx, const voi
  * chunk, whose SHA-256 is checked once; then this piece and the chunk's
  * next ones (as many as the cache holds) are sealed into the cache, so the
  * other pieces are not hashed again.  Bytes that are not the manifest's
- * become a zeroed frame that fails the tag.  Returns whether it sealed. */
+ * become a zeroed frame that fails the tag.  Returns whether it sealed
+ * (false: on_respond reads it again, verified, if the read was unchecked). */
 static bool seal_unit (dataplane_t *dp, struct dist *d, uint32_t j, const void *p, size_t len, zmq_msg_t *out)
 {
+    (void)dp;
     const distunit_t *u = distunits_get (d->ut, j);
     char err[256];
     bool good = true;
@@ -657,9 +690,6 @@ static bool seal_unit (dataplane_t *dp, struct dist *d, uint32_t j, const void *
             cache_put (d, j, out);
             d->n_sealed += u->nchunks;
         }
-        else
-            overlay_log (dp->ov, "archive %s: unit %u (chunks %u..%u) does not match its manifest here; sent "
-                         "as corrupt", d->name, j, u->chunk, u->chunk + u->nchunks - 1);
         return good;
     }
     uint32_t c = u->chunk;
@@ -677,8 +707,6 @@ static bool seal_unit (dataplane_t *dp, struct dist *d, uint32_t j, const void *
         }
         memset (buf, 0, u->len + CHUNKSEAL_TAGLEN);
         zmq_msg_init_data (out, buf, u->len + CHUNKSEAL_TAGLEN, buf_free_cb, NULL);
-        overlay_log (dp->ov, "archive %s: chunk %u does not match its manifest here; piece sent as corrupt",
-                     d->name, c);
         return false;
     }
     d->n_sealed++;
@@ -743,6 +771,7 @@ static void on_respond (void *arg, const cmsg_hdr_t *resp, const char *json, siz
         return;
     }
     zmq_msg_t out;
+    bool good = true;
     if (share && share == dp->cur_frame && !strcmp (dp->cur_id, s->idhex) && dp->cur_idx == s->idx) {
         zmq_msg_init (&out);   /* the verified sealed frame just received: forward it */
         zmq_msg_copy (&out, share);
@@ -750,17 +779,36 @@ static void on_respond (void *arg, const cmsg_hdr_t *resp, const char *json, siz
     }
     else if (distunits_size (d->ut)) {   /* units (doc/distribution.md, "Transfer units") */
         if (share)
-            seal_unit (dp, d, s->idx, zmq_msg_data (share), zmq_msg_size (share), &out);
+            good = seal_unit (dp, d, s->idx, zmq_msg_data (share), zmq_msg_size (share), &out);
         else
-            seal_unit (dp, d, s->idx, give ? give : data, give ? glen : len, &out);
+            good = seal_unit (dp, d, s->idx, give ? give : data, give ? glen : len, &out);
     }
     else if (share)   /* a plaintext frame from elsewhere (a CURVE transfer) */
-        seal_plain (dp, d, s->idx, zmq_msg_data (share), zmq_msg_size (share), &out);
-    else if (give)    /* read by svc_chunk from the store or the extraction */
-        seal_plain (dp, d, s->idx, give, glen, &out);
+        good = seal_plain (dp, d, s->idx, zmq_msg_data (share), zmq_msg_size (share), &out);
+    else if (give)    /* read by svc_chunk from the store (unchecked) or the extraction */
+        good = seal_plain (dp, d, s->idx, give, glen, &out);
     else
-        seal_plain (dp, d, s->idx, data, len, &out);
+        good = seal_plain (dp, d, s->idx, data, len, &out);
     overlay_buf_free (give);
+    if (!good && s->unchecked) {
+        /* the store read it without a hash (the seal's is the check): read
+         * it again, verified, so a damaged copy is found, marked and
+         * reported by the store exactly as on any read, and the requester
+         * gets its EBADMSG (doc/distribution.md, "Faults") */
+        zmq_msg_close (&out);
+        overlay_log (dp->ov, "archive %s: %s %u does not match its manifest here; reading it again, "
+                     "verified", d->name, distunits_size (d->ut) ? "unit" : "chunk", s->idx);
+        struct sreq *r = xcalloc (1, sizeof *r);
+        *r = *s;
+        r->unchecked = false;
+        zlistx_add_end (dp->recheck, r);
+        if (dp->recheck_timer < 0)
+            dp->recheck_timer = zloop_timer (overlay_loop (dp->ov), 1, 1, recheck_serve, dp);
+        return;
+    }
+    if (!good)
+        overlay_log (dp->ov, "archive %s: %s %u does not match its manifest here; sent as corrupt",
+                     d->name, distunits_size (d->ut) ? "unit" : "chunk", s->idx);
     send_to_requester (dp, s->rid, s->ridlen, &s->req, 0, json, jlen, &out);
     zmq_msg_close (&out);
 }
@@ -1259,6 +1307,9 @@ dataplane_t *dataplane_new (overlay_t *ov, char *err, size_t errlen)
     dp->early = zlistx_new ();
     zlistx_set_destructor (dp->early, free_item);
     dp->early_timer = -1;
+    dp->recheck = zlistx_new ();
+    zlistx_set_destructor (dp->recheck, free_item);
+    dp->recheck_timer = -1;
     dp->peers = xcalloc (overlay_size (ov), sizeof *dp->peers);
     for (uint32_t r = 0; r < overlay_size (ov); r++) {
         dp->peers[r].dp = dp;
@@ -1314,6 +1365,8 @@ void dataplane_destroy (dataplane_t **pp)
         zloop_timer_end (loop, dp->timer);
         if (dp->early_timer >= 0)
             zloop_timer_end (loop, dp->early_timer);
+        if (dp->recheck_timer >= 0)
+            zloop_timer_end (loop, dp->recheck_timer);
     }
     for (uint32_t r = 0; r < overlay_size (ov); r++) {
         struct peer *p = &dp->peers[r];
@@ -1334,6 +1387,7 @@ void dataplane_destroy (dataplane_t **pp)
     zhashx_destroy (&dp->creqs);
     zhashx_destroy (&dp->sreqs);
     zlistx_destroy (&dp->early);
+    zlistx_destroy (&dp->recheck);
     free (dp->uri);
     free (dp);
     *pp = NULL;

@@ -33,6 +33,7 @@ typedef struct overlay_opts {
     const char *rundir;     /* local socket lives here */
     const char *cert_path;  /* CURVE certificate (overrides config) */
     const char *host;       /* this broker's host name (joined hosts: required) */
+    const char *address;    /* a joined host: %h of its endpoints (NULL: host), as sent when joining */
     const char *statedir;   /* rank 0 keeps the membership table here */
     json_t *members;        /* a joined broker: the table from the lead's answer */
     void *zctx;             /* ZeroMQ context, kept by the caller (NULL: czmq's, zsys_init).

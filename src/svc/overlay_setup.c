@@ -284,7 +284,7 @@ overlay_t *overlay_new (const overlay_opts_t *o, char *err, size_t errlen)
     if (privdir_ensure (ov->rundir, err, errlen) < 0 || lock_rundir (ov, err, errlen) < 0)
         goto fail;
     open_self (ov);
-    if (open_children (ov, o->host, err, errlen) < 0)
+    if (open_children (ov, o->address ? o->address : o->host, err, errlen) < 0)
         goto fail;
     if (ov->rank != 0 && ov_parent_connect (ov, err, errlen) < 0)
         goto fail;

@@ -9,7 +9,8 @@
 # tries), `fails` (the resume program fails: the job fails at once),
 # `badcert` (local brokers with another certificate: refused and logged,
 # the job fails after the timeout) and `cloud` (kubernetes: the rendered
-# Secret and StatefulSet checked field by field).
+# Secret and StatefulSet checked field by field; test/e2e/burst_kube.sh
+# applies them with kubectl).
 . "$(dirname "$0")/lib.sh"
 D=$T_TMP
 canopy keygen "$D/good.cert"
@@ -105,9 +106,9 @@ canopy burst render cloud > "$D/objs.yaml"
 cloud=$(canopy burst list | awk '$1 == "cloud" {print $2}')
 check "render: a Secret and a StatefulSet named $cloud, 3 pods in namespace burst" python3 - "$D/objs.yaml" "$cloud" <<'PY'
 import sys, yaml
-o = yaml.safe_load(open(sys.argv[1])); name = sys.argv[2]
-assert o["kind"] == "List" and [i["kind"] for i in o["items"]] == ["Secret", "StatefulSet"], o
-sec, sts = o["items"]
+docs = list(yaml.safe_load_all(open(sys.argv[1]))); name = sys.argv[2]
+assert [d["kind"] for d in docs] == ["Secret", "StatefulSet"], docs
+sec, sts = docs
 assert sec["metadata"]["name"] == name and sec["metadata"]["namespace"] == "burst"
 assert "PRIVATE" not in str(sec) and "secret-key" not in str(sec), "render must not print the certificate"
 assert "lead" in sec["stringData"]["canopy.yaml"], "the Secret carries the instance config"
@@ -121,6 +122,8 @@ assert {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in c["env"]} ==
 assert c["resources"]["requests"]["cpu"] == "32" and c["resources"]["limits"]["nvidia.com/gpu"] == 1
 v = pod["volumes"][0]; assert v["secret"]["secretName"] == name and v["secret"]["defaultMode"] == 0o400
 assert c["volumeMounts"][0]["mountPath"] == "/etc/canopy"
+assert sts["metadata"]["annotations"]["canopy.io/lead"].startswith("ipc://"), sts["metadata"]
+assert sts["metadata"]["annotations"]["canopy.io/pool-ranks"] == "8-10", sts["metadata"]
 PY
 expect_fail "render of an unknown pool" "no burst pool 'x'" canopy burst render x
 check "no sanitizer report in the logs" sh -c "! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' $D/log-*"

@@ -28,6 +28,10 @@ nl=$(canopy job info "$id" R | jq -r '.execution.nodelist | join(" ")')
 check "its R holds the two pool nodes by their names ($nl)" grep -qF "$cluster-[0-1]" <<<"$nl"
 check "the pool nodes are free under their own names while up" bash -c "canopy resource list | awk '\$1 == \"free\"' | grep -q '$cluster'"
 check "burst list: 2 up" bash -c "canopy burst list | awk '\$1 == \"local\" {exit !(\$7 == 2)}'"
+if [ "$(id -u)" -eq 0 ]; then
+    check "as root: the ipc:// endpoints cannot be reached from a namespace: one warning line per start" \
+        grep -q "burst: pool local: pool brokers run in this network namespace: default_connect 'ipc://.*' is not a tcp://%h template" "$L"
+fi
 check "the pool brokers run (found by --host and this instance's run directory)" sh -c "[ \$(pgrep -f -- \"[-]-host $cluster-[0-9]* --rundir $CANOPY_RUNDIR/\" | wc -l) -eq 2 ]"
 check "released after the idle time: burst again" wait_until 20 sh -c "canopy resource list | awk '\$1 == \"burst\" {exit !(\$2 == 2)}'"
 check "... logged" grep -q "burst: pool local: released $cluster-\[0-1\] (idle for 3s)" "$L"

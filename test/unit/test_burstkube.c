@@ -13,7 +13,7 @@ int main (void)
                               "\"settings\":{\"kubeconfig\":\"/k\",\"namespace\":\"ns1\",\"image\":\"img:1\"}}]",
                               0, NULL);
     ok (burst_pools_parse (cfg, 2, &p, err, sizeof err) == 0, "pool parses %s", err);
-    json_t *o = burst_kube_render (&p.v[0], 3, "hosts: []\n", "CERT");
+    json_t *o = burst_kube_render (&p.v[0], 3, "tcp://lead:8050", "hosts: []\n", "CERT");
     ok (o && !strcmp (json_string_value (json_object_get (o, "kind")), "List"), "a List");
     json_t *sec = json_array_get (json_object_get (o, "items"), 0), *sts = json_array_get (json_object_get (o, "items"), 1);
     const char *cl = p.v[0].cluster;
@@ -28,13 +28,17 @@ int main (void)
             && !strcmp (json_string_value (json_array_get (cmd, 6)), "$(POD_NAME)")
             && !strcmp (json_string_value (json_array_get (cmd, 12)), "/run/canopy/state"),
         "a StatefulSet of 3 pods joining as their pod names");
+    json_t *notes = json_object_get (json_object_get (sts, "metadata"), "annotations");
+    ok (!strcmp (json_string_value (json_object_get (notes, "canopy.io/lead")), "tcp://lead:8050")
+            && !strcmp (json_string_value (json_object_get (notes, "canopy.io/pool-ranks")), "2-5"),
+        "annotated with the lead's endpoint and the pool's ranks");
     ok (!strcmp (json_string_value (json_object_get (c, "image")), "img:1")
             && !strcmp (json_string_value (json_object_get (json_object_get (sts, "metadata"), "namespace")), "ns1")
             && json_integer_value (json_object_get (json_object_get (json_object_get (c, "resources"), "limits"),
                                                     "nvidia.com/gpu")) == 2,
         "image, namespace and GPUs from the pool");
     json_decref (o);
-    o = burst_kube_render (&p.v[0], 0, NULL, NULL);
+    o = burst_kube_render (&p.v[0], 0, NULL, NULL, NULL);
     sec = json_array_get (json_object_get (o, "items"), 0);
     ok (o && !strstr (json_string_value (json_object_get (json_object_get (sec, "stringData"), "curve.cert")), "CERT"),
         "without a certificate: a placeholder");

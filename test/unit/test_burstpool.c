@@ -85,6 +85,14 @@ int main (void)
         { "[{\"name\":\"a\",\"size\":1,\"provider\":\"local\"},{\"name\":\"a\",\"size\":1,\"provider\":\"local\"}]", "declared twice" },
         { "[{\"name\":\"a\",\"size\":1,\"provider\":\"local\",\"resume_timeout\":-1}]", "seconds > 0" },
         { "{\"name\":\"a\"}", "burst must be a list" },
+        { "[{\"name\":\"a\",\"size\":1,\"provider\":\"local\",\"settings\":{\"netns\":1}}]", "netns must be true or false" },
+        { "[{\"name\":\"a\",\"size\":3,\"provider\":\"local\",\"settings\":{\"subnet\":\"10.1.0.0/29\"}}]",
+          "10.1.0.0/29 holds 2 nodes (a /30 each), the pool has 3" },
+        { "[{\"name\":\"a\",\"size\":1,\"provider\":\"local\",\"settings\":{\"subnet\":\"10.1.0.1/24\"}}]",
+          "host bits are set (the network is 10.1.0.0/24)" },
+        { "[{\"name\":\"a\",\"size\":1,\"provider\":\"local\",\"settings\":{\"subnet\":\"127.0.0.0/8\"}}]", "loopback" },
+        { "[{\"name\":\"a\",\"size\":1,\"provider\":\"local\",\"settings\":{\"subnet\":\"10.1.0.0/31\"}}]", "at most 30" },
+        { "[{\"name\":\"a\",\"size\":1,\"provider\":\"local\",\"settings\":{\"subnet\":\"fd00::/64\"}}]", "not an IPv4 subnet" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         json_t *x = J (bad[i].text);
@@ -93,6 +101,10 @@ int main (void)
             "bad pool %zu: %s", i, err);
         json_decref (x);
     }
+    uint32_t net = 0;
+    ok (burst_subnet_parse (BURST_SUBNET_DEFAULT, 16384, &net, err, sizeof err) == 0 && net == (10u << 24 | 213u << 16),
+        "the default subnet %s holds 16384 nodes", BURST_SUBNET_DEFAULT);
+    ok (burst_subnet_parse (BURST_SUBNET_DEFAULT, 16385, &net, err, sizeof err) < 0, "... and no more (%s)", err);
     json_t *l = burst_pool_local_spec (2, 4, 0);
     ok (burst_pools_parse (l, 2, &p, err, sizeof err) == 0 && p.n == 1 && !strcmp (p.v[0].name, "local")
             && p.v[0].size == 2 && p.v[0].cores == 4,

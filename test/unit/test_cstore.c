@@ -184,11 +184,21 @@ int main (void)
     int fd = open (p, O_WRONLY);
     ok (fd >= 0 && pwrite (fd, "J", 1, 0) == 1, "corrupt a blob");
     close (fd);
+    char dmg[512];
+    n = cstore_chunk_read_flags (cs, "t1", 0, buf, sizeof buf, CSTORE_READ_CALLER_HASHES, err, sizeof err);
+    ok (n == 6 && buf[0] == 'J' && !cstore_damage (cs, "t1", dmg, sizeof dmg),
+        "a read whose caller hashes: the corrupt blob's bytes, unchecked, nothing marked (%zd)", n);
     n = cstore_chunk_read (cs, "t1", 0, buf, sizeof buf, err, sizeof err);
     ok (n == 6 && !memcmp (buf, "HELLO\n", 6), "corrupt blob: served from the reference archive's file");
     put_file ("src/sub/deeper/small", "HeLLO\n", 6, 0444);
     n = cstore_chunk_read (cs, "t1", 0, buf, sizeof buf, err, sizeof err);
     ok (n == -EBADMSG, "corrupt blob and changed reference: EBADMSG (%zd %s)", n, err);
+    ok (cstore_damage (cs, "t1", dmg, sizeof dmg) && strstr (dmg, "damaged: chunk 0"),
+        "... and the archive is marked damaged: %s", dmg);
+    put_file ("src/sub/deeper/small", "HEL", 3, 0444);
+    n = cstore_chunk_read_flags (cs, "t1", 0, buf, sizeof buf, CSTORE_READ_CALLER_HASHES, err, sizeof err);
+    ok (n == -EBADMSG && strstr (err, "damaged: chunk 0"),
+        "a read whose caller hashes still reports a short file as damage: %s", err);
     put_file ("src/sub/deeper/small", "HELLO\n", 6, 0444);
     n = cstore_chunk_read (cs, "t1", 0, buf, 3, err, sizeof err);
     ok (n == -EINVAL, "small buffer refused");

@@ -306,7 +306,7 @@ static void test_replan (void)
     topo_t *t = topo_create ("kary:2", 8, NULL, err, sizeof err);
     uint32_t tg7[7] = { 1, 2, 3, 4, 5, 6, 7 };
     json_t *plan = distplan_stripes (t, 0, tg7, 7, "chain", 0, err, sizeof err);
-    json_t *np = distreplan_move (plan, tg7, 7, 0, 3, err, sizeof err);
+    json_t *np = distreplan_move (plan, tg7, 7, 0, 3, NULL, 0, err, sizeof err);
     ok (np != NULL, "replan: chain, rank 3 moved (%s)", np ? "" : err);
     int64_t want[7] = { 0, 1, 7, 2, 4, 5, 6 };   /* 0 -> 1 -> 2 -> 4 -> 5 -> 6 -> 7 -> 3 */
     int badorder = 0;
@@ -317,12 +317,31 @@ static void test_replan (void)
     json_t *l4 = np ? json_array_get (json_array_get (np, 3), 0) : NULL;
     ok (l4 && json_array_size (l4) == 3 && json_integer_value (json_array_get (l4, 1)) == 1,
         "replan: rank 4's fallbacks are its new ancestors (2, 1, then the source)");
-    json_t *again = np ? distreplan_move (np, tg7, 7, 0, 3, err, sizeof err) : NULL;
+    json_t *again = np ? distreplan_move (np, tg7, 7, 0, 3, NULL, 0, err, sizeof err) : NULL;
     ok (!again && strstr (err, "nothing to move"), "replan: a leaf has nothing to move (%s)", err);
-    ok (!distreplan_move (plan, tg7, 7, 0, 9, err, sizeof err) && strstr (err, "not a target"),
+    /* a second slow node in a two-tree avoids the first: 1..7, tree A's
+     * interior 1 2 3, tree B's 4 5 6, 7 a leaf in both; 2 slow trades with 7,
+     * then 5 slow would trade with 2 (a leaf in both now) but for avoid */
+    json_t *tt = distplan_stripes (t, 0, tg7, 7, "twotree", 0, err, sizeof err);
+    json_t *t1 = tt ? distreplan_move (tt, tg7, 7, 0, 2, NULL, 0, err, sizeof err) : NULL;
+    uint32_t avoid[1] = { 2 };
+    json_t *t2 = t1 ? distreplan_move (t1, tg7, 7, 0, 5, avoid, 1, err, sizeof err) : NULL;
+    json_t *t3 = t1 ? distreplan_move (t1, tg7, 7, 0, 5, NULL, 0, err, sizeof err) : NULL;
+    int kids2 = 0, kids3 = 0;
+    for (size_t i = 0; t2 && t3 && i < 7; i++) {
+        kids2 += distreplan_parent (t2, i, 1) == 2;
+        kids3 += distreplan_parent (t3, i, 1) == 2;
+    }
+    ok (t1 && t2 && t3 && kids2 == 0 && kids3 > 0,
+        "replan: a second slow node trades with another leaf than the first slow one (%d, %d)", kids2, kids3);
+    json_decref (tt);
+    json_decref (t1);
+    json_decref (t2);
+    json_decref (t3);
+    ok (!distreplan_move (plan, tg7, 7, 0, 9, NULL, 0, err, sizeof err) && strstr (err, "not a target"),
         "replan: an unknown rank refused (%s)", err);
     json_t *junk = json_pack ("[[[1]]]");
-    ok (!distreplan_move (junk, tg7, 7, 0, 3, err, sizeof err), "replan: a malformed plan refused (%s)", err);
+    ok (!distreplan_move (junk, tg7, 7, 0, 3, NULL, 0, err, sizeof err), "replan: a malformed plan refused (%s)", err);
     json_decref (junk);
     json_decref (np);
     json_decref (plan);
@@ -347,7 +366,7 @@ static void test_replan (void)
                 bool fwd = false;
                 for (int s = 0; s < ns; s++)
                     fwd = fwd || nkids (plan, n, tg, i, s) > 0;
-                np = distreplan_move (plan, tg, n, 0, tg[i], err, sizeof err);
+                np = distreplan_move (plan, tg, n, 0, tg[i], NULL, 0, err, sizeof err);
                 if (!fwd) {
                     bad += np != NULL;
                     json_decref (np);
