@@ -111,6 +111,12 @@ cleanup () {
     umount "$DST" 2>/dev/null
     rm -rf "$D"
     [ -n "${OLD_BACKLOG:-}" ] && sysctl -qw net.core.netdev_max_backlog="$OLD_BACKLOG"
+    if [ -n "${OLD_NEIGH:-}" ]; then
+        local g1 g2 g3
+        read -r g1 g2 g3 <<< "$OLD_NEIGH"
+        sysctl -qw net.ipv4.neigh.default.gc_thresh1="$g1" net.ipv4.neigh.default.gc_thresh2="$g2" \
+            net.ipv4.neigh.default.gc_thresh3="$g3"
+    fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -123,6 +129,16 @@ trap 'exit 130' INT TERM
 # Raised for the run; the drops that remain are printed with every case.
 OLD_BACKLOG=$(sysctl -n net.core.netdev_max_backlog)
 [ "$OLD_BACKLOG" -lt 100000 ] && sysctl -qw net.core.netdev_max_backlog=100000
+# Likewise the ARP cache: its limits (gc_thresh3, 1024 by default) count the
+# entries of every namespace together, where each real host has a table of
+# its own.  At 128 hosts a two-tree run after a chain run overflowed it
+# ("neighbour: arp_cache: neighbor table overflow!" in the kernel log): new
+# neighbours could not be resolved and their SYNs were lost (~900 SYN
+# retransmissions, targets idle for 10-25 s).  Raised for the run.
+OLD_NEIGH=$(sysctl -n net.ipv4.neigh.default.gc_thresh1 net.ipv4.neigh.default.gc_thresh2 net.ipv4.neigh.default.gc_thresh3 | tr '\n' ' ')
+read -r _ _ g3 <<< "$OLD_NEIGH"
+[ "$g3" -lt 65536 ] && sysctl -qw net.ipv4.neigh.default.gc_thresh1=16384 net.ipv4.neigh.default.gc_thresh2=32768 \
+    net.ipv4.neigh.default.gc_thresh3=65536
 echo "== $N hosts (namespaces ${PREFIX}0..$((N - 1))), egress tbf $RATE each, sizes: $SIZES, topologies: $TOPOS"
 netns_create $PREFIX "$N" "$RATE"
 mkdir -p "$DST" "$D/src"

@@ -159,6 +159,9 @@ void archive_slow_watch (struct dist *d, int64_t now)
         struct target *up = target_of (d, p);
         if (!up)
             continue;
+        if (up->state == 0 && !up->moved && up->lag_rounds > 0 && now >= up->judge_after)
+            continue;   /* its upstream falls behind too: judge that one first (a slow
+                         * sender's own requests and ACKs queue behind its data) */
         bool sibling_ok = false, siblings = false;
         for (size_t j = 0; j < d->nremote; j++) {
             if (j == i || distreplan_parent (d->plan, j, s) != p || d->t[j].state)

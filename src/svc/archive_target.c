@@ -1049,10 +1049,10 @@ static void on_warm (overlay_t *ov, const cmsg_t *msg, void *arg)
 }
 
 /* Links before data (doc/distribution.md): open the data link to every
- * stripe's upstream and ping it; tell the controller "ready" when all
- * answered.  Connections set up while the others' chunks already fill the
- * links lose their handshakes behind full queues (at 128 emulated hosts:
- * ~900 SYN retransmissions, targets idle for 10-25 s). */
+ * stripe's upstream and first fallback and ping it; tell the controller
+ * "ready" when all answered.  No request then reaches an upstream that has
+ * not registered the distribution, no handshake waits behind chunks, and a
+ * switch to the first fallback finds its link open. */
 static void xfer_warm (struct xfer *xf)
 {
     archive_svc_t *svc = xf->svc;
