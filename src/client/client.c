@@ -54,18 +54,12 @@ client_t *client_connect (const char *uri, char *err, size_t errlen)
             c->mon = NULL;
         }
     }
+    c->backlog = zlistx_new ();
     if (zmq_connect (c->sock, uri) < 0) {
         snprintf (err, errlen, "cannot connect to broker at %s: %s", uri, zmq_strerror (errno));
-        if (c->mon) {
-            zmq_socket_monitor (c->sock, NULL, 0);
-            zmq_close (c->mon);
-        }
-        zmq_close (c->sock);
-        zmq_ctx_term (c->ctx);
-        free (c);
+        client_destroy (&c);
         return NULL;
     }
-    c->backlog = zlistx_new ();
     return c;
 }
 
@@ -126,13 +120,13 @@ void client_destroy (client_t **p)
     *p = NULL;
 }
 
-uint32_t client_send (client_t *c, uint32_t rank, const char *topic, json_t *json,
-                      const void *data, size_t len, int flags)
+int client_send (client_t *c, uint32_t rank, const char *topic, json_t *json, const void *data, size_t len,
+                 int flags, uint32_t *tag, char *err, size_t errlen)
 {
     cmsg_hdr_t h;
     if (cmsg_hdr_init (&h, CMSG_REQUEST, topic) < 0) {
         json_decref (json);
-        return 0;
+        return errfail (err, errlen, "request topic is longer than %d bytes", CMSG_TOPIC_MAX);
     }
     if (++c->next_tag == 0)
         c->next_tag = 1;
@@ -148,7 +142,8 @@ uint32_t client_send (client_t *c, uint32_t rank, const char *topic, json_t *jso
     if (data)
         zmq_send (c->sock, data, len, 0);
     free (s);
-    return h.matchtag;
+    *tag = h.matchtag;
+    return 0;
 }
 
 static int recv_one (client_t *c, cmsg_t *m, int timeout_ms)
@@ -265,7 +260,9 @@ const char *client_errstr (const cmsg_t *m)
 json_t *client_call (client_t *c, uint32_t rank, const char *topic, json_t *json, int timeout_ms,
                      char *err, size_t errlen)
 {
-    uint32_t tag = client_send (c, rank, topic, json, NULL, 0, 0);
+    uint32_t tag;
+    if (client_send (c, rank, topic, json, NULL, 0, 0, &tag, err, errlen) < 0)
+        return NULL;
     for (;;) {
         cmsg_t m;
         if (recv_one (c, &m, timeout_ms) < 0) {

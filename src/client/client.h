@@ -13,9 +13,10 @@ typedef struct client client_t;
 client_t *client_connect (const char *uri, char *err, size_t errlen);
 void client_destroy (client_t **p);
 
-/* Send a request; json stolen.  Returns the matchtag (never 0). */
-uint32_t client_send (client_t *c, uint32_t rank, const char *topic, json_t *json,
-                      const void *data, size_t len, int flags);
+/* Send a request; json stolen.  Returns 0 with its matchtag (never 0) in
+ * *tag, or -1 with err (the topic does not fit a message header). */
+int client_send (client_t *c, uint32_t rank, const char *topic, json_t *json, const void *data, size_t len,
+                 int flags, uint32_t *tag, char *err, size_t errlen);
 /* The next response to the request tagged `tag` (0: to any request),
  * waiting up to timeout_ms (< 0: forever).  A response to another request
  * is dropped (unless client_call set it aside: those come first).

@@ -32,7 +32,6 @@ static void usage (FILE *f)
              "In -C DIR, {rank} becomes each target's rank.\n");
 }
 
-static json_t *run_distribute (client_t *cl, uint32_t src, json_t *req, bool tty, const char *verb);
 
 static topo_t *instance_topo (client_t *c)
 {
@@ -184,10 +183,10 @@ static int do_extract (int argc, char **argv)
         }
         uint32_t src = from < 0 ? 0 : (uint32_t)from;
         if (src != (uint32_t)rank) {
-            json_t *result = run_distribute (cl, src,
-                                             json_pack ("{s:s s:s s:[I] s:s}", "name", name, "dest", dest,
-                                                        "targets", (json_int_t)rank, "schedule", "flat"),
-                                             false, "extract");
+            json_t *result = cmd_follow_distribute (cl, src,
+                                                    json_pack ("{s:s s:s s:[I] s:s}", "name", name, "dest", dest,
+                                                               "targets", (json_int_t)rank, "schedule", "flat"),
+                                                    "archive extract", NULL);
             json_int_t failed = 1;
             json_unpack (result, "{s:I}", "failed", &failed);
             if (failed) {
@@ -262,7 +261,7 @@ static int fanout (const char *verb, const char *topic, json_t *payload, const c
     idset_t *ranks = cmd_ranks (rspec ? rspec : "all", size);
     size_t n = 0, ok = 0, absent = 0, failed = 0;
     for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r), n++)
-        client_send (cl, r, topic, json_incref (payload), NULL, 0, 0);
+        cmd_send (cl, r, topic, json_incref (payload), 0);
     for (size_t i = 0; i < n; i++) {
         cmsg_t m;
         if (client_stream_next (cl, 0, &m, 30000, NULL, 0) < 0) {
@@ -306,44 +305,6 @@ static void progress_bar (json_t *p, double t0)
     fprintf (stderr, "\r[%s] %7.1f/%.1f MiB %8.1f MiB/s ETA %4.0fs ranks %lld/%lld%s ", bar,
              bytes / 1048576.0, total / 1048576.0, rate / 1048576.0, eta, (long long)done,
              (long long)ranks, failed ? " (failures)" : "");
-}
-
-/* Send archive.distribute to rank src and follow its stream: progress
- * (drawn when tty), then the result, which is returned.  Dies on errors. */
-static json_t *run_distribute (client_t *cl, uint32_t src, json_t *req, bool tty, const char *verb)
-{
-    double t0 = cmd_now ();
-    uint32_t tag = client_send (cl, src, "archive.distribute", req, NULL, 0, CMSG_F_STREAMING);
-    json_t *result = NULL;
-    for (;;) {
-        cmsg_t m;
-        char err[256];
-        int rc = client_stream_next (cl, tag, &m, -1, err, sizeof err);
-        if (rc < 0) {
-            if (errno == EINTR)
-                continue;
-            die ("archive %s: lost the broker: %s", verb, err);
-        }
-        if (rc == 0) {
-            client_msg_clear (&m);
-            break;
-        }
-        if (m.hdr.errnum) {
-            if (tty)
-                fprintf (stderr, "\n");
-            die ("archive %s: %s", verb, client_errstr (&m));
-        }
-        if (json_is_object (json_object_get (m.json, "ranks"))) {
-            json_decref (result);
-            result = json_incref (m.json);
-        }
-        else if (tty)
-            progress_bar (m.json, t0);
-        client_msg_clear (&m);
-    }
-    if (!result)
-        die ("archive %s: no result from the broker", verb);
-    return result;
 }
 
 static int do_distribute (int argc, char **argv)
@@ -437,9 +398,8 @@ static int do_distribute (int argc, char **argv)
                              "data_plane", plane);
     if (unit != UINT64_MAX)
         json_object_set_new (req, "unit", json_integer ((json_int_t)unit));
-    json_t *result = run_distribute (cl, from < 0 ? CANOPY_RANK_ANY : (uint32_t)from, req, tty, "distribute");
-    if (tty)
-        fprintf (stderr, "\n");
+    json_t *result = cmd_follow_distribute (cl, from < 0 ? CANOPY_RANK_ANY : (uint32_t)from, req,
+                                            "archive distribute", tty ? progress_bar : NULL);
     json_int_t okn = 0, failed = 0, bytes = 0;
     double secs = 0;
     json_unpack (result, "{s:I s:I s:I s:F}", "ok", &okn, "failed", &failed, "bytes", &bytes, "seconds", &secs);

@@ -126,7 +126,7 @@ int cmd_exec (int argc, char **argv)
     for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r), i++) {
         tg[i].rank = r;
         json_t *req = json_pack ("{s:O s:O s:s}", "cmd", cmd, "env", env, "cwd", dir ? dir : "/");
-        tg[i].tag = client_send (cl, r, "exec.run", req, NULL, 0, CMSG_F_STREAMING);
+        tg[i].tag = cmd_send (cl, r, "exec.run", req, CMSG_F_STREAMING);
         tg[i].pid = -1;
     }
     json_decref (cmd);
@@ -145,9 +145,8 @@ int cmd_exec (int argc, char **argv)
                 fprintf (stderr, "canopy exec: forwarding %s to %zu ranks\n", sig == SIGKILL ? "SIGKILL" : "SIGINT", left);
             for (size_t k = 0; k < n; k++)
                 if (!tg[k].done && tg[k].pid > 0)
-                    client_send (cl, tg[k].rank, "exec.kill",
-                                 json_pack ("{s:i s:i}", "pid", tg[k].pid, "signal", sig), NULL, 0,
-                                 CMSG_F_NORESPONSE);
+                    cmd_send (cl, tg[k].rank, "exec.kill", json_pack ("{s:i s:i}", "pid", tg[k].pid, "signal", sig),
+                              CMSG_F_NORESPONSE);
         }
         cmsg_t m;
         char err[256];
@@ -184,9 +183,9 @@ int cmd_exec (int argc, char **argv)
             if (json_unpack (m.json, "{s:i}", "pid", &pid) == 0) {
                 t->pid = pid;
                 if (interrupts)
-                    client_send (cl, t->rank, "exec.kill",
-                                 json_pack ("{s:i s:i}", "pid", pid, "signal", interrupts > 1 ? SIGKILL : SIGINT),
-                                 NULL, 0, CMSG_F_NORESPONSE);
+                    cmd_send (cl, t->rank, "exec.kill",
+                              json_pack ("{s:i s:i}", "pid", pid, "signal", interrupts > 1 ? SIGKILL : SIGINT),
+                              CMSG_F_NORESPONSE);
             }
             else if (json_unpack (m.json, "{s:s}", "stream", &stream) == 0)
                 emit (t, !strcmp (stream, "stderr") ? 2 : 1, m.data, m.data_len, label);

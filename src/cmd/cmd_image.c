@@ -276,7 +276,7 @@ static void fanout (client_t *cl, const idset_t *ranks, const char *topic, json_
 {
     size_t n = 0;
     for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r), n++)
-        client_send (cl, r, topic, json_incref (payload), NULL, 0, 0);
+        cmd_send (cl, r, topic, json_incref (payload), 0);
     json_decref (payload);
     for (size_t i = 0; i < n; i++) {
         cmsg_t m;
@@ -389,45 +389,6 @@ static void progress_line (json_t *p, double t0)
     double el = cmd_now () - t0;
     fprintf (stderr, "\r%7.1f/%.1f MiB %8.1f MiB/s ranks %lld/%lld ", bytes / 1048576.0, total / 1048576.0,
              el > 0 ? bytes / el / 1048576.0 : 0.0, (long long)done, (long long)ranks);
-}
-
-/* archive.distribute from src, following its stream; the result or dies */
-static json_t *follow_distribute (client_t *cl, uint32_t src, json_t *req, bool tty)
-{
-    double t0 = cmd_now ();
-    uint32_t tag = client_send (cl, src, "archive.distribute", req, NULL, 0, CMSG_F_STREAMING);
-    json_t *result = NULL;
-    for (;;) {
-        cmsg_t m;
-        char err[256];
-        int rc = client_stream_next (cl, tag, &m, -1, err, sizeof err);
-        if (rc < 0) {
-            if (errno == EINTR)
-                continue;
-            die ("image distribute: lost the broker: %s", err);
-        }
-        if (rc == 0) {
-            client_msg_clear (&m);
-            break;
-        }
-        if (m.hdr.errnum) {
-            if (tty)
-                fprintf (stderr, "\n");
-            die ("image distribute: %s", client_errstr (&m));
-        }
-        if (json_is_object (json_object_get (m.json, "ranks"))) {
-            json_decref (result);
-            result = json_incref (m.json);
-        }
-        else if (tty)
-            progress_line (m.json, t0);
-        client_msg_clear (&m);
-    }
-    if (tty)
-        fprintf (stderr, "\n");
-    if (!result)
-        die ("image distribute: no result from the broker");
-    return result;
 }
 
 static int do_distribute (int argc, char **argv)
@@ -612,11 +573,11 @@ static int do_distribute (int argc, char **argv)
         for (uint32_t r = idset_first (need); r != IDSET_INVALID; r = idset_next (need, r))
             json_array_append_new (targets, json_integer (r));
         bool tty = isatty (2) && !quiet && !as_json;
-        dres = follow_distribute (cl, src,
-                                  json_pack ("{s:s s:s s:o s:s* s:I s:I s:s}", "name", aname, "dest", tmpl, "targets",
-                                             targets, "schedule", schedule, "window", (json_int_t)window, "staged",
-                                             (json_int_t)0, "data_plane", plane),
-                                  tty);
+        dres = cmd_follow_distribute (cl, src,
+                                      json_pack ("{s:s s:s s:o s:s* s:I s:I s:s}", "name", aname, "dest", tmpl,
+                                                 "targets", targets, "schedule", schedule, "window",
+                                                 (json_int_t)window, "staged", (json_int_t)0, "data_plane", plane),
+                                      "image distribute", tty ? progress_line : NULL);
         json_unpack (dres, "{s:s}", "schedule", &schedule_used);
         free (tmpl);
     }

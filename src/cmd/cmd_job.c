@@ -38,7 +38,7 @@ static void check_id (const char *s)
 int cmd_job_watch (client_t *c, const char *id)
 {
     check_id (id);
-    uint32_t tag = client_send (c, 0, "job.attach", json_pack ("{s:s}", "id", id), NULL, 0, CMSG_F_STREAMING);
+    uint32_t tag = cmd_send (c, 0, "job.attach", json_pack ("{s:s}", "id", id), CMSG_F_STREAMING);
     struct sigaction sa = { .sa_handler = on_int }, old;
     sigaction (SIGINT, &sa, &old);
     int seen = 0;

@@ -4,7 +4,6 @@
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <pwd.h>
-#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,17 +68,6 @@ static void time_of (const json_t *j, job_state_t st, char *buf, size_t len)
     fsd (t, buf, len);
 }
 
-static int exit_code_of (int status)
-{
-    if (status < 0)
-        return 1;
-    if (WIFEXITED (status))
-        return WEXITSTATUS (status);
-    if (WIFSIGNALED (status))
-        return 128 + WTERMSIG (status);
-    return 1;
-}
-
 /* INFO: what the job waits for, where it runs, or how it ended. */
 static void info_of (const json_t *j, job_state_t st, job_result_t res, char *buf, size_t len)
 {
@@ -117,7 +105,7 @@ static void info_of (const json_t *j, job_state_t st, job_result_t res, char *bu
         if (json_is_string (json_object_get (j, "exception")))
             snprintf (buf, len, "%s %s", job_result_name (res), str (j, "exception"));
         else if (res == JOB_RESULT_FAILED)
-            snprintf (buf, len, "FAILED exit %d", exit_code_of ((int)json_integer_value (json_object_get (j, "status"))));
+            snprintf (buf, len, "FAILED exit %d", job_exit_code ((int)json_integer_value (json_object_get (j, "status"))));
         else
             snprintf (buf, len, "%s", job_result_name (res));
         break;

@@ -2,7 +2,9 @@
  * Kubernetes API with the in-cluster settings (doc/kubernetes.md), run once,
  * so an operator sees what canopy sees. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,27 @@ static const char usage_text[] =
     "  Settings as in a pod: KUBERNETES_SERVICE_HOST/PORT and the service-account token and\n"
     "  ca.crt (CANOPY_KUBE_SA_DIR overrides /var/run/secrets/kubernetes.io/serviceaccount).\n";
 
+/* A whole number lo..hi given to an option, or dies with msg. */
+static long num_arg (const char *arg, long lo, long hi, const char *msg)
+{
+    char *end;
+    errno = 0;
+    long v = strtol (arg, &end, 10);
+    if (end == arg || *end || errno || v < lo || v > hi)
+        die ("%s", msg);
+    return v;
+}
+
+/* The Kubernetes API with the in-cluster settings, or dies. */
+static kubeapi_t *kube_connect (void)
+{
+    char err[512];
+    kubeapi_t *k = kubeapi_new_incluster (err, sizeof err);
+    if (!k)
+        die ("%s", err);
+    return k;
+}
+
 static int kube_config (int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -31,7 +54,6 @@ static int kube_config (int argc, char **argv)
     };
     kube_render_opts_t o = { .port = 8050 };
     const char *selector = NULL;
-    char *end;
     int ch;
     optind = 1;
     while ((ch = getopt_long (argc, argv, "l:CL:p:t:c:n:h", opts, NULL)) != -1) {
@@ -39,20 +61,10 @@ static int kube_config (int argc, char **argv)
         case 'l': selector = optarg; break;
         case 'C': o.include_control_plane = true; break;
         case 'L': o.lead = optarg; break;
-        case 'p':
-            o.port = (int)strtol (optarg, &end, 10);
-            if (*end || o.port < 1 || o.port > 65535)
-                die ("kube config: --port must be 1..65535");
-            break;
+        case 'p': o.port = (int)num_arg (optarg, 1, 65535, "kube config: --port must be 1..65535"); break;
         case 't': o.topology = optarg; break;
         case 'c': o.cert = optarg; break;
-        case 'n': {
-            unsigned long long n = strtoull (optarg, &end, 10);
-            if (*end || n < 1 || n > 1000000)
-                die ("kube config: --size must be 1..1000000");
-            o.size = n;
-            break;
-        }
+        case 'n': o.size = (size_t)num_arg (optarg, 1, 1000000, "kube config: --size must be 1..1000000"); break;
         case 'h': fputs (usage_text, stdout); return 0;
         default: die ("kube config: see canopy kube --help");
         }
@@ -60,9 +72,7 @@ static int kube_config (int argc, char **argv)
     if (optind < argc)
         die ("kube config: unexpected argument %s", argv[optind]);
     char err[512];
-    kubeapi_t *k = kubeapi_new_incluster (err, sizeof err);
-    if (!k)
-        die ("%s", err);
+    kubeapi_t *k = kube_connect ();
     kube_nodeset_t s = { 0 };
     char *rv = NULL;
     if (kubeapi_list_nodes (k, selector, &s, &rv, err, sizeof err) < 0)
@@ -141,30 +151,21 @@ static int kube_watch (int argc, char **argv)
     const char *selector = NULL;
     int timeout = 0;
     long count = 0;
-    char *end;
     int ch;
     optind = 1;
     while ((ch = getopt_long (argc, argv, "l:T:n:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'l': selector = optarg; break;
         case 'T':
-            timeout = (int)strtol (optarg, &end, 10);
-            if (*end || timeout < 1)
-                die ("kube watch: --timeout must be a whole number of seconds >= 1");
+            timeout = (int)num_arg (optarg, 1, INT_MAX, "kube watch: --timeout must be a whole number of seconds >= 1");
             break;
-        case 'n':
-            count = strtol (optarg, &end, 10);
-            if (*end || count < 1)
-                die ("kube watch: --count must be >= 1");
-            break;
+        case 'n': count = num_arg (optarg, 1, LONG_MAX, "kube watch: --count must be >= 1"); break;
         case 'h': fputs (usage_text, stdout); return 0;
         default: die ("kube watch: see canopy kube --help");
         }
     }
     char err[512];
-    kubeapi_t *k = kubeapi_new_incluster (err, sizeof err);
-    if (!k)
-        die ("%s", err);
+    kubeapi_t *k = kube_connect ();
     kube_nodeset_t s = { 0 };
     char *rv = NULL;
     struct watch_state w = { .s = &s, .rv = &rv, .count = count };

@@ -105,15 +105,23 @@ static int parse_op (const char *s)
     return -1;
 }
 
+/* A command's input file (up to MAX_FILE), or NULL after the resource-query style error. */
+static char *read_input (const char *path, size_t *len)
+{
+    char err[512] = "";
+    char *text = read_file (path, MAX_FILE, len, err, sizeof (err));
+    if (!text)
+        fprintf (stderr, "ERROR: can't open %s\n", path);
+    return text;
+}
+
 static int run_match (ctx_t *c, int op, const char *fn)
 {
     char err[512] = "";
     size_t len;
-    char *text = read_file (fn, MAX_FILE, &len, err, sizeof (err));
-    if (!text) {
-        fprintf (stderr, "ERROR: can't open %s\n", fn);
+    char *text = read_input (fn, &len);
+    if (!text)
         return -1;
-    }
     int64_t jobid = c->jobid_counter;
     mjobspec_t *js = mjobspec_parse (text, len, err, sizeof (err));
     free (text);
@@ -172,38 +180,36 @@ static int split (char *line, char **argv, int max)
 }
 
 /* update allocate|reserve jgf|rv1exec FILE JOBID AT DURATION */
-static void do_update (ctx_t *c, int argc, char **argv)
+static int cmd_update (ctx_t *c, int argc, char **argv)
 {
     char err[512] = "";
     if (argc != 7) {
         fprintf (stderr, "ERROR: malformed command\n");
-        return;
+        return 0;
     }
     if (strcmp (argv[1], "allocate") && strcmp (argv[1], "reserve")) {
         fprintf (stderr, "ERROR: unknown subcmd %s\n", argv[1]);
-        return;
+        return 0;
     }
     if (strcmp (argv[2], "jgf") && strcmp (argv[2], "rv1exec")) {
         fprintf (stderr, "ERROR: unsupported reader %s\n", argv[2]);
-        return;
+        return 0;
     }
     size_t len;
-    char *text = read_file (argv[3], MAX_FILE, &len, err, sizeof (err));
-    if (!text) {
-        fprintf (stderr, "ERROR: can't open %s\n", argv[3]);
-        return;
-    }
+    char *text = read_input (argv[3], &len);
+    if (!text)
+        return 0;
     int64_t id = strtoll (argv[4], NULL, 10);
     int64_t at = strtoll (argv[5], NULL, 10), d = strtoll (argv[6], NULL, 10);
     if (matcher_has_job (c->m, id)) {
         fprintf (stderr, "ERROR: existing Jobid \n");
         free (text);
-        return;
+        return 0;
     }
     if (at < 0 || d <= 0) {
         fprintf (stderr, "ERROR: invalid time (%lld, %lld)\n", (long long)at, (long long)d);
         free (text);
-        return;
+        return 0;
     }
     char *out = NULL;
     int rc = -1;
@@ -221,38 +227,37 @@ static void do_update (ctx_t *c, int argc, char **argv)
     if (rc == 0)
         job_set (c, id, at == 0 ? 0 : 1, at, argv[3], 0.0);
     c->jobid_counter = id + 1;
+    return 0;
 }
 
 /* partial-cancel JOBID jgf|rv1exec FILE [stats] */
-static void do_partial_cancel (ctx_t *c, int argc, char **argv)
+static int cmd_partial_cancel (ctx_t *c, int argc, char **argv)
 {
     char err[512] = "";
     if (argc < 4 || argc > 5) {
         fprintf (stderr, "ERROR: malformed command\n");
-        return;
+        return 0;
     }
     int64_t id = strtoll (argv[1], NULL, 10);
     const char *reader = argv[2];
     if (strcmp (reader, "jgf") && strcmp (reader, "rv1exec")) {
         fprintf (stderr, "ERROR: unsupported reader %s\n", reader);
-        return;
+        return 0;
     }
     size_t len;
-    char *text = read_file (argv[3], MAX_FILE, &len, err, sizeof (err));
-    if (!text) {
-        fprintf (stderr, "ERROR: can't open %s\n", argv[3]);
-        return;
-    }
+    char *text = read_input (argv[3], &len);
+    if (!text)
+        return 0;
     jinfo_t *j = job_get (c, id);
     if (!matcher_has_job (c->m, id) || !j) {
         fprintf (stderr, "ERROR: nonexistent job %lld\n", (long long)id);
         free (text);
-        return;
+        return 0;
     }
     if (j->state == 1) {
         fprintf (stderr, "ERROR: reservations not currently supported by partial cancel\n");
         free (text);
-        return;
+        return 0;
     }
     int64_t *ranks = NULL;
     int nranks = 0;
@@ -278,6 +283,7 @@ static void do_partial_cancel (ctx_t *c, int argc, char **argv)
                  matcher_postorder_count (c->m));
         fprintf (c->out, "INFO: =============================\n");
     }
+    return 0;
 }
 
 /* returns 1 to quit */
@@ -339,33 +345,19 @@ static int cmd_cancel (ctx_t *c, int argc, char **argv)
     return 0;
 }
 
-static int cmd_partial_cancel (ctx_t *c, int argc, char **argv)
-{
-    do_partial_cancel (c, argc, argv);
-    return 0;
-}
-
 static int cmd_attach (ctx_t *c, int argc, char **argv)
 {
     (void)argc;
     char err[512] = "";
     size_t len;
-    char *text = read_file (argv[1], MAX_FILE, &len, err, sizeof (err));
-    if (!text) {
-        fprintf (stderr, "ERROR: can't open %s\n", argv[1]);
+    char *text = read_input (argv[1], &len);
+    if (!text)
         return 0;
-    }
     if (mgraph_attach_jgf (c->g, text, len, err, sizeof (err)) < 0)
         fprintf (stderr, "ERROR: can't attach JGF subgraph: %s\n", err);
     else
         matcher_graph_changed (c->m);
     free (text);
-    return 0;
-}
-
-static int cmd_update (ctx_t *c, int argc, char **argv)
-{
-    do_update (c, argc, argv);
     return 0;
 }
 

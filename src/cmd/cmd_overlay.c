@@ -122,7 +122,7 @@ int cmd_overlay (int argc, char **argv)
                     continue;
                 asked[cr] = 1;
                 tags = xrealloc (tags, (ntags + 1) * sizeof *tags);
-                tags[ntags++] = client_send (c, cr, "overlay.status", json_object (), NULL, 0, 0);
+                tags[ntags++] = cmd_send (c, cr, "overlay.status", json_object (), 0);
             }
         }
         for (size_t n = 0; n < ntags; n++) {

@@ -54,10 +54,12 @@ int cmd_ping (int argc, char **argv)
     long hops = 0;
     for (long seq = 0; seq < count; seq++) {
         double t0 = cmd_now ();
-        uint32_t tag = client_send (cl, rank, "overlay.ping", json_pack ("{s:I}", "seq", (json_int_t)seq),
-                                    buf, pad, 0);
         cmsg_t m;
         char err[256];
+        uint32_t tag;
+        if (client_send (cl, rank, "overlay.ping", json_pack ("{s:I}", "seq", (json_int_t)seq), buf, pad, 0, &tag,
+                         err, sizeof err) < 0)
+            die ("ping: %s", err);
         if (client_stream_next (cl, tag, &m, 10000, err, sizeof err) < 0)
             die ("ping: rank %ld: %s", rank, errno == ETIMEDOUT ? "no answer in 10 s" : err);
         double dt = cmd_now () - t0;

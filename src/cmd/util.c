@@ -41,6 +41,15 @@ client_t *cmd_connect (void)
     return c;
 }
 
+uint32_t cmd_send (client_t *c, uint32_t rank, const char *topic, json_t *json, int flags)
+{
+    char err[256];
+    uint32_t tag;
+    if (client_send (c, rank, topic, json, NULL, 0, flags, &tag, err, sizeof err) < 0)
+        die ("%s", err);
+    return tag;
+}
+
 uint32_t cmd_instance_size (client_t *c)
 {
     char err[256];
@@ -110,4 +119,42 @@ int cmd_parse_size (const char *s, uint64_t *out)
         return -1;
     *out = (uint64_t)(v * mult);
     return 0;
+}
+
+json_t *cmd_follow_distribute (client_t *cl, uint32_t src, json_t *req, const char *what, cmd_progress_fn *progress)
+{
+    double t0 = cmd_now ();
+    uint32_t tag = cmd_send (cl, src, "archive.distribute", req, CMSG_F_STREAMING);
+    json_t *result = NULL;
+    for (;;) {
+        cmsg_t m;
+        char err[256];
+        int rc = client_stream_next (cl, tag, &m, -1, err, sizeof err);
+        if (rc < 0) {
+            if (errno == EINTR)
+                continue;
+            die ("%s: lost the broker: %s", what, err);
+        }
+        if (rc == 0) {
+            client_msg_clear (&m);
+            break;
+        }
+        if (m.hdr.errnum) {
+            if (progress)
+                fprintf (stderr, "\n");
+            die ("%s: %s", what, client_errstr (&m));
+        }
+        if (json_is_object (json_object_get (m.json, "ranks"))) {
+            json_decref (result);
+            result = json_incref (m.json);
+        }
+        else if (progress)
+            progress (m.json, t0);
+        client_msg_clear (&m);
+    }
+    if (progress)
+        fprintf (stderr, "\n");
+    if (!result)
+        die ("%s: no result from the broker", what);
+    return result;
 }

@@ -43,15 +43,11 @@ static int cmpstr (const void *a, const void *b)
     return strcmp (*(char *const *)a, *(char *const *)b);
 }
 
-static int add_names (struct term *t, char **v, size_t n)
+static void add_names (struct term *t, char **v, size_t n)
 {
-    char **m = xrealloc (t->names, (t->nnames + n + 1) * sizeof *m);
-    if (!m)
-        return -1;
-    t->names = m;
+    t->names = xrealloc (t->names, (t->nnames + n + 1) * sizeof *t->names);
     memcpy (t->names + t->nnames, v, n * sizeof *v);
     t->nnames += n;
-    return 0;
 }
 
 /* names a constraint may list in all, so that a short one cannot expand
@@ -71,16 +67,11 @@ static struct term *compile (const json_t *j, int depth, size_t *names_left, cha
     if (!json_is_array (args))
         return errfail (err, errlen, "invalid constraints: '%.30s' takes an array", op), NULL;
     struct term *t = xcalloc (1, sizeof *t);
-    if (!t)
-        return errfail (err, errlen, "out of memory"), NULL;
     size_t i;
     json_t *a;
     if (!strcmp (op, "and") || !strcmp (op, "or") || !strcmp (op, "not")) {
         t->op = op[0] == 'a' ? C_AND : op[0] == 'o' ? C_OR : C_NOT;
-        if (!(t->kids = xcalloc (json_array_size (args) + 1, sizeof *t->kids))) {
-            errfail (err, errlen, "out of memory");
-            goto error;
-        }
+        t->kids = xcalloc (json_array_size (args) + 1, sizeof *t->kids);
         json_array_foreach (args, i, a) {
             if (!(t->kids[t->nkids] = compile (a, depth + 1, names_left, err, errlen)))
                 goto error;
@@ -136,11 +127,7 @@ static struct term *compile (const json_t *j, int depth, size_t *names_left, cha
                 goto error;
             }
             *names_left -= n;
-            if (add_names (t, h, n) < 0) {
-                hostlist_free (h, n);
-                errfail (err, errlen, "out of memory");
-                goto error;
-            }
+            add_names (t, h, n);
             free (h);           /* the names moved into t->names */
         }
         if (t->nnames)
@@ -156,11 +143,7 @@ static struct term *compile (const json_t *j, int depth, size_t *names_left, cha
                 goto error;
             }
             char *d = xstrdup (p);
-            if (!d || add_names (t, &d, 1) < 0) {
-                free (d);
-                errfail (err, errlen, "out of memory");
-                goto error;
-            }
+            add_names (t, &d, 1);
         }
         return t;
     }
@@ -174,8 +157,6 @@ error:
 constraint_t *constraint_compile (const json_t *j, char *err, size_t errlen)
 {
     constraint_t *c = xcalloc (1, sizeof *c);
-    if (!c)
-        return errfail (err, errlen, "out of memory"), NULL;
     size_t names_left = CONSTRAINT_MAX_NAMES;
     if (!(c->root = compile (j, 0, &names_left, err, errlen)) || !(c->text = json_dumps (j, JSON_COMPACT))) {
         if (c->root)

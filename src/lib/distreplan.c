@@ -109,6 +109,11 @@ json_t *distreplan_move (const json_t *plan, const uint32_t *targets, size_t n, 
         if (best < 0)
             continue;   /* every other node forwards: nowhere to go */
         int L = best;
+        bool avoided = false;
+        for (size_t a = 0; a < navoid; a++)
+            avoided = avoided || avoid[a] == targets[L];
+        if (avoided && K[si] == 1 && P[L] >= 0 && P[L] != si)
+            L = P[L];   /* not below a slow node: beside it, below its upstream (a chain's new tail) */
         if (K[si] == 1) {    /* splice: its upstream trades it for its one downstream */
             for (size_t i = 0; i < n; i++)
                 if (P[i] == si)

@@ -16,8 +16,9 @@
  * spliced out (the downstream takes its upstream) and hung below the leaf
  * with the least forwarding load, the deepest first (a chain's tail); with
  * several (a tree) it trades places with such a leaf.  Either way no other
- * node gains downstreams except that leaf, which is one of the navoid ranks
- * in avoid (nodes moved before: known slow) only if no other leaf is left.  NULL + err if slow
+ * node gains downstreams except that leaf.  The leaf is one of the navoid
+ * ranks in avoid (nodes moved before: known slow) only if no other leaf is
+ * left; when splicing the node then goes beside it, below its upstream.  NULL + err if slow
  * is not a target, has no downstream in any stripe, or the plan is
  * malformed. */
 json_t *distreplan_move (const json_t *plan, const uint32_t *targets, size_t n, uint32_t source, uint32_t slow,

@@ -26,15 +26,10 @@ static int push (struct vec *h, const char *s, size_t len)
         return -1;
     if (h->n == h->cap) {
         size_t c = h->cap ? h->cap * 2 : 16;
-        char **nv = xrealloc (h->v, c * sizeof (char *));
-        if (!nv)
-            return -1;
-        h->v = nv;
+        h->v = xrealloc (h->v, c * sizeof (char *));
         h->cap = c;
     }
-    if (!(h->v[h->n] = xstrndup (s, len)))
-        return -1;
-    h->n++;
+    h->v[h->n++] = xstrndup (s, len);
     return 0;
 }
 

@@ -38,10 +38,6 @@ idset_t *idset_copy (const idset_t *s)
         return NULL;
     if (s->nwords) {
         c->w = xmalloc (s->nwords * 8);
-        if (!c->w) {
-            free (c);
-            return NULL;
-        }
         memcpy (c->w, s->w, s->nwords * 8);
     }
     c->nwords = s->nwords;
@@ -58,8 +54,6 @@ static int grow (idset_t *s, uint32_t id)
     while (n < need)
         n *= 2;
     uint64_t *w = xrealloc (s->w, n * 8);
-    if (!w)
-        return -1;
     memset (w + s->nwords, 0, (n - s->nwords) * 8);
     s->w = w;
     s->nwords = n;
@@ -255,8 +249,6 @@ char *idset_encode (const idset_t *s)
 {
     size_t cap = 64, len = 0;
     char *buf = xmalloc (cap);
-    if (!buf)
-        return NULL;
     buf[0] = '\0';
     uint32_t i = idset_first (s);
     while (i != IDSET_INVALID) {
@@ -270,12 +262,7 @@ char *idset_encode (const idset_t *s)
         if (len + k + 1 > cap) {
             while (len + k + 1 > cap)
                 cap *= 2;
-            char *nb = xrealloc (buf, cap);
-            if (!nb) {
-                free (buf);
-                return NULL;
-            }
-            buf = nb;
+            buf = xrealloc (buf, cap);
         }
         memcpy (buf + len, tmp, k + 1);
         len += k;

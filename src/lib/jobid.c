@@ -51,8 +51,6 @@ jobid_gen_t *jobid_gen_new (uint32_t genid, jobid_t last)
         return NULL;
     }
     jobid_gen_t *g = xcalloc (1, sizeof *g);
-    if (!g)
-        return NULL;
     g->genid = genid;
     if (last) {
         /* Resume after `last` whatever generator issued it: the next id

@@ -2,6 +2,7 @@
  * rendering for --dry-run, and the few readers the job manager needs.
  * The shape produced is documented in doc/jobs.md. */
 #include "jobspec_build.h"
+#include "sbuf.h"
 #include "xalloc.h"
 #include "errquote.h"
 #include "hostlist.h"
@@ -295,13 +296,8 @@ static int apply_setattr (json_t *attrs, const char *s, char *err, size_t errlen
     int prefixed = !strncmp (key, "system.", 7) || !strncmp (key, "user.", 5);
     size_t plen = strlen (key) + 8;
     char *path = xmalloc (plen);
-    if (path)
-        snprintf (path, plen, "%s%s", prefixed ? "" : "system.", key);
+    snprintf (path, plen, "%s%s", prefixed ? "" : "system.", key);
     free (key);
-    if (!path) {
-        json_decref (val);
-        return errfail (err, errlen, "out of memory");
-    }
     int rc = set_path (attrs, path, val, err, errlen);
     free (path);
     return rc;
@@ -560,8 +556,6 @@ int jobspec_dependencies (const json_t *js, jobspec_dep_t **deps, size_t *n,
     if (!json_is_array (a))
         return errfail (err, errlen, "invalid attributes.system.dependencies: must be an array");
     jobspec_dep_t *out = xcalloc (json_array_size (a) + 1, sizeof *out);
-    if (!out)
-        return errfail (err, errlen, "out of memory");
     size_t i;
     json_t *d;
     json_array_foreach (a, i, d) {
@@ -606,27 +600,9 @@ static int needs_quotes (const char *s)
     return strchr ("0123456789+-.", s[0]) != NULL;
 }
 
-struct ybuf {
-    char *data;
-    size_t len, cap;
-};
-
 static int ywrite (void *arg, unsigned char *buf, size_t size)
 {
-    struct ybuf *b = arg;
-    if (b->len + size + 1 > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 1024);
-        while (cap < b->len + size + 1)
-            cap *= 2;
-        char *d = xrealloc (b->data, cap);
-        if (!d)
-            return 0;
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy (b->data + b->len, buf, size);
-    b->len += size;
-    b->data[b->len] = '\0';
+    sb_addn (arg, (const char *)buf, size);
     return 1;
 }
 
@@ -710,7 +686,8 @@ char *jobspec_yaml (const json_t *js)
 {
     yaml_emitter_t em;
     yaml_event_t ev;
-    struct ybuf b = { 0 };
+    sbuf_t b;
+    sb_init (&b);
     if (!js || !yaml_emitter_initialize (&em))
         return NULL;
     yaml_emitter_set_output (&em, ywrite, &b);
@@ -735,8 +712,8 @@ char *jobspec_yaml (const json_t *js)
 out:
     yaml_emitter_delete (&em);
     if (rc < 0) {
-        free (b.data);
+        sb_free (&b);
         return NULL;
     }
-    return b.data;
+    return sb_take (&b);
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/wait.h>
 
 /* -- names -------------------------------------------------------------- */
 
@@ -57,6 +58,17 @@ int job_result_parse (const char *name, job_result_t *r)
             return 0;
         }
     return -1;
+}
+
+int job_exit_code (int status)
+{
+    if (status < 0)
+        return 1;
+    if (WIFEXITED (status))
+        return WEXITSTATUS (status);
+    if (WIFSIGNALED (status))
+        return 128 + WTERMSIG (status);
+    return 1;
 }
 
 void jobdb_job_clear (jobdb_job_t *j)

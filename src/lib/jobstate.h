@@ -37,6 +37,9 @@ const char *job_result_name (job_result_t r);   /* "COMPLETED", "" for NONE */
  * lost), CA canceled, TO timeout. */
 const char *job_status_abbrev (job_state_t s, job_result_t r);
 int job_result_parse (const char *name, job_result_t *r);
+/* The exit code a shell would show for a wait status: its exit status,
+ * 128 + the signal that killed it, else (or no status: < 0) 1. */
+int job_exit_code (int status);
 
 /* A job's record: the fold of its event log.  Strings are malloc'd;
  * jobdb_job_clear() frees them. */

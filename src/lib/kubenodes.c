@@ -61,10 +61,7 @@ int kube_nodeset_put (kube_nodeset_t *s, kube_node_t *n)
         size_t at = (size_t)(-i - 1);
         if (s->n == s->cap) {
             size_t cap = s->cap ? s->cap * 2 : 16;
-            kube_node_t *v = xrealloc (s->v, cap * sizeof *v);
-            if (!v)
-                return -1;
-            s->v = v;
+            s->v = xrealloc (s->v, cap * sizeof *s->v);
             s->cap = cap;
         }
         memmove (&s->v[at + 1], &s->v[at], (s->n - at) * sizeof *s->v);
@@ -198,10 +195,6 @@ static int node_from_json (json_t *obj, kube_node_t *out, char *err, size_t errl
                         name, errquote (q, sizeof q, addr, (size_t)-1));
     out->name = xstrdup (name);
     out->addr = xstrdup (addr);
-    if (!out->name || !out->addr) {
-        kube_node_clear (out);
-        return errfail (err, errlen, "kube: out of memory");
-    }
     return 0;
 }
 
@@ -339,10 +332,7 @@ int kube_event_parse (const char *text, size_t len, kube_event_t *ev, char *err,
         errfail (err, errlen, "kube: %s event without metadata.resourceVersion", type);
         goto out;
     }
-    if (!(ev->rv = xstrdup (r))) {
-        errfail (err, errlen, "kube: out of memory");
-        goto out;
-    }
+    ev->rv = xstrdup (r);
     if (ev->type != KUBE_BOOKMARK && node_from_json (obj, &ev->node, err, errlen) < 0)
         goto out;
     rc = 0;
@@ -408,10 +398,6 @@ char *kube_config_render (const kube_nodeset_t *s, const kube_render_opts_t *o, 
                           size_t errlen)
 {
     size_t *idx = xcalloc (s->n ? s->n : 1, sizeof *idx);
-    if (!idx) {
-        errfail (err, errlen, "kube: out of memory");
-        return NULL;
-    }
     int n = kube_rank_order (s, o, idx, err, errlen);
     if (n < 0) {
         free (idx);

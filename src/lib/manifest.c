@@ -146,8 +146,6 @@ static int ctab_grow (manifest_t *m)
     struct priv *pv = m->priv_;
     size_t ncap = pv->ccap ? pv->ccap * 2 : 64;
     uint32_t *ns = xcalloc (ncap, sizeof *ns);
-    if (!ns)
-        return -1;
     for (size_t i = 0; i < m->nchunks; i++) {
         size_t s = chunk_key (m->chunks[i].hash, m->chunks[i].len) & (ncap - 1);
         while (ns[s])
@@ -165,8 +163,6 @@ static int ptab_grow (manifest_t *m)
     struct priv *pv = m->priv_;
     size_t ncap = pv->pcap ? pv->pcap * 2 : 64;
     uint32_t *ns = xcalloc (ncap, sizeof *ns);
-    if (!ns)
-        return -1;
     for (size_t i = 0; i < m->nentries; i++) {
         const char *p = m->entries[i].path;
         size_t s = fnv1a (p, strlen (p)) & (ncap - 1);
@@ -219,13 +215,7 @@ manifest_t *manifest_new (const char *name, uint32_t chunk_size, char *err, size
     }
     manifest_t *m = xcalloc (1, sizeof *m);
     struct priv *pv = xcalloc (1, sizeof *pv);
-    if (!m || !pv || !(m->name = xstrdup (name))) {
-        free (m ? m->name : NULL);
-        free (m);
-        free (pv);
-        seterr (err, errlen, "out of memory");
-        return NULL;
-    }
+    m->name = xstrdup (name);
     m->chunk_size = chunk_size;
     m->priv_ = pv;
     return m;
@@ -307,10 +297,7 @@ int64_t manifest_chunk_add (manifest_t *m, const uint8_t hash[SHA256_LEN], uint3
         return -1;
     if (m->nchunks == pv->kcap) {
         size_t ncap = pv->kcap ? pv->kcap * 2 : 64;
-        manifest_chunk_t *nc = xrealloc (m->chunks, ncap * sizeof *nc);
-        if (!nc)
-            return -1;
-        m->chunks = nc;
+        m->chunks = xrealloc (m->chunks, ncap * sizeof *m->chunks);
         pv->kcap = ncap;
     }
     memcpy (m->chunks[m->nchunks].hash, hash, SHA256_LEN);
@@ -355,10 +342,7 @@ static manifest_entry_t *entry_add (manifest_t *m, const char *path, manifest_ty
         goto nomem;
     if (m->nentries == pv->ecap) {
         size_t ncap = pv->ecap ? pv->ecap * 2 : 16;
-        manifest_entry_t *ne = xrealloc (m->entries, ncap * sizeof *ne);
-        if (!ne)
-            goto nomem;
-        m->entries = ne;
+        m->entries = xrealloc (m->entries, ncap * sizeof *m->entries);
         pv->ecap = ncap;
     }
     manifest_entry_t *e = &m->entries[m->nentries];
@@ -615,12 +599,7 @@ static void tb_add (struct tbuf *b, const char *p, size_t n)
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->n + n + 1)
             cap *= 2;
-        char *ns = xrealloc (b->s, cap);
-        if (!ns) {
-            b->oom = true;
-            return;
-        }
-        b->s = ns;
+        b->s = xrealloc (b->s, cap);
         b->cap = cap;
     }
     memcpy (b->s + b->n, p, n);
@@ -910,10 +889,6 @@ static int check_whole (const manifest_t *m, uint64_t total, char *err, size_t e
     /* every chunk must be used by some file */
     if (m->nchunks) {
         uint8_t *used = xcalloc (m->nchunks, 1);
-        if (!used) {
-            seterr (err, errlen, "out of memory");
-            return -1;
-        }
         for (size_t i = 0; i < m->nentries; i++)
             for (uint32_t k = 0; k < m->entries[i].nchunks; k++)
                 used[m->entries[i].chunks[k]] = 1;

@@ -19,10 +19,7 @@ members_t *members_new (uint32_t size)
     if (size == 0)
         return NULL;
     members_t *m = xcalloc (1, sizeof *m);
-    if (!m || !(m->v = xcalloc (size, sizeof *m->v))) {
-        free (m);
-        return NULL;
-    }
+    m->v = xcalloc (size, sizeof *m->v);
     m->size = size;
     return m;
 }
@@ -59,11 +56,6 @@ static int set (members_t *m, uint32_t r, const char *host, const char *endpoint
 {
     member_t *e = &m->v[r];
     char *h = xstrdup (host), *ep = xstrdup (endpoint);
-    if (!h || !ep) {
-        free (h);
-        free (ep);
-        return -1;
-    }
     free (e->host);
     free (e->endpoint);
     e->host = h;
@@ -199,11 +191,8 @@ members_t *members_from_json (json_t *o, char *err, size_t errlen)
             return NULL;
         }
         member_t *x = &m->v[r];
-        if (!(x->host = xstrdup (host)) || !(x->endpoint = xstrdup (ep))) {
-            errfmt (err, errlen, "members: out of memory");
-            members_destroy (&m);
-            return NULL;
-        }
+        x->host = xstrdup (host);
+        x->endpoint = xstrdup (ep);
         x->state = !strcmp (st, "held") ? MEMBER_HELD : MEMBER_FREE;
         x->fixed = fixed;
         x->since = (uint64_t)since;

@@ -72,9 +72,8 @@ int sha256_parse_hex (const char *hex, uint8_t out[SHA256_LEN])
 sha256_ctx_t *sha256_ctx_new (void)
 {
     sha256_ctx_t *c = xcalloc (1, sizeof *c);
-    if (!c || !(c->c = EVP_MD_CTX_new ()) || !EVP_DigestInit_ex (c->c, md (), NULL)) {
-        if (c)
-            EVP_MD_CTX_free (c->c);
+    if (!(c->c = EVP_MD_CTX_new ()) || !EVP_DigestInit_ex (c->c, md (), NULL)) {
+        EVP_MD_CTX_free (c->c);
         free (c);
         return NULL;
     }

@@ -106,13 +106,7 @@ int taskmap_build (const json_t *js, const json_t *R, taskmap_entry_t **out, cha
         for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r)) {
             if (n == cap) {
                 cap = cap ? cap * 2 : 8;
-                taskmap_entry_t *nv = xrealloc (v, cap * sizeof *nv);
-                if (!nv) {
-                    idset_destroy (&ranks);
-                    taskmap_free (v, (int)n);
-                    return errfail (err, errlen, "out of memory");
-                }
-                v = nv;
+                v = xrealloc (v, cap * sizeof *v);
             }
             memset (&v[n], 0, sizeof v[n]);
             v[n].rank = r;

@@ -53,8 +53,6 @@ static int finish (topo_t *t, char *err, size_t errlen)
     t->pre = xcalloc (n, sizeof (uint32_t));
     uint32_t *fill = xcalloc (n + 1, sizeof (uint32_t));
     uint32_t *stack = xcalloc (n ? n : 1, sizeof (uint32_t));
-    if (!t->level || !t->child_off || !t->child || !t->subtree || !t->pre || !fill || !stack)
-        goto nomem;
     for (uint32_t r = 1; r < n; r++)
         t->child_off[t->parent[r] + 1]++;
     for (uint32_t r = 0; r < n; r++)
@@ -98,11 +96,6 @@ static int finish (topo_t *t, char *err, size_t errlen)
     free (fill);
     free (stack);
     return 0;
-nomem:
-    free (fill);
-    free (stack);
-    snprintf (err, errlen, "out of memory");
-    return -1;
 }
 
 topo_t *topo_create (const char *spec, uint32_t size, const uint32_t *parents, char *err,
@@ -122,11 +115,7 @@ topo_t *topo_create (const char *spec, uint32_t size, const uint32_t *parents, c
         return NULL;
     }
     topo_t *t = xcalloc (1, sizeof *t);
-    if (!t || !(t->parent = xcalloc (size, sizeof (uint32_t)))) {
-        free (t);
-        snprintf (err, errlen, "out of memory");
-        return NULL;
-    }
+    t->parent = xcalloc (size, sizeof (uint32_t));
     t->size = size;
     t->parent[0] = TOPO_NONE;
     if (!strncmp (spec, "kary:", 5)) {

@@ -623,6 +623,45 @@ static unsigned cnt_slot (matcher_t *m, const mres_t *shape, int n, dfu_t *ds)
     return qual == UINT_MAX ? 0 : qual;
 }
 
+int dfu_slot_group (matcher_t *m, dfu_t *ds, const mres_t *shape, int n, bool whole, const char *label,
+                    egroup_t *eg)
+{
+    int64_t score = MATCH_MET;
+    int cap = 8, ne = 0;
+    eedge_t *edges = xmalloc (sizeof (eedge_t) * cap);
+    for (int s = 0; s < n; s++) {
+        evals_t *e = dfu_ev (m, ds, shape[s].tid, true);
+        unsigned cnt = mres_calc_count (&shape[s], e->qual);
+        unsigned got = 0;
+        if (whole && cnt == 0) {   /* an element of the slot is not available */
+            free (edges);
+            return -1;
+        }
+        while (got < cnt) {
+            egroup_t *g = dfu_ev_next (e);
+            if (!g) {
+                free (edges);
+                return -1;
+            }
+            if (ne == cap) {
+                cap *= 2;
+                edges = xrealloc (edges, sizeof (eedge_t) * cap);
+            }
+            edges[ne] = g->edges[0];
+            edges[ne].needs = g->edges[0].count;
+            edges[ne].excl = 1;
+            ne++;
+            score += g->score;
+            got += g->edges[0].count;
+        }
+    }
+    *eg = (egroup_t){ .score = score, .count = 1, .excl = 1, .label = label, .nedges = ne };
+    eg->edges = ar_alloc (m, sizeof (eedge_t) * (ne ? ne : 1));
+    memcpy (eg->edges, edges, sizeof (eedge_t) * ne);
+    free (edges);
+    return 0;
+}
+
 static int dom_slot (matcher_t *m, const jmeta_t *j, int u, const mres_t *shape, int n,
                      unsigned nslots, bool pristine, const char *label, dfu_t *d, visit_t *uv)
 {
@@ -634,45 +673,12 @@ static int dom_slot (matcher_t *m, const jmeta_t *j, int u, const mres_t *shape,
     dfu_finish_slot (m, &ds);
     qual = cnt_slot (m, shape, n, &ds);
     egroup_t *groups = qual ? xmalloc (sizeof (egroup_t) * qual) : NULL;
-    for (unsigned i = 0; i < qual; i++) {
-        egroup_t eg = {0};
-        int64_t score = MATCH_MET;
-        int cap = 8, ne = 0;
-        eedge_t *edges = xmalloc (sizeof (eedge_t) * cap);
-        for (int s = 0; s < n; s++) {
-            evals_t *e = dfu_ev (m, &ds, shape[s].tid, true);
-            unsigned cnt = mres_calc_count (&shape[s], e->qual);
-            unsigned got = 0;
-            while (got < cnt) {
-                egroup_t *g = dfu_ev_next (e);
-                if (!g) {
-                    free (edges);
-                    free (groups);
-                    qual = 0;
-                    goto done;
-                }
-                if (ne == cap) {
-                    cap *= 2;
-                    edges = xrealloc (edges, sizeof (eedge_t) * cap);
-                }
-                edges[ne] = g->edges[0];
-                edges[ne].needs = g->edges[0].count;
-                edges[ne].excl = 1;
-                ne++;
-                score += g->score;
-                got += g->edges[0].count;
-            }
+    for (unsigned i = 0; i < qual; i++)
+        if (dfu_slot_group (m, &ds, shape, n, false, label, &groups[i]) < 0) {
+            free (groups);
+            qual = 0;
+            goto done;
         }
-        eg.score = score;
-        eg.count = 1;
-        eg.excl = 1;
-        eg.label = label;
-        eg.nedges = ne;
-        eg.edges = ar_alloc (m, sizeof (eedge_t) * (ne ? ne : 1));
-        memcpy (eg.edges, edges, sizeof (eedge_t) * ne);
-        free (edges);
-        groups[i] = eg;
-    }
     for (unsigned i = 0; i < qual; i++)
         dfu_add (m, d, m->slot_type, &groups[i]);
     free (groups);
@@ -732,6 +738,20 @@ done:
     return rc;
 }
 
+void dfu_walk_begin (matcher_t *m)
+{
+    mgraph_t *g = m->g;
+    if (++g->seq == 0) {
+        for (int v = 0; v < g->nv; v++)
+            g->v[v].stamp = g->v[v].gray = g->v[v].emit_stamp = 0;
+        g->seq = 1;
+    }
+    m->seq = g->seq;
+    m->preorder = m->postorder = 0;
+    m->visits = 0;
+    m->ml_scores = 0;
+}
+
 static int select_at (matcher_t *m, const mjobspec_t *js, const jmeta_t *j, selection_t *out)
 {
     mgraph_t *g = m->g;
@@ -743,15 +763,7 @@ static int select_at (matcher_t *m, const mjobspec_t *js, const jmeta_t *j, sele
     visit_t *rv = NULL;
     /* the sequence lives in the graph so vertex stamps never go stale
      * across matchers sharing it */
-    if (++g->seq == 0) {
-        for (int v = 0; v < g->nv; v++)
-            g->v[v].stamp = g->v[v].gray = g->v[v].emit_stamp = 0;
-        g->seq = 1;
-    }
-    m->seq = g->seq;
-    m->preorder = m->postorder = 0;
-    m->visits = 0;
-    m->ml_scores = 0;
+    dfu_walk_begin (m);
     rc = dom_dfv (m, j, root, js->res, js->nres, true, &x_in, &d, NULL, -1, &rv);
     if (rc == 0) {
         egroup_t eg = {0};

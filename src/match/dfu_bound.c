@@ -382,15 +382,7 @@ int dfu_bb_select (matcher_t *m, const mjobspec_t *js, const jmeta_t *j, int k,
     bbs_t s = { .m = m, .j = j, .slot = &js->res[0], .elem = &js->res[0].with[0], .k = k,
                 .n = js->res[0].cmin, .c = js->res[0].with[0].cmin, .high = m->high,
                 .size1 = (m->bb_kok[k] & 2) != 0 };
-    if (++g->seq == 0) {
-        for (int v = 0; v < g->nv; v++)
-            g->v[v].stamp = g->v[v].gray = g->v[v].emit_stamp = 0;
-        g->seq = 1;
-    }
-    m->seq = g->seq;
-    m->preorder = m->postorder = 0;
-    m->visits = 0;
-    m->ml_scores = 0;
+    dfu_walk_begin (m);
     int root = g->roots[m->dom];
     visit_t *rv = NULL;
     bb_visit (&s, root, NULL, -1, 0);

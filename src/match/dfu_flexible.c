@@ -225,45 +225,10 @@ int dfu_dom_slot_flex (matcher_t *m, const jmeta_t *j, int u, const mres_t *slot
             goto done;
         }
         const mres_t *sl = &slots[cur->idx];
-        int64_t score = MATCH_MET;
-        int cap = 8, ne = 0;
-        eedge_t *edges = xmalloc (sizeof (eedge_t) * cap);
-        for (int s = 0; s < sl->nwith; s++) {
-            evals_t *e = dfu_ev (m, &ds, sl->with[s].tid, true);
-            unsigned cnt = mres_calc_count (&sl->with[s], e->qual);
-            unsigned got = 0;
-            if (cnt == 0) {   /* an element of the slot is not available */
-                free (edges);
-                qual = 0;
-                goto done;
-            }
-            while (got < cnt) {
-                egroup_t *g = dfu_ev_next (e);
-                if (!g) {
-                    free (edges);
-                    qual = 0;
-                    goto done;
-                }
-                if (ne == cap) {
-                    cap *= 2;
-                    edges = xrealloc (edges, sizeof (eedge_t) * cap);
-                }
-                edges[ne] = g->edges[0];
-                edges[ne].needs = g->edges[0].count;
-                edges[ne].excl = 1;
-                ne++;
-                score += g->score;
-                got += g->edges[0].count;
-            }
+        if (dfu_slot_group (m, &ds, sl->with, sl->nwith, true, sl->label, &groups[i]) < 0) {
+            qual = 0;
+            goto done;
         }
-        groups[i].score = score;
-        groups[i].count = 1;
-        groups[i].excl = 1;
-        groups[i].label = sl->label;
-        groups[i].nedges = ne;
-        groups[i].edges = ar_alloc (m, sizeof (eedge_t) * (ne ? ne : 1));
-        memcpy (groups[i].edges, edges, sizeof (eedge_t) * ne);
-        free (edges);
         int nxt[OR_MAXT];
         memcpy (nxt, cur->next, sizeof (nxt));
         cur = or_slot (&mm, nxt, false);

@@ -92,6 +92,12 @@ int dfu_explore (matcher_t *m, const jmeta_t *j, int u, const mres_t *rs, int n,
 int dfu_finish_slot (matcher_t *m, dfu_t *d);
 egroup_t *dfu_ev_next (evals_t *e);
 void dfu_rec_push (matcher_t *m, int v, int level, unsigned needs, bool excl, int pedge);
+/* start a walk: a fresh visit sequence (stamps cleared when it wraps) and zeroed walk counters */
+void dfu_walk_begin (matcher_t *m);
+/* One exclusive slot group in *eg (edges in the arena): for each of the n shapes, as many of its
+ * evaluations in ds as its count asks.  -1 when they run out, or (whole) when a shape counts 0. */
+int dfu_slot_group (matcher_t *m, dfu_t *ds, const mres_t *shape, int n, bool whole, const char *label,
+                    egroup_t *eg);
 
 /* dfu_flexible.c */
 int dfu_match_kind_flex (matcher_t *m, int u, const mres_t *rs, int n, bool *pristine,

@@ -135,10 +135,7 @@ static int push_gen (rvtx_t *r, int v)
 {
     if (r->ngen == r->capgen) {
         int nc = r->capgen ? r->capgen * 2 : 8;
-        int *p = xrealloc (r->gen, sizeof (int) * nc);
-        if (!p)
-            return -1;
-        r->gen = p;
+        r->gen = xrealloc (r->gen, sizeof (int) * nc);
         r->capgen = nc;
     }
     r->gen[r->ngen++] = v;
@@ -321,10 +318,7 @@ int mgraph_load_grug (mgraph_t *g, const char *text, size_t len, char *err, size
         if (n->type != XML_ELEMENT_NODE)
             continue;
         if (!strcmp ((const char *)n->name, "key")) {
-            rkey_t *k = xrealloc (keys, sizeof (*k) * (nkeys + 1));
-            if (!k)
-                goto out;
-            keys = k;
+            keys = xrealloc (keys, sizeof (*keys) * (nkeys + 1));
             xmlChar *id = xmlGetProp (n, (const xmlChar *)"id");
             xmlChar *nm = xmlGetProp (n, (const xmlChar *)"attr.name");
             xmlChar *fr = xmlGetProp (n, (const xmlChar *)"for");
@@ -354,10 +348,7 @@ int mgraph_load_grug (mgraph_t *g, const char *text, size_t len, char *err, size
     for (xmlNode *n = graph->children; n; n = n->next) {
         if (n->type != XML_ELEMENT_NODE || strcmp ((const char *)n->name, "node"))
             continue;
-        rvtx_t *v = xrealloc (c.v, sizeof (*v) * (c.nv + 1));
-        if (!v)
-            goto out;
-        c.v = v;
+        c.v = xrealloc (c.v, sizeof (*c.v) * (c.nv + 1));
         rvtx_t *r = &c.v[c.nv];
         memset (r, 0, sizeof (*r));
         xmlChar *id = xmlGetProp (n, (const xmlChar *)"id");
@@ -404,10 +395,7 @@ int mgraph_load_grug (mgraph_t *g, const char *text, size_t len, char *err, size
             gfail (&c, "edge names an unknown node", NULL);
             goto out;
         }
-        redge_t *e = xrealloc (c.e, sizeof (*e) * (c.ne + 1));
-        if (!e)
-            goto out;
-        c.e = e;
+        c.e = xrealloc (c.e, sizeof (*c.e) * (c.ne + 1));
         redge_t *r = &c.e[c.ne];
         memset (r, 0, sizeof (*r));
         r->src = si;
@@ -434,10 +422,7 @@ int mgraph_load_grug (mgraph_t *g, const char *text, size_t len, char *err, size
             gfail (&c, "multi_scale out of range", NULL);
             goto out;
         }
-        int *o = xrealloc (c.v[si].out, sizeof (int) * (c.v[si].nout + 1));
-        if (!o)
-            goto out;
-        c.v[si].out = o;
+        int *o = c.v[si].out = xrealloc (c.v[si].out, sizeof (int) * (c.v[si].nout + 1));
         o[c.v[si].nout++] = c.ne;
         c.ne++;
     }

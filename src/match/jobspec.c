@@ -242,10 +242,6 @@ mjobspec_t *mjobspec_parse (const char *text, size_t len, char *err, size_t errl
         return NULL;
     }
     mjobspec_t *j = xcalloc (1, sizeof (*j));
-    if (!j) {
-        json_decref (o);
-        return NULL;
-    }
     j->raw = o;
     if (!json_is_object (o)) {
         snprintf (err, errlen, "jobspec: top level must be a mapping");
@@ -435,8 +431,6 @@ mres_t *mres_alt_build (const mres_t *rs, int n, unsigned long k, int *nout)
         k -= c;
     }
     mres_t *out = xcalloc (n, sizeof (mres_t));
-    if (!out)
-        return NULL;
     for (int i = 0; i < n; i++) {
         if (rs[i].xor && i != x)
             continue;

@@ -10,10 +10,7 @@
 
 mgraph_t *mgraph_new (void)
 {
-    mgraph_t *g = xcalloc (1, sizeof (*g));
-    if (!g)
-        return NULL;
-    return g;
+    return xcalloc (1, sizeof (mgraph_t));
 }
 
 static void vtx_free (mvtx_t *v, int nprune)
@@ -75,10 +72,7 @@ static int intern (char ***tab, int *n, int *cap, const char *s)
             return i;
     if (*n == *cap) {
         int nc = *cap ? *cap * 2 : 16;
-        char **t = xrealloc (*tab, sizeof (char *) * nc);
-        if (!t)
-            return -1;
-        *tab = t;
+        *tab = xrealloc (*tab, sizeof (char *) * nc);
         *cap = nc;
     }
     (*tab)[*n] = xstrdup (s);
@@ -103,10 +97,7 @@ int mg_intern_subsys (mgraph_t *g, const char *name)
     int n0 = g->nsubsys;
     int s = intern (&g->subsys, &g->nsubsys, &g->capsubsys, name);
     if (s >= 0 && g->nsubsys != n0) {
-        int *r = xrealloc (g->roots, sizeof (int) * g->nsubsys);
-        if (!r)
-            return -1;
-        g->roots = r;
+        g->roots = xrealloc (g->roots, sizeof (int) * g->nsubsys);
         g->roots[s] = -1;
     }
     return s;
@@ -131,11 +122,6 @@ static int hput (mgraph_t *g, const char *key, int val)
         int ncap = g->hcap ? g->hcap * 2 : 1024;
         char **nk = xcalloc (ncap, sizeof (char *));
         int *nv = xcalloc (ncap, sizeof (int));
-        if (!nk || !nv) {
-            free (nk);
-            free (nv);
-            return -1;
-        }
         for (int i = 0; i < g->hcap; i++) {
             if (!g->hkeys[i])
                 continue;
@@ -244,10 +230,7 @@ int mgraph_find_path (const mgraph_t *g, const char *path)
 int mg_add_path (mgraph_t *g, int v, int subsys, const char *path)
 {
     mvtx_t *x = &g->v[v];
-    mpath_t *p = xrealloc (x->paths, sizeof (*p) * (x->npaths + 1));
-    if (!p)
-        return -1;
-    x->paths = p;
+    mpath_t *p = x->paths = xrealloc (x->paths, sizeof (*p) * (x->npaths + 1));
     p[x->npaths].subsys = subsys;
     p[x->npaths].path = xstrdup (path);
     x->npaths++;
@@ -273,10 +256,7 @@ int mg_set_prop (mgraph_t *g, int v, const char *k, const char *val)
             return 0;
         }
     }
-    mprop_t *p = xrealloc (x->props, sizeof (*p) * (x->nprops + 1));
-    if (!p)
-        return -1;
-    x->props = p;
+    mprop_t *p = x->props = xrealloc (x->props, sizeof (*p) * (x->nprops + 1));
     p[x->nprops].key = xstrdup (k);
     p[x->nprops].val = xstrdup (val);
     x->nprops++;
@@ -289,10 +269,7 @@ int mgraph_add_vertex_full (mgraph_t *g, const char *type, const char *basename,
 {
     if (g->nv == g->capv) {
         int nc = g->capv ? g->capv * 2 : 64;
-        mvtx_t *v = xrealloc (g->v, sizeof (*v) * nc);
-        if (!v)
-            return -1;
-        g->v = v;
+        g->v = xrealloc (g->v, sizeof (*g->v) * nc);
         g->capv = nc;
     }
     int t = mg_intern_type (g, type);
@@ -335,10 +312,7 @@ static int push_int (int **a, int *n, int *cap, int x)
 {
     if (*n == *cap) {
         int nc = *cap ? *cap * 2 : 4;
-        int *p = xrealloc (*a, sizeof (int) * nc);
-        if (!p)
-            return -1;
-        *a = p;
+        *a = xrealloc (*a, sizeof (int) * nc);
         *cap = nc;
     }
     (*a)[(*n)++] = x;
@@ -364,10 +338,7 @@ int mgraph_add_edge (mgraph_t *g, int src, int dst, const char *subsystem)
     }
     if (g->ne == g->cape) {
         int nc = g->cape ? g->cape * 2 : 64;
-        medge_t *e = xrealloc (g->e, sizeof (*e) * nc);
-        if (!e)
-            return -1;
-        g->e = e;
+        g->e = xrealloc (g->e, sizeof (*g->e) * nc);
         g->cape = nc;
     }
     medge_t *e = &g->e[g->ne];
@@ -492,8 +463,6 @@ static int validate (mgraph_t *g, char *err, size_t errlen)
         }
     }
     uv_t *idx = xmalloc (sizeof (uv_t) * g->nv);
-    if (!idx)
-        return -1;
     int ni = 0;
     for (int v = 0; v < g->nv; v++)
         if (!g->v[v].removed)
@@ -509,8 +478,6 @@ static int validate (mgraph_t *g, char *err, size_t errlen)
     }
     free (idx);
     int *depth = xcalloc (g->nv, sizeof (int));
-    if (!depth)
-        return -1;
     for (int s = 0; s < g->nsubsys; s++) {
         int n, cyc = -1;
         int *order = mg_topo (g, s, &n, &cyc);
@@ -605,11 +572,6 @@ int mgraph_finalize (mgraph_t *g, char *err, size_t errlen)
     /* paths by breadth-first walk from each root where missing */
     int *queue = xmalloc (sizeof (int) * g->nv);
     char *seen = xcalloc (g->nv, 1);
-    if (!queue || !seen) {
-        free (queue);
-        free (seen);
-        return -1;
-    }
     for (int s = 0; s < g->nsubsys; s++) {
         int r = g->roots[s];
         if (r < 0)

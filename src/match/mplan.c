@@ -48,10 +48,7 @@ int64_t mplan_add (mplan_t *p, int64_t at, int64_t dur, int64_t amount, int64_t 
 {
     if (p->n == p->cap) {
         int nc = p->cap ? p->cap * 2 : 2;
-        mspan_t *s = xrealloc (p->s, sizeof (*s) * nc);
-        if (!s)
-            return -1;
-        p->s = s;
+        p->s = xrealloc (p->s, sizeof (*p->s) * nc);
         p->cap = nc;
     }
     p->s[p->n].start = at;

@@ -166,8 +166,7 @@ int mgraph_load_rv1exec (mgraph_t *g, const char *text, size_t len, char *err, s
         goto out;
     }
     norder = idset_count (all);
-    if (!(order = xmalloc (sizeof *order * (norder ? norder : 1))))
-        goto oom;
+    order = xmalloc (sizeof *order * (norder ? norder : 1));
     norder = 0;
     for (uint32_t r = idset_first (all); r != IDSET_INVALID; r = idset_next (all, r))
         order[norder++] = r;

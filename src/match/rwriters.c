@@ -58,8 +58,7 @@ static void rec_paths (matcher_t *m, const mrec_t *r, int n, char **paths)
         last = last ? last + 1 : own;
         size_t len = pl + strlen (last) + 2;
         paths[i] = xmalloc (len);
-        if (paths[i])
-            snprintf (paths[i], len, "%s/%s", paths[p], last);
+        snprintf (paths[i], len, "%s/%s", paths[p], last);
     }
 }
 
@@ -68,13 +67,10 @@ json_t *mw_jgf (matcher_t *m, const mrec_t *r, int n)
     mgraph_t *g = m->g;
     json_t *nodes = json_array (), *edges = json_array ();
     char **paths = xcalloc (n ? n : 1, sizeof (char *));
-    if (paths)
-        rec_paths (m, r, n, paths);
+    rec_paths (m, r, n, paths);
     for (int i = 0; i < n; i++) {
-        json_array_append_new (nodes, mw_jgf_vertex (m, r[i].v, r[i].needs, r[i].excl,
-                                                     paths ? paths[i] : NULL));
-        if (paths)
-            free (paths[i]);
+        json_array_append_new (nodes, mw_jgf_vertex (m, r[i].v, r[i].needs, r[i].excl, paths[i]));
+        free (paths[i]);
     }
     free (paths);
     for (int i = 0; i < n; i++) {

@@ -94,19 +94,15 @@ struct sched {
     int cluster;            /* the graph's root vertex */
 };
 
-static int grow (void **p, size_t *cap, size_t need, size_t elsize)
+static void grow (void **p, size_t *cap, size_t need, size_t elsize)
 {
     if (need <= *cap)
-        return 0;
+        return;
     size_t n = *cap ? *cap * 2 : 16;
     while (n < need)
         n *= 2;
-    void *q = xrealloc (*p, n * elsize);
-    if (!q)
-        return -1;
-    *p = q;
+    *p = xrealloc (*p, n * elsize);
     *cap = n;
-    return 0;
 }
 
 static bool node_ok (const constraint_t *c, const struct node *n)
@@ -170,8 +166,6 @@ static sched_req_t *req_new (uint32_t nnodes, uint32_t nslots, uint32_t cores_pe
         return errfail (err, errlen, "invalid request: duration must be a number of seconds "
                                      "from 0 to 9.2e18"), NULL;
     sched_req_t *r = xcalloc (1, sizeof *r);
-    if (!r)
-        return errfail (err, errlen, "out of memory"), NULL;
     r->nnodes = nnodes;
     r->nslots = nslots;
     r->cores = cores_per_slot;
@@ -286,8 +280,7 @@ sched_t *sched_new (void)
 {
     char err[160];
     sched_t *s = xcalloc (1, sizeof (sched_t));
-    if (!s || !(s->g = mgraph_new ()))
-        goto fail;
+    s->g = mgraph_new ();
     s->cluster = mgraph_add_vertex (s->g, "cluster", "cluster", 0, 1, NULL, -1);
     if (s->cluster < 0 || mgraph_finalize (s->g, err, sizeof err) < 0
         || !(s->m = matcher_new (s->g, SCHED_POLICY, "CA", SCHED_PRUNE, err, sizeof err)))
@@ -397,11 +390,6 @@ int sched_node_add (sched_t *s, uint32_t rank, const char *hostname, int ncores,
                 return errfail (err, errlen, "rank %u: resources changed (%d cores, %d gpus -> %d, %d) "
                              "while jobs hold some", rank, n->ncores, n->ngpus, ncores, ngpus);
             uint8_t *cb = xcalloc (ncores, 1), *gb = xcalloc (ngpus ? ngpus : 1, 1);
-            if (!cb || !gb) {
-                free (cb);
-                free (gb);
-                return errfail (err, errlen, "out of memory");
-            }
             free (n->core_busy);
             free (n->gpu_busy);
             n->core_busy = cb;
@@ -410,11 +398,8 @@ int sched_node_add (sched_t *s, uint32_t rank, const char *hostname, int ncores,
             n->ngpus = n->free_gpus = ngpus;
         }
         bool renamed = strcmp (n->hostname, hostname) != 0;
-        char *h = xstrdup (hostname);
-        if (!h)
-            return errfail (err, errlen, "out of memory");
         free (n->hostname);
-        n->hostname = h;
+        n->hostname = xstrdup (hostname);
         n->up = true;
         if (changed || renamed) {
             int64_t r = rank;
@@ -424,19 +409,12 @@ int sched_node_add (sched_t *s, uint32_t rank, const char *hostname, int ncores,
         matcher_set_status_rank (s->m, rank, true);
         return 0;
     }
-    if (grow ((void **)&s->nodes, &s->capnodes, s->nnodes + 1, sizeof *s->nodes) < 0)
-        return errfail (err, errlen, "out of memory");
+    grow ((void **)&s->nodes, &s->capnodes, s->nnodes + 1, sizeof *s->nodes);
     struct node nn = { .rank = rank, .ncores = ncores, .ngpus = ngpus, .up = true,
                        .free_cores = ncores, .free_gpus = ngpus };
     nn.hostname = xstrdup (hostname);
     nn.core_busy = xcalloc (ncores, 1);
     nn.gpu_busy = xcalloc (ngpus ? ngpus : 1, 1);
-    if (!nn.hostname || !nn.core_busy || !nn.gpu_busy) {
-        free (nn.hostname);
-        free (nn.core_busy);
-        free (nn.gpu_busy);
-        return errfail (err, errlen, "out of memory");
-    }
     memmove (&s->nodes[i + 1], &s->nodes[i], (s->nnodes - i) * sizeof *s->nodes);
     s->nodes[i] = nn;
     s->nnodes++;
@@ -596,10 +574,7 @@ int sched_submit (sched_t *s, uint64_t id, sched_req_t **req, char *err, size_t 
     if (sched_feasible (s, *req, err, errlen) < 0)
         return -1;
     struct job *j = xcalloc (1, sizeof *j);
-    if (!j || grow ((void **)&s->pending, &s->cappending, s->npending + 1, sizeof *s->pending) < 0) {
-        free (j);
-        return errfail (err, errlen, "out of memory");
-    }
+    grow ((void **)&s->pending, &s->cappending, s->npending + 1, sizeof *s->pending);
     j->id = id;
     j->req = *req;
     *req = NULL;
@@ -783,8 +758,7 @@ size_t sched_schedule (sched_t *s, double now, uint64_t *ids, size_t max)
     s->head_estimate = 0;
     matcher_set_now (s->m, t);
     extend_overruns (s, t);
-    if (grow ((void **)&s->running, &s->caprunning, s->nrunning + s->npending + 1, sizeof *s->running) < 0)
-        return 0;
+    grow ((void **)&s->running, &s->caprunning, s->nrunning + s->npending + 1, sizeof *s->running);
     size_t i = 0;
     while (i < s->npending && started < max) {
         struct job *j = s->pending[i];

@@ -5,7 +5,7 @@
  * a target, the gap between the chunks of that stripe it lacks and those its
  * upstream lacks (targets report both per stripe): in a healthy pipeline
  * about one.  A gap above window + 2 chunks that grew by 2 or more at each
- * of two looks in a row is a lagging target; whether it or its upstream is
+ * of three looks in a row is a lagging target; whether it or its upstream is
  * the slow one is told by the upstream's other downstreams (one of them
  * keeping up: the lagging one is slow; all lagging: the upstream is), and
  * in a chain, where there is no other, by a second lagging downstream of the
@@ -23,7 +23,8 @@
 #include <string.h>
 
 #define WATCH_MS 500
-#define LAG_ROUNDS 2
+#define LAG_ROUNDS 3     /* looks in a row a target must lag to be judged */
+#define SUSPECT_ROUNDS 6 /* ... to name its upstream by the second-downstream rule */
 #define GRACE_MS 2000   /* a target given a new upstream is not judged this long */
 #define GROWTH 2     /* chunks a lagging gap grows by at least, a look */
 
@@ -81,8 +82,14 @@ static void move (struct dist *d, struct target *slow, const char *why)
         if (json_equal (st, json_array_get (d->plan, i)))
             continue;
         for (size_t s = 0; s < json_array_size (st); s++)
-            if (distreplan_parent (np, i, s) != distreplan_parent (d->plan, i, s))
-                t->judge_after = now_ms () + GRACE_MS;   /* catching up from its new upstream */
+            if (distreplan_parent (np, i, s) != distreplan_parent (d->plan, i, s)) {
+                /* it catches up from its new upstream, which serves that from
+                 * its disk meanwhile: neither is judged for a while */
+                t->judge_after = now_ms () + GRACE_MS;
+                struct target *nu = target_of (d, distreplan_parent (np, i, s));
+                if (nu)
+                    nu->judge_after = now_ms () + GRACE_MS;
+            }
         json_decref (t->stripes);
         json_decref (t->upstreams);
         t->stripes = json_incref (st);
@@ -174,6 +181,8 @@ void archive_slow_watch (struct dist *d, int64_t now)
                 sibling_ok = true;
         }
         char why[160];
+        if (!sibling_ok && !siblings && up->suspect && t->lag_rounds < SUSPECT_ROUNDS)
+            continue;   /* the weakest evidence: wait for more */
         if (sibling_ok || (!siblings && !up->suspect)) {
             snprintf (why, sizeof why, "%lld chunks behind rank %u in stripe %zu, and falling back",
                       (long long)(t->gap[s] / upc), up->rank, s);

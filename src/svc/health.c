@@ -93,10 +93,6 @@ health_t *health_new (const char *listen, double stale_after, char *err, size_t 
         }
     }
     health_t *h = xcalloc (1, sizeof *h);
-    if (!h) {
-        errfmt (err, errlen, "out of memory");
-        return NULL;
-    }
     pthread_mutex_init (&h->lock, NULL);
     h->stale_after = stale_after;
     h->last_tick = mono ();

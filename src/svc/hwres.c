@@ -111,8 +111,6 @@ int hwres_parse_fake (const char *spec, hwres_t *out, char *err, size_t errlen)
         return errfail (err, errlen, "CANOPY_FAKE_RESOURCES: empty");
     hwres_t r = *out;
     char *copy = xstrdup (spec), *save = NULL;
-    if (!copy)
-        return errfail (err, errlen, "out of memory");
     int rc = 0, pus_given = 0, any = 0;
     for (char *tok = strtok_r (copy, ",", &save); tok && rc == 0; tok = strtok_r (NULL, ",", &save)) {
         char *eq = strchr (tok, '=');

@@ -371,149 +371,164 @@ static int index_save (imagestore_t *st, json_t *o, char *err, size_t errlen)
     return rc;
 }
 
+/* The index as it is now, read under the shared lock (a snapshot; nothing is held after). */
+static json_t *index_read (imagestore_t *st, char *err, size_t errlen)
+{
+    int lk = lock_index (st, LOCK_SH);
+    json_t *o = index_load (st, err, errlen);
+    unlock_fd (lk);
+    return o;
+}
+
 static const char *entry_ref (json_t *e)
 {
     return json_string_value (json_object_get (json_object_get (e, "annotations"), REF_ANNOTATION));
 }
 
-int imagestore_ref_set (imagestore_t *st, const char *ref, const char *media_type, const char *digest, int64_t size,
-                        char *err, size_t errlen)
+/* An index entry's ref (NULL when it has none), with its digest and media type (NULL when missing). */
+static const char *entry_fields (json_t *e, const char **dg, const char **mt)
+{
+    *dg = json_string_value (json_object_get (e, "digest"));
+    *mt = json_string_value (json_object_get (e, "mediaType"));
+    return entry_ref (e);
+}
+
+/* Position of the entry tagged ref in the manifests array, -1 when there is none. */
+static long index_find (json_t *ms, const char *ref)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach (ms, i, e) {
+        const char *r = entry_ref (e);
+        if (r && !strcmp (r, ref))
+            return (long)i;
+    }
+    return -1;
+}
+
+/* Under the exclusive lock: drop the entry tagged ref and append add (taken over; NULL: only drop, and
+ * -ENOENT with err filled when there is nothing to drop), then save the index. */
+static int index_put (imagestore_t *st, const char *ref, json_t *add, char *err, size_t errlen)
 {
     int lk = lock_index (st, LOCK_EX);
-    if (lk < 0)
+    if (lk < 0) {
+        json_decref (add);
         return errfail (err, errlen, "cannot lock the image store: %s", strerror (errno));
+    }
     json_t *o = index_load (st, err, errlen);
     int rc = -1;
     if (o) {
         json_t *ms = json_object_get (o, "manifests");
-        size_t i;
-        json_t *e;
-        json_array_foreach (ms, i, e) {
-            const char *r = entry_ref (e);
-            if (r && !strcmp (r, ref)) {
-                json_array_remove (ms, i);
-                break;
-            }
-        }
-        json_array_append_new (ms, json_pack ("{s:s s:s s:I s:{s:s}}", "mediaType", media_type, "digest", digest,
-                                              "size", (json_int_t)size, "annotations", REF_ANNOTATION, ref));
-        rc = index_save (st, o, err, errlen);
+        long i = index_find (ms, ref);
+        if (i >= 0)
+            json_array_remove (ms, (size_t)i);
+        if (add)
+            json_array_append (ms, add);
+        if (i < 0 && !add) {
+            char q[300];
+            errfmt (err, errlen, "no image %s in the store", errquote (q, sizeof q, ref, (size_t)-1));
+            rc = -ENOENT;
+        } else
+            rc = index_save (st, o, err, errlen);
         json_decref (o);
     }
+    json_decref (add);
     unlock_fd (lk);
     return rc;
+}
+
+int imagestore_ref_set (imagestore_t *st, const char *ref, const char *media_type, const char *digest, int64_t size,
+                        char *err, size_t errlen)
+{
+    return index_put (st, ref,
+                      json_pack ("{s:s s:s s:I s:{s:s}}", "mediaType", media_type, "digest", digest, "size",
+                                 (json_int_t)size, "annotations", REF_ANNOTATION, ref),
+                      err, errlen);
 }
 
 int imagestore_ref_get (imagestore_t *st, const char *ref, char media_type[128], char digest[80], int64_t *size,
                         char *err, size_t errlen)
 {
-    int lk = lock_index (st, LOCK_SH);
-    json_t *o = index_load (st, err, errlen);
-    unlock_fd (lk);
+    json_t *o = index_read (st, err, errlen);
     if (!o)
         return -1;
-    int found = 0;
+    json_t *ms = json_object_get (o, "manifests");
+    long i = index_find (ms, ref);
+    if (i >= 0) {
+        json_t *e = json_array_get (ms, (size_t)i);
+        snprintf (media_type, 128, "%s", json_string_value (json_object_get (e, "mediaType")) ?: "");
+        snprintf (digest, 80, "%s", json_string_value (json_object_get (e, "digest")) ?: "");
+        *size = json_integer_value (json_object_get (e, "size"));
+    }
+    json_decref (o);
+    return i >= 0;
+}
+
+/* One row of imagestore_list: sizes add up the manifest's config and layers when it can be read. */
+static json_t *list_row (imagestore_t *st, json_t *e, const char *r, const char *dg, const char *mt)
+{
+    json_int_t size = json_integer_value (json_object_get (e, "size"));
+    json_int_t layers = -1;
+    size_t len;
+    char e2[256];
+    char *body = imagestore_blob_read (st, dg, OCIM_MAX_MANIFEST, &len, e2, sizeof e2);
+    ocim_t *m = body ? ocim_parse (body, len, mt, e2, sizeof e2) : NULL;
+    if (m && m->kind == OCIM_MANIFEST) {
+        size += m->config.size;
+        layers = m->nlayers;
+        for (size_t k = 0; k < m->nlayers; k++)
+            size += m->layers[k].size;
+    }
+    ocim_destroy (&m);
+    free (body);
+    return json_pack ("{s:s s:s s:s s:I s:I}", "ref", r ? r : "", "digest", dg, "mediaType", mt, "size", size,
+                      "layers", layers);
+}
+
+/* One row of imagestore_entries: tagged entries only. */
+static json_t *entries_row (imagestore_t *st, json_t *e, const char *r, const char *dg, const char *mt)
+{
+    (void)st;
+    if (!r)
+        return NULL;
+    return json_pack ("{s:s s:s s:s s:I}", "ref", r, "digest", dg, "mediaType", mt, "size",
+                      json_integer_value (json_object_get (e, "size")));
+}
+
+/* An array of row (...) for each index entry that has a digest and a media type; a NULL row is left out. */
+static json_t *index_rows (imagestore_t *st, json_t *(*row) (imagestore_t *, json_t *, const char *, const char *,
+                                                              const char *),
+                           char *err, size_t errlen)
+{
+    json_t *o = index_read (st, err, errlen);
+    if (!o)
+        return NULL;
+    json_t *out = json_array ();
     size_t i;
     json_t *e;
     json_array_foreach (json_object_get (o, "manifests"), i, e) {
-        const char *r = entry_ref (e);
-        if (r && !strcmp (r, ref)) {
-            snprintf (media_type, 128, "%s", json_string_value (json_object_get (e, "mediaType")) ?: "");
-            snprintf (digest, 80, "%s", json_string_value (json_object_get (e, "digest")) ?: "");
-            *size = json_integer_value (json_object_get (e, "size"));
-            found = 1;
-            break;
-        }
+        const char *dg, *mt, *r = entry_fields (e, &dg, &mt);
+        json_t *x = dg && mt ? row (st, e, r, dg, mt) : NULL;
+        if (x)
+            json_array_append_new (out, x);
     }
     json_decref (o);
-    return found;
+    return out;
 }
 
 json_t *imagestore_list (imagestore_t *st, char *err, size_t errlen)
 {
-    int lk = lock_index (st, LOCK_SH);
-    json_t *o = index_load (st, err, errlen);
-    unlock_fd (lk);
-    if (!o)
-        return NULL;
-    json_t *out = json_array ();
-    size_t i;
-    json_t *e;
-    json_array_foreach (json_object_get (o, "manifests"), i, e) {
-        const char *r = entry_ref (e), *dg = json_string_value (json_object_get (e, "digest")),
-                   *mt = json_string_value (json_object_get (e, "mediaType"));
-        if (!dg || !mt)
-            continue;
-        json_int_t size = json_integer_value (json_object_get (e, "size"));
-        json_int_t layers = -1;
-        size_t len;
-        char e2[256];
-        char *body = imagestore_blob_read (st, dg, OCIM_MAX_MANIFEST, &len, e2, sizeof e2);
-        ocim_t *m = body ? ocim_parse (body, len, mt, e2, sizeof e2) : NULL;
-        if (m && m->kind == OCIM_MANIFEST) {
-            size += m->config.size;
-            layers = m->nlayers;
-            for (size_t k = 0; k < m->nlayers; k++)
-                size += m->layers[k].size;
-        }
-        ocim_destroy (&m);
-        free (body);
-        json_array_append_new (out, json_pack ("{s:s s:s s:s s:I s:I}", "ref", r ? r : "", "digest", dg, "mediaType",
-                                               mt, "size", size, "layers", layers));
-    }
-    json_decref (o);
-    return out;
+    return index_rows (st, list_row, err, errlen);
 }
 
 int imagestore_ref_remove (imagestore_t *st, const char *ref, char *err, size_t errlen)
 {
-    int lk = lock_index (st, LOCK_EX);
-    if (lk < 0)
-        return errfail (err, errlen, "cannot lock the image store: %s", strerror (errno));
-    json_t *o = index_load (st, err, errlen);
-    int rc = -1;
-    if (o) {
-        json_t *ms = json_object_get (o, "manifests");
-        size_t i;
-        json_t *e;
-        rc = -ENOENT;
-        json_array_foreach (ms, i, e) {
-            const char *r = entry_ref (e);
-            if (r && !strcmp (r, ref)) {
-                json_array_remove (ms, i);
-                rc = index_save (st, o, err, errlen);
-                break;
-            }
-        }
-        if (rc == -ENOENT) {
-            char q[300];
-            errfmt (err, errlen, "no image %s in the store", errquote (q, sizeof q, ref, (size_t)-1));
-        }
-        json_decref (o);
-    }
-    unlock_fd (lk);
-    return rc;
+    return index_put (st, ref, NULL, err, errlen);
 }
 
 json_t *imagestore_entries (imagestore_t *st, char *err, size_t errlen)
 {
-    int lk = lock_index (st, LOCK_SH);
-    json_t *o = index_load (st, err, errlen);
-    unlock_fd (lk);
-    if (!o)
-        return NULL;
-    json_t *out = json_array ();
-    size_t i;
-    json_t *e;
-    json_array_foreach (json_object_get (o, "manifests"), i, e) {
-        const char *r = entry_ref (e), *dg = json_string_value (json_object_get (e, "digest")),
-                   *mt = json_string_value (json_object_get (e, "mediaType"));
-        if (r && dg && mt)
-            json_array_append_new (out, json_pack ("{s:s s:s s:s s:I}", "ref", r, "digest", dg, "mediaType", mt, "size",
-                                                   json_integer_value (json_object_get (e, "size"))));
-    }
-    json_decref (o);
-    return out;
+    return index_rows (st, entries_row, err, errlen);
 }
 
 int imagestore_blob_verify (imagestore_t *st, const char *digest, int64_t size, char *err, size_t errlen)
@@ -700,8 +715,8 @@ int imagestore_gc (imagestore_t *st, int *removed, char *err, size_t errlen)
     json_t *e;
     if (o)
         json_array_foreach (json_object_get (o, "manifests"), i, e) {
-            const char *dg = json_string_value (json_object_get (e, "digest")),
-                       *mt = json_string_value (json_object_get (e, "mediaType"));
+            const char *dg, *mt;
+            entry_fields (e, &dg, &mt);
             if (dg && ociref_digest_valid (dg) && mark_tree (st, &m, mt ? mt : "", dg, 0, err, errlen) < 0) {
                 rc = -1;   /* never delete what an unreadable manifest may need */
                 break;

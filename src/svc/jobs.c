@@ -30,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 
 #define KILL_GRACE_MS 5000
@@ -177,22 +176,11 @@ static int job_event (struct job *j, const char *name, json_t *ctx)
     return rc;
 }
 
-static int exit_code_of (int status)
-{
-    if (status < 0)
-        return 1;
-    if (WIFEXITED (status))
-        return WEXITSTATUS (status);
-    if (WIFSIGNALED (status))
-        return 128 + WTERMSIG (status);
-    return 1;
-}
-
 static json_t *final_of (const jobdb_job_t *r)
 {
     return json_pack ("{s:s s:s s:i s:i s:s? s:b}", "state", job_state_name (r->state), "result",
                       job_result_name (r->result), "status", r->status, "exitcode",
-                      r->status >= 0 ? exit_code_of (r->status) : 1, "exception", r->exception,
+                      r->status >= 0 ? job_exit_code (r->status) : 1, "exception", r->exception,
                       "ran", r->t_run > 0);
 }
 

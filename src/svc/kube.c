@@ -210,10 +210,6 @@ kube_svc_t *kube_svc_new (overlay_t *ov, resource_svc_t *rs, const kube_svc_opts
                           size_t errlen)
 {
     kube_svc_t *k = xcalloc (1, sizeof *k);
-    if (!k) {
-        errfail (err, errlen, "out of memory");
-        return NULL;
-    }
     k->ov = ov;
     k->rs = rs;
     k->include_cp = o->include_control_plane;

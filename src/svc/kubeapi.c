@@ -4,6 +4,7 @@
  * what comes back is parsed by kubenodes.c. */
 #define _GNU_SOURCE
 #include "kubeapi.h"
+#include "sbuf.h"
 #include "xalloc.h"
 #include "readfile.h"
 #include "errquote.h"
@@ -54,10 +55,10 @@ kubeapi_t *kubeapi_new (const char *server, const char *token, const char *ca_pa
         return NULL;
     }
     kubeapi_t *k = xcalloc (1, sizeof *k);
-    if (!k || !(k->server = xstrdup (server)) || !(k->ca_path = xstrdup (ca_path))
-        || asprintf (&k->auth, "Authorization: Bearer %.*s", (int)tl, token) < 0) {
-        if (k)
-            k->auth = NULL;
+    k->server = xstrdup (server);
+    k->ca_path = xstrdup (ca_path);
+    if (asprintf (&k->auth, "Authorization: Bearer %.*s", (int)tl, token) < 0) {
+        k->auth = NULL;
         kubeapi_destroy (&k);
         errfmt (err, errlen, "kube: out of memory");
         return NULL;
@@ -119,29 +120,17 @@ static int progress_abort (void *arg, curl_off_t a, curl_off_t b, curl_off_t c, 
 }
 
 struct body {
-    char *buf;
-    size_t len, cap, max;
+    sbuf_t sb;
+    size_t max;   /* more is refused */
 };
 
 static size_t body_write (char *p, size_t sz, size_t nm, void *arg)
 {
     struct body *b = arg;
     size_t n = sz * nm;
-    if (b->len + n > b->max)
+    if (b->sb.len + n > b->max)
         return 0;   /* too large: abort the transfer */
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 65536;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *nb = xrealloc (b->buf, cap);
-        if (!nb)
-            return 0;
-        b->buf = nb;
-        b->cap = cap;
-    }
-    memcpy (b->buf + b->len, p, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
+    sb_addn (&b->sb, p, n);
     return n;
 }
 
@@ -234,19 +223,19 @@ int kubeapi_list_nodes (kubeapi_t *k, const char *selector, kube_nodeset_t *s, c
         if (cr != CURLE_OK) {
             errfmt (err, errlen, "kube: listing nodes at %s: %s", k->server,
                     cr == CURLE_WRITE_ERROR ? "answer too large" : *ebuf ? ebuf : curl_easy_strerror (cr));
-            free (b.buf);
+            sb_free (&b.sb);
             break;
         }
         if (code < 200 || code > 299) {
-            http_error (code, b.buf, b.len, "listing nodes", err, errlen);
-            free (b.buf);
+            http_error (code, b.sb.s, b.sb.len, "listing nodes", err, errlen);
+            sb_free (&b.sb);
             break;
         }
         char *prv = NULL;
         free (cont);
         cont = NULL;
-        int pr = kube_nodelist_parse (b.buf ? b.buf : "", b.len, s, &prv, &cont, err, errlen);
-        free (b.buf);
+        int pr = kube_nodelist_parse (b.sb.s ? b.sb.s : "", b.sb.len, s, &prv, &cont, err, errlen);
+        sb_free (&b.sb);
         if (pr < 0) {
             free (prv);
             break;
@@ -303,13 +292,13 @@ static size_t watch_write (char *p, size_t sz, size_t nm, void *arg)
         }
         if (j == n)
             break;
-        if (w->line.len) {
+        if (w->line.sb.len) {
             kube_event_t ev;
-            if (kube_event_parse (w->line.buf, w->line.len, &ev, w->err, w->errlen) < 0) {
+            if (kube_event_parse (w->line.sb.s, w->line.sb.len, &ev, w->err, w->errlen) < 0) {
                 w->failed = 1;
                 return 0;
             }
-            w->line.len = 0;
+            w->line.sb.len = 0;
             w->cbrc = w->cb (&ev, w->arg);
             kube_event_clear (&ev);
             if (w->cbrc)
@@ -361,7 +350,7 @@ int kubeapi_watch_nodes (kubeapi_t *k, const char *selector, const char *rv, int
     else if (w.cbrc)
         rc = w.cbrc;
     else if (code && (code < 200 || code > 299)) {
-        http_error (code, w.errbody.buf, w.errbody.len, "watching nodes", err, errlen);
+        http_error (code, w.errbody.sb.s, w.errbody.sb.len, "watching nodes", err, errlen);
         rc = -1;
     } else if (cr == CURLE_OPERATION_TIMEDOUT && code >= 200 && code <= 299)
         rc = 0;   /* our own time limit */
@@ -370,7 +359,7 @@ int kubeapi_watch_nodes (kubeapi_t *k, const char *selector, const char *rv, int
                 *ebuf ? ebuf : curl_easy_strerror (cr));
         rc = -1;
     }
-    free (w.line.buf);
-    free (w.errbody.buf);
+    sb_free (&w.line.sb);
+    sb_free (&w.errbody.sb);
     return rc;
 }

@@ -17,8 +17,6 @@
 static int check_parent (const char *path, char *err, size_t errlen)
 {
     char *p = xstrdup (path);
-    if (!p)
-        return errfail (err, errlen, "%s: out of memory", path);
     char *slash = strrchr (p, '/');
     const char *parent = ".";
     if (slash == p)
@@ -64,8 +62,6 @@ int privdir_ensure (const char *path, char *err, size_t errlen)
         return errfail (err, errlen, "empty directory name");
     /* "dir/" would make lstat follow a symlink "dir": drop trailing slashes */
     char *p = xstrdup (path);
-    if (!p)
-        return errfail (err, errlen, "%s: out of memory", path);
     size_t n = strlen (p);
     while (n > 1 && p[n - 1] == '/')
         p[--n] = '\0';

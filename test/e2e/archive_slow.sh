@@ -13,10 +13,9 @@ need_netns || exit 0
 D=$T_TMP
 N=5
 exec 9>/tmp/canopy-netns.lock
-flock 9
+flock 9                          # held to the end: another run of this test would take our hosts
 netns_create cnsw $N 80mbit      # hosts cnsw0..4 at 10.77.0.1..5
 ip netns exec cnswbr tc qdisc add dev h2 root tbf rate 8mbit burst 256kb latency 50ms
-flock -u 9
 
 canopy keygen "$D/curve.cert" >/dev/null
 cat > "$D/canopy.yaml" <<EOC

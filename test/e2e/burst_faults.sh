@@ -31,17 +31,8 @@ echo "suspend \$1" >> $D/calls
 for h in \$CANOPY_BURST_HOSTNAMES; do kill \$(cat $D/pid-\$h); done
 EOS
 chmod +x "$D/resume.sh" "$D/suspend.sh"
-cat > "$D/g.yaml" <<EOC
-curve_cert: $D/good.cert
-topology: kary:2
-size: 2
-heartbeat: 0.2
-timeout: 1
-default_bind: ipc://$D/g-%h
-default_connect: ipc://$D/g-%h
-hosts:
-  - host: lead
-  - host: h1
+instance_config "$D/good.cert" 2 lead h1
+cat >> "$CONFIG" <<EOC
 burst:
   - {name: cmd, size: 2, cores: 2, provider: command, settings: {resume: $D/resume.sh, suspend: $D/suspend.sh}, idle_time: 2, resume_timeout: 30}
   - {name: never, size: 2, cores: 4, provider: command, settings: {resume: /bin/true, suspend: /bin/true}, resume_timeout: 2, max_tries: 2}
@@ -49,11 +40,8 @@ burst:
   - {name: badcert, size: 1, cores: 16, provider: local, settings: {cert: $D/other.cert}, resume_timeout: 4, max_tries: 1}
   - {name: cloud, size: 3, cores: 32, gpus: 1, provider: kubernetes, settings: {kubeconfig: $D/kubeconfig, namespace: burst, image: "canopy:test"}}
 EOC
-CONFIG=$D/g.yaml
 export CANOPY_FAKE_RESOURCES="cores=2"
-start_host lead
-start_host h1
-export CANOPY_URI=ipc://$D/run-lead/local
+instance_start
 check "the instance comes up" wait_until 20 sh -c 'canopy resource list | awk "\$1 == \"free\" {exit !(\$2 == 2)}"'
 cmd=$(canopy burst list | awk '$1 == "cmd" {print $2}')
 check "burst list shows the five pools" [ "$(canopy burst list | tail -n +2 | wc -l)" -eq 5 ]

@@ -9,51 +9,24 @@
 # with the reason (and bursts again: the objects applied again); after the
 # job is canceled, `burst stop` sends the DELETEs.  Skips when kubectl is not installed.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/kubelib.bash" || exit 1
 command -v kubectl >/dev/null || { echo "SKIP: needs kubectl"; echo "0 passed, 0 failed, 1 skipped"; exit 0; }
 SERVER=$(cd "$(dirname "$0")" && pwd)/kube_apiserver.py
 D=$T_TMP
 cd "$D"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-kube-ca -keyout ca.key -out ca.crt 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj /CN=kube-apiserver -keyout srv.key -out srv.csr 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
-openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out srv.crt 2>/dev/null
+kube_certs
 python3 "$SERVER" --cert srv.crt --key srv.key --port-file port --log api.log --record rec.jsonl &
 T_CLEANUP+=("kill $!")
 wait_until 10 test -s port || { fail "the API server did not start"; finish; exit 1; }
-cat >kubeconfig <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: t
-  cluster: {server: "https://127.0.0.1:$(cat port)", certificate-authority: "$D/ca.crt"}
-users:
-- name: t
-  user: {token: good-token}
-contexts:
-- name: t
-  context: {cluster: t, user: t}
-current-context: t
-EOF
+kube_kubeconfig kubeconfig "$(cat port)"
 canopy keygen "$D/curve.cert"
-cat > "$D/g.yaml" <<EOC
-curve_cert: $D/curve.cert
-topology: kary:2
-size: 2
-heartbeat: 0.2
-timeout: 1
-default_bind: ipc://$D/g-%h
-default_connect: ipc://$D/g-%h
-hosts:
-  - host: lead
-  - host: h1
+instance_config "$D/curve.cert" 2 lead h1
+cat >> "$CONFIG" <<EOC
 burst:
   - {name: cloud, size: 3, cores: 2, provider: kubernetes, settings: {kubeconfig: $D/kubeconfig, namespace: burst, image: "canopy:test"}, resume_timeout: 2, max_tries: 30}
 EOC
-CONFIG=$D/g.yaml
 export CANOPY_FAKE_RESOURCES="cores=2"
-start_host lead
-start_host h1
-export CANOPY_URI=ipc://$D/run-lead/local
+instance_start
 check "the instance comes up" wait_until 20 sh -c 'canopy resource list | awk "\$1 == \"free\" {exit !(\$2 == 2)}"'
 cloud=$(canopy burst list | awk '$1 == "cloud" {print $2}')
 # rec VERB KIND: the recorded requests (the fixture's record) as "VERB KIND NAME CODE" lines

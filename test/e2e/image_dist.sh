@@ -105,19 +105,10 @@ check "rank 5 lists v1 and v2" sh -c "grep -q '^$R/test/app:v1 ' '$O/list5.txt' 
 check "no transfer archive left on the source or a target" \
     [ "$(jq '[.[] | select(.name | startswith("image-"))] | length' "$O/archives0.json" "$O/archives4.json" | sort -u)" = 0 ]
 check "no extraction state left in a target's store" sh -c "! grep -q canopy-extract $O/top-*.txt"
-err_is () {  # NAME PATTERN
-    local rc; rc=$(cat "$O/bad-$1.rc")
-    echo "# $1: $(head -c 300 "$O/bad-$1.err")"
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -qE -- "$2" "$O/bad-$1.err" && [ "$(wc -l < "$O/bad-$1.err")" -eq 1 ]; then
-        pass "bad input $1: one line, non-zero exit"
-    else
-        fail "bad input $1 (rc=$rc): $(head -3 "$O/bad-$1.err")"
-    fi
-}
-err_is nosuch "no image $R/test/app:nosuch in the store"
-err_is badref "invalid"
-err_is onlysrc "no target rank other than the source"
-err_is nsalone "go with --containerd"
+img_err_is nosuch "no image $R/test/app:nosuch in the store"
+img_err_is badref "invalid"
+img_err_is onlysrc "no target rank other than the source"
+img_err_is nsalone "go with --containerd"
 rc=$(cat "$O/bad-noctr.rc")
 check "--containerd with no containerd fails (rc=$rc) naming the socket on each rank" \
     sh -c "[ $rc -ne 0 ] && [ \$(grep -c 'FAILED.*containerd is not reachable at $D/no-such.sock' '$O/bad-noctr.out') -eq 2 ]"
@@ -131,6 +122,6 @@ check "a target that cannot store a blob fails (rc=$rc), naming the path; the ot
 check "rank 7 has v3" [ -n "$(grep sha256 "$O/skopeo7.txt")" ]
 check "rank 8's index.json is unchanged by its failure" cmp -s "$O/index8.before" "$O/index8.after"
 check "rank 8's store has no file or temp file more than before" cmp -s "$O/ls8.before" "$O/ls8.after"
-err_is damaged "rank 0: blob sha256:$V3L in the store is damaged \(its bytes hash to sha256:[0-9a-f]{64}\)"
+img_err_is damaged "rank 0: blob sha256:$V3L in the store is damaged \(its bytes hash to sha256:[0-9a-f]{64}\)"
 check "no sanitizer report in the broker logs" sh -c "! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' '$RUNDIR'/broker-*.log"
 finish

@@ -7,6 +7,7 @@
 # remove; and bad input: unknown tag, wrong digest, auth failure, truncated
 # blob, unknown media type (one-line errors, nothing half-written).
 . "$(dirname "$0")/lib.sh" || exit 1
+. "$(dirname "$0")/imagelib.bash" || exit 1
 D=${T_TMP:?lib.sh did not set T_TMP}
 for t in docker-registry skopeo umoci python3 jq; do
     command -v $t >/dev/null || { echo "ok - # SKIP $t not installed"; exit 0; }
@@ -15,7 +16,6 @@ BB=$(command -v busybox || true)
 [ -n "$BB" ] && file -L "$BB" 2>/dev/null | grep -q static || BB=/bin/busybox
 [ -x "$BB" ] || { echo "ok - # SKIP no busybox"; exit 0; }
 export TMPDIR=$D
-free_port () { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
 # ---- registries: anonymous, and one with htpasswd (bcrypt) auth
 start_registry () {  # NAME PORT [AUTHFILE]
@@ -32,7 +32,7 @@ start_registry () {  # NAME PORT [AUTHFILE]
     T_CLEANUP+=("kill $!")
     wait_until 20 curl -sf -o /dev/null "http://127.0.0.1:$port/v2/" -u alice:s3cret || wait_until 5 sh -c "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$port/v2/ | grep -q 401"
 }
-P1=$(free_port); P2=$(free_port)
+P1=$(img_free_port); P2=$(img_free_port)
 python3 -W ignore -c 'import crypt; print("alice:" + crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_BLOWFISH)))' > "$D/htpasswd"
 start_registry reg1 "$P1"
 start_registry reg2 "$P2" "$D/htpasswd"
@@ -73,13 +73,12 @@ idx["manifests"].append({"mediaType": "application/vnd.oci.image.index.v1+json",
 json.dump(idx, open(L + "/index.json", "w"))
 PY
 R1=127.0.0.1:$P1; R2=127.0.0.1:$P2
-push () { skopeo copy -q "$@" --dest-tls-verify=false >/dev/null; }
-push "oci:$L:v1" "docker://$R1/test/app:v1"
-push "oci:$L:v2" "docker://$R1/test/app:v2"
-push --all "oci:$L:multi" "docker://$R1/test/multi:v1"
-push "oci:$L:v1" "docker://$R1/test/corrupt:v1"
-push "oci:$L:v1" "docker://$R1/test/trunc:v1"
-push --dest-creds alice:s3cret "oci:$L:v1" "docker://$R2/test/app:v1"
+img_push "oci:$L:v1" "docker://$R1/test/app:v1"
+img_push "oci:$L:v2" "docker://$R1/test/app:v2"
+img_push --all "oci:$L:multi" "docker://$R1/test/multi:v1"
+img_push "oci:$L:v1" "docker://$R1/test/corrupt:v1"
+img_push "oci:$L:v1" "docker://$R1/test/trunc:v1"
+img_push --dest-creds alice:s3cret "oci:$L:v1" "docker://$R2/test/app:v1"
 check "images pushed to the registries" sh -c "skopeo inspect --tls-verify=false 'docker://$R1/test/app:v2' --raw >/dev/null"
 DIG1=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$R1/test/app:v1")
 DIG2=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$R1/test/app:v2")
@@ -91,8 +90,8 @@ AMDDIG=$(skopeo inspect --tls-verify=false --raw "docker://$R1/test/multi:v1" | 
 # layers with app, so give each its own copy first via a distinct 3rd layer)
 umoci tag --image "$L:v1" c >/dev/null; add_layer c 'head -c 100000 /dev/urandom > $b/rootfs/c'
 umoci tag --image "$L:v1" t >/dev/null; add_layer t 'head -c 100000 /dev/urandom > $b/rootfs/t'
-push "oci:$L:c" "docker://$R1/test/corrupt:v1"
-push "oci:$L:t" "docker://$R1/test/trunc:v1"
+img_push "oci:$L:c" "docker://$R1/test/corrupt:v1"
+img_push "oci:$L:t" "docker://$R1/test/trunc:v1"
 lastlayer () { skopeo inspect --tls-verify=false --raw "docker://$R1/test/$1:v1" | jq -r '.layers[-1].digest' | sed 's/sha256://'; }
 CL=$(lastlayer corrupt); TL=$(lastlayer trunc)
 BLOBS=$D/reg1/data/docker/registry/v2/blobs/sha256
@@ -140,7 +139,7 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send(404, b"{}")
 http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
 PY
-P3=$(free_port)
+P3=$(img_free_port)
 python3 "$D/fake.py" "$P3" "$L" "$D/fake.log" & T_CLEANUP+=("kill $!")
 wait_until 10 curl -s -o /dev/null "http://127.0.0.1:$P3/v2/"
 
@@ -246,32 +245,23 @@ check "list table has app:v2 with 3 layers" grep -qE "^$R1/test/app:v2 +sha256:[
 check "a layout directory imported: each tag under --name REPO, its index resolved to amd64" \
     sh -c "grep -q 'imported example.com/dir/app:multi: $AMDDIG' '$O/imp4.txt' && grep -q 'imported example.com/dir/app:v2: $DIG2' '$O/imp4.txt' && [ \$(wc -l < '$O/imp4.txt') -eq 6 ]"
 check "skopeo copies an image out of the store" [ -f "$O/back/index.json" ]
-err_is () {  # NAME PATTERN
-    local rc; rc=$(cat "$O/bad-$1.rc")
-    echo "# $1: $(head -c 300 "$O/bad-$1.err")"
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -qE -- "$2" "$O/bad-$1.err" && [ "$(wc -l < "$O/bad-$1.err")" -eq 1 ]; then
-        pass "bad input $1: one line, non-zero exit"
-    else
-        fail "bad input $1 (rc=$rc): $(head -3 "$O/bad-$1.err")"
-    fi
-}
-err_is tag "test/app:nosuch: manifest not found"
-err_is corrupt "digest mismatch"
-err_is trunc "truncated"
-err_is noauth "requires authentication"
-err_is wrongpw "authentication failed for 127.0.0.1:$P2"
-err_is dcd "wrong digest from the registry: Docker-Content-Digest sha256:0{64}"
-err_is weird "unsupported manifest media type 'application/vnd.example.thing\+json'"
-err_is tls "SSL|TLS|https"
-err_is platform "no image for platform linux/s390x in the index \(it offers: linux/amd64, linux/arm64\)"
-err_is digest "manifest not found"
-err_is cut "cannot read|truncated"
-err_is climb "member '../evil' climbs out of the archive"
-err_is liar "member blobs/sha256/(ab){32}: blob sha256:(ab){32}: digest mismatch"
-err_is notar "not a readable archive|neither"
-err_is bareref "only by the tag 'v2': give --name REPO"
-err_is badref "invalid"
-err_is remove "no image example.com/none:v1"
+img_err_is tag "test/app:nosuch: manifest not found"
+img_err_is corrupt "digest mismatch"
+img_err_is trunc "truncated"
+img_err_is noauth "requires authentication"
+img_err_is wrongpw "authentication failed for 127.0.0.1:$P2"
+img_err_is dcd "wrong digest from the registry: Docker-Content-Digest sha256:0{64}"
+img_err_is weird "unsupported manifest media type 'application/vnd.example.thing\+json'"
+img_err_is tls "SSL|TLS|https"
+img_err_is platform "no image for platform linux/s390x in the index \(it offers: linux/amd64, linux/arm64\)"
+img_err_is digest "manifest not found"
+img_err_is cut "cannot read|truncated"
+img_err_is climb "member '../evil' climbs out of the archive"
+img_err_is liar "member blobs/sha256/(ab){32}: blob sha256:(ab){32}: digest mismatch"
+img_err_is notar "not a readable archive|neither"
+img_err_is bareref "only by the tag 'v2': give --name REPO"
+img_err_is badref "invalid"
+img_err_is remove "no image example.com/none:v1"
 check "index.json unchanged by the failures" cmp -s "$O/index.before" "$O/index.after"
 check "no blob or temp file left by the failures" cmp -s "$O/blobs.before" "$O/blobs.after"
 check "remove v1 kept the layers v2 shares" grep -q "removed $R1/test/app:v1" "$O/rm1.txt"

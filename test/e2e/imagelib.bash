@@ -56,3 +56,15 @@ img_blobs () {
     jq -r '.layers[] | "\(.digest) \(.size)"' "$f"
     rm -f "$f"
 }
+# img_err_is NAME PATTERN: the bad-input step NAME (its exit code in
+# $O/bad-NAME.rc, stderr in $O/bad-NAME.err) failed, not by timeout, with one
+# line matching PATTERN
+img_err_is () {
+    local rc; rc=$(cat "$O/bad-$1.rc")
+    echo "# $1: $(head -c 300 "$O/bad-$1.err")"
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -qE -- "$2" "$O/bad-$1.err" && [ "$(wc -l < "$O/bad-$1.err")" -eq 1 ]; then
+        pass "bad input $1: one line, non-zero exit"
+    else
+        fail "bad input $1 (rc=$rc): $(head -3 "$O/bad-$1.err")"
+    fi
+}

@@ -5,15 +5,13 @@
 # real client accepts), then `canopy kube config` and `canopy kube watch`,
 # then bad settings and bad answers.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/kubelib.bash" || exit 1
 DATA=$(cd "$(dirname "$0")/../data/kube" && pwd)
 SERVER=$(dirname "$0")/kube_apiserver.py
 cd "$T_TMP"
 
 # a CA, a server certificate for 127.0.0.1, and an unrelated CA
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-kube-ca -keyout ca.key -out ca.crt 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj /CN=kube-apiserver -keyout srv.key -out srv.csr 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
-openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out srv.crt 2>/dev/null
+kube_certs
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other-ca -keyout other.key -out other.crt 2>/dev/null
 
 # start_server NAME NODES [EVENTS]: sets PORT_<NAME>
@@ -34,20 +32,7 @@ export CANOPY_KUBE_SA_DIR=$T_TMP/sa KUBERNETES_SERVICE_HOST=127.0.0.1
 
 # 1. kubectl accepts the server and its node objects
 if command -v kubectl >/dev/null; then
-    cat >kubeconfig <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: t
-  cluster: {server: "https://127.0.0.1:$PORT_kind", certificate-authority: "$T_TMP/ca.crt"}
-users:
-- name: t
-  user: {token: good-token}
-contexts:
-- name: t
-  context: {cluster: t, user: t}
-current-context: t
-EOF
+    kube_kubeconfig kubeconfig "$PORT_kind"
     out=$(kubectl --kubeconfig kubeconfig get nodes 2>&1)
     check "kubectl get nodes lists the kind fixture" \
         bash -c "echo \"\$1\" | grep -qE '^kind-control-plane +Ready +control-plane' && echo \"\$1\" | grep -qE '^kind-worker3 +Ready'" _ "$out"

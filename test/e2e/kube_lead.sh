@@ -7,13 +7,11 @@
 # server gone the joined brokers keep working while the lead retries; a
 # cluster larger than the instance is reported with the limit.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/kubelib.bash" || exit 1
 SERVER=$(dirname "$0")/kube_apiserver.py
 D=$T_TMP
 cd "$D"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ca -keyout ca.key -out ca.crt 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj /CN=api -keyout srv.key -out srv.csr 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\n' >san.ext
-openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out srv.crt 2>/dev/null
+kube_certs
 mkdir -p sa && printf 'good-token' >sa/token && cp ca.crt sa/ca.crt
 # nodes lead, h1..h3 (and h1..h6 for the too-large cluster), from the kind fixture's worker
 python3 - "$(dirname "$0")/../data/kube/nodes-kind.json" <<'PY'
@@ -38,22 +36,10 @@ python3 "$SERVER" --cert srv.crt --key srv.key --nodes nodes.json --events event
 API=$!; T_CLEANUP+=("kill $API")
 wait_until 10 test -s port.api
 canopy keygen "$D/c.cert"
-cat > "$D/g.yaml" <<EOC
-curve_cert: $D/c.cert
-topology: kary:2
-size: 5
-heartbeat: 0.2
-timeout: 1
-default_bind: ipc://$D/g-%h
-default_connect: ipc://$D/g-%h
-hosts:
-  - host: lead
-EOC
-CONFIG=$D/g.yaml
+instance_config "$D/c.cert" 5 lead
 export KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$(cat port.api) CANOPY_KUBE_SA_DIR=$D/sa
 export CANOPY_FAKE_RESOURCES="cores=2"
-start_host lead --kubernetes
-export CANOPY_URI=ipc://$D/run-lead/local
+instance_start --kubernetes
 check "the lead watches the nodes" wait_until 10 grep -q "kube: watching nodes at https://127.0.0.1:$KUBERNETES_SERVICE_PORT" "$D/log-lead"
 check "the lead lists them" wait_until 10 grep -q "kube: 4 nodes listed, 4 eligible, instance size 5" "$D/log-lead"
 check "and watches from the list (relisting after 410)" wait_until 10 grep -q "watch=1.*resourceVersion=600" log.api

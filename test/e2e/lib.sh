@@ -60,3 +60,51 @@ start_host () {
     PID[$n]=$!
     T_CLEANUP+=("kill ${PID[$n]}")
 }
+# instance_config CERT SIZE HOST...: the config of a quick test instance in
+# $T_TMP/g.yaml (CONFIG is set to it): kary:2, heartbeat 0.2 s, timeout 1 s,
+# ipc endpoints $T_TMP/g-%h, the HOSTs listed (the caller appends more, e.g.
+# a burst: section); instance_start starts them
+instance_config () {
+    local cert=$1 size=$2 h
+    shift 2
+    INSTANCE_HOSTS=("$@")
+    CONFIG=$T_TMP/g.yaml
+    {
+        echo "curve_cert: $cert"
+        echo "topology: kary:2"
+        echo "size: $size"
+        echo "heartbeat: 0.2"
+        echo "timeout: 1"
+        echo "default_bind: ipc://$T_TMP/g-%h"
+        echo "default_connect: ipc://$T_TMP/g-%h"
+        echo "hosts:"
+        for h in "$@"; do echo "  - host: $h"; done
+    } > "$CONFIG"
+}
+# instance_start [args...]: start_host each host of instance_config (with
+# args), and talk to the first (CANOPY_URI)
+instance_start () {
+    local h
+    for h in "${INSTANCE_HOSTS[@]}"; do start_host "$h" "$@"; done
+    export CANOPY_URI=ipc://$T_TMP/run-${INSTANCE_HOSTS[0]}/local
+}
+# abc_config FILE CERT [BIND1]: three brokers a, b, c (kary:2, heartbeat
+# 0.2 s, timeout 1 s) at ipc://$T_TMP/tbon-RANK; BIND1: where rank 1 binds
+# instead (it is still connected to at tbon-1)
+abc_config () {
+    local r bind names=(a b c)
+    {
+        echo "curve_cert: $2"
+        echo "topology: kary:2"
+        echo "heartbeat: 0.2"
+        echo "timeout: 1"
+        echo "hosts:"
+        for r in 0 1 2; do
+            bind=ipc://$T_TMP/tbon-$r
+            [ $r = 1 ] && bind=${3:-$bind}
+            echo "  - host: ${names[$r]}"
+            echo "    bind: $bind"
+            echo "    connect: ipc://$T_TMP/tbon-$r"
+        done
+    } > "$1"
+}

@@ -12,26 +12,8 @@
 D=$T_TMP
 
 canopy keygen "$D/cert"
-mkcfg () {   # mkcfg FILE BIND1: three brokers, rank 1 bound at BIND1
-    cat > "$1" <<EOC
-curve_cert: $D/cert
-topology: kary:2
-heartbeat: 0.2
-timeout: 1
-hosts:
-  - host: a
-    bind: ipc://$D/tbon-0
-    connect: ipc://$D/tbon-0
-  - host: b
-    bind: $2
-    connect: ipc://$D/tbon-1
-  - host: c
-    bind: ipc://$D/tbon-2
-    connect: ipc://$D/tbon-2
-EOC
-}
-mkcfg "$D/c.yaml" "ipc://$D/tbon-1"
-mkcfg "$D/elsewhere.yaml" "ipc://$D/tbon-1-elsewhere"
+abc_config "$D/c.yaml" "$D/cert"
+abc_config "$D/elsewhere.yaml" "$D/cert" "ipc://$D/tbon-1-elsewhere"
 declare -A PID
 start () {   # start RANK [ARGS...]
     local r=$1; shift

@@ -9,22 +9,7 @@ D=$T_TMP
 # --- a two-level instance from a config file, three brokers, rank 2 with a foreign key
 canopy keygen "$D/good.cert"
 canopy keygen "$D/other.cert"
-cat > "$D/c.yaml" <<EOC
-curve_cert: $D/good.cert
-topology: kary:2
-heartbeat: 0.2
-timeout: 1
-hosts:
-  - host: a
-    bind: ipc://$D/tbon-0
-    connect: ipc://$D/tbon-0
-  - host: b
-    bind: ipc://$D/tbon-1
-    connect: ipc://$D/tbon-1
-  - host: c
-    bind: ipc://$D/tbon-2
-    connect: ipc://$D/tbon-2
-EOC
+abc_config "$D/c.yaml" "$D/good.cert"
 canopy-broker --config "$D/c.yaml" --rank 0 --rundir "$D/r0" >/dev/null 2>"$D/log0" &
 P0=$!; T_CLEANUP+=("kill $P0")
 canopy-broker --config "$D/c.yaml" --rank 1 --rundir "$D/r1" >/dev/null 2>"$D/log1" &

@@ -8,20 +8,8 @@
 D=$T_TMP
 canopy keygen "$D/good.cert"
 canopy keygen "$D/other.cert"
-cat > "$D/g.yaml" <<EOC
-curve_cert: $D/good.cert
-topology: kary:2
-size: 6
-heartbeat: 0.2
-timeout: 1
-default_bind: ipc://$D/g-%h
-default_connect: ipc://$D/g-%h
-hosts:
-  - host: lead
-EOC
-CONFIG=$D/g.yaml
-start_host lead
-export CANOPY_URI=ipc://$D/run-lead/local
+instance_config "$D/good.cert" 6 lead
+instance_start
 check "the lead comes up" wait_until 10 canopy overlay status
 status=$(canopy overlay status)
 echo "$status"

@@ -319,6 +319,14 @@ static void test_replan (void)
         "replan: rank 4's fallbacks are its new ancestors (2, 1, then the source)");
     json_t *again = np ? distreplan_move (np, tg7, 7, 0, 3, NULL, 0, err, sizeof err) : NULL;
     ok (!again && strstr (err, "nothing to move"), "replan: a leaf has nothing to move (%s)", err);
+    /* a second slow node in a chain: the only leaf is the first one (3, at
+     * the end); 5 goes beside it, below 7: 1 2 4 6 7 {3, 5} */
+    uint32_t avoid3[1] = { 3 };
+    json_t *c2 = np ? distreplan_move (np, tg7, 7, 0, 5, avoid3, 1, err, sizeof err) : NULL;
+    ok (c2 && distreplan_parent (c2, 4, 0) == 7 && distreplan_parent (c2, 5, 0) == 4
+            && distreplan_parent (c2, 2, 0) == 7,
+        "replan: a second slow node in a chain goes beside the first (below rank 7), not below it");
+    json_decref (c2);
     /* a second slow node in a two-tree avoids the first: 1..7, tree A's
      * interior 1 2 3, tree B's 4 5 6, 7 a leaf in both; 2 slow trades with 7,
      * then 5 slow would trade with 2 (a leaf in both now) but for avoid */

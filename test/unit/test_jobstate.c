@@ -159,5 +159,9 @@ int main (void)
             && !strcmp (job_status_abbrev (JOB_DEPEND, JOB_RESULT_NONE), "D"),
         "status abbreviations as flux jobs");
     ok (job_result_parse ("TIMEOUT", &r) == 0 && r == JOB_RESULT_TIMEOUT && job_result_parse ("x", &r) == -1, "result names");
+    /* exit codes from wait statuses (Linux encoding: exit code << 8, or the signal) */
+    ok (job_exit_code (3 << 8) == 3 && job_exit_code (0) == 0, "exit status as the exit code");
+    ok (job_exit_code (9) == 137, "killed by signal 9: 128 + 9");
+    ok (job_exit_code (-1) == 1 && job_exit_code ((19 << 8) | 0x7f) == 1, "no status, or stopped: 1");
     return done ();
 }

@@ -162,10 +162,24 @@ static void finish (struct broker *b)
     b->zctx = NULL;
 }
 
+/* client_send without data: the tag, or 0 (said on stderr) */
+static uint32_t send_req (client_t *cl, uint32_t rank, const char *topic, json_t *req, int flags)
+{
+    char err[256];
+    uint32_t tag;
+    if (client_send (cl, rank, topic, req, NULL, 0, flags, &tag, err, sizeof err) < 0) {
+        fprintf (stderr, "%s to %u: %s\n", topic, rank, err);
+        return 0;
+    }
+    return tag;
+}
+
 /* One response to a request sent now: its errnum, and the payload in *out. */
 static int ask (client_t *cl, uint32_t rank, const char *topic, json_t *req, json_t **out, int timeout_ms)
 {
-    uint32_t tag = client_send (cl, rank, topic, req, NULL, 0, 0);
+    uint32_t tag = send_req (cl, rank, topic, req, 0);
+    if (!tag)
+        return -1;
     cmsg_t m;
     char err[256];
     if (client_stream_next (cl, tag, &m, timeout_ms, err, sizeof err) < 0) {
@@ -252,7 +266,7 @@ static void test_single (const char *cert)
             "single: the broker's own RPC to itself is answered");
         json_decref (r);
         /* a stream, read after a client_call that set its items aside */
-        uint32_t t = client_send (b.cl, 0, "test.count", json_pack ("{s:i}", "n", 3), NULL, 0, CMSG_F_STREAMING);
+        uint32_t t = send_req (b.cl, 0, "test.count", json_pack ("{s:i}", "n", 3), CMSG_F_STREAMING);
         r = client_call (b.cl, 0, "overlay.ping", json_object (), 10000, err, sizeof err);
         ok (r != NULL, "single: a call while a stream is open");
         json_decref (r);
@@ -269,10 +283,23 @@ static void test_single (const char *cert)
         }
         ok (got[0] == 1 && got[1] == 1 && got[2] == 1 && got[3] == 0 && seq[0] == 0 && seq[1] == 1 && seq[2] == 2,
             "client_stream_next: three items in order, then 0 at the end of the stream");
-        t = client_send (b.cl, 0, "test.count", json_pack ("{s:i}", "n", 0), NULL, 0, CMSG_F_STREAMING);
+        t = send_req (b.cl, 0, "test.count", json_pack ("{s:i}", "n", 0), CMSG_F_STREAMING);
         cmsg_t m;
         int rc = client_stream_next (b.cl, 0, &m, 10000, err, sizeof err);
         ok (rc == 0 && m.hdr.matchtag == t, "client_stream_next: tag 0 takes any request's response");
+        {   /* a topic too long for the header: -1 with the error, nothing sent */
+            char topic[CMSG_TOPIC_MAX + 2];
+            memset (topic, 'x', sizeof topic - 1);
+            topic[sizeof topic - 1] = '\0';
+            uint32_t tag = 0;
+            char e2[256] = "";
+            ok (client_send (b.cl, 0, topic, json_object (), NULL, 0, 0, &tag, e2, sizeof e2) == -1 && tag == 0
+                    && strstr (e2, "longer than"),
+                "client_send: a topic longer than CMSG_TOPIC_MAX is -1 with the error (%s)", e2);
+            e2[0] = '\0';
+            ok (!client_call (b.cl, 0, topic, json_object (), 1000, e2, sizeof e2) && strstr (e2, "longer than"),
+                "client_call: a topic too long fails at once with the error");
+        }
         if (rc >= 0)
             client_msg_clear (&m);
         errno = 0;
@@ -329,9 +356,8 @@ static void test_trio (const char *cert)
 
     /* in flight to rank 1 when it falls silent: from a client on rank 0
      * (tracked at 0), and from rank 2's own RPC (tracked at 2 and at 0) */
-    uint32_t t_client = client_send (b[0].cl, 1, "test.hold", json_object (), NULL, 0, 0);
-    uint32_t t_rpc = client_send (b[2].cl, 2, "test.rpc", json_pack ("{s:i s:s}", "rank", 1, "topic", "test.hold"),
-                                  NULL, 0, 0);
+    uint32_t t_client = send_req (b[0].cl, 1, "test.hold", json_object (), 0);
+    uint32_t t_rpc = send_req (b[2].cl, 2, "test.rpc", json_pack ("{s:i s:s}", "rank", 1, "topic", "test.hold"), 0);
     usleep (300000);   /* both have reached rank 1 */
     halt (&b[1]);
     cmsg_t m;
@@ -362,7 +388,7 @@ static void test_trio (const char *cert)
     json_decref (r);
 
     /* in flight up a lost link: rank 2's request to rank 0 when 0 falls silent */
-    uint32_t t_up = client_send (b[2].cl, 0, "test.hold", json_object (), NULL, 0, 0);
+    uint32_t t_up = send_req (b[2].cl, 0, "test.hold", json_object (), 0);
     usleep (300000);
     halt (&b[0]);
     rc = client_stream_next (b[2].cl, t_up, &m, 20000, err, sizeof err);
