@@ -23,8 +23,8 @@ static void usage (FILE *f)
              "                             [--chunk-size SIZE] PATH...\n"
              "       canopy archive distribute --name NAME -C DIR [-r IDSET | --leaves | --level N]\n"
              "                             [--staged LEVEL] [--schedule chain|tree|flat|twotree] [--from RANK]\n"
-             "                             [--window N] [--data-plane sealed|curve] [--json]\n"
-             "                             [--no-progress]\n"
+             "                             [--window N] [--data-plane sealed|curve] [--unit-size SIZE]\n"
+             "                             [--json] [--no-progress]\n"
              "       canopy archive extract --name NAME -C DIR [--rank R] [--from RANK]\n"
              "       canopy archive list [--rank R] [--json]\n"
              "       canopy archive remove --name NAME [-r IDSET]\n"
@@ -316,11 +316,12 @@ static int do_distribute (int argc, char **argv)
         { "schedule", required_argument, 0, 'S' }, { "from", required_argument, 0, 'F' },
         { "window", required_argument, 0, 'w' },   { "json", no_argument, 0, 'j' },
         { "no-progress", no_argument, 0, 'q' },    { "data-plane", required_argument, 0, 'D' },
-        { 0, 0, 0, 0 },
+        { "unit-size", required_argument, 0, 'U' }, { 0, 0, 0, 0 },
     };
     const char *name = NULL, *dest = NULL, *rspec = NULL, *schedule = NULL, *plane = "sealed";
     bool leaves = false, as_json = false, quiet = false;
     long level = -1, staged = 0, from = -1, window = 8;
+    uint64_t unit = UINT64_MAX;   /* the broker chooses */
     int c;
     optind = 1;
     while ((c = getopt_long (argc, argv, "n:C:r:", opts, NULL)) != -1) {
@@ -349,6 +350,10 @@ static int do_distribute (int argc, char **argv)
             break;
         case 'j': as_json = true; break;
         case 'q': quiet = true; break;
+        case 'U':
+            if (cmd_parse_size (optarg, &unit) < 0 || (unit && (unit < (16u << 10) || unit > (64u << 20))))
+                die ("archive distribute: invalid --unit-size '%s' (0, or 16K-64M)", optarg);
+            break;
         case 'D':
             plane = optarg;
             if (strcmp (plane, "sealed") && strcmp (plane, "curve"))
@@ -388,11 +393,12 @@ static int do_distribute (int argc, char **argv)
     for (uint32_t r = idset_first (ranks); r != IDSET_INVALID; r = idset_next (ranks, r))
         json_array_append_new (targets, json_integer (r));
     bool tty = isatty (2) && !quiet && !as_json;
-    json_t *result = cmd_follow_distribute (cl, from < 0 ? CANOPY_RANK_ANY : (uint32_t)from,
-                                            json_pack ("{s:s s:s s:o s:s* s:I s:I s:s}", "name", name, "dest",
-                                                       dest, "targets", targets, "schedule", schedule, "window",
-                                                       (json_int_t)window, "staged", (json_int_t)staged,
-                                                       "data_plane", plane),
+    json_t *req = json_pack ("{s:s s:s s:o s:s* s:I s:I s:s}", "name", name, "dest", dest, "targets", targets,
+                             "schedule", schedule, "window", (json_int_t)window, "staged", (json_int_t)staged,
+                             "data_plane", plane);
+    if (unit != UINT64_MAX)
+        json_object_set_new (req, "unit", json_integer ((json_int_t)unit));
+    json_t *result = cmd_follow_distribute (cl, from < 0 ? CANOPY_RANK_ANY : (uint32_t)from, req,
                                             "archive distribute", tty ? progress_bar : NULL);
     json_int_t okn = 0, failed = 0, bytes = 0;
     double secs = 0;
@@ -416,9 +422,13 @@ static int do_distribute (int argc, char **argv)
             printf ("%-6u %-6s %9.3f  %s\n", r, okv ? "ok" : "FAILED", s, error ? error : "");
         }
         const char *used = NULL;
-        json_unpack (result, "{s:s}", "schedule", &used);
-        printf ("distributed %s (%.1f MiB) to %lld of %lld ranks in %.3f s (%.1f MiB/s per rank, %s)%s\n",
-                name, bytes / 1048576.0, (long long)okn, (long long)(okn + failed), secs,
+        json_int_t usz = 0;
+        json_unpack (result, "{s:s s?I}", "schedule", &used, "unit", &usz);
+        char ustr[48] = "";
+        if (usz)
+            snprintf (ustr, sizeof ustr, ", units of %lld KiB", (long long)(usz >> 10));
+        printf ("distributed %s (%.1f MiB%s) to %lld of %lld ranks in %.3f s (%.1f MiB/s per rank, %s)%s\n",
+                name, bytes / 1048576.0, ustr, (long long)okn, (long long)(okn + failed), secs,
                 secs > 0 ? bytes / secs / 1048576.0 : 0.0, used ? used : "?", failed ? "; some ranks FAILED" : "");
     }
     json_decref (result);

@@ -190,3 +190,89 @@ int chunkseal_open (chunkseal_t *s, uint32_t idx, const uint8_t hash[32], const 
     }
     return 0;
 }
+
+/* ---- pieces: a chunk's bytes off..off+len (doc/distribution.md,
+ * "Transfer units").  The nonce's first 8 bytes are id XOR E with E's top
+ * bit set and (off, len) in its low 54 bits: injective in (off, len) and
+ * never id itself (a whole chunk's). */
+static const char PIECE_TAG[] = "canopy-piece-v1";
+
+void chunkseal_piece_nonce (const uint8_t id[CHUNKSEAL_IDLEN], uint32_t idx, uint32_t off, uint32_t len,
+                            uint8_t nonce[CHUNKSEAL_NONCELEN])
+{
+    chunkseal_nonce (id, idx, nonce);
+    uint64_t e = (1ull << 63) | ((uint64_t)(off & ((1u << 27) - 1)) << 27) | (len & ((1u << 27) - 1));
+    for (int i = 0; i < 8; i++)
+        nonce[i] ^= (uint8_t)(e >> (8 * (7 - i)));
+}
+
+static size_t piece_aad (const chunkseal_t *s, uint32_t idx, uint32_t off, uint32_t len, uint64_t chunklen,
+                         const uint8_t hash[SHA256_LEN], uint8_t *out)
+{
+    size_t n = sizeof PIECE_TAG - 1;
+    memcpy (out, PIECE_TAG, n);
+    memcpy (out + n, s->id, CHUNKSEAL_IDLEN);
+    n += CHUNKSEAL_IDLEN;
+    uint32_t v[3] = { idx, off, len };
+    for (int k = 0; k < 3; k++)
+        for (int i = 3; i >= 0; i--)
+            out[n++] = v[k] >> (8 * i);
+    for (int i = 7; i >= 0; i--)
+        out[n++] = chunklen >> (8 * i);
+    memcpy (out + n, hash, SHA256_LEN);
+    return n + SHA256_LEN;
+}
+
+static bool piece_ok (uint32_t off, size_t len, uint32_t chunklen)
+{
+    return off < (1u << 27) && len < (1u << 27) && len > 0 && (uint64_t)off + len <= chunklen;
+}
+
+int chunkseal_seal_piece (chunkseal_t *s, uint32_t idx, uint32_t off, uint32_t chunklen,
+                          const uint8_t hash[32], const void *in, size_t len, void *out, char *err,
+                          size_t errlen)
+{
+    if (!piece_ok (off, len, chunklen))
+        return errfail (err, errlen, "chunkseal: piece %u+%zu of chunk %u (%u bytes) out of range", off, len,
+                        idx, chunklen);
+    uint8_t nonce[CHUNKSEAL_NONCELEN], a[128];
+    chunkseal_piece_nonce (s->id, idx, off, len, nonce);
+    size_t alen = piece_aad (s, idx, off, len, chunklen, hash, a);
+    int n = 0;
+    uint8_t *op = out;
+    if (EVP_EncryptInit_ex (s->enc, NULL, NULL, NULL, nonce) != 1
+        || EVP_EncryptUpdate (s->enc, NULL, &n, a, (int)alen) != 1
+        || EVP_EncryptUpdate (s->enc, op, &n, in, (int)len) != 1
+        || EVP_EncryptFinal_ex (s->enc, op + len, &n) != 1
+        || EVP_CIPHER_CTX_ctrl (s->enc, EVP_CTRL_GCM_GET_TAG, CHUNKSEAL_TAGLEN, op + len) != 1)
+        return errfail (err, errlen, "chunkseal: seal of chunk %u piece at %u failed", idx, off);
+    return 0;
+}
+
+int chunkseal_open_piece (chunkseal_t *s, uint32_t idx, uint32_t off, uint32_t chunklen,
+                          const uint8_t hash[32], const void *in, size_t slen, void *out, char *err,
+                          size_t errlen)
+{
+    if (slen <= CHUNKSEAL_TAGLEN || !piece_ok (off, slen - CHUNKSEAL_TAGLEN, chunklen)) {
+        errfmt (err, errlen, "sealed piece of chunk %u at %u: bad length %zu", idx, off, slen);
+        return CHUNKSEAL_EBADLEN;
+    }
+    size_t len = slen - CHUNKSEAL_TAGLEN;
+    uint8_t nonce[CHUNKSEAL_NONCELEN], a[128], tag[CHUNKSEAL_TAGLEN];
+    memcpy (tag, (const uint8_t *)in + len, CHUNKSEAL_TAGLEN);
+    chunkseal_piece_nonce (s->id, idx, off, len, nonce);
+    size_t alen = piece_aad (s, idx, off, len, chunklen, hash, a);
+    int n = 0;
+    uint8_t *op = out;
+    if (EVP_DecryptInit_ex (s->dec, NULL, NULL, NULL, nonce) != 1
+        || EVP_DecryptUpdate (s->dec, NULL, &n, a, (int)alen) != 1
+        || EVP_DecryptUpdate (s->dec, op, &n, in, (int)len) != 1
+        || EVP_CIPHER_CTX_ctrl (s->dec, EVP_CTRL_GCM_SET_TAG, CHUNKSEAL_TAGLEN, tag) != 1
+        || EVP_DecryptFinal_ex (s->dec, op + len, &n) != 1) {
+        memset (out, 0, len);
+        errfmt (err, errlen, "sealed piece of chunk %u at %u: tag check failed (altered, or not sealed for "
+                "this distribution, chunk and offset)", idx, off);
+        return CHUNKSEAL_EBADTAG;
+    }
+    return 0;
+}

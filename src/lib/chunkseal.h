@@ -57,4 +57,22 @@ int chunkseal_seal (chunkseal_t *s, uint32_t idx, const uint8_t hash[32], const 
 int chunkseal_open (chunkseal_t *s, uint32_t idx, const uint8_t hash[32], const void *in, size_t slen,
                     void *out, int flags, char *err, size_t errlen);
 
+/* ---- pieces (doc/distribution.md, "Transfer units") ----
+ * Bytes off .. off+len of chunk idx (length chunklen, SHA-256 hash), sealed
+ * under the nonce (id XOR BE64(2^63 | off 2^27 | len)) || idx and AAD
+ * "canopy-piece-v1" || id || idx || off || len || chunklen || hash, so no
+ * piece nonce equals another's or a whole chunk's.  off, len < 2^27. */
+void chunkseal_piece_nonce (const uint8_t id[CHUNKSEAL_IDLEN], uint32_t idx, uint32_t off, uint32_t len,
+                            uint8_t nonce[CHUNKSEAL_NONCELEN]);
+/* Seal the piece in[0..len-1] (the caller checked the whole chunk's hash)
+ * into out (len + CHUNKSEAL_TAGLEN).  0 or -1 + err. */
+int chunkseal_seal_piece (chunkseal_t *s, uint32_t idx, uint32_t off, uint32_t chunklen,
+                          const uint8_t hash[32], const void *in, size_t len, void *out, char *err,
+                          size_t errlen);
+/* Open a sealed piece (slen = len + tag) into out.  0, or CHUNKSEAL_E* +
+ * err (out zeroed). */
+int chunkseal_open_piece (chunkseal_t *s, uint32_t idx, uint32_t off, uint32_t chunklen,
+                          const uint8_t hash[32], const void *in, size_t slen, void *out, char *err,
+                          size_t errlen);
+
 #endif

@@ -243,3 +243,33 @@ const char *distplan_default (size_t ntargets, size_t nchunks)
      * (doc/benchmarks.md) */
     return twotree < DISTPLAN_TWOTREE_MARGIN * chain ? "twotree" : "chain";
 }
+
+size_t distplan_depth (const char *schedule, size_t ntargets)
+{
+    if (ntargets == 0)
+        return 1;
+    if (!strcmp (schedule, "chain"))
+        return ntargets > 1 ? ntargets - 1 : 1;   /* the fill: p - 1 hops (doc's table) */
+    if (!strcmp (schedule, "twotree"))
+        return 2 * ((size_t)floor (log2 ((double)ntargets)) + 1);
+    return 1;
+}
+
+uint32_t distplan_unit_size (uint64_t total, size_t nchunks, uint32_t chunk_size, size_t ntargets,
+                             const char *schedule)
+{
+    static const uint32_t sizes[] = { 1u << 20, 256u << 10, 64u << 10, 16u << 10 };
+    int ns = distplan_nstripes (schedule);
+    uint64_t want = (uint64_t)DISTPLAN_UNITS_PER_DEPTH * distplan_depth (schedule, ntargets)
+                    * (ns > 0 ? ns : 1);
+    uint32_t u = sizes[3];
+    (void)nchunks;   /* small files pack, so the count of units follows the bytes */
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        if (total / sizes[i] >= want) {
+            u = sizes[i];
+            break;
+        }
+    if (chunk_size && u > chunk_size)
+        u = chunk_size;
+    return u;
+}

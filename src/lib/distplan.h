@@ -39,4 +39,19 @@ json_t *distplan_stripes (const topo_t *t, uint32_t source, const uint32_t *targ
  * for this many targets and chunks by the model of doc/distribution.md. */
 const char *distplan_default (size_t ntargets, size_t nchunks);
 
+/* Pipeline depth of a schedule in hops a unit crosses one after another:
+ * chain p - 1 (p targets), twotree 2 (floor(log2 p) + 1), tree and flat 1. */
+size_t distplan_depth (const char *schedule, size_t ntargets);
+
+/* Units wanted per stripe, per hop of depth (8 made 16 KiB units for 16 MiB
+ * over 63 chained targets: CPU-bound at 64 emulated hosts on 2 vCPUs,
+ * efficiency 0.612-0.680; 4 made 64 KiB units: 0.848; doc/benchmarks.md). */
+#define DISTPLAN_UNITS_PER_DEPTH 4
+/* The transfer unit size for a run (doc/distribution.md, "Transfer units"):
+ * the largest of 1 MiB, 256 KiB, 64 KiB, 16 KiB giving at least
+ * DISTPLAN_UNITS_PER_DEPTH x depth units (total / u) per stripe, else
+ * 16 KiB; never above chunk_size (the manifest's). */
+uint32_t distplan_unit_size (uint64_t total, size_t nchunks, uint32_t chunk_size, size_t ntargets,
+                             const char *schedule);
+
 #endif

@@ -94,10 +94,10 @@ static void dist_check_end (struct dist *d)
     }
     double secs = zclock_usecs () / 1e6 - d->t0;
     overlay_respond (d->svc->ov, &d->req,
-                     json_pack ("{s:o s:f s:I s:s s:s s:I s:I}", "ranks", ranks, "seconds", secs,
+                     json_pack ("{s:o s:f s:I s:s s:s s:I s:I s:I}", "ranks", ranks, "seconds", secs,
                                 "bytes", (json_int_t)d->total, "name", d->name, "schedule",
                                 d->schedule, "ok", (json_int_t)d->ndone, "failed",
-                                (json_int_t)d->nfailed),
+                                (json_int_t)d->nfailed, "unit", (json_int_t)d->unit),
                      NULL, 0);
     overlay_respond_error (d->svc->ov, &d->req, ENODATA, NULL);
     /* targets' streams end with a trailing ENODATA: drop those callbacks,
@@ -198,16 +198,21 @@ void archive_distribute_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     archive_svc_t *svc = arg;
     const char *name = NULL, *dest = NULL, *schedule = NULL, *plane = "sealed";
     json_t *targets = NULL;
-    json_int_t window = DEFAULT_WINDOW, staged = 0;
-    if (json_unpack (msg->json, "{s:s s:s s:o s?s s?I s?I s?s}", "name", &name, "dest", &dest, "targets",
+    json_int_t window = DEFAULT_WINDOW, staged = 0, unit = -1;
+    if (json_unpack (msg->json, "{s:s s:s s:o s?s s?I s?I s?s s?I}", "name", &name, "dest", &dest, "targets",
                      &targets, "schedule", &schedule, "window", &window, "staged", &staged,
-                     "data_plane", &plane) < 0
+                     "data_plane", &plane, "unit", &unit) < 0
         || !json_is_array (targets) || !(msg->hdr.flags & CMSG_F_STREAMING)) {
         overlay_respond_error (ov, &msg->hdr, EPROTO, "archive.distribute: malformed request");
         return;
     }
     if (strcmp (plane, "sealed") && strcmp (plane, "curve")) {
         overlay_respond_error (ov, &msg->hdr, EINVAL, "unknown data plane '%s' (sealed or curve)", plane);
+        return;
+    }
+    if (unit != -1 && unit != 0 && (unit < DISTUNIT_MIN || unit > DISTUNIT_MAX)) {
+        overlay_respond_error (ov, &msg->hdr, EINVAL, "unit size must be 0 or %u-%u bytes", DISTUNIT_MIN,
+                               DISTUNIT_MAX);
         return;
     }
     if (window < 1 || window > 256) {
@@ -255,9 +260,18 @@ void archive_distribute_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         overlay_respond_error (ov, &msg->hdr, EINVAL, "%s", err);
         return;
     }
+    /* transfer units (doc/distribution.md): forced, or chosen for this run;
+     * the CURVE plane moves chunks */
+    uint64_t total = 0;
+    for (size_t i = 0; i < m->nchunks; i++)
+        total += m->chunks[i].len;
+    if (strcmp (plane, "sealed"))
+        unit = 0;
+    else if (unit < 0)
+        unit = distplan_unit_size (total, m->nchunks, m->chunk_size, k, staged ? "chain" : schedule);
     json_t *seal = NULL;   /* sealed data plane: the distribution's id and key, for archive.fetch */
     if (!strcmp (plane, "sealed") && k > 0
-        && !(seal = svc->dp ? dataplane_dist_create (svc->dp, name, m, err, sizeof err) : NULL)) {
+        && !(seal = svc->dp ? dataplane_dist_create (svc->dp, name, m, unit, err, sizeof err) : NULL)) {
         json_decref (plan);
         free (tl);
         overlay_respond_error (ov, &msg->hdr, svc->dp ? EIO : ENOTSUP, "rank %u: %s", me,
@@ -279,6 +293,7 @@ void archive_distribute_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     d->req = msg->hdr;
     d->name = xstrdup (name);
     d->schedule = xstrdup (staged ? "staged" : schedule);
+    d->unit = unit;
     d->menc = head;
     d->menclen = headlen;
     for (size_t i = 0; i < m->nchunks; i++)
@@ -296,8 +311,8 @@ void archive_distribute_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     d->last_watch = d->started = now_ms ();
     d->hold = seal != NULL;
     zlistx_add_end (svc->dists, d);
-    overlay_log (ov, "archive %s: distributing %llu bytes to %zu ranks (%s)", name,
-                 (unsigned long long)d->total, d->n, d->schedule);
+    overlay_log (ov, "archive %s: distributing %llu bytes to %zu ranks (%s, units of %u bytes)", name,
+                 (unsigned long long)d->total, d->n, d->schedule, d->unit);
     for (size_t i = 0; i < k; i++) {
         struct target *t = &d->t[i];
         t->rank = tl[i];

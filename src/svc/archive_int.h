@@ -9,6 +9,7 @@
 #include "archive.h"
 #include "cstore.h"
 #include "dataplane.h"
+#include "distunit.h"
 #include "extract.h"
 #include "manifest.h"
 #include <pthread.h>
@@ -22,6 +23,9 @@
 #define PROGRESS_MS 250
 #define TARGET_SILENT_MS 10000   /* loaded hosts on saturated links can be silent for seconds */
 #define MAX_STRIPES 2
+#define UNIT_WINDOW_MAX 256            /* unit requests outstanding per stripe, at most */
+#define ASM_BYTES (64u << 20)          /* chunks assembling from pieces: at most this much */
+#define ASM_MAX 64                     /* ... and this many */
 #define GO_WAIT_MS 5000          /* the controller starts the data this long after archive.fetch at most */
 #define HOLD_MAX_MS 15000        /* a target without archive.go starts by itself after this */
 
@@ -45,15 +49,17 @@ struct parked {
     int64_t since;            /* parked (or last noted) at */
 };
 
-/* one stripe of a target's transfer: the chunks idx with idx % nstripes ==
- * this stripe's number, pulled from ups[upi] */
+/* one stripe of a target's transfer: the units j (doc/distribution.md,
+ * "Transfer units"; chunks on the CURVE plane) with j % nstripes == this
+ * stripe's number, pulled from ups[upi] */
 struct stripe {
     uint32_t *ups;
     size_t nups, upi;
     uint32_t inflight;
     int64_t last_progress;    /* data, a live progress note, or a switch */
     int corrupt;
-    size_t missing;           /* chunks of this stripe not here yet */
+    size_t missing;           /* units of this stripe not here yet */
+    size_t cursor;            /* no unit of this stripe below it is wanted */
 };
 
 struct xfer {
@@ -64,9 +70,15 @@ struct xfer {
     cmsg_hdr_t req;           /* the archive.fetch request */
     struct stripe st[MAX_STRIPES];
     int nst;
-    uint32_t window;          /* requests outstanding per stripe */
-    uint8_t *requested;       /* per chunk: a request is outstanding */
-    zhashx_t *tags;           /* matchtag -> idx+1 */
+    uint32_t window;          /* requests outstanding per stripe (as asked) */
+    uint32_t uwindow;         /* ... in units */
+    uint32_t unit;            /* the unit size u (0: one unit per chunk) */
+    distunits_t *ut;          /* the unit table */
+    uint8_t *requested;       /* per unit: a request is outstanding (or a rescue) */
+    uint8_t *ugot;            /* per unit: its data is here (written, or assembling) */
+    zhashx_t *asms;           /* chunk -> struct cbuf: a chunk assembling from pieces */
+    size_t asm_max;
+    zhashx_t *tags;           /* matchtag -> unit+1 */
     zhashx_t *rescues;        /* matchtag -> struct rescue: a damaged chunk asked of other ranks */
     zlistx_t *parked;
     zhashx_t *noted;          /* "downstream:stripe" -> time of its last progress note */
@@ -132,6 +144,7 @@ struct dist {
     struct target *t;
     size_t n, ndone, nfailed;
     uint64_t total;        /* bytes per target */
+    uint32_t unit;         /* transfer unit size (0: chunks) */
     double t0;
     int64_t last_report;
     bool local_target;     /* the source itself is a target */

@@ -127,7 +127,10 @@ void archive_slow_watch (struct dist *d, int64_t now)
     size_t ns = json_array_size (json_array_get (d->plan, 0));
     if (ns > MAX_STRIPES)
         return;
-    int64_t big = (int64_t)d->window + 2;   /* chunks */
+    /* targets count what they miss in transfer units (doc/distribution.md,
+     * "Transfer units"): a chunk's worth of pieces counts as one chunk */
+    int64_t upc = d->unit && d->unit < d->chunk_size ? (d->chunk_size + d->unit - 1) / d->unit : 1;
+    int64_t big = ((int64_t)d->window + 2) * upc;   /* chunks, in units */
     /* look: who lags, in which stripe the most */
     int *worst = xcalloc (d->nremote, sizeof (int));
     for (size_t i = 0; i < d->nremote; i++) {
@@ -147,7 +150,7 @@ void archive_slow_watch (struct dist *d, int64_t now)
                 continue;
             }
             int64_t gap = t->missing[s] > mp ? t->missing[s] - mp : 0;
-            if (gap > big && t->gap[s] >= 0 && gap >= t->gap[s] + GROWTH && gap > wgap) {
+            if (gap > big && t->gap[s] >= 0 && gap >= t->gap[s] + GROWTH * upc && gap > wgap) {
                 lag = true;
                 wgap = gap;
                 worst[i] = (int)s;
@@ -182,7 +185,7 @@ void archive_slow_watch (struct dist *d, int64_t now)
             continue;   /* the weakest evidence: wait for more */
         if (sibling_ok || (!siblings && !up->suspect)) {
             snprintf (why, sizeof why, "%lld chunks behind rank %u in stripe %zu, and falling back",
-                      (long long)t->gap[s], up->rank, s);
+                      (long long)(t->gap[s] / upc), up->rank, s);
             up->suspect = true;
             t->lag_rounds = 0;
             move (d, t, why);

@@ -2,10 +2,12 @@
  * per archive.fetch pulls the chunks it lacks from its upstreams and serves
  * archive.chunk to its own downstreams (doc/distribution.md).
  *
- *  - pulling: a window of requests per stripe (chunk i travels stripe
- *    i mod nstripes, one upstream each), each chunk verified and written
- *    (extract.c); on errors or stalls a stripe moves to its next fallback
- *    upstream;
+ *  - pulling: a window of requests per stripe for transfer units (unit j
+ *    travels stripe j mod nstripes, one upstream each; a unit is a piece of
+ *    a chunk or a pack of small chunks, doc/distribution.md, "Transfer
+ *    units"; one chunk each on the CURVE plane), each chunk verified and
+ *    written (extract.c) once all its pieces are in; on errors or stalls a
+ *    stripe moves to its next fallback upstream;
  *  - serving: archive.chunk is answered from the content store, or from a
  *    transfer in progress, parking requests for chunks not here yet; a
  *    request parked for NOTE_MS gets a progress note instead, so an upstream
@@ -74,14 +76,24 @@ static struct xfer *find_xfer (archive_svc_t *svc, const char *name)
     return NULL;
 }
 
-static void serve_from_xfer (struct xfer *xf, const cmsg_hdr_t *req, uint32_t idx)
+/* Read chunks idx..idx+n-1 of xf's extraction into one buffer and answer req
+ * with it (a unit's plaintext: a pack's chunks, or a piece's whole chunk,
+ * which the data plane seals). */
+static void serve_chunks_from_xfer (struct xfer *xf, const cmsg_hdr_t *req, uint32_t idx, uint32_t nc)
 {
     archive_svc_t *svc = xf->svc;
     char err[256];
-    size_t len = xf->m->chunks[idx].len;
+    size_t len = 0;
+    for (uint32_t k = 0; k < nc; k++)
+        len += xf->m->chunks[idx + k].len;
     /* read straight into the buffer the response frame takes over */
     uint8_t *buf = overlay_buf_new (len);
-    ssize_t n = buf ? extract_read (xf->x, idx, buf, len, err, sizeof err) : -ENOMEM;
+    ssize_t n = 0;
+    for (uint32_t k = 0; k < nc && n >= 0; k++) {
+        size_t cl = xf->m->chunks[idx + k].len;
+        ssize_t r = extract_read (xf->x, idx + k, buf + n, cl, err, sizeof err);
+        n = r == (ssize_t)cl ? n + r : r < 0 ? r : -EIO;
+    }
     if (n < 0) {
         overlay_buf_free (buf);
         overlay_respond_error (svc->ov, req, EIO, "rank %u: %s", overlay_rank (svc->ov),
@@ -91,6 +103,177 @@ static void serve_from_xfer (struct xfer *xf, const cmsg_hdr_t *req, uint32_t id
         xf->served_disk++;
         overlay_respond_give (svc->ov, req, NULL, buf, n);
     }
+}
+
+static void serve_from_xfer (struct xfer *xf, const cmsg_hdr_t *req, uint32_t idx)
+{
+    serve_chunks_from_xfer (xf, req, idx, 1);
+}
+
+/* ---- units (doc/distribution.md, "Transfer units") ---- */
+
+struct cbuf {                 /* a chunk assembling from its pieces */
+    uint8_t *buf;
+    uint32_t have;            /* pieces in */
+};
+
+static void cbuf_free (void **p)
+{
+    struct cbuf *b = *p;
+    if (b) {
+        free (b->buf);
+        free (b);
+    }
+    *p = NULL;
+}
+
+static struct cbuf *asm_get (struct xfer *xf, uint32_t c, bool create)
+{
+    char key[16];
+    snprintf (key, sizeof key, "%u", c);
+    struct cbuf *b = zhashx_lookup (xf->asms, key);
+    if (!b && create) {
+        b = xcalloc (1, sizeof *b);
+        b->buf = xmalloc (xf->m->chunks[c].len);
+        zhashx_update (xf->asms, key, b);
+    }
+    return b;
+}
+
+static void asm_drop (struct xfer *xf, uint32_t c)
+{
+    char key[16];
+    snprintf (key, sizeof key, "%u", c);
+    zhashx_delete (xf->asms, key);
+}
+
+/* every chunk of unit j is written */
+static bool unit_have (const struct xfer *xf, size_t j)
+{
+    const distunit_t *u = distunits_get (xf->ut, j);
+    for (uint32_t k = 0; k < u->nchunks; k++)
+        if (!extract_have (xf->x, u->chunk + k))
+            return false;
+    return true;
+}
+
+static bool unit_done (const struct xfer *xf, size_t j)
+{
+    return xf->ugot[j] || unit_have (xf, j);
+}
+
+/* unit j is here (its bytes counted now) */
+static void unit_mark (struct xfer *xf, size_t j, uint64_t bytes)
+{
+    if (xf->ugot[j])
+        return;
+    xf->ugot[j] = 1;
+    struct stripe *st = &xf->st[j % xf->nst];
+    if (st->missing)
+        st->missing--;
+    xf->bytes_have += bytes;
+}
+
+/* no request out for unit j any more: the pump may ask again */
+static void unrequest (struct xfer *xf, size_t j)
+{
+    xf->requested[j] = 0;
+    struct stripe *st = &xf->st[j % xf->nst];
+    if (j < st->cursor)
+        st->cursor = j;
+}
+
+/* Chunk c is written: its units are here (a rescue, or the last piece). */
+static void chunk_written (struct xfer *xf, uint32_t c)
+{
+    xf->fetched_chunks++;
+    size_t j0 = distunits_of_chunk (xf->ut, c), nu = distunits_nof_chunk (xf->ut, c);
+    for (size_t j = j0; j < j0 + nu; j++)
+        if (!xf->ugot[j] && unit_have (xf, j))
+            unit_mark (xf, j, distunits_get (xf->ut, j)->len);
+    asm_drop (xf, c);
+}
+
+/* Requests parked on units of chunk c that are whole here now: read back. */
+static void serve_parked_have (struct xfer *xf, uint32_t c)
+{
+    size_t j0 = distunits_of_chunk (xf->ut, c), nu = distunits_nof_chunk (xf->ut, c);
+    struct parked *p = zlistx_first (xf->parked);
+    while (p) {
+        struct parked *next = zlistx_next (xf->parked);
+        if (p->idx >= j0 && p->idx < j0 + nu && unit_have (xf, p->idx)) {
+            zlistx_detach (xf->parked, zlistx_find (xf->parked, p));
+            const distunit_t *u = distunits_get (xf->ut, p->idx);
+            serve_chunks_from_xfer (xf, &p->req, u->chunk, u->nchunks);
+            free (p);
+            next = zlistx_first (xf->parked);   /* the list changed: walk again */
+        }
+        p = next;
+    }
+}
+
+/* Put unit j's plaintext (msg->data): a pack's chunks written one by one, a
+ * piece copied into its chunk's assembly, the chunk written when its last
+ * piece is in.  CMSG_F_DATA: opened by the data plane (its tag binds the
+ * manifest's hash), else each chunk is hashed (extract_put).  0, or
+ * EXTRACT_ECORRUPT, or -errno + err. */
+static int unit_put (struct xfer *xf, uint32_t j, const cmsg_t *msg, char *err, size_t errlen)
+{
+    const distunit_t *u = distunits_get (xf->ut, j);
+    bool verified = msg->hdr.flags & CMSG_F_DATA;
+    if (msg->data_len != u->len)
+        return verified ? -EPROTO : EXTRACT_ECORRUPT;
+    const uint8_t *data = msg->data;
+    if (!u->npieces) {
+        uint64_t newbytes = 0;
+        size_t off = 0;
+        for (uint32_t k = 0; k < u->nchunks; k++) {
+            uint32_t c = u->chunk + k, cl = xf->m->chunks[c].len;
+            if (!extract_have (xf->x, c)) {
+                int rc = verified ? extract_put_verified (xf->x, c, data + off, cl, err, errlen)
+                                  : extract_put (xf->x, c, data + off, cl, err, errlen);
+                if (rc)
+                    return rc;
+                test_slow (xf->svc->ov);
+                newbytes += cl;
+                xf->fetched_chunks++;
+            }
+            off += cl;
+        }
+        unit_mark (xf, j, newbytes);
+        return 0;
+    }
+    uint32_t c = u->chunk;
+    if (extract_have (xf->x, c)) {
+        unit_mark (xf, j, 0);
+        return 0;
+    }
+    struct cbuf *b = asm_get (xf, c, true);
+    if (!xf->ugot[j]) {
+        memcpy (b->buf + u->off, data, u->len);
+        b->have++;
+        unit_mark (xf, j, u->len);
+    }
+    if (b->have < u->npieces)
+        return 0;
+    int rc = verified ? extract_put_verified (xf->x, c, b->buf, xf->m->chunks[c].len, err, errlen)
+                      : extract_put (xf->x, c, b->buf, xf->m->chunks[c].len, err, errlen);
+    if (rc) {   /* fetch the whole chunk again */
+        size_t j0 = distunits_of_chunk (xf->ut, c);
+        for (size_t k = j0; k < j0 + u->npieces; k++)
+            if (xf->ugot[k]) {
+                xf->ugot[k] = 0;
+                xf->st[k % xf->nst].missing++;
+                xf->bytes_have -= distunits_get (xf->ut, k)->len;
+                unrequest (xf, k);
+            }
+        asm_drop (xf, c);
+        return rc;
+    }
+    test_slow (xf->svc->ov);
+    chunk_written (xf, c);
+    serve_parked_have (xf, c);
+    return 0;
 }
 
 static void fail_parked (struct xfer *xf, const char *why)
@@ -161,7 +344,7 @@ static void stripe_cancel (struct xfer *xf, int s)
         if ((int)(idx % xf->nst) != s)
             continue;
         overlay_rpc_cancel (ov, strtoul (k, NULL, 10));
-        xf->requested[idx] = 0;
+        unrequest (xf, idx);
         zhashx_delete (xf->tags, k);
     }
     zlistx_destroy (&keys);
@@ -203,26 +386,22 @@ static void on_note (struct xfer *xf, struct stripe *st, const cmsg_t *msg)
     xfer_pump (xf);   /* ask again: it parks again until the chunk comes */
 }
 
-/* Chunk idx is written (or was here already: had): count it, serve the
- * downstream requests parked on it, finish the transfer when it was the
- * last one, else ask for more. */
-static void chunk_arrived (struct xfer *xf, uint32_t idx, const cmsg_t *msg, bool had)
+/* Unit idx is in (put, or here already): serve the downstream requests
+ * parked on it (msg: with its sealed frame, forwarded untouched), finish
+ * the transfer when it was the last one, else ask for more.  msg NULL: a
+ * rescue wrote a chunk (serve_parked_have served its units). */
+static void unit_arrived (struct xfer *xf, uint32_t idx, const cmsg_t *msg)
 {
     overlay_t *ov = xf->svc->ov;
     struct stripe *st = stripe_of (xf, idx);
     char err[256];
-    test_slow (ov);
-    if (!had && st->missing)
-        st->missing--;
-    xf->fetched_chunks++;
     st->corrupt = 0;
-    xf->bytes_have += msg->data_len;
     st->last_progress = now_ms ();
-    /* serve downstream requests parked on this chunk */
+    /* serve downstream requests parked on this unit */
     struct parked *p = zlistx_first (xf->parked);
     while (p) {
         struct parked *next = zlistx_next (xf->parked);
-        if (p->idx == idx) {
+        if (msg && p->idx == idx) {
             void *h = zlistx_find (xf->parked, p);
             zlistx_detach (xf->parked, h);
             overlay_respond_share (ov, &p->req, NULL, msg);
@@ -259,7 +438,8 @@ static void chunk_arrived (struct xfer *xf, uint32_t idx, const cmsg_t *msg, boo
  * serves it from its store, verified again here before it is written.  Only
  * when no rank has it does the transfer fail, with the source's message. */
 struct rescue {
-    uint32_t idx;
+    uint32_t idx;             /* the chunk */
+    uint32_t unit;            /* the unit it was asked for in */
     uint32_t next;            /* the next rank to ask */
     uint32_t source;          /* the rank whose copy is damaged */
     char *why;
@@ -314,13 +494,14 @@ static void rescue_try (struct xfer *xf, struct rescue *r)
     xfer_finish (xf, EBADMSG, msg);
 }
 
-static void rescue_start (struct xfer *xf, uint32_t idx, uint32_t source, const char *why)
+static void rescue_start (struct xfer *xf, uint32_t unit, uint32_t idx, uint32_t source, const char *why)
 {
     struct rescue *r = xcalloc (1, sizeof *r);
     r->idx = idx;
+    r->unit = unit;
     r->source = source;
     r->why = xstrdup (why);
-    xf->requested[idx] = 1;   /* the pump leaves it to the rescue */
+    xf->requested[unit] = 1;   /* the pump leaves it to the rescue */
     overlay_log (xf->svc->ov, "archive %s: %s; asking the other ranks for a verified copy", xf->name, why);
     rescue_try (xf, r);
 }
@@ -342,10 +523,13 @@ static void on_rescue (overlay_t *ov, const cmsg_t *msg, void *arg)
     if (got && rc == 0) {
         overlay_log (ov, "archive %s: chunk %u, damaged at rank %u, taken from rank %u's verified copy",
                      xf->name, r->idx, r->source, from);
-        uint32_t idx = r->idx;
+        uint32_t idx = r->idx, unit = r->unit;
         rescue_free ((void **)&r);
-        xf->requested[idx] = 0;
-        chunk_arrived (xf, idx, msg, false);
+        chunk_written (xf, idx);
+        serve_parked_have (xf, idx);
+        if (!unit_done (xf, unit))
+            unrequest (xf, unit);   /* the rest of its pack: asked again */
+        unit_arrived (xf, unit, NULL);
         return;
     }
     if (got && rc != EXTRACT_ECORRUPT) {   /* a write error here: no other copy helps */
@@ -364,15 +548,19 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
     uintptr_t v = (uintptr_t)zhashx_lookup (xf->tags, key);
     if (!v)
         return;
-    uint32_t idx = v - 1;
+    uint32_t idx = v - 1;   /* the unit */
     struct stripe *st = stripe_of (xf, idx);
     int s = idx % xf->nst;
     zhashx_delete (xf->tags, key);
     st->inflight--;
-    xf->requested[idx] = 0;
+    unrequest (xf, idx);
     if (msg->hdr.errnum == EAGAIN)
         return; /* upstream has no such transfer (yet): the tick retries, and
                  * the stall timer moves on if that lasts */
+    if (msg->hdr.errnum && unit_done (xf, idx)) {   /* here meanwhile (a rescue of its chunk) */
+        xfer_pump (xf);
+        return;
+    }
     if (msg->hdr.errnum) {
         const char *es = NULL;
         json_unpack (msg->json, "{s:s}", "errstr", &es);
@@ -380,7 +568,13 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
             /* the last resort (the source) holds a damaged copy: no point
              * in waiting; another rank's verified copy, or fail now with
              * its message */
-            rescue_start (xf, idx, st->ups[st->upi], es ? es : "damaged at the source");
+            /* a unit's first chunk not here (a pack: the others follow,
+             * one rescue at a time, as the unit is asked for again) */
+            const distunit_t *u = distunits_get (xf->ut, idx);
+            uint32_t c = u->chunk;
+            while (c + 1 < u->chunk + u->nchunks && extract_have (xf->x, c))
+                c++;
+            rescue_start (xf, idx, c, st->ups[st->upi], es ? es : "damaged at the source");   /* may free xf */
             return;
         }
         xfer_switch_upstream (xf, s, es ? es : strerror (msg->hdr.errnum));
@@ -391,15 +585,13 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
         return;
     }
     char err[256];
-    bool had = extract_have (xf->x, idx);
-    /* CMSG_F_DATA: the data plane opened it and checked its SHA-256 already */
-    int rc = had ? 0
-             : (msg->hdr.flags & CMSG_F_DATA) ? extract_put_verified (xf->x, idx, msg->data, msg->data_len, err, sizeof err)
-                                             : extract_put (xf->x, idx, msg->data, msg->data_len, err, sizeof err);
+    /* CMSG_F_DATA: the data plane opened it and checked its tag (which
+     * binds the manifest's SHA-256) already */
+    int rc = !msg->data ? EXTRACT_ECORRUPT : unit_done (xf, idx) ? 0 : unit_put (xf, idx, msg, err, sizeof err);
     if (rc == EXTRACT_ECORRUPT) {
         xf->corrupt_total++;
-        overlay_log (ov, "archive %s: chunk %u from rank %u is corrupt, fetching again", xf->name, idx,
-                     st->ups[st->upi]);
+        overlay_log (ov, "archive %s: %s %u from rank %u is corrupt, fetching again", xf->name,
+                     distunits_size (xf->ut) ? "unit" : "chunk", idx, st->ups[st->upi]);
         /* several corrupt chunks in a row: try the next upstream (the
          * source, last in the list, is retried for as long as it answers) */
         if (++st->corrupt > CORRUPT_MAX && st->upi + 1 < st->nups) {
@@ -413,25 +605,36 @@ static void on_chunk (overlay_t *ov, const cmsg_t *msg, void *arg)
         xfer_finish (xf, -rc, err);
         return;
     }
-    chunk_arrived (xf, idx, msg, had);
+    unit_arrived (xf, idx, msg);
 }
 
-/* Keep `window` requests outstanding on each stripe, lowest missing chunks
- * of that stripe first. */
+/* Keep `uwindow` unit requests outstanding on each stripe, lowest missing
+ * units of that stripe first.  A piece of a chunk not assembling yet waits
+ * while ASM chunks are (their pieces come first). */
 static void xfer_pump (struct xfer *xf)
 {
     overlay_t *ov = xf->svc->ov;
     if (xf->hold)
         return;   /* links first (xfer_warm): archive.go starts the data */
+    size_t nu = distunits_count (xf->ut);
     for (int s = 0; s < xf->nst; s++) {
         struct stripe *st = &xf->st[s];
-        int64_t from = s;
-        while (st->inflight < xf->window) {
-            int64_t idx = extract_next_missing (xf->x, from);
-            while (idx >= 0 && (xf->requested[idx] || idx % xf->nst != s))
-                idx = extract_next_missing (xf->x, idx + 1);
-            if (idx < 0)
+        while (st->cursor < nu && unit_done (xf, st->cursor))
+            st->cursor += xf->nst;
+        size_t j = st->cursor;
+        while (st->inflight < xf->uwindow) {
+            while (j < nu && (xf->requested[j] || unit_done (xf, j)))
+                j += xf->nst;
+            if (j >= nu)
                 break;
+            const distunit_t *u = distunits_get (xf->ut, j);
+            if (u->npieces && !asm_get (xf, u->chunk, false) && zhashx_size (xf->asms) >= xf->asm_max) {
+                st->last_progress = now_ms ();   /* our own limit, not the upstream's silence */
+                break;
+            }
+            if (u->npieces)
+                asm_get (xf, u->chunk, true);
+            uint32_t idx = j;
             uint32_t up = st->ups[st->upi];
             uint32_t tag = 0;
             if (xf->seal)
@@ -449,7 +652,7 @@ static void xfer_pump (struct xfer *xf)
             zhashx_update (xf->tags, key, (void *)(uintptr_t)(idx + 1));
             xf->requested[idx] = 1;
             st->inflight++;
-            from = idx + 1;
+            j += xf->nst;
         }
     }
 }
@@ -476,6 +679,9 @@ void archive_xfer_free (struct xfer *xf)
     manifest_asm_destroy (&xf->masm);
     json_decref (xf->sealreq);
     free (xf->requested);
+    free (xf->ugot);
+    zhashx_destroy (&xf->asms);
+    distunits_destroy (&xf->ut);
     free (xf->seal);
     for (int s = 0; s < MAX_STRIPES; s++)
         free (xf->st[s].ups);
@@ -535,6 +741,14 @@ static void xfer_ready (struct xfer *xf, manifest_t *m, bool listed)
     overlay_t *ov = svc->ov;
     char err[512];
     xf->m = m;
+    json_int_t unit = 0;
+    if (xf->sealreq)
+        json_unpack (xf->sealreq, "{s?I}", "unit", &unit);
+    if (unit < 0 || unit > DISTUNIT_MAX) {
+        xfer_fail (xf, listed, EPROTO, "rank %u: archive.fetch: bad unit size %lld", overlay_rank (ov),
+                   (long long)unit);
+        return;
+    }
     if (xf->sealreq) {
         if (!(xf->seal = svc->dp ? dataplane_dist_join (svc->dp, xf->name, m, xf->sealreq, err, sizeof err)
                                  : NULL)) {
@@ -545,17 +759,39 @@ static void xfer_ready (struct xfer *xf, manifest_t *m, bool listed)
         json_decref (xf->sealreq);
         xf->sealreq = NULL;
     }
-    xf->requested = xcalloc (m->nchunks ? m->nchunks : 1, 1);
+    /* transfer units: the same table as every other broker's */
+    uint32_t *lens = xcalloc (m->nchunks ? m->nchunks : 1, sizeof (uint32_t));
+    for (size_t i = 0; i < m->nchunks; i++)
+        lens[i] = m->chunks[i].len;
+    xf->unit = unit;
+    xf->ut = distunits_new (lens, m->nchunks, unit, err, sizeof err);
+    free (lens);
+    if (!xf->ut) {
+        xfer_fail (xf, listed, EPROTO, "rank %u: archive %s: %s", overlay_rank (ov), xf->name, err);
+        return;
+    }
+    size_t nu = distunits_count (xf->ut);
+    xf->requested = xcalloc (nu ? nu : 1, 1);
+    xf->ugot = xcalloc (nu ? nu : 1, 1);
+    xf->asms = zhashx_new ();
+    zhashx_set_destructor (xf->asms, cbuf_free);
+    xf->asm_max = m->chunk_size && ASM_BYTES / m->chunk_size > 2 ? ASM_BYTES / m->chunk_size : 2;
+    if (xf->asm_max > ASM_MAX)
+        xf->asm_max = ASM_MAX;
+    /* window chunks' worth of units: the bytes in flight per link as before */
+    uint32_t cs = m->chunk_size ? m->chunk_size : MANIFEST_CHUNK_DEFAULT;
+    uint64_t uw = (uint64_t)xf->window * (unit && unit < cs ? (cs + unit - 1) / unit : 1);
+    xf->uwindow = uw > UNIT_WINDOW_MAX ? (xf->window > UNIT_WINDOW_MAX ? xf->window : UNIT_WINDOW_MAX) : uw;
     for (size_t i = 0; i < m->nchunks; i++)
         xf->bytes_total += m->chunks[i].len;
     /* requests parked while the manifest came in: an index past its table
-     * has no chunk */
+     * has no unit */
     struct parked *p = zlistx_first (xf->parked);
     while (p) {
         struct parked *next = zlistx_next (xf->parked);
-        if (p->idx >= m->nchunks) {
+        if (p->idx >= nu) {
             zlistx_detach (xf->parked, zlistx_find (xf->parked, p));
-            overlay_respond_error (ov, &p->req, EINVAL, "archive %s: no chunk %u", xf->name, p->idx);
+            overlay_respond_error (ov, &p->req, EINVAL, "archive %s: no unit %u", xf->name, p->idx);
             free (p);
             next = zlistx_first (xf->parked);
         }
@@ -702,6 +938,7 @@ void archive_fetch_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         for (size_t i = 0; i < st->nups; i++)
             st->ups[i] = json_integer_value (json_array_get (l, i));
         st->last_progress = now_ms ();
+        st->cursor = s;
     }
     xf->tags = zhashx_new ();
     xf->rescues = zhashx_new ();   /* values freed by hand (rescue_drop_all) */
@@ -769,11 +1006,15 @@ static void xfer_begin (struct xfer *xf, bool listed)
     if (extract_kept (xf->x))
         overlay_log (ov, "archive %s: %zu entries already in %s and identical (kept)", name,
                      extract_kept (xf->x), xf->dest);
-    for (size_t i = 0; i < m->nchunks; i++) {
+    for (size_t i = 0; i < m->nchunks; i++)
         if (extract_have (xf->x, i))
             xf->bytes_have += m->chunks[i].len;
+    for (size_t j = 0; j < distunits_count (xf->ut); j++) {
+        struct stripe *st = &xf->st[j % xf->nst];
+        if (unit_have (xf, j))
+            xf->ugot[j] = 1;
         else
-            xf->st[i % xf->nst].missing++;
+            st->missing++;
     }
     if (!listed)
         zlistx_add_end (svc->xfers, xf);
@@ -876,12 +1117,17 @@ void archive_chunk_request (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     archive_svc_t *svc = arg;
     const char *name = NULL;
-    json_int_t idx = -1;
-    if (json_unpack (msg->json, "{s:s s:I}", "name", &name, "idx", &idx) < 0 || idx < 0) {
+    json_int_t idx = -1, nc = 1, unit = -1, usz = 0;
+    if (json_unpack (msg->json, "{s:s s:I s?I s?I s?I}", "name", &name, "idx", &idx, "n", &nc, "unit", &unit,
+                     "u", &usz) < 0 || idx < 0 || nc < 1 || nc > DISTUNIT_PACK_MAX) {
         overlay_respond_error (ov, &msg->hdr, EPROTO, "archive.chunk: malformed request");
         return;
     }
     struct xfer *xf = find_xfer (svc, name);
+    /* from the data plane: unit `unit` of the table of unit size usz, chunks
+     * idx..idx+nc-1 (doc/distribution.md, "Transfer units"); a transfer here
+     * parks and serves by unit */
+    json_int_t ux = unit >= 0 ? unit : idx;
     if (json_object_get (msg->json, "hash")) {
         verified_copy_request (svc, xf, msg, idx);
         return;
@@ -892,7 +1138,7 @@ void archive_chunk_request (overlay_t *ov, const cmsg_t *msg, void *arg)
          * an index past the table is refused once the manifest is in */
         struct parked *p = xcalloc (1, sizeof *p);
         p->req = msg->hdr;
-        p->idx = idx;
+        p->idx = ux;
         p->since = now_ms ();
         zlistx_add_end (xf->parked, p);
         return;
@@ -905,17 +1151,23 @@ void archive_chunk_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         return;
     }
     if (xf && !xf->finished) {
-        if ((size_t)idx >= xf->m->nchunks) {
-            overlay_respond_error (ov, &msg->hdr, EINVAL, "archive %s: no chunk %lld", name, (long long)idx);
+        if ((size_t)ux >= distunits_count (xf->ut)) {
+            overlay_respond_error (ov, &msg->hdr, EINVAL, "archive %s: no unit %lld", name, (long long)ux);
             return;
         }
-        if (extract_have (xf->x, idx)) {
-            serve_from_xfer (xf, &msg->hdr, idx);
+        if (unit >= 0 && (uint32_t)usz != xf->unit) {
+            overlay_respond_error (ov, &msg->hdr, EAGAIN, "rank %u: archive %s moves in units of %u bytes here",
+                                   overlay_rank (ov), name, xf->unit);
+            return;
+        }
+        if (unit_have (xf, ux)) {
+            const distunit_t *u = distunits_get (xf->ut, ux);
+            serve_chunks_from_xfer (xf, &msg->hdr, u->chunk, u->nchunks);
             return;
         }
         struct parked *p = xcalloc (1, sizeof *p);
         p->req = msg->hdr;
-        p->idx = idx;
+        p->idx = ux;
         p->since = now_ms ();
         zlistx_add_end (xf->parked, p);
         return;
@@ -931,23 +1183,31 @@ void archive_chunk_request (overlay_t *ov, const cmsg_t *msg, void *arg)
             overlay_respond_error (ov, &msg->hdr, EAGAIN, "archive %s not here yet", name);
         return;
     }
-    if ((size_t)idx >= m->nchunks) {
-        overlay_respond_error (ov, &msg->hdr, EINVAL, "archive %s: no chunk %lld", name, (long long)idx);
+    if ((size_t)idx + nc > m->nchunks) {
+        overlay_respond_error (ov, &msg->hdr, EINVAL, "archive %s: no chunk %lld", name,
+                               (long long)(idx + nc - 1));
         return;
     }
-    size_t len = m->chunks[idx].len;
+    size_t len = 0;
+    for (json_int_t k = 0; k < nc; k++)
+        len += m->chunks[idx + k].len;
     uint8_t *buf = overlay_buf_new (len);
     if (!buf) {
         overlay_respond_error (ov, &msg->hdr, ENOMEM, "rank %u: out of memory", overlay_rank (ov));
         return;
     }
-    char cerr[512];
+    char cerr[512] = "short read";
     /* the data plane's sealer hashes what it seals: no second hash here (a
      * mismatch comes back as a request without sealer_hashes, read and
      * reported below as ever; doc/distribution.md, "Sealed data plane") */
     int rflags = (msg->hdr.flags & CMSG_F_DATA) && json_is_true (json_object_get (msg->json, "sealer_hashes"))
                      ? CSTORE_READ_CALLER_HASHES : 0;
-    ssize_t n = cstore_chunk_read_flags (svc->cs, name, idx, buf, len, rflags, cerr, sizeof cerr);
+    ssize_t n = 0;   /* a unit's chunks one after another */
+    for (json_int_t k = 0; k < nc && n >= 0; k++) {
+        size_t cl = m->chunks[idx + k].len;
+        ssize_t r = cstore_chunk_read_flags (svc->cs, name, idx + k, buf + n, cl, rflags, cerr, sizeof cerr);
+        n = r < 0 ? r : r != (ssize_t)cl ? -EIO : n + r;
+    }
     if (n == -EBADMSG) {
         /* what this store holds no longer matches its hash (a corrupt blob,
          * a changed source or extracted file): the store marked the archive

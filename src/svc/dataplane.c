@@ -13,11 +13,16 @@
  * the check); a mismatch is asked for again with a verified read, so the
  * store reports and marks the damage as on any read.
  * Received frames are opened and verified before anyone sees them.
+ * What travels is a transfer unit (doc/distribution.md, "Transfer units";
+ * src/lib/distunit.c): a piece of a chunk, sealed on its own (its nonce and
+ * AAD bind chunk, offset and length) from the whole chunk after its hash is
+ * checked, or a pack of small chunks, each sealed as a whole chunk.
  */
 #define _GNU_SOURCE
 #include "dataplane.h"
 #include "clock.h"
 #include "chunkseal.h"
+#include "distunit.h"
 #include "sha256.h"
 #include "xalloc.h"
 #include <errno.h>
@@ -30,7 +35,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define DP_CACHE 32                  /* verified sealed chunks kept per distribution */
+#define DP_CACHE 32                  /* verified sealed units kept per distribution, at least */
+#define DP_CACHE_BYTES (32u << 20)   /* ... or this many bytes of units */
 #define DP_MAX_DISTS 64
 #define DP_IDLE_MS (10 * 60 * 1000)  /* a distribution unused this long is forgotten */
 #define DP_REQ_MAX_MS (10 * 60 * 1000)
@@ -57,9 +63,10 @@ struct dist {
     size_t nchunks;
     uint8_t (*hash)[SHA256_LEN];
     uint32_t *len;
+    distunits_t *ut;                 /* its transfer units (doc/distribution.md) */
     int64_t last_used;
-    struct cached cache[DP_CACHE];
-    size_t cache_next;
+    struct cached *cache;            /* direct-mapped by unit index */
+    size_t ncache;
     uint64_t n_opened, n_cached, n_forwarded, n_sealed, n_logged;   /* chunks, logged when idle */
 };
 
@@ -169,9 +176,11 @@ static void dist_free (void **item)
     struct dist *d = *item;
     if (!d)
         return;
-    for (size_t i = 0; i < DP_CACHE; i++)
+    for (size_t i = 0; d->cache && i < d->ncache; i++)
         if (d->cache[i].used)
             zmq_msg_close (&d->cache[i].msg);
+    free (d->cache);
+    distunits_destroy (&d->ut);
     chunkseal_destroy (&d->seal);
     OPENSSL_cleanse (d->key, sizeof d->key);
     free (d->hash);
@@ -200,7 +209,7 @@ static void dists_trim (dataplane_t *dp, size_t keep)
 
 static int early_serve (zloop_t *loop, int timer_id, void *arg);
 
-static struct dist *dist_add (dataplane_t *dp, const char *name, const manifest_t *m,
+static struct dist *dist_add (dataplane_t *dp, const char *name, const manifest_t *m, uint32_t unit,
                               const uint8_t id[CHUNKSEAL_IDLEN], const uint8_t key[CHUNKSEAL_KEYLEN],
                               char *err, size_t errlen)
 {
@@ -208,7 +217,8 @@ static struct dist *dist_add (dataplane_t *dp, const char *name, const manifest_
     hex (id, CHUNKSEAL_IDLEN, idhex);
     struct dist *d = dist_find (dp, idhex);
     if (d) {   /* the same distribution again (e.g. source and target): keep one */
-        if (CRYPTO_memcmp (d->key, key, CHUNKSEAL_KEYLEN) || d->nchunks != m->nchunks) {
+        if (CRYPTO_memcmp (d->key, key, CHUNKSEAL_KEYLEN) || d->nchunks != m->nchunks
+            || distunits_size (d->ut) != unit) {
             snprintf (err, errlen, "data plane: distribution %s registered with another key", idhex);
             return NULL;
         }
@@ -233,18 +243,22 @@ static struct dist *dist_add (dataplane_t *dp, const char *name, const manifest_
         memcpy (d->hash[i], m->chunks[i].hash, SHA256_LEN);
         d->len[i] = m->chunks[i].len;
     }
-    d->seal = chunkseal_new (key, id, err, errlen);
+    d->ut = distunits_new (d->len, d->nchunks, unit, err, errlen);
+    d->seal = d->ut ? chunkseal_new (key, id, err, errlen) : NULL;
     if (!d->seal) {
         void *p = d;
         dist_free (&p);
         return NULL;
     }
+    d->ncache = unit && DP_CACHE_BYTES / unit > DP_CACHE ? DP_CACHE_BYTES / unit : DP_CACHE;
+    d->cache = xcalloc (d->ncache, sizeof *d->cache);
     d->last_used = now_ms ();
     dists_trim (dp, DP_MAX_DISTS - 1);
     zhashx_insert (dp->dists, d->idhex, d);
     if (zlistx_size (dp->early) && dp->early_timer < 0)
         dp->early_timer = zloop_timer (overlay_loop (dp->ov), 1, 1, early_serve, dp);
-    overlay_log (dp->ov, "archive %s: sealed distribution %s on data plane %s", name, d->idhex, dp->uri);
+    overlay_log (dp->ov, "archive %s: sealed distribution %s on data plane %s (%zu units of %u bytes)", name,
+                 d->idhex, dp->uri, distunits_count (d->ut), unit);
     /* test hook: tokens (never keys) for a raw client of the data endpoint */
     const char *tf = getenv ("CANOPY_TEST_DP_TOKENS");
     FILE *f = tf ? fopen (tf, "a") : NULL;
@@ -257,20 +271,19 @@ static struct dist *dist_add (dataplane_t *dp, const char *name, const manifest_
     return d;
 }
 
+/* the cache of sealed units, direct-mapped: consecutive units never evict
+ * each other */
 static zmq_msg_t *cache_get (struct dist *d, uint32_t idx)
 {
-    for (size_t i = 0; i < DP_CACHE; i++)
-        if (d->cache[i].used && d->cache[i].idx == idx)
-            return &d->cache[i].msg;
-    return NULL;
+    struct cached *c = &d->cache[idx % d->ncache];
+    return c->used && c->idx == idx ? &c->msg : NULL;
 }
 
 static void cache_put (struct dist *d, uint32_t idx, zmq_msg_t *frame)
 {
     if (cache_get (d, idx))
         return;
-    struct cached *c = &d->cache[d->cache_next];
-    d->cache_next = (d->cache_next + 1) % DP_CACHE;
+    struct cached *c = &d->cache[idx % d->ncache];
     if (c->used)
         zmq_msg_close (&c->msg);
     zmq_msg_init (&c->msg);
@@ -278,7 +291,7 @@ static void cache_put (struct dist *d, uint32_t idx, zmq_msg_t *frame)
     c->idx = idx;
 }
 
-json_t *dataplane_dist_create (dataplane_t *dp, const char *name, const manifest_t *m,
+json_t *dataplane_dist_create (dataplane_t *dp, const char *name, const manifest_t *m, uint32_t unit,
                                char *err, size_t errlen)
 {
     uint8_t id[CHUNKSEAL_IDLEN], key[CHUNKSEAL_KEYLEN];
@@ -286,13 +299,13 @@ json_t *dataplane_dist_create (dataplane_t *dp, const char *name, const manifest
         snprintf (err, errlen, "data plane: no random bytes: %s", strerror (errno));
         return NULL;
     }
-    struct dist *d = dist_add (dp, name, m, id, key, err, errlen);
+    struct dist *d = dist_add (dp, name, m, unit, id, key, err, errlen);
     OPENSSL_cleanse (key, sizeof key);
     if (!d)
         return NULL;
     char khex[2 * CHUNKSEAL_KEYLEN + 1];
     hex (d->key, CHUNKSEAL_KEYLEN, khex);
-    json_t *o = json_pack ("{s:s s:s}", "dist", d->idhex, "key", khex);
+    json_t *o = json_pack ("{s:s s:s s:I}", "dist", d->idhex, "key", khex, "unit", (json_int_t)unit);
     OPENSSL_cleanse (khex, sizeof khex);
     return o;
 }
@@ -301,13 +314,16 @@ char *dataplane_dist_join (dataplane_t *dp, const char *name, const manifest_t *
                            char *err, size_t errlen)
 {
     const char *ids = NULL, *ks = NULL;
+    json_int_t unit = 0;
     uint8_t id[CHUNKSEAL_IDLEN], key[CHUNKSEAL_KEYLEN];
-    if (json_unpack ((json_t *)seal, "{s:s s:s}", "dist", &ids, "key", &ks) < 0
-        || unhex (ids, id, sizeof id) < 0 || unhex (ks, key, sizeof key) < 0) {
-        snprintf (err, errlen, "archive.fetch: malformed seal (needs dist: 16 and key: 64 hex digits)");
+    if (json_unpack ((json_t *)seal, "{s:s s:s s?I}", "dist", &ids, "key", &ks, "unit", &unit) < 0
+        || unhex (ids, id, sizeof id) < 0 || unhex (ks, key, sizeof key) < 0 || unit < 0
+        || unit > DISTUNIT_MAX) {
+        snprintf (err, errlen, "archive.fetch: malformed seal (needs dist: 16 and key: 64 hex digits, "
+                  "unit 0-%u)", DISTUNIT_MAX);
         return NULL;
     }
-    struct dist *d = dist_add (dp, name, m, id, key, err, errlen);
+    struct dist *d = dist_add (dp, name, m, unit, id, key, err, errlen);
     OPENSSL_cleanse (key, sizeof key);
     return d ? xstrdup (d->idhex) : NULL;
 }
@@ -406,6 +422,16 @@ static void send_to_requester (dataplane_t *dp, const uint8_t *rid, size_t ridle
     send_msg (dp->router, rid, ridlen, &h, json, jlen, data); /* a vanished peer: dropped */
 }
 
+/* What the archive service is asked for unit j: {name, idx, n, unit, u}:
+ * chunks idx..idx+n-1 (a piece's whole chunk), for unit j of the table of
+ * unit size u (doc/distribution.md, "Transfer units"). */
+static json_t *unit_request_json (const struct dist *d, json_int_t j)
+{
+    const distunit_t *u = distunits_get (d->ut, j);
+    return json_pack ("{s:s s:I s:I s:I s:I}", "name", d->name, "idx", (json_int_t)u->chunk, "n",
+                      (json_int_t)u->nchunks, "unit", j, "u", (json_int_t)distunits_size (d->ut));
+}
+
 /* Hand s (taken over) to the archive service as a fresh request; its
  * answer comes to on_respond.  s->unchecked: its store need not hash the
  * bytes (seal_plain does, and a mismatch comes back as a verified read). */
@@ -427,9 +453,9 @@ static void sreq_deliver (dataplane_t *dp, struct dist *d, struct sreq *s)
     msg.hdr.dest = overlay_rank (dp->ov);
     msg.hdr.src = s->req.src < overlay_size (dp->ov) ? s->req.src : msg.hdr.dest;
     msg.hdr.sender_len = 0;
-    msg.json = s->unchecked ? json_pack ("{s:s s:I s:b}", "name", d->name, "idx", (json_int_t)s->idx,
-                                         "sealer_hashes", 1)
-                            : json_pack ("{s:s s:I}", "name", d->name, "idx", (json_int_t)s->idx);
+    msg.json = unit_request_json (d, s->idx);
+    if (s->unchecked)
+        json_object_set_new (msg.json, "sealer_hashes", json_true ());
     overlay_deliver (dp->ov, &msg);
     json_decref (msg.json);
 }
@@ -459,9 +485,9 @@ static void serve_request (dataplane_t *dp, struct dist *d, const uint8_t *rid, 
                            const cmsg_hdr_t *hp, json_int_t idx)
 {
     cmsg_hdr_t h = *hp;
-    if (idx < 0 || (size_t)idx >= d->nchunks) {
+    if (idx < 0 || (size_t)idx >= distunits_count (d->ut)) {
         char js[128];
-        int jl = snprintf (js, sizeof js, "{\"errstr\":\"no chunk %lld\"}", (long long)idx);
+        int jl = snprintf (js, sizeof js, "{\"errstr\":\"no unit %lld\"}", (long long)idx);
         send_to_requester (dp, rid, ridlen, &h, EINVAL, js, jl, NULL);
         return;
     }
@@ -628,6 +654,93 @@ static bool seal_plain (dataplane_t *dp, struct dist *d, uint32_t idx, const voi
     return false;
 }
 
+/* Seal plaintext p of unit j (doc/distribution.md, "Transfer units") into
+ * *out (a fresh frame).  A pack: its chunks one after another, each sealed
+ * whole with its hash checked (as seal_plain).  A piece: p is its whole
+ * chunk, whose SHA-256 is checked once; then this piece and the chunk's
+ * next ones (as many as the cache holds) are sealed into the cache, so the
+ * other pieces are not hashed again.  Bytes that are not the manifest's
+ * become a zeroed frame that fails the tag.  Returns whether it sealed
+ * (false: on_respond reads it again, verified, if the read was unchecked). */
+static bool seal_unit (dataplane_t *dp, struct dist *d, uint32_t j, const void *p, size_t len, zmq_msg_t *out)
+{
+    (void)dp;
+    const distunit_t *u = distunits_get (d->ut, j);
+    char err[256];
+    bool good = true;
+    if (!u->npieces) {
+        size_t slen = (size_t)u->len + (size_t)u->nchunks * CHUNKSEAL_TAGLEN;
+        uint8_t *buf = overlay_buf_new (slen);
+        good = buf && len == u->len;
+        for (size_t k = 0, ip = 0, op = 0; good && k < u->nchunks; k++) {
+            uint32_t c = u->chunk + k;
+            good = chunkseal_seal (d->seal, c, d->hash[c], (const uint8_t *)p + ip, d->len[c], buf + op,
+                                   CHUNKSEAL_REHASH, err, sizeof err) == 0;
+            ip += d->len[c];
+            op += d->len[c] + CHUNKSEAL_TAGLEN;
+        }
+        if (!buf) {
+            zmq_msg_init (out);
+            return false;
+        }
+        if (!good)
+            memset (buf, 0, slen);
+        zmq_msg_init_data (out, buf, slen, buf_free_cb, NULL);
+        if (good) {
+            cache_put (d, j, out);
+            d->n_sealed += u->nchunks;
+        }
+        return good;
+    }
+    uint32_t c = u->chunk;
+    uint8_t h[SHA256_LEN];
+    good = len == d->len[c];
+    if (good) {
+        sha256_hash (p, len, h);
+        good = !memcmp (h, d->hash[c], SHA256_LEN);
+    }
+    if (!good) {
+        uint8_t *buf = overlay_buf_new (u->len + CHUNKSEAL_TAGLEN);
+        if (!buf) {
+            zmq_msg_init (out);
+            return false;
+        }
+        memset (buf, 0, u->len + CHUNKSEAL_TAGLEN);
+        zmq_msg_init_data (out, buf, u->len + CHUNKSEAL_TAGLEN, buf_free_cb, NULL);
+        return false;
+    }
+    d->n_sealed++;
+    size_t last = j - u->piece + u->npieces;   /* one past the chunk's last piece */
+    if (last > j + d->ncache / 2)
+        last = j + d->ncache / 2;
+    if (last <= j)
+        last = j + 1;
+    bool have_out = false;
+    for (size_t k = j; k < last; k++) {
+        const distunit_t *v = distunits_get (d->ut, k);
+        if (k != j && cache_get (d, k))
+            continue;
+        uint8_t *buf = overlay_buf_new (v->len + CHUNKSEAL_TAGLEN);
+        if (!buf || chunkseal_seal_piece (d->seal, c, v->off, d->len[c], d->hash[c], (const uint8_t *)p + v->off,
+                                          v->len, buf, err, sizeof err) < 0) {
+            overlay_buf_free (buf);
+            break;
+        }
+        zmq_msg_t f;
+        zmq_msg_init_data (&f, buf, v->len + CHUNKSEAL_TAGLEN, buf_free_cb, NULL);
+        if (k == j) {
+            zmq_msg_init (out);
+            zmq_msg_copy (out, &f);
+            have_out = true;
+        }
+        cache_put (d, k, &f);
+        zmq_msg_close (&f);
+    }
+    if (!have_out)
+        zmq_msg_init (out);
+    return have_out;
+}
+
 static void on_respond (void *arg, const cmsg_hdr_t *resp, const char *json, size_t jlen,
                         const void *data, size_t len, void *give, size_t glen, zmq_msg_t *share)
 {
@@ -664,6 +777,12 @@ static void on_respond (void *arg, const cmsg_hdr_t *resp, const char *json, siz
         zmq_msg_copy (&out, share);
         d->n_forwarded++;
     }
+    else if (distunits_size (d->ut)) {   /* units (doc/distribution.md, "Transfer units") */
+        if (share)
+            good = seal_unit (dp, d, s->idx, zmq_msg_data (share), zmq_msg_size (share), &out);
+        else
+            good = seal_unit (dp, d, s->idx, give ? give : data, give ? glen : len, &out);
+    }
     else if (share)   /* a plaintext frame from elsewhere (a CURVE transfer) */
         good = seal_plain (dp, d, s->idx, zmq_msg_data (share), zmq_msg_size (share), &out);
     else if (give)    /* read by svc_chunk from the store (unchecked) or the extraction */
@@ -677,8 +796,8 @@ static void on_respond (void *arg, const cmsg_hdr_t *resp, const char *json, siz
          * reported by the store exactly as on any read, and the requester
          * gets its EBADMSG (doc/distribution.md, "Faults") */
         zmq_msg_close (&out);
-        overlay_log (dp->ov, "archive %s: chunk %u does not match its manifest here; reading it again, "
-                     "verified", d->name, s->idx);
+        overlay_log (dp->ov, "archive %s: %s %u does not match its manifest here; reading it again, "
+                     "verified", d->name, distunits_size (d->ut) ? "unit" : "chunk", s->idx);
         struct sreq *r = xcalloc (1, sizeof *r);
         *r = *s;
         r->unchecked = false;
@@ -688,8 +807,8 @@ static void on_respond (void *arg, const cmsg_hdr_t *resp, const char *json, siz
         return;
     }
     if (!good)
-        overlay_log (dp->ov, "archive %s: chunk %u does not match its manifest here; sent as corrupt",
-                     d->name, s->idx);
+        overlay_log (dp->ov, "archive %s: %s %u does not match its manifest here; sent as corrupt",
+                     d->name, distunits_size (d->ut) ? "unit" : "chunk", s->idx);
     send_to_requester (dp, s->rid, s->ridlen, &s->req, 0, json, jlen, &out);
     zmq_msg_close (&out);
 }
@@ -875,6 +994,57 @@ static uint32_t creq_start (dataplane_t *dp, struct dist *d, uint32_t rank, uint
     return tag;
 }
 
+/* Open sealed unit j (frame f) under the nonces and AAD of what was asked
+ * for and deliver its plaintext (a piece, or the pack's chunks one after
+ * another) as the response msg; a unit that fails any tag goes with no data
+ * (a corrupt unit). */
+static void unit_open_deliver (dataplane_t *dp, struct peer *p, struct dist *d, uint32_t j, cmsg_t *msg,
+                               zmq_msg_t *f)
+{
+    overlay_t *ov = dp->ov;
+    const distunit_t *u = distunits_get (d->ut, j);
+    size_t slen = zmq_msg_size (f);
+    const uint8_t *in = zmq_msg_data (f);
+    uint8_t *buf = overlay_buf_new (u->len ? u->len : 1);
+    char err[256] = "out of memory";
+    int rc = buf ? 0 : CHUNKSEAL_EBADLEN;
+    if (!rc && u->npieces)
+        rc = chunkseal_open_piece (d->seal, u->chunk, u->off, d->len[u->chunk], d->hash[u->chunk], in, slen, buf,
+                                   err, sizeof err);
+    else if (!rc) {
+        if (slen != (size_t)u->len + (size_t)u->nchunks * CHUNKSEAL_TAGLEN) {
+            snprintf (err, sizeof err, "unit %u: %zu bytes, not its %u chunks sealed", j, slen, u->nchunks);
+            rc = CHUNKSEAL_EBADLEN;
+        }
+        for (size_t k = 0, ip = 0, op = 0; !rc && k < u->nchunks; k++) {
+            uint32_t c = u->chunk + k;
+            rc = chunkseal_open (d->seal, c, d->hash[c], in + ip, d->len[c] + CHUNKSEAL_TAGLEN, buf + op, 0, err,
+                                 sizeof err);
+            ip += d->len[c] + CHUNKSEAL_TAGLEN;
+            op += d->len[c];
+        }
+    }
+    if (rc == 0) {
+        d->n_opened += u->nchunks;
+        msg->hdr.flags |= CMSG_F_DATA;
+        msg->data = buf;
+        msg->data_len = u->len;
+        msg->frame = f;
+        cache_put (d, j, f);
+        dp->cur_frame = f;
+        memcpy (dp->cur_id, d->idhex, sizeof dp->cur_id);
+        dp->cur_idx = j;
+        overlay_deliver (ov, msg);
+        dp->cur_frame = NULL;
+    }
+    else {
+        overlay_log (ov, "archive %s: sealed chunk from rank %u rejected: unit %u: %s", d->name, p->rank, j,
+                     err);
+        overlay_deliver (ov, msg);   /* no data: counted as a corrupt unit */
+    }
+    overlay_buf_free (buf);
+}
+
 static void handle_response (dataplane_t *dp, struct peer *p, zmq_msg_t *f, int n)
 {
     overlay_t *ov = dp->ov;
@@ -917,7 +1087,10 @@ static void handle_response (dataplane_t *dp, struct peer *p, zmq_msg_t *f, int 
         msg.json = json_object ();
     }
     struct dist *d = dist_find (dp, idhex);
-    if (!h.errnum && n == 3 && d) {
+    if (!h.errnum && n == 3 && d && distunits_size (d->ut)) {
+        unit_open_deliver (dp, p, d, idx, &msg, &f[2]);
+    }
+    else if (!h.errnum && n == 3 && d) {
         size_t slen = zmq_msg_size (&f[2]);
         size_t len = slen >= CHUNKSEAL_TAGLEN ? slen - CHUNKSEAL_TAGLEN : 0;
         uint8_t *buf = overlay_buf_new (len);

@@ -24,10 +24,12 @@ dataplane_t *dataplane_new (overlay_t *ov, char *err, size_t errlen);
 void dataplane_destroy (dataplane_t **p);
 const char *dataplane_uri (const dataplane_t *dp);
 
-/* Controller: a new sealed distribution of archive `name` (manifest m):
- * draws its id and key, registers them here (the source serves) and returns
- * the `seal` object for archive.fetch ({dist, key}, hex), or NULL + err. */
-json_t *dataplane_dist_create (dataplane_t *dp, const char *name, const manifest_t *m,
+/* Controller: a new sealed distribution of archive `name` (manifest m) in
+ * transfer units of `unit` bytes (0: one unit per chunk; doc/distribution.md,
+ * "Transfer units"): draws its id and key, registers them here (the source
+ * serves) and returns the `seal` object for archive.fetch ({dist, key,
+ * unit}, hex), or NULL + err. */
+json_t *dataplane_dist_create (dataplane_t *dp, const char *name, const manifest_t *m, uint32_t unit,
                                char *err, size_t errlen);
 /* Target: register the `seal` object of an archive.fetch for manifest m.
  * Returns the distribution id (hex, caller frees) for dataplane_chunk_rpc,
@@ -35,9 +37,11 @@ json_t *dataplane_dist_create (dataplane_t *dp, const char *name, const manifest
 char *dataplane_dist_join (dataplane_t *dp, const char *name, const manifest_t *m,
                            const json_t *seal, char *err, size_t errlen);
 
-/* Ask `rank` for chunk idx of distribution `dist` on its data endpoint.  cb
+/* Ask `rank` for unit idx of distribution `dist` (a chunk when its unit
+ * size is 0) on its data endpoint.  cb
  * gets one response like an overlay_peer_rpc one, except that on success
- * msg->data is the plaintext, already opened, its tag (which binds the
+ * msg->data is the unit's plaintext (a piece, or the pack's chunks one after
+ * another), already opened, its tag (which binds the
  * manifest's SHA-256) checked (msg->hdr.flags has CMSG_F_DATA), and msg->frame the
  * sealed frame (overlay_respond_share forwards it untouched); a chunk that
  * failed its checks arrives with no data and no flag.  Returns the matchtag

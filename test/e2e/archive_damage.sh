@@ -70,7 +70,7 @@ cat "$OUT/list1.txt"
 check "list shows the archive damaged" grep -qE '^dmg .* damaged: .*chunk [0-9]+ \(file data/b.bin' "$OUT/list1.txt"
 check "the source logged it" grep -qE 'archive dmg is damaged: chunk [0-9]+ \(file data/b.bin' "$OUT/broker0.log"
 check "the source's sealer found it first (an unchecked read) and had the store read it again" \
-    grep -q 'archive dmg: chunk [0-9]* does not match its manifest here; reading it again, verified' "$OUT/broker0.log"
+    grep -q 'archive dmg: \(chunk\|unit\) [0-9]* does not match its manifest here; reading it again, verified' "$OUT/broker0.log"
 check "re-create clears the damage" grep -qE '^dmg .* ok$' "$OUT/list2.txt"
 check "after re-create the distribution succeeds" grep -q 'rc=0' "$OUT/d2.txt"
 check "and the bytes are right" cmp -s "$S/b.bin" "$OUT/d2/3/data/b.bin"
