@@ -31,7 +31,7 @@ static json_t *with_fallbacks (uint32_t first, json_t *upstream_list)
     return l;
 }
 
-static int find (const uint32_t *targets, size_t n, uint32_t r)
+int distplan_index (const uint32_t *targets, size_t n, uint32_t r)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -84,14 +84,14 @@ json_t *distplan_build (const topo_t *t, uint32_t source, const uint32_t *target
             uint32_t a = targets[i];
             while (topo_level (t, a) > (uint32_t)staged_level)
                 a = topo_parent (t, a);
-            int ai = find (targets, n, a);
+            int ai = distplan_index (targets, n, a);
             json_t *alist = ai >= 0 ? lists[ai] : src_only;
             uint32_t head = ai >= 0 ? a : source;
             json_t *base = ai >= 0 ? with_fallbacks (head, alist) : json_incref (src_only);
             if (last[a] == UINT32_MAX)
                 lists[i] = base;
             else {
-                int li = find (targets, n, last[a]);
+                int li = distplan_index (targets, n, last[a]);
                 lists[i] = with_fallbacks (last[a], lists[li]);
                 json_decref (base);
             }
@@ -118,7 +118,7 @@ json_t *distplan_build (const topo_t *t, uint32_t source, const uint32_t *target
                     a = topo_parent (t, a);
                     if (a == source)
                         break;
-                    if ((ai = find (targets, n, a)) >= 0)
+                    if ((ai = distplan_index (targets, n, a)) >= 0)
                         break;
                 }
                 if (ai >= 0 && !lists[ai])

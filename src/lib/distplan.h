@@ -16,6 +16,9 @@
 json_t *distplan_build (const topo_t *t, uint32_t source, const uint32_t *targets, size_t n,
                         const char *schedule, int staged_level, char *err, size_t errlen);
 
+/* The index of rank r in targets[] (n, sorted), or -1. */
+int distplan_index (const uint32_t *targets, size_t n, uint32_t r);
+
 /* Stripes of a schedule: 2 for "twotree", 1 for chain, tree, flat; 0 if
  * unknown.  Chunk i travels stripe i mod nstripes. */
 int distplan_nstripes (const char *schedule);

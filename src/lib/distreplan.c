@@ -15,6 +15,7 @@
  *   that is a leaf in both trees takes over.
  */
 #include "distreplan.h"
+#include "distplan.h"
 #include "xalloc.h"
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,12 +24,12 @@
 
 #define MAX_UPS 8   /* as distplan.c's MAX_UPSTREAMS */
 
-static int find (const uint32_t *targets, size_t n, int64_t r)
+static bool in_set (const uint32_t *set, size_t n, uint32_t r)
 {
     for (size_t i = 0; i < n; i++)
-        if (targets[i] == r)
-            return (int)i;
-    return -1;
+        if (set[i] == r)
+            return true;
+    return false;
 }
 
 int64_t distreplan_parent (const json_t *plan, size_t i, size_t s)
@@ -51,7 +52,7 @@ static int depth (const int *par, size_t n, int i)
 json_t *distreplan_move (const json_t *plan, const uint32_t *targets, size_t n, uint32_t source, uint32_t slow,
                          const uint32_t *avoid, size_t navoid, char *err, size_t errlen)
 {
-    int si = find (targets, n, slow);
+    int si = distplan_index (targets, n, slow);
     if (si < 0) {
         snprintf (err, errlen, "rank %u is not a target", slow);
         return NULL;
@@ -70,7 +71,7 @@ json_t *distreplan_move (const json_t *plan, const uint32_t *targets, size_t n, 
     for (size_t s = 0; s < ns; s++)
         for (size_t i = 0; i < n; i++) {
             int64_t p = distreplan_parent (plan, i, s);
-            int pi = p == (int64_t)source ? -1 : find (targets, n, p);
+            int pi = p == (int64_t)source || p < 0 || p > UINT32_MAX ? -1 : distplan_index (targets, n, (uint32_t)p);
             if (p < 0 || (pi < 0 && p != (int64_t)source) || pi == (int)i
                 || json_array_size (json_array_get (plan, i)) != ns) {
                 snprintf (err, errlen, "malformed plan (target %zu, stripe %zu)", i, s);
@@ -91,10 +92,7 @@ json_t *distreplan_move (const json_t *plan, const uint32_t *targets, size_t n, 
         int best = -1, bload = 0, bdepth = 0;
         for (size_t pass = 0; pass < 2 && best < 0; pass++)
         for (size_t i = 0; i < n; i++) {
-            bool avoided = false;
-            for (size_t a = 0; a < navoid; a++)
-                avoided = avoided || avoid[a] == targets[i];
-            if ((int)i == si || K[i] != 0 || (avoided && pass == 0))
+            if ((int)i == si || K[i] != 0 || (pass == 0 && in_set (avoid, navoid, targets[i])))
                 continue;
             int load = 0;
             for (size_t t = 0; t < ns; t++)
@@ -109,17 +107,12 @@ json_t *distreplan_move (const json_t *plan, const uint32_t *targets, size_t n, 
         if (best < 0)
             continue;   /* every other node forwards: nowhere to go */
         int L = best;
-        bool avoided = false;
-        for (size_t a = 0; a < navoid; a++)
-            avoided = avoided || avoid[a] == targets[L];
-        if (avoided && K[si] == 1 && P[L] >= 0 && P[L] != si)
+        if (K[si] == 1 && in_set (avoid, navoid, targets[L]) && P[L] >= 0 && P[L] != si)
             L = P[L];   /* not below a slow node: beside it, below its upstream (a chain's new tail) */
         if (K[si] == 1) {    /* splice: its upstream trades it for its one downstream */
             for (size_t i = 0; i < n; i++)
                 if (P[i] == si)
                     P[i] = up;
-            if (P[L] == si)
-                P[L] = up;
             P[si] = L;
         }
         else {               /* swap */

@@ -146,17 +146,18 @@ static void on_fetch_resp (overlay_t *ov, const cmsg_t *msg, void *arg)
     int ready = 0;
     if (d->hold && !t->ready && json_unpack (msg->json, "{s:b}", "ready", &ready) == 0 && ready) {
         t->ready = true;
-        d->nready++;
         dist_go_check (d, false);
     }
     dist_report (d, false);
 }
 
+/* No arg (the distribution may be freed first): a target that ended
+ * meanwhile says ENOENT, nothing to do. */
 static void on_go_resp (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
     (void)ov;
     (void)msg;
-    (void)arg;   /* a target that ended meanwhile says ENOENT: nothing to do */
+    (void)arg;
 }
 
 /* Links before data (doc/distribution.md): once every running target has
@@ -182,7 +183,7 @@ static void dist_go_check (struct dist *d, bool force)
             continue;
         uint32_t tag = 0;
         overlay_peer_rpc (ov, d->t[i].rank, "archive.go", json_pack ("{s:s}", "name", d->name), NULL, 0, 0,
-                          on_go_resp, d, &tag, NULL, 0);
+                          on_go_resp, NULL, &tag, NULL, 0);
     }
 }
 
@@ -296,8 +297,7 @@ void archive_distribute_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     d->unit = unit;
     d->menc = head;
     d->menclen = headlen;
-    for (size_t i = 0; i < m->nchunks; i++)
-        d->total += m->chunks[i].len;
+    d->total = total;
     d->n = k + (local ? 1 : 0);
     d->t = xcalloc (d->n ? d->n : 1, sizeof (struct target));
     d->t0 = zclock_usecs () / 1e6;

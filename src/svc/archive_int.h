@@ -155,7 +155,6 @@ struct dist {
     int64_t last_watch;
     size_t nmoves;
     bool hold;             /* targets wait for archive.go (sealed plane) */
-    size_t nready;
     int64_t started;
 };
 

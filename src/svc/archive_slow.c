@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include "archive_int.h"
 #include "clock.h"
+#include "distplan.h"
 #include "distreplan.h"
 #include "xalloc.h"
 #include <stdlib.h>
@@ -28,12 +29,11 @@
 #define GRACE_MS 2000   /* a target given a new upstream is not judged this long */
 #define GROWTH 2     /* chunks a lagging gap grows by at least, a look */
 
+/* the remote target of rank (t[i] is tl[i], sorted), or NULL */
 static struct target *target_of (struct dist *d, int64_t rank)
 {
-    for (size_t i = 0; i < d->nremote; i++)
-        if (d->t[i].rank == rank)
-            return &d->t[i];
-    return NULL;
+    int i = rank < 0 || rank > UINT32_MAX ? -1 : distplan_index (d->tl, d->nremote, (uint32_t)rank);
+    return i < 0 ? NULL : &d->t[i];
 }
 
 /* chunks of stripe s rank lacks: the source and a finished target none;
@@ -44,15 +44,17 @@ static int64_t missing_of (struct dist *d, int64_t rank, size_t s)
     return !t || t->state == 1 ? 0 : t->missing[s];
 }
 
+/* No arg: the distribution may be over (and freed) before the answer comes;
+ * the target's error names the archive. */
 static void on_replan_resp (overlay_t *ov, const cmsg_t *msg, void *arg)
 {
-    struct dist *d = arg;
+    (void)arg;
     /* a target that ended meanwhile answers ENOENT: nothing lost, its
      * downstreams fall back as for any finished upstream */
     if (msg->hdr.errnum && msg->hdr.errnum != ENOENT && msg->hdr.errnum != ENODATA) {
         const char *es = NULL;
         json_unpack (msg->json, "{s:s}", "errstr", &es);
-        overlay_log (ov, "archive %s: replan refused by rank %u: %s", d->name, msg->hdr.src,
+        overlay_log (ov, "archive: replan refused by rank %u: %s", msg->hdr.src,
                      es ? es : strerror (msg->hdr.errnum));
     }
 }
@@ -98,7 +100,7 @@ static void move (struct dist *d, struct target *slow, const char *why)
             continue;
         uint32_t tag = 0;
         if (overlay_peer_rpc (ov, t->rank, "archive.replan", json_pack ("{s:s s:O}", "name", d->name, "stripes", st),
-                              NULL, 0, 0, on_replan_resp, d, &tag, NULL, 0)
+                              NULL, 0, 0, on_replan_resp, NULL, &tag, NULL, 0)
             == 0)
             told++;
     }

@@ -33,6 +33,16 @@ static inline void skip (const char *fmt, ...)
     va_end (ap);
     printf ("\n");
 }
+/* A deterministic xorshift64 generator, so a failing random case repeats. */
+#include <stdint.h>
+static uint64_t check_rng_ = 88172645463325252ull;
+static inline uint32_t check_rnd (void)
+{
+    check_rng_ ^= check_rng_ << 13;
+    check_rng_ ^= check_rng_ >> 7;
+    check_rng_ ^= check_rng_ << 17;
+    return (uint32_t)check_rng_;
+}
 static inline int done (void)
 {
     printf ("1..%d\n# %d passed, %d failed, %d skipped\n", check_run_,

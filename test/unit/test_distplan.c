@@ -12,16 +12,6 @@
 #include "distplan.h"
 #include "distreplan.h"
 
-/* a deterministic generator so failures repeat */
-static uint64_t rng = 88172645463325252ull;
-static uint32_t rnd (void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)rng;
-}
-
 /* Check one plan (per target: stripes of upstream lists).  Returns the
  * number of violations; fills depth (max hops from the source over all
  * stripes) and maxload (max over nodes of the copies forwarded: children
@@ -149,7 +139,7 @@ static size_t make_targets (int shape, uint32_t size, uint32_t source, uint32_t 
         if (r == source)
             continue;
         int take = shape == SHAPE_ALL || (shape == SHAPE_SPARSE && r % 3 == 1)
-                   || (shape == SHAPE_RANDOM && rnd () % 5 < 2) || (shape == SHAPE_TAIL && r >= size / 2);
+                   || (shape == SHAPE_RANDOM && check_rnd () % 5 < 2) || (shape == SHAPE_TAIL && r >= size / 2);
         if (take)
             tg[n++] = r;
     }

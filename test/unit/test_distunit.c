@@ -64,15 +64,6 @@ static distunits_t *table (const uint32_t *lens, size_t n, uint32_t u, const cha
     return t;
 }
 
-static uint64_t rng = 88172645463325252ull;
-static uint32_t rnd (void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)rng;
-}
-
 static void test_table (void)
 {
     char err[256];
@@ -132,11 +123,11 @@ static void test_table (void)
     /* random archives and sizes */
     int badr = 0;
     for (int r = 0; r < 300; r++) {
-        size_t n = rnd () % 300;
+        size_t n = check_rnd () % 300;
         uint32_t *l = malloc ((n ? n : 1) * sizeof *l);
         for (size_t i = 0; i < n; i++)
-            l[i] = rnd () % 3 ? 1 + rnd () % 20000 : 1 + rnd () % (1 << 20);
-        uint32_t u = (uint32_t[]){ 0, 16384, 65536, 262144, 1 << 20, 5000 }[rnd () % 6];
+            l[i] = check_rnd () % 3 ? 1 + check_rnd () % 20000 : 1 + check_rnd () % (1 << 20);
+        uint32_t u = (uint32_t[]){ 0, 16384, 65536, 262144, 1 << 20, 5000 }[check_rnd () % 6];
         distunits_t *x = distunits_new (l, n, u, err, sizeof err);
         if (!x || check_table (x, l, n, u))
             badr++;
