@@ -19,7 +19,9 @@
 # PERF=NAME records `perf record -g` of the brokers in the sealed chain run
 # (PERF_HOPS=1: in the sealed one-hop run) into NAME.data, thread ids per
 # rank in NAME.tids; STATS=1 prints each target's last "complete" log line
-# (chunks served downstream on arrival / read back) to stderr.
+# (chunks served downstream on arrival / read back) to stderr; KEEP_LOGS=FILE
+# keeps the brokers' logs (e.g. each distribution's "sealed here (N of them
+# known good...)" line) in FILE.
 # (This replaces bench/dist_cpu.sh, whose one figure was the sealed chain's
 # row here: `N=8 CREATE=copy bench/dist_loopback.sh 256`.)
 set -u
@@ -39,7 +41,7 @@ fi
 export PATH="$BIN:$PATH"
 D=$(mktemp -d /dev/shm/canopy-loop-XXXXXX)
 PIDS=()
-cleanup () { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$D"; }
+cleanup () { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; [ -n "${KEEP_LOGS:-}" ] && cat "$D"/log* > "$KEEP_LOGS" 2>/dev/null; rm -rf "$D"; }
 trap cleanup EXIT
 mkdir -p "$D/src"
 head -c "${SZ}M" /dev/urandom > "$D/src/f"

@@ -100,8 +100,11 @@ static void serve_chunks_from_xfer (struct xfer *xf, const cmsg_hdr_t *req, uint
                                buf ? err : "out of memory");
     }
     else {
+        /* extract_read's bytes are verified (a temporary file only this
+         * broker wrote, after checking each chunk, or a re-hashed one): the
+         * data plane's sealer need not hash them again */
         xf->served_disk++;
-        overlay_respond_give (svc->ov, req, NULL, buf, n);
+        overlay_respond_give (svc->ov, req, json_pack ("{s:b}", "verified", 1), buf, n);
     }
 }
 
@@ -1203,10 +1206,13 @@ void archive_chunk_request (overlay_t *ov, const cmsg_t *msg, void *arg)
     int rflags = (msg->hdr.flags & CMSG_F_DATA) && json_is_true (json_object_get (msg->json, "sealer_hashes"))
                      ? CSTORE_READ_CALLER_HASHES : 0;
     ssize_t n = 0;   /* a unit's chunks one after another */
+    bool known = true;   /* every one known good (the sealer need not hash) */
     for (json_int_t k = 0; k < nc && n >= 0; k++) {
         size_t cl = m->chunks[idx + k].len;
-        ssize_t r = cstore_chunk_read_flags (svc->cs, name, idx + k, buf + n, cl, rflags, cerr, sizeof cerr);
+        bool v = false;
+        ssize_t r = cstore_chunk_read_flags (svc->cs, name, idx + k, buf + n, cl, rflags, &v, cerr, sizeof cerr);
         n = r < 0 ? r : r != (ssize_t)cl ? -EIO : n + r;
+        known = known && v;
     }
     if (n == -EBADMSG) {
         /* what this store holds no longer matches its hash (a corrupt blob,
@@ -1229,9 +1235,12 @@ void archive_chunk_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         const char *ci = getenv ("CANOPY_TEST_CORRUPT");
         if (ci && atol (ci) > 0 && ++served % atol (ci) == 0 && n > 0) {
             buf[n / 2] ^= 0x5a;
+            known = false;   /* bytes gone bad after the read: not known good */
             overlay_log (ov, "test: corrupting chunk %lld of %s", (long long)idx, name);
         }
-        overlay_respond_give (ov, &msg->hdr, NULL, buf, n);
+        /* known good bytes: the data plane's sealer need not hash them
+         * (doc/distribution.md, "One hash at the source") */
+        overlay_respond_give (ov, &msg->hdr, rflags && known ? json_pack ("{s:b}", "verified", 1) : NULL, buf, n);
     }
 }
 

@@ -75,6 +75,7 @@ void cstore_destroy (cstore_t **p)
         cs_cache_drop (self, self->cache->name);
     cs_trust_drop (self, NULL);
     cs_ref_close (self);
+    sqlite3_finalize (self->hashed_q);
     if (self->db)
         sqlite3_close (self->db);
     free (self->dir);
@@ -143,6 +144,67 @@ const manifest_t *cstore_archive_get (cstore_t *self, const char *name, char *er
 }
 
 
+/* How long a referenced file's ctime must lie before the check after its
+ * hashing for its identity to stand for its bytes: file times come from a
+ * coarse clock (a tick, up to 10 ms), so a write in the same tick as the
+ * last change before the check could leave ctime as it was; one after the
+ * margin cannot.  File systems with whole-second times get 2 s. */
+#define HASHED_MARGIN_NS     20000000LL
+#define HASHED_MARGIN_COARSE 2000000000LL
+
+/* Record the files this create hashed (cs_hashed_put; doc/archive.md,
+ * "Hashed files"): the blobs it wrote (in the private store, just written
+ * from the bytes it hashed), and, by reference, each file whose identity
+ * after the hashing is the one the walk saw before it (no write between:
+ * every write changes ctime) and whose ctime lies the margin before the
+ * walk began (so no write after it could keep that ctime).  One
+ * transaction; a failure only loses the shortcut. */
+static void hashed_record (cstore_t *self, const char *name, const char *wbase, const struct walk *w,
+                           const struct job *jobs, uint64_t njobs, bool copy, int64_t start_ns)
+{
+    /* blobs: just written, so first let the margin pass (20 ms), then take
+     * their identity: a later write cannot keep its ctime (blobs on a file
+     * system with whole-second times are not recorded) */
+    bool stored = false;
+    for (uint64_t j = 0; copy && j < njobs && !stored; j++)
+        stored = jobs[j].stored;
+    if (stored) {
+        struct timespec d = {.tv_sec = 0, .tv_nsec = HASHED_MARGIN_NS};
+        nanosleep (&d, NULL);
+    }
+    if (cs_sql_exec (self, "BEGIN IMMEDIATE", NULL, 0) < 0)
+        return;
+    struct stat sb;
+    for (uint64_t j = 0; copy && j < njobs; j++) {
+        if (!jobs[j].stored)
+            continue;
+        char *bp = cs_blob_path (self, jobs[j].hash, jobs[j].len);
+        if (bp && lstat (bp, &sb) == 0 && S_ISREG (sb.st_mode) && (uint64_t)sb.st_size == jobs[j].len
+            && sb.st_ctim.tv_nsec)
+            cs_hashed_put (self, "", bp, &sb);
+        free (bp);
+    }
+    char *abs = copy ? NULL : xmalloc (ITEM_ABS_MAX);
+    for (size_t i = 0; !copy && i < w->n; i++) {
+        const struct item *it = &w->items[i];
+        if (it->type != MANIFEST_FILE || !it->size)
+            continue;
+        item_abs (wbase, it, abs, ITEM_ABS_MAX);
+        int64_t ct = 0;
+        if (lstat (abs, &sb) < 0 || !S_ISREG (sb.st_mode) || sb.st_dev != it->dev || sb.st_ino != it->ino
+            || (uint64_t)sb.st_size != it->size || ts_ns (&sb.st_mtim) != it->mtime_ns
+            || (ct = ts_ns (&sb.st_ctim)) != it->ctime_ns)
+            continue;
+        int64_t margin = sb.st_ctim.tv_nsec ? HASHED_MARGIN_NS : HASHED_MARGIN_COARSE;
+        if (start_ns - ct < margin)
+            continue;
+        cs_hashed_put (self, name, abs, &sb);
+    }
+    free (abs);
+    if (cs_sql_exec (self, "COMMIT", NULL, 0) < 0)
+        cs_sql_exec (self, "ROLLBACK", NULL, 0);
+}
+
 const manifest_t *cstore_archive_create (cstore_t *self, const char *name, const char *dir,
                                          const char *const paths[], size_t n, int flags,
                                          uint32_t chunk_size, char *err, size_t errlen)
@@ -171,6 +233,9 @@ const manifest_t *cstore_archive_create (cstore_t *self, const char *name, const
         seterr (err, errlen, "archive create: no paths given");
         goto out;
     }
+    struct timespec t0;
+    clock_gettime (CLOCK_REALTIME, &t0);
+    int64_t start_ns = ts_ns (&t0);
     if (!(base = realpath (dir ? dir : ".", NULL))) {
         seterr (err, errlen, "%s: %s", dir ? dir : ".", strerror (errno));
         goto out;
@@ -267,6 +332,7 @@ const manifest_t *cstore_archive_create (cstore_t *self, const char *name, const
         cs_walk_free (&w);   /* the manifest has it all now: less memory while recording */
     if (cs_record (self, m, copy ? "copy" : "reference", locs, nlocs, flags, err, errlen) < 0)
         goto out;
+    hashed_record (self, name, wbase, &w, jobs, njobs_total, copy, start_ns);
     cs_gc_blobs (self, NULL, 0);   /* blobs only the replaced archive used */
     struct mcache *c = xcalloc (1, sizeof *c);
     if (!c || !(c->name = xstrdup (name))) {

@@ -110,7 +110,12 @@ ssize_t cstore_chunk_read (cstore_t *self, const char *archive, uint32_t idx, vo
  * the damage, marks the archive and names chunk, file and offset exactly as
  * an ordinary read (or, if the bytes are right after all, returns them). */
 ssize_t cstore_chunk_read_flags (cstore_t *self, const char *archive, uint32_t idx, void *buf,
-                                 size_t buflen, int flags, char *err, size_t errlen);
+                                 size_t buflen, int flags, bool *verified, char *err, size_t errlen);
+/* *verified (may be NULL) says the bytes returned are known good: hashed
+ * by this read, or read from a file known unchanged since its bytes were
+ * hashed (a create's files and blobs, doc/archive.md "Hashed files"; a
+ * distribution's own verified files).  Ordinary reads skip the hash of such
+ * a file too. */
 /* Mark archive damaged for reason (persisted; cleared when it is recorded
  * again by create/adopt, or removed).  0 or -EIO. */
 int cstore_mark_damaged (cstore_t *self, const char *archive, const char *reason);

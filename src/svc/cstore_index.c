@@ -61,7 +61,12 @@ static const char *schema =
     /* the pages of each manifest (archives.manifest holds its head; rows
      * written by older brokers hold the whole manifest and no pages) */
     "CREATE TABLE IF NOT EXISTS mpages(archive TEXT NOT NULL, idx INTEGER NOT NULL,"
-    " data TEXT NOT NULL, PRIMARY KEY(archive, idx));";
+    " data TEXT NOT NULL, PRIMARY KEY(archive, idx));"
+    /* files whose bytes a create hashed, by their identity then
+     * (cs_hashed_put; archive '' = the blobs) */
+    "CREATE TABLE IF NOT EXISTS hashed(archive TEXT NOT NULL, path TEXT NOT NULL,"
+    " dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL,"
+    " mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, PRIMARY KEY(archive, path));";
 
 
 int cs_index_open (cstore_t *self, char *err, size_t errlen)
@@ -216,6 +221,8 @@ int cs_gc_blobs (cstore_t *self, char *err, size_t errlen)
         char *path = cs_blob_path (self, h, sqlite3_column_int64 (st, 1));
         if (path && (unlink (path) == 0 || errno == ENOENT))
             count++;
+        if (path)
+            cs_hashed_drop (self, "", path);
         free (path);
     }
     sqlite3_finalize (st);
@@ -225,15 +232,67 @@ int cs_gc_blobs (cstore_t *self, char *err, size_t errlen)
     return count;
 }
 
+void cs_hashed_put (cstore_t *self, const char *archive, const char *path, const struct stat *sb)
+{
+    sqlite3_stmt *st = cs_sql_prep (self, "INSERT OR REPLACE INTO hashed(archive, path, dev, ino, size,"
+                                          " mtime_ns, ctime_ns) VALUES(?,?,?,?,?,?,?)", NULL, 0);
+    if (!st)
+        return;   /* only a lost shortcut: reads hash as before */
+    sqlite3_bind_text (st, 1, archive, -1, SQLITE_STATIC);
+    sqlite3_bind_text (st, 2, path, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (st, 3, (sqlite3_int64)sb->st_dev);
+    sqlite3_bind_int64 (st, 4, (sqlite3_int64)sb->st_ino);
+    sqlite3_bind_int64 (st, 5, sb->st_size);
+    sqlite3_bind_int64 (st, 6, ts_ns (&sb->st_mtim));
+    sqlite3_bind_int64 (st, 7, ts_ns (&sb->st_ctim));
+    sqlite3_step (st);
+    sqlite3_finalize (st);
+}
+
+void cs_hashed_drop (cstore_t *self, const char *archive, const char *path)
+{
+    sqlite3_stmt *st = cs_sql_prep (self, "DELETE FROM hashed WHERE archive=? AND path=?", NULL, 0);
+    if (!st)
+        return;
+    sqlite3_bind_text (st, 1, archive, -1, SQLITE_STATIC);
+    sqlite3_bind_text (st, 2, path, -1, SQLITE_STATIC);
+    sqlite3_step (st);
+    sqlite3_finalize (st);
+}
+
+bool cs_hashed_ok (cstore_t *self, const char *archive, const char *path, int fd)
+{
+    if (!self->hashed_q
+        && !(self->hashed_q = cs_sql_prep (self, "SELECT dev, ino, size, mtime_ns, ctime_ns FROM hashed"
+                                                 " WHERE archive=? AND path=?", NULL, 0)))
+        return false;
+    struct stat sb;
+    if (fstat (fd, &sb) < 0)
+        return false;
+    sqlite3_stmt *st = self->hashed_q;
+    sqlite3_reset (st);
+    sqlite3_bind_text (st, 1, archive, -1, SQLITE_STATIC);
+    sqlite3_bind_text (st, 2, path, -1, SQLITE_STATIC);
+    bool ok = sqlite3_step (st) == SQLITE_ROW
+              && sqlite3_column_int64 (st, 0) == (sqlite3_int64)sb.st_dev
+              && sqlite3_column_int64 (st, 1) == (sqlite3_int64)sb.st_ino
+              && sqlite3_column_int64 (st, 2) == sb.st_size
+              && sqlite3_column_int64 (st, 3) == ts_ns (&sb.st_mtim)
+              && sqlite3_column_int64 (st, 4) == ts_ns (&sb.st_ctim);
+    sqlite3_reset (st);
+    sqlite3_clear_bindings (st);
+    return ok;
+}
+
 /* Delete one archive's rows (inside a transaction). */
 int cs_delete_rows (cstore_t *self, const char *name, char *err, size_t errlen)
 {
     const char *sqls[] = {
         "DELETE FROM achunks WHERE archive=?", "DELETE FROM refs WHERE archive=?",
         "DELETE FROM archives WHERE name=?", "DELETE FROM damaged WHERE archive=?",
-        "DELETE FROM mpages WHERE archive=?",
+        "DELETE FROM mpages WHERE archive=?", "DELETE FROM hashed WHERE archive=?",
     };
-    for (int i = 0; i < 5; i++) {
+    for (size_t i = 0; i < sizeof sqls / sizeof sqls[0]; i++) {
         sqlite3_stmt *st = cs_sql_prep (self, sqls[i], err, errlen);
         if (!st)
             return -1;

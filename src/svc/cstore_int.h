@@ -30,6 +30,7 @@ struct cstore {
     int ref_fd;
     atomic_uint tmpseq;
     struct trustset *trust;   /* see trust_ok (cstore_read.c) */
+    sqlite3_stmt *hashed_q;   /* see cs_hashed_ok (cstore_index.c) */
     char *warning;            /* of the last create: special files skipped */
 };
 
@@ -77,6 +78,9 @@ struct item {
     uint32_t mode;
     int64_t mtime_ns;
     uint64_t size;
+    dev_t dev;             /* files: identity at the walk (see cs_hashed_put) */
+    ino_t ino;
+    int64_t ctime_ns;
     char *target;
     uint64_t first_job;    /* files: index of the first chunk job */
 };
@@ -152,6 +156,16 @@ struct refloc {
  * bypassed).  One transaction. */
 int cs_record (cstore_t *self, const manifest_t *m, const char *mode, const struct refloc *locs,
                size_t nlocs, int flags, char *err, size_t errlen);
+/* Files hashed by a create, by identity (table `hashed`; doc/archive.md,
+ * "Hashed files"): a file whose inode, size, mtime and ctime are those it
+ * had when its bytes were hashed has not been written since, so a read of
+ * it may skip the re-hash.  archive "" is the blobs' (content-addressed,
+ * so their name is their hash).  cs_hashed_put records sb for path (no
+ * transaction of its own); cs_hashed_ok: is fd (opened at path) such a
+ * file? */
+void cs_hashed_put (cstore_t *self, const char *archive, const char *path, const struct stat *sb);
+bool cs_hashed_ok (cstore_t *self, const char *archive, const char *path, int fd);
+void cs_hashed_drop (cstore_t *self, const char *archive, const char *path);
 /* A failed create removes the blobs it wrote that no archive records. */
 void cs_unstore (cstore_t *self, const struct job *jobs, uint64_t njobs);
 

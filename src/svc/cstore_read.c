@@ -139,10 +139,11 @@ static ssize_t pread_all (int fd, void *buf, size_t len, uint64_t off)
 }
 
 /* Read len bytes at off of path and check them (unless !check: then only
- * their length).  len, -EBADMSG, -errno. */
+ * their length, and those of a known-good file).  len (*verified set if
+ * they are known good or were hashed here), -EBADMSG, -errno. */
 static ssize_t read_verify (cstore_t *self, const char *path, uint64_t off, bool cache, bool check,
                             const char *archive, const uint8_t hash[SHA256_LEN], uint32_t len,
-                            void *buf, char *err, size_t errlen)
+                            void *buf, bool *verified, char *err, size_t errlen)
 {
     int fd;
     if (cache && self->ref_path && !strcmp (self->ref_path, path))
@@ -162,14 +163,19 @@ static ssize_t read_verify (cstore_t *self, const char *path, uint64_t off, bool
     }
     ssize_t n = pread_all (fd, buf, len, off);
     int e = errno;
-    bool trusted = n == (ssize_t)len && (!check || trust_ok (self, archive, path, fd));
+    /* known good: a file this process verified and wrote, or one a create
+     * hashed, unchanged since (archive "" for blobs) */
+    bool known = n == (ssize_t)len
+                 && (trust_ok (self, archive, path, fd) || cs_hashed_ok (self, archive ? archive : "", path, fd));
     if (!cache)
         close (fd);
     if (n < 0) {
         seterr (err, errlen, "%s: %s", path, strerror (e));
         return -e;
     }
-    if (trusted)
+    if (known)
+        *verified = true;
+    if (known || (!check && n == (ssize_t)len))
         return len;
     uint8_t h[SHA256_LEN];
     if ((size_t)n == len)
@@ -179,11 +185,12 @@ static ssize_t read_verify (cstore_t *self, const char *path, uint64_t off, bool
                 path, off);
         return -EBADMSG;
     }
+    *verified = true;
     return len;
 }
 
 static ssize_t read_hash (cstore_t *self, const uint8_t hash[SHA256_LEN], uint32_t len, void *buf,
-                          size_t buflen, bool check, char *err, size_t errlen)
+                          size_t buflen, bool check, bool *verified, char *err, size_t errlen)
 {
     if (buflen < len) {
         seterr (err, errlen, "chunk read: buffer of %zu bytes too small for %" PRIu32, buflen, len);
@@ -194,12 +201,13 @@ static ssize_t read_hash (cstore_t *self, const uint8_t hash[SHA256_LEN], uint32
         return -ENOMEM;
     ssize_t rc = -ENOENT;
     if (access (bp, F_OK) == 0) {
-        rc = read_verify (self, bp, 0, false, check, NULL, hash, len, buf, err, errlen);
+        rc = read_verify (self, bp, 0, false, check, NULL, hash, len, buf, verified, err, errlen);
         if (rc == -EBADMSG) {
             /* corrupt: drop it so the next create rewrites it; the caller
              * (cstore_chunk_read) marks the archive damaged */
             seterr (err, errlen, "blob %s does not match its SHA-256 (deleted)", bp);
             unlink (bp);
+            cs_hashed_drop (self, "", bp);
         }
     }
     free (bp);
@@ -216,7 +224,7 @@ static ssize_t read_hash (cstore_t *self, const uint8_t hash[SHA256_LEN], uint32
     while (sqlite3_step (st) == SQLITE_ROW) {
         rc = read_verify (self, (const char *)sqlite3_column_text (st, 0),
                           sqlite3_column_int64 (st, 1), true, check,
-                          (const char *)sqlite3_column_text (st, 2), hash, len, buf, err, errlen);
+                          (const char *)sqlite3_column_text (st, 2), hash, len, buf, verified, err, errlen);
         if (rc >= 0)
             break;
     }
@@ -229,18 +237,23 @@ static ssize_t read_hash (cstore_t *self, const uint8_t hash[SHA256_LEN], uint32
 ssize_t cstore_chunk_read_hash (cstore_t *self, const uint8_t hash[SHA256_LEN], uint32_t len,
                                 void *buf, size_t buflen, char *err, size_t errlen)
 {
-    return read_hash (self, hash, len, buf, buflen, true, err, errlen);
+    bool v = false;
+    return read_hash (self, hash, len, buf, buflen, true, &v, err, errlen);
 }
 
 ssize_t cstore_chunk_read (cstore_t *self, const char *archive, uint32_t idx, void *buf,
                            size_t buflen, char *err, size_t errlen)
 {
-    return cstore_chunk_read_flags (self, archive, idx, buf, buflen, 0, err, errlen);
+    return cstore_chunk_read_flags (self, archive, idx, buf, buflen, 0, NULL, err, errlen);
 }
 
 ssize_t cstore_chunk_read_flags (cstore_t *self, const char *archive, uint32_t idx, void *buf,
-                                 size_t buflen, int flags, char *err, size_t errlen)
+                                 size_t buflen, int flags, bool *verified, char *err, size_t errlen)
 {
+    bool v = false;
+    if (!verified)
+        verified = &v;
+    *verified = false;
     const manifest_t *m = cstore_archive_get (self, archive, err, errlen);
     if (!m)
         return -ENOENT;
@@ -250,7 +263,7 @@ ssize_t cstore_chunk_read_flags (cstore_t *self, const char *archive, uint32_t i
     }
     char e[400];
     ssize_t rc = read_hash (self, m->chunks[idx].hash, m->chunks[idx].len, buf, buflen,
-                            !(flags & CSTORE_READ_CALLER_HASHES), e, sizeof e);
+                            !(flags & CSTORE_READ_CALLER_HASHES), verified, e, sizeof e);
     if (rc >= 0 || rc == -EINVAL || rc == -ENOMEM) {
         if (rc < 0)
             seterr (err, errlen, "%s", e);

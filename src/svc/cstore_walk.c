@@ -201,6 +201,9 @@ static int walk_add (struct walk *w, const char *rel, const char *abs, bool recu
         } else {
             it->type = MANIFEST_FILE;
             it->size = sb.st_size;
+            it->dev = sb.st_dev;
+            it->ino = sb.st_ino;
+            it->ctime_ns = ts_ns (&sb.st_ctim);
             /* a further name of a file already in: a hard link to it */
             if (sb.st_nlink > 1) {
                 size_t first = inode_find_add (w, sb.st_dev, sb.st_ino, w->n);

@@ -10,8 +10,10 @@
  * manifest's SHA-256 and sealed, the hash bound into the seal (deterministically, so a re-seal equals the
  * source's seal) and a sealed frame being forwarded goes out untouched.
  * The store reads what it hands over for sealing unchecked (that hash is
- * the check); a mismatch is asked for again with a verified read, so the
- * store reports and marks the damage as on any read.
+ * the check), unless it knows the bytes good (read from a file unchanged
+ * since its bytes were hashed: then they are sealed without a hash); a
+ * mismatch is asked for again with a verified read, so the store reports
+ * and marks the damage as on any read.
  * Received frames are opened and verified before anyone sees them.
  * What travels is a transfer unit (doc/distribution.md, "Transfer units";
  * src/lib/distunit.c): a piece of a chunk, sealed on its own (its nonce and
@@ -68,6 +70,7 @@ struct dist {
     struct cached *cache;            /* direct-mapped by unit index */
     size_t ncache;
     uint64_t n_opened, n_cached, n_forwarded, n_sealed, n_logged;   /* chunks, logged when idle */
+    uint64_t n_known;                /* of n_sealed: known good, sealed without a hash */
 };
 
 struct creq {                        /* a request of ours, waiting for its answer */
@@ -631,22 +634,25 @@ static int on_router (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 
 /* Seal plaintext p of chunk idx into *out (a fresh frame).  The seal binds
  * the manifest's SHA-256 of the chunk and targets check only the tag, so
- * this is where the hash is checked, on the very bytes sealed (not trusting
- * an earlier read: whatever happened to them since shows here).  A chunk
+ * this is where the hash is checked, on the very bytes sealed, unless the
+ * read that gave them knew them good (known: doc/archive.md, "Hashed
+ * files"; then they are sealed as they are).  A chunk
  * that is not the manifest's becomes a frame that fails the tag check, so
  * no (key, nonce) seals a stranger's bytes; then false (on_respond has the
  * store read it again, verified, if its first read was unchecked). */
 static bool seal_plain (dataplane_t *dp, struct dist *d, uint32_t idx, const void *p, size_t len,
-                        zmq_msg_t *out)
+                        bool known, zmq_msg_t *out)
 {
     (void)dp;
     char err[256];
     bool good = len == d->len[idx];
     uint8_t *buf = overlay_buf_new (len + CHUNKSEAL_TAGLEN);
-    if (good && chunkseal_seal (d->seal, idx, d->hash[idx], p, len, buf, CHUNKSEAL_REHASH, err, sizeof err) == 0) {
+    int sf = known ? 0 : CHUNKSEAL_REHASH;
+    if (good && chunkseal_seal (d->seal, idx, d->hash[idx], p, len, buf, sf, err, sizeof err) == 0) {
         zmq_msg_init_data (out, buf, len + CHUNKSEAL_TAGLEN, buf_free_cb, NULL);
         cache_put (d, idx, out);
         d->n_sealed++;
+        d->n_known += known;
         return true;
     }
     memset (buf, 0, len + CHUNKSEAL_TAGLEN);
@@ -662,7 +668,8 @@ static bool seal_plain (dataplane_t *dp, struct dist *d, uint32_t idx, const voi
  * other pieces are not hashed again.  Bytes that are not the manifest's
  * become a zeroed frame that fails the tag.  Returns whether it sealed
  * (false: on_respond reads it again, verified, if the read was unchecked). */
-static bool seal_unit (dataplane_t *dp, struct dist *d, uint32_t j, const void *p, size_t len, zmq_msg_t *out)
+static bool seal_unit (dataplane_t *dp, struct dist *d, uint32_t j, const void *p, size_t len, bool known,
+                       zmq_msg_t *out)
 {
     (void)dp;
     const distunit_t *u = distunits_get (d->ut, j);
@@ -675,7 +682,7 @@ static bool seal_unit (dataplane_t *dp, struct dist *d, uint32_t j, const void *
         for (size_t k = 0, ip = 0, op = 0; good && k < u->nchunks; k++) {
             uint32_t c = u->chunk + k;
             good = chunkseal_seal (d->seal, c, d->hash[c], (const uint8_t *)p + ip, d->len[c], buf + op,
-                                   CHUNKSEAL_REHASH, err, sizeof err) == 0;
+                                   known ? 0 : CHUNKSEAL_REHASH, err, sizeof err) == 0;
             ip += d->len[c];
             op += d->len[c] + CHUNKSEAL_TAGLEN;
         }
@@ -689,13 +696,14 @@ static bool seal_unit (dataplane_t *dp, struct dist *d, uint32_t j, const void *
         if (good) {
             cache_put (d, j, out);
             d->n_sealed += u->nchunks;
+            d->n_known += known ? u->nchunks : 0;
         }
         return good;
     }
     uint32_t c = u->chunk;
     uint8_t h[SHA256_LEN];
     good = len == d->len[c];
-    if (good) {
+    if (good && !known) {
         sha256_hash (p, len, h);
         good = !memcmp (h, d->hash[c], SHA256_LEN);
     }
@@ -710,6 +718,7 @@ static bool seal_unit (dataplane_t *dp, struct dist *d, uint32_t j, const void *
         return false;
     }
     d->n_sealed++;
+    d->n_known += known;
     size_t last = j - u->piece + u->npieces;   /* one past the chunk's last piece */
     if (last > j + d->ncache / 2)
         last = j + d->ncache / 2;
@@ -772,6 +781,16 @@ static void on_respond (void *arg, const cmsg_hdr_t *resp, const char *json, siz
     }
     zmq_msg_t out;
     bool good = true;
+    /* bytes the local store or extraction says are known good (hashed by
+     * that read, or from a file unchanged since its bytes were hashed):
+     * sealed without a hash; only on a first read (the re-read after a
+     * mismatch is always hashed again) */
+    bool known = false;
+    if (s->unchecked && give && jlen > 2) {
+        json_t *o = json_loadb (json, jlen, 0, NULL);
+        known = json_is_true (json_object_get (o, "verified"));
+        json_decref (o);
+    }
     if (share && share == dp->cur_frame && !strcmp (dp->cur_id, s->idhex) && dp->cur_idx == s->idx) {
         zmq_msg_init (&out);   /* the verified sealed frame just received: forward it */
         zmq_msg_copy (&out, share);
@@ -779,16 +798,16 @@ static void on_respond (void *arg, const cmsg_hdr_t *resp, const char *json, siz
     }
     else if (distunits_size (d->ut)) {   /* units (doc/distribution.md, "Transfer units") */
         if (share)
-            good = seal_unit (dp, d, s->idx, zmq_msg_data (share), zmq_msg_size (share), &out);
+            good = seal_unit (dp, d, s->idx, zmq_msg_data (share), zmq_msg_size (share), false, &out);
         else
-            good = seal_unit (dp, d, s->idx, give ? give : data, give ? glen : len, &out);
+            good = seal_unit (dp, d, s->idx, give ? give : data, give ? glen : len, known, &out);
     }
     else if (share)   /* a plaintext frame from elsewhere (a CURVE transfer) */
-        good = seal_plain (dp, d, s->idx, zmq_msg_data (share), zmq_msg_size (share), &out);
+        good = seal_plain (dp, d, s->idx, zmq_msg_data (share), zmq_msg_size (share), false, &out);
     else if (give)    /* read by svc_chunk from the store (unchecked) or the extraction */
-        good = seal_plain (dp, d, s->idx, give, glen, &out);
+        good = seal_plain (dp, d, s->idx, give, glen, known, &out);
     else
-        good = seal_plain (dp, d, s->idx, data, len, &out);
+        good = seal_plain (dp, d, s->idx, data, len, false, &out);
     overlay_buf_free (give);
     if (!good && s->unchecked) {
         /* the store read it without a hash (the seal's is the check): read
@@ -1231,9 +1250,11 @@ static int on_timer (zloop_t *loop, int timer_id, void *arg)
         if (n != d->n_logged && now - d->last_used > 2000) {
             d->n_logged = n;
             overlay_log (dp->ov, "archive %s: sealed distribution %s: %llu chunks opened here; served "
-                         "%llu from the cache, %llu forwarded on arrival, %llu sealed here", d->name,
+                         "%llu from the cache, %llu forwarded on arrival, %llu sealed here (%llu of them "
+                         "known good, not hashed again)", d->name,
                          d->idhex, (unsigned long long)d->n_opened, (unsigned long long)d->n_cached,
-                         (unsigned long long)d->n_forwarded, (unsigned long long)d->n_sealed);
+                         (unsigned long long)d->n_forwarded, (unsigned long long)d->n_sealed,
+                         (unsigned long long)d->n_known);
         }
         if (now - d->last_used > DP_IDLE_MS)
             zhashx_delete (dp->dists, k);

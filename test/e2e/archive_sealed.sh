@@ -4,7 +4,8 @@
 # and tree) and over the CURVE links (--data-plane curve); a raw client on a
 # data endpoint gets nothing without the token, and with a sniffed token only
 # ciphertext; sealed chunks corrupted in transit are rejected and fetched
-# again; a bad --data-plane is refused.
+# again; a bad --data-plane is refused; the source seals its create's
+# unchanged blobs without hashing them again.
 . "$(dirname "$0")/lib.sh"
 D=$T_TMP
 export TMPDIR=$D
@@ -33,6 +34,8 @@ bad=$(echo "$tok" | tr '0-9a-f' '1-9a-f0')
 "$PROBE" "$ep" "$dist" "$tok" 0 5000 "$OUT/sniffed.bin" > "$OUT/probe_good.txt"; echo "rc=$?" >> "$OUT/probe_good.txt"
 sleep 0.3
 grep -c 'data plane: refused a request' "$CANOPY_RUNDIR"/broker-0.log > "$OUT/nrefused"
+sleep 2.5   # each distribution's counts are logged once it is idle for 2 s
+cp "$CANOPY_RUNDIR"/broker-0.log "$OUT/b0.log"
 exit 0
 EOS
 CANOPY_TEST_DP_TOKENS=$OUT/tokens canopy start --size 4 --topo kary:1 bash "$D/job1.sh"
@@ -55,6 +58,11 @@ check "that answer is one sealed chunk: plaintext + 16-byte tag" \
     sh -c "grep -qE 'errnum=0 bytes=[0-9]+' $OUT/probe_good.txt && [ \$(stat -c %s $OUT/sniffed.bin) -gt 16 ]"
 check "and it is ciphertext (no plaintext of the small files in it)" sh -c "! grep -qa 'file 1 ' $OUT/sniffed.bin"
 check "the refusal was logged" [ "$(cat "$OUT/nrefused")" -ge 1 ]
+# the source's blobs were hashed by the create and are unchanged: it seals
+# them without hashing again (doc/archive.md, "Hashed files")
+grep 'sealed here' "$OUT/b0.log" | head -3
+check "the source sealed every chunk as known good (not hashed again)" \
+    grep -qE ' ([1-9][0-9]*) sealed here \(\1 of them known good' "$OUT/b0.log"
 
 # ---- sealed chunks corrupted in transit (every 5th sent by each broker)
 head -c 24M /dev/urandom > "$D/c.bin"

@@ -181,13 +181,17 @@ int main (void)
     char hex[65];
     sha256_hex (m->chunks[0].hash, hex);
     snprintf (p, sizeof p, "%s/content/blobs/%.2s/%s-%u", state, hex, hex, m->chunks[0].len);
+    bool v = false;
+    n = cstore_chunk_read_flags (cs, "t1", 0, buf, sizeof buf, CSTORE_READ_CALLER_HASHES, &v, err, sizeof err);
+    ok (n == 6 && v, "a blob this create wrote is known good: a read whose caller hashes says so (%zd)", n);
     int fd = open (p, O_WRONLY);
     ok (fd >= 0 && pwrite (fd, "J", 1, 0) == 1, "corrupt a blob");
     close (fd);
     char dmg[512];
-    n = cstore_chunk_read_flags (cs, "t1", 0, buf, sizeof buf, CSTORE_READ_CALLER_HASHES, err, sizeof err);
-    ok (n == 6 && buf[0] == 'J' && !cstore_damage (cs, "t1", dmg, sizeof dmg),
-        "a read whose caller hashes: the corrupt blob's bytes, unchecked, nothing marked (%zd)", n);
+    n = cstore_chunk_read_flags (cs, "t1", 0, buf, sizeof buf, CSTORE_READ_CALLER_HASHES, &v, err, sizeof err);
+    ok (n == 6 && buf[0] == 'J' && !v && !cstore_damage (cs, "t1", dmg, sizeof dmg),
+        "a read whose caller hashes: the corrupt blob's bytes, unchecked, not known good, nothing marked (%zd)",
+        n);
     n = cstore_chunk_read (cs, "t1", 0, buf, sizeof buf, err, sizeof err);
     ok (n == 6 && !memcmp (buf, "HELLO\n", 6), "corrupt blob: served from the reference archive's file");
     put_file ("src/sub/deeper/small", "HeLLO\n", 6, 0444);
@@ -196,7 +200,7 @@ int main (void)
     ok (cstore_damage (cs, "t1", dmg, sizeof dmg) && strstr (dmg, "damaged: chunk 0"),
         "... and the archive is marked damaged: %s", dmg);
     put_file ("src/sub/deeper/small", "HEL", 3, 0444);
-    n = cstore_chunk_read_flags (cs, "t1", 0, buf, sizeof buf, CSTORE_READ_CALLER_HASHES, err, sizeof err);
+    n = cstore_chunk_read_flags (cs, "t1", 0, buf, sizeof buf, CSTORE_READ_CALLER_HASHES, NULL, err, sizeof err);
     ok (n == -EBADMSG && strstr (err, "damaged: chunk 0"),
         "a read whose caller hashes still reports a short file as damage: %s", err);
     put_file ("src/sub/deeper/small", "HELLO\n", 6, 0444);
@@ -339,6 +343,53 @@ int main (void)
         ok (n == 4096 && !memcmp (buf, tv, 4096), "its unchanged chunks still verify");
         ok (cstore_archive_remove (cs, "tv", err, sizeof err) == 0, "remove verified adoption");
         manifest_destroy (&mt);
+    }
+
+    /* hashed files (doc/archive.md): a referenced file settled before the
+     * create, unchanged since its hashing, is known good, here and after a
+     * restart; one written just before the create is not (the margin); any
+     * write, even of the same length, ends it */
+    {
+        put_file ("src/h1", data, big, 0644);
+        usleep (60 * 1000);
+        const char *hp[] = {"src/h1"};
+        const manifest_t *mh = cstore_archive_create (cs, "hr", root, hp, 1, CSTORE_REFERENCE, 4096, err,
+                                                      sizeof err);
+        ok (mh != NULL, "create a reference archive of a settled file (%s)", mh ? "ok" : err);
+        v = false;
+        n = mh ? cstore_chunk_read_flags (cs, "hr", 1, buf, sizeof buf, CSTORE_READ_CALLER_HASHES, &v, err,
+                                          sizeof err) : -1;
+        ok (n == 4096 && v && !memcmp (buf, data + 4096, 4096), "its chunk read is known good (%zd)", n);
+        cstore_destroy (&cs);
+        cs = cstore_new (state, err, sizeof err);
+        v = false;
+        n = cs ? cstore_chunk_read_flags (cs, "hr", 1, buf, sizeof buf, CSTORE_READ_CALLER_HASHES, &v, err,
+                                          sizeof err) : -1;
+        ok (n == 4096 && v, "... and still after a restart (the identity is in the index)");
+        usleep (30 * 1000);
+        data[4100] ^= 0x55;
+        snprintf (p, sizeof p, "%s/src/h1", root);
+        fd = open (p, O_WRONLY);
+        ok (fd >= 0 && pwrite (fd, data + 4100, 1, 4100) == 1, "change one byte of it in place");
+        close (fd);
+        data[4100] ^= 0x55;
+        n = cstore_chunk_read_flags (cs, "hr", 1, buf, sizeof buf, CSTORE_READ_CALLER_HASHES, &v, err, sizeof err);
+        ok (n == 4096 && !v, "after the write: not known good (the caller's hash must catch it)");
+        n = cstore_chunk_read (cs, "hr", 1, buf, sizeof buf, err, sizeof err);
+        ok (n == -EBADMSG, "and a verified read reports it: %s", err);
+        ok (cstore_archive_remove (cs, "hr", err, sizeof err) == 0, "remove it");
+
+        put_file ("src/h2", data, big, 0644);   /* written just now: within the margin */
+        const char *hp2[] = {"src/h2"};
+        mh = cstore_archive_create (cs, "hr2", root, hp2, 1, CSTORE_REFERENCE, 4096, err, sizeof err);
+        v = true;
+        n = mh ? cstore_chunk_read_flags (cs, "hr2", 0, buf, sizeof buf, CSTORE_READ_CALLER_HASHES, &v, err,
+                                          sizeof err) : -1;
+        ok (n == 4096 && !v, "a file written within 20 ms of the create is not known good (%zd)", n);
+        v = false;
+        n = cstore_chunk_read_flags (cs, "hr2", 0, buf, sizeof buf, 0, &v, err, sizeof err);
+        ok (n == 4096 && v, "a verified read of it is (it hashed the bytes)");
+        ok (cstore_archive_remove (cs, "hr2", err, sizeof err) == 0, "remove it");
     }
 
     /* remove and purge */
