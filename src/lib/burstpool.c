@@ -301,3 +301,16 @@ void burst_decide (const burst_pools_t *p, const burst_need_t *need, bool bursta
         }
     snprintf (d->reason, sizeof d->reason, "waiting for %u nodes (local and pool nodes busy)", need->nodes);
 }
+
+size_t burst_release_from_top (const bool *held, uint32_t size, uint32_t *rel, size_t nrel)
+{
+    uint32_t floor = 0;   /* one past the highest held node */
+    for (uint32_t k = 0; k < size; k++)
+        if (held[k])
+            floor = k + 1;
+    size_t m = 0;
+    for (size_t j = 0; j < nrel; j++)
+        if (rel[j] >= floor)
+            rel[m++] = rel[j];
+    return m;
+}

@@ -72,4 +72,10 @@ typedef struct burst_decision {
 void burst_decide (const burst_pools_t *p, const burst_need_t *need, bool burstable, const burst_state_t *st,
                    burst_decision_t *d);
 
+/* Of the idle nodes rel[0..nrel) of a pool of size nodes whose provider
+ * removes nodes only from the highest index down (a StatefulSet), keep
+ * those above every held node (held[k]: busy or starting, not in rel):
+ * rel is compacted in place; returns how many are kept. */
+size_t burst_release_from_top (const bool *held, uint32_t size, uint32_t *rel, size_t nrel);
+
 #endif

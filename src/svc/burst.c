@@ -388,6 +388,17 @@ static int on_tick (zloop_t *loop, int id, void *arg)
                     rel[nrel++] = k;
             }
         }
+        if (nrel && p->prov->from_top) {
+            /* releasing a node below a busy or starting one would leave
+             * its pod running (a StatefulSet scales from the top) */
+            bool *held = xcalloc (p->cfg->size + 1, sizeof *held);
+            for (uint32_t k = 0; k < p->cfg->size; k++)
+                held[k] = p->n[k].st == BN_STARTING || p->n[k].st == BN_UP;
+            for (size_t j = 0; j < nrel; j++)
+                held[rel[j]] = false;
+            nrel = burst_release_from_top (held, p->cfg->size, rel, nrel);
+            free (held);
+        }
         if (nrel) {
             for (size_t j = 0; j < nrel; j++) {
                 struct bnode *n = &p->n[rel[j]];

@@ -87,4 +87,4 @@ static int command_check (const burst_ctx_t *c, const burst_ref_t *node, char *e
     return 0;
 }
 
-const burst_prov_t burst_command = { "command", command_start, command_stop, command_check, NULL };
+const burst_prov_t burst_command = { "command", command_start, command_stop, command_check, NULL, false };

@@ -162,4 +162,4 @@ static int kube_check (const burst_ctx_t *c, const burst_ref_t *node, char *err,
     return 0;
 }
 
-const burst_prov_t burst_kube = { "kubernetes", kube_start, kube_stop, kube_check, kube_poll };
+const burst_prov_t burst_kube = { "kubernetes", kube_start, kube_stop, kube_check, kube_poll, true };

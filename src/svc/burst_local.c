@@ -278,4 +278,4 @@ static int local_check (const burst_ctx_t *c, const burst_ref_t *node, char *err
     return 0;
 }
 
-const burst_prov_t burst_local = { "local", local_start, local_stop, local_check, NULL };
+const burst_prov_t burst_local = { "local", local_start, local_stop, local_check, NULL, false };

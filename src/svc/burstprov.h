@@ -49,6 +49,10 @@ typedef struct burst_prov {
     int (*check) (const burst_ctx_t *c, const burst_ref_t *node, char *err, size_t errlen);
     /* Every tick, for the pool (may be NULL): work the provider put off. */
     void (*poll) (const burst_ctx_t *c);
+    /* Nodes can go away only from the highest index down (a StatefulSet's
+     * scale): an idle node is released only when no node above it is busy
+     * or starting (it stays up, usable, until then). */
+    bool from_top;
 } burst_prov_t;
 
 extern const burst_prov_t burst_local, burst_command, burst_kube;

@@ -111,6 +111,20 @@ int main (void)
         "--burst local:2 makes one local pool");
     burst_pools_clear (&p);
     json_decref (l);
+    /* release from the top (a StatefulSet's pool): idle 0, 1 and 3; 2 busy */
+    {
+        bool held[5] = {false, false, true, false, false};
+        uint32_t rel[] = {0, 1, 3};
+        size_t n = burst_release_from_top (held, 5, rel, 3);
+        ok (n == 1 && rel[0] == 3, "from the top: only the idle node above the busy one goes (%zu)", n);
+        bool none[4] = {false, false, false, false};
+        uint32_t rel2[] = {0, 2, 3};
+        n = burst_release_from_top (none, 4, rel2, 3);
+        ok (n == 3 && rel2[0] == 0 && rel2[2] == 3, "nothing held: every idle node goes");
+        bool top[3] = {false, false, true};
+        uint32_t rel3[] = {0, 1};
+        ok (burst_release_from_top (top, 3, rel3, 2) == 0, "the highest node held: none goes");
+    }
     json_decref (a);
     json_decref (b);
     json_decref (c);
