@@ -2,10 +2,13 @@
  * against its SHA-256: from its blob, else from any place it is referenced
  * (a changed source is bypassed or reported, never served); a read that
  * finds an archive's chunk changed or gone marks the archive damaged.  Files
- * a distribution verified and wrote itself (adopt with CSTORE_VERIFIED) are
- * trusted while their identity is unchanged.  A caller that hashes the
- * bytes itself (CSTORE_READ_CALLER_HASHES: the data plane's sealer) gets
- * them unchecked and comes back for a verified read if they are wrong. */
+ * known good skip the hash while their identity is unchanged: those a
+ * distribution verified and wrote itself (adopt with CSTORE_VERIFIED, in
+ * memory) and those a create hashed (the index's `hashed` table,
+ * doc/archive.md "Hashed files").  A caller that hashes the bytes itself
+ * (CSTORE_READ_CALLER_HASHES: the data plane's sealer) gets them unchecked,
+ * told whether they are known good, and comes back for a verified read if
+ * they are wrong. */
 #define _GNU_SOURCE
 #include "cstore_int.h"
 #include "errquote.h"
