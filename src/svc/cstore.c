@@ -190,13 +190,12 @@ static void hashed_record (cstore_t *self, const char *name, const char *wbase, 
         if (it->type != MANIFEST_FILE || !it->size)
             continue;
         item_abs (wbase, it, abs, ITEM_ABS_MAX);
-        int64_t ct = 0;
         if (lstat (abs, &sb) < 0 || !S_ISREG (sb.st_mode) || sb.st_dev != it->dev || sb.st_ino != it->ino
             || (uint64_t)sb.st_size != it->size || ts_ns (&sb.st_mtim) != it->mtime_ns
-            || (ct = ts_ns (&sb.st_ctim)) != it->ctime_ns)
+            || ts_ns (&sb.st_ctim) != it->ctime_ns)
             continue;
         int64_t margin = sb.st_ctim.tv_nsec ? HASHED_MARGIN_NS : HASHED_MARGIN_COARSE;
-        if (start_ns - ct < margin)
+        if (start_ns - it->ctime_ns < margin)
             continue;
         cs_hashed_put (self, name, abs, &sb);
     }

@@ -260,25 +260,22 @@ void cs_hashed_drop (cstore_t *self, const char *archive, const char *path)
     sqlite3_finalize (st);
 }
 
-bool cs_hashed_ok (cstore_t *self, const char *archive, const char *path, int fd)
+bool cs_hashed_ok (cstore_t *self, const char *archive, const char *path, const struct stat *sb)
 {
     if (!self->hashed_q
         && !(self->hashed_q = cs_sql_prep (self, "SELECT dev, ino, size, mtime_ns, ctime_ns FROM hashed"
                                                  " WHERE archive=? AND path=?", NULL, 0)))
-        return false;
-    struct stat sb;
-    if (fstat (fd, &sb) < 0)
         return false;
     sqlite3_stmt *st = self->hashed_q;
     sqlite3_reset (st);
     sqlite3_bind_text (st, 1, archive, -1, SQLITE_STATIC);
     sqlite3_bind_text (st, 2, path, -1, SQLITE_STATIC);
     bool ok = sqlite3_step (st) == SQLITE_ROW
-              && sqlite3_column_int64 (st, 0) == (sqlite3_int64)sb.st_dev
-              && sqlite3_column_int64 (st, 1) == (sqlite3_int64)sb.st_ino
-              && sqlite3_column_int64 (st, 2) == sb.st_size
-              && sqlite3_column_int64 (st, 3) == ts_ns (&sb.st_mtim)
-              && sqlite3_column_int64 (st, 4) == ts_ns (&sb.st_ctim);
+              && sqlite3_column_int64 (st, 0) == (sqlite3_int64)sb->st_dev
+              && sqlite3_column_int64 (st, 1) == (sqlite3_int64)sb->st_ino
+              && sqlite3_column_int64 (st, 2) == sb->st_size
+              && sqlite3_column_int64 (st, 3) == ts_ns (&sb->st_mtim)
+              && sqlite3_column_int64 (st, 4) == ts_ns (&sb->st_ctim);
     sqlite3_reset (st);
     sqlite3_clear_bindings (st);
     return ok;

@@ -161,10 +161,10 @@ int cs_record (cstore_t *self, const manifest_t *m, const char *mode, const stru
  * had when its bytes were hashed has not been written since, so a read of
  * it may skip the re-hash.  archive "" is the blobs' (content-addressed,
  * so their name is their hash).  cs_hashed_put records sb for path (no
- * transaction of its own); cs_hashed_ok: is fd (opened at path) such a
- * file? */
+ * transaction of its own); cs_hashed_ok: is the file at path, of
+ * identity sb (its fstat), such a file? */
 void cs_hashed_put (cstore_t *self, const char *archive, const char *path, const struct stat *sb);
-bool cs_hashed_ok (cstore_t *self, const char *archive, const char *path, int fd);
+bool cs_hashed_ok (cstore_t *self, const char *archive, const char *path, const struct stat *sb);
 void cs_hashed_drop (cstore_t *self, const char *archive, const char *path);
 /* A failed create removes the blobs it wrote that no archive records. */
 void cs_unstore (cstore_t *self, const struct job *jobs, uint64_t njobs);

@@ -92,27 +92,25 @@ void cs_trust_add (cstore_t *self, const char *archive, const char *path)
     t->sorted = false;
 }
 
-/* May a read of archive's reference source through fd skip the hash?  Only
- * if fd is a file this process wrote and verified for archive, unchanged
- * since (the same inode, size, mtime and ctime: any write or truncate
- * changes ctime); which path reached it does not matter. */
-static bool trust_ok (cstore_t *self, const char *archive, const char *path, int fd)
+/* May a read of archive's reference source, a file of identity sb, skip
+ * the hash?  Only if it is a file this process wrote and verified for
+ * archive, unchanged since (the same inode, size, mtime and ctime: any
+ * write or truncate changes ctime); which path reached it does not matter. */
+static bool trust_ok (cstore_t *self, const char *archive, const struct stat *sb)
 {
-    (void)path;
     if (!self->trust || !archive)
         return false;
     struct trustset *t;
     for (t = self->trust; t && strcmp (t->archive, archive); t = t->next)
         ;
-    struct stat sb;
-    if (!t || !t->n || fstat (fd, &sb) < 0)
+    if (!t || !t->n)
         return false;
     if (!t->sorted)
         trust_sort (t);
-    struct tid key = {.dev = sb.st_dev, .ino = sb.st_ino};
+    struct tid key = {.dev = sb->st_dev, .ino = sb->st_ino};
     const struct tid *id = bsearch (&key, t->v, t->n, sizeof *t->v, tid_cmp);
-    return id && id->size == sb.st_size && id->mtime_ns == ts_ns (&sb.st_mtim)
-           && id->ctime_ns == ts_ns (&sb.st_ctim);
+    return id && id->size == sb->st_size && id->mtime_ns == ts_ns (&sb->st_mtim)
+           && id->ctime_ns == ts_ns (&sb->st_ctim);
 }
 
 void cs_ref_close (cstore_t *self)
@@ -168,8 +166,9 @@ static ssize_t read_verify (cstore_t *self, const char *path, uint64_t off, bool
     int e = errno;
     /* known good: a file this process verified and wrote, or one a create
      * hashed, unchanged since (archive "" for blobs) */
-    bool known = n == (ssize_t)len
-                 && (trust_ok (self, archive, path, fd) || cs_hashed_ok (self, archive ? archive : "", path, fd));
+    struct stat sb;
+    bool known = n == (ssize_t)len && fstat (fd, &sb) == 0
+                 && (trust_ok (self, archive, &sb) || cs_hashed_ok (self, archive ? archive : "", path, &sb));
     if (!cache)
         close (fd);
     if (n < 0) {
