@@ -10,13 +10,10 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/kubelib.bash" || exit 1
 command -v kubectl >/dev/null || { echo "SKIP: needs kubectl"; echo "0 passed, 0 failed, 1 skipped"; exit 0; }
-SERVER=$(cd "$(dirname "$0")" && pwd)/kube_apiserver.py
 D=$T_TMP
 cd "$D"
 kube_certs
-python3 "$SERVER" --cert srv.crt --key srv.key --port-file port --log api.log --record rec.jsonl &
-T_CLEANUP+=("kill $!")
-wait_until 10 test -s port || { fail "the API server did not start"; finish; exit 1; }
+kube_server --record rec.jsonl
 kube_kubeconfig kubeconfig "$(cat port)"
 canopy keygen "$D/curve.cert"
 instance_config "$D/curve.cert" 2 lead h1

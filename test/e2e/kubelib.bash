@@ -8,6 +8,16 @@ kube_certs () {
     printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
     openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out srv.crt 2>/dev/null
 }
+KUBE_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)   # absolute: tests cd away
+# kube_server [ARGS...]: kube_apiserver.py on the certificates of kube_certs
+# (in the current directory) with ARGS, its port in ./port and its request
+# log in ./api.log, stopped at cleanup; the test fails if it does not start
+kube_server () {
+    python3 "$KUBE_LIB_DIR/kube_apiserver.py" --cert srv.crt --key srv.key --port-file port \
+        --log api.log "$@" &
+    T_CLEANUP+=("kill $!")
+    wait_until 10 test -s port || { fail "the API server did not start"; finish; exit 1; }
+}
 # kube_kubeconfig FILE PORT: a kubeconfig for https://127.0.0.1:PORT, trusting
 # $T_TMP/ca.crt, with the token good-token
 kube_kubeconfig () {
