@@ -11,16 +11,7 @@
 . "$(dirname "$0")/kubelib.bash" || exit 1
 command -v kubectl >/dev/null || { echo "SKIP: needs kubectl"; echo "0 passed, 0 failed, 1 skipped"; exit 0; }
 D=$T_TMP
-cd "$D"
-kube_certs
-kube_server --record rec.jsonl
-kube_kubeconfig kubeconfig "$(cat port)"
-canopy keygen "$D/curve.cert"
-instance_config "$D/curve.cert" 2 lead h1
-cat >> "$CONFIG" <<EOC
-burst:
-  - {name: cloud, size: 3, cores: 2, provider: kubernetes, settings: {kubeconfig: $D/kubeconfig, namespace: burst}, resume_timeout: 30, idle_time: 2}
-EOC
+kube_burst_setup "{name: cloud, size: 3, cores: 2, provider: kubernetes, settings: {kubeconfig: $D/kubeconfig, namespace: burst}, resume_timeout: 30, idle_time: 2}"
 export CANOPY_FAKE_RESOURCES="cores=2"
 instance_start
 check "the instance comes up" wait_until 20 sh -c 'canopy resource list | awk "\$1 == \"free\" {exit !(\$2 == 2)}"'

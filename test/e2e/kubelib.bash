@@ -36,3 +36,17 @@ contexts:
 current-context: t
 EOF2
 }
+# kube_burst_setup POOL: in $T_TMP (the current directory after) the API
+# server with a record of its requests (kube_server --record rec.jsonl), a
+# kubeconfig for it (./kubeconfig), an instance certificate (./curve.cert)
+# and the config of a 2-host instance (lead, h1; instance_config) with the
+# one burst pool POOL (a YAML flow mapping)
+kube_burst_setup () {
+    cd "$T_TMP" || exit 1
+    kube_certs
+    kube_server --record rec.jsonl
+    kube_kubeconfig kubeconfig "$(cat port)"
+    canopy keygen "$T_TMP/curve.cert"
+    instance_config "$T_TMP/curve.cert" 2 lead h1
+    printf 'burst:\n  - %s\n' "$1" >> "$CONFIG"
+}
