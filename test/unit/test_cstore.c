@@ -377,6 +377,32 @@ int main (void)
         ok (n == 4096 && !v, "after the write: not known good (the caller's hash must catch it)");
         n = cstore_chunk_read (cs, "hr", 1, buf, sizeof buf, err, sizeof err);
         ok (n == -EBADMSG, "and a verified read reports it: %s", err);
+        /* another file put in its place (same size, mtime set back), or a
+         * link planted there: another identity, so hashed again */
+        put_file ("src/h1", data, big, 0644);
+        snprintf (p, sizeof p, "%s/src/h1", root);
+        struct stat hs;
+        stat (p, &hs);
+        usleep (60 * 1000);
+        mh = cstore_archive_create (cs, "hr", root, hp, 1, CSTORE_REFERENCE | CSTORE_REPLACE, 4096, err, sizeof err);
+        v = false;
+        n = mh ? cstore_chunk_read_flags (cs, "hr", 1, buf, sizeof buf, CSTORE_READ_CALLER_HASHES, &v, err,
+                                          sizeof err) : -1;
+        ok (n == 4096 && v, "re-created once settled: known good again");
+        char p2[600];
+        snprintf (p2, sizeof p2, "%s/src/h1.new", root);
+        put_file ("src/h1.new", data, big, 0644);
+        struct timespec mt[2] = {{0, UTIME_OMIT}, hs.st_mtim};
+        utimensat (AT_FDCWD, p2, mt, 0);
+        ok (rename (p2, p) == 0, "put another file of the same size and mtime in its place");
+        n = cstore_chunk_read_flags (cs, "hr", 1, buf, sizeof buf, CSTORE_READ_CALLER_HASHES, &v, err, sizeof err);
+        ok (n == 4096 && !v, "... not known good (another inode)");
+        snprintf (p2, sizeof p2, "%s/src/h2link", root);
+        put_file ("src/h2link", data, big, 0644);
+        ok (unlink (p) == 0 && symlink (p2, p) == 0, "plant a link to another file there");
+        n = cstore_chunk_read_flags (cs, "hr", 1, buf, sizeof buf, CSTORE_READ_CALLER_HASHES, &v, err, sizeof err);
+        ok (n == 4096 && !v, "... not known good through the link either");
+        unlink (p);
         ok (cstore_archive_remove (cs, "hr", err, sizeof err) == 0, "remove it");
 
         put_file ("src/h2", data, big, 0644);   /* written just now: within the margin */
