@@ -317,7 +317,7 @@ void archive_distribute_request (overlay_t *ov, const cmsg_t *msg, void *arg)
         struct target *t = &d->t[i];
         t->rank = tl[i];
         for (int s = 0; s < MAX_STRIPES; s++)
-            t->missing[s] = t->gap[s] = -1;
+            t->missing[s] = t->gap[s] = t->seen[s] = -1;
         t->stripes = json_incref (json_array_get (plan, i));
         t->upstreams = json_incref (json_array_get (t->stripes, 0));
         /* over a direct peer link, not the tree: a target below a dead

@@ -127,9 +127,12 @@ struct target {
     json_t *stripes;       /* every stripe's list */
     int64_t missing[MAX_STRIPES];   /* chunks it lacks per stripe (-1: not said yet) */
     int64_t gap[MAX_STRIPES];   /* slow watch (archive_slow.c): missing - upstream's missing, last look */
+    int64_t seen[MAX_STRIPES];  /* ... its missing at the last look (-1: none yet) */
+    double rate[MAX_STRIPES];   /* ... units it got a look, averaged, while it ran */
     int lag_rounds;        /* ... looks in a row with a large, growing gap */
     bool suspect;          /* a downstream of it was moved for lagging */
     bool moved;            /* moved to a leaf */
+    int64_t moved_for;     /* ... for lagging behind this rank (-1: for its own downstreams) */
     int64_t judge_after;   /* given a new upstream: not judged before this */
     bool ready;            /* its data links are up (links before data) */
 };

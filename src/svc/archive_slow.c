@@ -5,7 +5,9 @@
  * a target, the gap between the chunks of that stripe it lacks and those its
  * upstream lacks (targets report both per stripe): in a healthy pipeline
  * about one.  A gap above window + 2 chunks that grew by 2 or more at each
- * of three looks in a row is a lagging target; whether it or its upstream is
+ * of three looks in a row is a lagging target (below a finished upstream,
+ * which the gap only nears: getting under half the units a look that the
+ * upstream got while it ran); whether it or its upstream is
  * the slow one is told by the upstream's other downstreams (one of them
  * keeping up: the lagging one is slow; all lagging: the upstream is), and
  * in a chain, where there is no other, by a second lagging downstream of the
@@ -25,7 +27,7 @@
 
 #define WATCH_MS 500
 #define LAG_ROUNDS 3     /* looks in a row a target must lag to be judged */
-#define SUSPECT_ROUNDS 6 /* ... to name its upstream by the second-downstream rule */
+#define SUSPECT_ROUNDS 4 /* ... to name its upstream by the second-downstream rule */
 #define GRACE_MS 2000   /* a target given a new upstream is not judged this long */
 #define GROWTH 2     /* chunks a lagging gap grows by at least, a look */
 
@@ -59,12 +61,26 @@ static void on_replan_resp (overlay_t *ov, const cmsg_t *msg, void *arg)
     }
 }
 
-static void move (struct dist *d, struct target *slow, const char *why)
+/* Make slow a leaf.  behind: the rank it lagged behind, or -1 when its
+ * downstreams named it. */
+static void move (struct dist *d, struct target *slow, int64_t behind, const char *why)
 {
     overlay_t *ov = d->svc->ov;
     char err[256];
     slow->moved = true;
+    slow->moved_for = behind;
     d->nmoves++;
+    /* a node moved earlier for lagging behind this one was blamed for this
+     * one's slowness: no longer known slow, it may take a leaf's place (the
+     * slow one goes below it, not beside it, sharing its upstream) and be
+     * judged again */
+    char cleared[64] = "";
+    for (size_t i = 0; i < d->nremote; i++)
+        if (d->t[i].moved && &d->t[i] != slow && d->t[i].moved_for == (int64_t)slow->rank) {
+            d->t[i].moved = false;
+            size_t l = strlen (cleared);
+            snprintf (cleared + l, sizeof cleared - l, "%s%u", l ? "," : "; cleared rank ", d->t[i].rank);
+        }
     uint32_t *avoid = xcalloc (d->nremote, sizeof (uint32_t));
     size_t navoid = 0;
     for (size_t i = 0; i < d->nremote; i++)
@@ -113,8 +129,8 @@ static void move (struct dist *d, struct target *slow, const char *why)
         for (int s = 0; s < MAX_STRIPES; s++)
             d->t[i].gap[s] = -1;
     }
-    overlay_log (ov, "archive %s: rank %u is slow (%s): moved to a leaf, %zu targets told", d->name, slow->rank,
-                 why, told);
+    overlay_log (ov, "archive %s: rank %u is slow (%s): moved to a leaf, %zu targets told%s", d->name, slow->rank,
+                 why, told, cleared);
 }
 
 void archive_slow_watch (struct dist *d, int64_t now)
@@ -133,6 +149,21 @@ void archive_slow_watch (struct dist *d, int64_t now)
      * "Transfer units"): a chunk's worth of pieces counts as one chunk */
     int64_t upc = d->unit && d->unit < d->chunk_size ? (d->chunk_size + d->unit - 1) / d->unit : 1;
     int64_t big = ((int64_t)d->window + 2) * upc;   /* chunks, in units */
+    /* what each running target got this look, per stripe (progress[i*ns+s]),
+     * and its average, which a finished one keeps */
+    int64_t *progress = xcalloc (d->nremote * ns, sizeof (int64_t));
+    for (size_t i = 0; i < d->nremote; i++) {
+        struct target *t = &d->t[i];
+        for (size_t s = 0; s < ns; s++) {
+            if (t->state || t->missing[s] < 0)
+                continue;
+            int64_t got = t->seen[s] >= 0 && t->seen[s] > t->missing[s] ? t->seen[s] - t->missing[s] : 0;
+            progress[i * ns + s] = got;
+            if (t->seen[s] >= 0)
+                t->rate[s] = t->rate[s] > 0 ? (t->rate[s] + (double)got) / 2 : (double)got;
+            t->seen[s] = t->missing[s];
+        }
+    }
     /* look: who lags, in which stripe the most */
     int *worst = xcalloc (d->nremote, sizeof (int));
     for (size_t i = 0; i < d->nremote; i++) {
@@ -152,7 +183,17 @@ void archive_slow_watch (struct dist *d, int64_t now)
                 continue;
             }
             int64_t gap = t->missing[s] > mp ? t->missing[s] - mp : 0;
-            if (gap > big && t->gap[s] >= 0 && gap >= t->gap[s] + GROWTH * upc && gap > wgap) {
+            bool falling = t->gap[s] >= 0 && gap >= t->gap[s] + GROWTH * upc;
+            /* a finished upstream has everything, so the gap to it only
+             * shrinks: there a downstream lags when it gets under half of
+             * what that upstream got a look while it ran (a slow sender
+             * that finished early still holds its downstreams back) */
+            struct target *up = target_of (d, p);
+            if (up && up->state == 1 && t->gap[s] >= 0) {
+                double r = up->rate[s];
+                falling = r >= 2.0 * GROWTH * upc && (double)progress[i * ns + s] < r / 2;
+            }
+            if (gap > big && falling && gap > wgap) {
                 lag = true;
                 wgap = gap;
                 worst[i] = (int)s;
@@ -161,6 +202,7 @@ void archive_slow_watch (struct dist *d, int64_t now)
         }
         t->lag_rounds = lag ? t->lag_rounds + 1 : 0;
     }
+    free (progress);
     /* judge: at most one move a look */
     for (size_t i = 0; i < d->nremote; i++) {
         struct target *t = &d->t[i];
@@ -190,7 +232,7 @@ void archive_slow_watch (struct dist *d, int64_t now)
                       (long long)(t->gap[s] / upc), up->rank, s);
             up->suspect = true;
             t->lag_rounds = 0;
-            move (d, t, why);
+            move (d, t, up->rank, why);
             break;
         }
         if (up->moved)
@@ -198,7 +240,7 @@ void archive_slow_watch (struct dist *d, int64_t now)
         snprintf (why, sizeof why, "%s downstream%s fall%s behind it in stripe %zu",
                   siblings ? "all its" : "a second", siblings ? "s" : "", siblings ? "" : "s", s);
         t->lag_rounds = 0;
-        move (d, up, why);
+        move (d, up, -1, why);
         break;
     }
     free (worst);

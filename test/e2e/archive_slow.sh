@@ -6,7 +6,9 @@
 # and 4 finish at about the link rate while rank 2 finishes at its own pace;
 # every copy identical (doc/distribution.md, "Slow targets").  Then host 2
 # sending at 8 Mbit/s instead: rank 2 must be moved again (named either for
-# lagging itself or for its downstreams lagging behind it).
+# lagging itself or for its downstreams lagging behind it).  Last, host 2
+# sending at 8 Mbit/s to its downstreams only (htb): the slow sender found
+# by a second downstream, after it finished.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/netns.sh"
 need_netns || exit 0
@@ -89,4 +91,32 @@ check "egress: every target done in under 9 s" python3 -c '
 import json, sys
 r = json.loads(sys.argv[1])["ranks"]
 sys.exit(0 if max(v["seconds"] for v in r.values()) < 9 else 1)' "$out"
+# host 2 sending slowly to its downstreams only (its requests and ACKs to
+# rank 1 pass at full rate, so it never falls behind rank 1): nothing tells
+# a slow sender from a slow receiver at the first lag, rank 3 is moved
+# first, and rank 4, behind rank 2 in its place, names rank 2 (a second
+# downstream), even once rank 2 has finished and serves from its disk
+ip netns exec cnsw2 tc qdisc del dev veth0 root
+ip netns exec cnsw2 sh -c 'tc qdisc add dev veth0 root handle 1: htb default 30 r2q 1000 &&
+    tc class add dev veth0 parent 1: classid 1:10 htb rate 80mbit burst 256kb &&
+    tc class add dev veth0 parent 1: classid 1:30 htb rate 8mbit burst 256kb &&
+    tc filter add dev veth0 parent 1: prio 1 protocol ip u32 match ip dst 10.77.0.2/32 flowid 1:10'
+out=$(canopy archive distribute --name slow -r 1-4 -C "$D/dst3/{rank}" --schedule chain --json --no-progress)
+echo "$out" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)["ranks"]
+for k in sorted(r, key=int): print("# rank", k, "%.2f s" % r[k]["seconds"], "upstreams", r[k]["upstreams"])'
+grep 'is slow' "$D/log0" | tail -n +3 | sed 's/^/# /'
+ok=1
+for r in 1 2 3 4; do cmp -s "$D/src/blob" "$D/dst3/$r/blob" || ok=0; done
+check "sender: every copy identical to the source" [ $ok -eq 1 ]
+check "sender: rank 2 named slow by a second downstream" grep -q 'rank 2 is slow (a second downstream falls behind it' "$D/log0"
+check "sender: rank 2 forwards to no one at the end" python3 -c '
+import json, sys
+r = json.loads(sys.argv[1])["ranks"]
+sys.exit(0 if all(v["upstreams"][0] != 2 for v in r.values()) else 1)' "$out"
+check "sender: every target done in under 12 s" python3 -c '
+import json, sys
+r = json.loads(sys.argv[1])["ranks"]
+sys.exit(0 if max(v["seconds"] for v in r.values()) < 12 else 1)' "$out"
 finish
