@@ -134,6 +134,9 @@ struct target {
     bool moved;            /* moved to a leaf */
     int64_t moved_for;     /* ... for lagging behind this rank (-1: for its own downstreams) */
     int64_t judge_after;   /* given a new upstream: not judged before this */
+    int64_t rtt_us[4];     /* slow watch: its last round trips to the controller (0: none) */
+    unsigned nrtt;         /* ... how many it answered */
+    bool ping_out;         /* ... one is on its way */
     bool ready;            /* its data links are up (links before data) */
 };
 

@@ -133,6 +133,71 @@ static void move (struct dist *d, struct target *slow, int64_t behind, const cha
                  why, told, cleared);
 }
 
+/* Round trips.  A link that is the bottleneck keeps a standing queue at its
+ * sending end, and everything else sent through it waits there too: a slow
+ * sender's answers to the controller come late, a slow receiver's requests
+ * from the controller do.  So where a lagging downstream has no sibling to
+ * compare with (a chain), the one of the two with the long round trip is
+ * the slow one.  Every look the controller pings each running target over
+ * its peer link (overlay.ping echoes the payload, which names the
+ * distribution: no state outlives it) and keeps the last four. */
+static int64_t now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void on_ping_resp (overlay_t *ov, const cmsg_t *msg, void *arg)
+{
+    (void)ov;
+    archive_svc_t *svc = arg;
+    const char *name;
+    json_int_t started, sent, rank;
+    if (msg->hdr.errnum
+        || json_unpack (msg->json, "{s:s s:I s:I s:I}", "dist", &name, "started", &started, "sent", &sent, "rank",
+                        &rank))
+        return;
+    for (struct dist *d = zlistx_first (svc->dists); d; d = zlistx_next (svc->dists)) {
+        if (d->started != started || strcmp (d->name, name))
+            continue;
+        struct target *t = rank >= 0 && rank <= UINT32_MAX ? archive_dist_target (d, (uint32_t)rank) : NULL;
+        if (t) {
+            t->rtt_us[t->nrtt++ % 4] = now_us () - sent;
+            t->ping_out = false;
+        }
+        return;
+    }
+}
+
+/* its shortest of the last four round trips (noise only adds), or -1 */
+static int64_t rtt_of (const struct target *t)
+{
+    if (t->nrtt < 2)
+        return -1;
+    int64_t m = -1;
+    for (unsigned k = 0; k < 4 && k < t->nrtt; k++)
+        if (m < 0 || t->rtt_us[k] < m)
+            m = t->rtt_us[k];
+    return m;
+}
+
+#define QUEUE_US 20000  /* a round trip this long, and 3 times the other's, is a standing queue */
+
+static void ping_targets (struct dist *d)
+{
+    overlay_t *ov = d->svc->ov;
+    for (size_t i = 0; i < d->nremote; i++) {
+        struct target *t = &d->t[i];
+        if (t->state || t->ping_out)
+            continue;
+        json_t *o = json_pack ("{s:s s:I s:I}", "dist", d->name, "started", (json_int_t)d->started, "sent",
+                               (json_int_t)now_us ());
+        if (overlay_peer_rpc (ov, t->rank, "overlay.ping", o, NULL, 0, 0, on_ping_resp, d->svc, NULL, NULL, 0) == 0)
+            t->ping_out = true;
+    }
+}
+
 void archive_slow_watch (struct dist *d, int64_t now)
 {
     if (!d->plan || d->nremote < 3 || now - d->last_watch < WATCH_MS)
@@ -141,6 +206,7 @@ void archive_slow_watch (struct dist *d, int64_t now)
     size_t maxmoves = 2 + d->nremote / 8;   /* a chain's slow sender takes two */
     if (d->nmoves >= maxmoves)
         return;
+    ping_targets (d);
     uint32_t me = overlay_rank (d->svc->ov);
     size_t ns = json_array_size (json_array_get (d->plan, 0));
     if (ns > MAX_STRIPES)
@@ -225,6 +291,14 @@ void archive_slow_watch (struct dist *d, int64_t now)
                 sibling_ok = true;
         }
         char why[160];
+        int64_t ru = rtt_of (up), rt = rtt_of (t);
+        if (!siblings && !up->suspect && !up->moved && ru >= QUEUE_US && rt >= 0 && ru > 3 * rt) {
+            snprintf (why, sizeof why, "its downstream falls behind it in stripe %zu, and its answers wait: "
+                      "%.1f ms a round trip, %.1f ms to rank %u", s, ru / 1000.0, rt / 1000.0, t->rank);
+            t->lag_rounds = 0;
+            move (d, up, -1, why);
+            break;
+        }
         if (!sibling_ok && !siblings && up->suspect && t->lag_rounds < SUSPECT_ROUNDS)
             continue;   /* the weakest evidence: wait for more */
         if (sibling_ok || (!siblings && !up->suspect)) {
