@@ -134,7 +134,7 @@ struct target {
     bool moved;            /* moved to a leaf */
     int64_t moved_for;     /* ... for lagging behind this rank (-1: for its own downstreams) */
     int64_t judge_after;   /* given a new upstream: not judged before this */
-    int64_t rtt_us[4];     /* slow watch: its last round trips to the controller (0: none) */
+    int64_t rtt_us[8];     /* slow watch: its last round trips to the controller */
     unsigned nrtt;         /* ... how many it answered */
     bool ping_out;         /* ... one is on its way */
     bool ready;            /* its data links are up (links before data) */
@@ -158,7 +158,7 @@ struct dist {
     uint32_t *tl;          /* the remote targets, sorted (plan's order): the first nremote of t */
     size_t nremote;
     uint32_t window, chunk_size;
-    int64_t last_watch;
+    int64_t last_watch, last_ping;
     size_t nmoves;
     bool hold;             /* targets wait for archive.go (sealed plane) */
     int64_t started;

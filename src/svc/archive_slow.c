@@ -140,7 +140,8 @@ static void move (struct dist *d, struct target *slow, int64_t behind, const cha
  * compare with (a chain), the one of the two with the long round trip is
  * the slow one.  Every look the controller pings each running target over
  * its peer link (overlay.ping echoes the payload, which names the
- * distribution: no state outlives it) and keeps the last four. */
+ * distribution: no state outlives it) four times a second and keeps the
+ * last eight. */
 static int64_t now_us (void)
 {
     struct timespec ts;
@@ -163,26 +164,40 @@ static void on_ping_resp (overlay_t *ov, const cmsg_t *msg, void *arg)
             continue;
         struct target *t = rank >= 0 && rank <= UINT32_MAX ? archive_dist_target (d, (uint32_t)rank) : NULL;
         if (t) {
-            t->rtt_us[t->nrtt++ % 4] = now_us () - sent;
+            t->rtt_us[t->nrtt++ % 8] = now_us () - sent;
             t->ping_out = false;
         }
         return;
     }
 }
 
-/* its shortest of the last four round trips (noise only adds), or -1 */
-static int64_t rtt_of (const struct target *t)
+/* the median of its last eight round trips, or -1 (not the shortest: a
+ * sender's queue under TCP fills and drains, and the shortest of eight on
+ * the 16-host emulation was a drained one) */
+static int cmp_i64 (const void *a, const void *b)
 {
-    if (t->nrtt < 2)
-        return -1;
-    int64_t m = -1;
-    for (unsigned k = 0; k < 4 && k < t->nrtt; k++)
-        if (m < 0 || t->rtt_us[k] < m)
-            m = t->rtt_us[k];
-    return m;
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
 }
 
-#define QUEUE_US 20000  /* a round trip this long, and 3 times the other's, is a standing queue */
+static int64_t rtt_of (const struct target *t)
+{
+    if (t->nrtt < 4)
+        return -1;
+    size_t n = t->nrtt < 8 ? t->nrtt : 8;
+    int64_t v[8];
+    memcpy (v, t->rtt_us, n * sizeof v[0]);
+    qsort (v, n, sizeof v[0], cmp_i64);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* a round trip this much longer than the other's, and twice it, is a
+ * standing queue (not a ratio alone: the controller's own queue, when it is
+ * the source and sends all the time, delays both alike; seen on the 16-host
+ * emulation, a 50 Mbit/s sender's shortest of four: 13.4-25.8 ms, its
+ * downstream's 3.4-8.3 ms; the shortest of eight 5.0-6.8 ms, too little) */
+#define QUEUE_US 5000
+#define PING_MS 250
 
 static void ping_targets (struct dist *d)
 {
@@ -200,13 +215,16 @@ static void ping_targets (struct dist *d)
 
 void archive_slow_watch (struct dist *d, int64_t now)
 {
-    if (!d->plan || d->nremote < 3 || now - d->last_watch < WATCH_MS)
+    size_t maxmoves = 2 + d->nremote / 8;   /* a chain's slow sender takes two */
+    if (!d->plan || d->nremote < 3 || d->nmoves >= maxmoves)
+        return;
+    if (now - d->last_ping >= PING_MS) {
+        d->last_ping = now;
+        ping_targets (d);
+    }
+    if (now - d->last_watch < WATCH_MS)
         return;
     d->last_watch = now;
-    size_t maxmoves = 2 + d->nremote / 8;   /* a chain's slow sender takes two */
-    if (d->nmoves >= maxmoves)
-        return;
-    ping_targets (d);
     uint32_t me = overlay_rank (d->svc->ov);
     size_t ns = json_array_size (json_array_get (d->plan, 0));
     if (ns > MAX_STRIPES)
@@ -292,7 +310,7 @@ void archive_slow_watch (struct dist *d, int64_t now)
         }
         char why[160];
         int64_t ru = rtt_of (up), rt = rtt_of (t);
-        if (!siblings && !up->suspect && !up->moved && ru >= QUEUE_US && rt >= 0 && ru > 3 * rt) {
+        if (!siblings && !up->suspect && !up->moved && rt >= 0 && ru - rt >= QUEUE_US && ru >= 2 * rt) {
             snprintf (why, sizeof why, "its downstream falls behind it in stripe %zu, and its answers wait: "
                       "%.1f ms a round trip, %.1f ms to rank %u", s, ru / 1000.0, rt / 1000.0, t->rank);
             t->lag_rounds = 0;
@@ -302,8 +320,11 @@ void archive_slow_watch (struct dist *d, int64_t now)
         if (!sibling_ok && !siblings && up->suspect && t->lag_rounds < SUSPECT_ROUNDS)
             continue;   /* the weakest evidence: wait for more */
         if (sibling_ok || (!siblings && !up->suspect)) {
-            snprintf (why, sizeof why, "%lld chunks behind rank %u in stripe %zu, and falling back",
-                      (long long)(t->gap[s] / upc), up->rank, s);
+            int w = snprintf (why, sizeof why, "%lld chunks behind rank %u in stripe %zu, and falling back",
+                              (long long)(t->gap[s] / upc), up->rank, s);
+            if (!siblings && ru >= 0 && rt >= 0 && w > 0 && (size_t)w < sizeof why)
+                snprintf (why + w, sizeof why - w, "; round trips %.1f ms, %.1f ms to rank %u", rt / 1000.0,
+                          ru / 1000.0, up->rank);
             up->suspect = true;
             t->lag_rounds = 0;
             move (d, t, up->rank, why);
